@@ -1,0 +1,184 @@
+"""The frozen run spec: everything that decides a run's result, and nothing else.
+
+Built as defaults <- YAML <- CLI flags. `__post_init__` rejects unknown keys, wrong types and
+impossible values with a `UserError` naming the field. `run_id` is a hash of the canonical JSON,
+so the same experiment always gets the same id and a finished one can be skipped.
+Execution details (device, decoder, workers, cache) live in `ExecOptions`: they change how fast a
+run goes, not what it computes, so they are not part of the id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from vjepa_core.errors import UserError
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+Schedule = Literal["cosine", "constant"]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    strategy: str = "pooler_head"
+    model: str = "tiny"
+    data: str = "synthetic"
+    videos_per_class: int | None = None
+    frames_per_clip: int = 16
+    frame_stride: int = 2
+    epochs: int = 5
+    batch_size: int = 8
+    accumulation_steps: int = 1
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    schedule: Schedule = "cosine"
+    warmup_ratio: float = 0.1
+    grad_clip: float = 1.0
+    label_smoothing: float = 0.0
+    early_stopping_patience: int = 0
+    lora_rank: int = 16
+    lora_alpha: float = 32.0
+    lora_dropout: float = 0.05
+    lora_mlp: bool = False
+    augment: bool = True
+    train_views: int = 4
+    eval_clips: int = 1
+    eval_crops: int = 1
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    split_seed: int = 0
+    seed: int = 0
+    precision: Precision = "auto"
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        _check_values(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunSpec:
+        """Build from a plain dict (YAML, JSON, CLI); unknown keys are an error naming them."""
+        unknown = sorted(set(values) - set(field_names()))
+        if unknown:
+            raise UserError(f"unknown run option(s): {', '.join(unknown)} (known: {', '.join(field_names())})")
+        return cls(**{key: _coerce(key, value) for key, value in values.items()})
+
+    def replace(self, **changes: Any) -> RunSpec:
+        return RunSpec.from_dict({**self.to_dict(), **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def run_id(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ExecOptions:
+    """How a run executes; none of it is part of `run_id`."""
+
+    device: str = "auto"
+    decoder: str = "auto"
+    num_workers: int = 0
+    cache: bool = True
+    cache_on_disk: bool = True
+    progress: bool = True
+    matrix_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(RunSpec)]
+
+
+def field_type(name: str) -> Any:
+    return typing.get_type_hints(RunSpec)[name]
+
+
+def _allowed(hint: Any) -> tuple[type, ...] | tuple[Any, ...]:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return tuple(t for arg in typing.get_args(hint) for t in _allowed(arg))
+    if origin is Literal:
+        return typing.get_args(hint)
+    return (hint,)
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """YAML and the CLI give ints for floats and strings for everything; accept the harmless cases."""
+    if name not in field_names():
+        return value
+    allowed = _allowed(field_type(name))
+    if isinstance(value, int) and not isinstance(value, bool) and float in allowed and int not in allowed:
+        return float(value)
+    if isinstance(value, str) and str not in allowed and not any(isinstance(a, str) for a in allowed):
+        for kind in (int, float):
+            if kind in allowed:
+                try:
+                    return kind(value)
+                except ValueError:
+                    pass
+        if value.lower() in ("none", "null") and type(None) in allowed:
+            return None
+        if bool in allowed and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+    return value
+
+
+def _check_types(spec: RunSpec) -> None:
+    for f in dataclasses.fields(spec):
+        value = getattr(spec, f.name)
+        allowed = _allowed(field_type(f.name))
+        literals = [a for a in allowed if not isinstance(a, type)]
+        kinds = tuple(a for a in allowed if isinstance(a, type))
+        if literals and value in literals:
+            continue
+        if isinstance(value, bool) and bool not in kinds:
+            ok = False
+        else:
+            ok = isinstance(value, kinds) if kinds else False
+        if not ok:
+            expected = " | ".join(repr(a) if not isinstance(a, type) else a.__name__ for a in allowed)
+            raise UserError(f"{f.name}: expected {expected}, got {value!r}")
+
+
+_POSITIVE = ("frames_per_clip", "frame_stride", "epochs", "batch_size", "accumulation_steps", "lora_rank",
+             "train_views", "eval_clips", "eval_crops")
+
+
+def _check_values(spec: RunSpec) -> None:
+    for name in _POSITIVE:
+        if getattr(spec, name) < 1:
+            raise UserError(f"{name} must be at least 1, got {getattr(spec, name)}")
+    if spec.videos_per_class is not None and spec.videos_per_class < 1:
+        raise UserError(f"videos_per_class must be at least 1, got {spec.videos_per_class}")
+    if not spec.lr > 0:
+        raise UserError(f"lr must be > 0, got {spec.lr}")
+    checks = {
+        "weight_decay": spec.weight_decay >= 0,
+        "lora_alpha": spec.lora_alpha > 0,
+        "lora_dropout": 0 <= spec.lora_dropout < 1,
+        "warmup_ratio": 0 <= spec.warmup_ratio < 1,
+        "grad_clip": spec.grad_clip >= 0,
+        "label_smoothing": 0 <= spec.label_smoothing < 1,
+        "early_stopping_patience": spec.early_stopping_patience >= 0,
+        "val_fraction": 0 < spec.val_fraction < 1,
+        "test_fraction": 0 < spec.test_fraction < 1,
+    }
+    for name, ok in checks.items():
+        if not ok:
+            raise UserError(f"{name} is out of range: {getattr(spec, name)}")
+    if spec.val_fraction + spec.test_fraction >= 1:
+        raise UserError("val_fraction + test_fraction must leave videos for training (sum < 1)")
+    from vjepa_core.strategies import STRATEGIES  # local import: strategies import the spec
+
+    if spec.strategy not in STRATEGIES:
+        raise UserError(f"strategy: unknown {spec.strategy!r} (choose from {', '.join(STRATEGIES)})")
