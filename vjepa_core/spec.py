@@ -46,6 +46,7 @@ class RunSpec:
     lora_dropout: float = 0.05
     lora_mlp: bool = False
     augment: bool = True
+    hflip: bool = True
     train_views: int = 4
     eval_clips: int = 1
     eval_crops: int = 1
@@ -182,3 +183,39 @@ def _check_values(spec: RunSpec) -> None:
 
     if spec.strategy not in STRATEGIES:
         raise UserError(f"strategy: unknown {spec.strategy!r} (choose from {', '.join(STRATEGIES)})")
+
+
+FIELD_HELP: dict[str, str] = {
+    "strategy": "What trains: head, pooler_head, lora, pooler_head_lora, lora_backbone, full, scratch.",
+    "model": "Hub id (facebook/vjepa2-vitl-fpc16-256-ssv2), a local save_pretrained folder, or a preset "
+             "(tiny, small).",
+    "data": "'synthetic', a folder (per class, or train/val/test/<class>), or a CSV manifest "
+            "path,label[,split][,group].",
+    "videos_per_class": "Training videos per class (a balanced, nested subset); val/test stay whole.",
+    "frames_per_clip": "Frames the model sees per clip.",
+    "frame_stride": "Take every Nth frame when sampling a clip.",
+    "epochs": "Training epochs.",
+    "batch_size": "Clips per step.",
+    "accumulation_steps": "Steps whose gradients add up before one optimizer update.",
+    "lr": "Peak learning rate (AdamW).",
+    "weight_decay": "AdamW weight decay on matrices (not on biases and norms).",
+    "schedule": "cosine (after warmup) or constant.",
+    "warmup_ratio": "Fraction of updates spent warming the learning rate up linearly.",
+    "grad_clip": "Clip the gradient norm to this (0 = off).",
+    "label_smoothing": "Cross-entropy label smoothing.",
+    "early_stopping_patience": "Stop after this many epochs without a better val accuracy (0 = off).",
+    "lora_rank": "LoRA rank r.",
+    "lora_alpha": "LoRA alpha (scale = alpha / r).",
+    "lora_dropout": "Dropout on the LoRA input.",
+    "lora_mlp": "lora_backbone: also adapt the encoder MLPs.",
+    "augment": "Random temporal offset, resized crop and flip in training.",
+    "hflip": "Mirror training clips (labels swap per the dataset's flip_pairs.json).",
+    "train_views": "Augmented views cached per training video for frozen-encoder strategies.",
+    "eval_clips": "Clips per video at evaluation (softmax averaged).",
+    "eval_crops": "Spatial crops per clip at evaluation (1 = centre, 3 = along the long side).",
+    "val_fraction": "Share of each class held out for validation (auto-split data).",
+    "test_fraction": "Share of each class held out for test (auto-split data).",
+    "split_seed": "Seed of the train/val/test split and the data-size subsets.",
+    "seed": "Seed of initialisation, shuffling and augmentation choice.",
+    "precision": "auto, fp32, bf16 or fp16 autocast (auto: bf16/fp16 on GPU, fp32 on CPU).",
+}

@@ -1,0 +1,55 @@
+"""Execute run specs and record them: the driver side, the warehouse's only writer.
+
+`execute_one` checks the input first (a bad spec, folder or model raises `UserError` and writes
+nothing), skips a spec that already succeeded unless forced, runs it, and records the outcome in one
+transaction: a run that raises leaves a `failed` row with its error, never half a run.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from vjepa_core.warehouse import RunRecord, Warehouse
+
+from vjepa_core.errors import UserError
+from vjepa_core.experiment import Paths, PreparedData, failed_record, prepare_data, run_experiment
+from vjepa_core.models import load_config
+from vjepa_core.spec import ExecOptions, RunSpec
+
+log = logging.getLogger(__name__)
+
+
+def preflight(spec: RunSpec, results: Path, options: ExecOptions) -> PreparedData:
+    """Everything a user can get wrong, checked before any work: data, splits, model."""
+    data = prepare_data(spec, results, options)
+    load_config(spec.model)
+    return data
+
+
+def execute_one(spec: RunSpec, results: Path, warehouse: Path, options: ExecOptions, *,
+                force: bool = False) -> dict[str, Any]:
+    store = Warehouse(warehouse)
+    if not force and spec.run_id in store.completed_run_ids([spec.run_id]):
+        log.warning("run %s already succeeded: skipped (use --force to run it again)", spec.run_id)
+        return store.get_run(spec.run_id)
+    data = preflight(spec, results, options)
+    record = run_and_catch(spec, results, options, data)
+    store.write_run(record)
+    return record.run
+
+
+def run_and_catch(spec: RunSpec, results: Path, options: ExecOptions, data: PreparedData | None = None
+                  ) -> RunRecord:
+    """Run one spec; any exception becomes a failed record instead of escaping."""
+    started = datetime.now()
+    try:
+        return run_experiment(spec, Paths(results), options, data)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a run's failure is data, recorded with its message
+        if not isinstance(exc, UserError):
+            log.exception("run %s failed", spec.run_id)
+        return failed_record(spec, options, started, exc)

@@ -1,0 +1,119 @@
+"""CLI plumbing shared by the runner's commands: run-spec flags, paths, one-line errors.
+
+`with_spec_options` adds one `--flag` per `RunSpec` field to a typer command (generated from the
+dataclass, so the CLI can never fall out of step with the spec); the command receives them as a
+dict of only the flags the user set, to lay over defaults <- YAML.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import sys
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import typer
+import yaml
+
+from vjepa_core.errors import UserError
+from vjepa_core.spec import FIELD_HELP, RunSpec, field_names, field_type
+
+WAREHOUSE_ENV = "VJEPA_WAREHOUSE"
+RESULTS_ENV = "VJEPA_RESULTS"
+
+WarehouseOption = typer.Option(None, "--warehouse", envvar=WAREHOUSE_ENV, show_default="warehouse/vjepa.duckdb",
+                               help="DuckDB warehouse file (env VJEPA_WAREHOUSE).")
+ResultsOption = typer.Option(None, "--results", envvar=RESULTS_ENV, show_default="results/",
+                             help="Folder for checkpoints, caches and exports (env VJEPA_RESULTS).")
+
+
+def warehouse_path(value: Path | None) -> Path:
+    return Path(value or os.environ.get(WAREHOUSE_ENV) or "warehouse/vjepa.duckdb")
+
+
+def results_path(value: Path | None) -> Path:
+    return Path(value or os.environ.get(RESULTS_ENV) or "results")
+
+
+def fail(message: str, code: int = 2) -> typing.NoReturn:
+    typer.secho(f"error: {message}", err=True, fg="red")
+    raise typer.Exit(code)
+
+
+def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a UserError anywhere below a command into one red line and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except UserError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            typer.secho("interrupted", err=True, fg="yellow")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _cli_type(name: str) -> Any:
+    allowed = typing.get_args(field_type(name)) or (field_type(name),)
+    if typing.get_origin(field_type(name)) is Literal:
+        return str
+    kinds = [a for a in allowed if a is not type(None)]
+    return kinds[0] if len(kinds) == 1 else kinds[0]
+
+
+def spec_parameters() -> list[inspect.Parameter]:
+    params = []
+    for name in field_names():
+        flag = "--" + name.replace("_", "-")
+        kind = _cli_type(name)
+        decls = [f"{flag}/--no-{flag[2:]}"] if kind is bool else [flag]
+        option = typer.Option(None, *decls, help=FIELD_HELP[name], rich_help_panel="Run options",
+                              show_default=str(getattr(RunSpec(), name)))
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option,
+                                        annotation=kind | None))
+    return params
+
+
+def with_spec_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add every RunSpec field as an option; pass the set ones to `func` as `overrides: dict`."""
+    names = field_names()
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        overrides = {name: kwargs.pop(name) for name in names if kwargs.get(name) is not None}
+        for name in names:
+            kwargs.pop(name, None)
+        return func(*args, overrides=overrides, **kwargs)
+
+    own = [p for p in inspect.signature(func).parameters.values() if p.name != "overrides"]
+    wrapper.__signature__ = inspect.Signature([*own, *spec_parameters()])  # type: ignore[attr-defined]
+    return wrapper
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise UserError(f"config: {path} does not exist")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"config: {path} is not valid YAML ({exc.__class__.__name__})") from exc
+    if not isinstance(values, dict):
+        raise UserError(f"config: {path} must hold a mapping of run options")
+    return values
+
+
+def build_spec(config: Path | None, overrides: dict[str, Any]) -> RunSpec:
+    """defaults <- YAML <- CLI flags."""
+    values = load_yaml(config) if config else {}
+    return RunSpec.from_dict({**values, **overrides})
+
+
+def progress_enabled(quiet: bool) -> bool:
+    return not quiet and sys.stderr.isatty() or os.environ.get("VJEPA_PROGRESS") == "1"

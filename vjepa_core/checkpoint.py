@@ -1,0 +1,138 @@
+"""Checkpoints: `manifest.json` + only the trained weights, as safetensors. Never pickles.
+
+Layout of `results/checkpoints/<run_id>/`:
+- `manifest.json`: run id, strategy, base model (id, path or preset) and its fingerprint, model
+  config, labels, preprocessing, LoRA settings, metrics.
+- `trained.safetensors`: trainable non-LoRA weights (classifier; pooler; everything for full/scratch),
+  named as in the model.
+- `adapter/`: for LoRA strategies, a PEFT adapter folder (`adapter_config.json`,
+  `adapter_model.safetensors`) that plain PEFT can load too.
+`load_checkpoint(dir)` rebuilds the base model, injects the adapter, loads the weights, and refuses
+a base model whose weights differ from the one the checkpoint was trained on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model, set_peft_model_state_dict
+from safetensors.torch import load_file, save_file
+
+from vjepa_core import __version__
+from vjepa_core.errors import UserError
+from vjepa_core.models import base_fingerprint, load_model
+from vjepa_core.spec import RunSpec
+from vjepa_core.strategies import get_strategy
+from vjepa_core.strategies.base import ADAPTER_NAME, is_lora
+
+MANIFEST = "manifest.json"
+WEIGHTS = "trained.safetensors"
+ADAPTER_DIR = "adapter"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class LoadedCheckpoint:
+    path: Path
+    manifest: dict[str, Any]
+    model: torch.nn.Module
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.manifest["labels"])
+
+    @property
+    def spec(self) -> RunSpec:
+        return RunSpec.from_dict(self.manifest["spec"])
+
+
+def save_checkpoint(directory: Path, model: torch.nn.Module, *, spec: RunSpec, labels: list[str],
+                    base_fp: str, preprocessing: dict[str, Any], metrics: dict[str, Any]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    strategy = get_strategy(spec.strategy)
+    trained = {name: p.detach().cpu().contiguous() for name, p in model.named_parameters()
+               if p.requires_grad and not is_lora(name)}
+    save_file(trained, directory / WEIGHTS, metadata={"format": "vjepa-lab", "run_id": spec.run_id})
+    lora = strategy.lora_config(spec)
+    if lora is not None:
+        _save_adapter(directory / ADAPTER_DIR, model, lora)
+    manifest = {
+        "format_version": FORMAT_VERSION, "vjepa_lab_version": __version__, "run_id": spec.run_id,
+        "strategy": spec.strategy, "base_model": spec.model, "base_fingerprint": base_fp,
+        "model_config": model.config.to_dict(), "labels": labels, "preprocessing": preprocessing,
+        "spec": spec.to_dict(), "metrics": metrics, "created_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "lora": None if lora is None else {"rank": spec.lora_rank, "alpha": spec.lora_alpha,
+                                           "dropout": spec.lora_dropout, "targets": lora.target_modules},
+    }
+    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+    return directory
+
+
+def _save_adapter(directory: Path, model: torch.nn.Module, config: LoraConfig) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    state = get_peft_model_state_dict(model, adapter_name=ADAPTER_NAME)
+    save_file({k: v.detach().cpu().contiguous() for k, v in state.items()},
+              directory / "adapter_model.safetensors", metadata={"format": "pt"})
+    config.save_pretrained(str(directory))
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        raise UserError(f"checkpoint: {directory} has no {MANIFEST} (not a vjepa-lab checkpoint)")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"checkpoint: {path} is not valid JSON ({exc.msg})") from exc
+
+
+def load_checkpoint(directory: Path, *, base_model: str | None = None,
+                    base: torch.nn.Module | None = None) -> LoadedCheckpoint:
+    """Rebuild a trained model from `directory` onto its base model (or `base_model` instead).
+
+    `base`, when given, is a freshly loaded base model to reuse (the demo keeps one per base).
+    """
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    spec = RunSpec.from_dict(manifest["spec"])
+    strategy = get_strategy(spec.strategy)
+    name = base_model or manifest["base_model"]
+    model = base if base is not None else load_model(name, manifest["labels"], seed=spec.seed,
+                                                     random_init=strategy.random_init)
+    if not strategy.random_init:
+        check_base(model, manifest, name)
+    lora = strategy.lora_config(spec)
+    if lora is not None:
+        model = inject_adapter_in_model(lora, model, adapter_name=ADAPTER_NAME)
+        adapter = load_file(directory / ADAPTER_DIR / "adapter_model.safetensors")
+        result = set_peft_model_state_dict(model, adapter, adapter_name=ADAPTER_NAME)
+        if result.unexpected_keys:
+            raise UserError(f"checkpoint: {directory} adapter does not fit the base model "
+                            f"({len(result.unexpected_keys)} unexpected weights)")
+    _load_trained(model, directory / WEIGHTS)
+    return LoadedCheckpoint(directory, manifest, model.eval())
+
+
+def check_base(model: torch.nn.Module, manifest: dict[str, Any], name: str) -> None:
+    expected = manifest.get("base_fingerprint")
+    actual = base_fingerprint(model)
+    if expected and expected != actual:
+        raise UserError(f"checkpoint: trained on base model {manifest['base_model']!r} "
+                        f"(fingerprint {expected}) but {name!r} has different weights ({actual})")
+
+
+def _load_trained(model: torch.nn.Module, path: Path) -> None:
+    if not path.is_file():
+        raise UserError(f"checkpoint: {path} is missing")
+    weights = load_file(path)
+    params = dict(model.named_parameters())
+    for key, value in weights.items():
+        if key not in params or params[key].shape != value.shape:
+            raise UserError(f"checkpoint: weight {key} {tuple(value.shape)} does not fit the base model")
+        with torch.no_grad():
+            params[key].copy_(value)

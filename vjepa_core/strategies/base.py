@@ -1,0 +1,73 @@
+"""What a strategy is: which parameters train, and which PEFT LoRA adapters it adds.
+
+A strategy never runs anything. `adapt(model, spec)` injects its LoRA layers (PEFT) in place, and
+`is_trainable(name)` answers for every parameter name of the adapted model. `apply_trainable`
+sets `requires_grad` from that answer: the training loop never looks at a strategy's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from peft import LoraConfig, inject_adapter_in_model
+
+from vjepa_core.spec import RunSpec
+
+# Module-name regexes (PEFT matches them in full). The predictor is never touched.
+POOLER_ATTENTION = r"pooler\..*\.(q_proj|k_proj|v_proj|out_proj)"
+ENCODER_ATTENTION = r"vjepa2\.encoder\.layer\.\d+\.attention\.(query|key|value|proj)"
+ENCODER_MLP = r"vjepa2\.encoder\.layer\.\d+\.mlp\.(fc1|fc2)"
+ADAPTER_NAME = "default"
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    summary: str
+    is_trainable: Callable[[str], bool]
+    frozen_encoder: bool
+    frozen_pooler: bool = False
+    lora_scope: tuple[str, ...] = ()
+    random_init: bool = False
+
+    def lora_targets(self, spec: RunSpec) -> str | None:
+        """One regex over module names, or None for strategies without LoRA."""
+        patterns = list(self.lora_scope)
+        if spec.lora_mlp and ENCODER_ATTENTION in patterns:
+            patterns.append(ENCODER_MLP)
+        return "|".join(f"(?:{p})" for p in patterns) if patterns else None
+
+    def lora_config(self, spec: RunSpec) -> LoraConfig | None:
+        targets = self.lora_targets(spec)
+        if targets is None:
+            return None
+        return LoraConfig(r=spec.lora_rank, lora_alpha=spec.lora_alpha, lora_dropout=spec.lora_dropout,
+                          target_modules=targets, bias="none")
+
+    def adapt(self, model: torch.nn.Module, spec: RunSpec) -> torch.nn.Module:
+        """Inject this strategy's LoRA layers (if any) and set which parameters train."""
+        config = self.lora_config(spec)
+        if config is not None:
+            model = inject_adapter_in_model(config, model, adapter_name=ADAPTER_NAME)
+        apply_trainable(model, self.is_trainable)
+        return model
+
+
+def apply_trainable(model: torch.nn.Module, is_trainable: Callable[[str], bool]) -> list[str]:
+    """Set requires_grad on every parameter from the predicate; return the trainable names."""
+    names = []
+    for name, param in model.named_parameters():
+        param.requires_grad_(is_trainable(name))
+        if param.requires_grad:
+            names.append(name)
+    return names
+
+
+def is_lora(name: str) -> bool:
+    return ".lora_A." in name or ".lora_B." in name
+
+
+def in_module(name: str, *prefixes: str) -> bool:
+    return any(name.startswith(prefix + ".") for prefix in prefixes)
