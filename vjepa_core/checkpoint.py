@@ -34,6 +34,7 @@ MANIFEST = "manifest.json"
 WEIGHTS = "trained.safetensors"
 ADAPTER_DIR = "adapter"
 FORMAT_VERSION = 1
+PEFT_PREFIX = "base_model.model."
 
 
 @dataclass
@@ -76,7 +77,8 @@ def save_checkpoint(directory: Path, model: torch.nn.Module, *, spec: RunSpec, l
 def _save_adapter(directory: Path, model: torch.nn.Module, config: LoraConfig) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     state = get_peft_model_state_dict(model, adapter_name=ADAPTER_NAME)
-    save_file({k: v.detach().cpu().contiguous() for k, v in state.items()},
+    # PeftModel wraps the model as base_model.model; naming keys that way lets plain PEFT load the folder.
+    save_file({PEFT_PREFIX + k: v.detach().cpu().contiguous() for k, v in state.items()},
               directory / "adapter_model.safetensors", metadata={"format": "pt"})
     config.save_pretrained(str(directory))
 
@@ -109,7 +111,8 @@ def load_checkpoint(directory: Path, *, base_model: str | None = None,
     lora = strategy.lora_config(spec)
     if lora is not None:
         model = inject_adapter_in_model(lora, model, adapter_name=ADAPTER_NAME)
-        adapter = load_file(directory / ADAPTER_DIR / "adapter_model.safetensors")
+        adapter = {k.removeprefix(PEFT_PREFIX): v
+                   for k, v in load_file(directory / ADAPTER_DIR / "adapter_model.safetensors").items()}
         result = set_peft_model_state_dict(model, adapter, adapter_name=ADAPTER_NAME)
         if result.unexpected_keys:
             raise UserError(f"checkpoint: {directory} adapter does not fit the base model "

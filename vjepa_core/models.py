@@ -76,6 +76,10 @@ def load_config(name: str) -> VJEPA2Config:
     """The architecture of a preset, a local folder or a hub id, without loading weights."""
     if name in PRESETS:
         return VJEPA2Config(**PRESET_COMMON, **PRESETS[name])
+    if "/" not in name and not Path(name).expanduser().exists():
+        raise UserError(_load_error(name))  # not a path and not org/name: no point asking the hub
+    if Path(name).expanduser().is_dir() and not (Path(name).expanduser() / "config.json").is_file():
+        raise UserError(_load_error(name))
     try:
         config = VJEPA2Config.from_pretrained(name)
     except OSError as exc:
@@ -97,8 +101,10 @@ def _load_error(name: str) -> str:
     if Path(name).expanduser().exists():
         return f"model: {name} is not a save_pretrained folder of a V-JEPA 2 model (no config.json/weights)"
     presets = ", ".join(PRESETS)
-    return (f"model: cannot load {name!r}: not a preset ({presets}), not a local folder, and not in the "
-            f"Hugging Face cache (download it once with network access, or pass a local folder)")
+    if "/" not in name:
+        return f"model: unknown {name!r}: not a preset ({presets}), a local folder, or a hub id like org/name"
+    return (f"model: cannot load {name!r}: not a preset ({presets}), not a local folder, and not reachable on "
+            f"the Hugging Face hub or in its cache (download it once with network access, or pass a folder)")
 
 
 def _reset_new_parts(model: VJEPA2ForVideoClassification, seed: int) -> None:

@@ -142,11 +142,8 @@ def _check_types(spec: RunSpec) -> None:
         kinds = tuple(a for a in allowed if isinstance(a, type))
         if literals and value in literals:
             continue
-        if isinstance(value, bool) and bool not in kinds:
-            ok = False
-        else:
-            ok = isinstance(value, kinds) if kinds else False
-        if not ok:
+        bool_for_number = isinstance(value, bool) and bool not in kinds  # True is an int to Python
+        if bool_for_number or not (kinds and isinstance(value, kinds)):
             expected = " | ".join(repr(a) if not isinstance(a, type) else a.__name__ for a in allowed)
             raise UserError(f"{f.name}: expected {expected}, got {value!r}")
 

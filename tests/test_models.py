@@ -1,0 +1,47 @@
+"""Model loading: presets are deterministic; a save_pretrained folder loads through the hub code path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from vjepa_core.errors import UserError
+from vjepa_core.models import base_fingerprint, load_config, load_model, tokens_per_clip
+
+LABELS = ["up", "down"]
+
+
+def test_presets_are_the_same_base_model_every_time() -> None:
+    a, b = load_model("tiny", LABELS, seed=0), load_model("tiny", LABELS, seed=1)
+    assert base_fingerprint(a) == base_fingerprint(b)
+    assert not torch.equal(a.classifier.weight, b.classifier.weight)  # the new head follows the run seed
+    assert base_fingerprint(load_model("tiny", LABELS, random_init=True)) != base_fingerprint(a)
+
+
+def test_forward_shapes() -> None:
+    model = load_model("tiny", LABELS)
+    clips = torch.randn(2, 8, 3, 64, 64)
+    tokens = model.vjepa2(pixel_values_videos=clips, skip_predictor=True).last_hidden_state
+    assert tokens.shape == (2, tokens_per_clip(model.config, 8), 128) == (2, 4 * 16, 128)
+    assert model(pixel_values_videos=clips).logits.shape == (2, 2)
+
+
+def test_local_save_pretrained_folder(tmp_path: Path) -> None:
+    """The hub path (from_pretrained) exercised on a local folder: a pretrained ssv2-like checkpoint
+    with 5 classes is re-headed for our 2 labels, keeping encoder and pooler weights."""
+    pretrained = load_model("tiny", ["a", "b", "c", "d", "e"])
+    pretrained.save_pretrained(tmp_path / "vjepa2-local")
+    loaded = load_model(str(tmp_path / "vjepa2-local"), LABELS, seed=3)
+    assert loaded.config.num_labels == 2 and loaded.config.id2label == {0: "up", 1: "down"}
+    assert base_fingerprint(loaded) == base_fingerprint(pretrained)
+    assert load_config(str(tmp_path / "vjepa2-local")).hidden_size == 128
+
+
+def test_unknown_model_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="unknown .*not a preset"):
+        load_config("huge-preset-that-does-not-exist")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="not a save_pretrained folder"):
+        load_config(str(tmp_path / "empty"))

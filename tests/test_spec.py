@@ -1,0 +1,45 @@
+"""The run spec: validation names the field, coercion of YAML/CLI strings, a stable run id."""
+
+from __future__ import annotations
+
+import pytest
+
+from vjepa_core.errors import UserError
+from vjepa_core.spec import RunSpec
+
+
+def test_run_id_is_stable_and_depends_on_every_field() -> None:
+    spec = RunSpec()
+    assert spec.run_id == RunSpec().run_id and len(spec.run_id) == 16
+    assert spec.replace(lr=2e-3).run_id != spec.run_id
+    assert spec.replace(seed=1).run_id != spec.run_id
+    assert RunSpec.from_dict({"lr": 1e-3}).run_id == spec.run_id  # same values, same id
+
+
+@pytest.mark.parametrize(("values", "field"), [
+    ({"lora_rank": 0}, "lora_rank"),
+    ({"lr": 0}, "lr"),
+    ({"lr": -1e-3}, "lr"),
+    ({"frames_per_clip": 0}, "frames_per_clip"),
+    ({"epochs": "many"}, "epochs"),
+    ({"strategy": "magic"}, "strategy"),
+    ({"precision": "fp8"}, "precision"),
+    ({"lora_dropout": 1.5}, "lora_dropout"),
+    ({"augment": 3}, "augment"),
+    ({"epochs": True}, "epochs"),
+])
+def test_bad_values_name_the_field(values: dict, field: str) -> None:
+    with pytest.raises(UserError, match=field):
+        RunSpec.from_dict(values)
+
+
+def test_unknown_keys_are_refused() -> None:
+    with pytest.raises(UserError, match="unknown run option.*learning_rate"):
+        RunSpec.from_dict({"learning_rate": 1e-3})
+
+
+def test_strings_from_the_cli_are_coerced() -> None:
+    spec = RunSpec.from_dict({"lr": "5e-4", "epochs": "3", "videos_per_class": "none", "augment": "false",
+                              "lora_alpha": 16})
+    assert spec.lr == 5e-4 and spec.epochs == 3 and spec.videos_per_class is None
+    assert spec.augment is False and spec.lora_alpha == 16.0 and isinstance(spec.lora_alpha, float)
