@@ -1,0 +1,127 @@
+-- schema_version: 1
+-- The vjepa-lab warehouse schema. The number above must equal vjepa_core.warehouse.SCHEMA_VERSION
+-- (a test checks it). This file always describes the CURRENT version: it is applied, in one
+-- transaction, to an empty DuckDB file on first write, and the code then records the version in
+-- `meta`. To change it: edit this file, bump SCHEMA_VERSION and add MIGRATIONS[old_version] in
+-- vjepa_core/warehouse.py, the step that brings a file of the old version to the new one.
+--
+-- Conventions: TIMESTAMP columns hold naive UTC; JSON columns hold JSON text; a run's rows in
+-- every table share its run_id and are replaced together. No FOREIGN KEYs: DuckDB checks them
+-- eagerly, which would force a delete order on every rewrite of a run for no gain, since the
+-- writer always replaces all tables of a run in one transaction.
+
+CREATE TABLE meta (
+    key VARCHAR PRIMARY KEY,
+    value VARCHAR NOT NULL
+);
+
+-- One row per run, failed ones too (status 'failed' + error).
+CREATE TABLE runs (
+    run_id VARCHAR PRIMARY KEY,            -- hash of the canonical run spec (vjepa_core.spec)
+    matrix_id VARCHAR,
+    strategy VARCHAR,
+    model VARCHAR,
+    dataset VARCHAR,
+    dataset_path VARCHAR,
+    num_classes INTEGER,
+    videos_per_class INTEGER,
+    frames_per_clip INTEGER,
+    frame_stride INTEGER,
+    epochs INTEGER,
+    lr DOUBLE,
+    weight_decay DOUBLE,
+    batch_size INTEGER,
+    accumulation_steps INTEGER,
+    lora_rank INTEGER,
+    lora_alpha DOUBLE,
+    lora_dropout DOUBLE,
+    seed BIGINT,
+    precision VARCHAR,                     -- fp32 / bf16 / fp16 actually used
+    trainable_params BIGINT,
+    total_params BIGINT,
+    status VARCHAR NOT NULL,               -- 'success' | 'failed'
+    error VARCHAR,
+    started_at TIMESTAMP,
+    finished_at TIMESTAMP,
+    train_seconds DOUBLE,                  -- wall time of the whole run
+    decode_seconds DOUBLE,
+    encode_seconds DOUBLE,
+    fit_seconds DOUBLE,
+    eval_seconds DOUBLE,
+    peak_memory_bytes BIGINT,
+    device VARCHAR,
+    git_sha VARCHAR,
+    versions JSON,                         -- {"torch": ..., "transformers": ..., ...}
+    spec JSON,                             -- the full run spec
+    checkpoint_path VARCHAR,
+    test_acc DOUBLE,
+    test_macro_f1 DOUBLE,
+    test_loss DOUBLE,
+    best_val_acc DOUBLE,
+    best_epoch INTEGER,
+    train_acc DOUBLE,
+    inference_ms DOUBLE,
+    num_train INTEGER,
+    num_val INTEGER,
+    num_test INTEGER,
+    videos_skipped INTEGER,
+    skipped_videos JSON                    -- list of the paths that could not be decoded
+);
+
+CREATE TABLE epochs (
+    run_id VARCHAR NOT NULL,
+    epoch INTEGER NOT NULL,
+    train_loss DOUBLE,
+    train_acc DOUBLE,
+    val_loss DOUBLE,
+    val_acc DOUBLE,
+    seconds DOUBLE,
+    lr DOUBLE,
+    PRIMARY KEY (run_id, epoch)
+);
+
+CREATE TABLE class_metrics (
+    run_id VARCHAR NOT NULL,
+    split VARCHAR NOT NULL,                -- 'train' | 'val' | 'test'
+    class_name VARCHAR NOT NULL,
+    precision DOUBLE,
+    recall DOUBLE,
+    f1 DOUBLE,
+    support INTEGER,
+    PRIMARY KEY (run_id, split, class_name)
+);
+
+CREATE TABLE confusion (
+    run_id VARCHAR NOT NULL,
+    split VARCHAR NOT NULL,
+    true_class VARCHAR NOT NULL,
+    pred_class VARCHAR NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (run_id, split, true_class, pred_class)
+);
+
+-- No primary key: a manifest may list the same video twice, and that is the data, not an error.
+CREATE TABLE predictions (
+    run_id VARCHAR NOT NULL,
+    split VARCHAR NOT NULL,
+    video VARCHAR NOT NULL,
+    true_class VARCHAR,
+    pred_class VARCHAR,
+    confidence DOUBLE,
+    correct BOOLEAN,
+    probs JSON                             -- optional {class: probability}
+);
+
+-- One row per matrix, updated while it runs: the dashboard's live progress.
+CREATE TABLE matrices (
+    matrix_id VARCHAR PRIMARY KEY,
+    name VARCHAR,
+    spec JSON,
+    total_runs INTEGER,
+    status VARCHAR,                        -- 'running' | 'finished' | 'interrupted'
+    started_at TIMESTAMP,
+    updated_at TIMESTAMP,
+    finished_at TIMESTAMP,
+    pid INTEGER,
+    current_run_id VARCHAR
+);
