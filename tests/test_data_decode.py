@@ -1,0 +1,164 @@
+"""decode: frame counts, shapes and pixels agree between decord and PyAV; bad files fail clearly."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from vjepa_core.data import VideoInfo, available_decoders, probe_video, read_frames
+from vjepa_core.errors import UserError, VideoDecodeError
+
+DECODERS = available_decoders()
+BOTH = pytest.mark.skipif(DECODERS != ["decord", "pyav"], reason="needs decord and PyAV")
+
+
+def _video(folder: Path, ext: str) -> Path:
+    return next(folder.glob(f"up/*.{ext}"))
+
+
+def _write(path: Path, codec: str, frames: np.ndarray, fps: int = 10) -> Path:
+    """Encode uint8 [T, H, W, 3] frames with PyAV (for containers the synthetic set lacks)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for image in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode(None))
+    return path
+
+
+def _ramp(num_frames: int) -> np.ndarray:
+    """Frames whose brightness encodes their index (10 * i), to check which frame came back."""
+    return np.stack([np.full((48, 64, 3), 10 * i, np.uint8) for i in range(num_frames)])
+
+
+def test_both_decoders_are_available() -> None:
+    assert "pyav" in DECODERS
+    assert set(DECODERS) <= {"decord", "pyav"}
+
+
+@pytest.mark.parametrize("ext", ["mp4", "avi"])
+@pytest.mark.parametrize("decoder", ["auto", *DECODERS])
+def test_probe_reads_count_fps_and_size(synthetic_small: Path, ext: str, decoder: str) -> None:
+    info = probe_video(_video(synthetic_small, ext), decoder=decoder)
+    assert info == VideoInfo(num_frames=40, fps=12.0, height=96, width=128)
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_read_frames_keeps_order_and_repeats(synthetic_small: Path, decoder: str) -> None:
+    path = _video(synthetic_small, "mp4")
+    frames = read_frames(path, [7, 0, 7, 39], decoder=decoder)
+    assert frames.shape == (4, 96, 128, 3) and frames.dtype == np.uint8
+    np.testing.assert_array_equal(frames[0], frames[2])
+    np.testing.assert_array_equal(frames[1], read_frames(path, [0], decoder=decoder)[0])
+    assert not np.array_equal(frames[0], frames[1])
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_read_frames_returns_the_frame_asked_for(tmp_path: Path, decoder: str) -> None:
+    path = _write(tmp_path / "ramp.mp4", "libx264", _ramp(20))
+    frames = read_frames(path, [12, 3, 19], decoder=decoder)
+    assert np.abs(frames.mean(axis=(1, 2, 3)) - [120, 30, 190]).max() < 3
+
+
+@BOTH
+@pytest.mark.parametrize("ext", ["mp4", "avi"])
+def test_decord_and_pyav_agree_on_every_frame(synthetic_small: Path, ext: str) -> None:
+    path = _video(synthetic_small, ext)
+    assert probe_video(path, decoder="decord") == probe_video(path, decoder="pyav")
+    a = read_frames(path, range(40), decoder="decord").astype(np.int16)
+    b = read_frames(path, range(40), decoder="pyav").astype(np.int16)
+    assert a.shape == b.shape == (40, 96, 128, 3)
+    assert np.abs(a - b).mean() < 0.5
+
+
+@BOTH
+@pytest.mark.parametrize(("name", "codec"), [("clip.mkv", "libx264"), ("clip.mov", "libx264")])
+def test_frame_counts_agree_without_a_frame_count_header(tmp_path: Path, name: str, codec: str) -> None:
+    # Matroska stores no frame count: PyAV must count packets as decord indexes them.
+    path = _write(tmp_path / name, codec, _ramp(25))
+    assert probe_video(path, decoder="decord").num_frames == probe_video(path, decoder="pyav").num_frames == 25
+
+
+@pytest.mark.parametrize("decoder", ["auto", *DECODERS])
+def test_zero_byte_file_raises(tmp_path: Path, decoder: str) -> None:
+    path = tmp_path / "empty.mp4"
+    path.write_bytes(b"")
+    with pytest.raises(VideoDecodeError, match=r"empty\.mp4: empty file \(0 bytes\)"):
+        probe_video(path, decoder=decoder)
+
+
+@pytest.mark.parametrize("decoder", ["auto", *DECODERS])
+def test_truncated_mp4_raises_naming_the_file(synthetic_small: Path, tmp_path: Path, decoder: str) -> None:
+    data = _video(synthetic_small, "mp4").read_bytes()
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(VideoDecodeError) as caught:
+        probe_video(path, decoder=decoder)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    with pytest.raises(VideoDecodeError):
+        read_frames(path, [0], decoder=decoder)
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_truncated_avi_counts_only_the_frames_it_holds(synthetic_small: Path, tmp_path: Path,
+                                                       decoder: str) -> None:
+    data = _video(synthetic_small, "avi").read_bytes()
+    path = tmp_path / "cut.avi"
+    path.write_bytes(data[: len(data) // 2])
+    info = probe_video(path, decoder=decoder)
+    assert 0 < info.num_frames < 40
+    assert read_frames(path, [info.num_frames - 1], decoder=decoder).shape == (1, 96, 128, 3)
+    with pytest.raises(VideoDecodeError, match=rf"cut\.avi: frame 39 requested .* {info.num_frames} frames"):
+        read_frames(path, [39], decoder=decoder)
+
+
+@pytest.mark.parametrize("decoder", ["auto", *DECODERS])
+def test_not_a_video_and_missing_file_raise(tmp_path: Path, decoder: str) -> None:
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 20)
+    with pytest.raises(VideoDecodeError, match=r"notes\.mp4: "):
+        probe_video(text, decoder=decoder)
+    with pytest.raises(VideoDecodeError, match=r"nothing\.avi: no such file"):
+        probe_video(tmp_path / "nothing.avi", decoder=decoder)
+    with pytest.raises(VideoDecodeError, match="is a folder"):
+        probe_video(tmp_path, decoder=decoder)
+
+
+def test_audio_only_file_has_no_video_stream(tmp_path: Path) -> None:
+    path = tmp_path / "sound.mkv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("pcm_s16le", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+        frame.sample_rate = 8000
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    with pytest.raises(VideoDecodeError, match=r"sound\.mkv: .*no video stream"):
+        probe_video(path, decoder="pyav")
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_index_past_the_end_raises(synthetic_small: Path, decoder: str) -> None:
+    with pytest.raises(VideoDecodeError, match="frame 40 requested"):
+        read_frames(_video(synthetic_small, "mp4"), [0, 40], decoder=decoder)
+
+
+def test_unknown_decoder_is_a_user_error(synthetic_small: Path) -> None:
+    with pytest.raises(UserError, match="unknown decoder 'ffmpeg'"):
+        probe_video(_video(synthetic_small, "mp4"), decoder="ffmpeg")
+    with pytest.raises(UserError, match="unknown decoder"):
+        read_frames(_video(synthetic_small, "mp4"), [0], decoder="opencv")
+
+
+@BOTH
+def test_auto_falls_back_to_pyav_with_a_debug_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Frame 25 of a 20-frame file fails in decord first; auto must try PyAV and say so at debug level.
+    path = _write(tmp_path / "short.mp4", "libx264", _ramp(20))
+    with caplog.at_level(logging.DEBUG, logger="vjepa_core.data.decode"), pytest.raises(VideoDecodeError):
+        read_frames(path, [25])
+    assert any("falling back to PyAV" in record.message for record in caplog.records)

@@ -1,0 +1,223 @@
+"""Read frames from video files with decord or PyAV.
+
+In:  a path to a video file (mp4, avi, mov, mkv, webm, ...) and frame indices.
+Out: `probe_video` -> `VideoInfo(num_frames, fps, height, width)`;
+     `read_frames` -> uint8 numpy array [T, H, W, 3], RGB, in the order of the indices given.
+
+Both decoders count frames the same way (one per video packet, as decord indexes them), so a
+clip sampled with one decoder's count can be read with the other. Every failure to read a file
+is a `VideoDecodeError("<path>: <reason>")` on one line.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+
+from vjepa_core.errors import UserError, VideoDecodeError
+
+logger = logging.getLogger(__name__)
+
+DECODERS = ("decord", "pyav")
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    num_frames: int
+    fps: float
+    height: int
+    width: int
+
+
+def available_decoders() -> list[str]:
+    """The decoders that import here, in order of preference."""
+    return list(_importable_decoders())
+
+
+@functools.cache
+def _importable_decoders() -> tuple[str, ...]:
+    found = []
+    for name, module in (("decord", "decord"), ("pyav", "av")):
+        try:
+            importlib.import_module(module)
+        except (ImportError, OSError) as error:  # OSError: a wheel whose shared libraries are missing
+            logger.debug("decoder %s unavailable: %s", name, error)
+        else:
+            found.append(name)
+    return tuple(found)
+
+
+def probe_video(path: str | os.PathLike[str], *, decoder: str = "auto") -> VideoInfo:
+    """Open `path`, count its frames and decode the first one, so a corrupt file fails here."""
+    return _dispatch(path, decoder, decord_fn=_probe_decord, pyav_fn=_probe_pyav)
+
+
+def read_frames(path: str | os.PathLike[str], indices: Sequence[int], *, decoder: str = "auto") -> np.ndarray:
+    """uint8 [len(indices), H, W, 3] RGB frames at `indices` (which may repeat, in any order)."""
+    wanted = np.asarray(indices, dtype=np.int64).reshape(-1)
+    if wanted.size == 0:
+        raise ValueError(f"{path}: read_frames needs at least one frame index")
+    if wanted.min() < 0:
+        raise VideoDecodeError(f"{path}: negative frame index {int(wanted.min())}")
+    # Decode each distinct frame once, then fan out to the requested order (repeats are cheap).
+    unique, inverse = np.unique(wanted, return_inverse=True)
+    frames = _dispatch(path, decoder, decord_fn=_read_decord, pyav_fn=_read_pyav, indices=unique)
+    return frames[inverse]
+
+
+def _dispatch(path: str | os.PathLike[str], decoder: str, *, decord_fn: Callable[..., _T],
+              pyav_fn: Callable[..., _T], **kwargs: Any) -> _T:
+    """Run `decord_fn` or `pyav_fn`; "auto" tries decord first and falls back to PyAV."""
+    if decoder not in ("auto", *DECODERS):
+        raise UserError(f"unknown decoder {decoder!r} (choose from auto, {', '.join(DECODERS)})")
+    installed = available_decoders()
+    if (decoder == "auto" and not installed) or (decoder != "auto" and decoder not in installed):
+        wanted = "a video decoder" if decoder == "auto" else f"decoder {decoder!r}"
+        raise UserError(f"{wanted} is not installed (pip install av or decord)")
+    path = os.fspath(path)
+    _check_file(path)
+    if decoder == "pyav" or "decord" not in installed:
+        return pyav_fn(path, **kwargs)
+    try:
+        return decord_fn(path, **kwargs)
+    except VideoDecodeError as error:
+        if decoder == "decord" or "pyav" not in installed:
+            raise
+        logger.debug("decord could not read %s (%s); falling back to PyAV", path, error)
+        return pyav_fn(path, **kwargs)
+
+
+def _check_file(path: str) -> None:
+    """The failures both decoders would report less clearly."""
+    if not os.path.exists(path):
+        raise VideoDecodeError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise VideoDecodeError(f"{path}: is a folder, not a video file")
+    if os.path.getsize(path) == 0:
+        raise VideoDecodeError(f"{path}: empty file (0 bytes)")
+
+
+def _one_line(error: BaseException) -> str:
+    """The reason alone: FFmpeg's strerror (without the path again), or decord's first line
+    (its errors carry a multi-line C++ backtrace)."""
+    if getattr(error, "strerror", None):
+        return str(error.strerror)  # type: ignore[attr-defined]
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+# ---- decord ---------------------------------------------------------------------------------
+
+def _open_decord(path: str) -> Any:
+    import decord
+
+    try:
+        # One thread per reader: parallelism comes from DataLoader workers, not from the decoder.
+        return decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
+    except (RuntimeError, decord.DECORDError) as error:
+        raise VideoDecodeError(f"{path}: cannot open with decord ({_one_line(error)})") from error
+
+
+def _probe_decord(path: str) -> VideoInfo:
+    reader = _open_decord(path)
+    num_frames = len(reader)
+    if num_frames == 0:
+        raise VideoDecodeError(f"{path}: the video has no frames")
+    first = _decord_batch(reader, path, np.array([0]))[0]
+    return VideoInfo(num_frames=num_frames, fps=float(reader.get_avg_fps()), height=first.shape[0],
+                     width=first.shape[1])
+
+
+def _read_decord(path: str, *, indices: np.ndarray) -> np.ndarray:
+    reader = _open_decord(path)
+    if indices[-1] >= len(reader):
+        raise VideoDecodeError(f"{path}: frame {int(indices[-1])} requested but the video has {len(reader)} frames")
+    return _decord_batch(reader, path, indices)
+
+
+def _decord_batch(reader: Any, path: str, indices: np.ndarray) -> np.ndarray:
+    import decord
+
+    try:
+        return reader.get_batch(indices.tolist()).asnumpy()
+    except (RuntimeError, decord.DECORDError) as error:
+        raise VideoDecodeError(f"{path}: decord failed to decode ({_one_line(error)})") from error
+
+
+# ---- PyAV -----------------------------------------------------------------------------------
+
+def _open_pyav(path: str) -> Any:
+    import av
+
+    try:
+        container = av.open(path)
+    except (av.FFmpegError, UnicodeDecodeError) as error:
+        raise VideoDecodeError(f"{path}: not a readable video ({_one_line(error)})") from error
+    if not container.streams.video:
+        container.close()
+        raise VideoDecodeError(f"{path}: no video stream")
+    stream = container.streams.video[0]
+    # One thread, like decord: DataLoader workers give the parallelism.
+    stream.codec_context.thread_count = 1
+    return container
+
+
+def _pyav_packets(container: Any, path: str) -> Iterator[Any]:
+    """The video stream's packets; the demuxer's last one is empty and flushes the decoder."""
+    import av
+
+    try:
+        yield from container.demux(container.streams.video[0])
+    except av.FFmpegError as error:
+        raise VideoDecodeError(f"{path}: PyAV failed to read ({_one_line(error)})") from error
+
+
+def _pyav_decode(packet: Any, path: str) -> list[Any]:
+    import av
+
+    try:
+        return packet.decode()
+    except av.FFmpegError as error:
+        raise VideoDecodeError(f"{path}: PyAV failed to decode ({_one_line(error)})") from error
+
+
+def _probe_pyav(path: str) -> VideoInfo:
+    with _open_pyav(path) as container:
+        stream = container.streams.video[0]
+        # Count non-empty packets, as decord indexes them, and decode only until a first frame.
+        num_frames, first = 0, None
+        for packet in _pyav_packets(container, path):
+            num_frames += packet.size > 0
+            if first is None:
+                first = next(iter(_pyav_decode(packet, path)), None)
+        rate = stream.average_rate or stream.guessed_rate
+    if num_frames == 0 or first is None:
+        raise VideoDecodeError(f"{path}: the video has no decodable frames")
+    return VideoInfo(num_frames=num_frames, fps=float(rate) if rate else 0.0, height=first.height,
+                     width=first.width)
+
+
+def _read_pyav(path: str, *, indices: np.ndarray) -> np.ndarray:
+    """Decode once from the start up to the last index; no seeking, so no keyframe surprises."""
+    last, wanted = int(indices[-1]), set(indices.tolist())
+    picked: dict[int, np.ndarray] = {}
+    position = 0
+    with _open_pyav(path) as container:
+        for packet in _pyav_packets(container, path):
+            for frame in _pyav_decode(packet, path):
+                if position in wanted:  # convert to RGB only the frames asked for
+                    picked[position] = frame.to_ndarray(format="rgb24")
+                position += 1
+            if position > last:
+                break
+    if position <= last:
+        raise VideoDecodeError(f"{path}: frame {last} requested but only {position} frames decode")
+    return np.stack([picked[i] for i in indices.tolist()])
