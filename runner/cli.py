@@ -266,6 +266,10 @@ def _status(status: str) -> str:
     return {"success": "[green]success[/]", "failed": "[red]failed[/]"}.get(status, status)
 
 
+# Commands that live in their own modules register themselves on `app` when imported.
+from runner import bench_cmd, dashboard_cmd, demo_cmd, matrix_cmd  # noqa: E402, F401
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     app()

@@ -1,0 +1,21 @@
+# The two commands of the README. Both install what they need first (idempotent, fast when done).
+PYTHON ?= python3
+PIP = $(PYTHON) -m pip install --disable-pip-version-check -q
+
+.PHONY: run test setup setup-test lint
+
+run: setup
+	runner run-matrix
+
+test: setup-test
+	$(PYTHON) -m pytest
+
+setup:
+	$(PIP) -e ".[ray]"
+
+setup-test:
+	$(PIP) -e ".[test]"
+	bash scripts/install-browser.sh
+
+lint:
+	ruff check .
