@@ -1,0 +1,259 @@
+"""DataFrame -> Altair chart, one function per view; no Streamlit and no warehouse access here.
+
+Each function takes the frame its `dashboard.queries` namesake returns (columns named in the
+docstring) and returns an `alt.Chart` (or layer/concat) with tooltips; charts where position
+matters (scatters, curves) zoom and pan with the mouse wheel, and legends select a strategy.
+Strategies keep one colour on every chart (their order in the registry picks it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import altair as alt
+import pandas as pd
+
+# Display order and colour slot of the built-in strategies, cheapest first (DESIGN.md's table). A copy,
+# not `vjepa_core.strategies.STRATEGIES`: importing the registry loads torch and PEFT (~15 s on a busy
+# CPU) into a dashboard that only draws. A strategy not listed here still gets a colour, after these.
+STRATEGIES = ("head", "pooler_head", "lora", "pooler_head_lora", "lora_backbone", "full", "scratch")
+PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d", "#bab0ac")
+PCT = ".0%"
+ACC_SCALE = alt.Scale(domain=[0, 1], clamp=True)
+METRIC_TITLES = {"test_acc": "test accuracy", "best_val_acc": "validation accuracy (best epoch)",
+                 "train_seconds": "training time (s)"}
+
+
+def strategy_color(strategies: Sequence[str], *, legend: bool = True) -> alt.Color:
+    """Colour by strategy with a fixed colour per strategy name, listing only the ones present."""
+    order = list(STRATEGIES)
+    present = sorted(set(strategies), key=lambda s: (order.index(s) if s in order else len(order), s))
+    colors = [PALETTE[(order.index(s) if s in order else len(order)) % len(PALETTE)] for s in present]
+    return alt.Color("strategy:N", scale=alt.Scale(domain=present, range=colors),
+                     legend=alt.Legend(title="strategy") if legend else None)
+
+
+def _legend_selection() -> alt.Parameter:
+    return alt.selection_point(fields=["strategy"], bind="legend")
+
+
+def _fade(selection: alt.Parameter) -> alt.OpacityValue:
+    return alt.condition(selection, alt.value(1.0), alt.value(0.15))
+
+
+def _with_band(frame: pd.DataFrame, mean: str, std: str) -> pd.DataFrame:
+    """`low`/`high` = mean -/+ std, clipped to [0, 1] for accuracies (a std bar below 0% means nothing)."""
+    frame = frame.copy()
+    frame["low"] = (frame[mean] - frame[std].fillna(0)).clip(lower=0)
+    frame["high"] = (frame[mean] + frame[std].fillna(0)).clip(upper=1)
+    return frame
+
+
+def leaderboard_chart(board: pd.DataFrame) -> alt.LayerChart:
+    """Mean test accuracy +- std per configuration (board: config, strategy, test_acc_mean/std, n, best_in_strategy)."""
+    data = _with_band(board, "test_acc_mean", "test_acc_std")
+    data["best"] = data["best_in_strategy"].map({True: "best of its strategy", False: "other"})
+    order = data.sort_values("test_acc_mean", ascending=False)["config"].tolist()
+    y = alt.Y("config:N", sort=order, title=None, axis=alt.Axis(labelLimit=360))
+    base = alt.Chart(data).encode(y=y)
+    tooltip = ["config:N", "strategy:N", alt.Tooltip("test_acc_mean:Q", format=".1%", title="test acc (mean)"),
+               alt.Tooltip("test_acc_std:Q", format=".1%", title="std"), "n:Q",
+               alt.Tooltip("best_val_acc_mean:Q", format=".1%", title="val acc (mean)"),
+               alt.Tooltip("trainable_params:Q", format=",", title="trainable params")]
+    bars = base.mark_rule(strokeWidth=3, opacity=0.5).encode(
+        x=alt.X("low:Q", title="test accuracy (mean ± std over seeds)", axis=alt.Axis(format=PCT), scale=ACC_SCALE),
+        x2="high:Q", color=strategy_color(data["strategy"]))
+    points = base.mark_point(filled=True).encode(
+        x="test_acc_mean:Q", color=strategy_color(data["strategy"]),
+        shape=alt.Shape("best:N", scale=alt.Scale(domain=["best of its strategy", "other"],
+                                                  range=["diamond", "circle"]), title=None),
+        size=alt.condition("datum.best_in_strategy", alt.value(220), alt.value(80)), tooltip=tooltip)
+    return alt.layer(bars, points).properties(height=max(160, 34 * len(data)))
+
+
+def params_chart(board: pd.DataFrame) -> alt.LayerChart:
+    """Test accuracy vs trainable parameters (log x) with the Pareto frontier (board from `pareto`)."""
+    data = _with_band(board, "test_acc_mean", "test_acc_std")
+    select = _legend_selection()
+    x = alt.X("trainable_params:Q", scale=alt.Scale(type="log"), title="trainable parameters (log)",
+              axis=alt.Axis(format="~s"))
+    y = alt.Y("test_acc_mean:Q", title="test accuracy (mean over seeds)", axis=alt.Axis(format=PCT))
+    tooltip = ["config:N", alt.Tooltip("trainable_params:Q", format=","),
+               alt.Tooltip("test_acc_mean:Q", format=".1%"), alt.Tooltip("test_acc_std:Q", format=".1%"), "n:Q",
+               alt.Tooltip("on_frontier:N", title="on Pareto frontier")]
+    color = strategy_color(data["strategy"])
+    frontier = alt.Chart(data[data["on_frontier"]]).mark_line(
+        interpolate="step-after", strokeDash=[6, 4], color="#888").encode(x=x, y=y)
+    errors = alt.Chart(data).mark_rule(opacity=0.4).encode(x=x, y="low:Q", y2="high:Q", color=color,
+                                                           opacity=_fade(select))
+    points = alt.Chart(data).mark_circle(size=160).encode(
+        x=x, y=y, color=color, opacity=_fade(select), tooltip=tooltip,
+        stroke=alt.condition("datum.on_frontier", alt.value("black"), alt.value(None)),
+    ).add_params(select)
+    return alt.layer(frontier, errors, points).properties(height=380).interactive()
+
+
+def efficiency_chart(board: pd.DataFrame) -> alt.Chart:
+    """Test accuracy per million trainable parameters per configuration (board: acc_per_mparam)."""
+    data = board.dropna(subset=["acc_per_mparam"])
+    return alt.Chart(data).mark_bar().encode(
+        x=alt.X("acc_per_mparam:Q", scale=alt.Scale(type="log"), title="test accuracy per million trainable "
+                "parameters (log)"),
+        y=alt.Y("config:N", sort="-x", title=None, axis=alt.Axis(labelLimit=360)),
+        color=strategy_color(data["strategy"]),
+        tooltip=["config:N", alt.Tooltip("acc_per_mparam:Q", format=".3g", title="acc / M params"),
+                 alt.Tooltip("test_acc_mean:Q", format=".1%"), alt.Tooltip("trainable_params:Q", format=",")],
+    ).properties(height=max(140, 30 * len(data)))
+
+
+def scaling_chart(table: pd.DataFrame, x: str, metric: str, *, x_title: str, log_x: bool = False) -> alt.LayerChart:
+    """One line per strategy of `metric` vs `x`, bars = std over seeds (table from `queries.scaling`)."""
+    data = table[table["metric"] == metric].copy()
+    accuracy = metric != "train_seconds"
+    if accuracy:
+        data["low"], data["high"] = data["low"].clip(lower=0), data["high"].clip(upper=1)
+    select = _legend_selection()
+    color = strategy_color(data["strategy"])
+    scale = alt.Scale(type="log", base=2) if log_x else alt.Scale(zero=False)
+    xenc = alt.X(f"{x}:Q", title=x_title, scale=scale, axis=alt.Axis(tickMinStep=1))
+    yaxis = alt.Axis(format=PCT) if accuracy else alt.Axis()
+    yenc = alt.Y("mean:Q", title=METRIC_TITLES[metric], axis=yaxis, scale=ACC_SCALE if accuracy else alt.Scale())
+    tooltip = ["strategy:N", f"{x}:Q", alt.Tooltip("mean:Q", format=".1%" if accuracy else ".1f"),
+               alt.Tooltip("std:Q", format=".1%" if accuracy else ".1f"), "n:Q"]
+    base = alt.Chart(data).encode(x=xenc, color=color, opacity=_fade(select))
+    line = base.mark_line(point=alt.OverlayMarkDef(size=70, filled=True)).encode(y=yenc, tooltip=tooltip)
+    bars = base.mark_errorbar(ticks=True).encode(y=alt.Y("low:Q", title=METRIC_TITLES[metric]), y2="high:Q")
+    return alt.layer(bars, line.add_params(select)).properties(height=300).interactive()
+
+
+def heatmap_chart(grid: pd.DataFrame, *, x: str = "lr", y: str = "lora_rank", title: str = "") -> alt.FacetChart:
+    """Mean metric per (x, y) cell, one panel per strategy (grid from `queries.sweep_grid`)."""
+    data = grid.copy()
+    data["label"] = data.apply(lambda row: f"{row['mean']:.0%} (n={int(row['n'])})", axis=1)
+    xenc = alt.X(f"{x}:O", title=x, axis=alt.Axis(labelAngle=0))
+    yenc = alt.Y(f"{y}:O", title=y, sort="descending")
+    rect = alt.Chart().mark_rect().encode(
+        x=xenc, y=yenc, color=alt.Color("mean:Q", scale=alt.Scale(scheme="viridis", domain=[0, 1]),
+                                        title=title or "mean", legend=alt.Legend(format=PCT)),
+        tooltip=[f"{x}:O", f"{y}:O", alt.Tooltip("mean:Q", format=".1%"), "n:Q"])
+    text = alt.Chart().mark_text(fontSize=12).encode(
+        x=xenc, y=yenc, text="label:N",
+        color=alt.condition("datum.mean > 0.55", alt.value("black"), alt.value("white")))
+    return alt.layer(rect, text, data=data).properties(width=300, height=220).facet(
+        column=alt.Column("strategy:N", title=None))
+
+
+def parallel_chart(long: pd.DataFrame, axes: Sequence[str], *, color: str = "best_val_acc") -> alt.LayerChart:
+    """One line per run across the swept options, coloured by `color` (long from `parallel_coordinates`)."""
+    highlight = alt.selection_point(fields=["config"], on="pointerover", clear="pointerout")
+    xenc = alt.X("axis:N", sort=list(axes), title=None, axis=alt.Axis(labelAngle=0, orient="top"))
+    yenc = alt.Y("position:Q", axis=None, scale=alt.Scale(domain=[-0.05, 1.05]))
+    lines = alt.Chart(long).mark_line(strokeWidth=2.5).encode(
+        x=xenc, y=yenc, detail="run_id:N",
+        color=alt.Color(f"{color}:Q", scale=alt.Scale(scheme="viridis", domain=[0, 1]),
+                        legend=alt.Legend(format=PCT, title="val accuracy")),
+        opacity=alt.condition(highlight, alt.value(0.95), alt.value(0.25)),
+        tooltip=["config:N", "axis:N", "value:N", alt.Tooltip(f"{color}:Q", format=".1%")],
+    ).add_params(highlight)
+    rules = alt.Chart(long).mark_rule(color="#999").encode(x=xenc)
+    ticks = long.drop_duplicates(["axis", "value"])
+    labels = alt.Chart(ticks).mark_text(align="left", dx=6, fontSize=11).encode(x=xenc, y=yenc, text="value:N")
+    return alt.layer(rules, lines, labels).properties(height=340)
+
+
+def gap_chart(board: pd.DataFrame) -> alt.LayerChart:
+    """Validation vs test accuracy per configuration; below the diagonal, validation flattered it."""
+    data = board.dropna(subset=["best_val_acc_mean", "test_acc_mean"])
+    select = _legend_selection()
+    diagonal = alt.Chart(pd.DataFrame({"v": [0.0, 1.0]})).mark_line(strokeDash=[4, 4], color="#999").encode(
+        x="v:Q", y="v:Q")
+    points = alt.Chart(data).mark_circle(size=140).encode(
+        x=alt.X("best_val_acc_mean:Q", title="validation accuracy (mean)", axis=alt.Axis(format=PCT),
+                scale=ACC_SCALE),
+        y=alt.Y("test_acc_mean:Q", title="test accuracy (mean)", axis=alt.Axis(format=PCT), scale=ACC_SCALE),
+        color=strategy_color(data["strategy"]), opacity=_fade(select),
+        tooltip=["config:N", alt.Tooltip("best_val_acc_mean:Q", format=".1%"),
+                 alt.Tooltip("test_acc_mean:Q", format=".1%"), "n:Q"],
+    ).add_params(select)
+    return alt.layer(diagonal, points).properties(height=340).interactive()
+
+
+def curves_chart(long: pd.DataFrame, *, by_run: bool = False) -> alt.HConcatChart:
+    """Loss and accuracy per epoch (long from `curves_long`); colour = split, or run when comparing."""
+    panels = []
+    for panel, fmt in (("loss", ".3f"), ("accuracy", ".1%")):
+        data = long[long["panel"] == panel]
+        color = alt.Color("run:N", title="run") if by_run else alt.Color(
+            "split:N", scale=alt.Scale(domain=["train", "val"], range=[PALETTE[0], PALETTE[1]]))
+        encoding = {"strokeDash": alt.StrokeDash("split:N", title="split")} if by_run else {}
+        axis = alt.Axis(format=PCT) if panel == "accuracy" else alt.Axis()
+        chart = alt.Chart(data).mark_line(point=True).encode(
+            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)), y=alt.Y("value:Q", title=panel, axis=axis),
+            color=color, tooltip=["run:N", "split:N", "epoch:Q", alt.Tooltip("value:Q", format=fmt)], **encoding,
+        ).properties(width=320, height=240, title=panel).interactive()
+        panels.append(chart)
+    return alt.hconcat(*panels)
+
+
+def confusion_chart(grid: pd.DataFrame) -> alt.LayerChart:
+    """Confusion heat map (grid from `confusion_grid`): colour = share of the true class, text = count."""
+    xenc = alt.X("pred_class:N", title="predicted", axis=alt.Axis(labelAngle=-30))
+    yenc = alt.Y("true_class:N", title="true")
+    rect = alt.Chart(grid).mark_rect().encode(
+        x=xenc, y=yenc, color=alt.Color("rate:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]),
+                                        legend=alt.Legend(format=PCT, title="share of true class")),
+        tooltip=["true_class:N", "pred_class:N", "count:Q", alt.Tooltip("rate:Q", format=".0%")])
+    text = alt.Chart(grid[grid["count"] > 0]).mark_text(fontSize=13).encode(
+        x=xenc, y=yenc, text="count:Q",
+        color=alt.condition("datum.rate > 0.5", alt.value("white"), alt.value("black")))
+    side = 44 * max(1, grid["true_class"].nunique())
+    return alt.layer(rect, text).properties(width=side, height=side)
+
+
+def class_metrics_chart(class_metrics: pd.DataFrame) -> alt.Chart:
+    """Precision, recall and F1 per class (class_metrics rows of one run and split)."""
+    long = class_metrics.melt(id_vars=["class_name", "support"], value_vars=["precision", "recall", "f1"],
+                              var_name="metric")
+    return alt.Chart(long).mark_bar().encode(
+        y=alt.Y("class_name:N", title=None), yOffset=alt.YOffset("metric:N", sort=["precision", "recall", "f1"]),
+        x=alt.X("value:Q", title="score", axis=alt.Axis(format=PCT), scale=ACC_SCALE),
+        color=alt.Color("metric:N", sort=["precision", "recall", "f1"],
+                        scale=alt.Scale(range=[PALETTE[0], PALETTE[1], PALETTE[2]])),
+        tooltip=["class_name:N", "metric:N", alt.Tooltip("value:Q", format=".1%"), "support:Q"],
+    ).properties(height=max(160, 48 * long["class_name"].nunique()))
+
+
+def time_split_chart(split: pd.DataFrame) -> alt.Chart:
+    """Seconds per phase of a run (split from `queries.time_split`) as one stacked bar."""
+    return alt.Chart(split).mark_bar(height=36).encode(
+        x=alt.X("seconds:Q", stack="zero", title="seconds"),
+        color=alt.Color("phase:N", sort=list(split["phase"]), scale=alt.Scale(range=list(PALETTE))),
+        order=alt.Order("index:Q"),
+        tooltip=["phase:N", alt.Tooltip("seconds:Q", format=".2f"), alt.Tooltip("share:Q", format=".0%")],
+    ).transform_calculate(index="indexof(['decode','encode','fit','eval','other'], datum.phase)").properties(
+        height=80)
+
+
+def confusion_delta_chart(delta: pd.DataFrame, *, title: str = "") -> alt.LayerChart:
+    """Difference of two confusion matrices' row shares (delta from `confusion_delta`)."""
+    xenc = alt.X("pred_class:N", title="predicted", axis=alt.Axis(labelAngle=-30))
+    yenc = alt.Y("true_class:N", title="true")
+    rect = alt.Chart(delta).mark_rect().encode(
+        x=xenc, y=yenc, color=alt.Color("delta:Q", scale=alt.Scale(scheme="redblue", domain=[-1, 1]),
+                                        legend=alt.Legend(format="+.0%", title="share change")),
+        tooltip=["true_class:N", "pred_class:N", alt.Tooltip("delta:Q", format="+.0%"), "count_a:Q", "count_b:Q"])
+    text = alt.Chart(delta[delta["count_delta"] != 0]).mark_text(fontSize=12).encode(
+        x=xenc, y=yenc, text=alt.Text("count_delta:Q", format="+d"))
+    side = 44 * max(1, delta["true_class"].nunique())
+    return alt.layer(rect, text).properties(width=side, height=side, title=title)
+
+
+def class_delta_chart(deltas: pd.DataFrame, *, metric: str = "f1") -> alt.Chart:
+    """Per-class change of `metric` against the baseline run (deltas from `class_deltas`, baseline excluded)."""
+    return alt.Chart(deltas).mark_bar().encode(
+        y=alt.Y("class_name:N", title=None), yOffset="run:N",
+        x=alt.X("delta:Q", title=f"{metric} change vs the first run", axis=alt.Axis(format="+.0%")),
+        color=alt.Color("run:N", title="run"),
+        tooltip=["class_name:N", "run:N", alt.Tooltip(f"{metric}:Q", format=".1%"),
+                 alt.Tooltip("delta:Q", format="+.1%")],
+    ).properties(height=max(160, 40 * deltas["class_name"].nunique()))

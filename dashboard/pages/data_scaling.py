@@ -1,0 +1,28 @@
+"""Data scaling: test and validation accuracy, and training time, vs training videos per class."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import charts, queries, ui
+
+st.title("How much data do I need?")
+runs = ui.filtered(ui.guard())
+if not queries.has_variation(runs, "train_vpc"):
+    ui.not_enough("no strategy has runs at two or more videos-per-class values",
+                  "runner run-matrix experiments/data_scaling.yaml")
+    st.stop()
+
+table = queries.scaling(runs, "train_vpc")
+st.caption("One line per strategy; dots are means over seeds, bars ± one std. Pick a matrix in the sidebar so "
+           "that only the data size changes between points.")
+x_title = "training videos per class (log scale)"
+left, right = st.columns(2)
+left.altair_chart(charts.scaling_chart(table, "train_vpc", "test_acc", x_title=x_title, log_x=True), width="stretch")
+right.altair_chart(charts.scaling_chart(table, "train_vpc", "best_val_acc", x_title=x_title, log_x=True),
+                   width="stretch")
+st.subheader("Training time")
+st.altair_chart(charts.scaling_chart(table, "train_vpc", "train_seconds", x_title=x_title, log_x=True),
+                width="stretch")
+with st.expander("Numbers"):
+    st.dataframe(table.drop(columns=["low", "high"]), hide_index=True, width="stretch")

@@ -1,0 +1,24 @@
+"""Frames per clip: accuracy and training time vs the frames the model sees, per strategy."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import charts, queries, ui
+
+st.title("How many frames per clip?")
+runs = ui.filtered(ui.guard())
+if not queries.has_variation(runs, "frames_per_clip"):
+    ui.not_enough("no strategy has runs at two or more frames-per-clip values",
+                  "runner run-matrix experiments/frames.yaml")
+    st.stop()
+
+table = queries.scaling(runs, "frames_per_clip")
+st.caption("One line per strategy; dots are means over seeds, bars ± one std.")
+left, right = st.columns(2)
+left.altair_chart(charts.scaling_chart(table, "frames_per_clip", "test_acc", x_title="frames per clip"),
+                  width="stretch")
+right.altair_chart(charts.scaling_chart(table, "frames_per_clip", "train_seconds", x_title="frames per clip"),
+                   width="stretch")
+with st.expander("Numbers"):
+    st.dataframe(table.drop(columns=["low", "high"]), hide_index=True, width="stretch")

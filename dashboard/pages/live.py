@@ -1,0 +1,51 @@
+"""Live: matrix progress and the newest results, refreshing itself while `run-matrix` writes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import queries, ui
+
+st.title("Live")
+path = ui.warehouse_path()
+status = queries.warehouse_status(path)
+if status.kind not in ("ok", "empty", "only_failed", "busy"):
+    ui.show_status(status)
+    st.stop()
+auto = st.toggle("auto-refresh every 5 s", value=True)
+
+
+def _duration(seconds: float) -> str:
+    if pd.isna(seconds):
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+@st.fragment(run_every=5 if auto else None)
+def progress() -> None:
+    progress_rows, recent = ui.read(queries.matrix_progress, path)
+    st.caption(f"updated {datetime.now():%H:%M:%S}")
+    if progress_rows.empty:
+        st.info("No matrix has run against this warehouse yet. Start one and watch it here:",
+                icon=":material/hourglass_empty:")
+        st.code(queries.command_for("runner run-matrix", path), language="bash")
+    for row in progress_rows.itertuples():
+        total = int(row.total_runs) if pd.notna(row.total_runs) else 0
+        st.markdown(f"**{row.name or row.matrix_id}** · `{row.matrix_id}` · {row.status}")
+        st.progress(float(row.fraction), text=f"{row.done} of {total} runs ({row.succeeded} ok, {row.failed} failed)"
+                    f" · elapsed {_duration(row.elapsed_seconds)} · ETA {_duration(row.eta_seconds)}"
+                    + (f" · now running `{row.current_run_id}`" if row.status == "running" and row.current_run_id
+                       else ""))
+    if not recent.empty:
+        st.subheader("Newest runs")
+        st.dataframe(recent, hide_index=True, width="stretch", column_config={
+            "test_acc": st.column_config.ProgressColumn("test acc", format="percent", min_value=0, max_value=1),
+            "best_val_acc": st.column_config.NumberColumn("val acc", format="percent"),
+            "train_seconds": st.column_config.NumberColumn("seconds", format="%.1f")})
+
+
+progress()

@@ -1,0 +1,54 @@
+"""Overview: the leaderboard of configurations (mean ± std over seeds), best per strategy marked."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import charts, queries, ui
+
+st.title("Which strategy wins?")
+all_runs = ui.guard()
+runs = ui.filtered(all_runs)
+board = queries.leaderboard(runs)
+
+cols = st.columns(5)
+cols[0].metric("runs", len(runs))
+cols[1].metric("succeeded", int((runs["status"] == "success").sum()))
+cols[2].metric("failed", int((runs["status"] == "failed").sum()))
+cols[3].metric("configurations", len(board))
+cols[4].metric("best mean test acc", ui.fmt_pct(board["test_acc_mean"].max() if not board.empty else None))
+
+if board.empty:
+    st.info("No successful run matches the filters; clear some filters in the sidebar.", icon=":material/filter_alt:")
+    st.stop()
+
+st.subheader("Leaderboard")
+st.caption("Test accuracy per configuration (a run spec minus its seed): dot = mean over seeds, bar = ± one std; "
+           "a diamond marks the best configuration of each strategy. Hover for details.")
+st.altair_chart(charts.leaderboard_chart(board), width="stretch")
+
+table = board.assign(best=board["best_in_strategy"].map({True: "★", False: ""}))
+st.dataframe(
+    table, hide_index=True, width="stretch",
+    column_order=["best", "config", "strategy", "n", "test_acc_mean", "test_acc_std", "test_acc_ci_low",
+                  "test_acc_ci_high", "best_val_acc_mean", "trainable_params", "train_seconds_mean",
+                  "inference_ms_mean", "failed"],
+    column_config={
+        "best": st.column_config.TextColumn("best", width="small", help="best configuration of its strategy"),
+        "test_acc_mean": st.column_config.ProgressColumn("test acc", format="percent", min_value=0, max_value=1),
+        "test_acc_std": st.column_config.NumberColumn("± std", format="%.3f"),
+        "test_acc_ci_low": st.column_config.NumberColumn("95% CI low", format="%.3f"),
+        "test_acc_ci_high": st.column_config.NumberColumn("95% CI high", format="%.3f"),
+        "best_val_acc_mean": st.column_config.ProgressColumn("val acc", format="percent", min_value=0, max_value=1),
+        "trainable_params": st.column_config.NumberColumn("trainable params", format="localized"),
+        "train_seconds_mean": st.column_config.NumberColumn("train s", format="%.1f"),
+        "inference_ms_mean": st.column_config.NumberColumn("inference ms", format="%.0f"),
+        "n": st.column_config.NumberColumn("n seeds"),
+    },
+)
+st.download_button("Download leaderboard (CSV)", board.to_csv(index=False).encode(), file_name="leaderboard.csv",
+                   mime="text/csv", icon=":material/download:")
+
+with st.expander(f"All {len(runs)} runs"):
+    st.dataframe(runs[["run_id", "matrix_id", "config", "seed", "status", "test_acc", "best_val_acc",
+                       "train_seconds", "started_at", "error"]], hide_index=True, width="stretch")

@@ -1,0 +1,485 @@
+"""Warehouse -> DataFrames for the dashboard. Reads are short read-only blocks; shaping is pure.
+
+Reads (take the warehouse path; never write, migrate or create the file; raise `UserError`, e.g.
+`WarehouseBusy`, for the page to show):
+- `warehouse_status(path) -> Status`: ok / missing / busy / unreadable / no_schema / old / newer /
+  empty / only_failed, with a friendly explanation and the command to run.
+- `load_runs(path) -> runs`: every `runs` row plus `config_id` (hash of the spec without `seed`: the
+  runs of one configuration differ only by seed), `config` (a label naming what differs between
+  configurations) and `train_vpc` (training videos per class actually used).
+- `load_run_tables(path, run_ids) -> {table: DataFrame}`: runs, epochs, class_metrics, confusion,
+  predictions of those runs, from one snapshot.
+- `matrix_progress(path) -> (progress, recent)`: one row per matrix with done / total / ETA, and
+  the newest runs.
+Shaping (DataFrame in, DataFrame out): `filter_runs`, `leaderboard` (one row per configuration:
+`<metric>_mean/_std/_ci_low/_ci_high`, `n`, `failed`, `best_in_strategy`), `pareto`, `scaling`,
+`sweep_grid`, `varying_options`, `parallel_coordinates`, `top_configs`, `curves_long`,
+`confusion_grid`, `confusion_delta`, `class_deltas`, `worst_videos`, `time_split`,
+`significance`, `reproduce_command`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from vjepa_core import warehouse as wh
+from vjepa_core.errors import UserError
+from vjepa_core.spec import RunSpec, field_names
+from vjepa_core.stats import compare_predictions, summarize
+
+METRICS = ("test_acc", "best_val_acc", "train_seconds")
+SUMMARY_KEYS = ("mean", "std", "ci_low", "ci_high")
+RUN_TABLES = ("runs", "epochs", "class_metrics", "confusion", "predictions")
+TIME_PHASES = ("decode_seconds", "encode_seconds", "fit_seconds", "eval_seconds")
+# What the parallel-coordinates view may sweep over: hyper-parameters, not bookkeeping.
+NOT_SWEPT = ("seed", "data", "split_seed")
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the warehouse holds, in words a user can act on; `kind == "ok"` means pages can render."""
+
+    kind: str
+    title: str
+    detail: str = ""
+    command: str = ""
+    runs: int = 0
+    succeeded: int = 0
+    errors: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.kind == "ok"
+
+
+# -- reads ---------------------------------------------------------------------------------------
+
+
+def warehouse_status(path: str | Path) -> Status:
+    """Can the pages render, and if not, why and what to run; never raises for a bad file."""
+    path = Path(path)
+    run_matrix = command_for("runner run-matrix", path)
+    if not path.exists():
+        return Status("missing", f"No warehouse at `{path}` yet.",
+                      "Run an experiment matrix first; the dashboard fills in as runs finish.", run_matrix)
+    try:
+        version = wh.schema_version(path)
+    except wh.WarehouseBusy as error:
+        return Status("busy", "The warehouse is busy; retrying.", str(error))
+    except UserError as error:
+        return Status("unreadable", f"`{path}` cannot be read.", str(error), run_matrix)
+    if not version:
+        return Status("no_schema", f"`{path}` holds no vjepa-lab results.",
+                      "It is empty or another program's DuckDB file. Point the dashboard at a warehouse "
+                      "(--warehouse / VJEPA_WAREHOUSE) or fill this one:", run_matrix)
+    if version < wh.SCHEMA_VERSION:
+        upgrade = f"python -c \"from vjepa_core.warehouse import Warehouse; Warehouse('{path}').migrate()\""
+        return Status("old", f"`{path}` has schema version {version}; this dashboard reads {wh.SCHEMA_VERSION}.",
+                      "The dashboard only reads, so it does not upgrade files. Any runner write upgrades it, "
+                      "or upgrade it now:", upgrade)
+    if version > wh.SCHEMA_VERSION:
+        return Status("newer", f"`{path}` has schema version {version}, newer than this vjepa-lab reads "
+                      f"({wh.SCHEMA_VERSION}).", "Upgrade vjepa-lab:", "pip install -U vjepa-lab")
+    return _content_status(path, run_matrix)
+
+
+def _content_status(path: Path, run_matrix: str) -> Status:
+    try:
+        with wh.read_connection(path) as conn:
+            counts = dict(conn.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall())
+            errors = conn.execute("SELECT DISTINCT error FROM runs WHERE status = 'failed' AND error IS NOT NULL "
+                                  "ORDER BY error LIMIT 5").fetchall()
+    except wh.WarehouseBusy as error:
+        return Status("busy", "The warehouse is busy; retrying.", str(error))
+    total, succeeded = sum(counts.values()), counts.get("success", 0)
+    if total == 0:
+        return Status("empty", f"`{path}` has no runs yet.", "Run experiments to fill it:", run_matrix)
+    if succeeded == 0:
+        return Status("only_failed", f"All {total} run(s) in `{path}` failed.",
+                      "Nothing to chart yet. Fix the error below, then run again:",
+                      command_for("runner list --status failed", path), runs=total,
+                      errors=tuple(row[0] for row in errors))
+    return Status("ok", f"{succeeded} successful run(s) of {total}.", runs=total, succeeded=succeeded)
+
+
+def command_for(command: str, path: Path) -> str:
+    # The default path needs no flag; anything else must be passed, or the command writes elsewhere.
+    default = Path(wh.DEFAULT_WAREHOUSE)
+    return command if path == default else f"{command} --warehouse {shlex.quote(str(path))}"
+
+
+def load_runs(path: str | Path) -> pd.DataFrame:
+    """Every run, oldest first, with `config_id`, `config` and `train_vpc` added."""
+    with wh.read_connection(path) as conn:
+        runs = conn.execute("SELECT * FROM runs ORDER BY started_at NULLS LAST, run_id").df()
+    return enrich_runs(runs)
+
+
+def load_run_tables(path: str | Path, run_ids: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """The rows of `run_ids` in every run table, from one consistent snapshot."""
+    ids = list(run_ids)
+    with wh.read_connection(path) as conn:
+        tables = {name: conn.execute(f'SELECT * FROM "{name}" WHERE list_contains(?::VARCHAR[], run_id)',
+                                     [ids]).df() for name in RUN_TABLES}
+    tables["runs"] = enrich_runs(tables["runs"])
+    return tables
+
+
+def matrix_progress(path: str | Path, *, recent: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per matrix: total, done, succeeded, failed, fraction, elapsed and ETA; plus the newest runs."""
+    progress_sql = """
+        SELECT m.matrix_id, m.name, m.status, m.total_runs, m.started_at, m.updated_at, m.current_run_id,
+               count(r.run_id) AS done, count(*) FILTER (WHERE r.status = 'success') AS succeeded,
+               count(*) FILTER (WHERE r.status = 'failed') AS failed, max(r.test_acc) AS best_test_acc
+        FROM matrices m LEFT JOIN runs r USING (matrix_id)
+        GROUP BY ALL ORDER BY m.started_at DESC NULLS LAST"""
+    recent_sql = """SELECT run_id, matrix_id, strategy, status, test_acc, best_val_acc, train_seconds, finished_at
+                    FROM runs ORDER BY finished_at DESC NULLS LAST LIMIT ?"""
+    with wh.read_connection(path) as conn:
+        progress = conn.execute(progress_sql).df()
+        newest = conn.execute(recent_sql, [recent]).df()
+    return _with_eta(progress), newest
+
+
+def _with_eta(progress: pd.DataFrame) -> pd.DataFrame:
+    progress = progress.copy()
+    total = progress["total_runs"].astype("float64")
+    done = progress["done"].astype("float64")
+    # A re-run matrix skips finished runs, so done can pass total; the bar must still end at 100%.
+    progress["fraction"] = (done / total.where(total > 0)).clip(upper=1.0).fillna(0.0)
+    elapsed = (progress["updated_at"] - progress["started_at"]).dt.total_seconds()
+    progress["elapsed_seconds"] = elapsed
+    per_run = elapsed / done.where(done > 0)
+    remaining = (total - done).clip(lower=0)
+    progress["eta_seconds"] = (per_run * remaining).where(progress["status"] == "running")
+    return progress
+
+
+# -- runs and configurations ---------------------------------------------------------------------
+
+
+def spec_dict(spec: Any) -> dict[str, Any]:
+    if isinstance(spec, dict):
+        return dict(spec)
+    if isinstance(spec, str) and spec:
+        return json.loads(spec)
+    return {}
+
+
+def config_id(spec: dict[str, Any]) -> str:
+    """Hash of the canonical spec without its seed: equal for the seeds of one configuration."""
+    values = {key: value for key, value in spec.items() if key != "seed"}
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def enrich_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    runs = runs.copy()
+    specs = [spec_dict(spec) for spec in runs.get("spec", pd.Series(dtype=object))]
+    runs["config_id"] = [config_id(spec) if spec else run_id for spec, run_id in zip(specs, runs["run_id"],
+                                                                                      strict=True)]
+    succeeded = [spec for spec, status in zip(specs, runs["status"], strict=True) if status == "success"]
+    runs["config"] = config_labels(specs, runs["strategy"].tolist(), basis=succeeded or specs)
+    # "All videos" is a number too: the data-scaling axis needs it, and num_train says what it was.
+    per_class = runs["num_train"] / runs["num_classes"].where(runs["num_classes"] > 0)
+    runs["train_vpc"] = runs["videos_per_class"].astype("float64").fillna(per_class.round())
+    return runs
+
+
+def config_labels(specs: list[dict[str, Any]], strategies: list[Any], *,
+                  basis: list[dict[str, Any]] | None = None) -> list[str]:
+    """`strategy · key=value ...` naming the spec fields that differ between the `basis` runs (default all).
+
+    The basis is the successful runs: a failed run with an odd lr should not lengthen every label.
+    """
+    basis = specs if basis is None else basis
+    keys = sorted({key for spec in basis for key in spec} - {"seed", "strategy"})
+    varying = [key for key in keys if len({json.dumps(spec.get(key), default=str) for spec in basis}) > 1]
+    labels = []
+    for spec, strategy in zip(specs, strategies, strict=True):
+        parts = [f"{_short(key)}={_value_text(key, spec.get(key))}" for key in varying]
+        labels.append(" · ".join([str(spec.get("strategy", strategy)), *parts]))
+    return labels
+
+
+def _short(key: str) -> str:
+    return {"videos_per_class": "videos", "frames_per_clip": "frames", "lora_rank": "rank",
+            "lora_alpha": "alpha", "lora_dropout": "dropout", "weight_decay": "wd"}.get(key, key)
+
+
+def _value_text(key: str, value: Any) -> str:
+    if value is None:
+        return "all" if key == "videos_per_class" else "-"
+    if key == "data":
+        return Path(str(value)).name or str(value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def filter_runs(runs: pd.DataFrame, *, matrices: Sequence[str] = (), datasets: Sequence[str] = (),
+                models: Sequence[str] = (), strategies: Sequence[str] = (), statuses: Sequence[str] = (),
+                dates: tuple[date, date] | None = None) -> pd.DataFrame:
+    """Rows matching every non-empty filter; `dates` is an inclusive (first, last) day of `started_at`."""
+    keep = pd.Series(True, index=runs.index)
+    for column, wanted in (("matrix_id", matrices), ("dataset", datasets), ("model", models),
+                           ("strategy", strategies), ("status", statuses)):
+        if wanted:
+            keep &= runs[column].isin(list(wanted))
+    if dates is not None:
+        day = pd.to_datetime(runs["started_at"]).dt.date
+        keep &= (day >= dates[0]) & (day <= dates[1])
+    return runs[keep]
+
+
+def _summaries(values: pd.Series, prefix: str) -> dict[str, float]:
+    stats = summarize(values.dropna().tolist())
+    return {f"{prefix}_{key}": stats[key] for key in SUMMARY_KEYS}
+
+
+CONFIG_COLUMNS = ("config_id", "config", "strategy", "model", "dataset", "train_vpc", "frames_per_clip", "lr",
+                  "lora_rank", "epochs", "trainable_params")
+
+
+def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration over its successful seeds, best test accuracy first."""
+    rows = []
+    for _, group in runs.groupby("config_id", sort=False):
+        success = group[group["status"] == "success"]
+        if success.empty:
+            continue
+        row = {column: success[column].iloc[0] for column in CONFIG_COLUMNS}
+        row.update({"n": len(success), "failed": int((group["status"] == "failed").sum()),
+                    "run_ids": ",".join(success["run_id"])})
+        for metric in METRICS:
+            row.update(_summaries(success[metric], metric))
+        row["inference_ms_mean"] = success["inference_ms"].mean()
+        rows.append(row)
+    columns = [*CONFIG_COLUMNS, "n", "failed", "run_ids", *(f"{m}_{k}" for m in METRICS for k in SUMMARY_KEYS),
+               "inference_ms_mean"]
+    board = pd.DataFrame(rows, columns=columns)
+    board = board.sort_values(["test_acc_mean", "best_val_acc_mean"], ascending=False, ignore_index=True)
+    best = board.groupby("strategy")["test_acc_mean"].idxmax() if not board.empty else []
+    board["best_in_strategy"] = board.index.isin(list(best))
+    millions = board["trainable_params"].astype("float64") / 1e6
+    board["acc_per_mparam"] = board["test_acc_mean"] / millions.where(millions > 0)
+    return board
+
+
+def pareto(board: pd.DataFrame, *, x: str = "trainable_params", y: str = "test_acc_mean") -> pd.DataFrame:
+    """`board` with `on_frontier`: no other configuration has fewer (or equal) `x` and a higher `y`."""
+    board = board.copy()
+    order = board.dropna(subset=[x, y]).sort_values([x, y], ascending=[True, False])
+    frontier, best = set(), -math.inf
+    for index, value in order[y].items():
+        if value > best:
+            frontier.add(index)
+            best = value
+    board["on_frontier"] = board.index.isin(frontier)
+    return board
+
+
+def has_variation(runs: pd.DataFrame, column: str) -> bool:
+    """True if some strategy has successful runs at two or more values of `column`."""
+    success = runs[runs["status"] == "success"].dropna(subset=[column])
+    return bool((success.groupby("strategy")[column].nunique() >= 2).any())
+
+
+def scaling(runs: pd.DataFrame, x: str) -> pd.DataFrame:
+    """Long table strategy, `x`, metric (test_acc, best_val_acc, train_seconds), mean/std/ci/n over seeds."""
+    success = runs[runs["status"] == "success"].dropna(subset=[x])
+    rows = []
+    for (strategy, value), group in success.groupby(["strategy", x]):
+        for metric in METRICS:
+            stats = summarize(group[metric].dropna().tolist())
+            rows.append({"strategy": strategy, x: value, "metric": metric, **stats,
+                         "low": stats["mean"] - stats["std"], "high": stats["mean"] + stats["std"]})
+    return pd.DataFrame(rows, columns=["strategy", x, "metric", "mean", "std", "n", "ci_low", "ci_high", "low",
+                                       "high"])
+
+
+# -- sweeps --------------------------------------------------------------------------------------
+
+
+def varying_options(runs: pd.DataFrame) -> list[str]:
+    """Spec fields (RunSpec order) with two or more values among the successful runs: the swept options."""
+    specs = [spec_dict(spec) for spec in runs.loc[runs["status"] == "success", "spec"]]
+    return [name for name in field_names() if name not in NOT_SWEPT
+            and len({json.dumps(spec.get(name), default=str) for spec in specs}) > 1]
+
+
+def sweep_grid(runs: pd.DataFrame, *, x: str = "lr", y: str = "lora_rank",
+               metric: str = "best_val_acc") -> pd.DataFrame:
+    """Mean `metric` and seed count per (strategy, x, y) cell, over successful runs."""
+    success = runs[runs["status"] == "success"].dropna(subset=[x, y])
+    grid = success.groupby(["strategy", x, y], as_index=False).agg(mean=(metric, "mean"), n=(metric, "count"))
+    return grid
+
+
+def parallel_coordinates(runs: pd.DataFrame, options: Sequence[str], *, color: str = "best_val_acc"
+                         ) -> pd.DataFrame:
+    """Long table run_id, config, axis, value (text), position in [0, 1], `color`: one line per run.
+
+    Each axis places its distinct values evenly in sorted order, so a log-spaced lr and a strategy
+    name get the same readable spacing; the last axis is `color` itself on its own 0-1 scale.
+    """
+    success = runs[runs["status"] == "success"]
+    specs = [spec_dict(spec) for spec in success["spec"]]
+    rows = []
+    for option in options:
+        values = [spec.get(option) for spec in specs]
+        ordered = sorted({json.dumps(v, default=str) for v in values}, key=_sort_key)
+        positions = {text: (i / (len(ordered) - 1) if len(ordered) > 1 else 0.5) for i, text in enumerate(ordered)}
+        for (_, run), value in zip(success.iterrows(), values, strict=True):
+            text = json.dumps(value, default=str)
+            rows.append({"run_id": run["run_id"], "config": run["config"], "axis": option,
+                         "value": _value_text(option, value), "position": positions[text], color: run[color]})
+    for _, run in success.iterrows():
+        rows.append({"run_id": run["run_id"], "config": run["config"], "axis": color,
+                     "value": f"{run[color]:.3f}", "position": run[color], color: run[color]})
+    return pd.DataFrame(rows, columns=["run_id", "config", "axis", "value", "position", color])
+
+
+def _sort_key(text: str) -> tuple[int, float, str]:
+    value = json.loads(text)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))
+
+
+def top_configs(board: pd.DataFrame, k: int = 10) -> pd.DataFrame:
+    """The k configurations with the best mean validation accuracy, with their test accuracy and gap.
+
+    Ranked on validation, not test: picking by test accuracy would overstate what the winner does on
+    new videos; `gap` (val - test) shows how much selection on validation flattered it.
+    """
+    top = board.sort_values("best_val_acc_mean", ascending=False).head(k).copy()
+    top["gap"] = top["best_val_acc_mean"] - top["test_acc_mean"]
+    return top.reset_index(drop=True)
+
+
+# -- one run and comparisons ---------------------------------------------------------------------
+
+
+def curves_long(epochs: pd.DataFrame, labels: dict[str, str] | None = None) -> pd.DataFrame:
+    """Per-epoch curves as rows run, epoch, panel (loss / accuracy), split (train / val), value."""
+    columns = {"train_loss": ("loss", "train"), "val_loss": ("loss", "val"),
+               "train_acc": ("accuracy", "train"), "val_acc": ("accuracy", "val")}
+    long = epochs.melt(id_vars=["run_id", "epoch"], value_vars=list(columns), var_name="series").dropna(
+        subset=["value"])
+    long["panel"] = long["series"].map(lambda s: columns[s][0])
+    long["split"] = long["series"].map(lambda s: columns[s][1])
+    long["run"] = long["run_id"].map(labels or {}).fillna(long["run_id"])
+    return long.sort_values(["run", "series", "epoch"], ignore_index=True)
+
+
+def confusion_grid(confusion: pd.DataFrame, *, split: str = "test") -> pd.DataFrame:
+    """Every (true, predicted) pair of the split's classes with its count and row rate (recall share)."""
+    rows = confusion[confusion["split"] == split]
+    classes = sorted(set(rows["true_class"]) | set(rows["pred_class"]))
+    full = pd.MultiIndex.from_product([classes, classes], names=["true_class", "pred_class"]).to_frame(index=False)
+    grid = full.merge(rows[["true_class", "pred_class", "count"]], how="left").fillna({"count": 0})
+    grid["count"] = grid["count"].astype(int)
+    totals = grid.groupby("true_class")["count"].transform("sum")
+    grid["rate"] = (grid["count"] / totals.where(totals > 0)).fillna(0.0)
+    return grid
+
+
+def confusion_delta(confusion: pd.DataFrame, run_a: str, run_b: str, *, split: str = "test") -> pd.DataFrame:
+    """Row rates of run_b minus run_a per (true, predicted) cell: + on the diagonal means b got it right more."""
+    grid_a = confusion_grid(confusion[confusion["run_id"] == run_a], split=split)
+    grid_b = confusion_grid(confusion[confusion["run_id"] == run_b], split=split)
+    merged = grid_a.merge(grid_b, on=["true_class", "pred_class"], how="outer", suffixes=("_a", "_b")).fillna(0)
+    merged["delta"] = merged["rate_b"] - merged["rate_a"]
+    merged["count_delta"] = (merged["count_b"] - merged["count_a"]).astype(int)
+    return merged
+
+
+def class_deltas(class_metrics: pd.DataFrame, run_ids: Sequence[str], labels: dict[str, str], *,
+                 split: str = "test", metric: str = "f1") -> pd.DataFrame:
+    """Per class and run: `metric` and its difference from the first run (the baseline)."""
+    rows = class_metrics[(class_metrics["split"] == split) & class_metrics["run_id"].isin(list(run_ids))]
+    table = rows.pivot_table(index="class_name", columns="run_id", values=metric)
+    base = run_ids[0]
+    long = []
+    for run_id in run_ids:
+        if run_id not in table:
+            continue
+        for class_name, value in table[run_id].items():
+            long.append({"class_name": class_name, "run_id": run_id, "run": labels.get(run_id, run_id),
+                         metric: value, "delta": value - table[base][class_name] if base in table else math.nan})
+    return pd.DataFrame(long, columns=["class_name", "run_id", "run", metric, "delta"])
+
+
+def worst_videos(predictions: pd.DataFrame, *, split: str = "test", k: int = 10) -> pd.DataFrame:
+    """The k worst-classified videos: confident mistakes first, then the least confident right answers."""
+    rows = predictions[predictions["split"] == split].copy()
+    rows["correct"] = rows["correct"].fillna(rows["true_class"] == rows["pred_class"]).astype(bool)
+    # Sort key: a wrong answer ranks by how sure the model was; a right one by how unsure.
+    rows["badness"] = rows["confidence"].where(~rows["correct"], -rows["confidence"] - 1)
+    rows["name"] = rows["video"].map(lambda v: Path(str(v)).name)
+    worst = rows.sort_values("badness", ascending=False).head(k)
+    return worst[["name", "true_class", "pred_class", "confidence", "correct", "video"]].reset_index(drop=True)
+
+
+def time_split(run: dict[str, Any]) -> pd.DataFrame:
+    """Seconds per phase (decode, encode, fit, eval, other = wall time not in those) of one run."""
+    rows = [{"phase": column.removesuffix("_seconds"), "seconds": float(run[column])}
+            for column in TIME_PHASES if _number(run.get(column))]
+    other = (run.get("train_seconds") or 0.0) - sum(row["seconds"] for row in rows)
+    if _number(run.get("train_seconds")) and other > 0.005:
+        rows.append({"phase": "other", "seconds": other})
+    split = pd.DataFrame(rows, columns=["phase", "seconds"])
+    total = split["seconds"].sum()
+    split["share"] = split["seconds"] / total if total > 0 else 0.0
+    return split
+
+
+def _number(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def significance(predictions: pd.DataFrame, run_ids: Sequence[str], labels: dict[str, str], *,
+                 split: str = "test") -> pd.DataFrame:
+    """Paired test (bootstrap CI + exact McNemar) of each run against the first, on shared videos."""
+    scored = predictions[predictions["split"] == split].copy()
+    scored["correct"] = scored["correct"].fillna(scored["true_class"] == scored["pred_class"]).astype(bool)
+    base = scored[scored["run_id"] == run_ids[0]]
+    rows = []
+    for run_id in run_ids[1:]:
+        other = scored[scored["run_id"] == run_id]
+        if base.empty or other.empty:
+            continue
+        try:
+            result = compare_predictions(base, other)
+        except UserError:  # no shared videos: different datasets, nothing to pair
+            continue
+        rows.append({"baseline": labels.get(run_ids[0], run_ids[0]), "run": labels.get(run_id, run_id),
+                     **result.as_dict(), "verdict": result.verdict(run_ids[0][:8], run_id[:8])})
+    return pd.DataFrame(rows)
+
+
+def reproduce_command(spec: dict[str, Any]) -> str:
+    """`runner run` with a flag for every spec field that differs from RunSpec(): same spec, same run_id."""
+    # The dataclass defaults, not RunSpec(): constructing one validates the strategy, which imports torch.
+    defaults = {f.name: f.default for f in dataclasses.fields(RunSpec)}
+    parts = ["runner", "run"]
+    for name in field_names():
+        if name not in spec or spec[name] == defaults[name]:
+            continue
+        flag, value = "--" + name.replace("_", "-"), spec[name]
+        if isinstance(value, bool):
+            parts.append(flag if value else f"--no-{flag[2:]}")
+        else:
+            # repr round-trips a float exactly, so the rebuilt spec hashes the same.
+            parts += [flag, shlex.quote(repr(value) if isinstance(value, float) else str(value))]
+    return " ".join(parts)

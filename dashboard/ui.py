@@ -1,0 +1,139 @@
+"""Streamlit glue shared by the pages: which warehouse, cached reads, the friendly-state guard, filters.
+
+- `warehouse_path()`: `--warehouse PATH` after streamlit's `--`, else VJEPA_WAREHOUSE, else the default.
+- Reads are cached per (path, file fingerprint): a new write changes the file's mtime/size (or its
+  WAL's), so fresh results show on the next rerun while an idle warehouse is read once.
+- `guard()`: the runs to show, or a friendly explanation plus the command to run, then `st.stop()`:
+  a page never shows a traceback for a missing, empty, old, busy or all-failed warehouse.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import queries
+from vjepa_core.errors import UserError
+from vjepa_core.warehouse import DEFAULT_WAREHOUSE, WAREHOUSE_ENV, WarehouseBusy
+
+T = TypeVar("T")
+FILTERS = {"f_matrix": "matrix_id", "f_dataset": "dataset", "f_model": "model", "f_strategy": "strategy",
+           "f_status": "status"}
+STATUS_ICONS = {"missing": ":material/database:", "empty": ":material/hourglass_empty:",
+                "only_failed": ":material/error:", "busy": ":material/sync:"}
+
+
+def warehouse_path(argv: list[str] | None = None) -> Path:
+    args = sys.argv[1:] if argv is None else argv
+    if "--warehouse" in args:
+        index = args.index("--warehouse")
+        if index + 1 < len(args):
+            return Path(args[index + 1])
+    return Path(os.environ.get(WAREHOUSE_ENV) or DEFAULT_WAREHOUSE)
+
+
+def fingerprint(path: Path) -> tuple[int, ...]:
+    """Changes whenever a writer commits: DuckDB appends to `<file>.wal` or checkpoints into the file."""
+    stamp: list[int] = []
+    for file in (path, path.with_name(path.name + ".wal")):
+        try:
+            info = file.stat()
+            stamp += [info.st_mtime_ns, info.st_size]
+        except OSError:
+            stamp += [0, 0]
+    return tuple(stamp)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _runs(path: str, stamp: tuple[int, ...]) -> pd.DataFrame:
+    return queries.load_runs(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _run_tables(path: str, stamp: tuple[int, ...], run_ids: tuple[str, ...]) -> dict[str, pd.DataFrame]:
+    return queries.load_run_tables(path, run_ids)
+
+
+def runs() -> pd.DataFrame:
+    path = warehouse_path()
+    return read(_runs, str(path), fingerprint(path))
+
+
+def run_tables(run_ids: list[str]) -> dict[str, pd.DataFrame]:
+    path = warehouse_path()
+    return read(_run_tables, str(path), fingerprint(path), tuple(run_ids))
+
+
+def read(work: Callable[..., T], *args: Any) -> T:
+    """Run a read; a busy or unreadable warehouse becomes a message on the page, not a traceback."""
+    try:
+        return work(*args)
+    except WarehouseBusy as error:
+        st.warning(f"The warehouse is busy (a writer holds it); retrying on the next refresh. {error}",
+                   icon=":material/sync:")
+    except UserError as error:
+        st.error(str(error))
+    st.stop()
+    raise AssertionError("unreachable")  # st.stop() raises; this tells type checkers so
+
+
+def show_status(status: queries.Status) -> None:
+    icon = STATUS_ICONS.get(status.kind, ":material/info:")
+    show = st.warning if status.kind in ("busy", "old", "newer", "unreadable", "only_failed") else st.info
+    show(f"**{status.title}** {status.detail}", icon=icon)
+    if status.command:
+        st.code(status.command, language="bash")
+    for error in status.errors:
+        st.caption(f"error: `{error}`")
+
+
+def guard() -> pd.DataFrame:
+    """All runs of a usable warehouse, or explain why there are none and stop the page."""
+    status = queries.warehouse_status(warehouse_path())
+    if not status.ok:
+        show_status(status)
+        st.stop()
+    return runs()
+
+
+def filtered(all_runs: pd.DataFrame) -> pd.DataFrame:
+    """`all_runs` narrowed by the sidebar filters (their values live in session state across pages)."""
+    chosen = {column: st.session_state.get(key) or () for key, column in FILTERS.items()}
+    dates = st.session_state.get("f_dates")
+    span = (dates[0], dates[1]) if isinstance(dates, tuple | list) and len(dates) == 2 else None
+    return queries.filter_runs(all_runs, matrices=chosen["matrix_id"], datasets=chosen["dataset"],
+                               models=chosen["model"], strategies=chosen["strategy"],
+                               statuses=chosen["status"], dates=span)
+
+
+def sidebar_filters(all_runs: pd.DataFrame) -> None:
+    st.sidebar.subheader("Filters")
+    for key, column in FILTERS.items():
+        options = sorted(str(v) for v in all_runs[column].dropna().unique())
+        st.sidebar.multiselect(column.replace("_id", ""), options, key=key, placeholder="all")
+    started = pd.to_datetime(all_runs["started_at"]).dropna()
+    if not started.empty:
+        first, last = started.min().date(), started.max().date()
+        st.sidebar.date_input("started between", value=(first, last), min_value=first, max_value=max(last,
+                              date.today()), key="f_dates")
+
+
+def not_enough(what: str, command: str) -> None:
+    st.info(f"Not enough data for this view: {what}. Run:", icon=":material/science:")
+    st.code(command, language="bash")
+
+
+def run_label(row: pd.Series) -> str:
+    acc = "failed" if row["status"] != "success" else f"{row['test_acc']:.0%}"
+    return f"{row['config']} · seed {row['seed']} · {acc} · {row['run_id'][:8]}"
+
+
+def fmt_pct(value: Any) -> str:
+    return "-" if value is None or pd.isna(value) else f"{100 * float(value):.1f}%"
