@@ -1,0 +1,130 @@
+"""The Gradio app: pick a checkpoint, give a video (upload, webcam or example), see what the model says.
+
+Thin by design: all logic is in `demo.service` (`DemoService`); this module only lays out components
+and turns `DemoError`s into `gr.Error`s, so a bad input shows one line and the app keeps serving.
+
+Endpoints (callable with `gradio_client`):
+- `/classify` (checkpoint name, video file) -> {label: probability} for every label of the checkpoint.
+- `/classify_view` (checkpoint, compare-with checkpoint or "", video) -> the UI's outputs: label dict,
+  latency text, frame strip image (PNG), and the same two for the comparison checkpoint. Undocumented.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no telemetry calls
+
+import gradio as gr  # noqa: E402
+
+from demo.service import Classification, DemoError, DemoService, Limits, make_examples  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+TOP_K = 5
+NO_COMPARE = ""
+INTRO = ("### V-JEPA 2 checkpoint demo\nPick a checkpoint trained with `runner`, then upload a video "
+         "(mp4, avi, mov, webm, mkv), record one with the webcam, or pick an example clip, and press Classify.")
+
+
+def build_demo(checkpoints_dir: Path, *, warehouse: Path | None = None, limits: Limits | None = None,
+               examples_dir: Path | None = None, device: str = "auto", decoder: str = "auto") -> gr.Blocks:
+    """The app, not launched. Example clips are generated into `examples_dir` (default: a temp folder)."""
+    service = DemoService(Path(checkpoints_dir), warehouse=warehouse, limits=limits or Limits(), device=device,
+                          decoder=decoder)
+    examples = make_examples(examples_dir or _temp_examples_dir())
+    choices = _choices(service)
+    with gr.Blocks(title="vjepa-lab demo", analytics_enabled=False) as demo:
+        gr.Markdown(INTRO)
+        with gr.Row():
+            checkpoint = gr.Dropdown(choices, value=choices[0][1] if choices else None, label="Checkpoint",
+                                     allow_custom_value=True, scale=4,
+                                     info="strategy · base model · classes · test accuracy · date · folder")
+            compare = gr.Dropdown([("(none)", NO_COMPARE), *choices], value=NO_COMPARE,
+                                  label="Compare with (optional)", allow_custom_value=True, scale=3)
+            refresh = gr.Button("Refresh list", scale=1)
+        with gr.Row():
+            with gr.Column():
+                video = gr.Video(sources=["upload", "webcam"], label="Video")
+                gr.Examples([[str(path)] for path in examples], inputs=[video], label="Example clips (synthetic)")
+                run = gr.Button("Classify", variant="primary")
+            with gr.Column():
+                labels = gr.Label(num_top_classes=TOP_K, label="Prediction")
+                latency = gr.Markdown()
+                strip = gr.Image(label="Frames the model saw (sampled, resized, centre-cropped)", type="numpy",
+                                 format="png", interactive=False)
+            with gr.Column():
+                compare_labels = gr.Label(num_top_classes=TOP_K, label="Comparison checkpoint")
+                compare_latency = gr.Markdown()
+        api_out = gr.JSON(visible=False)
+        api_trigger = gr.Button(visible=False)
+
+        refresh.click(functools.partial(_refreshed, service), outputs=[checkpoint, compare], api_visibility="private")
+        run.click(_ui_errors(functools.partial(classify_view, service)), inputs=[checkpoint, compare, video],
+                  outputs=[labels, latency, strip, compare_labels, compare_latency], api_name="classify_view",
+                  api_visibility="undocumented")
+        api_trigger.click(_ui_errors(functools.partial(classify_api, service)), inputs=[checkpoint, video],
+                          outputs=[api_out], api_name="classify")
+    demo.service = service  # type: ignore[attr-defined]  # for tests and callers that want the cache
+    return demo
+
+
+def classify_api(service: DemoService, checkpoint: str, video: str | None) -> dict[str, float]:
+    """The `/classify` endpoint: {label: probability} for every label of the checkpoint."""
+    return service.classify(checkpoint, video).probs
+
+
+def classify_view(service: DemoService, checkpoint: str, compare: str | None, video: str | None
+                  ) -> tuple[dict[str, float], str, Any, dict[str, float] | None, str]:
+    result = service.classify(checkpoint, video)
+    if not compare:
+        return result.probs, latency_text(result), result.strip, None, ""
+    other = service.classify(compare, video)
+    return result.probs, latency_text(result), result.strip, other.probs, latency_text(other)
+
+
+def latency_text(result: Classification) -> str:
+    parts = [f"{name} {ms:.1f} ms" for name, ms in result.timings_ms.items()]
+    total = sum(ms for name, ms in result.timings_ms.items() if name != "load")
+    info = result.video
+    return (f"**{result.checkpoint}** — {total:.0f} ms: " + " · ".join(parts)
+            + f"  \nvideo: {info.num_frames} frames, {info.width}x{info.height}, {info.fps:.1f} fps")
+
+
+def _ui_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """DemoError -> gr.Error (its one line, shown in the UI and raised in API clients); keep serving."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except DemoError as exc:
+            raise gr.Error(str(exc), print_exception=False) from exc
+        except Exception as exc:  # anything else is our bug, but one bad request must not look like a crash
+            log.exception("classification failed")
+            raise gr.Error(f"classification failed: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
+
+    return wrapper
+
+
+def _choices(service: DemoService) -> list[tuple[str, str]]:
+    return [(info.describe(), info.name) for info in service.checkpoints()]
+
+
+def _refreshed(service: DemoService) -> tuple[Any, Any]:
+    choices = _choices(service)
+    return gr.Dropdown(choices=choices), gr.Dropdown(choices=[("(none)", NO_COMPARE), *choices])
+
+
+def _temp_examples_dir() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="vjepa-demo-examples-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder / "clips"
