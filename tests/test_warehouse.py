@@ -106,13 +106,15 @@ def test_schema_created_on_first_write(tmp_path: Path) -> None:
 def test_migrates_an_older_file_step_by_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "w.duckdb"
     Warehouse(path).write_run(make_record("r1"))
-    monkeypatch.setattr(wh, "SCHEMA_VERSION", 3)
+    current = wh.SCHEMA_VERSION  # the file's version; two made-up steps follow it
+    monkeypatch.setattr(wh, "SCHEMA_VERSION", current + 2)
     monkeypatch.setattr(
         wh,
         "MIGRATIONS",
         {
-            1: "ALTER TABLE runs ADD COLUMN note VARCHAR; UPDATE runs SET note = 'v2'",
-            2: "UPDATE runs SET note = note || '+v3'",
+            **wh.MIGRATIONS,
+            current: "ALTER TABLE runs ADD COLUMN note VARCHAR; UPDATE runs SET note = 'v2'",
+            current + 1: "UPDATE runs SET note = note || '+v3'",
         },
     )
     with pytest.raises(wh.SchemaOutdated, match=str(path)), read_connection(path):
@@ -120,7 +122,7 @@ def test_migrates_an_older_file_step_by_step(tmp_path: Path, monkeypatch: pytest
 
     run = Warehouse(path).get_run("r1")  # Warehouse reads upgrade once, then read
 
-    assert schema_version(path) == 3
+    assert schema_version(path) == current + 2
     assert run is not None
     assert run["note"] == "v2+v3"
     assert run["test_acc"] == 0.75
@@ -132,13 +134,15 @@ def test_failed_migration_step_leaves_the_file_at_the_last_good_version(
 ) -> None:
     path = tmp_path / "w.duckdb"
     Warehouse(path).write_run(make_record("r1"))
-    monkeypatch.setattr(wh, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(wh, "MIGRATIONS", {1: "ALTER TABLE runs ADD COLUMN note VARCHAR; SELECT * FROM nowhere"})
+    current = wh.SCHEMA_VERSION
+    monkeypatch.setattr(wh, "SCHEMA_VERSION", current + 1)
+    monkeypatch.setattr(wh, "MIGRATIONS", {**wh.MIGRATIONS,
+                                           current: "ALTER TABLE runs ADD COLUMN note VARCHAR; SELECT * FROM nowhere"})
 
     with pytest.raises(duckdb.CatalogException):
         Warehouse(path).migrate()
 
-    assert schema_version(path) == 1
+    assert schema_version(path) == current
     with duckdb.connect(str(path), read_only=True) as conn:
         columns = [row[0] for row in conn.execute("DESCRIBE runs").fetchall()]
     assert "note" not in columns

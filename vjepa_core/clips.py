@@ -1,15 +1,22 @@
 """Video files -> model-ready clips, as torch Datasets (decoding runs in DataLoader workers).
 
 `TrainClips[i]` -> (clip [T, 3, crop, crop] float32, label, video index): a random temporal offset
-and `TrainAugment`, both drawn from a generator seeded by (seed, epoch, video, view), so a clip
-is the same whether it is made now, in a worker, or again to fill a cache.
+and `TrainAugment`, both drawn from a generator seeded by (view_seed, video, view), so a clip is
+the same whether it is made now, in a worker, again to fill a cache, or by a run with another
+training seed (views are data, shared by every seed; the training seed only picks among them).
 `EvalClips[i]` -> (clip, label, video index) for one of `clips x crops` deterministic views.
+
+`make_views(video, views)` on either -> [(clip, flipped)] for several views of one video from ONE
+decode of the union of their frames; `view_key(view)` is a JSON-able description of everything
+that makes the view's pixels (for cache keys). Without augmentation a train view is the centre
+eval clip, and its key says so, so that the two share cache entries.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,6 +31,8 @@ from vjepa_core.data import (
     read_frames,
     train_clip_indices,
 )
+
+Clip = tuple[torch.Tensor, bool]  # [T, 3, crop, crop] float32, mirrored left-right
 
 
 @dataclass(frozen=True)
@@ -50,14 +59,19 @@ class _VideoClips(Dataset):
     def label_of(self, video: int) -> int:
         return self.label_index[self.videos[video].label]
 
+    def _read_many(self, video: int, plans: list[np.ndarray]) -> list[np.ndarray]:
+        """Frames of several index lists from one decode: uint8 [T, H, W, 3] per list."""
+        frames = read_frames(self.videos[video].path, np.concatenate(plans), decoder=self.config.decoder)
+        return np.split(frames, np.cumsum([len(p) for p in plans])[:-1])
+
 
 class TrainClips(_VideoClips):
-    """One augmented view per video per (epoch, view) draw; `set_epoch` picks the draw."""
+    """Augmented views of the training videos; `set_view` picks which draw `__getitem__` makes."""
 
     def __init__(self, videos: Sequence[VideoItem], labels: Sequence[str], config: ClipConfig, *,
-                 seed: int, augment: bool, hflip: bool, flip_pairs: dict[str, str] | None = None) -> None:
+                 view_seed: int, augment: bool, hflip: bool, flip_pairs: dict[str, str] | None = None) -> None:
         super().__init__(videos, labels, config)
-        self.seed = seed
+        self.view_seed = view_seed
         self.augment = augment
         self.flip_pairs = flip_pairs or {}
         self.view = 0
@@ -71,22 +85,34 @@ class TrainClips(_VideoClips):
         return len(self.videos)
 
     def __getitem__(self, video: int) -> tuple[torch.Tensor, int, int]:
-        return self.make(video, self.view)
+        clip, flipped = self.make_views(video, [self.view])[0]
+        return clip, self.label_after_flip(video, flipped), video
 
     def make(self, video: int, view: int) -> tuple[torch.Tensor, int, int]:
-        cfg = self.config
-        if not self.augment:
-            indices = eval_clip_indices(self.num_frames(video), cfg.frames_per_clip, cfg.frame_stride, 1)[0]
-            frames = read_frames(self.videos[video].path, indices, decoder=cfg.decoder)
-            return eval_views(frames, cfg.crop_size)[0], self.label_of(video), video
-        rng_seed = int(np.random.SeedSequence([self.seed, video, view]).generate_state(1)[0])
-        rng = np.random.default_rng(rng_seed)
-        indices = train_clip_indices(self.num_frames(video), cfg.frames_per_clip, cfg.frame_stride, rng)
-        frames = read_frames(self.videos[video].path, indices, decoder=cfg.decoder)
-        clip, flipped = self.augmenter(frames, torch.Generator().manual_seed(rng_seed))
-        return clip, self._label_after_flip(video, flipped), video
+        self.set_view(view)
+        return self[video]
 
-    def _label_after_flip(self, video: int, flipped: bool) -> int:
+    def _rng_seed(self, video: int, view: int) -> int:
+        return int(np.random.SeedSequence([self.view_seed, video, view]).generate_state(1)[0])
+
+    def make_views(self, video: int, views: Sequence[int]) -> list[Clip]:
+        cfg = self.config
+        if not self.augment:  # every view is the centre clip: decode it once
+            indices = eval_clip_indices(self.num_frames(video), cfg.frames_per_clip, cfg.frame_stride, 1)[0]
+            clip = eval_views(self._read_many(video, [indices])[0], cfg.crop_size)[0]
+            return [(clip, False) for _ in views]
+        seeds = [self._rng_seed(video, view) for view in views]
+        plans = [train_clip_indices(self.num_frames(video), cfg.frames_per_clip, cfg.frame_stride,
+                                    np.random.default_rng(seed)) for seed in seeds]
+        return [self.augmenter(frames, torch.Generator().manual_seed(seed))
+                for frames, seed in zip(self._read_many(video, plans), seeds, strict=True)]
+
+    def view_key(self, view: int) -> dict[str, Any]:
+        if not self.augment:
+            return {"kind": "eval", "clips": 1, "clip": 0, "crops": 1, "crop": 0}
+        return {"kind": "train", "view_seed": self.view_seed, "view": view, "augment": repr(self.augmenter)}
+
+    def label_after_flip(self, video: int, flipped: bool) -> int:
         label = self.videos[video].label
         if flipped:
             label = self.flip_pairs.get(label, label)
@@ -111,9 +137,16 @@ class EvalClips(_VideoClips):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
         video, view = divmod(index, self.views_per_video)
-        clip_no, crop_no = divmod(view, self.num_crops)
+        return self.make_views(video, [view])[0][0], self.label_of(video), video
+
+    def make_views(self, video: int, views: Sequence[int]) -> list[Clip]:
         cfg = self.config
-        indices = eval_clip_indices(self.num_frames(video), cfg.frames_per_clip, cfg.frame_stride,
-                                    self.num_clips)[clip_no]
-        frames = read_frames(self.videos[video].path, indices, decoder=cfg.decoder)
-        return eval_views(frames, cfg.crop_size, num_crops=self.num_crops)[crop_no], self.label_of(video), video
+        starts = eval_clip_indices(self.num_frames(video), cfg.frames_per_clip, cfg.frame_stride, self.num_clips)
+        clip_nos = sorted({view // self.num_crops for view in views})
+        frames = dict(zip(clip_nos, self._read_many(video, [starts[c] for c in clip_nos]), strict=True))
+        crops = {c: eval_views(frames[c], cfg.crop_size, num_crops=self.num_crops) for c in clip_nos}
+        return [(crops[view // self.num_crops][view % self.num_crops], False) for view in views]
+
+    def view_key(self, view: int) -> dict[str, Any]:
+        clip_no, crop_no = divmod(view, self.num_crops)
+        return {"kind": "eval", "clips": self.num_clips, "clip": clip_no, "crops": self.num_crops, "crop": crop_no}

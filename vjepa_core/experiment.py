@@ -97,13 +97,15 @@ def run_experiment(spec: RunSpec, paths: Paths, options: ExecOptions | None = No
     feed_cfg = FeedConfig(device=device, precision=precision, batch_size=spec.batch_size,
                           num_workers=options.num_workers, progress=options.progress, timings=timings)
     with PeakMemory(device) as memory:
-        train = TrainClips(splits.train, labels, clip_cfg, seed=spec.seed, augment=spec.augment,
+        # Views are seeded by the data's seed, not the training seed: every seed shares cached views.
+        train = TrainClips(splits.train, labels, clip_cfg, view_seed=spec.split_seed, augment=spec.augment,
                            hflip=spec.hflip, flip_pairs=data.flip_pairs)
         evals = {split: EvalClips(getattr(splits, split), labels, clip_cfg, num_clips=spec.eval_clips,
                                   num_crops=spec.eval_crops) for split in ("val", "test")}
         if strategy.frozen_encoder and options.cache:
             feed = TokenFeed(model, train, evals, feed_cfg, seed=spec.seed, train_views=spec.train_views,
-                             pooled=strategy.frozen_pooler)
+                             pooled=strategy.frozen_pooler, model_name=describe_model(spec.model),
+                             cache_root=paths.results / "cache" if options.cache_on_disk else None)
         else:
             feed = PixelFeed(train, evals, feed_cfg, seed=spec.seed)
         steps = -(-len(splits.train) // spec.batch_size)
@@ -131,6 +133,7 @@ def run_experiment(spec: RunSpec, paths: Paths, options: ExecOptions | None = No
         "train_acc": fitted.train_acc, "inference_ms": inference_ms, "num_train": len(splits.train),
         "num_val": len(splits.val), "num_test": len(splits.test), "videos_skipped": len(splits.skipped),
         "skipped_videos": [{"path": p, "reason": r} for p, r in splits.skipped],
+        **(feed.cache_report() if isinstance(feed, TokenFeed) else {}),
     }
     return RunRecord(
         run=run, epochs=fitted.epochs,

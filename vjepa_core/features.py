@@ -1,29 +1,44 @@
 """What the trainable part of a model eats: pixel clips, or cached frozen-encoder outputs.
 
-A feed gives the training loop batches and a `forward(model, inputs) -> logits [B, classes]`;
-the loop cannot tell the two apart.
+A feed gives the training loop batches (inputs, labels [B], video indices [B]) and a
+`forward(model, inputs) -> logits [B, classes]`; the loop cannot tell the two apart.
 - `PixelFeed`: clips [B, T, 3, crop, crop] decoded every step; forward = the whole model.
-- `TokenFeed`: the frozen encoder ran once per (video, view); inputs are its tokens [B, N, D]
-  (forward = pooler + classifier), or pooled vectors [B, D] when the pooler is frozen too
-  (forward = classifier). Training draws one of `train_views` cached augmented views per video
-  per epoch, so augmentation survives caching.
+- `TokenFeed`: the frozen encoder runs at most once per (video, view) ever: its outputs live in a
+  `TokenCache` (disk, shared across runs, or memory). Inputs are tokens [B, N, D] (forward =
+  pooler + classifier), or pooled vectors [B, D] when the pooler is frozen too (forward =
+  classifier; pooled vectors are computed from the cached tokens, so `head` and the other
+  strategies share one encoder pass). Training draws one of `train_views` cached augmented
+  views per video per epoch, so augmentation survives caching; evaluation views are fixed.
+
+Filling the cache decodes each video once for all of its missing views (in DataLoader workers)
+and runs the encoder on batches of `encode_batch_size` clips under autocast.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+import transformers
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from vjepa_core.cache import TokenCache
 from vjepa_core.clips import EvalClips, TrainClips
+from vjepa_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD, resize_size
 from vjepa_core.device import autocast
+from vjepa_core.models import encoder_fingerprint, weights_fingerprint
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # inputs, labels, video indices
+Request = tuple[str, int, int]  # split, video index in that split, view number
+Entry = tuple[np.ndarray, dict[str, Any]]  # array (tokens [N, D] or pooled [D]), metadata
 
 
 @dataclass
@@ -46,14 +61,19 @@ class FeedConfig:
     timings: Timings = field(default_factory=Timings)
 
 
-def _loader(dataset: Dataset, cfg: FeedConfig, *, batch_size: int, shuffle: bool = False,
-            generator: torch.Generator | None = None) -> DataLoader:
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                      num_workers=cfg.num_workers, pin_memory=cfg.device.type == "cuda",
-                      persistent_workers=False)
+def make_loader(dataset: Dataset, cfg: FeedConfig, *, batch_size: int | None, sampler: Sequence[int] | None = None
+            ) -> DataLoader:
+    # batch_size=None hands items over untouched (the default would turn request tuples into lists).
+    collate = _as_is if batch_size is None else None
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=cfg.num_workers,
+                      pin_memory=cfg.device.type == "cuda", persistent_workers=False, collate_fn=collate)
 
 
-def _timed(loader: DataLoader, timings: Timings) -> Iterator[Batch]:
+def _as_is(item: Any) -> Any:
+    return item
+
+
+def _timed(loader: DataLoader | Iterator[Any], timings: Timings) -> Iterator[Any]:
     """Yield batches, adding the time spent waiting for decoding to `timings.decode`."""
     iterator = iter(loader)
     while True:
@@ -66,6 +86,13 @@ def _timed(loader: DataLoader, timings: Timings) -> Iterator[Batch]:
         yield batch
 
 
+def epoch_order(seed: int, epoch: int, videos: int, views: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training order of an epoch and the view each video shows: the same for both feeds."""
+    generator = torch.Generator().manual_seed(seed * 1000 + epoch)
+    order = torch.randperm(videos, generator=generator)
+    return order, torch.randint(views, (videos,), generator=generator)
+
+
 class PixelFeed:
     """Decode and preprocess clips every step: for strategies that train the encoder."""
 
@@ -73,13 +100,14 @@ class PixelFeed:
         self.train, self.evals, self.cfg, self.seed = train, evals, cfg, seed
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
-        self.train.set_view(epoch)
-        generator = torch.Generator().manual_seed(self.seed * 1000 + epoch)
-        loader = _loader(self.train, self.cfg, batch_size=self.cfg.batch_size, shuffle=True, generator=generator)
+        # A fresh augmented draw every epoch, different for every training seed.
+        self.train.set_view(self.seed * 100_003 + epoch)
+        order, _ = epoch_order(self.seed, epoch, len(self.train), 1)
+        loader = make_loader(self.train, self.cfg, batch_size=self.cfg.batch_size, sampler=order.tolist())
         yield from _timed(loader, self.cfg.timings)
 
     def eval_batches(self, split: str) -> Iterator[Batch]:
-        yield from _timed(_loader(self.evals[split], self.cfg, batch_size=self.cfg.batch_size), self.cfg.timings)
+        yield from _timed(make_loader(self.evals[split], self.cfg, batch_size=self.cfg.batch_size), self.cfg.timings)
 
     def views_per_video(self, split: str) -> int:
         return self.evals[split].views_per_video
@@ -89,74 +117,178 @@ class PixelFeed:
         return model(pixel_values_videos=inputs).logits
 
 
+class VideoJobs(Dataset):
+    """Item i: every missing view of one video from one decode -> [(request, clip, flipped)]."""
+
+    def __init__(self, sources: dict[str, TrainClips | EvalClips], jobs: list[tuple[str, int, list[int]]]) -> None:
+        self.sources, self.jobs = sources, jobs
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def __getitem__(self, index: int) -> list[tuple[Request, torch.Tensor, bool]]:
+        split, video, views = self.jobs[index]
+        clips = self.sources[split].make_views(video, views)
+        return [((split, video, view), clip, flipped) for view, (clip, flipped) in zip(views, clips, strict=True)]
+
+
+def token_group(model: torch.nn.Module, clips: TrainClips, precision: str, *, name: str) -> dict[str, Any]:
+    """Everything that changes every token of a cache group (see vjepa_core.cache)."""
+    config, clip_cfg = model.config, clips.config
+    return {"kind": "tokens", "model": name, "encoder": encoder_fingerprint(model),
+            "geometry": {k: getattr(config, k) for k in ("hidden_size", "num_hidden_layers", "patch_size",
+                                                          "tubelet_size", "crop_size")},
+            "crop_size": clip_cfg.crop_size, "resize": resize_size(clip_cfg.crop_size),
+            "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "frames_per_clip": clip_cfg.frames_per_clip,
+            "frame_stride": clip_cfg.frame_stride, "precision": precision,
+            "versions": {"torch": torch.__version__, "transformers": transformers.__version__}}
+
+
 class TokenFeed:
-    """Run the frozen encoder (and frozen pooler) once; train on what it produced."""
+    """Train the trainable part on cached outputs of the frozen encoder (and frozen pooler)."""
 
     def __init__(self, model: torch.nn.Module, train: TrainClips, evals: dict[str, EvalClips], cfg: FeedConfig,
-                 *, seed: int, train_views: int, pooled: bool) -> None:
+                 *, seed: int, train_views: int, pooled: bool, cache_root: Path | None = None,
+                 model_name: str = "?") -> None:
         self.cfg, self.seed, self.pooled = cfg, seed, pooled
         self.train_views = train_views if train.augment else 1
-        self.train_videos = len(train)
-        self._views_per_video = {split: ds.views_per_video for split, ds in evals.items()}
-        self.train_store = self._encode_train(model, train)
-        self.eval_stores = {split: self._encode(model, ds, f"encode {split}") for split, ds in evals.items()}
+        self.sources: dict[str, TrainClips | EvalClips] = {"train": train, **evals}
+        self.encoded_clips = 0
+        group = token_group(model, train, cfg.precision, name=model_name)
+        self.tokens = TokenCache(cache_root, group)
+        self.pooled_cache = TokenCache(cache_root, {**group, "kind": "pooled",
+                                                    "pooler": weights_fingerprint(model.pooler)}) if pooled else None
+        views = {"train": self.train_views, **{split: ds.views_per_video for split, ds in evals.items()}}
+        requests = [(split, video, view) for split, ds in self.sources.items()
+                    for video in range(len(ds.videos)) for view in range(views[split])]
+        was_training = model.training
+        model.eval()
+        entries = self._fill_pooled(model, requests) if pooled else self._fill_tokens(model, requests)
+        model.train(was_training)
+        self._build_stores(entries, views)
 
-    def _encode_train(self, model: torch.nn.Module, train: TrainClips) -> TensorDataset:
-        parts = []
-        for view in range(self.train_views):
-            train.set_view(view)
-            parts.append(self._encode(model, train, f"encode train view {view + 1}/{self.train_views}"))
-        inputs = torch.stack([p.tensors[0] for p in parts], dim=1)   # [videos, views, ...]
-        labels = torch.stack([p.tensors[1] for p in parts], dim=1)   # labels can differ per view (flips)
-        return TensorDataset(inputs, labels, parts[0].tensors[2])
+    # -- filling -------------------------------------------------------------------------------
+
+    def _key(self, cache: TokenCache, request: Request) -> str:
+        split, video, view = request
+        source = self.sources[split]
+        return cache.key(source.videos[video].path, source.view_key(view))
+
+    def _lookup(self, cache: TokenCache, requests: list[Request]) -> tuple[dict[Request, Entry], list[Request]]:
+        found, missing = {}, []
+        for request in requests:
+            entry = cache.get(self._key(cache, request))
+            if entry is None:
+                missing.append(request)
+            else:
+                found[request] = entry
+        return found, missing
 
     @torch.no_grad()
-    def _encode(self, model: torch.nn.Module, dataset: Dataset, desc: str) -> TensorDataset:
+    def _fill_tokens(self, model: torch.nn.Module, requests: list[Request]) -> dict[Request, Entry]:
+        found, missing = self._lookup(self.tokens, requests)
+        per_video: dict[tuple[str, int], list[int]] = defaultdict(list)
+        for split, video, view in missing:
+            per_video[(split, video)].append(view)
+        jobs = VideoJobs(self.sources, [(split, video, views) for (split, video), views in per_video.items()])
+        pending: list[tuple[Request, torch.Tensor, bool]] = []
+        bar = tqdm(total=len(missing), desc="encode", disable=not self.cfg.progress or not missing, leave=False)
+        for clips in _timed(make_loader(jobs, self.cfg, batch_size=None), self.cfg.timings):
+            pending.extend(clips)
+            while len(pending) >= self.cfg.encode_batch_size:
+                chunk, pending = pending[:self.cfg.encode_batch_size], pending[self.cfg.encode_batch_size:]
+                found.update(self._encode(model, chunk))
+                bar.update(len(chunk))
+        if pending:
+            found.update(self._encode(model, pending))
+        bar.close()
+        return found
+
+    def _encode(self, model: torch.nn.Module, chunk: list[tuple[Request, torch.Tensor, bool]]
+                ) -> dict[Request, Entry]:
         cfg = self.cfg
-        outputs, labels, videos = [], [], []
-        batches = _timed(_loader(dataset, cfg, batch_size=cfg.encode_batch_size), cfg.timings)
-        for clips, label, video in tqdm(batches, desc=desc, total=-(-len(dataset) // cfg.encode_batch_size),
-                                        disable=not cfg.progress, leave=False):
-            start = time.perf_counter()
-            with autocast(cfg.device, cfg.precision):
-                clips = clips.to(cfg.device, non_blocking=True)
-                tokens = model.vjepa2(pixel_values_videos=clips, skip_predictor=True).last_hidden_state
-                if self.pooled:
-                    tokens = model.pooler(tokens)
-            # fp16 halves the cache; the trainable part upcasts, its error is far below run-to-run noise.
-            outputs.append(tokens.to(torch.float16).cpu())
-            cfg.timings.encode += time.perf_counter() - start
-            labels.append(label)
-            videos.append(video)
-        return TensorDataset(torch.cat(outputs), torch.cat(labels), torch.cat(videos))
+        start = time.perf_counter()
+        clips = torch.stack([clip for _, clip, _ in chunk])
+        if cfg.device.type == "cuda":  # pinned host memory lets the copy overlap with compute
+            clips = clips.pin_memory()
+        with autocast(cfg.device, cfg.precision):
+            tokens = model.vjepa2(pixel_values_videos=clips.to(cfg.device, non_blocking=True),
+                                  skip_predictor=True).last_hidden_state
+        # fp16 halves the cache; the trainable part upcasts, its error is far below run-to-run noise.
+        tokens = tokens.to(torch.float16).cpu().numpy()
+        out = {}
+        for (request, _, flipped), array in zip(chunk, tokens, strict=True):
+            source = self.sources[request[0]]
+            meta = {"video": str(source.videos[request[1]].path), "view": source.view_key(request[2]),
+                    "flipped": flipped}
+            out[request] = (self.tokens.put(self._key(self.tokens, request), array, meta), meta)
+        self.encoded_clips += len(chunk)
+        cfg.timings.encode += time.perf_counter() - start
+        return out
+
+    @torch.no_grad()
+    def _fill_pooled(self, model: torch.nn.Module, requests: list[Request]) -> dict[Request, Entry]:
+        assert self.pooled_cache is not None
+        found, missing = self._lookup(self.pooled_cache, requests)
+        tokens = self._fill_tokens(model, missing)
+        start = time.perf_counter()
+        for first in range(0, len(missing), self.cfg.encode_batch_size):
+            chunk = missing[first:first + self.cfg.encode_batch_size]
+            inputs = torch.from_numpy(np.stack([tokens[r][0] for r in chunk])).float().to(self.cfg.device)
+            with autocast(self.cfg.device, self.cfg.precision):
+                pooled = model.pooler(inputs).to(torch.float16).cpu().numpy()
+            for request, vector in zip(chunk, pooled, strict=True):
+                meta = tokens[request][1]
+                found[request] = (self.pooled_cache.put(self._key(self.pooled_cache, request), vector, meta), meta)
+        self.cfg.timings.encode += time.perf_counter() - start
+        return found
+
+    # -- serving -------------------------------------------------------------------------------
+
+    def _build_stores(self, entries: dict[Request, Entry], views: dict[str, int]) -> None:
+        train = self.sources["train"]
+        assert isinstance(train, TrainClips)
+        self.train_arrays = [[entries[("train", v, k)][0] for k in range(self.train_views)]
+                             for v in range(len(train.videos))]
+        flipped = [[bool(entries[("train", v, k)][1].get("flipped")) for k in range(self.train_views)]
+                   for v in range(len(train.videos))]
+        labels = [[train.label_after_flip(v, f) for f in row] for v, row in enumerate(flipped)]
+        self.train_labels = torch.tensor(labels, dtype=torch.long).reshape(-1, self.train_views)  # [videos, views]
+        self.eval_stores: dict[str, tuple[list[np.ndarray], torch.Tensor, torch.Tensor]] = {}
+        for split, source in self.sources.items():
+            if split == "train":
+                continue
+            keys = [(split, v, k) for v in range(len(source.videos)) for k in range(views[split])]
+            self.eval_stores[split] = ([entries[key][0] for key in keys],
+                                       torch.tensor([source.label_of(v) for _, v, _ in keys], dtype=torch.long),
+                                       torch.tensor([v for _, v, _ in keys], dtype=torch.long))
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
-        inputs, labels, videos = self.train_store.tensors
-        generator = torch.Generator().manual_seed(self.seed * 1000 + epoch)
-        order = torch.randperm(self.train_videos, generator=generator)
-        view = torch.randint(self.train_views, (self.train_videos,), generator=generator)
+        order, view = epoch_order(self.seed, epoch, len(self.train_arrays), self.train_views)
         for chunk in order.split(self.cfg.batch_size):
             picked = view[chunk]
-            yield inputs[chunk, picked].float(), labels[chunk, picked], videos[chunk]
+            inputs = np.stack([self.train_arrays[v][k] for v, k in zip(chunk.tolist(), picked.tolist(), strict=True)])
+            yield torch.from_numpy(inputs).float(), self.train_labels[chunk, picked], chunk
 
     def eval_batches(self, split: str) -> Iterator[Batch]:
-        inputs, labels, videos = self.eval_stores[split].tensors
-        for start in range(0, len(inputs), self.cfg.batch_size):
+        arrays, labels, videos = self.eval_stores[split]
+        for start in range(0, len(arrays), self.cfg.batch_size):
             end = start + self.cfg.batch_size
-            yield inputs[start:end].float(), labels[start:end], videos[start:end]
+            yield torch.from_numpy(np.stack(arrays[start:end])).float(), labels[start:end], videos[start:end]
 
     def views_per_video(self, split: str) -> int:
-        return self._views_per_video[split]
+        return self.sources[split].views_per_video  # type: ignore[union-attr]
 
     def forward(self, model: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
         if self.pooled:
             return model.classifier(inputs)
         return model.classifier(model.pooler(inputs))
 
-
-def cache_bytes(feed: TokenFeed) -> int:
-    stores = [feed.train_store, *feed.eval_stores.values()]
-    return int(sum(t.numel() * t.element_size() for s in stores for t in s.tensors))
+    def cache_report(self) -> dict[str, int]:
+        """The run's cache columns: lookups that hit/missed, clips the encoder ran on, bytes of its groups."""
+        caches = [c for c in (self.tokens, self.pooled_cache) if c is not None]
+        return {"cache_hits": sum(c.stats.hits for c in caches), "cache_misses": sum(c.stats.misses for c in caches),
+                "encoded_clips": self.encoded_clips, "cache_bytes": sum(c.size_bytes() for c in caches)}
 
 
 def average_views(probs: np.ndarray, videos: np.ndarray, num_videos: int) -> np.ndarray:
@@ -166,3 +298,8 @@ def average_views(probs: np.ndarray, videos: np.ndarray, num_videos: int) -> np.
     np.add.at(out, videos, probs)
     np.add.at(counts, videos, 1)
     return out / np.maximum(counts, 1)[:, None]
+
+
+def default_workers() -> int:
+    """DataLoader decode workers: half the CPUs (the encoder's threads need the rest), 1 to 4."""
+    return max(1, min(4, (os.cpu_count() or 2) // 2))

@@ -1,4 +1,4 @@
--- schema_version: 1
+-- schema_version: 2
 -- The vjepa-lab warehouse schema. The number above must equal vjepa_core.warehouse.SCHEMA_VERSION
 -- (a test checks it). This file always describes the CURRENT version: it is applied, in one
 -- transaction, to an empty DuckDB file on first write, and the code then records the version in
@@ -65,7 +65,12 @@ CREATE TABLE runs (
     num_val INTEGER,
     num_test INTEGER,
     videos_skipped INTEGER,
-    skipped_videos JSON                    -- list of the paths that could not be decoded
+    skipped_videos JSON,                   -- list of the paths that could not be decoded
+    -- frozen-encoder strategies only (vjepa_core.cache); NULL for runs that decode every step
+    cache_hits BIGINT,                     -- cached (video, view) outputs this run read
+    cache_misses BIGINT,                   -- ... it did not find, and computed
+    encoded_clips BIGINT,                  -- clips this run ran the encoder on (0 on a warm cache)
+    cache_bytes BIGINT                     -- bytes on disk of the cache groups the run used
 );
 
 CREATE TABLE epochs (

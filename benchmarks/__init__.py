@@ -1,0 +1,1 @@
+"""Benchmarks of vjepa-lab; `bench_matrix` is what `runner bench` runs."""

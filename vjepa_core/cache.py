@@ -1,0 +1,164 @@
+"""A cache of frozen-backbone outputs, shared by runs, strategies, seeds and sweep points.
+
+Layout on disk (`<results>/cache/`):
+    <group>/group.json        what every entry of the group shares (model, preprocessing, kind)
+    <group>/<entry>.npy       one view of one video: tokens [N, D] or a pooled vector [D], float16
+    <group>/<entry>.json      the entry's metadata (video, view, shape, dtype, extra such as `flipped`)
+
+`group` hashes everything that changes every entry: the encoder weights fingerprint (plus the
+pooler's for pooled vectors), model geometry, crop/resize/mean/std, frames_per_clip,
+frame_stride, encode precision and library versions. `entry` hashes the video's resolved path,
+size and mtime and the view's description (train view k under its view seed and augmentation,
+or eval clip c / crop j). A stale entry therefore has another name and is never read.
+
+Writes are atomic (a temporary file, then `os.replace`); the .json is written last and is the
+commit mark. A read that finds a missing, unparsable or mismatching file is a miss, and the
+entry is rebuilt over it. Reads are memory-mapped. `TokenCache(None, ...)` keeps entries in
+memory instead (`ExecOptions.cache_on_disk=False`), for one run only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DTYPE = np.float16  # half the bytes of fp32; the trainable part upcasts, and fp16 keeps 11 bits of mantissa
+GROUP_FILE = "group.json"
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def video_identity(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """What tells one video file from another, or from itself after an edit."""
+    stat = os.stat(path)
+    return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    bytes_written: int = 0
+
+
+class TokenCache:
+    """Entries of one group: `get(key)` -> (array, meta) or None; `put(key, array, meta)`."""
+
+    def __init__(self, root: Path | None, group: dict[str, Any]) -> None:
+        self.group = group
+        self.group_id = _digest(group)
+        self.dir = Path(root) / self.group_id if root is not None else None
+        self._memory: dict[str, tuple[np.ndarray, dict[str, Any]]] = {}
+        self.stats = CacheStats()
+
+    def key(self, video: str | os.PathLike[str], view: dict[str, Any]) -> str:
+        return _digest({"video": video_identity(video), "view": view})
+
+    def get(self, key: str) -> tuple[np.ndarray, dict[str, Any]] | None:
+        found = self._memory.get(key) if self.dir is None else _read_entry(self.dir, key)
+        if found is None:
+            self.stats.misses += 1
+        else:
+            self.stats.hits += 1
+        return found
+
+    def put(self, key: str, array: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
+        """Store one entry; returns what a later `get` will return (a memory map on disk)."""
+        array = np.ascontiguousarray(array, dtype=DTYPE)
+        meta = {**meta, "shape": list(array.shape), "dtype": str(array.dtype), "created": time.time()}
+        self.stats.bytes_written += array.nbytes
+        if self.dir is None:
+            self._memory[key] = (array, meta)
+            return array
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if not (self.dir / GROUP_FILE).is_file():
+            _atomic_write(self.dir / GROUP_FILE, json.dumps(self.group, indent=1, default=str).encode())
+        with open(_tmp(self.dir / f"{key}.npy"), "wb") as handle:
+            np.save(handle, array)
+        os.replace(handle.name, self.dir / f"{key}.npy")
+        _atomic_write(self.dir / f"{key}.json", json.dumps(meta).encode())
+        return np.load(self.dir / f"{key}.npy", mmap_mode="r")
+
+    def size_bytes(self) -> int:
+        if self.dir is None:
+            return int(sum(array.nbytes for array, _ in self._memory.values()))
+        return directory_bytes(self.dir)
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = _tmp(path)
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _read_entry(directory: Path, key: str) -> tuple[np.ndarray, dict[str, Any]] | None:
+    """The entry, or None if any part of it is missing, unreadable or disagrees with its metadata."""
+    try:
+        meta = json.loads((directory / f"{key}.json").read_text())
+        array = np.load(directory / f"{key}.npy", mmap_mode="r")
+    except (OSError, ValueError, EOFError):
+        return None
+    if list(array.shape) != meta.get("shape") or str(array.dtype) != meta.get("dtype"):
+        return None
+    return array, meta
+
+
+def directory_bytes(path: Path) -> int:
+    return int(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()))
+
+
+def list_groups(root: Path) -> list[dict[str, Any]]:
+    """One row per group: its id, description, entry count, bytes on disk and last write time."""
+    rows = []
+    for directory in sorted(p for p in Path(root).glob("*") if p.is_dir()) if Path(root).is_dir() else []:
+        try:
+            group = json.loads((directory / GROUP_FILE).read_text())
+        except (OSError, ValueError):
+            group = {}
+        entries = list(directory.glob("*.npy"))
+        files = [f for f in directory.iterdir() if f.is_file()]
+        rows.append({"group": directory.name, "model": group.get("model", "?"), "kind": group.get("kind", "?"),
+                     "frames_per_clip": group.get("frames_per_clip"), "frame_stride": group.get("frame_stride"),
+                     "crop_size": group.get("crop_size"), "precision": group.get("precision"),
+                     "entries": len(entries), "bytes": sum(f.stat().st_size for f in files),
+                     "last_write": max((f.stat().st_mtime for f in files), default=None)})
+    return rows
+
+
+def clear(root: Path, *, older_than_seconds: float | None = None) -> tuple[int, int]:
+    """Delete every entry (or those last written more than `older_than_seconds` ago): (entries, bytes) freed."""
+    root = Path(root)
+    if not root.is_dir():
+        return 0, 0
+    if older_than_seconds is None:
+        entries, size = sum(g["entries"] for g in list_groups(root)), directory_bytes(root)
+        shutil.rmtree(root)
+        return entries, size
+    cutoff = time.time() - older_than_seconds
+    entries = size = 0
+    for npy in root.glob("*/*.npy"):
+        if npy.stat().st_mtime < cutoff:
+            for part in (npy, npy.with_suffix(".json")):
+                if part.is_file():
+                    size += part.stat().st_size
+                    part.unlink()
+            entries += 1
+    for directory in root.iterdir():
+        if directory.is_dir() and not any(directory.glob("*.npy")):
+            shutil.rmtree(directory)
+    return entries, size
