@@ -31,6 +31,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 
 from vjepa_core import warehouse as wh
@@ -77,8 +78,8 @@ def warehouse_status(path: str | Path) -> Status:
         version = wh.schema_version(path)
     except wh.WarehouseBusy as error:
         return Status("busy", "The warehouse is busy; retrying.", str(error))
-    except UserError as error:
-        return Status("unreadable", f"`{path}` cannot be read.", str(error), run_matrix)
+    except (UserError, duckdb.Error) as error:
+        return Status("unreadable", f"`{path}` cannot be read.", str(error).splitlines()[0], run_matrix)
     if not version:
         return Status("no_schema", f"`{path}` holds no vjepa-lab results.",
                       "It is empty or another program's DuckDB file. Point the dashboard at a warehouse "
@@ -192,8 +193,9 @@ def enrich_runs(runs: pd.DataFrame) -> pd.DataFrame:
     succeeded = [spec for spec, status in zip(specs, runs["status"], strict=True) if status == "success"]
     runs["config"] = config_labels(specs, runs["strategy"].tolist(), basis=succeeded or specs)
     # "All videos" is a number too: the data-scaling axis needs it, and num_train says what it was.
-    per_class = runs["num_train"] / runs["num_classes"].where(runs["num_classes"] > 0)
-    runs["train_vpc"] = runs["videos_per_class"].astype("float64").fillna(per_class.round())
+    num_train, num_classes = runs["num_train"].astype("float64"), runs["num_classes"].astype("float64")
+    per_class = (num_train / num_classes.where(num_classes > 0)).round()
+    runs["train_vpc"] = runs["videos_per_class"].astype("float64").fillna(per_class)
     return runs
 
 
@@ -378,7 +380,8 @@ def curves_long(epochs: pd.DataFrame, labels: dict[str, str] | None = None) -> p
         subset=["value"])
     long["panel"] = long["series"].map(lambda s: columns[s][0])
     long["split"] = long["series"].map(lambda s: columns[s][1])
-    long["run"] = long["run_id"].map(labels or {}).fillna(long["run_id"])
+    names = labels or {}
+    long["run"] = long["run_id"].map(lambda run_id: names.get(run_id, run_id))
     return long.sort_values(["run", "series", "epoch"], ignore_index=True)
 
 

@@ -10,10 +10,13 @@ Runs
 ----
 `trained_runs`: a warehouse + results folder filled by the real runner (3 strategies x 2 seeds on
 `synthetic_small`, tiny preset, plus one failed run): what the dashboard and demo tests read.
+`dashboard_runs`: a copy of that warehouse plus cheap 1-epoch runs varying data size, frames, lr and
+LoRA rank, under a matrix marked running: every dashboard page has something to draw.
 """
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -72,3 +75,39 @@ def trained_runs(tmp_path_factory: pytest.TempPathFactory, synthetic_small: Path
         "dataset": "synthetic", "status": "failed", "error": "RuntimeError: loss is NaN", "seed": 0,
         "spec": failed.to_dict(), "started_at": datetime.now(), "finished_at": datetime.now()}))
     return TrainedRuns(warehouse, results, tuple(run_ids), "fixture-matrix")
+
+
+DASHBOARD_MATRIX = "dashboard-variety"
+# head: videos per class 1 (two seeds) and 2, frames 8 and 4; lora: lr x rank, 2 x 2. All 1 epoch.
+DASHBOARD_VARIETY = (
+    {"strategy": "head", "videos_per_class": 1, "seed": 0}, {"strategy": "head", "videos_per_class": 1, "seed": 1},
+    {"strategy": "head", "videos_per_class": 2}, {"strategy": "head", "videos_per_class": 2, "frames_per_clip": 4},
+    *({"strategy": "lora", "videos_per_class": 2, "lr": lr, "lora_rank": rank}
+      for lr in (1e-3, 1e-2) for rank in (4, 8)),
+)
+
+
+@pytest.fixture(scope="session")
+def dashboard_runs(tmp_path_factory: pytest.TempPathFactory, trained_runs: TrainedRuns,
+                   synthetic_small: Path) -> TrainedRuns:
+    """`trained_runs`' warehouse copied, plus DASHBOARD_VARIETY run by the real runner (matrix still "running")."""
+    from runner.execute import execute_one
+    from vjepa_core.spec import ExecOptions, RunSpec
+    from vjepa_core.warehouse import Warehouse
+
+    root = tmp_path_factory.mktemp("dashboard")
+    warehouse, results = root / "vjepa.duckdb", root / "results"
+    shutil.copy(trained_runs.warehouse, warehouse)
+    store = Warehouse(warehouse)
+    store.upsert_matrix({"matrix_id": DASHBOARD_MATRIX, "name": "dashboard variety", "status": "running",
+                         "total_runs": len(DASHBOARD_VARIETY) + 2, "started_at": datetime.now()})
+    options = ExecOptions(progress=False, matrix_id=DASHBOARD_MATRIX)
+    run_ids = []
+    for overrides in DASHBOARD_VARIETY:
+        spec = RunSpec.from_dict({"data": str(synthetic_small), "model": "tiny", "epochs": 1, "batch_size": 4,
+                                  "train_views": 1, "frames_per_clip": 8, **overrides})
+        run = execute_one(spec, results, warehouse, options)
+        assert run["status"] == "success", run.get("error")
+        run_ids.append(run["run_id"])
+        store.upsert_matrix({"matrix_id": DASHBOARD_MATRIX, "current_run_id": run["run_id"]})
+    return TrainedRuns(warehouse, results, (*trained_runs.run_ids, *run_ids), DASHBOARD_MATRIX)
