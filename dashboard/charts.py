@@ -190,7 +190,8 @@ def curves_chart(long: pd.DataFrame, *, by_run: bool = False) -> alt.HConcatChar
         chart = alt.Chart(data).mark_line(point=True).encode(
             x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)), y=alt.Y("value:Q", title=panel, axis=axis),
             color=color, tooltip=["run:N", "split:N", "epoch:Q", alt.Tooltip("value:Q", format=fmt)], **encoding,
-        ).properties(width=320, height=240, title=panel).interactive()
+        ).properties(width=320, height=240, title=panel).add_params(
+            alt.selection_interval(bind="scales", name=f"zoom_{panel}"))
         panels.append(chart)
     return alt.hconcat(*panels)
 
