@@ -54,7 +54,8 @@ def build_demo(checkpoints_dir: Path, *, warehouse: Path | None = None, limits: 
         with gr.Row():
             with gr.Column():
                 video = gr.Video(sources=["upload", "webcam"], label="Video")
-                gr.Examples([[str(path)] for path in examples], inputs=[video], label="Example clips (synthetic)")
+                gr.Examples([[str(path)] for path in examples], inputs=[video], label="Example clips (synthetic)",
+                            example_labels=[path.parent.name for path in examples])
                 run = gr.Button("Classify", variant="primary")
             with gr.Column():
                 labels = gr.Label(num_top_classes=TOP_K, label="Prediction")
