@@ -10,6 +10,7 @@ run goes, not what it computes, so they are not part of the id.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import types
@@ -101,7 +102,13 @@ def field_names() -> list[str]:
 
 
 def field_type(name: str) -> Any:
-    return typing.get_type_hints(RunSpec)[name]
+    return _type_hints()[name]
+
+
+@functools.cache
+def _type_hints() -> dict[str, Any]:
+    # Resolving the string annotations is slow (~ms per field); a matrix builds hundreds of specs.
+    return typing.get_type_hints(RunSpec)
 
 
 def _allowed(hint: Any) -> tuple[type, ...] | tuple[Any, ...]:
