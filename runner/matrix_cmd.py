@@ -1,3 +1,227 @@
-"""Commands of this area register on `runner.cli.app` here."""
+"""`runner run-matrix`, `runner sweep` and `runner compare`: experiments at scale, and whether they differ.
 
-from runner.cli import app  # noqa: F401
+Exit codes: 0 every run of the matrix succeeded, 1 some failed (the summary says how many),
+2 bad input (one line, nothing written), 130 interrupted (the matrix is marked `interrupted`;
+run the same command again to finish it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from runner.cli import (
+    DecoderOption,
+    DeviceOption,
+    QuietOption,
+    WorkersOption,
+    _fmt,
+    _pct,
+    app,
+    exec_options,
+    existing_warehouse,
+)
+from runner.options import ResultsOption, WarehouseOption, fail, results_path, user_errors, warehouse_path
+from runner.options import with_spec_options as _with_spec_options
+
+SpecArgument = typer.Argument(None, help="Matrix spec YAML (see experiments/README.md); default: the built-in "
+                              "study (experiments/default.yaml).")
+ExecutorOption = typer.Option("local", "--executor", help="local (this process) or ray (one Ray task per run).")
+RayAddressOption = typer.Option(None, "--ray-address", help="Ray cluster address (default: start a local Ray).")
+GpusOption = typer.Option(0.0, "--gpus-per-run", help="GPUs each Ray task reserves (num_gpus).")
+CpusOption = typer.Option(1.0, "--cpus-per-run", help="CPUs each Ray task reserves (num_cpus).")
+ForceOption = typer.Option(False, "--force", help="Run every run again, even those that already succeeded.")
+RetryOption = typer.Option(False, "--retry-failed", help="Run again the runs that failed in an earlier "
+                           "invocation (by default they are skipped: the same spec fails the same way).")
+DryRunOption = typer.Option(False, "--dry-run", help="List the planned runs and whether each is done; run nothing.")
+
+
+@app.command("run-matrix")
+@user_errors
+@_with_spec_options
+def run_matrix_cmd(
+    spec: Path | None = SpecArgument,
+    force: bool = ForceOption,
+    retry_failed: bool = RetryOption,
+    dry_run: bool = DryRunOption,
+    executor: str = ExecutorOption,
+    ray_address: str | None = RayAddressOption,
+    gpus_per_run: float = GpusOption,
+    cpus_per_run: float = CpusOption,
+    device: str = DeviceOption,
+    decoder: str = DecoderOption,
+    workers: int = WorkersOption,
+    warehouse: Path | None = WarehouseOption,
+    results: Path | None = ResultsOption,
+    quiet: bool = QuietOption,
+    overrides: dict[str, Any] | None = None,
+) -> None:
+    """Run a matrix of experiments (strategies x data sizes x frames x seeds x ...), resumably.
+
+    Completed runs are skipped, so a killed matrix finishes when started again. Run-option flags
+    (--epochs 2, --data DIR, ...) are laid over the spec's base.
+
+    Example: runner run-matrix experiments/strategies.yaml --data /videos/ucf101_subset
+    """
+    from runner.matrix import load_matrix
+
+    matrix = load_matrix(spec, overrides)
+    _run(matrix, locals())
+
+
+@app.command()
+@user_errors
+@_with_spec_options
+def sweep(
+    spec: Path = typer.Argument(..., help="Sweep spec YAML: axes over lr, lora_rank, ... and a phase2 block."),
+    top_k: int | None = typer.Option(None, "--top-k", help="Phase 2 re-runs this many best configurations "
+                                     "(overrides the spec's phase2.top_k)."),
+    force: bool = ForceOption,
+    retry_failed: bool = RetryOption,
+    dry_run: bool = DryRunOption,
+    executor: str = ExecutorOption,
+    ray_address: str | None = RayAddressOption,
+    gpus_per_run: float = GpusOption,
+    cpus_per_run: float = CpusOption,
+    device: str = DeviceOption,
+    decoder: str = DecoderOption,
+    workers: int = WorkersOption,
+    warehouse: Path | None = WarehouseOption,
+    results: Path | None = ResultsOption,
+    quiet: bool = QuietOption,
+    overrides: dict[str, Any] | None = None,
+) -> None:
+    """Grid over run options, then re-run the top-k configurations by validation accuracy (phase 2).
+
+    Example: runner sweep experiments/lora_sweep.yaml --top-k 2
+    """
+    from runner.matrix import load_matrix
+
+    matrix = load_matrix(spec, overrides)
+    if top_k is not None:
+        if matrix.phase2 is None:
+            fail(f"--top-k: {spec} has no phase2 block saying what the top configurations re-run with")
+        if top_k < 1:
+            fail(f"--top-k must be at least 1, got {top_k}")
+        matrix = dataclasses.replace(matrix, phase2=dataclasses.replace(matrix.phase2, top_k=top_k))
+    _run(matrix, locals())
+
+
+@app.command()
+@user_errors
+def compare(
+    run_a: str = typer.Argument(..., help="A run id (or unique prefix)."),
+    run_b: str = typer.Argument(..., help="Another run id, scored on the same videos."),
+    split: str = typer.Option("test", help="Which split's predictions to pair: test or val."),
+    n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap resamples for the confidence interval."),
+    warehouse: Path | None = WarehouseOption,
+) -> None:
+    """Do two runs' accuracies differ beyond noise? Paired bootstrap CI + exact McNemar on shared videos."""
+    from vjepa_core.stats import compare_runs
+    from vjepa_core.warehouse import Warehouse
+
+    if split not in ("test", "val"):
+        fail(f"--split must be test or val, got {split!r}")
+    if n_boot < 100:
+        fail(f"--n-boot must be at least 100, got {n_boot}")
+    path = existing_warehouse(warehouse)
+    store = Warehouse(path)
+    runs = [store.get_run(run_id) for run_id in (run_a, run_b)]
+    for given, run in zip((run_a, run_b), runs, strict=True):
+        if run is None:
+            fail(f"run {given!r} is not in {path}")
+    result = compare_runs(path, runs[0]["run_id"], runs[1]["run_id"], split=split, n_boot=n_boot)
+    names = [f"{run['strategy']} ({run['run_id'][:8]})" for run in runs]
+    typer.echo(f"{names[0]}: {_pct(result.acc_a)}   {names[1]}: {_pct(result.acc_b)}   "
+               f"({result.only_a_correct} videos only A got right, {result.only_b_correct} only B)")
+    typer.echo(result.verdict(names[0], names[1]))
+
+
+# -- shared body ------------------------------------------------------------------------------------
+
+
+def _run(matrix: Any, args: dict[str, Any]) -> None:
+    from runner.executors import DriveOptions, make_executor, run_matrix
+
+    results, warehouse = results_path(args["results"]), warehouse_path(args["warehouse"])
+    options = exec_options(args["device"], args["decoder"], args["workers"], args["quiet"])
+    if args["dry_run"]:
+        _print_plan(matrix, warehouse)
+        return
+    make = dict(address=args["ray_address"], gpus_per_run=args["gpus_per_run"], cpus_per_run=args["cpus_per_run"])
+    if args["executor"] == "local":
+        make_executor("local", results, options, **make)  # checks the Ray-only flags before any work
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends a matrix like Ctrl-C: marked interrupted
+    drive = DriveOptions(force=args["force"], retry_failed=args["retry_failed"], progress=options.progress)
+    outcome = run_matrix(matrix, results=results, warehouse=warehouse, options=options, drive=drive,
+                         executor=lambda opts: make_executor(args["executor"], results, opts, **make))
+    _print_summary(matrix, outcome, warehouse)
+    if outcome.exit_code:
+        raise typer.Exit(outcome.exit_code)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _print_plan(matrix: Any, warehouse: Path) -> None:
+    from vjepa_core.warehouse import Warehouse
+
+    done = Warehouse(warehouse).completed_run_ids([s.run_id for s in matrix.runs])
+    table = Table(title=f"matrix {matrix.name} ({matrix.matrix_id}): {len(matrix.runs)} run(s), {len(done)} done")
+    for column in ("run_id", "strategy", "videos/class", "frames", "epochs", "lr", "lora r/alpha", "seed", "done"):
+        table.add_column(column, no_wrap=column in ("run_id", "strategy"))
+    for s in matrix.runs:
+        table.add_row(s.run_id, s.strategy, _fmt(s.videos_per_class), str(s.frames_per_clip), str(s.epochs),
+                      f"{s.lr:g}", f"{s.lora_rank}/{s.lora_alpha:g}", str(s.seed), "yes" if s.run_id in done else "")
+    Console().print(table)
+    if matrix.phase2 is not None:
+        Console().print(f"phase 2: the top {matrix.phase2.top_k} configuration(s) by {matrix.phase2.by} re-run "
+                        f"with {matrix.phase2.overrides}")
+
+
+def _print_summary(matrix: Any, outcome: Any, warehouse: Path) -> None:
+    from runner.matrix import summary_frame
+    from vjepa_core.warehouse import Warehouse
+
+    runs = Warehouse(warehouse).runs()
+    runs = runs[runs["run_id"].isin(outcome.run_ids)]
+    out = Console()
+    out.print(summary_table(summary_frame(runs), title=f"matrix {matrix.name} ({matrix.matrix_id}): test accuracy"))
+    failed = len(outcome.failed) + len(outcome.earlier_failed)
+    line = (f"{len(outcome.run_ids)} run(s): {len(outcome.ran)} ran, {len(outcome.skipped)} skipped "
+            f"(already done), {failed} failed")
+    if outcome.earlier_failed:
+        line += f" ({len(outcome.earlier_failed)} in an earlier invocation: --retry-failed runs them again)"
+    out.print(f"[{'red' if failed else 'green'}]{line}[/]")
+    out.print(f"dashboard: runner dashboard --warehouse {warehouse}")
+
+
+def summary_table(frame: Any, *, title: str) -> Table:
+    """Rows: strategy; columns: videos/class (x frames if it varies); cells: test acc (mean +- std)."""
+    table = Table(title=title)
+    table.add_column("strategy")
+    frames_vary = frame["frames_per_clip"].nunique() > 1
+    cells = list(dict.fromkeys(zip(frame["videos_per_class"], frame["frames_per_clip"], strict=True)))
+    for vpc, frames in cells:
+        label = "all" if vpc is None or vpc != vpc else str(vpc)
+        table.add_column(f"{label}/class" + (f", {frames} fr" if frames_vary else ""), justify="right")
+    table.add_column("trainable", justify="right")
+    table.add_column("s/run", justify="right")
+    for strategy, rows in frame.groupby("strategy", sort=False):
+        values = {(r.videos_per_class, r.frames_per_clip): _cell(r) for r in rows.itertuples()}
+        table.add_row(strategy, *[values.get(cell, "-") for cell in cells],
+                      _fmt(int(rows["trainable_params"].median())), f"{rows['seconds'].mean():.1f}")
+    return table
+
+
+def _cell(row: Any) -> str:
+    if row.n > 1:
+        return f"{_pct(row.test_acc_mean)} ± {100 * row.test_acc_std:.1f} (n={row.n})"
+    return _pct(row.test_acc_mean)
