@@ -114,15 +114,18 @@ def scaling_chart(table: pd.DataFrame, x: str, metric: str, *, x_title: str, log
         data["low"], data["high"] = data["low"].clip(lower=0), data["high"].clip(upper=1)
     select = _legend_selection()
     color = strategy_color(data["strategy"])
-    scale = alt.Scale(type="log", base=2) if log_x else alt.Scale(zero=False)
-    xenc = alt.X(f"{x}:Q", title=x_title, scale=scale, axis=alt.Axis(tickMinStep=1))
+    # Padding keeps the first and last points (and their bars) off the plot's edges.
+    scale = alt.Scale(type="log", base=2, padding=24) if log_x else alt.Scale(zero=False, padding=24)
+    ticks = sorted(float(v) for v in data[x].dropna().unique())
+    xenc = alt.X(f"{x}:Q", title=x_title, scale=scale, axis=alt.Axis(values=ticks, format="~g"))
     yaxis = alt.Axis(format=PCT) if accuracy else alt.Axis()
     yenc = alt.Y("mean:Q", title=METRIC_TITLES[metric], axis=yaxis, scale=ACC_SCALE if accuracy else alt.Scale())
     tooltip = ["strategy:N", f"{x}:Q", alt.Tooltip("mean:Q", format=".1%" if accuracy else ".1f"),
                alt.Tooltip("std:Q", format=".1%" if accuracy else ".1f"), "n:Q"]
     base = alt.Chart(data).encode(x=xenc, color=color, opacity=_fade(select))
     line = base.mark_line(point=alt.OverlayMarkDef(size=70, filled=True)).encode(y=yenc, tooltip=tooltip)
-    bars = base.mark_errorbar(ticks=True).encode(y=alt.Y("low:Q", title=METRIC_TITLES[metric]), y2="high:Q")
+    # Rules, not mark_errorbar: Vega-Lite's composite errorbar drops the whole chart under a conditional opacity.
+    bars = base.mark_rule(strokeWidth=2).encode(y=alt.Y("low:Q", title=METRIC_TITLES[metric]), y2="high:Q")
     return alt.layer(bars, line.add_params(select)).properties(height=300).interactive()
 
 
@@ -157,8 +160,12 @@ def parallel_chart(long: pd.DataFrame, axes: Sequence[str], *, color: str = "bes
     ).add_params(highlight)
     rules = alt.Chart(long).mark_rule(color="#999").encode(x=xenc)
     ticks = long.drop_duplicates(["axis", "value"])
-    labels = alt.Chart(ticks).mark_text(align="left", dx=6, fontSize=11).encode(x=xenc, y=yenc, text="value:N")
-    return alt.layer(rules, lines, labels).properties(height=340)
+    # A white copy under each label keeps it readable where lines cross it.
+    halo = alt.Chart(ticks).mark_text(align="left", dx=6, fontSize=11, stroke="white", strokeWidth=4).encode(
+        x=xenc, y=yenc, text="value:N")
+    labels = alt.Chart(ticks).mark_text(align="left", dx=6, fontSize=11, fontWeight="bold").encode(
+        x=xenc, y=yenc, text="value:N")
+    return alt.layer(rules, lines, halo, labels).properties(height=340)
 
 
 def gap_chart(board: pd.DataFrame) -> alt.LayerChart:
@@ -183,12 +190,12 @@ def curves_chart(long: pd.DataFrame, *, by_run: bool = False) -> alt.HConcatChar
     panels = []
     for panel, fmt in (("loss", ".3f"), ("accuracy", ".1%")):
         data = long[long["panel"] == panel]
-        color = alt.Color("run:N", title="run") if by_run else alt.Color(
+        color = alt.Color("run:N", title="run", scale=alt.Scale(range=list(PALETTE))) if by_run else alt.Color(
             "split:N", scale=alt.Scale(domain=["train", "val"], range=[PALETTE[0], PALETTE[1]]))
         encoding = {"strokeDash": alt.StrokeDash("split:N", title="split")} if by_run else {}
         axis = alt.Axis(format=PCT) if panel == "accuracy" else alt.Axis()
         chart = alt.Chart(data).mark_line(point=True).encode(
-            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)), y=alt.Y("value:Q", title=panel, axis=axis),
+            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")), y=alt.Y("value:Q", title=panel, axis=axis),
             color=color, tooltip=["run:N", "split:N", "epoch:Q", alt.Tooltip("value:Q", format=fmt)], **encoding,
         ).properties(width=320, height=240, title=panel).add_params(
             alt.selection_interval(bind="scales", name=f"zoom_{panel}"))
@@ -228,14 +235,15 @@ def time_split_chart(split: pd.DataFrame) -> alt.Chart:
     """Seconds per phase of a run (split from `queries.time_split`) as one stacked bar."""
     return alt.Chart(split).mark_bar(height=36).encode(
         x=alt.X("seconds:Q", stack="zero", title="seconds"),
-        color=alt.Color("phase:N", sort=list(split["phase"]), scale=alt.Scale(range=list(PALETTE))),
+        color=alt.Color("phase:N", sort=list(split["phase"]), scale=alt.Scale(range=list(PALETTE)),
+                        legend=alt.Legend(orient="bottom", direction="horizontal", title=None)),
         order=alt.Order("index:Q"),
         tooltip=["phase:N", alt.Tooltip("seconds:Q", format=".2f"), alt.Tooltip("share:Q", format=".0%")],
     ).transform_calculate(index="indexof(['decode','encode','fit','eval','other'], datum.phase)").properties(
-        height=80)
+        height=60)
 
 
-def confusion_delta_chart(delta: pd.DataFrame, *, title: str = "") -> alt.LayerChart:
+def confusion_delta_chart(delta: pd.DataFrame) -> alt.LayerChart:
     """Difference of two confusion matrices' row shares (delta from `confusion_delta`)."""
     xenc = alt.X("pred_class:N", title="predicted", axis=alt.Axis(labelAngle=-30))
     yenc = alt.Y("true_class:N", title="true")
@@ -246,7 +254,7 @@ def confusion_delta_chart(delta: pd.DataFrame, *, title: str = "") -> alt.LayerC
     text = alt.Chart(delta[delta["count_delta"] != 0]).mark_text(fontSize=12).encode(
         x=xenc, y=yenc, text=alt.Text("count_delta:Q", format="+d"))
     side = 44 * max(1, delta["true_class"].nunique())
-    return alt.layer(rect, text).properties(width=side, height=side, title=title)
+    return alt.layer(rect, text).properties(width=side, height=side)
 
 
 def class_delta_chart(deltas: pd.DataFrame, *, metric: str = "f1") -> alt.Chart:
@@ -254,7 +262,7 @@ def class_delta_chart(deltas: pd.DataFrame, *, metric: str = "f1") -> alt.Chart:
     return alt.Chart(deltas).mark_bar().encode(
         y=alt.Y("class_name:N", title=None), yOffset="run:N",
         x=alt.X("delta:Q", title=f"{metric} change vs the first run", axis=alt.Axis(format="+.0%")),
-        color=alt.Color("run:N", title="run"),
+        color=alt.Color("run:N", title="run", scale=alt.Scale(range=list(PALETTE[1:]))),
         tooltip=["class_name:N", "run:N", alt.Tooltip(f"{metric}:Q", format=".1%"),
                  alt.Tooltip("delta:Q", format="+.1%")],
     ).properties(height=max(160, 40 * deltas["class_name"].nunique()))

@@ -85,8 +85,8 @@ def test_overview_leaderboard(monkeypatch: pytest.MonkeyPatch, dashboard_runs: T
 
 @pytest.mark.parametrize(("page", "charts", "marks"), [
     ("params", 2, {"circle", "line", "bar"}),
-    ("data_scaling", 3, {"line", "errorbar"}),
-    ("frames", 2, {"line", "errorbar"}),
+    ("data_scaling", 3, {"line", "rule"}),
+    ("frames", 2, {"line", "rule"}),
     ("sweeps", 3, {"rect", "text", "line", "circle"}),
 ])
 def test_analysis_pages_draw(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns, page: str,

@@ -35,7 +35,7 @@ cols[3].metric("trainable params", f"{int(run['trainable_params']):,}" if pd.not
 cols[4].metric("wall time", f"{run['train_seconds']:.1f} s" if pd.notna(run["train_seconds"]) else "-")
 
 st.markdown("**Reproduce** (same spec, same run id):")
-st.code(queries.reproduce_command(spec), language="bash")
+st.code(queries.reproduce_command(spec), language="bash", wrap_lines=True)
 st.markdown(f"**Checkpoint:** `{run.get('checkpoint_path') or 'none'}`  ·  **run id:** `{run_id}`  ·  "
             f"**matrix:** `{run.get('matrix_id') or '-'}`  ·  **device:** `{run.get('device') or '-'}`")
 with st.expander("Spec and versions"):
