@@ -275,8 +275,5 @@ def main() -> None:
     app()
 
 
-if __name__ == "__main__":
-    main()
-
 
 __all__ = ["RunSpec", "app", "main"]

@@ -92,7 +92,7 @@ def load_config(name: str) -> VJEPA2Config:
 def _from_pretrained(name: str, label_args: dict[str, Any]) -> VJEPA2ForVideoClassification:
     try:
         return VJEPA2ForVideoClassification.from_pretrained(
-            name, ignore_mismatched_sizes=True, attn_implementation="sdpa", **label_args)
+            name, ignore_mismatched_sizes=True, attn_implementation="sdpa", use_safetensors=True, **label_args)
     except OSError as exc:
         raise UserError(_load_error(name)) from exc
 
