@@ -32,7 +32,7 @@ SYNTHETIC_CLASSES = ("up", "down", "left", "right", "wave", "still")
 FLIP_PAIRS = {"left": "right", "right": "left"}
 MANIFEST = "synthetic.json"
 # Bump when the rendering changes, so existing folders are regenerated rather than reused.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 # codec name and encoder options per container; one encoder thread keeps output byte-identical.
 _CODECS: dict[str, tuple[str, dict[str, str]]] = {
     "mp4": ("libx264", {"crf": "18", "preset": "veryfast"}),
@@ -54,7 +54,8 @@ def make_synthetic(
     width: int = 128,
     num_frames: int = 40,
     fps: int = 12,
-    noise: float = 0.08,
+    noise: float = 0.03,
+    texture: float = 0.2,
     seed: int = 0,
     formats: Sequence[str] = ("mp4", "avi"),
     progress: bool = False,
@@ -62,7 +63,7 @@ def make_synthetic(
     """Write the synthetic dataset to `out_dir` (a no-op if it already holds these parameters)."""
     out = Path(out_dir)
     params = _params(classes=classes, videos_per_class=videos_per_class, height=height, width=width,
-                     num_frames=num_frames, fps=fps, noise=noise, seed=seed, formats=formats)
+                     num_frames=num_frames, fps=fps, noise=noise, texture=texture, seed=seed, formats=formats)
     if _is_complete(out, params):
         logger.debug("synthetic set in %s is up to date", out)
         return out
@@ -89,7 +90,7 @@ def render_video(name: str, index: int, params: dict[str, Any]) -> np.ndarray:
     # Seeded by the class *name* and index, so adding a class does not change the others' videos.
     rng = np.random.default_rng([params["seed"], zlib.crc32(name.encode()), index])
     height, width, num_frames = params["height"], params["width"], params["num_frames"]
-    background = _background(rng, height, width)
+    background = _background(rng, height, width, params.get("texture", 1.0))
     frames = np.broadcast_to(background, (num_frames, height, width, 3)).copy()
     for _ in range(int(rng.integers(1, 3))):
         ys, xs = _trajectory(name, rng, num_frames=num_frames, height=height, width=width)
@@ -100,7 +101,7 @@ def render_video(name: str, index: int, params: dict[str, Any]) -> np.ndarray:
 
 
 def _params(*, classes: Sequence[str], videos_per_class: int, height: int, width: int, num_frames: int,
-            fps: int, noise: float, seed: int, formats: Sequence[str]) -> dict[str, Any]:
+            fps: int, noise: float, texture: float, seed: int, formats: Sequence[str]) -> dict[str, Any]:
     """Validated, JSON-ready generation parameters (what `synthetic.json` stores)."""
     unknown = [c for c in classes if c not in SYNTHETIC_CLASSES]
     if unknown or not classes or len(set(classes)) != len(classes):
@@ -112,11 +113,12 @@ def _params(*, classes: Sequence[str], videos_per_class: int, height: int, width
     # yuv420p needs even sizes; the shapes need room to move.
     if height < 16 or width < 16 or height % 2 or width % 2:
         raise UserError(f"synthetic height and width must be even and at least 16; got {height}x{width}")
-    if videos_per_class < 1 or num_frames < 2 or fps < 1 or not 0 <= noise <= 1:
-        raise UserError(f"synthetic: need videos_per_class >= 1, num_frames >= 2, fps >= 1, 0 <= noise <= 1; "
-                        f"got {videos_per_class}, {num_frames}, {fps}, {noise}")
+    if videos_per_class < 1 or num_frames < 2 or fps < 1 or not 0 <= noise <= 1 or not 0 <= texture <= 1:
+        raise UserError(f"synthetic: need videos_per_class >= 1, num_frames >= 2, fps >= 1, 0 <= noise <= 1, "
+                        f"0 <= texture <= 1; got {videos_per_class}, {num_frames}, {fps}, {noise}, {texture}")
     return {"version": GENERATOR_VERSION, "classes": list(classes), "videos_per_class": videos_per_class,
             "height": height, "width": width, "num_frames": num_frames, "fps": fps, "noise": float(noise),
+            "texture": float(texture),
             "seed": seed, "formats": list(formats)}
 
 
@@ -168,14 +170,17 @@ def _flip_pairs(classes: Sequence[str]) -> dict[str, str]:
     return {a: b for a, b in FLIP_PAIRS.items() if a in classes and b in classes}
 
 
-def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """float32 [H, W, 3]: a random base colour modulated by two random colour gratings."""
+def _background(rng: np.random.Generator, height: int, width: int, texture: float) -> np.ndarray:
+    """float32 [H, W, 3]: a random base colour modulated by two random colour gratings of strength `texture`.
+
+    Strong texture drowns the moving shapes' edges in a frozen random encoder's tokens; the default is
+    mild so the motion, not the wallpaper, is what the features carry."""
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     image = np.broadcast_to(rng.uniform(50, 205, 3).astype(np.float32), (height, width, 3)).copy()
     for _ in range(2):
         fy, fx = rng.uniform(-3, 3, 2)
         grating = np.sin(2 * np.pi * (fy * yy / height + fx * xx / width) + rng.uniform(0, 2 * np.pi))
-        image += grating[..., None] * rng.uniform(-25, 25, 3).astype(np.float32)
+        image += grating[..., None] * (texture * rng.uniform(-40, 40, 3)).astype(np.float32)
     return image
 
 
@@ -202,7 +207,7 @@ def _trajectory(name: str, rng: np.random.Generator, *, num_frames: int, height:
 def _shape_mask(rng: np.random.Generator, ys: np.ndarray, xs: np.ndarray, *, height: int,
                 width: int) -> np.ndarray:
     """bool [T, H, W]: a disc or a square at each centre, wrapping around the frame's edges."""
-    size = rng.uniform(0.08, 0.16) * min(height, width)
+    size = rng.uniform(0.12, 0.2) * min(height, width)
     # Distances on a torus: a shape leaving one edge comes back at the other, so it stays in view.
     dy = (np.arange(height)[None, :, None] - ys[:, None, None] + height / 2) % height - height / 2
     dx = (np.arange(width)[None, None, :] - xs[:, None, None] + width / 2) % width - width / 2
