@@ -153,8 +153,9 @@ def parallel_chart(long: pd.DataFrame, axes: Sequence[str], *, color: str = "bes
     yenc = alt.Y("position:Q", axis=None, scale=alt.Scale(domain=[-0.05, 1.05]))
     lines = alt.Chart(long).mark_line(strokeWidth=2.5).encode(
         x=xenc, y=yenc, detail="run_id:N",
-        color=alt.Color(f"{color}:Q", scale=alt.Scale(scheme="viridis", domain=[0, 1]),
-                        legend=alt.Legend(format=PCT, title="val accuracy")),
+        # The data's own range, not 0-100%: runs of one sweep differ by a few points and must look different.
+        color=alt.Color(f"{color}:Q", scale=alt.Scale(scheme="viridis"), legend=alt.Legend(format=PCT,
+                        title="val accuracy")),
         opacity=alt.condition(highlight, alt.value(0.95), alt.value(0.25)),
         tooltip=["config:N", "axis:N", "value:N", alt.Tooltip(f"{color}:Q", format=".1%")],
     ).add_params(highlight)

@@ -235,3 +235,22 @@ def test_live_shows_a_matrix_with_no_runs_yet(monkeypatch: pytest.MonkeyPatch, t
     at = _app(monkeypatch, store.path, "live")
     (bar,) = at.get("progress")
     assert bar.proto.value == 0 and "0 of 12 runs" in bar.proto.text
+
+
+def test_dashboard_command_rejects_bad_flags(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from runner.cli import app
+    from runner.dashboard_cmd import APP as SERVED
+    from runner.dashboard_cmd import streamlit_command
+
+    for args, message in ((["--port", "0"], "--port must be between 1 and 65535"),
+                          (["--host", " "], "--host must not be empty"),
+                          (["--warehouse", str(tmp_path)], "is a folder")):
+        result = CliRunner().invoke(app, ["dashboard", "--no-browser", *args])
+        assert result.exit_code == 2, result.output
+        assert message in result.output and len(result.output.strip().splitlines()) == 1
+    command = streamlit_command(tmp_path / "w.duckdb", host="127.0.0.1", port=8600)
+    assert command[1:5] == ["-m", "streamlit", "run", str(SERVED)] and SERVED.is_file()
+    assert command[-3:] == ["--", "--warehouse", str(tmp_path / "w.duckdb")]
+    assert command[command.index("--browser.gatherUsageStats"):][:2] == ["--browser.gatherUsageStats", "false"]
