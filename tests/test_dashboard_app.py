@@ -174,7 +174,7 @@ def test_live_progress(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedR
 def test_not_enough_data(monkeypatch: pytest.MonkeyPatch, trained_runs: TrainedRuns) -> None:
     for page, command in (("data_scaling", "runner run-matrix experiments/data_scaling.yaml"),
                           ("frames", "runner run-matrix experiments/frames.yaml"),
-                          ("sweeps", "runner sweep experiments/sweep_lora.yaml")):
+                          ("sweeps", "runner sweep experiments/lora_sweep.yaml")):
         at = _app(monkeypatch, trained_runs.warehouse, page)
         assert any("Not enough data" in i.value for i in at.info), page
         assert command in [c.value for c in at.code], page

@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import charts, queries, ui
 
-SWEEP_COMMAND = "runner sweep experiments/sweep_lora.yaml"
+SWEEP_COMMAND = "runner sweep experiments/lora_sweep.yaml"
 
 st.title("Hyper-parameter sweeps")
 runs = ui.filtered(ui.guard())
