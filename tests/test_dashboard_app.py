@@ -25,7 +25,7 @@ from vjepa_core.warehouse import RunRecord, Warehouse
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 
 
-def _app(monkeypatch: pytest.MonkeyPatch, warehouse: Path, page: str | None = None,
+def _app(monkeypatch: pytest.MonkeyPatch, warehouse: Path, page: str | None = None, *,
          query: dict[str, str] | None = None) -> AppTest:
     monkeypatch.setenv(wh.WAREHOUSE_ENV, str(warehouse))
     at = AppTest.from_file(APP, default_timeout=90)
@@ -122,7 +122,7 @@ def test_sweep_heatmap_cells(monkeypatch: pytest.MonkeyPatch, dashboard_runs: Tr
 
 def test_run_detail(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns) -> None:
     run_id = dashboard_runs.run_ids[0]
-    at = _app(monkeypatch, dashboard_runs.warehouse, "run_detail", {"run": run_id})
+    at = _app(monkeypatch, dashboard_runs.warehouse, "run_detail", query={"run": run_id})
     run = Warehouse(dashboard_runs.warehouse).get_run(run_id)
     assert at.selectbox[0].value == run_id
     commands = [c.value for c in at.code]
@@ -143,7 +143,7 @@ def test_run_detail(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns
 def test_run_detail_of_a_failed_run(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns) -> None:
     runs = queries.load_runs(dashboard_runs.warehouse)
     failed = runs[runs["status"] == "failed"].iloc[0]
-    at = _app(monkeypatch, dashboard_runs.warehouse, "run_detail", {"run": failed["run_id"]})
+    at = _app(monkeypatch, dashboard_runs.warehouse, "run_detail", query={"run": failed["run_id"]})
     assert any("loss is NaN" in e.value for e in at.error)
     assert queries.reproduce_command(queries.spec_dict(failed["spec"])) in [c.value for c in at.code]
 
