@@ -123,17 +123,23 @@ def _runtime_env(address: str | None) -> dict[str, Any] | None:
     return {"py_modules": [str(REPO_ROOT / "vjepa_core"), str(REPO_ROOT / "runner")]}
 
 
+def check_executor(kind: str, *, address: str | None = None, gpus_per_run: float = 0,
+                   cpus_per_run: float = 1) -> None:
+    """Bad executor flags are a UserError before any work (no Ray needed to find out)."""
+    if kind not in ("local", "ray"):
+        raise UserError(f"--executor: expected local or ray, got {kind!r}")
+    if kind == "local" and (address is not None or gpus_per_run):
+        raise UserError("--ray-address and --gpus-per-run need --executor ray")
+    if gpus_per_run < 0 or cpus_per_run <= 0:
+        raise UserError("--gpus-per-run must be >= 0 and --cpus-per-run > 0")
+
+
 def make_executor(kind: str, results: Path, options: ExecOptions, *, address: str | None = None,
                   gpus_per_run: float = 0, cpus_per_run: float = 1) -> Executor:
+    check_executor(kind, address=address, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run)
     if kind == "local":
-        if address is not None or gpus_per_run:
-            raise UserError("--ray-address and --gpus-per-run need --executor ray")
         return LocalExecutor(results, options)
-    if kind == "ray":
-        if gpus_per_run < 0 or cpus_per_run <= 0:
-            raise UserError("--gpus-per-run must be >= 0 and --cpus-per-run > 0")
-        return RayExecutor(results, options, address=address, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run)
-    raise UserError(f"--executor: expected local or ray, got {kind!r}")
+    return RayExecutor(results, options, address=address, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run)
 
 
 # -- the driver ---------------------------------------------------------------------------------

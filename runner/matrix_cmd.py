@@ -12,6 +12,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -147,7 +148,7 @@ def compare(
 
 
 def _run(matrix: Any, args: dict[str, Any]) -> None:
-    from runner.executors import DriveOptions, make_executor, run_matrix
+    from runner.executors import DriveOptions, check_executor, make_executor, run_matrix
 
     results, warehouse = results_path(args["results"]), warehouse_path(args["warehouse"])
     options = exec_options(args["device"], args["decoder"], args["workers"], args["quiet"])
@@ -155,8 +156,7 @@ def _run(matrix: Any, args: dict[str, Any]) -> None:
         _print_plan(matrix, warehouse)
         return
     make = dict(address=args["ray_address"], gpus_per_run=args["gpus_per_run"], cpus_per_run=args["cpus_per_run"])
-    if args["executor"] == "local":
-        make_executor("local", results, options, **make)  # checks the Ray-only flags before any work
+    check_executor(args["executor"], **make)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends a matrix like Ctrl-C: marked interrupted
     drive = DriveOptions(force=args["force"], retry_failed=args["retry_failed"], progress=options.progress)
     outcome = run_matrix(matrix, results=results, warehouse=warehouse, options=options, drive=drive,
@@ -199,8 +199,9 @@ def _print_summary(matrix: Any, outcome: Any, warehouse: Path) -> None:
             f"(already done), {failed} failed")
     if outcome.earlier_failed:
         line += f" ({len(outcome.earlier_failed)} in an earlier invocation: --retry-failed runs them again)"
-    out.print(f"[{'red' if failed else 'green'}]{line}[/]")
-    out.print(f"dashboard: runner dashboard --warehouse {warehouse}")
+    # Plain echo, not rich: these lines must never be wrapped (the command is meant to be pasted).
+    typer.secho(line, fg="red" if failed else "green")
+    typer.echo(f"dashboard: runner dashboard --warehouse {warehouse}")
 
 
 def summary_table(frame: Any, *, title: str) -> Table:
@@ -210,7 +211,7 @@ def summary_table(frame: Any, *, title: str) -> Table:
     frames_vary = frame["frames_per_clip"].nunique() > 1
     cells = list(dict.fromkeys(zip(frame["videos_per_class"], frame["frames_per_clip"], strict=True)))
     for vpc, frames in cells:
-        label = "all" if vpc is None or vpc != vpc else str(vpc)
+        label = "all" if pd.isna(vpc) else str(vpc)
         table.add_column(f"{label}/class" + (f", {frames} fr" if frames_vary else ""), justify="right")
     table.add_column("trainable", justify="right")
     table.add_column("s/run", justify="right")

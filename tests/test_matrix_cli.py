@@ -83,7 +83,7 @@ def test_run_matrix_records_failures_skips_done_runs_and_retries_on_request(tmp_
     (["run-matrix", "--epochs", "0"], "error: base: epochs must be at least 1, got 0"),
     (["sweep", "{bad_key}"], "error: matrix spec: unknown key(s) axis"),
     (["sweep", "{no_phase2}", "--top-k", "2"], "has no phase2 block"),
-    (["run-matrix", "{no_data}"], "error: data:"),
+    (["run-matrix", "{no_data}"], "nowhere: no such file or folder"),
     (["compare", "abc", "def"], "error: no warehouse at"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -94,7 +94,8 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, monkeyp
     write_spec(files["no_data"], tmp_path / "nowhere", axes={"lr": [0.1]})
     args = [a.format(**files) for a in args]
     monkeypatch.chdir(tmp_path)  # relative names resolve here, and a default warehouse would land here
-    result = invoke(*args, "--warehouse", tmp_path / "w.duckdb", "--results", tmp_path / "results")
+    results = ["--results", tmp_path / "results"] if args[0] != "compare" else []
+    result = invoke(*args, "--warehouse", tmp_path / "w.duckdb", *results)
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1
