@@ -157,10 +157,13 @@ def _run(matrix: Any, args: dict[str, Any]) -> None:
         return
     make = dict(address=args["ray_address"], gpus_per_run=args["gpus_per_run"], cpus_per_run=args["cpus_per_run"])
     check_executor(args["executor"], **make)
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends a matrix like Ctrl-C: marked interrupted
     drive = DriveOptions(force=args["force"], retry_failed=args["retry_failed"], progress=options.progress)
-    outcome = run_matrix(matrix, results=results, warehouse=warehouse, options=options, drive=drive,
-                         executor=lambda opts: make_executor(args["executor"], results, opts, **make))
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends a matrix like Ctrl-C: marked interrupted
+    try:
+        outcome = run_matrix(matrix, results=results, warehouse=warehouse, options=options, drive=drive,
+                             executor=lambda opts: make_executor(args["executor"], results, opts, **make))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     _print_summary(matrix, outcome, warehouse)
     if outcome.exit_code:
         raise typer.Exit(outcome.exit_code)
