@@ -171,3 +171,20 @@ def test_kill_9_mid_matrix_then_rerun_finishes_exactly_the_missing_runs(tmp_path
     assert runs.set_index("run_id").loc[before.index, "finished_at"].equals(before)  # the killed-before ones kept
     matrix = Warehouse(warehouse).matrix(runs["matrix_id"].iloc[0])
     assert (matrix["status"], matrix["total_runs"], matrix["current_run_id"]) == ("finished", 4, None)
+
+
+def test_sweep_reruns_the_best_configuration_with_more_seeds(tmp_path: Path, synthetic_small: Path) -> None:
+    spec = write_spec(tmp_path / "sweep.yaml", synthetic_small, axes={"lr": [1e-3, 3e-2]},
+                      phase2={"top_k": 2, "by": "best_val_acc", "set": {"seeds": [0, 1]}})
+    where = ["--warehouse", tmp_path / "w.duckdb", "--results", tmp_path / "results", "-q"]
+    result = invoke("sweep", spec, "--top-k", "1", *where)
+    assert result.exit_code == 0, result.output
+    assert "3 run(s): 3 ran, 0 skipped (already done), 0 failed" in result.output  # seed 0 was phase 1's
+    runs = Warehouse(tmp_path / "w.duckdb").runs()
+    phase1 = runs[runs["seed"] == 0].sort_values("lr")
+    best_lr = phase1["lr"].iloc[int(phase1["best_val_acc"].to_numpy().argmax())]  # ties: the first in plan
+    assert runs[runs["seed"] == 1]["lr"].tolist() == [best_lr]
+    matrix = Warehouse(tmp_path / "w.duckdb").matrix(runs["matrix_id"].iloc[0])
+    assert (matrix["status"], matrix["total_runs"]) == ("finished", 3)
+    again = invoke("sweep", spec, "--top-k", "1", *where)
+    assert "3 run(s): 0 ran, 3 skipped (already done), 0 failed" in again.output
