@@ -110,8 +110,10 @@ def scaling_chart(table: pd.DataFrame, x: str, metric: str, *, x_title: str, log
     """One line per strategy of `metric` vs `x`, bars = std over seeds (table from `queries.scaling`)."""
     data = table[table["metric"] == metric].copy()
     accuracy = metric != "train_seconds"
+    # mean - std below zero is an artefact of two seeds, not a negative time or accuracy.
+    data["low"] = data["low"].clip(lower=0)
     if accuracy:
-        data["low"], data["high"] = data["low"].clip(lower=0), data["high"].clip(upper=1)
+        data["high"] = data["high"].clip(upper=1)
     select = _legend_selection()
     color = strategy_color(data["strategy"])
     # Padding keeps the first and last points (and their bars) off the plot's edges.
