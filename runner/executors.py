@@ -251,7 +251,7 @@ def _update(store: Warehouse, matrix: MatrixSpec, outcome: MatrixOutcome, **colu
 
 def _run_line(spec: RunSpec, record: RunRecord) -> str:
     run = record.run
-    what = f"{spec.strategy} vpc={spec.videos_per_class} frames={spec.frames_per_clip} seed={spec.seed}"
+    what = f"{spec.strategy} vpc={spec.videos_per_class or 'all'} frames={spec.frames_per_clip} seed={spec.seed}"
     if run.get("status") != "success":
         return f"x {spec.run_id} {what}: failed: {run.get('error')}"
     return f"ok {spec.run_id} {what}: test acc {100 * run['test_acc']:.1f}% ({run['train_seconds']:.1f} s)"
