@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import logging
+import numbers
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -98,7 +100,7 @@ def list_runs(
     table = Table(title=f"{len(runs)} run(s)")
     for column in ("run_id", "strategy", "model", "dataset", "videos/class", "frames", "seed", "status",
                    "test acc", "val acc", "trainable", "seconds", "started"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("run_id", "strategy", "status"))
     for row in runs.sort_values("started_at", ascending=False).head(limit).itertuples():
         table.add_row(row.run_id, row.strategy, str(row.model), str(row.dataset), _fmt(row.videos_per_class),
                       _fmt(row.frames_per_clip), _fmt(row.seed), _status(row.status), _pct(row.test_acc),
@@ -242,15 +244,16 @@ def _print_frame(out: Console, title: str, frame: Any) -> None:
     out.print(table)
 
 
-def _fmt(value: Any, spec: str = ",") -> str:
-    if value is None or (isinstance(value, float) and value != value):
+def _fmt(value: Any, spec: str = ".4g") -> str:
+    """Integers with thousands separators, floats with `spec`, missing values as '-'."""
+    if value is None or (isinstance(value, numbers.Real) and value != value):
         return "-"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int | float):
-        if spec == "," and float(value).is_integer():
-            return f"{int(value):,}"
-        return format(value, spec if spec != "," else ".4g")
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    if isinstance(value, numbers.Real):
+        return format(float(value), spec)
     return str(value)
 
 

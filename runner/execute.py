@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from vjepa_core.device import resolve_device, resolve_precision
 from vjepa_core.errors import UserError
 from vjepa_core.experiment import Paths, PreparedData, failed_record, prepare_data, run_experiment
 from vjepa_core.models import load_config
@@ -22,10 +23,10 @@ log = logging.getLogger(__name__)
 
 
 def preflight(spec: RunSpec, results: Path, options: ExecOptions) -> PreparedData:
-    """Everything a user can get wrong, checked before any work: data, splits, model."""
-    data = prepare_data(spec, results, options)
+    """Everything a user can get wrong, checked before any work: device, model, data, splits."""
+    resolve_precision(spec.precision, resolve_device(options.device))
     load_config(spec.model)
-    return data
+    return prepare_data(spec, results, options)
 
 
 def execute_one(spec: RunSpec, results: Path, warehouse: Path, options: ExecOptions, *,
