@@ -41,12 +41,16 @@ console = Console(stderr=True)
 ConfigOption = typer.Option(None, "--config", "-c", help="YAML file of run options (flags override it).")
 DeviceOption = typer.Option("auto", help="auto (CUDA > MPS > CPU), cpu, cuda, cuda:N or mps.")
 DecoderOption = typer.Option("auto", help="Video decoder: auto (decord, else PyAV), decord or pyav.")
-WorkersOption = typer.Option(0, "--workers", help="DataLoader worker processes for decoding.")
+WorkersOption = typer.Option(None, "--workers", show_default="half the CPUs, 1-4",
+                             help="DataLoader worker processes for decoding (0 = decode in the main process).")
 QuietOption = typer.Option(False, "--quiet", "-q", help="No progress bars.")
 
 
-def exec_options(device: str, decoder: str, workers: int, quiet: bool, *, cache: bool = True,
+def exec_options(device: str, decoder: str, workers: int | None, quiet: bool, *, cache: bool = True,
                  matrix_id: str | None = None) -> ExecOptions:
+    from vjepa_core.features import default_workers
+
+    workers = default_workers() if workers is None else workers
     return ExecOptions(device=device, decoder=decoder, num_workers=workers, cache=cache,
                        progress=progress_enabled(quiet), matrix_id=matrix_id)
 
@@ -61,7 +65,7 @@ def run(
                                   "for checking the cache)."),
     device: str = DeviceOption,
     decoder: str = DecoderOption,
-    workers: int = WorkersOption,
+    workers: int | None = WorkersOption,
     warehouse: Path | None = WarehouseOption,
     results: Path | None = ResultsOption,
     quiet: bool = QuietOption,
@@ -192,13 +196,13 @@ def predict(
 @user_errors
 def make_synthetic_cmd(
     out_dir: Path = typer.Argument(..., help="Folder to write the dataset to."),
-    videos_per_class: int = typer.Option(30, help="Videos per class."),
+    videos_per_class: int = typer.Option(60, help="Videos per class."),
     classes: str = typer.Option("up,down,left,right,wave,still", help="Comma-separated motion classes."),
     height: int = typer.Option(96, help="Frame height in pixels."),
     width: int = typer.Option(128, help="Frame width in pixels."),
     frames: int = typer.Option(40, help="Frames per video."),
     noise: float = typer.Option(0.03, help="Gaussian pixel noise (0-1)."),
-    texture: float = typer.Option(0.2, help="Strength of the background's colour gratings (0 = flat, 1 = busy)."),
+    texture: float = typer.Option(0.1, help="Strength of the background's colour gratings (0 = flat, 1 = busy)."),
     seed: int = typer.Option(0, help="Seed: the same seed writes the same videos."),
 ) -> None:
     """Write a labelled synthetic dataset of real mp4/avi videos (classes need motion to tell apart)."""

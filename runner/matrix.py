@@ -50,10 +50,10 @@ DEFAULT_MATRIX: dict[str, Any] = {
     "name": "default",
     "description": "The original study's frozen-backbone strategies at two data sizes, plus full "
                    "fine-tuning, on the built-in synthetic set with the tiny preset.",
-    "base": {"data": "synthetic", "model": "tiny", "epochs": 5, "lr": 1e-3, "batch_size": 8, "seed": 0},
+    "base": {"data": "synthetic", "model": "tiny", "epochs": 40, "lr": 1e-3, "batch_size": 8, "seed": 0},
     "axes": [
-        {"strategies": ["head", "pooler_head", "lora", "pooler_head_lora"], "videos_per_class": [8, 16]},
-        {"strategies": ["full"], "videos_per_class": [16]},
+        {"strategies": ["head", "pooler_head", "lora", "pooler_head_lora"], "videos_per_class": [10, 40]},
+        {"strategies": ["full"], "videos_per_class": [40], "epochs": [20], "lr": [2e-4]},
     ],
 }
 

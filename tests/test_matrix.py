@@ -22,8 +22,8 @@ def test_default_matrix_is_the_shipped_default_yaml() -> None:
     matrix = load_matrix(None)
     assert matrix.matrix_id == load_matrix(EXPERIMENTS / "default.yaml").matrix_id
     cells = [(s.strategy, s.videos_per_class) for s in matrix.runs]
-    assert cells == [(s, 8) for s in ("head", "pooler_head", "lora", "pooler_head_lora")] + [
-        (s, 16) for s in ("head", "pooler_head", "lora", "pooler_head_lora", "full")]
+    assert cells == [(s, 10) for s in ("head", "pooler_head", "lora", "pooler_head_lora")] + [
+        (s, 40) for s in ("head", "pooler_head", "lora", "pooler_head_lora", "full")]
     assert {(s.data, s.model) for s in matrix.runs} == {("synthetic", "tiny")}
 
 

@@ -32,7 +32,7 @@ class RunSpec:
     videos_per_class: int | None = None
     frames_per_clip: int = 16
     frame_stride: int = 2
-    epochs: int = 5
+    epochs: int = 20
     batch_size: int = 8
     accumulation_steps: int = 1
     lr: float = 1e-3
