@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+import pytest
 import torch
 
 from vjepa_core.spec import RunSpec
@@ -85,3 +86,20 @@ def test_accumulation_matches_a_bigger_batch() -> None:
     accumulated, _, _ = run_fit(spec.replace(accumulation_steps=2), [0.5], VectorFeed(batch_size=8))
     torch.testing.assert_close(big.weight, accumulated.weight)
     torch.testing.assert_close(big.bias, accumulated.bias)
+
+
+def test_encoder_steps_at_a_scaled_learning_rate() -> None:
+    from vjepa_core.models import load_model
+    from vjepa_core.strategies import get_strategy
+    from vjepa_core.train import make_optimizer
+
+    spec = RunSpec(strategy="full", lr=1e-3, encoder_lr_scale=0.1, weight_decay=0.05)
+    model = get_strategy("full").adapt(load_model("tiny", ["a", "b"]), spec)
+    optimizer = make_optimizer(model, spec)
+    by_param = {id(p): g for g in optimizer.param_groups for p in g["params"]}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        group = by_param[id(param)]
+        assert group["base_lr"] == pytest.approx(1e-4 if name.startswith("vjepa2.") else 1e-3), name
+        assert group["weight_decay"] == (0.05 if param.ndim >= 2 else 0.0), name

@@ -36,6 +36,7 @@ class RunSpec:
     batch_size: int = 8
     accumulation_steps: int = 1
     lr: float = 1e-3
+    encoder_lr_scale: float = 1.0
     weight_decay: float = 0.01
     schedule: Schedule = "cosine"
     warmup_ratio: float = 0.1
@@ -169,6 +170,7 @@ def _check_values(spec: RunSpec) -> None:
         raise UserError(f"lr must be > 0, got {spec.lr}")
     checks = {
         "weight_decay": spec.weight_decay >= 0,
+        "encoder_lr_scale": 0 < spec.encoder_lr_scale <= 1,
         "lora_alpha": spec.lora_alpha > 0,
         "lora_dropout": 0 <= spec.lora_dropout < 1,
         "warmup_ratio": 0 <= spec.warmup_ratio < 1,
@@ -202,6 +204,8 @@ FIELD_HELP: dict[str, str] = {
     "batch_size": "Clips per step.",
     "accumulation_steps": "Steps whose gradients add up before one optimizer update.",
     "lr": "Peak learning rate (AdamW).",
+    "encoder_lr_scale": "The encoder's learning rate as a fraction of lr (full, scratch, lora_backbone): a gentler "
+                        "step for pretrained weights than for the new pooler and head.",
     "weight_decay": "AdamW weight decay on matrices (not on biases and norms).",
     "schedule": "cosine (after warmup) or constant.",
     "warmup_ratio": "Fraction of updates spent warming the learning rate up linearly.",

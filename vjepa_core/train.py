@@ -67,13 +67,16 @@ def lr_factor(step: int, total_steps: int, *, warmup_steps: int, schedule: str) 
 
 
 def make_optimizer(model: torch.nn.Module, spec: RunSpec) -> torch.optim.AdamW:
-    """AdamW; no weight decay on biases, norms and 1-d parameters (the usual ViT recipe)."""
-    decay, no_decay = [], []
-    for param in model.parameters():
+    """AdamW; no weight decay on biases, norms and 1-d parameters (the usual ViT recipe); the encoder's
+    parameters step at `lr * encoder_lr_scale`. Each group keeps its peak rate as `base_lr`."""
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    for name, param in model.named_parameters():
         if param.requires_grad:
-            (decay if param.ndim >= 2 else no_decay).append(param)
-    groups = [{"params": decay, "weight_decay": spec.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=spec.lr)
+            groups.setdefault((name.startswith("vjepa2."), param.ndim >= 2), []).append(param)
+    return torch.optim.AdamW([
+        {"params": params, "weight_decay": spec.weight_decay if decay else 0.0,
+         "base_lr": spec.lr * (spec.encoder_lr_scale if encoder else 1.0)}
+        for (encoder, decay), params in sorted(groups.items())], lr=spec.lr)
 
 
 def fit(model: torch.nn.Module, feed: Feed, spec: RunSpec, *, device: torch.device, precision: str,
@@ -104,9 +107,9 @@ def fit(model: torch.nn.Module, feed: Feed, spec: RunSpec, *, device: torch.devi
             scaler.scale(loss / spec.accumulation_steps).backward()
             last_in_epoch = step + 1 == steps_per_epoch
             if (step + 1) % spec.accumulation_steps == 0 or last_in_epoch:
+                factor = lr_factor(update, total_updates, warmup_steps=warmup, schedule=spec.schedule)
                 for group in optimizer.param_groups:
-                    group["lr"] = spec.lr * lr_factor(update, total_updates, warmup_steps=warmup,
-                                                      schedule=spec.schedule)
+                    group["lr"] = group["base_lr"] * factor
                 if spec.grad_clip > 0:
                     scaler.unscale_(optimizer)
                     torch.nn.utils.clip_grad_norm_(params, spec.grad_clip)
@@ -122,7 +125,7 @@ def fit(model: torch.nn.Module, feed: Feed, spec: RunSpec, *, device: torch.devi
         val = evaluate_split(model, "val")
         row = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
                "val_loss": val.loss, "val_acc": val.accuracy, "seconds": time.perf_counter() - epoch_start,
-               "lr": optimizer.param_groups[0]["lr"]}
+               "lr": max(group["lr"] for group in optimizer.param_groups)}
         result.epochs.append(row)
         if val.accuracy > result.best_val_acc:
             result.best_epoch, result.best_val_acc, result.train_acc = epoch, val.accuracy, row["train_acc"]
