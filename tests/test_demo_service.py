@@ -53,7 +53,7 @@ def write_bad_videos(folder: Path, good: Path) -> dict[str, Path]:
     files["text"].write_text("not a video")
     files["empty"].write_bytes(b"")
     files["corrupt"].write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
-    files["big"].write_bytes(good.read_bytes() + bytes(1_100_000))
+    files["big"].write_bytes(good.read_bytes() + bytes(1_300_000 - good.stat().st_size))  # exactly 1.3 MB
     short = make_synthetic(folder / "short", classes=("up",), videos_per_class=1, num_frames=4, formats=("mp4",))
     slow = make_synthetic(folder / "slow", classes=("up",), videos_per_class=1, num_frames=40, fps=2, formats=("mp4",))
     files["short"], files["long"] = next(short.glob("up/*.mp4")), next(slow.glob("up/*.mp4"))
