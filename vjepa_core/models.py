@@ -30,9 +30,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, crop_size=64,
                  num_pooler_layers=1, pred_hidden_size=32, pred_num_attention_heads=1,
                  pred_num_hidden_layers=1),
-    # 8 tokens a side x 8 tubelets = 512 tokens of width 256, 6 layers: a stand-in for ViT-L's cost shape.
-    "small": dict(hidden_size=256, num_hidden_layers=6, num_attention_heads=4, crop_size=128,
-                  num_pooler_layers=2, pred_hidden_size=64, pred_num_attention_heads=1,
+    # 8 tokens a side x 8 tubelets = 512 tokens of width 256: a stand-in for ViT-L's cost shape, with its
+    # encoder : pooler depth of 8 : 1 (24 : 3), so the cached part weighs what it weighs in ViT-L.
+    "small": dict(hidden_size=256, num_hidden_layers=8, num_attention_heads=4, crop_size=128,
+                  num_pooler_layers=1, pred_hidden_size=64, pred_num_attention_heads=1,
                   pred_num_hidden_layers=1),
 }
 PRESET_COMMON = dict(patch_size=16, tubelet_size=2, frames_per_clip=16, mlp_ratio=4.0)
