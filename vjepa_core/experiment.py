@@ -28,11 +28,11 @@ from vjepa_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from vjepa_core.device import PeakMemory, resolve_device, resolve_precision
 from vjepa_core.errors import UserError
 from vjepa_core.features import FeedConfig, PixelFeed, Timings, TokenFeed
-from vjepa_core.metrics import split_report
+from vjepa_core.metrics import SplitReport, split_report
 from vjepa_core.models import base_fingerprint, count_parameters, describe_model, load_model
 from vjepa_core.spec import ExecOptions, RunSpec
 from vjepa_core.strategies import get_strategy
-from vjepa_core.train import evaluate, fit
+from vjepa_core.train import SplitScores, evaluate, fit
 from vjepa_core.warehouse import RunRecord
 
 log = logging.getLogger(__name__)
@@ -112,8 +112,8 @@ def run_experiment(spec: RunSpec, paths: Paths, options: ExecOptions | None = No
         fitted = fit(model, feed, spec, device=device, precision=precision, steps_per_epoch=steps,
                      progress=options.progress)
         eval_start = time.perf_counter()
-        reports = {split: _report(model, feed, split, splits, labels, device, precision)
-                   for split in ("val", "test")}
+        scores = {"val": fitted.best_val, "test": evaluate(model, feed, "test", device=device, precision=precision)}
+        reports = {split: _report(split, scores[split], splits, labels) for split in ("val", "test")}
         eval_seconds = time.perf_counter() - eval_start
     inference_ms = measure_inference_ms(model, evals["test"], device, precision)
     test = reports["test"].summary
@@ -143,9 +143,7 @@ def run_experiment(spec: RunSpec, paths: Paths, options: ExecOptions | None = No
     )
 
 
-def _report(model: torch.nn.Module, feed: Any, split: str, splits: Splits, labels: list[str],
-            device: torch.device, precision: str) -> Any:
-    scores = evaluate(model, feed, split, device=device, precision=precision)
+def _report(split: str, scores: SplitScores, splits: Splits, labels: list[str]) -> SplitReport:
     videos = [item.path for item in getattr(splits, split)]
     return split_report(split, scores.probs, scores.labels, classes=labels, videos=videos, loss=scores.loss)
 

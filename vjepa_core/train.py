@@ -49,6 +49,7 @@ class FitResult:
     epochs: list[dict] = field(default_factory=list)
     best_epoch: int = 0
     best_val_acc: float = -1.0
+    best_val: SplitScores | None = None  # the restored weights' validation scores: no need to evaluate again
     train_acc: float = 0.0
     seconds: float = 0.0
 
@@ -129,7 +130,7 @@ def fit(model: torch.nn.Module, feed: Feed, spec: RunSpec, *, device: torch.devi
         result.epochs.append(row)
         if val.accuracy > result.best_val_acc:
             result.best_epoch, result.best_val_acc, result.train_acc = epoch, val.accuracy, row["train_acc"]
-            best_state, stale = trainable_state(model), 0
+            best_state, stale, result.best_val = trainable_state(model), 0, val
         else:
             stale += 1
         if progress:
