@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import torch
-from peft import LoraConfig, inject_adapter_in_model
+from typing import TYPE_CHECKING
 
 from vjepa_core.spec import RunSpec
+
+if TYPE_CHECKING:  # torch and peft load in seconds: the CLI's --help and skip paths never need them
+    import torch
+    from peft import LoraConfig
 
 # Module-name regexes (PEFT matches them in full). The predictor is never touched.
 POOLER_ATTENTION = r"pooler\..*\.(q_proj|k_proj|v_proj|out_proj)"
@@ -43,6 +45,8 @@ class Strategy:
         targets = self.lora_targets(spec)
         if targets is None:
             return None
+        from peft import LoraConfig
+
         return LoraConfig(r=spec.lora_rank, lora_alpha=spec.lora_alpha, lora_dropout=spec.lora_dropout,
                           target_modules=targets, bias="none")
 
@@ -50,6 +54,8 @@ class Strategy:
         """Inject this strategy's LoRA layers (if any) and set which parameters train."""
         config = self.lora_config(spec)
         if config is not None:
+            from peft import inject_adapter_in_model
+
             model = inject_adapter_in_model(config, model, adapter_name=ADAPTER_NAME)
         apply_trainable(model, self.is_trainable)
         return model
