@@ -53,7 +53,7 @@ DEFAULT_MATRIX: dict[str, Any] = {
     "base": {"data": "synthetic", "model": "tiny", "epochs": 40, "lr": 1e-3, "batch_size": 8, "seed": 0},
     "axes": [
         {"strategies": ["head", "pooler_head", "lora", "pooler_head_lora"], "videos_per_class": [10, 40]},
-        {"strategies": ["full"], "videos_per_class": [40], "epochs": [20], "encoder_lr_scale": [0.1]},
+        {"strategies": ["full"], "videos_per_class": [40], "encoder_lr_scale": [0.1]},
     ],
 }
 
