@@ -88,18 +88,30 @@ def test_accumulation_matches_a_bigger_batch() -> None:
     torch.testing.assert_close(big.bias, accumulated.bias)
 
 
-def test_encoder_steps_at_a_scaled_learning_rate() -> None:
+@pytest.mark.parametrize("strategy", ["full", "lora_backbone"])
+def test_encoder_weights_step_at_a_scaled_learning_rate(strategy: str) -> None:
     from vjepa_core.models import load_model
     from vjepa_core.strategies import get_strategy
     from vjepa_core.train import make_optimizer
 
-    spec = RunSpec(strategy="full", lr=1e-3, encoder_lr_scale=0.1, weight_decay=0.05)
-    model = get_strategy("full").adapt(load_model("tiny", ["a", "b"]), spec)
+    spec = RunSpec(strategy=strategy, lr=1e-3, encoder_lr_scale=0.1, weight_decay=0.05)
+    model = get_strategy(strategy).adapt(load_model("tiny", ["a", "b"]), spec)
     optimizer = make_optimizer(model, spec)
     by_param = {id(p): g for g in optimizer.param_groups for p in g["params"]}
+    rates = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
         group = by_param[id(param)]
-        assert group["base_lr"] == pytest.approx(1e-4 if name.startswith("vjepa2.") else 1e-3), name
+        rates[name] = group["base_lr"]
         assert group["weight_decay"] == (0.05 if param.ndim >= 2 else 0.0), name
+    encoder_adapters = [n for n in rates if n.startswith("vjepa2.") and ".lora_" in n]
+    encoder_weights = [n for n in rates if n.startswith("vjepa2.") and ".lora_" not in n]
+    others = [n for n in rates if not n.startswith("vjepa2.")]
+    assert others and all(rates[n] == pytest.approx(1e-3) for n in others)
+    assert all(rates[n] == pytest.approx(1e-3) for n in encoder_adapters)  # adapters are new weights
+    assert all(rates[n] == pytest.approx(1e-4) for n in encoder_weights)
+    if strategy == "full":
+        assert encoder_weights and not encoder_adapters
+    else:
+        assert encoder_adapters and not encoder_weights

@@ -204,8 +204,8 @@ FIELD_HELP: dict[str, str] = {
     "batch_size": "Clips per step.",
     "accumulation_steps": "Steps whose gradients add up before one optimizer update.",
     "lr": "Peak learning rate (AdamW).",
-    "encoder_lr_scale": "The encoder's learning rate as a fraction of lr (full, scratch, lora_backbone): a gentler "
-                        "step for pretrained weights than for the new pooler and head.",
+    "encoder_lr_scale": "The encoder weights' learning rate as a fraction of lr (full, scratch): a gentler "
+                        "step for pretrained weights than for the new pooler and head. LoRA adapters take lr.",
     "weight_decay": "AdamW weight decay on matrices (not on biases and norms).",
     "schedule": "cosine (after warmup) or constant.",
     "warmup_ratio": "Fraction of updates spent warming the learning rate up linearly.",

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from vjepa_core.device import autocast
 from vjepa_core.features import average_views
 from vjepa_core.spec import RunSpec
+from vjepa_core.strategies.base import in_module, is_lora
 
 
 class Feed(Protocol):
@@ -68,16 +69,24 @@ def lr_factor(step: int, total_steps: int, *, warmup_steps: int, schedule: str) 
 
 
 def make_optimizer(model: torch.nn.Module, spec: RunSpec) -> torch.optim.AdamW:
-    """AdamW; no weight decay on biases, norms and 1-d parameters (the usual ViT recipe); the encoder's
-    parameters step at `lr * encoder_lr_scale`. Each group keeps its peak rate as `base_lr`."""
+    """AdamW; no weight decay on biases, norms and 1-d parameters (the usual ViT recipe); the encoder's own
+    weights step at `lr * encoder_lr_scale`. Each group keeps its peak rate as `base_lr`."""
     groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if param.requires_grad:
-            groups.setdefault((name.startswith("vjepa2."), param.ndim >= 2), []).append(param)
+            groups.setdefault((is_encoder_weight(name), param.ndim >= 2), []).append(param)
     return torch.optim.AdamW([
         {"params": params, "weight_decay": spec.weight_decay if decay else 0.0,
          "base_lr": spec.lr * (spec.encoder_lr_scale if encoder else 1.0)}
         for (encoder, decay), params in sorted(groups.items())], lr=spec.lr)
+
+
+def is_encoder_weight(name: str) -> bool:
+    """The encoder's own weights; LoRA adapters inside it are new (B starts at 0) and take the full lr.
+
+    On the tiny preset, lora_backbone with its adapters at 0.1 x lr reached 25.9% (chance 16.7%), at lr 50.0%.
+    """
+    return in_module(name, "vjepa2") and not is_lora(name)
 
 
 def fit(model: torch.nn.Module, feed: Feed, spec: RunSpec, *, device: torch.device, precision: str,
