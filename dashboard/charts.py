@@ -49,6 +49,20 @@ def _with_band(frame: pd.DataFrame, mean: str, std: str) -> pd.DataFrame:
     return frame
 
 
+def chance_rule(levels: Sequence[float], channel: str, title: str) -> alt.LayerChart:
+    """A dashed rule at each chance accuracy (`channel` "x" or "y"), labelled "chance" at its start."""
+    data = pd.DataFrame({"chance": sorted({round(float(v), 6) for v in levels if pd.notna(v)})})
+    tooltip = [alt.Tooltip("chance:Q", format=".1%", title="chance (largest test class)")]
+    if channel == "y":  # horizontal: the label above the rule's left end
+        position, corner, text = alt.Y("chance:Q", title=title), {"x": alt.value(0)}, {"baseline": "bottom", "dy": -2}
+    else:  # vertical: the label right of the rule's top end
+        position, corner, text = alt.X("chance:Q", title=title), {"y": alt.value(0)}, {"baseline": "top"}
+    rule = alt.Chart(data).mark_rule(strokeDash=[4, 4], color="#666").encode(position, tooltip=tooltip)
+    label = alt.Chart(data).mark_text(align="left", dx=4, color="#666", **text).encode(
+        position, text=alt.value("chance"), **corner)
+    return alt.layer(rule, label)
+
+
 def leaderboard_chart(board: pd.DataFrame) -> alt.LayerChart:
     """Mean test accuracy +- std per configuration (board: config, strategy, test_acc_mean/std, n, best_in_strategy)."""
     data = _with_band(board, "test_acc_mean", "test_acc_std")
@@ -60,15 +74,17 @@ def leaderboard_chart(board: pd.DataFrame) -> alt.LayerChart:
                alt.Tooltip("test_acc_std:Q", format=".1%", title="std"), "n:Q",
                alt.Tooltip("best_val_acc_mean:Q", format=".1%", title="val acc (mean)"),
                alt.Tooltip("trainable_params:Q", format=",", title="trainable params")]
+    x_title = "test accuracy (mean ± std over seeds)"
     bars = base.mark_rule(strokeWidth=3, opacity=0.5).encode(
-        x=alt.X("low:Q", title="test accuracy (mean ± std over seeds)", axis=alt.Axis(format=PCT), scale=ACC_SCALE),
+        x=alt.X("low:Q", title=x_title, axis=alt.Axis(format=PCT), scale=ACC_SCALE),
         x2="high:Q", color=strategy_color(data["strategy"]))
     points = base.mark_point(filled=True).encode(
         x="test_acc_mean:Q", color=strategy_color(data["strategy"]),
         shape=alt.Shape("best:N", scale=alt.Scale(domain=["best of its strategy", "other"],
                                                   range=["diamond", "circle"]), title=None),
         size=alt.condition("datum.best_in_strategy", alt.value(220), alt.value(80)), tooltip=tooltip)
-    return alt.layer(bars, points).properties(height=max(160, 34 * len(data)))
+    chance = chance_rule(data["chance_acc"], "x", x_title)
+    return alt.layer(bars, points, chance).properties(height=max(160, 34 * len(data)))
 
 
 def params_chart(board: pd.DataFrame) -> alt.LayerChart:
@@ -77,7 +93,8 @@ def params_chart(board: pd.DataFrame) -> alt.LayerChart:
     select = _legend_selection()
     x = alt.X("trainable_params:Q", scale=alt.Scale(type="log"), title="trainable parameters (log)",
               axis=alt.Axis(format="~s"))
-    y = alt.Y("test_acc_mean:Q", title="test accuracy (mean over seeds)", axis=alt.Axis(format=PCT))
+    y_title = "test accuracy (mean over seeds)"
+    y = alt.Y("test_acc_mean:Q", title=y_title, axis=alt.Axis(format=PCT))
     tooltip = ["config:N", alt.Tooltip("trainable_params:Q", format=","),
                alt.Tooltip("test_acc_mean:Q", format=".1%"), alt.Tooltip("test_acc_std:Q", format=".1%"), "n:Q",
                alt.Tooltip("on_frontier:N", title="on Pareto frontier")]
@@ -90,15 +107,20 @@ def params_chart(board: pd.DataFrame) -> alt.LayerChart:
         x=x, y=y, color=color, opacity=_fade(select), tooltip=tooltip,
         stroke=alt.condition("datum.on_frontier", alt.value("black"), alt.value(None)),
     ).add_params(select)
-    return alt.layer(frontier, errors, points).properties(height=380).interactive()
+    chance = chance_rule(data["chance_acc"], "y", y_title)
+    return alt.layer(frontier, errors, points, chance).properties(height=380).interactive()
 
 
 def efficiency_chart(board: pd.DataFrame) -> alt.Chart:
     """Test accuracy per million trainable parameters per configuration (board: acc_per_mparam)."""
-    data = board.dropna(subset=["acc_per_mparam"])
+    data = board[board["acc_per_mparam"] > 0].copy()  # a log axis has no 0
+    # A bar on a log axis needs a start above 0: half the smallest value, the same for every bar.
+    base = data["acc_per_mparam"].min() / 2
+    data["base"] = base
     return alt.Chart(data).mark_bar().encode(
-        x=alt.X("acc_per_mparam:Q", scale=alt.Scale(type="log"), title="test accuracy per million trainable "
+        x=alt.X("base:Q", scale=alt.Scale(type="log", domainMin=base), title="test accuracy per million trainable "
                 "parameters (log)"),
+        x2="acc_per_mparam:Q",
         y=alt.Y("config:N", sort="-x", title=None, axis=alt.Axis(labelLimit=360)),
         color=strategy_color(data["strategy"]),
         tooltip=["config:N", alt.Tooltip("acc_per_mparam:Q", format=".3g", title="acc / M params"),
@@ -106,8 +128,10 @@ def efficiency_chart(board: pd.DataFrame) -> alt.Chart:
     ).properties(height=max(140, 30 * len(data)))
 
 
-def scaling_chart(table: pd.DataFrame, x: str, metric: str, *, x_title: str, log_x: bool = False) -> alt.LayerChart:
-    """One line per strategy of `metric` vs `x`, bars = std over seeds (table from `queries.scaling`)."""
+def scaling_chart(table: pd.DataFrame, x: str, metric: str, *, x_title: str, log_x: bool = False,
+                  chance: Sequence[float] = ()) -> alt.LayerChart:
+    """One line per strategy of `metric` vs `x`, bars = std over seeds (table from `queries.scaling`);
+    accuracy charts draw a rule at each `chance` level."""
     data = table[table["metric"] == metric].copy()
     accuracy = metric != "train_seconds"
     # mean - std below zero is an artefact of two seeds, not a negative time or accuracy.
@@ -128,7 +152,10 @@ def scaling_chart(table: pd.DataFrame, x: str, metric: str, *, x_title: str, log
     line = base.mark_line(point=alt.OverlayMarkDef(size=70, filled=True)).encode(y=yenc, tooltip=tooltip)
     # Rules, not mark_errorbar: Vega-Lite's composite errorbar drops the whole chart under a conditional opacity.
     bars = base.mark_rule(strokeWidth=2).encode(y=alt.Y("low:Q", title=METRIC_TITLES[metric]), y2="high:Q")
-    return alt.layer(bars, line.add_params(select)).properties(height=300).interactive()
+    layers = [bars, line.add_params(select)]
+    if accuracy and len(chance):
+        layers.append(chance_rule(chance, "y", METRIC_TITLES[metric]))
+    return alt.layer(*layers).properties(height=300).interactive()
 
 
 def heatmap_chart(grid: pd.DataFrame, *, x: str = "lr", y: str = "lora_rank", title: str = "") -> alt.FacetChart:

@@ -6,13 +6,15 @@ Reads (take the warehouse path; never write, migrate or create the file; raise `
   empty / only_failed, with a friendly explanation and the command to run.
 - `load_runs(path) -> runs`: every `runs` row plus `config_id` (hash of the spec without `seed`: the
   runs of one configuration differ only by seed), `config` (a label naming what differs between
-  configurations) and `train_vpc` (training videos per class actually used).
+  configurations), `train_vpc` (training videos per class actually used), `chance_acc` (share of the
+  largest test class: what always answering it scores) and `above_chance_p` (exact binomial test).
 - `load_run_tables(path, run_ids) -> {table: DataFrame}`: runs, epochs, class_metrics, confusion,
   predictions of those runs, from one snapshot.
 - `matrix_progress(path) -> (progress, recent)`: one row per matrix with done / total / ETA, and
   the newest runs.
 Shaping (DataFrame in, DataFrame out): `filter_runs`, `leaderboard` (one row per configuration:
-`<metric>_mean/_std/_ci_low/_ci_high`, `n`, `failed`, `best_in_strategy`), `pareto`, `scaling`,
+`<metric>_mean/_std/_ci_low/_ci_high`, `n`, `failed`, `best_in_strategy`, `chance_acc`, `above_chance`:
+seeds above chance at p < 0.05), `chance_levels`, `pareto`, `scaling`,
 `sweep_grid`, `varying_options`, `parallel_coordinates`, `top_configs`, `curves_long`,
 `confusion_grid`, `confusion_delta`, `class_deltas`, `worst_videos`, `time_split`,
 `significance`, `reproduce_command`.
@@ -37,7 +39,7 @@ import pandas as pd
 from vjepa_core import warehouse as wh
 from vjepa_core.errors import UserError
 from vjepa_core.spec import RunSpec, field_names
-from vjepa_core.stats import compare_predictions, summarize
+from vjepa_core.stats import ALPHA, above_chance_p, compare_predictions, summarize
 
 METRICS = ("test_acc", "best_val_acc", "train_seconds")
 SUMMARY_KEYS = ("mean", "std", "ci_low", "ci_high")
@@ -123,8 +125,19 @@ def command_for(command: str, path: Path) -> str:
 def load_runs(path: str | Path) -> pd.DataFrame:
     """Every run, oldest first, with `config_id`, `config` and `train_vpc` added."""
     with wh.read_connection(path) as conn:
-        runs = conn.execute("SELECT * FROM runs ORDER BY started_at NULLS LAST, run_id").df()
+        runs = conn.execute(RUNS_SQL).df()
     return enrich_runs(runs)
+
+
+# Each run with the largest share of one class among its test videos: always answering that class scores it.
+RUNS_SQL = """
+SELECT runs.*, chance.test_chance_acc
+FROM runs LEFT JOIN (
+    SELECT run_id, max(support) / sum(support) AS test_chance_acc
+    FROM class_metrics WHERE split = 'test' AND support > 0 GROUP BY run_id
+) AS chance USING (run_id)
+ORDER BY started_at NULLS LAST, run_id
+"""
 
 
 def load_run_tables(path: str | Path, run_ids: Sequence[str]) -> dict[str, pd.DataFrame]:
@@ -196,7 +209,23 @@ def enrich_runs(runs: pd.DataFrame) -> pd.DataFrame:
     num_train, num_classes = runs["num_train"].astype("float64"), runs["num_classes"].astype("float64")
     per_class = (num_train / num_classes.where(num_classes > 0)).round()
     runs["train_vpc"] = runs["videos_per_class"].astype("float64").fillna(per_class)
-    return runs
+    return with_chance(runs)
+
+
+def with_chance(runs: pd.DataFrame) -> pd.DataFrame:
+    """`chance_acc` (largest test class share, else 1/num_classes) and `above_chance_p` (exact binomial)."""
+    runs = runs.copy()
+    fallback = 1.0 / runs["num_classes"].astype("float64").where(runs["num_classes"] > 0)
+    stored = runs["test_chance_acc"] if "test_chance_acc" in runs else pd.Series(math.nan, index=runs.index)
+    runs["chance_acc"] = stored.astype("float64").fillna(fallback)
+    total = runs["num_test"].astype("float64")
+    scored = runs["test_acc"].notna() & (total > 0) & runs["chance_acc"].notna()
+    correct = (runs["test_acc"].astype("float64") * total).round()
+    runs["above_chance_p"] = math.nan
+    if scored.any():
+        runs.loc[scored, "above_chance_p"] = above_chance_p(correct[scored].to_numpy(), total[scored].to_numpy(),
+                                                            runs.loc[scored, "chance_acc"].to_numpy())
+    return runs.drop(columns=["test_chance_acc"], errors="ignore")
 
 
 def config_labels(specs: list[dict[str, Any]], strategies: list[Any], *,
@@ -261,13 +290,14 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
             continue
         row = {column: success[column].iloc[0] for column in CONFIG_COLUMNS}
         row.update({"n": len(success), "failed": int((group["status"] == "failed").sum()),
-                    "run_ids": ",".join(success["run_id"])})
+                    "run_ids": ",".join(success["run_id"]), "chance_acc": success["chance_acc"].max(),
+                    "above_chance": int((success["above_chance_p"] < ALPHA).sum())})
         for metric in METRICS:
             row.update(_summaries(success[metric], metric))
         row["inference_ms_mean"] = success["inference_ms"].mean()
         rows.append(row)
-    columns = [*CONFIG_COLUMNS, "n", "failed", "run_ids", *(f"{m}_{k}" for m in METRICS for k in SUMMARY_KEYS),
-               "inference_ms_mean"]
+    columns = [*CONFIG_COLUMNS, "n", "failed", "run_ids", "chance_acc", "above_chance",
+               *(f"{m}_{k}" for m in METRICS for k in SUMMARY_KEYS), "inference_ms_mean"]
     board = pd.DataFrame(rows, columns=columns)
     board = board.sort_values(["test_acc_mean", "best_val_acc_mean"], ascending=False, ignore_index=True)
     best = board.groupby("strategy")["test_acc_mean"].idxmax() if not board.empty else []
@@ -288,6 +318,12 @@ def pareto(board: pd.DataFrame, *, x: str = "trainable_params", y: str = "test_a
             best = value
     board["on_frontier"] = board.index.isin(frontier)
     return board
+
+
+def chance_levels(runs: pd.DataFrame) -> list[float]:
+    """The distinct chance accuracies of the successful runs (one per dataset and split)."""
+    success = runs[runs["status"] == "success"]
+    return sorted({round(float(v), 6) for v in success["chance_acc"].dropna()})
 
 
 def has_variation(runs: pd.DataFrame, column: str) -> bool:

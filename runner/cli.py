@@ -10,7 +10,7 @@ import logging
 import numbers
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import typer
@@ -30,6 +30,9 @@ from runner.options import (
 )
 from vjepa_core.errors import UserError
 from vjepa_core.spec import ExecOptions, RunSpec
+
+if TYPE_CHECKING:
+    from vjepa_core.stats import ChanceTest
 
 app = typer.Typer(
     name="runner", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -76,11 +79,12 @@ def run(
     Example: runner run --data synthetic --strategy lora --model tiny --epochs 2
     """
     from runner.execute import execute_one
+    from vjepa_core.warehouse import Warehouse
 
     spec = build_spec(config, overrides or {})
     options = exec_options(device, decoder, workers, quiet, cache=not no_cache)
     record = execute_one(spec, results_path(results), warehouse_path(warehouse), options, force=force)
-    print_run_summary(record)
+    print_run_summary(record, chance_of(Warehouse(warehouse_path(warehouse)), record))
     if record["status"] != "success":
         raise typer.Exit(1)
 
@@ -118,7 +122,8 @@ def list_runs(
 def show(
     run_id: str = typer.Argument(..., help="A run id or a unique prefix of one."),
     warehouse: Path | None = WarehouseOption,
-    as_json: bool = typer.Option(False, "--json", help="Print the run row as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run row as JSON, with chance_acc and "
+                                 "above_chance_p."),
 ) -> None:
     """Show one run: spec, metrics, per-epoch curve, per-class scores and confusion."""
     from vjepa_core.warehouse import Warehouse
@@ -127,7 +132,10 @@ def show(
     run = store.get_run(run_id)
     if run is None:
         fail(f"run {run_id!r} is not in {store.path}")
+    chance = chance_of(store, run)
     if as_json:
+        if chance is not None:
+            run = {**run, "chance_acc": chance.chance, "above_chance_p": chance.p_value}
         typer.echo(json.dumps(run, default=str, indent=2))
         return
     out = Console()
@@ -139,6 +147,8 @@ def show(
                 "best_epoch", "train_seconds", "inference_ms", "peak_memory_bytes", "device",
                 "checkpoint_path", "videos_skipped"):
         out.print(f"  {key:<18} {_fmt(run.get(key), '.4g')}")
+    if chance is not None:
+        out.print(f"  {'vs chance':<18} {chance.text()}")
     _print_frame(out, "epochs", store.table("epochs", run["run_id"]))
     _print_frame(out, "test per class", store.table("class_metrics", run["run_id"]).query("split == 'test'"))
     confusion = store.table("confusion", run["run_id"]).query("split == 'test'")
@@ -222,7 +232,13 @@ def existing_warehouse(value: Path | None) -> Path:
     return path
 
 
-def print_run_summary(run: dict[str, Any]) -> None:
+def chance_of(store: Any, run: dict[str, Any]) -> ChanceTest | None:
+    from vjepa_core.stats import run_chance_test
+
+    return run_chance_test(run, store.table("class_metrics", run["run_id"]))
+
+
+def print_run_summary(run: dict[str, Any], chance: ChanceTest | None = None) -> None:
     out = Console()
     if run["status"] != "success":
         out.print(f"[red]run {run['run_id']} failed:[/] {run.get('error')}")
@@ -231,6 +247,8 @@ def print_run_summary(run: dict[str, Any]) -> None:
               f"macro-F1 {_pct(run.get('test_macro_f1'))}, best val acc {_pct(run['best_val_acc'])} "
               f"(epoch {run['best_epoch']}), {_fmt(run['trainable_params'])} trainable params, "
               f"{run['train_seconds']:.1f} s")
+    if chance is not None:
+        out.print(f"[{'green' if chance.above else 'yellow'}]{chance.text()}[/]")
     if run.get("videos_skipped"):
         out.print(f"[yellow]{run['videos_skipped']} unreadable video(s) skipped[/]")
     out.print(f"checkpoint: {run['checkpoint_path']}\ndetails:    runner show {run['run_id']}")

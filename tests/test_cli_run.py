@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from runner.cli import app
+from vjepa_core.stats import run_chance_test
 from vjepa_core.warehouse import Warehouse
 
 CLI = CliRunner()
@@ -59,6 +60,9 @@ def test_run_records_everything(lora_run: dict) -> None:
     test = predictions.query("split == 'test'")
     assert run["test_acc"] == pytest.approx(test["correct"].mean())
     assert "unreadable video(s) skipped" in lora_run["output"]
+    chance = run_chance_test(run, classes)
+    printed = " ".join(lora_run["output"].split())  # rich wraps long lines
+    assert f"chance {100 * chance.chance:.1f}%, binomial p = {chance.p_value:.2g}" in printed
 
 
 def test_rerun_is_skipped_and_force_reruns(lora_run: dict) -> None:
@@ -78,6 +82,9 @@ def test_list_show_export(lora_run: dict) -> None:
     assert shown.exit_code == 0 and "test per class" in shown.output and "confusion" in shown.output
     as_json = json.loads(invoke("show", lora_run["run_id"], "--json", *warehouse).output)
     assert as_json["run_id"] == lora_run["run_id"]
+    chance = run_chance_test(as_json, Warehouse(lora_run["warehouse"]).table("class_metrics", lora_run["run_id"]))
+    assert (as_json["chance_acc"], as_json["above_chance_p"]) == pytest.approx((chance.chance, chance.p_value))
+    assert "vs chance" in shown.output
     for fmt in ("csv", "parquet"):
         out = lora_run["root"] / f"export-{fmt}"
         assert invoke("export", "--format", fmt, "--out", out, *warehouse).exit_code == 0

@@ -63,6 +63,10 @@ def _marks(spec: dict) -> set[str]:
     return found
 
 
+def _chance_levels(spec: dict) -> list[float]:
+    return sorted(v for frame in spec["_frames"] if list(frame.columns) == ["chance"] for v in frame["chance"])
+
+
 def test_overview_leaderboard(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns) -> None:
     at = _app(monkeypatch, dashboard_runs.warehouse)
     metrics = {m.label: m.value for m in at.metric}
@@ -71,12 +75,14 @@ def test_overview_leaderboard(monkeypatch: pytest.MonkeyPatch, dashboard_runs: T
     assert metrics["runs"] == str(len(runs)) and metrics["failed"] == "1"
     assert metrics["configurations"] == str(len(board))
     (chart,) = _charts(at)
-    assert {"rule", "point"} <= _marks(chart)
+    assert {"rule", "point", "text"} <= _marks(chart)
     assert sorted(chart["_frames"][0]["config"]) == sorted(board["config"])
+    assert _chance_levels(chart) == queries.chance_levels(runs) == [pytest.approx(1 / 6, abs=1e-6)]
     assert at.get("download_button") and len(at.dataframe) == 2
     shown = at.dataframe[0].value
     assert list(shown["test_acc_mean"]) == pytest.approx(list(board["test_acc_mean"]))
     assert (shown["best"] == "★").sum() == board["strategy"].nunique()
+    assert list(shown["vs_chance"]) == [f"{a}/{n}" for a, n in zip(board["above_chance"], board["n"], strict=True)]
 
     at.sidebar.multiselect(key="f_strategy").set_value(["lora"]).run()
     assert not at.exception
@@ -96,6 +102,21 @@ def test_analysis_pages_draw(monkeypatch: pytest.MonkeyPatch, dashboard_runs: Tr
     assert len(drawn) == charts and not at.info, [i.value for i in at.info]
     assert marks <= set().union(*(_marks(spec) for spec in drawn))
     assert all(len(frame) > 0 for spec in drawn for frame in spec["_frames"])
+    accuracy_charts = {"params": 1, "data_scaling": 2, "frames": 1}.get(page, 0)  # each with a chance line
+    assert sum(bool(_chance_levels(spec)) for spec in drawn) == accuracy_charts
+
+
+def test_efficiency_bars_start_above_zero_on_their_log_axis(monkeypatch: pytest.MonkeyPatch,
+                                                           dashboard_runs: TrainedRuns) -> None:
+    """A bar from 0 cannot be drawn on a log axis: Vega silently leaves the chart empty."""
+    at = _app(monkeypatch, dashboard_runs.warehouse, "params")
+    bars = next(spec for spec in _charts(at) if _marks(spec) == {"bar"})
+    frame = bars["_frames"][0]
+    board = queries.leaderboard(queries.load_runs(dashboard_runs.warehouse))
+    assert len(frame) == (board["acc_per_mparam"] > 0).sum() > 0
+    assert bars["encoding"]["x"]["field"] == "base" and bars["encoding"]["x2"]["field"] == "acc_per_mparam"
+    assert bars["encoding"]["x"]["scale"]["type"] == "log"
+    assert (frame["base"] > 0).all() and (frame["base"] < frame["acc_per_mparam"]).all()
 
 
 def test_data_scaling_numbers(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns) -> None:
@@ -130,6 +151,9 @@ def test_run_detail(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns
     assert any(run["checkpoint_path"] in m.value for m in at.markdown)
     drawn = _charts(at)
     assert len(drawn) == 4  # curves, confusion, per-class bars, time split
+    chance = queries.load_runs(dashboard_runs.warehouse).set_index("run_id").loc[run_id, "chance_acc"]
+    accuracy = next(m for m in at.metric if m.label == "test accuracy")
+    assert accuracy.delta == f"{100 * (run['test_acc'] - chance):+.1f} pts vs chance"
     confusion = next(spec for spec in drawn if "rect" in _marks(spec))["_frames"][0]
     assert confusion["count"].sum() == run["num_test"]
     assert at.dataframe[0].value["name"].str.endswith((".mp4", ".avi")).all()

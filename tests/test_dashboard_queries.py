@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shlex
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ from dashboard import queries
 from runner.options import build_spec, with_spec_options
 from vjepa_core import warehouse as wh
 from vjepa_core.spec import RunSpec
+from vjepa_core.stats import run_chance_test
 from vjepa_core.warehouse import RunRecord, Warehouse
 
 
@@ -80,6 +82,24 @@ def test_leaderboard_groups_seeds_into_configurations(trained_runs: TrainedRuns)
     assert list(board["test_acc_mean"]) == sorted(board["test_acc_mean"], reverse=True)
     # Labels name what differs between successful configurations: the strategy only.
     assert set(board["config"]) == {"head", "pooler_head", "lora"}
+
+
+def test_runs_carry_their_chance_level(trained_runs: TrainedRuns) -> None:
+    runs = queries.load_runs(trained_runs.warehouse)
+    store = Warehouse(trained_runs.warehouse)
+    for run in runs.to_dict("records"):
+        expected = run_chance_test(run, store.table("class_metrics", run["run_id"]))
+        if expected is None:  # the failed run: no test scores, so no test
+            assert run["status"] == "failed" and math.isnan(run["above_chance_p"])
+            continue
+        assert run["chance_acc"] == pytest.approx(expected.chance)
+        assert run["above_chance_p"] == pytest.approx(expected.p_value)
+    board = queries.leaderboard(runs)
+    for row in board.itertuples():
+        seeds = runs[runs["run_id"].isin(row.run_ids.split(","))]
+        assert row.above_chance == (seeds["above_chance_p"] < 0.05).sum() <= row.n
+        assert row.chance_acc == pytest.approx(seeds["chance_acc"].max())
+    assert queries.chance_levels(runs) == sorted({round(v, 6) for v in runs["chance_acc"][runs["status"] == "success"]})
 
 
 def test_filters_and_pareto(trained_runs: TrainedRuns) -> None:
@@ -230,3 +250,16 @@ def test_reads_while_a_matrix_writes(tmp_path: Path, trained_runs: TrainedRuns) 
     final, _ = queries.matrix_progress(warehouse)
     assert final.set_index("matrix_id").loc["live", ["done", "status"]].tolist() == [15, "finished"]
     assert seen == sorted(seen) and len(seen) >= 2 and seen[-1] > seen[0]
+
+
+def test_chance_falls_back_to_the_class_count() -> None:
+    from scipy import stats as scipy_stats
+
+    runs = pd.DataFrame({"num_classes": [4, 4, 3], "num_test": [40, None, 30], "test_acc": [0.5, None, 0.4],
+                         "test_chance_acc": [None, None, 0.5]})
+    out = queries.with_chance(runs)
+    assert out["chance_acc"].tolist() == pytest.approx([0.25, 0.25, 0.5])
+    assert out["above_chance_p"][0] == pytest.approx(scipy_stats.binomtest(20, 40, 0.25, alternative="greater").pvalue)
+    assert math.isnan(out["above_chance_p"][1])
+    assert out["above_chance_p"][2] == pytest.approx(scipy_stats.binomtest(12, 30, 0.5, alternative="greater").pvalue)
+    assert "test_chance_acc" not in out

@@ -7,9 +7,19 @@ import math
 import pandas as pd
 import pytest
 from conftest import TrainedRuns
+from scipy import stats as scipy_stats
 
 from vjepa_core.errors import UserError
-from vjepa_core.stats import compare_predictions, compare_runs, mcnemar_exact, summarize
+from vjepa_core.stats import (
+    chance_accuracy,
+    chance_test,
+    compare_predictions,
+    compare_runs,
+    mcnemar_exact,
+    run_chance_test,
+    summarize,
+)
+from vjepa_core.warehouse import Warehouse
 
 
 def test_summarize_t_interval() -> None:
@@ -63,3 +73,38 @@ def test_compare_runs_from_the_warehouse(trained_runs: TrainedRuns) -> None:
     assert result.n_shared > 0 and 0 <= result.acc_a <= 1 and 0 <= result.mcnemar_p <= 1
     same = compare_runs(trained_runs.warehouse, run_a, run_a)
     assert same.diff == 0 and same.mcnemar_p == 1.0 and not same.significant
+
+
+def test_chance_is_the_largest_test_class() -> None:
+    assert chance_accuracy([9] * 6) == pytest.approx(1 / 6)
+    assert chance_accuracy([30, 10, 10]) == pytest.approx(0.6)  # always answering the big class scores 60%
+
+
+@pytest.mark.parametrize(("correct", "total"), [(14, 54), (16, 54), (27, 54), (9, 54), (0, 10), (10, 10)])
+def test_chance_test_is_the_one_sided_exact_binomial(correct: int, total: int) -> None:
+    result = chance_test(correct, total, [total // 6] * 6 if total == 54 else [5, 5])
+    expected = scipy_stats.binomtest(correct, total, result.chance, alternative="greater").pvalue
+    assert result.p_value == pytest.approx(expected, rel=1e-9)
+
+
+def test_chance_verdicts_on_54_videos_of_6_classes() -> None:
+    borderline, clear = chance_test(14, 54, [9] * 6), chance_test(27, 54, [9] * 6)
+    assert not borderline.above and borderline.p_value == pytest.approx(0.0561, abs=1e-3)
+    assert clear.above and clear.p_value < 1e-7
+    assert clear.text() == "chance 16.7%, binomial p = 1.7e-08 on 54 test videos: above chance"
+    assert borderline.text().endswith("not distinguishable from chance")
+
+
+def test_run_chance_test_from_the_warehouse(trained_runs: TrainedRuns) -> None:
+    store = Warehouse(trained_runs.warehouse)
+    runs = store.runs()
+    for run in runs.to_dict("records"):
+        metrics = store.table("class_metrics", run["run_id"])
+        result = run_chance_test(run, metrics)
+        if run["status"] != "success":
+            assert result is None
+            continue
+        supports = metrics[metrics["split"] == "test"]["support"]
+        assert result.total == supports.sum() == run["num_test"]
+        assert result.chance == pytest.approx(supports.max() / supports.sum())
+        assert result.correct / result.total == pytest.approx(run["test_acc"])

@@ -5,6 +5,8 @@
   `correct` columns) joined on the videos both scored; a paired bootstrap interval of the accuracy
   difference (b - a) and McNemar's exact test on the discordant videos.
 - `compare_runs(warehouse, run_a, run_b)`: the same, read from the warehouse.
+- `chance_test(correct, total, supports)`: is one run's test accuracy above chance, the score of always
+  answering the largest test class (1/K on a balanced set)? A one-sided exact binomial test.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +38,48 @@ def summarize(values: Sequence[float], *, confidence: float = 0.95) -> dict[str,
     std = float(array.std(ddof=1))
     half = float(scipy_stats.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
     return {"mean": mean, "std": std, "n": n, "ci_low": mean - half, "ci_high": mean + half}
+
+
+@dataclass(frozen=True)
+class ChanceTest:
+    chance: float   # accuracy of always answering the largest test class
+    correct: int
+    total: int
+    p_value: float  # P(at least `correct` right | every video right with probability `chance`)
+
+    @property
+    def above(self) -> bool:
+        return self.p_value < ALPHA
+
+    def text(self) -> str:
+        call = "above chance" if self.above else "not distinguishable from chance"
+        return f"chance {100 * self.chance:.1f}%, binomial p = {self.p_value:.2g} on {self.total} test videos: {call}"
+
+
+def chance_accuracy(supports: Sequence[int]) -> float:
+    """The accuracy of always answering the largest class: what a classifier must beat."""
+    return max(supports) / sum(supports)
+
+
+def above_chance_p(correct: Any, total: Any, chance: Any) -> Any:
+    """One-sided exact binomial p-value of `correct` right out of `total` at accuracy `chance` (vectorised)."""
+    return scipy_stats.binom.sf(np.asarray(correct) - 1, total, chance)
+
+
+def chance_test(correct: int, total: int, supports: Sequence[int]) -> ChanceTest:
+    chance = chance_accuracy(supports)
+    return ChanceTest(chance=chance, correct=correct, total=total,
+                      p_value=float(above_chance_p(correct, total, chance)))
+
+
+def run_chance_test(run: dict[str, Any], class_metrics: pd.DataFrame) -> ChanceTest | None:
+    """The chance test of a successful run, from its row and its test per-class supports."""
+    test = class_metrics[class_metrics["split"] == "test"] if not class_metrics.empty else class_metrics
+    if run.get("status") != "success" or test.empty or run.get("test_acc") is None:
+        return None
+    supports = [int(s) for s in test["support"]]
+    total = sum(supports)
+    return chance_test(round(run["test_acc"] * total), total, supports)
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,15 @@ if not queries.has_variation(runs, "train_vpc"):
                   "runner run-matrix experiments/data_scaling.yaml")
     st.stop()
 
+chance = queries.chance_levels(runs)
 table = queries.scaling(runs, "train_vpc")
 st.caption("One line per strategy; dots are means over seeds, bars ± one std. Pick a matrix in the sidebar so "
            "that only the data size changes between points.")
 x_title = "training videos per class (log scale)"
 left, right = st.columns(2)
-left.altair_chart(charts.scaling_chart(table, "train_vpc", "test_acc", x_title=x_title, log_x=True), width="stretch")
-right.altair_chart(charts.scaling_chart(table, "train_vpc", "best_val_acc", x_title=x_title, log_x=True),
-                   width="stretch")
+for column, metric in ((left, "test_acc"), (right, "best_val_acc")):
+    column.altair_chart(charts.scaling_chart(table, "train_vpc", metric, x_title=x_title, log_x=True, chance=chance),
+                        width="stretch")
 st.subheader("Training time")
 st.altair_chart(charts.scaling_chart(table, "train_vpc", "train_seconds", x_title=x_title, log_x=True),
                 width="stretch")

@@ -13,11 +13,12 @@ if not queries.has_variation(runs, "frames_per_clip"):
                   "runner run-matrix experiments/frames.yaml")
     st.stop()
 
+chance = queries.chance_levels(runs)
 table = queries.scaling(runs, "frames_per_clip")
 st.caption("One line per strategy; dots are means over seeds, bars ± one std.")
 left, right = st.columns(2)
-left.altair_chart(charts.scaling_chart(table, "frames_per_clip", "test_acc", x_title="frames per clip"),
-                  width="stretch")
+left.altair_chart(charts.scaling_chart(table, "frames_per_clip", "test_acc", x_title="frames per clip",
+                                       chance=chance), width="stretch")
 right.altair_chart(charts.scaling_chart(table, "frames_per_clip", "train_seconds", x_title="frames per clip"),
                    width="stretch")
 with st.expander("Numbers"):

@@ -24,14 +24,16 @@ if board.empty:
 
 st.subheader("Leaderboard")
 st.caption("Test accuracy per configuration (a run spec minus its seed): dot = mean over seeds, bar = ± one std; "
-           "a diamond marks the best configuration of each strategy. Hover for details.")
+           "a diamond marks the best configuration of each strategy; the dashed line is chance (always answering "
+           "the largest test class). Hover for details.")
 st.altair_chart(charts.leaderboard_chart(board), width="stretch")
 
-table = board.assign(best=board["best_in_strategy"].map({True: "★", False: ""}))
+table = board.assign(best=board["best_in_strategy"].map({True: "★", False: ""}),
+                     vs_chance=[f"{above}/{n}" for above, n in zip(board["above_chance"], board["n"], strict=True)])
 st.dataframe(
     table, hide_index=True, width="stretch",
     column_order=["best", "config", "strategy", "n", "test_acc_mean", "test_acc_std", "test_acc_ci_low",
-                  "test_acc_ci_high", "best_val_acc_mean", "trainable_params", "train_seconds_mean",
+                  "test_acc_ci_high", "vs_chance", "best_val_acc_mean", "trainable_params", "train_seconds_mean",
                   "inference_ms_mean", "failed"],
     column_config={
         "best": st.column_config.TextColumn("best", width="small", help="best configuration of its strategy"),
@@ -39,6 +41,8 @@ st.dataframe(
         "test_acc_std": st.column_config.NumberColumn("± std", format="%.3f"),
         "test_acc_ci_low": st.column_config.NumberColumn("95% CI low", format="%.3f"),
         "test_acc_ci_high": st.column_config.NumberColumn("95% CI high", format="%.3f"),
+        "vs_chance": st.column_config.TextColumn("above chance", help="seeds whose test accuracy beats chance "
+                                                 "(exact binomial test, p < 0.05)"),
         "best_val_acc_mean": st.column_config.ProgressColumn("val acc", format="percent", min_value=0, max_value=1),
         "trainable_params": st.column_config.NumberColumn("trainable params", format="localized"),
         "train_seconds_mean": st.column_config.NumberColumn("train s", format="%.1f"),

@@ -27,7 +27,13 @@ spec = queries.spec_dict(run["spec"])
 if run["status"] != "success":
     st.error(f"This run failed: {run.get('error')}", icon=":material/error:")
 cols = st.columns(5)
-cols[0].metric("test accuracy", ui.fmt_pct(run["test_acc"]))
+chance = runs.set_index("run_id").loc[run_id, ["chance_acc", "above_chance_p"]]
+beats = pd.notna(run["test_acc"]) and pd.notna(chance["above_chance_p"])
+cols[0].metric("test accuracy", ui.fmt_pct(run["test_acc"]),
+               delta=f"{100 * (run['test_acc'] - chance['chance_acc']):+.1f} pts vs chance" if beats else None,
+               delta_color="normal" if beats and chance["above_chance_p"] < queries.ALPHA else "off",
+               help=(f"chance {chance['chance_acc']:.1%} (always answering the largest test class); exact "
+                     f"binomial p = {chance['above_chance_p']:.2g}") if beats else None)
 cols[1].metric("test macro-F1", ui.fmt_pct(run.get("test_macro_f1")))
 cols[2].metric("best val accuracy", ui.fmt_pct(run["best_val_acc"]),
                help=f"epoch {run['best_epoch']}" if pd.notna(run["best_epoch"]) else None)
