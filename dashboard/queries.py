@@ -42,6 +42,7 @@ from vjepa_core.spec import RunSpec, field_names
 from vjepa_core.stats import ALPHA, above_chance_p, compare_predictions, summarize
 
 METRICS = ("test_acc", "best_val_acc", "train_seconds")
+METRIC_BOUNDS = {"test_acc": (0.0, 1.0), "best_val_acc": (0.0, 1.0), "train_seconds": (0.0, math.inf)}
 SUMMARY_KEYS = ("mean", "std", "ci_low", "ci_high")
 RUN_TABLES = ("runs", "epochs", "class_metrics", "confusion", "predictions")
 TIME_PHASES = ("decode_seconds", "encode_seconds", "fit_seconds", "eval_seconds")
@@ -273,7 +274,7 @@ def filter_runs(runs: pd.DataFrame, *, matrices: Sequence[str] = (), datasets: S
 
 
 def _summaries(values: pd.Series, prefix: str) -> dict[str, float]:
-    stats = summarize(values.dropna().tolist())
+    stats = summarize(values.dropna().tolist(), bounds=METRIC_BOUNDS[prefix])
     return {f"{prefix}_{key}": stats[key] for key in SUMMARY_KEYS}
 
 
@@ -338,9 +339,10 @@ def scaling(runs: pd.DataFrame, x: str) -> pd.DataFrame:
     rows = []
     for (strategy, value), group in success.groupby(["strategy", x]):
         for metric in METRICS:
-            stats = summarize(group[metric].dropna().tolist())
-            rows.append({"strategy": strategy, x: value, "metric": metric, **stats,
-                         "low": stats["mean"] - stats["std"], "high": stats["mean"] + stats["std"]})
+            low, high = METRIC_BOUNDS[metric]
+            stats = summarize(group[metric].dropna().tolist(), bounds=(low, high))
+            band = {"low": max(stats["mean"] - stats["std"], low), "high": min(stats["mean"] + stats["std"], high)}
+            rows.append({"strategy": strategy, x: value, "metric": metric, **stats, **band})
     return pd.DataFrame(rows, columns=["strategy", x, "metric", "mean", "std", "n", "ci_low", "ci_high", "low",
                                        "high"])
 

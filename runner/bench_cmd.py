@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from runner.cli import app
-from runner.options import ResultsOption, fail, results_path, user_errors
+from runner.options import ResultsOption, fail, results_path, stdout_console, user_errors
 
 cache_app = typer.Typer(no_args_is_help=True, help="The frozen-backbone token cache under <results>/cache/.")
 app.add_typer(cache_app, name="cache")
@@ -70,7 +69,7 @@ def bench(
 
 
 def print_bench(result: dict[str, Any]) -> None:
-    out = Console()
+    out = stdout_console()
     runs = Table(title="time split per run (seconds, measured)")
     for column in ("arm", "strategy", "wall", "decode", "encode", "fit", "eval", "encoded clips"):
         runs.add_column(column, justify="right")
@@ -121,7 +120,7 @@ def cache_ls(results: Path | None = ResultsOption,
         written = datetime.fromtimestamp(g["last_write"]).strftime("%Y-%m-%d %H:%M") if g["last_write"] else "-"
         table.add_row(g["group"], str(g["model"]), str(g["kind"]), str(g["frames_per_clip"]), str(g["frame_stride"]),
                       str(g["crop_size"]), str(g["precision"]), str(g["entries"]), f"{g['bytes'] / 2**20:.1f}", written)
-    Console().print(table)
+    stdout_console().print(table)
 
 
 @cache_app.command("clear")

@@ -24,6 +24,7 @@ from runner.options import (
     fail,
     progress_enabled,
     results_path,
+    stdout_console,
     user_errors,
     warehouse_path,
     with_spec_options,
@@ -114,7 +115,7 @@ def list_runs(
                       _fmt(row.frames_per_clip), _fmt(row.seed), _status(row.status), _pct(row.test_acc),
                       _pct(row.best_val_acc), _fmt(row.trainable_params), _fmt(row.train_seconds, ".1f"),
                       str(row.started_at)[:19])
-    Console().print(table)
+    stdout_console().print(table)
 
 
 @app.command()
@@ -138,7 +139,7 @@ def show(
             run = {**run, "chance_acc": chance.chance, "above_chance_p": chance.p_value}
         typer.echo(json.dumps(run, default=str, indent=2))
         return
-    out = Console()
+    out = stdout_console()
     out.print(f"[bold]{run['run_id']}[/]  {run['strategy']} on {run['model']}  status: {_status(run['status'])}")
     if run.get("error"):
         out.print(f"[red]error:[/] {run['error']}")
@@ -239,7 +240,7 @@ def chance_of(store: Any, run: dict[str, Any]) -> ChanceTest | None:
 
 
 def print_run_summary(run: dict[str, Any], chance: ChanceTest | None = None) -> None:
-    out = Console()
+    out = stdout_console()
     if run["status"] != "success":
         out.print(f"[red]run {run['run_id']} failed:[/] {run.get('error')}")
         return

@@ -14,7 +14,6 @@ from typing import Any
 
 import pandas as pd
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from runner.cli import (
@@ -28,7 +27,15 @@ from runner.cli import (
     exec_options,
     existing_warehouse,
 )
-from runner.options import ResultsOption, WarehouseOption, fail, results_path, user_errors, warehouse_path
+from runner.options import (
+    ResultsOption,
+    WarehouseOption,
+    fail,
+    results_path,
+    stdout_console,
+    user_errors,
+    warehouse_path,
+)
 from runner.options import with_spec_options as _with_spec_options
 
 SpecArgument = typer.Argument(None, help="Matrix spec YAML (see experiments/README.md); default: the built-in "
@@ -183,9 +190,9 @@ def _print_plan(matrix: Any, warehouse: Path) -> None:
     for s in matrix.runs:
         table.add_row(s.run_id, s.strategy, _fmt(s.videos_per_class), str(s.frames_per_clip), str(s.epochs),
                       f"{s.lr:g}", f"{s.lora_rank}/{s.lora_alpha:g}", str(s.seed), "yes" if s.run_id in done else "")
-    Console().print(table)
+    stdout_console().print(table)
     if matrix.phase2 is not None:
-        Console().print(f"phase 2: the top {matrix.phase2.top_k} configuration(s) by {matrix.phase2.by} re-run "
+        stdout_console().print(f"phase 2: the top {matrix.phase2.top_k} configuration(s) by {matrix.phase2.by} re-run "
                         f"with {matrix.phase2.overrides}")
 
 
@@ -195,7 +202,7 @@ def _print_summary(matrix: Any, outcome: Any, warehouse: Path) -> None:
 
     runs = Warehouse(warehouse).runs()
     runs = runs[runs["run_id"].isin(outcome.run_ids)]
-    out = Console()
+    out = stdout_console()
     out.print(summary_table(summary_frame(runs), title=f"matrix {matrix.name} ({matrix.matrix_id}): test accuracy"))
     failed = len(outcome.failed) + len(outcome.earlier_failed)
     line = (f"{len(outcome.run_ids)} run(s): {len(outcome.ran)} ran, {len(outcome.skipped)} skipped "

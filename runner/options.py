@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import typer
 import yaml
+from rich.console import Console
 
 from vjepa_core.errors import UserError
 from vjepa_core.spec import FIELD_HELP, RunSpec, field_names, field_type
@@ -29,6 +30,15 @@ WarehouseOption = typer.Option(None, "--warehouse", envvar=WAREHOUSE_ENV, show_d
                                help="DuckDB warehouse file (env VJEPA_WAREHOUSE).")
 ResultsOption = typer.Option(None, "--results", envvar=RESULTS_ENV, show_default="results/",
                              help="Folder for checkpoints, caches and exports (env VJEPA_RESULTS).")
+
+
+PIPED_WIDTH = 200  # rich wraps tables at 80 columns when stdout is a file or pipe; results need more
+
+
+def stdout_console() -> Console:
+    """The console results go to: the terminal's width, or wide enough for tables when piped."""
+    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    return Console(width=PIPED_WIDTH if piped else None)
 
 
 def warehouse_path(value: Path | None) -> Path:

@@ -78,6 +78,8 @@ def test_list_show_export(lora_run: dict) -> None:
     warehouse = ["--warehouse", lora_run["warehouse"]]
     listed = invoke("list", *warehouse)
     assert listed.exit_code == 0 and lora_run["run_id"] in listed.output
+    row = next(line for line in listed.output.splitlines() if lora_run["run_id"] in line)
+    assert all(cell in row for cell in ("lora", "preset:tiny", "success", "%"))  # piped: one row per line
     shown = invoke("show", lora_run["run_id"][:6], *warehouse)
     assert shown.exit_code == 0 and "test per class" in shown.output and "confusion" in shown.output
     as_json = json.loads(invoke("show", lora_run["run_id"], "--json", *warehouse).output)

@@ -31,6 +31,14 @@ def test_summarize_t_interval() -> None:
     assert summarize([])["n"] == 0
 
 
+def test_summarize_clips_the_interval_to_its_bounds() -> None:
+    wide = summarize([0.44, 0.78, 0.46])  # three seeds of `full` on the tiny preset: t-interval past 100%
+    assert wide["ci_high"] > 1.0
+    clipped = summarize([0.44, 0.78, 0.46], bounds=(0.0, 1.0))
+    assert clipped["ci_high"] == 1.0 and clipped["ci_low"] == pytest.approx(wide["ci_low"])
+    assert clipped["mean"] == pytest.approx(wide["mean"]) and clipped["std"] == pytest.approx(wide["std"])
+
+
 def test_mcnemar_exact_values() -> None:
     assert mcnemar_exact(0, 0) == 1.0
     assert mcnemar_exact(0, 6) == pytest.approx(2 * 0.5**6)  # 0.03125

@@ -26,8 +26,10 @@ from vjepa_core.errors import UserError
 ALPHA = 0.05
 
 
-def summarize(values: Sequence[float], *, confidence: float = 0.95) -> dict[str, float]:
-    """Mean, std (n-1), n and a t-interval; with one value the interval is the value itself."""
+def summarize(values: Sequence[float], *, confidence: float = 0.95,
+              bounds: tuple[float, float] = (-math.inf, math.inf)) -> dict[str, float]:
+    """Mean, std (n-1), n and a t-interval clipped to `bounds` (an accuracy's interval stays in [0, 1]);
+    with one value the interval is the value itself."""
     array = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=np.float64)
     n = len(array)
     if n == 0:
@@ -37,7 +39,8 @@ def summarize(values: Sequence[float], *, confidence: float = 0.95) -> dict[str,
         return {"mean": mean, "std": 0.0, "n": 1, "ci_low": mean, "ci_high": mean}
     std = float(array.std(ddof=1))
     half = float(scipy_stats.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
-    return {"mean": mean, "std": std, "n": n, "ci_low": mean - half, "ci_high": mean + half}
+    low, high = bounds
+    return {"mean": mean, "std": std, "n": n, "ci_low": max(mean - half, low), "ci_high": min(mean + half, high)}
 
 
 @dataclass(frozen=True)
