@@ -19,6 +19,7 @@ from runner.cli import app
 from vjepa_core.cache import TokenCache, clear, list_groups
 from vjepa_core.experiment import Paths, prepare_data, run_experiment
 from vjepa_core.spec import ExecOptions, RunSpec
+from vjepa_core.warehouse import RunRecord
 
 OPTIONS = ExecOptions(progress=False)
 
@@ -50,6 +51,22 @@ def test_first_run_fills_the_cache_and_the_others_run_no_encoder(warm: tuple[Pat
     # head pools cached tokens (its pooled vectors miss once) but runs the encoder on nothing.
     assert head["encoded_clips"] == 0 and head["cache_misses"] == views and head["cache_hits"] == views
     assert first["cache_bytes"] > 0 and head["cache_bytes"] > first["cache_bytes"]
+
+
+def test_a_run_does_not_depend_on_what_filled_the_cache(synthetic_small: Path, tmp_path: Path) -> None:
+    """A smaller data size puts the same video at another index: its cached views must still fit."""
+    def record(results: Path, **changes: object) -> RunRecord:
+        spec = RunSpec(data=str(synthetic_small), model="tiny", epochs=3, batch_size=4, train_views=2,
+                       frames_per_clip=8, **changes)
+        return run_experiment(spec, Paths(results), OPTIONS, prepare_data(spec, results, OPTIONS))
+
+    fresh = record(tmp_path / "fresh", strategy="pooler_head")
+    record(tmp_path / "used", strategy="head", seed=1, videos_per_class=1)  # train views at other indices
+    after = record(tmp_path / "used", strategy="pooler_head")
+    assert after.run["cache_hits"] > 0 and after.run["run_id"] == fresh.run["run_id"]
+    assert [e["train_loss"] for e in after.epochs] == pytest.approx([e["train_loss"] for e in fresh.epochs],
+                                                                      rel=1e-6)
+    assert [p["confidence"] for p in after.predictions] == pytest.approx([p["confidence"] for p in fresh.predictions])
 
 
 def test_cache_ls_and_clear(warm: tuple[Path, list[dict]], tmp_path: Path) -> None:

@@ -1,21 +1,24 @@
 """Video files -> model-ready clips, as torch Datasets (decoding runs in DataLoader workers).
 
 `TrainClips[i]` -> (clip [T, 3, crop, crop] float32, label, video index): a random temporal offset
-and `TrainAugment`, both drawn from a generator seeded by (view_seed, video, view), so a clip is
-the same whether it is made now, in a worker, again to fill a cache, or by a run with another
-training seed (views are data, shared by every seed; the training seed only picks among them).
+and `TrainAugment`, both drawn from a generator seeded by (view_seed, video name, view), so a clip
+is the same whether it is made now, in a worker, again to fill a cache, by a run with another
+training seed (views are data, shared by every seed; the training seed only picks among them) or
+by a run on another data size, where the same video sits at another index (`video_seed`).
 `EvalClips[i]` -> (clip, label, video index) for one of `clips x crops` deterministic views.
 
 `make_views(video, views)` on either -> [(clip, flipped)] for several views of one video from ONE
-decode of the union of their frames; `view_key(view)` is a JSON-able description of everything
+decode of the union of their frames; `view_key(video, view)` is a JSON-able description of everything
 that makes the view's pixels (for cache keys). Without augmentation a train view is the centre
 eval clip, and its key says so, so that the two share cache entries.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +36,12 @@ from vjepa_core.data import (
 )
 
 Clip = tuple[torch.Tensor, bool]  # [T, 3, crop, crop] float32, mirrored left-right
+
+
+def video_seed(item: VideoItem) -> int:
+    """A video's share of its augmentation seed: its label and file name, not its index in a split
+    (which moves with the data size) nor its absolute path (which moves with the dataset folder)."""
+    return int(hashlib.sha256(f"{item.label}/{Path(item.path).name}".encode()).hexdigest()[:8], 16)
 
 
 @dataclass(frozen=True)
@@ -93,7 +102,7 @@ class TrainClips(_VideoClips):
         return self[video]
 
     def _rng_seed(self, video: int, view: int) -> int:
-        return int(np.random.SeedSequence([self.view_seed, video, view]).generate_state(1)[0])
+        return int(np.random.SeedSequence([self.view_seed, video_seed(self.videos[video]), view]).generate_state(1)[0])
 
     def make_views(self, video: int, views: Sequence[int]) -> list[Clip]:
         cfg = self.config
@@ -107,10 +116,10 @@ class TrainClips(_VideoClips):
         return [self.augmenter(frames, torch.Generator().manual_seed(seed))
                 for frames, seed in zip(self._read_many(video, plans), seeds, strict=True)]
 
-    def view_key(self, view: int) -> dict[str, Any]:
+    def view_key(self, video: int, view: int) -> dict[str, Any]:
         if not self.augment:
             return {"kind": "eval", "clips": 1, "clip": 0, "crops": 1, "crop": 0}
-        return {"kind": "train", "view_seed": self.view_seed, "view": view, "augment": repr(self.augmenter)}
+        return {"kind": "train", "seed": self._rng_seed(video, view), "augment": repr(self.augmenter)}
 
     def label_after_flip(self, video: int, flipped: bool) -> int:
         label = self.videos[video].label
@@ -147,6 +156,6 @@ class EvalClips(_VideoClips):
         crops = {c: eval_views(frames[c], cfg.crop_size, num_crops=self.num_crops) for c in clip_nos}
         return [(crops[view // self.num_crops][view % self.num_crops], False) for view in views]
 
-    def view_key(self, view: int) -> dict[str, Any]:
+    def view_key(self, video: int, view: int) -> dict[str, Any]:
         clip_no, crop_no = divmod(view, self.num_crops)
         return {"kind": "eval", "clips": self.num_clips, "clip": clip_no, "crops": self.num_crops, "crop": crop_no}

@@ -172,7 +172,7 @@ class TokenFeed:
     def _key(self, cache: TokenCache, request: Request) -> str:
         split, video, view = request
         source = self.sources[split]
-        return cache.key(source.videos[video].path, source.view_key(view))
+        return cache.key(source.videos[video].path, source.view_key(video, view))
 
     def _lookup(self, cache: TokenCache, requests: list[Request]) -> tuple[dict[Request, Entry], list[Request]]:
         found, missing = {}, []
@@ -219,7 +219,7 @@ class TokenFeed:
         out = {}
         for (request, _, flipped), array in zip(chunk, tokens, strict=True):
             source = self.sources[request[0]]
-            meta = {"video": str(source.videos[request[1]].path), "view": source.view_key(request[2]),
+            meta = {"video": str(source.videos[request[1]].path), "view": source.view_key(request[1], request[2]),
                     "flipped": flipped}
             out[request] = (self.tokens.put(self._key(self.tokens, request), array, meta), meta)
         self.encoded_clips += len(chunk)
