@@ -200,10 +200,14 @@ def _print_summary(matrix: Any, outcome: Any, warehouse: Path) -> None:
     from runner.matrix import summary_frame
     from vjepa_core.warehouse import Warehouse
 
-    runs = Warehouse(warehouse).runs()
+    store = Warehouse(warehouse)
+    runs = store.runs()
     runs = runs[runs["run_id"].isin(outcome.run_ids)]
     out = stdout_console()
     out.print(summary_table(summary_frame(runs), title=f"matrix {matrix.name} ({matrix.matrix_id}): test accuracy"))
+    caption = chance_caption(runs, store.table("class_metrics"))
+    if caption:
+        out.print(caption)
     failed = len(outcome.failed) + len(outcome.earlier_failed)
     line = (f"{len(outcome.run_ids)} run(s): {len(outcome.ran)} ran, {len(outcome.skipped)} skipped "
             f"(already done), {failed} failed")
@@ -230,6 +234,22 @@ def summary_table(frame: Any, *, title: str) -> Table:
         table.add_row(strategy, *[values.get(cell, "-") for cell in cells],
                       _fmt(int(rows["trainable_params"].median())), f"{rows['seconds'].mean():.1f}")
     return table
+
+
+def chance_caption(runs: pd.DataFrame, class_metrics: pd.DataFrame) -> str | None:
+    """'chance 16.7% (...); 8 of 9 runs above it (...)' over the successful `runs`, or None."""
+    from vjepa_core.stats import ALPHA, run_chance_test
+
+    by_run = dict(tuple(class_metrics.groupby("run_id"))) if not class_metrics.empty else {}
+    tests = [run_chance_test(run, by_run.get(run["run_id"], class_metrics.iloc[:0]))
+             for run in runs.to_dict("records")]
+    tests = [t for t in tests if t is not None]
+    if not tests:
+        return None
+    levels = ", ".join(sorted({f"{100 * t.chance:.1f}%" for t in tests}))
+    above = sum(t.p_value < ALPHA for t in tests)
+    return (f"chance {levels} (always the largest test class); {above} of {len(tests)} run(s) above it "
+            f"(exact binomial p < {ALPHA:g})")
 
 
 def _cell(row: Any) -> str:

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from runner.cli import app
 from runner.matrix import load_matrix
 from vjepa_core.models import PRESET_COMMON, PRESETS
+from vjepa_core.stats import run_chance_test
 from vjepa_core.warehouse import Warehouse, read_connection
 
 FAST = {"model": "tiny", "epochs": 1, "batch_size": 4, "train_views": 1}
@@ -62,6 +63,11 @@ def test_run_matrix_records_failures_skips_done_runs_and_retries_on_request(tmp_
     for strategy in ("head", "pooler_head"):
         assert f"{100 * runs[(runs.strategy == strategy) & (runs.status == 'success')]['test_acc'].iloc[0]:.1f}%" \
             in summary
+    chance = [run_chance_test({**row, "run_id": run_id}, store.table("class_metrics", run_id))
+              for run_id, row in runs[runs.status == "success"].to_dict("index").items()]
+    above = sum(test.p_value < 0.05 for test in chance)
+    assert f"chance {100 * chance[0].chance:.1f}% (always the largest test class); {above} of 2 run(s) above it" \
+        in summary
 
     started = time.perf_counter()
     again = invoke("run-matrix", spec, *where)
