@@ -10,7 +10,8 @@ Reads (take the warehouse path; never write, migrate or create the file; raise `
   largest test class: what always answering it scores) and `above_chance_p` (exact binomial test).
 - `load_run_tables(path, run_ids) -> {table: DataFrame}`: runs, epochs, class_metrics, confusion,
   predictions of those runs, from one snapshot.
-- `matrix_progress(path) -> (progress, recent)`: one row per matrix with done / total / ETA, and
+- `matrix_progress(path) -> (progress, recent)`: one row per matrix with done / total / ETA (a
+  'running' matrix whose process died on this machine shows as 'stopped'), and
   the newest runs.
 Shaping (DataFrame in, DataFrame out): `filter_runs`, `leaderboard` (one row per configuration:
 `<metric>_mean/_std/_ci_low/_ci_high`, `n`, `failed`, `best_in_strategy`, `chance_acc`, `above_chance`:
@@ -26,7 +27,9 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import shlex
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -154,7 +157,7 @@ def load_run_tables(path: str | Path, run_ids: Sequence[str]) -> dict[str, pd.Da
 def matrix_progress(path: str | Path, *, recent: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per matrix: total, done, succeeded, failed, fraction, elapsed and ETA; plus the newest runs."""
     progress_sql = """
-        SELECT m.matrix_id, m.name, m.status, m.total_runs, m.started_at, m.updated_at, m.current_run_id,
+        SELECT m.matrix_id, m.name, m.status, m.total_runs, m.started_at, m.updated_at, m.current_run_id, m.pid, m.host,
                count(r.run_id) AS done, count(*) FILTER (WHERE r.status = 'success') AS succeeded,
                count(*) FILTER (WHERE r.status = 'failed') AS failed, max(r.test_acc) AS best_test_acc
         FROM matrices m LEFT JOIN runs r USING (matrix_id)
@@ -164,7 +167,29 @@ def matrix_progress(path: str | Path, *, recent: int = 10) -> tuple[pd.DataFrame
     with wh.read_connection(path) as conn:
         progress = conn.execute(progress_sql).df()
         newest = conn.execute(recent_sql, [recent]).df()
-    return _with_eta(progress), newest
+    return _with_eta(_mark_stopped(progress)), newest
+
+
+def _mark_stopped(progress: pd.DataFrame) -> pd.DataFrame:
+    """A 'running' matrix whose process is gone from this machine (kill -9, OOM, reboot) is 'stopped'."""
+    progress = progress.copy()
+    gone = [status == "running" and process_gone(pid, host)
+            for status, pid, host in zip(progress["status"], progress["pid"], progress["host"], strict=True)]
+    progress.loc[gone, "status"] = "stopped"
+    return progress
+
+
+def process_gone(pid: Any, host: Any) -> bool:
+    """True only if `pid` ran on this machine and no longer exists (another machine's pid is unknowable)."""
+    if pd.isna(pid) or host != socket.gethostname():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by another user
+        return False
+    return False
 
 
 def _with_eta(progress: pd.DataFrame) -> pd.DataFrame:

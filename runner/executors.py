@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -176,7 +177,8 @@ def run_matrix(matrix: MatrixSpec, *, results: Path, warehouse: Path, options: E
     outcome = MatrixOutcome(matrix.matrix_id)
     phase1 = _plan(store, matrix.runs, drive, outcome)
     prepared = preflight(phase1, Path(results), options)  # bad input: UserError before anything is written
-    _update(store, matrix, outcome, status="running", started_at=datetime.now(), pid=os.getpid())
+    _update(store, matrix, outcome, status="running", started_at=datetime.now(), pid=os.getpid(),
+            host=socket.gethostname())
     pool = executor(options)
     try:
         _execute(store, matrix, pool, phase1, prepared, outcome, progress=drive.progress)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -259,6 +262,20 @@ def test_live_shows_a_matrix_with_no_runs_yet(monkeypatch: pytest.MonkeyPatch, t
     at = _app(monkeypatch, store.path, "live")
     (bar,) = at.get("progress")
     assert bar.proto.value == 0 and "0 of 12 runs" in bar.proto.text
+
+
+def test_live_says_a_killed_matrix_stopped_and_how_to_resume(monkeypatch: pytest.MonkeyPatch,
+                                                             tmp_path: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # reaped: its pid names no process now, as after kill -9
+    store = Warehouse(tmp_path / "vjepa.duckdb")
+    store.upsert_matrix({"matrix_id": "m1", "name": "killed", "status": "running", "total_runs": 4,
+                         "started_at": pd.Timestamp.now(), "pid": dead.pid, "host": socket.gethostname()})
+    at = _app(monkeypatch, store.path, "live")
+    assert any("killed" in m.value and "· stopped" in m.value for m in at.markdown)
+    (warning,) = at.warning
+    assert f"PID {dead.pid}" in warning.value and "resumes where this one stopped" in warning.value
+    assert "ETA -" in at.get("progress")[0].proto.text
 
 
 def test_dashboard_command_rejects_bad_flags(tmp_path: Path) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -216,6 +218,20 @@ def test_matrix_progress(dashboard_runs: TrainedRuns) -> None:
     assert row["eta_seconds"] == pytest.approx(row["elapsed_seconds"] / row["done"] * 2)
     assert row["current_run_id"] == dashboard_runs.run_ids[-1]
     assert len(recent) == 5 and recent["finished_at"].is_monotonic_decreasing
+
+
+def test_a_running_matrix_whose_process_died_here_is_stopped(tmp_path: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    store, here = Warehouse(tmp_path / "w.duckdb"), socket.gethostname()
+    rows = {"killed": (dead.pid, here, "running"), "alive": (os.getpid(), here, "running"),
+            "elsewhere": (dead.pid, "another-machine", "running"), "done": (dead.pid, here, "finished")}
+    for matrix_id, (pid, host, status) in rows.items():
+        store.upsert_matrix({"matrix_id": matrix_id, "status": status, "total_runs": 2, "pid": pid, "host": host,
+                             "started_at": pd.Timestamp.now()})
+    progress = queries.matrix_progress(store.path)[0].set_index("matrix_id")
+    assert progress["status"].to_dict() == {"killed": "stopped", "alive": "running", "elsewhere": "running",
+                                            "done": "finished"}
 
 
 WRITER = textwrap.dedent("""

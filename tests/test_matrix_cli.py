@@ -14,6 +14,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from dashboard.queries import matrix_progress
 from runner.cli import app
 from runner.matrix import load_matrix
 from vjepa_core.models import PRESET_COMMON, PRESETS
@@ -165,6 +166,7 @@ def test_kill_9_mid_matrix_then_rerun_finishes_exactly_the_missing_runs(tmp_path
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
     done_at_kill = _snapshot(warehouse, epochs=1)
     assert 1 <= len(done_at_kill) < len(expected)
+    assert set(matrix_progress(warehouse)[0]["status"]) == {"stopped"}  # not 'running' forever
     before = Warehouse(warehouse).runs().set_index("run_id")["finished_at"]
 
     result = invoke("run-matrix", spec, *where)
@@ -177,6 +179,7 @@ def test_kill_9_mid_matrix_then_rerun_finishes_exactly_the_missing_runs(tmp_path
     assert runs.set_index("run_id").loc[before.index, "finished_at"].equals(before)  # the killed-before ones kept
     matrix = Warehouse(warehouse).matrix(runs["matrix_id"].iloc[0])
     assert (matrix["status"], matrix["total_runs"], matrix["current_run_id"]) == ("finished", 4, None)
+    assert set(matrix_progress(warehouse)[0]["status"]) == {"finished"}
 
 
 def test_sweep_reruns_the_best_configuration_with_more_seeds(tmp_path: Path, synthetic_small: Path) -> None:

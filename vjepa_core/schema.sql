@@ -1,4 +1,4 @@
--- schema_version: 2
+-- schema_version: 3
 -- The vjepa-lab warehouse schema. The number above must equal vjepa_core.warehouse.SCHEMA_VERSION
 -- (a test checks it). This file always describes the CURRENT version: it is applied, in one
 -- transaction, to an empty DuckDB file on first write, and the code then records the version in
@@ -128,5 +128,6 @@ CREATE TABLE matrices (
     updated_at TIMESTAMP,
     finished_at TIMESTAMP,
     pid INTEGER,
-    current_run_id VARCHAR
+    current_run_id VARCHAR,
+    host VARCHAR                           -- where `pid` runs: a dead pid there means a killed matrix
 );

@@ -48,13 +48,15 @@ import pyarrow as pa
 
 from vjepa_core.errors import UserError
 
-SCHEMA_VERSION: int = 2
+SCHEMA_VERSION: int = 3
 # MIGRATIONS[n] is the SQL that brings a version-n file to version n + 1. Add one whenever
 # schema.sql changes; version 1 is the first released schema.
 MIGRATIONS: dict[int, str] = {
     # 2: the frozen-backbone token cache's use per run (vjepa_core.cache).
     1: "ALTER TABLE runs ADD COLUMN cache_hits BIGINT; ALTER TABLE runs ADD COLUMN cache_misses BIGINT; "
        "ALTER TABLE runs ADD COLUMN encoded_clips BIGINT; ALTER TABLE runs ADD COLUMN cache_bytes BIGINT;",
+    # 3: the machine a matrix runs on, so that a reader there can tell a killed matrix from a live one.
+    2: "ALTER TABLE matrices ADD COLUMN host VARCHAR;",
 }
 
 DEFAULT_WAREHOUSE = "warehouse/vjepa.duckdb"

@@ -40,6 +40,10 @@ def progress() -> None:
                     f" · elapsed {_duration(row.elapsed_seconds)} · ETA {_duration(row.eta_seconds)}"
                     + (f" · now running `{row.current_run_id}`" if row.status == "running" and row.current_run_id
                        else ""))
+        if row.status == "stopped":
+            st.warning(f"Its process (PID {int(row.pid)}) is gone without finishing: killed, out of memory or a "
+                       "reboot. Run the same `runner run-matrix` command again: it resumes where this one stopped.",
+                       icon=":material/warning:")
     if not recent.empty:
         st.subheader("Newest runs")
         st.dataframe(recent, hide_index=True, width="stretch", column_config={
