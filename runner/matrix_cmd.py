@@ -181,6 +181,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def _print_plan(matrix: Any, warehouse: Path) -> None:
+    from vjepa_core.strategies import get_strategy
     from vjepa_core.warehouse import Warehouse
 
     done = Warehouse(warehouse).completed_run_ids([s.run_id for s in matrix.runs])
@@ -189,11 +190,16 @@ def _print_plan(matrix: Any, warehouse: Path) -> None:
         table.add_column(column, no_wrap=column in ("run_id", "strategy"))
     for s in matrix.runs:
         table.add_row(s.run_id, s.strategy, _fmt(s.videos_per_class), str(s.frames_per_clip), str(s.epochs),
-                      f"{s.lr:g}", f"{s.lora_rank}/{s.lora_alpha:g}", str(s.seed), "yes" if s.run_id in done else "")
+                      f"{s.lr:g}", _lora_cell(s, get_strategy(s.strategy)), str(s.seed),
+                      "yes" if s.run_id in done else "")
     stdout_console().print(table)
     if matrix.phase2 is not None:
         stdout_console().print(f"phase 2: the top {matrix.phase2.top_k} configuration(s) by {matrix.phase2.by} re-run "
                         f"with {matrix.phase2.overrides}")
+
+
+def _lora_cell(spec: Any, strategy: Any) -> str:
+    return "-" if "lora_rank" in strategy.unused_options() else f"{spec.lora_rank}/{spec.lora_alpha:g}"
 
 
 def _print_summary(matrix: Any, outcome: Any, warehouse: Path) -> None:

@@ -53,6 +53,11 @@ def test_expansion_is_cartesian_in_axis_order_with_aliases() -> None:
         RunSpec(strategy=st, seed=se, epochs=1, lr=1e-3).run_id for st in ("head", "lora") for se in (0, 1)]
 
 
+def test_an_axis_a_strategy_ignores_does_not_repeat_its_runs() -> None:
+    matrix = parse_matrix({"axes": {"strategies": ["head", "lora"], "lora_rank": [8, 32]}})
+    assert [(s.strategy, s.lora_rank) for s in matrix.runs] == [("head", 16), ("lora", 8), ("lora", 32)]
+
+
 def test_runs_are_grouped_by_data_setting_so_data_is_prepared_once_per_group() -> None:
     matrix = parse_matrix({"axes": {"strategies": ["head", "lora"], "videos_per_class": [4, 8]},
                            "include": [{"strategy": "full", "videos_per_class": 4}]})

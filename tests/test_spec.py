@@ -16,6 +16,19 @@ def test_run_id_is_stable_and_depends_on_every_field() -> None:
     assert RunSpec.from_dict({"lr": 1e-3}).run_id == spec.run_id  # same values, same id
 
 
+def test_options_a_strategy_never_reads_do_not_split_its_runs() -> None:
+    head = RunSpec(strategy="head", lora_rank=64, lora_alpha=8.0, encoder_lr_scale=0.1)
+    assert (head.lora_rank, head.lora_alpha, head.encoder_lr_scale) == (16, 32.0, 1.0)
+    assert head.run_id == RunSpec(strategy="head").run_id
+    assert RunSpec(strategy="lora", lora_rank=64).run_id != RunSpec(strategy="lora").run_id
+    assert RunSpec(strategy="lora_backbone", encoder_lr_scale=0.1).run_id == RunSpec(strategy="lora_backbone").run_id
+    assert RunSpec(strategy="full", encoder_lr_scale=0.1).run_id != RunSpec(strategy="full").run_id
+    assert RunSpec(strategy="lora", lora_mlp=True).run_id == RunSpec(strategy="lora").run_id
+    assert RunSpec(strategy="lora_backbone", lora_mlp=True).run_id != RunSpec(strategy="lora_backbone").run_id
+    with pytest.raises(UserError, match="lora_rank"):  # an impossible value is still refused
+        RunSpec(strategy="head", lora_rank=0)
+
+
 @pytest.mark.parametrize(("values", "field"), [
     ({"lora_rank": 0}, "lora_rank"),
     ({"lr": 0}, "lr"),
@@ -40,6 +53,6 @@ def test_unknown_keys_are_refused() -> None:
 
 def test_strings_from_the_cli_are_coerced() -> None:
     spec = RunSpec.from_dict({"lr": "5e-4", "epochs": "3", "videos_per_class": "none", "augment": "false",
-                              "lora_alpha": 16})
+                              "strategy": "lora", "lora_alpha": 16})
     assert spec.lr == 5e-4 and spec.epochs == 3 and spec.videos_per_class is None
     assert spec.augment is False and spec.lora_alpha == 16.0 and isinstance(spec.lora_alpha, float)

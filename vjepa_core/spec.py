@@ -1,8 +1,9 @@
 """The frozen run spec: everything that decides a run's result, and nothing else.
 
 Built as defaults <- YAML <- CLI flags. `__post_init__` rejects unknown keys, wrong types and
-impossible values with a `UserError` naming the field. `run_id` is a hash of the canonical JSON,
-so the same experiment always gets the same id and a finished one can be skipped.
+impossible values with a `UserError` naming the field, then resets the options its strategy never
+reads to their defaults (`Strategy.unused_options`). `run_id` is a hash of the canonical JSON, so
+the same experiment always gets the same id and a finished one can be skipped.
 Execution details (device, decoder, workers, cache) live in `ExecOptions`: they change how fast a
 run goes, not what it computes, so they are not part of the id.
 """
@@ -61,6 +62,7 @@ class RunSpec:
     def __post_init__(self) -> None:
         _check_types(self)
         _check_values(self)
+        _reset_unused(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunSpec:
@@ -158,6 +160,14 @@ def _check_types(spec: RunSpec) -> None:
 
 _POSITIVE = ("frames_per_clip", "frame_stride", "epochs", "batch_size", "accumulation_steps", "lora_rank",
              "train_views", "eval_clips", "eval_crops")
+
+
+def _reset_unused(spec: RunSpec) -> None:
+    from vjepa_core.strategies import STRATEGIES  # local import: strategies import the spec
+
+    defaults = {f.name: f.default for f in dataclasses.fields(RunSpec)}
+    for name in STRATEGIES[spec.strategy].unused_options():
+        object.__setattr__(spec, name, defaults[name])  # frozen: only __post_init__ may do this
 
 
 def _check_values(spec: RunSpec) -> None:

@@ -22,6 +22,8 @@ POOLER_ATTENTION = r"pooler\..*\.(q_proj|k_proj|v_proj|out_proj)"
 ENCODER_ATTENTION = r"vjepa2\.encoder\.layer\.\d+\.attention\.(query|key|value|proj)"
 ENCODER_MLP = r"vjepa2\.encoder\.layer\.\d+\.mlp\.(fc1|fc2)"
 ADAPTER_NAME = "default"
+ENCODER_WEIGHT = "vjepa2.encoder.layer.0.attention.query.weight"  # one of the encoder's own weights
+LORA_OPTIONS = ("lora_rank", "lora_alpha", "lora_dropout", "lora_mlp")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,16 @@ class Strategy:
     frozen_pooler: bool = False
     lora_scope: tuple[str, ...] = ()
     random_init: bool = False
+
+    def unused_options(self) -> tuple[str, ...]:
+        """RunSpec fields this strategy never reads. A spec resets them to their defaults, so that they
+        neither change its run_id nor split one configuration in two (`head` at lora_rank 8 and 64)."""
+        unused = [*LORA_OPTIONS] if not self.lora_scope else []
+        if self.lora_scope and ENCODER_ATTENTION not in self.lora_scope:
+            unused.append("lora_mlp")
+        if not self.is_trainable(ENCODER_WEIGHT):
+            unused.append("encoder_lr_scale")  # it scales the encoder's own weights only (train.py)
+        return tuple(unused)
 
     def lora_targets(self, spec: RunSpec) -> str | None:
         """One regex over module names, or None for strategies without LoRA."""
