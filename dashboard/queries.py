@@ -43,6 +43,7 @@ from vjepa_core import warehouse as wh
 from vjepa_core.errors import UserError
 from vjepa_core.spec import RunSpec, field_names
 from vjepa_core.stats import ALPHA, above_chance_p, compare_predictions, summarize
+from vjepa_core.strategies import STRATEGIES
 
 METRICS = ("test_acc", "best_val_acc", "train_seconds")
 METRIC_BOUNDS = {"test_acc": (0.0, 1.0), "best_val_acc": (0.0, 1.0), "train_seconds": (0.0, math.inf)}
@@ -256,7 +257,8 @@ def with_chance(runs: pd.DataFrame) -> pd.DataFrame:
 
 def config_labels(specs: list[dict[str, Any]], strategies: list[Any], *,
                   basis: list[dict[str, Any]] | None = None) -> list[str]:
-    """`strategy · key=value ...` naming the spec fields that differ between the `basis` runs (default all).
+    """`strategy · key=value ...` naming the spec fields that differ between the `basis` runs (default all),
+    except those the run's strategy never reads (no `encoder_lr_scale=1` on a `lora` run).
 
     The basis is the successful runs: a failed run with an odd lr should not lengthen every label.
     """
@@ -265,8 +267,10 @@ def config_labels(specs: list[dict[str, Any]], strategies: list[Any], *,
     varying = [key for key in keys if len({json.dumps(spec.get(key), default=str) for spec in basis}) > 1]
     labels = []
     for spec, strategy in zip(specs, strategies, strict=True):
-        parts = [f"{_short(key)}={_value_text(key, spec.get(key))}" for key in varying]
-        labels.append(" · ".join([str(spec.get("strategy", strategy)), *parts]))
+        name = str(spec.get("strategy", strategy))
+        unused = STRATEGIES[name].unused_options() if name in STRATEGIES else ()
+        parts = [f"{_short(key)}={_value_text(key, spec.get(key))}" for key in varying if key not in unused]
+        labels.append(" · ".join([name, *parts]))
     return labels
 
 

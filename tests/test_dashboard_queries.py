@@ -86,6 +86,13 @@ def test_leaderboard_groups_seeds_into_configurations(trained_runs: TrainedRuns)
     assert set(board["config"]) == {"head", "pooler_head", "lora"}
 
 
+def test_labels_name_only_the_differences_a_strategy_reads() -> None:
+    specs = [RunSpec(strategy="head").to_dict(), RunSpec(strategy="lora", lora_rank=8).to_dict(),
+             RunSpec(strategy="full", encoder_lr_scale=0.1).to_dict(), RunSpec(strategy="full").to_dict()]
+    labels = queries.config_labels(specs, [s["strategy"] for s in specs])
+    assert labels == ["head", "lora · rank=8", "full · encoder_lr_scale=0.1", "full · encoder_lr_scale=1"]
+
+
 def test_runs_carry_their_chance_level(trained_runs: TrainedRuns) -> None:
     runs = queries.load_runs(trained_runs.warehouse)
     store = Warehouse(trained_runs.warehouse)
