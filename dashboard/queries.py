@@ -130,7 +130,7 @@ def command_for(command: str, path: Path) -> str:
 def load_runs(path: str | Path) -> pd.DataFrame:
     """Every run, oldest first, with `config_id`, `config` and `train_vpc` added."""
     with wh.read_connection(path) as conn:
-        runs = conn.execute(RUNS_SQL).df()
+        runs = conn.execute(RUNS_SQL.format(where="")).df()
     return enrich_runs(runs)
 
 
@@ -141,18 +141,20 @@ FROM runs LEFT JOIN (
     SELECT run_id, max(support) / sum(support) AS test_chance_acc
     FROM class_metrics WHERE split = 'test' AND support > 0 GROUP BY run_id
 ) AS chance USING (run_id)
+{where}
 ORDER BY started_at NULLS LAST, run_id
 """
+ONLY_IDS = "WHERE list_contains(?::VARCHAR[], run_id)"
 
 
 def load_run_tables(path: str | Path, run_ids: Sequence[str]) -> dict[str, pd.DataFrame]:
     """The rows of `run_ids` in every run table, from one consistent snapshot."""
     ids = list(run_ids)
     with wh.read_connection(path) as conn:
-        tables = {name: conn.execute(f'SELECT * FROM "{name}" WHERE list_contains(?::VARCHAR[], run_id)',
-                                     [ids]).df() for name in RUN_TABLES}
-    tables["runs"] = enrich_runs(tables["runs"])
-    return tables
+        tables = {name: conn.execute(f'SELECT * FROM "{name}" {ONLY_IDS}', [ids]).df()
+                  for name in RUN_TABLES if name != "runs"}
+        runs = conn.execute(RUNS_SQL.format(where=ONLY_IDS), [ids]).df()
+    return {"runs": enrich_runs(runs), **tables}
 
 
 def matrix_progress(path: str | Path, *, recent: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -158,6 +158,10 @@ def test_run_detail_frames(trained_runs: TrainedRuns) -> None:
     run_id = trained_runs.run_ids[0]
     tables = queries.load_run_tables(trained_runs.warehouse, [run_id])
     run = tables["runs"].iloc[0].to_dict()
+    everything = queries.load_runs(trained_runs.warehouse).set_index("run_id")
+    chance = run_chance_test(run, tables["class_metrics"])
+    assert run["chance_acc"] == pytest.approx(everything.loc[run_id, "chance_acc"]) == pytest.approx(chance.chance)
+    assert run["above_chance_p"] == pytest.approx(chance.p_value)
     grid = queries.confusion_grid(tables["confusion"])
     assert len(grid) == run["num_classes"] ** 2 and grid["count"].sum() == run["num_test"]
     assert grid.groupby("true_class")["rate"].sum().tolist() == pytest.approx([1.0] * run["num_classes"])
@@ -274,6 +278,19 @@ def test_reads_while_a_matrix_writes(tmp_path: Path, trained_runs: TrainedRuns) 
     final, _ = queries.matrix_progress(warehouse)
     assert final.set_index("matrix_id").loc["live", ["done", "status"]].tolist() == [15, "finished"]
     assert seen == sorted(seen) and len(seen) >= 2 and seen[-1] > seen[0]
+
+
+def test_one_runs_tables_carry_the_same_chance_as_the_run_list(tmp_path: Path) -> None:
+    store = Warehouse(tmp_path / "w.duckdb")
+    supports = {"up": 6, "down": 2, "still": 2}  # unbalanced: chance is 60%, not 1/3
+    store.write_run(RunRecord(
+        run={"run_id": "r1", "status": "success", "strategy": "head", "num_classes": 3, "num_test": 10,
+             "test_acc": 0.9, "spec": RunSpec(strategy="head").to_dict()},
+        class_metrics=[{"split": "test", "class_name": c, "support": n} for c, n in supports.items()]))
+    detail = queries.load_run_tables(store.path, ["r1"])["runs"].iloc[0]
+    listed = queries.load_runs(store.path).iloc[0]
+    assert detail["chance_acc"] == listed["chance_acc"] == pytest.approx(0.6)
+    assert detail["above_chance_p"] == pytest.approx(listed["above_chance_p"])
 
 
 def test_chance_falls_back_to_the_class_count() -> None:
