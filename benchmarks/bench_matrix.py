@@ -25,15 +25,17 @@ from typing import Any
 
 import torch
 
-from vjepa_core.clips import ClipConfig, EvalClips, TrainClips
 from vjepa_core.data import SYNTHETIC_CLASSES, make_synthetic
-from vjepa_core.device import PeakMemory, autocast, resolve_device, resolve_precision
-from vjepa_core.experiment import Paths, PreparedData, prepare_data, run_experiment
-from vjepa_core.features import FeedConfig, VideoJobs, default_workers, make_loader
+from vjepa_core.data.clips import ClipConfig, EvalClips, TrainClips
 from vjepa_core.models import load_model
+from vjepa_core.models.device import PeakMemory, autocast, resolve_device, resolve_precision
 from vjepa_core.spec import ExecOptions, RunSpec
+from vjepa_core.strategies import STRATEGIES
+from vjepa_core.training.experiment import Paths, PreparedData, prepare_data, run_experiment
+from vjepa_core.training.features import FeedConfig, VideoJobs, default_workers, make_loader
 
-FROZEN_STRATEGIES = ("head", "pooler_head", "lora", "pooler_head_lora")
+# The strategies whose encoder is frozen: the ones the token cache serves.
+FROZEN_STRATEGIES = tuple(name for name, strategy in STRATEGIES.items() if strategy.frozen_encoder)
 
 
 @dataclass(frozen=True)
@@ -131,8 +133,8 @@ def _wall_at(run: dict[str, Any], epochs: int) -> float:
 def _summary(workload: Workload, *, ours: dict[str, Any], naive: dict[str, Any], bound: dict[str, float],
              peak: int) -> dict[str, Any]:
     trainable = sum(r["fit_seconds"] + r["eval_seconds"] for r in ours["runs"])
-    has_head = "head" in workload.strategies
-    lower_bound = bound["encode_seconds"] + (bound["pool_seconds"] if has_head else 0.0) + trainable
+    pools = any(STRATEGIES[name].frozen_pooler for name in workload.strategies)  # pooled vectors cached too
+    lower_bound = bound["encode_seconds"] + (bound["pool_seconds"] if pools else 0.0) + trainable
     naive_epochs = workload.naive_epochs or workload.epochs
     out: dict[str, Any] = {
         "workload": asdict(workload), "ours_wall_seconds": ours["wall"], "naive_wall_seconds": naive["wall"],

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 import altair as alt
 import pandas as pd
 
-# Display order and colour slot of the built-in strategies, cheapest first (DESIGN.md's table). A copy,
-# not `vjepa_core.strategies.STRATEGIES`: importing the registry loads torch and PEFT (~15 s on a busy
-# CPU) into a dashboard that only draws. A strategy not listed here still gets a colour, after these.
-STRATEGIES = ("head", "pooler_head", "lora", "pooler_head_lora", "lora_backbone", "full", "scratch")
+from vjepa_core.strategies import STRATEGIES
+
+# Display order and colour slot: the registry's order (cheapest first; the registry imports no torch).
+# A strategy the registry does not know (an old warehouse) still gets a colour, after these.
 PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d", "#bab0ac")
 PCT = ".0%"
 ACC_SCALE = alt.Scale(domain=[0, 1], clamp=True)

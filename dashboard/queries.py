@@ -14,7 +14,8 @@ Reads (take the warehouse path; never write, migrate or create the file; raise `
   'running' matrix whose process died on this machine shows as 'stopped'), and
   the newest runs.
 Shaping (DataFrame in, DataFrame out): `filter_runs`, `leaderboard` (one row per configuration:
-`<metric>_mean/_std/_ci_low/_ci_high`, `n`, `failed`, `best_in_strategy`, `chance_acc`, `above_chance`:
+`<metric>_mean/_std/_ci_low/_ci_high`, `<accuracy>_interval` (which interval: t over seeds, or with one
+  seed Wilson over the videos scored), `n`, `failed`, `best_in_strategy`, `chance_acc`, `above_chance`:
 seeds above chance at p < 0.05), `chance_levels`, `pareto`, `scaling`,
 `sweep_grid`, `varying_options`, `parallel_coordinates`, `top_configs`, `curves_long`,
 `confusion_grid`, `confusion_delta`, `class_deltas`, `worst_videos`, `time_split`,
@@ -24,7 +25,6 @@ seeds above chance at p < 0.05), `chance_levels`, `pareto`, `scaling`,
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -39,10 +39,18 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from vjepa_core import warehouse as wh
+from vjepa_core import paths
+from vjepa_core.analysis.stats import (
+    ALPHA,
+    above_chance_p,
+    accuracy_summary,
+    chance_level,
+    compare_predictions,
+    summarize,
+)
 from vjepa_core.errors import UserError
-from vjepa_core.spec import RunSpec, field_names
-from vjepa_core.stats import ALPHA, above_chance_p, compare_predictions, summarize
+from vjepa_core.spec import RunSpec, config_id, field_names
+from vjepa_core.store import warehouse as wh
 from vjepa_core.strategies import STRATEGIES
 
 METRICS = ("test_acc", "best_val_acc", "train_seconds")
@@ -92,7 +100,7 @@ def warehouse_status(path: str | Path) -> Status:
                       "It is empty or another program's DuckDB file. Point the dashboard at a warehouse "
                       "(--warehouse / VJEPA_WAREHOUSE) or fill this one:", run_matrix)
     if version < wh.SCHEMA_VERSION:
-        upgrade = f"python -c \"from vjepa_core.warehouse import Warehouse; Warehouse('{path}').migrate()\""
+        upgrade = f"python -c \"from vjepa_core.store.warehouse import Warehouse; Warehouse('{path}').migrate()\""
         return Status("old", f"`{path}` has schema version {version}; this dashboard reads {wh.SCHEMA_VERSION}.",
                       "The dashboard only reads, so it does not upgrade files. Any runner write upgrades it, "
                       "or upgrade it now:", upgrade)
@@ -123,7 +131,7 @@ def _content_status(path: Path, run_matrix: str) -> Status:
 
 def command_for(command: str, path: Path) -> str:
     # The default path needs no flag; anything else must be passed, or the command writes elsewhere.
-    default = Path(wh.DEFAULT_WAREHOUSE)
+    default = Path(paths.DEFAULT_WAREHOUSE)
     return command if path == default else f"{command} --warehouse {shlex.quote(str(path))}"
 
 
@@ -134,11 +142,11 @@ def load_runs(path: str | Path) -> pd.DataFrame:
     return enrich_runs(runs)
 
 
-# Each run with the largest share of one class among its test videos: always answering that class scores it.
+# Each run with its test class counts: `stats.chance_level` turns them into its chance level.
 RUNS_SQL = """
-SELECT runs.*, chance.test_chance_acc
+SELECT runs.*, chance.test_largest_class, chance.test_support
 FROM runs LEFT JOIN (
-    SELECT run_id, max(support) / sum(support) AS test_chance_acc
+    SELECT run_id, max(support) AS test_largest_class, sum(support) AS test_support
     FROM class_metrics WHERE split = 'test' AND support > 0 GROUP BY run_id
 ) AS chance USING (run_id)
 {where}
@@ -220,13 +228,6 @@ def spec_dict(spec: Any) -> dict[str, Any]:
     return {}
 
 
-def config_id(spec: dict[str, Any]) -> str:
-    """Hash of the canonical spec without its seed: equal for the seeds of one configuration."""
-    values = {key: value for key, value in spec.items() if key != "seed"}
-    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
 def enrich_runs(runs: pd.DataFrame) -> pd.DataFrame:
     runs = runs.copy()
     specs = [spec_dict(spec) for spec in runs.get("spec", pd.Series(dtype=object))]
@@ -245,8 +246,9 @@ def with_chance(runs: pd.DataFrame) -> pd.DataFrame:
     """`chance_acc` (largest test class share, else 1/num_classes) and `above_chance_p` (exact binomial)."""
     runs = runs.copy()
     fallback = 1.0 / runs["num_classes"].astype("float64").where(runs["num_classes"] > 0)
-    stored = runs["test_chance_acc"] if "test_chance_acc" in runs else pd.Series(math.nan, index=runs.index)
-    runs["chance_acc"] = stored.astype("float64").fillna(fallback)
+    counts = [runs[c].astype("float64") if c in runs else pd.Series(math.nan, index=runs.index)
+              for c in ("test_largest_class", "test_support")]
+    runs["chance_acc"] = pd.Series(chance_level(*counts), index=runs.index).fillna(fallback)
     total = runs["num_test"].astype("float64")
     scored = runs["test_acc"].notna() & (total > 0) & runs["chance_acc"].notna()
     correct = (runs["test_acc"].astype("float64") * total).round()
@@ -254,7 +256,7 @@ def with_chance(runs: pd.DataFrame) -> pd.DataFrame:
     if scored.any():
         runs.loc[scored, "above_chance_p"] = above_chance_p(correct[scored].to_numpy(), total[scored].to_numpy(),
                                                             runs.loc[scored, "chance_acc"].to_numpy())
-    return runs.drop(columns=["test_chance_acc"], errors="ignore")
+    return runs.drop(columns=["test_largest_class", "test_support"], errors="ignore")
 
 
 def config_labels(specs: list[dict[str, Any]], strategies: list[Any], *,
@@ -270,10 +272,14 @@ def config_labels(specs: list[dict[str, Any]], strategies: list[Any], *,
     labels = []
     for spec, strategy in zip(specs, strategies, strict=True):
         name = str(spec.get("strategy", strategy))
-        unused = STRATEGIES[name].unused_options() if name in STRATEGIES else ()
-        parts = [f"{_short(key)}={_value_text(key, spec.get(key))}" for key in varying if key not in unused]
+        parts = [f"{_short(key)}={_value_text(key, spec.get(key))}" for key in varying if reads_option(name, key)]
         labels.append(" · ".join([name, *parts]))
     return labels
+
+
+def reads_option(strategy: str, option: str) -> bool:
+    """Whether runs of `strategy` use the spec field `option` (unknown strategies: assume they do)."""
+    return strategy not in STRATEGIES or option not in STRATEGIES[strategy].unused_options()
 
 
 def _short(key: str) -> str:
@@ -304,8 +310,16 @@ def filter_runs(runs: pd.DataFrame, *, matrices: Sequence[str] = (), datasets: S
     return runs[keep]
 
 
-def _summaries(values: pd.Series, prefix: str) -> dict[str, float]:
-    stats = summarize(values.dropna().tolist(), bounds=METRIC_BOUNDS[prefix])
+# Accuracies and the number of videos each was scored on: one seed gets a binomial interval over those videos.
+SCORED_ON = {"test_acc": "num_test", "best_val_acc": "num_val"}
+
+
+def _summaries(runs: pd.DataFrame, prefix: str) -> dict[str, Any]:
+    if prefix in SCORED_ON:
+        scored = runs.dropna(subset=[prefix])
+        stats = accuracy_summary(scored[prefix].tolist(), scored[SCORED_ON[prefix]].fillna(0).astype(int).tolist())
+        return {f"{prefix}_{key}": stats[key] for key in (*SUMMARY_KEYS, "interval")}
+    stats = summarize(runs[prefix].dropna().tolist(), bounds=METRIC_BOUNDS[prefix])
     return {f"{prefix}_{key}": stats[key] for key in SUMMARY_KEYS}
 
 
@@ -325,11 +339,12 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
                     "run_ids": ",".join(success["run_id"]), "chance_acc": success["chance_acc"].max(),
                     "above_chance": int((success["above_chance_p"] < ALPHA).sum())})
         for metric in METRICS:
-            row.update(_summaries(success[metric], metric))
+            row.update(_summaries(success, metric))
         row["inference_ms_mean"] = success["inference_ms"].mean()
         rows.append(row)
     columns = [*CONFIG_COLUMNS, "n", "failed", "run_ids", "chance_acc", "above_chance",
-               *(f"{m}_{k}" for m in METRICS for k in SUMMARY_KEYS), "inference_ms_mean"]
+               *(f"{m}_{k}" for m in METRICS for k in SUMMARY_KEYS), "test_acc_interval", "best_val_acc_interval",
+               "inference_ms_mean"]
     board = pd.DataFrame(rows, columns=columns)
     board = board.sort_values(["test_acc_mean", "best_val_acc_mean"], ascending=False, ignore_index=True)
     best = board.groupby("strategy")["test_acc_mean"].idxmax() if not board.empty else []
@@ -390,8 +405,10 @@ def varying_options(runs: pd.DataFrame) -> list[str]:
 
 def sweep_grid(runs: pd.DataFrame, *, x: str = "lr", y: str = "lora_rank",
                metric: str = "best_val_acc") -> pd.DataFrame:
-    """Mean `metric` and seed count per (strategy, x, y) cell, over successful runs."""
-    success = runs[runs["status"] == "success"].dropna(subset=[x, y])
+    """Mean `metric` and seed count per (strategy, x, y) cell, over successful runs of strategies that read
+    both options (a `head` run's lora_rank is a default it never used)."""
+    reads = runs["strategy"].map(lambda name: reads_option(name, x) and reads_option(name, y)).astype(bool)
+    success = runs[(runs["status"] == "success") & reads].dropna(subset=[x, y])
     grid = success.groupby(["strategy", x, y], as_index=False).agg(mean=(metric, "mean"), n=(metric, "count"))
     return grid
 

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -20,8 +19,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import queries
+from vjepa_core import paths
 from vjepa_core.errors import UserError
-from vjepa_core.warehouse import DEFAULT_WAREHOUSE, WAREHOUSE_ENV, WarehouseBusy
+from vjepa_core.store.warehouse import WarehouseBusy
 
 T = TypeVar("T")
 FILTERS = {"f_matrix": "matrix_id", "f_dataset": "dataset", "f_model": "model", "f_strategy": "strategy",
@@ -36,7 +36,7 @@ def warehouse_path(argv: list[str] | None = None) -> Path:
         index = args.index("--warehouse")
         if index + 1 < len(args):
             return Path(args[index + 1])
-    return Path(os.environ.get(WAREHOUSE_ENV) or DEFAULT_WAREHOUSE)
+    return paths.warehouse_path()
 
 
 def fingerprint(path: Path) -> tuple[int, ...]:

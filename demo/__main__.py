@@ -10,15 +10,13 @@ Bad arguments print one line and exit with code 2. Nothing is shared publicly un
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import NoReturn
 
+from vjepa_core import paths
 from vjepa_core.errors import UserError
 
-RESULTS_ENV = "VJEPA_RESULTS"
-WAREHOUSE_ENV = "VJEPA_WAREHOUSE"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 DEFAULT_MAX_MB = 200.0
@@ -38,11 +36,11 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
 def checkpoints_folder(checkpoints: Path | None, results: Path | None) -> Path:
     if checkpoints is not None:
         return Path(checkpoints)
-    return Path(results or os.environ.get(RESULTS_ENV) or "results") / "checkpoints"
+    return paths.checkpoints_dir(results)
 
 
 def warehouse_file(warehouse: Path | None) -> Path:
-    return Path(warehouse or os.environ.get(WAREHOUSE_ENV) or "warehouse/vjepa.duckdb")
+    return paths.warehouse_path(warehouse)
 
 
 def serve(checkpoints: Path, *, warehouse: Path | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,

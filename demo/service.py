@@ -1,7 +1,7 @@
 """The demo's plain-Python core: list checkpoints, resolve names safely, load them cached, check videos, classify.
 
 In:  a checkpoints folder (`<results>/checkpoints`, each `<name>/manifest.json` + safetensors, as
-     `vjepa_core.checkpoint` writes them), optionally the DuckDB warehouse (read only, for test
+     `vjepa_core.store.checkpoint` writes them), optionally the DuckDB warehouse (read only, for test
      accuracy and finish time), and a video file path.
 Out: `list_checkpoints(root)` -> [CheckpointInfo], newest first;
      `DemoService.classify(name, video)` -> `Classification`: probs {label: p} (every label of the
@@ -31,12 +31,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from vjepa_core.checkpoint import MANIFEST, WEIGHTS, load_checkpoint, read_manifest
 from vjepa_core.data import VideoInfo, probe_video
 from vjepa_core.errors import UserError
+from vjepa_core.inference.predict import Predictor
 from vjepa_core.models import load_model
-from vjepa_core.predict import Predictor
 from vjepa_core.spec import RunSpec
+from vjepa_core.store.checkpoint import MANIFEST, WEIGHTS, load_checkpoint, read_manifest
 from vjepa_core.strategies import get_strategy
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ def warehouse_rows(warehouse: Path | None, run_ids: Iterable[str]) -> dict[str, 
         return {}
     import duckdb
 
-    from vjepa_core.warehouse import read_connection
+    from vjepa_core.store.warehouse import read_connection
 
     sql = "SELECT run_id, test_acc, finished_at FROM runs WHERE list_contains(?::VARCHAR[], run_id)"
     try:

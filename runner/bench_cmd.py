@@ -1,4 +1,4 @@
-"""`runner bench` (naive loop vs the cached matrix, with the measured lower bound) and `runner cache ls|clear`.
+"""`runner bench`: the naive loop vs the cached matrix, with the measured lower bound.
 
 The measuring code is `benchmarks.bench_matrix`; these commands parse flags and render its dict.
 """
@@ -7,18 +7,14 @@ from __future__ import annotations
 
 import json
 import tempfile
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
 
-from runner.cli import app
-from runner.options import ResultsOption, fail, results_path, stdout_console, user_errors
-
-cache_app = typer.Typer(no_args_is_help=True, help="The frozen-backbone token cache under <results>/cache/.")
-app.add_typer(cache_app, name="cache")
+from runner.app import app
+from runner.options import fail, stdout_console, user_errors
 
 
 @app.command()
@@ -45,8 +41,8 @@ def bench(
     lower bound, decode vs encoder throughput and peak memory.
     """
     from benchmarks.bench_matrix import Workload, run_bench
-    from vjepa_core.features import default_workers
     from vjepa_core.strategies import STRATEGIES
+    from vjepa_core.training.features import default_workers
 
     names = tuple(s.strip() for s in strategies.split(",") if s.strip())
     bad = [s for s in names if s not in STRATEGIES or not STRATEGIES[s].frozen_encoder]
@@ -95,47 +91,3 @@ def print_bench(result: dict[str, Any]) -> None:
     summary.add_row("encoder clips/s (batched)", f"{result['encoder_clips_per_s']:.1f}")
     summary.add_row("peak memory (RSS)", f"{result['peak_memory_bytes'] / 2**20:.0f} MiB")
     out.print(summary)
-
-
-@cache_app.command("ls")
-@user_errors
-def cache_ls(results: Path | None = ResultsOption,
-             as_json: bool = typer.Option(False, "--json", help="Print one JSON object per group.")) -> None:
-    """List cache groups (one per model x preprocessing x kind): entries and size on disk."""
-    from vjepa_core.cache import list_groups
-
-    root = results_path(results) / "cache"
-    groups = list_groups(root)
-    if as_json:
-        for group in groups:
-            typer.echo(json.dumps(group, default=str))
-        return
-    if not groups:
-        typer.echo(f"the cache at {root} is empty")
-        return
-    table = Table(title=f"token cache {root}: {sum(g['bytes'] for g in groups) / 2**20:.1f} MiB")
-    for column in ("group", "model", "kind", "frames", "stride", "crop", "precision", "entries", "MiB", "last write"):
-        table.add_column(column)
-    for g in groups:
-        written = datetime.fromtimestamp(g["last_write"]).strftime("%Y-%m-%d %H:%M") if g["last_write"] else "-"
-        table.add_row(g["group"], str(g["model"]), str(g["kind"]), str(g["frames_per_clip"]), str(g["frame_stride"]),
-                      str(g["crop_size"]), str(g["precision"]), str(g["entries"]), f"{g['bytes'] / 2**20:.1f}", written)
-    stdout_console().print(table)
-
-
-@cache_app.command("clear")
-@user_errors
-def cache_clear(results: Path | None = ResultsOption,
-                all_entries: bool = typer.Option(False, "--all", help="Delete every entry."),
-                older_than: float | None = typer.Option(None, "--older-than", help="Delete entries last written "
-                                                        "more than this many days ago.")) -> None:
-    """Delete cache entries: --all, or those --older-than N days. They are rebuilt when needed."""
-    from vjepa_core.cache import clear
-
-    if all_entries == (older_than is not None):
-        fail("cache clear needs exactly one of --all or --older-than DAYS")
-    if older_than is not None and older_than < 0:
-        fail(f"--older-than must be >= 0 days, got {older_than}")
-    root = results_path(results) / "cache"
-    entries, size = clear(root, older_than_seconds=None if all_entries else older_than * 86400)
-    typer.echo(f"removed {entries} entries ({size / 2**20:.1f} MiB) from {root}")

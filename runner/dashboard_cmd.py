@@ -15,8 +15,9 @@ from pathlib import Path
 
 import typer
 
-from runner.cli import app
-from runner.options import WAREHOUSE_ENV, WarehouseOption, fail, user_errors, warehouse_path
+from runner.app import app
+from runner.options import WarehouseOption, fail, user_errors
+from vjepa_core.paths import WAREHOUSE_ENV, warehouse_path
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 # Waits for the server to accept connections, then opens the page: streamlit's own opener needs a

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
-from runner.cli import app
-from runner.options import ResultsOption, WarehouseOption, results_path, user_errors, warehouse_path
+from runner.app import app
+from runner.options import ResultsOption, WarehouseOption, user_errors
+from vjepa_core.paths import results_path, warehouse_path
 
 
 @app.command()

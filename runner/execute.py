@@ -12,12 +12,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from vjepa_core.device import resolve_device, resolve_precision
 from vjepa_core.errors import UserError
-from vjepa_core.experiment import Paths, PreparedData, failed_record, prepare_data, run_experiment
 from vjepa_core.models import load_config
+from vjepa_core.models.device import resolve_device, resolve_precision
 from vjepa_core.spec import ExecOptions, RunSpec
-from vjepa_core.warehouse import RunRecord, Warehouse
+from vjepa_core.store.warehouse import RunRecord, Warehouse
+from vjepa_core.training.experiment import Paths, PreparedData, failed_record, prepare_data, run_experiment
 
 log = logging.getLogger(__name__)
 

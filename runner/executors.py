@@ -1,11 +1,8 @@
-"""Where a matrix's runs execute (this process, or Ray tasks) and the driver that records them.
+"""Where a matrix's runs execute: this process, or Ray tasks.
 
 Executors share one interface: `submit(spec, data) -> future`, then `as_completed()` yields
-`(spec, RunRecord)` pairs as runs finish. They never touch the warehouse: `run_matrix`, the driver,
-is its only writer. It writes each record in one transaction as it arrives, between runs, and
-holds no connection while a run trains, so the dashboard can read at any moment and sees each run
-whole or not at all. A killed driver (even `kill -9`) loses at most the runs in flight; starting
-it again skips every run_id that already succeeded.
+`(spec, RunRecord)` pairs as runs finish. They never touch the warehouse: the driver
+(`runner.driver.run_matrix`) is its only writer.
 
 `LocalExecutor` runs lazily, one run at a time, inside `as_completed()`; `RayExecutor` sends each
 run to a Ray task (`num_gpus=gpus_per_run`) that calls `run_and_catch` and returns the record.
@@ -14,25 +11,19 @@ run to a Ray task (`num_gpus=gpus_per_run`) that calls `run_and_catch` and retur
 from __future__ import annotations
 
 import dataclasses
-import os
-import socket
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from tqdm.auto import tqdm
-
 from runner.execute import run_and_catch
-from runner.matrix import MatrixSpec, data_key
 from vjepa_core.errors import UserError
-from vjepa_core.experiment import REPO_ROOT, PreparedData, failed_record, prepare_data
-from vjepa_core.models import load_config
+from vjepa_core.paths import REPO_ROOT
 from vjepa_core.spec import ExecOptions, RunSpec
-from vjepa_core.warehouse import RunRecord, Warehouse
+from vjepa_core.store.warehouse import RunRecord
+from vjepa_core.training.experiment import PreparedData, failed_record
 
 Completed = tuple[RunSpec, RunRecord]
 
@@ -141,119 +132,3 @@ def make_executor(kind: str, results: Path, options: ExecOptions, *, address: st
     if kind == "local":
         return LocalExecutor(results, options)
     return RayExecutor(results, options, address=address, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run)
-
-
-# -- the driver ---------------------------------------------------------------------------------
-
-
-@dataclass
-class MatrixOutcome:
-    """What one invocation did: every run_id of the matrix, and which ran, were skipped or failed."""
-
-    matrix_id: str
-    run_ids: list[str] = field(default_factory=list)
-    ran: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    earlier_failed: list[str] = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.failed or self.earlier_failed else 0
-
-
-@dataclass(frozen=True)
-class DriveOptions:
-    force: bool = False
-    retry_failed: bool = False
-    progress: bool = True
-
-
-def run_matrix(matrix: MatrixSpec, *, results: Path, warehouse: Path, options: ExecOptions,
-               executor: Callable[[ExecOptions], Executor], drive: DriveOptions = DriveOptions()) -> MatrixOutcome:
-    """Run phase 1 (and phase 2 if the spec has one), skipping finished runs; record the matrix live."""
-    store = Warehouse(warehouse)
-    options = dataclasses.replace(options, matrix_id=matrix.matrix_id)
-    outcome = MatrixOutcome(matrix.matrix_id)
-    phase1 = _plan(store, matrix.runs, drive, outcome)
-    prepared = preflight(phase1, Path(results), options)  # bad input: UserError before anything is written
-    _update(store, matrix, outcome, status="running", started_at=datetime.now(), pid=os.getpid(),
-            host=socket.gethostname())
-    pool = executor(options)
-    try:
-        _execute(store, matrix, pool, phase1, prepared, outcome, progress=drive.progress)
-        if matrix.phase2 is not None:
-            runs = store.runs()
-            best = matrix.phase2_runs(runs[runs["run_id"].isin(outcome.run_ids)])
-            phase2 = _plan(store, best, drive, outcome)
-            prepared = preflight(phase2, Path(results), options)
-            _update(store, matrix, outcome, status="running")
-            _execute(store, matrix, pool, phase2, prepared, outcome, progress=drive.progress)
-    except BaseException:
-        _update(store, matrix, outcome, status="interrupted", current_run_id=None)
-        raise
-    finally:
-        pool.close()
-    _update(store, matrix, outcome, status="finished", current_run_id=None, finished_at=datetime.now())
-    return outcome
-
-
-def _plan(store: Warehouse, specs: Any, drive: DriveOptions, outcome: MatrixOutcome) -> list[RunSpec]:
-    """The specs still to run; the rest are counted as skipped (done, or failed before)."""
-    specs = [s for s in specs if s.run_id not in outcome.run_ids]
-    ids = [s.run_id for s in specs]
-    outcome.run_ids += ids
-    done = set() if drive.force else store.completed_run_ids(ids)
-    failed = set()
-    if not (drive.force or drive.retry_failed) and store.path.exists():
-        failed = set(store.runs(status="failed")["run_id"]) & set(ids)
-    outcome.skipped += [i for i in ids if i in done or i in failed]
-    outcome.earlier_failed += [i for i in ids if i in failed]
-    return [s for s in specs if s.run_id not in done and s.run_id not in failed]
-
-
-def preflight(specs: list[RunSpec], results: Path, options: ExecOptions) -> dict[tuple[Any, ...], PreparedData]:
-    """Prepare each distinct data setting once and check each model: all bad input shows here."""
-    prepared: dict[tuple[Any, ...], PreparedData] = {}
-    for spec in specs:
-        if data_key(spec) not in prepared:
-            prepared[data_key(spec)] = prepare_data(spec, results, options)
-    for model in dict.fromkeys(spec.model for spec in specs):
-        load_config(model)
-    return prepared
-
-
-def _execute(store: Warehouse, matrix: MatrixSpec, pool: Executor, specs: list[RunSpec],
-             prepared: dict[tuple[Any, ...], PreparedData], outcome: MatrixOutcome, *, progress: bool) -> None:
-    if not specs:
-        return
-    for spec in specs:
-        pool.submit(spec, prepared[data_key(spec)])
-    pending = [spec.run_id for spec in specs]
-    bar = tqdm(total=len(outcome.run_ids), initial=len(outcome.run_ids) - len(specs), desc="matrix", unit="run",
-               position=0, disable=not progress, dynamic_ncols=True)
-    _update(store, matrix, outcome, status="running", current_run_id=pending[0])
-    with bar:
-        for spec, record in pool.as_completed():
-            store.write_run(record)  # one transaction: readers see this run whole or not at all
-            pending.remove(spec.run_id)
-            outcome.ran.append(spec.run_id)
-            if record.run.get("status") != "success":
-                outcome.failed.append(spec.run_id)
-            _update(store, matrix, outcome, status="running", current_run_id=pending[0] if pending else None)
-            bar.update(1)
-            if progress:
-                bar.write(_run_line(spec, record))
-
-
-def _update(store: Warehouse, matrix: MatrixSpec, outcome: MatrixOutcome, **columns: Any) -> None:
-    store.upsert_matrix({"matrix_id": matrix.matrix_id, "name": matrix.name, "total_runs": len(outcome.run_ids),
-                         "spec": {**matrix.source, "run_ids": outcome.run_ids}, **columns})
-
-
-def _run_line(spec: RunSpec, record: RunRecord) -> str:
-    run = record.run
-    what = f"{spec.strategy} vpc={spec.videos_per_class or 'all'} frames={spec.frames_per_clip} seed={spec.seed}"
-    if run.get("status") != "success":
-        return f"x {spec.run_id} {what}: failed: {run.get('error')}"
-    return f"ok {spec.run_id} {what}: test acc {100 * run['test_acc']:.1f}% ({run['train_seconds']:.1f} s)"

@@ -1,6 +1,7 @@
 """Matrix specs: base run settings plus axes, validated up front and expanded into `RunSpec`s.
 
-A matrix spec is a mapping (YAML file, or `DEFAULT_MATRIX`), documented in experiments/README.md:
+A matrix spec is a mapping (a YAML file; the built-in study is `runner/default_study.yaml`), documented
+in experiments/README.md:
 
     name: strategies                      # optional; default: the file's stem
     description: ...                      # optional, free text
@@ -46,16 +47,8 @@ PHASE2_KEYS = ("top_k", "by", "set")
 RANK_BY = ("best_val_acc",)
 DATA_FIELDS = ("data", "videos_per_class", "val_fraction", "test_fraction", "split_seed")
 
-DEFAULT_MATRIX: dict[str, Any] = {
-    "name": "default",
-    "description": "The original study's frozen-backbone strategies at two data sizes, plus full "
-                   "fine-tuning, on the built-in synthetic set with the tiny preset.",
-    "base": {"data": "synthetic", "model": "tiny", "epochs": 40, "lr": 1e-3, "batch_size": 8, "seed": 0},
-    "axes": [
-        {"strategies": ["head", "pooler_head", "lora", "pooler_head_lora"], "videos_per_class": [10, 40]},
-        {"strategies": ["full"], "videos_per_class": [40], "encoder_lr_scale": [0.1]},
-    ],
-}
+# The built-in study of `runner run-matrix`: package data, also reachable as experiments/default.yaml (a link).
+DEFAULT_MATRIX_FILE = Path(__file__).with_name("default_study.yaml")
 
 
 @dataclass(frozen=True)
@@ -98,11 +91,10 @@ class MatrixSpec:
 
 def load_matrix(path: Path | None, overrides: dict[str, Any] | None = None) -> MatrixSpec:
     """The spec at `path` (None: the built-in default) with CLI `overrides` laid over its base."""
-    if path is None:
-        return parse_matrix(DEFAULT_MATRIX, overrides=overrides)
     from runner.options import load_yaml
 
-    return parse_matrix(load_yaml(Path(path)), default_name=Path(path).stem, overrides=overrides)
+    path = DEFAULT_MATRIX_FILE if path is None else Path(path)
+    return parse_matrix(load_yaml(path), default_name=path.stem, overrides=overrides)
 
 
 def parse_matrix(values: dict[str, Any], *, default_name: str = "matrix",
@@ -264,11 +256,6 @@ def order_runs(specs: list[RunSpec]) -> tuple[RunSpec, ...]:
     return tuple(sorted(specs, key=lambda spec: first[data_key(spec)]))
 
 
-def config_key(spec: RunSpec) -> str:
-    """A configuration is a run spec without its seed: seeds are repeats of one configuration."""
-    return json.dumps({k: v for k, v in spec.to_dict().items() if k != "seed"}, sort_keys=True)
-
-
 def top_configurations(specs: Iterable[RunSpec], results: pd.DataFrame, *, top_k: int, by: str) -> list[RunSpec]:
     """The first spec of each of the `top_k` configurations with the best mean `by` over successful runs.
 
@@ -279,8 +266,8 @@ def top_configurations(specs: Iterable[RunSpec], results: pd.DataFrame, *, top_k
     first: dict[str, RunSpec] = {}
     for spec in specs:
         if spec.run_id in ok.index and pd.notna(ok[spec.run_id]):
-            scores.setdefault(config_key(spec), []).append(float(ok[spec.run_id]))
-            first.setdefault(config_key(spec), spec)
+            scores.setdefault(spec.config_id, []).append(float(ok[spec.run_id]))
+            first.setdefault(spec.config_id, spec)
     ranked = sorted(scores, key=lambda key: -sum(scores[key]) / len(scores[key]))
     return [first[key] for key in ranked[:top_k]]
 

@@ -16,27 +16,11 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from runner.cli import (
-    DecoderOption,
-    DeviceOption,
-    QuietOption,
-    WorkersOption,
-    _fmt,
-    _pct,
-    app,
-    exec_options,
-    existing_warehouse,
-)
-from runner.options import (
-    ResultsOption,
-    WarehouseOption,
-    fail,
-    results_path,
-    stdout_console,
-    user_errors,
-    warehouse_path,
-)
+from runner.app import DecoderOption, DeviceOption, QuietOption, WorkersOption, app, exec_options, existing_warehouse
+from runner.options import ResultsOption, WarehouseOption, fail, stdout_console, user_errors
 from runner.options import with_spec_options as _with_spec_options
+from runner.output import fmt, pct
+from vjepa_core.paths import results_path, warehouse_path
 
 SpecArgument = typer.Argument(None, help="Matrix spec YAML (see experiments/README.md); default: the built-in "
                               "study (experiments/default.yaml).")
@@ -131,8 +115,8 @@ def compare(
     warehouse: Path | None = WarehouseOption,
 ) -> None:
     """Do two runs' accuracies differ beyond noise? Paired bootstrap CI + exact McNemar on shared videos."""
-    from vjepa_core.stats import compare_runs
-    from vjepa_core.warehouse import Warehouse
+    from vjepa_core.analysis.stats import compare_runs
+    from vjepa_core.store.warehouse import Warehouse
 
     if split not in ("test", "val"):
         fail(f"--split must be test or val, got {split!r}")
@@ -146,7 +130,7 @@ def compare(
             fail(f"run {given!r} is not in {path}")
     result = compare_runs(path, runs[0]["run_id"], runs[1]["run_id"], split=split, n_boot=n_boot)
     names = [f"{run['strategy']} ({run['run_id'][:8]})" for run in runs]
-    typer.echo(f"{names[0]}: {_pct(result.acc_a)}   {names[1]}: {_pct(result.acc_b)}   "
+    typer.echo(f"{names[0]}: {pct(result.acc_a)}   {names[1]}: {pct(result.acc_b)}   "
                f"({result.only_a_correct} videos only A got right, {result.only_b_correct} only B)")
     typer.echo(result.verdict(names[0], names[1]))
 
@@ -155,7 +139,8 @@ def compare(
 
 
 def _run(matrix: Any, args: dict[str, Any]) -> None:
-    from runner.executors import DriveOptions, check_executor, make_executor, run_matrix
+    from runner.driver import DriveOptions, run_matrix
+    from runner.executors import check_executor, make_executor
 
     results, warehouse = results_path(args["results"]), warehouse_path(args["warehouse"])
     options = exec_options(args["device"], args["decoder"], args["workers"], args["quiet"])
@@ -181,15 +166,15 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def _print_plan(matrix: Any, warehouse: Path) -> None:
+    from vjepa_core.store.warehouse import Warehouse
     from vjepa_core.strategies import get_strategy
-    from vjepa_core.warehouse import Warehouse
 
     done = Warehouse(warehouse).completed_run_ids([s.run_id for s in matrix.runs])
     table = Table(title=f"matrix {matrix.name} ({matrix.matrix_id}): {len(matrix.runs)} run(s), {len(done)} done")
     for column in ("run_id", "strategy", "videos/class", "frames", "epochs", "lr", "lora r/alpha", "seed", "done"):
         table.add_column(column, no_wrap=column in ("run_id", "strategy"))
     for s in matrix.runs:
-        table.add_row(s.run_id, s.strategy, _fmt(s.videos_per_class), str(s.frames_per_clip), str(s.epochs),
+        table.add_row(s.run_id, s.strategy, fmt(s.videos_per_class), str(s.frames_per_clip), str(s.epochs),
                       f"{s.lr:g}", _lora_cell(s, get_strategy(s.strategy)), str(s.seed),
                       "yes" if s.run_id in done else "")
     stdout_console().print(table)
@@ -204,7 +189,7 @@ def _lora_cell(spec: Any, strategy: Any) -> str:
 
 def _print_summary(matrix: Any, outcome: Any, warehouse: Path) -> None:
     from runner.matrix import summary_frame
-    from vjepa_core.warehouse import Warehouse
+    from vjepa_core.store.warehouse import Warehouse
 
     store = Warehouse(warehouse)
     runs = store.runs()
@@ -238,13 +223,13 @@ def summary_table(frame: Any, *, title: str) -> Table:
     for strategy, rows in frame.groupby("strategy", sort=False):
         values = {(r.videos_per_class, r.frames_per_clip): _cell(r) for r in rows.itertuples()}
         table.add_row(strategy, *[values.get(cell, "-") for cell in cells],
-                      _fmt(int(rows["trainable_params"].median())), f"{rows['seconds'].mean():.1f}")
+                      fmt(int(rows["trainable_params"].median())), f"{rows['seconds'].mean():.1f}")
     return table
 
 
 def chance_caption(runs: pd.DataFrame, class_metrics: pd.DataFrame) -> str | None:
     """'chance 16.7% (...); 8 of 9 runs above it (...)' over the successful `runs`, or None."""
-    from vjepa_core.stats import ALPHA, run_chance_test
+    from vjepa_core.analysis.stats import ALPHA, run_chance_test
 
     by_run = dict(tuple(class_metrics.groupby("run_id"))) if not class_metrics.empty else {}
     tests = [run_chance_test(run, by_run.get(run["run_id"], class_metrics.iloc[:0]))
@@ -260,5 +245,5 @@ def chance_caption(runs: pd.DataFrame, class_metrics: pd.DataFrame) -> str | Non
 
 def _cell(row: Any) -> str:
     if row.n > 1:
-        return f"{_pct(row.test_acc_mean)} ± {100 * row.test_acc_std:.1f} (n={row.n})"
-    return _pct(row.test_acc_mean)
+        return f"{pct(row.test_acc_mean)} ± {100 * row.test_acc_std:.1f} (n={row.n})"
+    return pct(row.test_acc_mean)

@@ -21,14 +21,17 @@ import yaml
 from rich.console import Console
 
 from vjepa_core.errors import UserError
+from vjepa_core.paths import (
+    DEFAULT_RESULTS,
+    DEFAULT_WAREHOUSE,
+    RESULTS_ENV,
+    WAREHOUSE_ENV,
+)
 from vjepa_core.spec import FIELD_HELP, RunSpec, field_names, field_type
 
-WAREHOUSE_ENV = "VJEPA_WAREHOUSE"
-RESULTS_ENV = "VJEPA_RESULTS"
-
-WarehouseOption = typer.Option(None, "--warehouse", envvar=WAREHOUSE_ENV, show_default="warehouse/vjepa.duckdb",
+WarehouseOption = typer.Option(None, "--warehouse", envvar=WAREHOUSE_ENV, show_default=DEFAULT_WAREHOUSE,
                                help="DuckDB warehouse file (env VJEPA_WAREHOUSE).")
-ResultsOption = typer.Option(None, "--results", envvar=RESULTS_ENV, show_default="results/",
+ResultsOption = typer.Option(None, "--results", envvar=RESULTS_ENV, show_default=DEFAULT_RESULTS + "/",
                              help="Folder for checkpoints, caches and exports (env VJEPA_RESULTS).")
 
 
@@ -39,14 +42,6 @@ def stdout_console() -> Console:
     """The console results go to: the terminal's width, or wide enough for tables when piped."""
     piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
     return Console(width=PIPED_WIDTH if piped else None)
-
-
-def warehouse_path(value: Path | None) -> Path:
-    return Path(value or os.environ.get(WAREHOUSE_ENV) or "warehouse/vjepa.duckdb")
-
-
-def results_path(value: Path | None) -> Path:
-    return Path(value or os.environ.get(RESULTS_ENV) or "results")
 
 
 def fail(message: str, code: int = 2) -> typing.NoReturn:

@@ -1,4 +1,10 @@
-"""Shared pytest fixtures.
+"""Shared pytest fixtures, and the test tiers.
+
+Tiers
+-----
+Each test carries the marker of its folder: `unit` (tests/unit: tiny models, no trained-run fixtures,
+under a minute), `integration` (tests/integration: the CLI end to end), `apps` (tests/apps: dashboard
+and demo), `browser` (tests/browser: headless Chromium). `pytest -m unit` runs one tier.
 
 Datasets
 --------
@@ -24,6 +30,16 @@ from pathlib import Path
 import pytest
 
 from vjepa_core.data.synthetic import make_synthetic
+
+TIERS = ("unit", "integration", "apps", "browser")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = item.path.parent.name
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
+
 
 SYNTHETIC_SMALL = {"videos_per_class": 4, "height": 96, "width": 128, "num_frames": 40, "fps": 12, "seed": 0}
 
@@ -56,7 +72,7 @@ def trained_runs(tmp_path_factory: pytest.TempPathFactory, synthetic_small: Path
     """
     from runner.execute import execute_one
     from vjepa_core.spec import ExecOptions, RunSpec
-    from vjepa_core.warehouse import RunRecord, Warehouse
+    from vjepa_core.store.warehouse import RunRecord, Warehouse
 
     root = tmp_path_factory.mktemp("trained")
     warehouse, results = root / "vjepa.duckdb", root / "results"
@@ -93,7 +109,7 @@ def dashboard_runs(tmp_path_factory: pytest.TempPathFactory, trained_runs: Train
     """`trained_runs`' warehouse copied, plus DASHBOARD_VARIETY run by the real runner (matrix still "running")."""
     from runner.execute import execute_one
     from vjepa_core.spec import ExecOptions, RunSpec
-    from vjepa_core.warehouse import Warehouse
+    from vjepa_core.store.warehouse import Warehouse
 
     root = tmp_path_factory.mktemp("dashboard")
     warehouse, results = root / "vjepa.duckdb", root / "results"

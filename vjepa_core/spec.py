@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from vjepa_core.errors import UserError
+from vjepa_core.strategies import STRATEGIES, get_strategy
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Schedule = Literal["cosine", "constant"]
@@ -79,11 +80,30 @@ class RunSpec:
         return dataclasses.asdict(self)
 
     def canonical_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return _canonical(self.to_dict())
 
     @property
     def run_id(self) -> str:
-        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+        return _digest(self.to_dict())
+
+    @property
+    def config_id(self) -> str:
+        return config_id(self.to_dict())
+
+
+def config_id(spec: dict[str, Any]) -> str:
+    """A configuration is a run spec without its seed: its seeds are repeats of one configuration.
+
+    Takes the spec as a dict (a warehouse row's `spec` JSON), so that readers need not rebuild a RunSpec."""
+    return _digest({key: value for key, value in spec.items() if key != "seed"})
+
+
+def _canonical(values: dict[str, Any]) -> str:
+    return json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _digest(values: dict[str, Any]) -> str:
+    return hashlib.sha256(_canonical(values).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -163,8 +183,6 @@ _POSITIVE = ("frames_per_clip", "frame_stride", "epochs", "batch_size", "accumul
 
 
 def _reset_unused(spec: RunSpec) -> None:
-    from vjepa_core.strategies import STRATEGIES  # local import: strategies import the spec
-
     defaults = {f.name: f.default for f in dataclasses.fields(RunSpec)}
     for name in STRATEGIES[spec.strategy].unused_options():
         object.__setattr__(spec, name, defaults[name])  # frozen: only __post_init__ may do this
@@ -195,10 +213,7 @@ def _check_values(spec: RunSpec) -> None:
             raise UserError(f"{name} is out of range: {getattr(spec, name)}")
     if spec.val_fraction + spec.test_fraction >= 1:
         raise UserError("val_fraction + test_fraction must leave videos for training (sum < 1)")
-    from vjepa_core.strategies import STRATEGIES  # local import: strategies import the spec
-
-    if spec.strategy not in STRATEGIES:
-        raise UserError(f"strategy: unknown {spec.strategy!r} (choose from {', '.join(STRATEGIES)})")
+    get_strategy(spec.strategy)  # a UserError naming the choices
 
 
 FIELD_HELP: dict[str, str] = {

@@ -33,14 +33,16 @@ table = board.assign(best=board["best_in_strategy"].map({True: "★", False: ""}
 st.dataframe(
     table, hide_index=True, width="stretch",
     column_order=["best", "config", "strategy", "n", "test_acc_mean", "test_acc_std", "test_acc_ci_low",
-                  "test_acc_ci_high", "vs_chance", "best_val_acc_mean", "trainable_params", "train_seconds_mean",
-                  "inference_ms_mean", "failed"],
+                  "test_acc_ci_high", "test_acc_interval", "vs_chance", "best_val_acc_mean", "trainable_params",
+                  "train_seconds_mean", "inference_ms_mean", "failed"],
     column_config={
         "best": st.column_config.TextColumn("best", width="small", help="best configuration of its strategy"),
         "test_acc_mean": st.column_config.ProgressColumn("test acc", format="percent", min_value=0, max_value=1),
         "test_acc_std": st.column_config.NumberColumn("± std", format="%.3f"),
         "test_acc_ci_low": st.column_config.NumberColumn("95% CI low", format="%.3f"),
         "test_acc_ci_high": st.column_config.NumberColumn("95% CI high", format="%.3f"),
+        "test_acc_interval": st.column_config.TextColumn("CI of", help="t over seeds with two or more seeds; with one "
+                                                         "seed, Wilson over the test videos it was scored on"),
         "vs_chance": st.column_config.TextColumn("above chance", help="seeds whose test accuracy beats chance "
                                                  "(exact binomial test, p < 0.05)"),
         "best_val_acc_mean": st.column_config.ProgressColumn("val acc", format="percent", min_value=0, max_value=1),

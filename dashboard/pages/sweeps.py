@@ -14,7 +14,7 @@ options = queries.varying_options(runs)
 board = queries.leaderboard(runs)
 
 st.subheader("Learning rate x LoRA rank")
-grid = queries.sweep_grid(runs[runs["strategy"].str.contains("lora")]) if "lr" in options else None
+grid = queries.sweep_grid(runs) if "lr" in options else None
 if grid is None or grid["lr"].nunique() < 2 or grid["lora_rank"].nunique() < 2:
     ui.not_enough("LoRA runs at two or more learning rates and ranks", SWEEP_COMMAND)
 else:

@@ -1,32 +1,10 @@
-"""The strategy registry: one module per strategy, each registering itself once.
+"""Strategies: one module per strategy, each registering itself once (`registry.register`).
 
-`STRATEGIES` maps a name to its `Strategy`; `register` refuses a duplicate name.
+`STRATEGIES` maps a name to its `Strategy`, in the order users see in --help and the dashboard;
+nothing outside this package lists strategy names (tests/unit/test_architecture.py holds that).
 """
 
-from __future__ import annotations
-
-from vjepa_core.strategies.base import Strategy
-
-STRATEGIES: dict[str, Strategy] = {}
-
-
-def register(strategy: Strategy) -> Strategy:
-    if strategy.name in STRATEGIES:
-        raise ValueError(f"strategy {strategy.name!r} is already registered")
-    STRATEGIES[strategy.name] = strategy
-    return strategy
-
-
-def get_strategy(name: str) -> Strategy:
-    from vjepa_core.errors import UserError
-
-    if name not in STRATEGIES:
-        raise UserError(f"strategy: unknown {name!r} (choose from {', '.join(STRATEGIES)})")
-    return STRATEGIES[name]
-
-
-# Registration order is the order users see in --help and the dashboard.
-from vjepa_core.strategies import (  # noqa: E402, F401, I001
+from vjepa_core.strategies import (  # noqa: F401, I001  (importing a module registers its strategy)
     head,
     pooler_head,
     lora,
@@ -35,3 +13,7 @@ from vjepa_core.strategies import (  # noqa: E402, F401, I001
     full,
     scratch,
 )
+from vjepa_core.strategies.base import Strategy
+from vjepa_core.strategies.registry import STRATEGIES, get_strategy, register
+
+__all__ = ["STRATEGIES", "Strategy", "get_strategy", "register"]

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-from vjepa_core.spec import RunSpec
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # torch and peft load in seconds: the CLI's --help and skip paths never need them
     import torch
@@ -24,6 +22,15 @@ ENCODER_MLP = r"vjepa2\.encoder\.layer\.\d+\.mlp\.(fc1|fc2)"
 ADAPTER_NAME = "default"
 ENCODER_WEIGHT = "vjepa2.encoder.layer.0.attention.query.weight"  # one of the encoder's own weights
 LORA_OPTIONS = ("lora_rank", "lora_alpha", "lora_dropout", "lora_mlp")
+
+
+class LoraSettings(Protocol):
+    """The run options LoRA reads (a `RunSpec` has them)."""
+
+    lora_rank: int
+    lora_alpha: float
+    lora_dropout: float
+    lora_mlp: bool
 
 
 @dataclass(frozen=True)
@@ -46,14 +53,14 @@ class Strategy:
             unused.append("encoder_lr_scale")  # it scales the encoder's own weights only (train.py)
         return tuple(unused)
 
-    def lora_targets(self, spec: RunSpec) -> str | None:
+    def lora_targets(self, spec: LoraSettings) -> str | None:
         """One regex over module names, or None for strategies without LoRA."""
         patterns = list(self.lora_scope)
         if spec.lora_mlp and ENCODER_ATTENTION in patterns:
             patterns.append(ENCODER_MLP)
         return "|".join(f"(?:{p})" for p in patterns) if patterns else None
 
-    def lora_config(self, spec: RunSpec) -> LoraConfig | None:
+    def lora_config(self, spec: LoraSettings) -> LoraConfig | None:
         targets = self.lora_targets(spec)
         if targets is None:
             return None
@@ -62,7 +69,7 @@ class Strategy:
         return LoraConfig(r=spec.lora_rank, lora_alpha=spec.lora_alpha, lora_dropout=spec.lora_dropout,
                           target_modules=targets, bias="none")
 
-    def adapt(self, model: torch.nn.Module, spec: RunSpec) -> torch.nn.Module:
+    def adapt(self, model: torch.nn.Module, spec: LoraSettings) -> torch.nn.Module:
         """Inject this strategy's LoRA layers (if any) and set which parameters train."""
         config = self.lora_config(spec)
         if config is not None:

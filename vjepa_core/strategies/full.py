@@ -1,7 +1,7 @@
 """`full`: every weight of encoder, pooler and classifier trains, from the pretrained weights."""
 
-from vjepa_core.strategies import register
 from vjepa_core.strategies.base import Strategy, in_module
+from vjepa_core.strategies.registry import register
 
 FULL = register(Strategy(
     name="full",

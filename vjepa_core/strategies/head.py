@@ -1,7 +1,7 @@
 """`head`: only the linear classifier trains; encoder and pooler outputs are both cacheable."""
 
-from vjepa_core.strategies import register
 from vjepa_core.strategies.base import Strategy, in_module
+from vjepa_core.strategies.registry import register
 
 HEAD = register(Strategy(
     name="head",

@@ -1,7 +1,7 @@
 """`lora`: PEFT LoRA on the pooler's attention projections + the classifier."""
 
-from vjepa_core.strategies import register
 from vjepa_core.strategies.base import POOLER_ATTENTION, Strategy, in_module, is_lora
+from vjepa_core.strategies.registry import register
 
 LORA = register(Strategy(
     name="lora",

@@ -3,8 +3,8 @@
 The encoder changes, so its tokens cannot be cached: every step runs the full model.
 """
 
-from vjepa_core.strategies import register
 from vjepa_core.strategies.base import ENCODER_ATTENTION, POOLER_ATTENTION, Strategy, in_module, is_lora
+from vjepa_core.strategies.registry import register
 
 LORA_BACKBONE = register(Strategy(
     name="lora_backbone",

@@ -1,7 +1,7 @@
 """`pooler_head`: the attentive pooler and the classifier train; encoder tokens are cacheable."""
 
-from vjepa_core.strategies import register
 from vjepa_core.strategies.base import Strategy, in_module
+from vjepa_core.strategies.registry import register
 
 POOLER_HEAD = register(Strategy(
     name="pooler_head",

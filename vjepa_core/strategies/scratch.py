@@ -1,7 +1,7 @@
 """`scratch`: the same architecture trained end to end from random weights (the baseline arm)."""
 
-from vjepa_core.strategies import register
 from vjepa_core.strategies.base import Strategy, in_module
+from vjepa_core.strategies.registry import register
 
 SCRATCH = register(Strategy(
     name="scratch",

@@ -1,0 +1,119 @@
+"""`runner list`, `runner show` and `runner export`: reading the warehouse back."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from runner.app import app, console, existing_warehouse
+from runner.options import ResultsOption, WarehouseOption, fail, stdout_console, user_errors
+from runner.output import chance_of, fmt, pct, print_frame, status_markup
+from vjepa_core.paths import results_path
+
+
+@app.command("list")
+@user_errors
+def list_runs(
+    strategy: str | None = typer.Option(None, help="Only this strategy."),
+    status: str | None = typer.Option(None, help="Only runs with this status (success, failed)."),
+    matrix: str | None = typer.Option(None, help="Only runs of this matrix id."),
+    limit: int = typer.Option(50, help="Show at most this many runs (newest first)."),
+    warehouse: Path | None = WarehouseOption,
+) -> None:
+    """List runs, newest first."""
+    from vjepa_core.store.warehouse import Warehouse
+
+    runs = Warehouse(existing_warehouse(warehouse)).runs(strategy=strategy, status=status, matrix_id=matrix)
+    if runs.empty:
+        console.print("no runs yet: try `runner run --data synthetic --model tiny`")
+        return
+    table = Table(title=f"{len(runs)} run(s)")
+    for column in ("run_id", "strategy", "model", "dataset", "videos/class", "frames", "seed", "status",
+                   "test acc", "val acc", "trainable", "seconds", "started"):
+        table.add_column(column, no_wrap=column in ("run_id", "strategy", "status"))
+    for row in runs.sort_values("started_at", ascending=False).head(limit).itertuples():
+        table.add_row(row.run_id, row.strategy, str(row.model), str(row.dataset), fmt(row.videos_per_class),
+                      fmt(row.frames_per_clip), fmt(row.seed), status_markup(row.status), pct(row.test_acc),
+                      pct(row.best_val_acc), fmt(row.trainable_params), fmt(row.train_seconds, ".1f"),
+                      str(row.started_at)[:19])
+    stdout_console().print(table)
+
+
+@app.command()
+@user_errors
+def show(
+    run_id: str = typer.Argument(..., help="A run id or a unique prefix of one."),
+    warehouse: Path | None = WarehouseOption,
+    as_json: bool = typer.Option(False, "--json", help="Print the run row as JSON, with chance_acc and "
+                                 "above_chance_p."),
+) -> None:
+    """Show one run: spec, metrics, per-epoch curve, per-class scores and confusion."""
+    from vjepa_core.store.warehouse import Warehouse
+
+    store = Warehouse(existing_warehouse(warehouse))
+    run = store.get_run(run_id)
+    if run is None:
+        fail(f"run {run_id!r} is not in {store.path}")
+    chance = chance_of(store, run)
+    interval = test_interval(run)
+    if as_json:
+        if chance is not None:
+            run = {**run, "chance_acc": chance.chance, "above_chance_p": chance.p_value}
+        if interval is not None:
+            run = {**run, "test_acc_ci_low": interval["ci_low"], "test_acc_ci_high": interval["ci_high"],
+                   "test_acc_interval": interval["interval"]}
+        typer.echo(json.dumps(run, default=str, indent=2))
+        return
+    out = stdout_console()
+    out.print(f"[bold]{run['run_id']}[/]  {run['strategy']} on {run['model']}  status: {status_markup(run['status'])}")
+    if run.get("error"):
+        out.print(f"[red]error:[/] {run['error']}")
+    for key in ("dataset", "videos_per_class", "frames_per_clip", "epochs", "lr", "batch_size", "seed",
+                "trainable_params", "total_params", "test_acc", "test_macro_f1", "best_val_acc",
+                "best_epoch", "train_seconds", "inference_ms", "peak_memory_bytes", "device",
+                "checkpoint_path", "videos_skipped"):
+        out.print(f"  {key:<18} {fmt(run.get(key), '.4g')}")
+    if chance is not None:
+        out.print(f"  {'vs chance':<18} {chance.text()}")
+    if interval is not None:
+        out.print(f"  {'test acc 95% CI':<18} {pct(interval['ci_low'])} - {pct(interval['ci_high'])} "
+                  f"({interval['interval']}: one seed, so the test set's own noise)")
+    print_frame(out, "epochs", store.table("epochs", run["run_id"]))
+    print_frame(out, "test per class", store.table("class_metrics", run["run_id"]).query("split == 'test'"))
+    confusion = store.table("confusion", run["run_id"]).query("split == 'test'")
+    if not confusion.empty:
+        pivot = confusion.pivot_table(index="true_class", columns="pred_class", values="count", fill_value=0)
+        print_frame(out, "test confusion (rows: true, columns: predicted)", pivot.reset_index())
+
+
+@app.command()
+@user_errors
+def export(
+    out: Path = typer.Option(None, "--out", help="Folder for the files (default: <results>/exports/<time>)."),
+    fmt: str = typer.Option("csv", "--format", help="csv or parquet."),
+    warehouse: Path | None = WarehouseOption,
+    results: Path | None = ResultsOption,
+) -> None:
+    """Export every warehouse table to CSV or Parquet files."""
+    from vjepa_core.store.warehouse import Warehouse
+
+    if fmt not in ("csv", "parquet"):
+        fail(f"--format must be csv or parquet, got {fmt!r}")
+    out = out or results_path(results) / "exports" / datetime.now().strftime("%Y%m%d-%H%M%S")
+    files = Warehouse(existing_warehouse(warehouse)).export(out, fmt)
+    for path in files:
+        typer.echo(str(path))
+
+
+def test_interval(run: dict[str, Any]) -> dict[str, Any] | None:
+    """The 95% interval of one run's test accuracy: Wilson over its test videos."""
+    from vjepa_core.analysis.stats import accuracy_summary
+
+    if run.get("status") != "success" or run.get("test_acc") is None or not run.get("num_test"):
+        return None
+    return accuracy_summary([run["test_acc"]], [int(run["num_test"])])

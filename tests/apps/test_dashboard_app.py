@@ -1,0 +1,297 @@
+"""Every dashboard page under `streamlit.testing.v1.AppTest`, over warehouses the real runner wrote.
+
+Each page must render without an exception and show its charts (checked down to the rows each
+chart was given), and every unusable warehouse must get a friendly message with a command.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pytest
+from conftest import DASHBOARD_MATRIX, DASHBOARD_VARIETY, TrainedRuns
+from streamlit.testing.v1 import AppTest
+
+from dashboard import queries
+from vjepa_core.spec import RunSpec
+from vjepa_core.store import warehouse as wh
+from vjepa_core.store.warehouse import RunRecord, Warehouse
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+
+
+def _app(monkeypatch: pytest.MonkeyPatch, warehouse: Path, page: str | None = None, *,
+         query: dict[str, str] | None = None) -> AppTest:
+    monkeypatch.setenv(wh.WAREHOUSE_ENV, str(warehouse))
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    if page:
+        at.switch_page(f"pages/{page}.py")
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    if page or query:
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _charts(at: AppTest) -> list[dict]:
+    """Each chart's Vega-Lite spec with its datasets decoded as DataFrames under `_frames`."""
+    charts = []
+    for element in at.get("vega_lite_chart"):
+        spec = json.loads(element.proto.spec)
+        spec["_frames"] = [pa.ipc.open_stream(ds.data.data).read_all().to_pandas() for ds in element.proto.datasets]
+        charts.append(spec)
+    return charts
+
+
+def _marks(spec: dict) -> set[str]:
+    found = set()
+    for key in ("layer", "hconcat", "vconcat"):
+        for child in spec.get(key, []):
+            found |= _marks(child)
+    if "spec" in spec:
+        found |= _marks(spec["spec"])
+    mark = spec.get("mark")
+    if mark:
+        found.add(mark["type"] if isinstance(mark, dict) else mark)
+    return found
+
+
+def _chance_levels(spec: dict) -> list[float]:
+    return sorted(v for frame in spec["_frames"] if list(frame.columns) == ["chance"] for v in frame["chance"])
+
+
+def test_overview_leaderboard(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns) -> None:
+    at = _app(monkeypatch, dashboard_runs.warehouse)
+    metrics = {m.label: m.value for m in at.metric}
+    runs = queries.load_runs(dashboard_runs.warehouse)
+    board = queries.leaderboard(runs)
+    assert metrics["runs"] == str(len(runs)) and metrics["failed"] == "1"
+    assert metrics["configurations"] == str(len(board))
+    (chart,) = _charts(at)
+    assert {"rule", "point", "text"} <= _marks(chart)
+    assert sorted(chart["_frames"][0]["config"]) == sorted(board["config"])
+    assert _chance_levels(chart) == queries.chance_levels(runs) == [pytest.approx(1 / 6, abs=1e-6)]
+    assert at.get("download_button") and len(at.dataframe) == 2
+    shown = at.dataframe[0].value
+    assert list(shown["test_acc_mean"]) == pytest.approx(list(board["test_acc_mean"]))
+    assert (shown["best"] == "★").sum() == board["strategy"].nunique()
+    assert list(shown["vs_chance"]) == [f"{a}/{n}" for a, n in zip(board["above_chance"], board["n"], strict=True)]
+
+    at.sidebar.multiselect(key="f_strategy").set_value(["lora"]).run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["runs"] == str((runs["strategy"] == "lora").sum())
+
+
+@pytest.mark.parametrize(("page", "charts", "marks"), [
+    ("params", 2, {"circle", "line", "bar"}),
+    ("data_scaling", 3, {"line", "rule"}),
+    ("frames", 2, {"line", "rule"}),
+    ("sweeps", 3, {"rect", "text", "line", "circle"}),
+])
+def test_analysis_pages_draw(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns, page: str,
+                             charts: int, marks: set[str]) -> None:
+    at = _app(monkeypatch, dashboard_runs.warehouse, page)
+    drawn = _charts(at)
+    assert len(drawn) == charts and not at.info, [i.value for i in at.info]
+    assert marks <= set().union(*(_marks(spec) for spec in drawn))
+    assert all(len(frame) > 0 for spec in drawn for frame in spec["_frames"])
+    accuracy_charts = {"params": 1, "data_scaling": 2, "frames": 1}.get(page, 0)  # each with a chance line
+    assert sum(bool(_chance_levels(spec)) for spec in drawn) == accuracy_charts
+
+
+def test_efficiency_bars_start_above_zero_on_their_log_axis(monkeypatch: pytest.MonkeyPatch,
+                                                           dashboard_runs: TrainedRuns) -> None:
+    """A bar from 0 cannot be drawn on a log axis: Vega silently leaves the chart empty."""
+    at = _app(monkeypatch, dashboard_runs.warehouse, "params")
+    bars = next(spec for spec in _charts(at) if _marks(spec) == {"bar"})
+    frame = bars["_frames"][0]
+    board = queries.leaderboard(queries.load_runs(dashboard_runs.warehouse))
+    assert len(frame) == (board["acc_per_mparam"] > 0).sum() > 0
+    assert bars["encoding"]["x"]["field"] == "base" and bars["encoding"]["x2"]["field"] == "acc_per_mparam"
+    assert bars["encoding"]["x"]["scale"]["type"] == "log"
+    assert (frame["base"] > 0).all() and (frame["base"] < frame["acc_per_mparam"]).all()
+
+
+def test_data_scaling_numbers(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns) -> None:
+    monkeypatch.setenv(wh.WAREHOUSE_ENV, str(dashboard_runs.warehouse))
+    at = AppTest.from_file(APP, default_timeout=90).run()
+    at.sidebar.multiselect(key="f_matrix").set_value([DASHBOARD_MATRIX])
+    at.switch_page("pages/data_scaling.py").run()
+    assert not at.exception
+    test_acc = _charts(at)[0]["_frames"][0]
+    runs = queries.load_runs(dashboard_runs.warehouse)
+    head_one = runs.query("matrix_id == @DASHBOARD_MATRIX and strategy == 'head' and videos_per_class == 1")
+    point = test_acc.query("strategy == 'head' and train_vpc == 1").iloc[0]
+    assert point["n"] == 2 and point["mean"] == pytest.approx(head_one["test_acc"].mean())
+
+
+def test_sweep_heatmap_cells(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns) -> None:
+    at = _app(monkeypatch, dashboard_runs.warehouse, "sweeps")
+    heatmap = next(spec for spec in _charts(at) if "rect" in _marks(spec))
+    cells = heatmap["_frames"][0]
+    lora = [v for v in DASHBOARD_VARIETY if v["strategy"] == "lora"]
+    assert len(cells) == len(lora) + 1  # the variety's lr x rank grid plus the fixture's lora (rank 16)
+    assert set(cells["lora_rank"]) == {4, 8, 16}
+
+
+def test_run_detail(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns) -> None:
+    run_id = dashboard_runs.run_ids[0]
+    at = _app(monkeypatch, dashboard_runs.warehouse, "run_detail", query={"run": run_id})
+    run = Warehouse(dashboard_runs.warehouse).get_run(run_id)
+    assert at.selectbox[0].value == run_id
+    commands = [c.value for c in at.code]
+    assert queries.reproduce_command(run["spec"]) in commands
+    assert any(run["checkpoint_path"] in m.value for m in at.markdown)
+    drawn = _charts(at)
+    assert len(drawn) == 4  # curves, confusion, per-class bars, time split
+    chance = queries.load_runs(dashboard_runs.warehouse).set_index("run_id").loc[run_id, "chance_acc"]
+    accuracy = next(m for m in at.metric if m.label == "test accuracy")
+    assert accuracy.delta == f"{100 * (run['test_acc'] - chance):+.1f} pts vs chance"
+    confusion = next(spec for spec in drawn if "rect" in _marks(spec))["_frames"][0]
+    assert confusion["count"].sum() == run["num_test"]
+    assert at.dataframe[0].value["name"].str.endswith((".mp4", ".avi")).all()
+
+    at.radio[0].set_value("val").run()
+    assert not at.exception
+    val = next(spec for spec in _charts(at) if "rect" in _marks(spec))["_frames"][0]
+    assert val["count"].sum() == run["num_val"]
+
+
+def test_run_detail_of_a_failed_run(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns) -> None:
+    runs = queries.load_runs(dashboard_runs.warehouse)
+    failed = runs[runs["status"] == "failed"].iloc[0]
+    at = _app(monkeypatch, dashboard_runs.warehouse, "run_detail", query={"run": failed["run_id"]})
+    assert any("loss is NaN" in e.value for e in at.error)
+    assert queries.reproduce_command(queries.spec_dict(failed["spec"])) in [c.value for c in at.code]
+
+
+def test_compare(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns) -> None:
+    at = _app(monkeypatch, dashboard_runs.warehouse, "compare")
+    assert len(at.multiselect[-1].value) == 2
+    assert len(_charts(at)) == 3
+    verdicts = [e.value for e in (*at.info, *at.success)]
+    assert any("McNemar p =" in v for v in verdicts)
+    three = [dashboard_runs.run_ids[i] for i in (0, 2, 4)]
+    at.multiselect[-1].set_value(three).run()
+    assert not at.exception
+    assert sum("McNemar p =" in e.value for e in (*at.info, *at.success)) == 2
+    curves = _charts(at)[0]["_frames"][0]
+    assert curves["run_id"].nunique() == 3
+
+
+def test_live_progress(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns) -> None:
+    at = _app(monkeypatch, dashboard_runs.warehouse, "live")
+    bars = at.get("progress")
+    done, total = len(DASHBOARD_VARIETY), len(DASHBOARD_VARIETY) + 2
+    assert len(bars) == 1 and bars[0].proto.value == round(100 * done / total)
+    assert f"{done} of {total} runs" in bars[0].proto.text
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 10
+
+
+def test_not_enough_data(monkeypatch: pytest.MonkeyPatch, trained_runs: TrainedRuns) -> None:
+    for page, command in (("data_scaling", "runner run-matrix experiments/data_scaling.yaml"),
+                          ("frames", "runner run-matrix experiments/frames.yaml"),
+                          ("sweeps", "runner sweep experiments/lora_sweep.yaml")):
+        at = _app(monkeypatch, trained_runs.warehouse, page)
+        assert any("Not enough data" in i.value for i in at.info), page
+        assert command in [c.value for c in at.code], page
+
+
+def _failed_only(path: Path) -> Path:
+    spec = RunSpec(strategy="head", data="synthetic", epochs=1)
+    Warehouse(path).write_run(RunRecord(run={"run_id": spec.run_id, "status": "failed", "spec": spec.to_dict(),
+                                             "error": "UserError: data: no videos"}))
+    return path
+
+
+def _empty(path: Path) -> Path:
+    Warehouse(path).migrate()
+    return path
+
+
+def _blank(path: Path) -> Path:
+    duckdb.connect(str(path)).close()
+    return path
+
+
+@pytest.mark.parametrize(("make", "kind", "command"), [
+    (lambda p: p, "No warehouse at", "runner run-matrix --warehouse"),
+    (_blank, "holds no vjepa-lab results", "runner run-matrix --warehouse"),
+    (_empty, "has no runs yet", "runner run-matrix --warehouse"),
+    (_failed_only, "failed", "runner list --status failed --warehouse"),
+])
+@pytest.mark.parametrize("page", ["overview", "run_detail", "live"])
+def test_unusable_warehouses_explained(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, make: object,
+                                       kind: str, command: str, page: str) -> None:
+    warehouse = make(tmp_path / "vjepa.duckdb")  # type: ignore[operator]
+    if page == "live" and kind in ("has no runs yet", "failed"):
+        pytest.skip("live shows progress of an empty or all-failed warehouse instead")
+    at = _app(monkeypatch, warehouse, None if page == "overview" else page)
+    messages = [m.value for m in (*at.info, *at.warning)]
+    assert any(kind in m for m in messages), messages
+    assert any(c.value.startswith(command) for c in at.code)
+    assert not at.get("vega_lite_chart")
+
+
+def test_old_schema_explained(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, trained_runs: TrainedRuns) -> None:
+    warehouse = tmp_path / "old.duckdb"
+    shutil.copy(trained_runs.warehouse, warehouse)
+    before = warehouse.read_bytes()
+    # This code one schema version ahead of the file: exactly what an old warehouse looks like to it.
+    monkeypatch.setattr(wh, "SCHEMA_VERSION", wh.SCHEMA_VERSION + 1)
+    at = _app(monkeypatch, warehouse)
+    assert any("schema version" in w.value for w in at.warning)
+    assert any("migrate()" in c.value for c in at.code)
+    assert warehouse.read_bytes() == before  # the dashboard only reads: it never upgrades a file
+
+
+def test_live_shows_a_matrix_with_no_runs_yet(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    store = Warehouse(tmp_path / "vjepa.duckdb")
+    store.upsert_matrix({"matrix_id": "m1", "name": "default study", "status": "running", "total_runs": 12,
+                         "started_at": pd.Timestamp.now()})
+    at = _app(monkeypatch, store.path, "live")
+    (bar,) = at.get("progress")
+    assert bar.proto.value == 0 and "0 of 12 runs" in bar.proto.text
+
+
+def test_live_says_a_killed_matrix_stopped_and_how_to_resume(monkeypatch: pytest.MonkeyPatch,
+                                                             tmp_path: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # reaped: its pid names no process now, as after kill -9
+    store = Warehouse(tmp_path / "vjepa.duckdb")
+    store.upsert_matrix({"matrix_id": "m1", "name": "killed", "status": "running", "total_runs": 4,
+                         "started_at": pd.Timestamp.now(), "pid": dead.pid, "host": socket.gethostname()})
+    at = _app(monkeypatch, store.path, "live")
+    assert any("killed" in m.value and "· stopped" in m.value for m in at.markdown)
+    (warning,) = at.warning
+    assert f"PID {dead.pid}" in warning.value and "resumes where this one stopped" in warning.value
+    assert "ETA -" in at.get("progress")[0].proto.text
+
+
+def test_dashboard_command_rejects_bad_flags(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from runner.cli import app
+    from runner.dashboard_cmd import APP as SERVED
+    from runner.dashboard_cmd import streamlit_command
+
+    for args, message in ((["--port", "0"], "--port must be between 1 and 65535"),
+                          (["--host", " "], "--host must not be empty"),
+                          (["--warehouse", str(tmp_path)], "is a folder")):
+        result = CliRunner().invoke(app, ["dashboard", "--no-browser", *args])
+        assert result.exit_code == 2, result.output
+        assert message in result.output and len(result.output.strip().splitlines()) == 1
+    command = streamlit_command(tmp_path / "w.duckdb", host="127.0.0.1", port=8600)
+    assert command[1:5] == ["-m", "streamlit", "run", str(SERVED)] and SERVED.is_file()
+    assert command[-3:] == ["--", "--warehouse", str(tmp_path / "w.duckdb")]
+    assert command[command.index("--browser.gatherUsageStats"):][:2] == ["--browser.gatherUsageStats", "false"]

@@ -1,0 +1,74 @@
+"""Checkpoints hold only trained weights as safetensors and rebuild the exact model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from vjepa_core.errors import UserError
+from vjepa_core.models import base_fingerprint, load_model
+from vjepa_core.spec import RunSpec
+from vjepa_core.store.checkpoint import load_checkpoint, save_checkpoint
+from vjepa_core.strategies import STRATEGIES, get_strategy
+
+LABELS = ["up", "down", "still"]
+
+
+def trained_model(strategy: str, tmp_path: Path) -> tuple[torch.nn.Module, Path]:
+    spec = RunSpec(strategy=strategy, lora_rank=4)
+    s = get_strategy(strategy)
+    model = load_model("tiny", LABELS, seed=spec.seed, random_init=s.random_init)
+    fp = base_fingerprint(model)
+    model = s.adapt(model, spec)
+    with torch.no_grad():  # stand-in for training: every trainable weight changes
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p) * 0.05)
+    path = save_checkpoint(tmp_path / spec.run_id, model, spec=spec, labels=LABELS, base_fp=fp,
+                           preprocessing={"crop_size": 64}, metrics={"test_acc": 0.5})
+    return model, path
+
+
+@pytest.mark.parametrize("strategy", list(STRATEGIES))
+def test_round_trip_gives_identical_logits(strategy: str, tmp_path: Path) -> None:
+    model, path = trained_model(strategy, tmp_path)
+    loaded = load_checkpoint(path)
+    clips = torch.randn(2, 4, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(pixel_values_videos=clips).logits,
+                                   model.eval()(pixel_values_videos=clips).logits)
+    assert loaded.labels == LABELS
+    assert not list(path.rglob("*.bin")) and not list(path.rglob("*.pt"))  # no pickles
+
+
+def test_only_trained_weights_are_saved(tmp_path: Path) -> None:
+    _, path = trained_model("head", tmp_path)
+    assert set(load_file(path / "trained.safetensors")) == {"classifier.weight", "classifier.bias"}
+    _, path = trained_model("lora", tmp_path)
+    adapter = load_file(path / "adapter" / "adapter_model.safetensors")
+    assert adapter and all(".lora_" in k and "pooler" in k for k in adapter)
+    assert (path / "adapter" / "adapter_config.json").is_file()
+
+
+def test_peft_can_load_the_adapter_folder(tmp_path: Path) -> None:
+    from peft import PeftModel
+
+    model, path = trained_model("lora", tmp_path)
+    base = load_model("tiny", LABELS)
+    peft_model = PeftModel.from_pretrained(base, path / "adapter")
+    lora_a = next(p for n, p in peft_model.named_parameters() if "lora_A" in n)
+    assert lora_a.abs().sum() > 0
+
+
+def test_other_base_model_is_refused(tmp_path: Path) -> None:
+    _, path = trained_model("lora", tmp_path)
+    with pytest.raises(UserError, match="different weights"):
+        load_checkpoint(path, base_model="small")
+
+
+def test_not_a_checkpoint(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="no manifest.json"):
+        load_checkpoint(tmp_path)

@@ -1,0 +1,604 @@
+"""The DuckDB warehouse: schema and migrations, atomic run writes, lookups, exports, and a writer
+process racing a reader for the file lock."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from vjepa_core.errors import UserError
+from vjepa_core.store import warehouse as wh
+from vjepa_core.store.warehouse import RunRecord, Warehouse, read_connection, schema_version
+
+START = datetime(2025, 3, 1, 12, 0, 0)
+
+
+def make_record(run_id: str, *, predictions: int = 4, epochs: int = 3, test_acc: float = 0.75) -> RunRecord:
+    classes = ["up", "down"]
+    return RunRecord(
+        run={
+            "run_id": run_id,
+            "matrix_id": "m1",
+            "strategy": "head",
+            "model": "tiny",
+            "dataset": "synthetic",
+            "status": "success",
+            "started_at": START,
+            "finished_at": START + timedelta(seconds=90),
+            "test_acc": test_acc,
+            "trainable_params": 2**33,  # BIGINT, past int32
+            "spec": {"strategy": "head", "lr": 1e-3},
+            "skipped_videos": [],
+        },
+        epochs=[{"epoch": e, "train_loss": 1.0 / (e + 1), "val_acc": 0.5 + e / 10} for e in range(epochs)],
+        class_metrics=[
+            {"split": "test", "class_name": c, "precision": 0.8, "recall": 0.7, "f1": 0.75, "support": 2}
+            for c in classes
+        ],
+        confusion=[
+            {"split": "test", "true_class": t, "pred_class": p, "count": 1} for t in classes for p in classes
+        ],
+        predictions=[
+            {
+                "split": "test",
+                "video": f"v{i:05d}.mp4",
+                "true_class": classes[i % 2],
+                "pred_class": "up",
+                "confidence": 0.9,
+                "correct": i % 2 == 0,
+                "probs": {"up": 0.9, "down": 0.1},
+            }
+            for i in range(predictions)
+        ],
+    )
+
+
+def snapshot(warehouse: Warehouse) -> dict[str, pd.DataFrame]:
+    return {name: warehouse.table(name) for name in wh.RUN_TABLES}
+
+
+# -- schema and versions ---------------------------------------------------------------------------
+
+
+def test_schema_file_states_the_code_version() -> None:
+    first_line = wh.schema_sql().splitlines()[0]
+    assert first_line == f"-- schema_version: {wh.SCHEMA_VERSION}"
+
+
+def test_schema_created_on_first_write(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "w.duckdb"
+    warehouse = Warehouse(path)
+    assert not path.exists()  # the constructor opens nothing
+    assert schema_version(path) is None
+
+    warehouse.write_run(make_record("r1"))
+
+    assert schema_version(path) == wh.SCHEMA_VERSION
+    with read_connection(path) as conn:
+        types = dict(
+            conn.execute(
+                "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns"
+            ).fetchall()
+        )
+    assert types["runs.run_id"] == "VARCHAR"
+    assert types["runs.spec"] == "JSON"
+    assert types["runs.started_at"] == "TIMESTAMP"
+    assert types["runs.trainable_params"] == "BIGINT"
+    assert types["runs.test_acc"] == "DOUBLE"
+    assert types["predictions.correct"] == "BOOLEAN"
+    assert types["epochs.epoch"] == "INTEGER"
+    assert {name.split(".")[0] for name in types} == {*wh.TABLES, "meta"}
+
+
+def test_migrates_an_older_file_step_by_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "w.duckdb"
+    Warehouse(path).write_run(make_record("r1"))
+    current = wh.SCHEMA_VERSION  # the file's version; two made-up steps follow it
+    monkeypatch.setattr(wh, "SCHEMA_VERSION", current + 2)
+    monkeypatch.setattr(
+        wh,
+        "MIGRATIONS",
+        {
+            **wh.MIGRATIONS,
+            current: "ALTER TABLE runs ADD COLUMN note VARCHAR; UPDATE runs SET note = 'v2'",
+            current + 1: "UPDATE runs SET note = note || '+v3'",
+        },
+    )
+    with pytest.raises(wh.SchemaOutdated, match=str(path)), read_connection(path):
+        pass  # a bare reader cannot upgrade, and says so
+
+    run = Warehouse(path).get_run("r1")  # Warehouse reads upgrade once, then read
+
+    assert schema_version(path) == current + 2
+    assert run is not None
+    assert run["note"] == "v2+v3"
+    assert run["test_acc"] == 0.75
+    assert len(Warehouse(path).table("predictions", "r1")) == 4
+
+
+def test_a_version_2_file_gains_the_matrix_host(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    Warehouse(path).upsert_matrix({"matrix_id": "m", "status": "finished", "pid": 7})
+    with duckdb.connect(str(path)) as conn:  # what a version-2 file looks like
+        conn.execute("ALTER TABLE matrices DROP COLUMN host")
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    assert Warehouse(path).migrate() == 2 and schema_version(path) == wh.SCHEMA_VERSION
+    Warehouse(path).upsert_matrix({"matrix_id": "m", "host": "box-1"})
+    matrix = Warehouse(path).matrix("m")
+    assert (matrix["status"], matrix["pid"], matrix["host"]) == ("finished", 7, "box-1")
+    with read_connection(path) as conn:
+        columns = [r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns "
+                                              "WHERE table_name = 'matrices' ORDER BY ordinal_position").fetchall()]
+    assert columns == list(wh._catalog()["matrices"])  # an upgraded file has the layout of a new one
+
+
+def test_failed_migration_step_leaves_the_file_at_the_last_good_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "w.duckdb"
+    Warehouse(path).write_run(make_record("r1"))
+    current = wh.SCHEMA_VERSION
+    monkeypatch.setattr(wh, "SCHEMA_VERSION", current + 1)
+    monkeypatch.setattr(wh, "MIGRATIONS", {**wh.MIGRATIONS,
+                                           current: "ALTER TABLE runs ADD COLUMN note VARCHAR; SELECT * FROM nowhere"})
+
+    with pytest.raises(duckdb.CatalogException):
+        Warehouse(path).migrate()
+
+    assert schema_version(path) == current
+    with duckdb.connect(str(path), read_only=True) as conn:
+        columns = [row[0] for row in conn.execute("DESCRIBE runs").fetchall()]
+    assert "note" not in columns
+
+
+def test_newer_warehouse_asks_to_upgrade_vjepa_lab(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    Warehouse(path).write_run(make_record("r1"))
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+
+    for action in (
+        lambda: Warehouse(path).runs(),
+        lambda: Warehouse(path).write_run(make_record("r2")),
+        lambda: read_connection(path).__enter__(),
+    ):
+        with pytest.raises(UserError, match="upgrade vjepa-lab") as caught:
+            action()
+        assert str(path) in str(caught.value)
+        assert "\n" not in str(caught.value)
+    assert schema_version(path) == 99
+
+
+def test_missing_warehouse_is_a_user_error_and_readers_create_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere" / "w.duckdb"
+    warehouse = Warehouse(path)
+    for action in (
+        warehouse.runs,
+        lambda: warehouse.get_run("abc"),
+        lambda: warehouse.table("epochs"),
+        lambda: warehouse.export(tmp_path / "out", "csv"),
+        lambda: read_connection(path).__enter__(),
+    ):
+        with pytest.raises(UserError, match=f"no warehouse at {path}"):
+            action()
+    assert warehouse.completed_run_ids() == set()  # nothing run yet is not an error for the runner
+    assert schema_version(path) is None
+    assert not path.parent.exists()
+
+
+def test_files_that_are_not_warehouses(tmp_path: Path) -> None:
+    text = tmp_path / "notes.duckdb"
+    text.write_text("hello")
+    with pytest.raises(UserError, match=f"cannot open warehouse {text}"):
+        Warehouse(text).runs()
+
+    foreign = tmp_path / "foreign.duckdb"
+    with duckdb.connect(str(foreign)) as conn:
+        conn.execute("CREATE TABLE runs (x INTEGER)")
+    with pytest.raises(UserError, match="not a vjepa-lab warehouse"):
+        Warehouse(foreign).write_run(make_record("r1"))
+    with pytest.raises(UserError, match="not a vjepa-lab warehouse"):
+        Warehouse(foreign).runs()
+
+
+# -- writing runs ----------------------------------------------------------------------------------
+
+
+def test_run_round_trip_converts_python_values(tmp_path: Path) -> None:
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    record = make_record("r1")
+    record.run.update(
+        {
+            "started_at": datetime(2025, 3, 1, 14, 0, tzinfo=timezone(timedelta(hours=2))),
+            "finished_at": "2025-03-01T12:30:00Z",
+            "checkpoint_path": tmp_path / "ckpt",
+            "test_loss": np.float32(0.5),
+            "num_test": np.int64(12),
+            "versions": {"torch": "2.5.0", "nan": float("nan")},
+            "skipped_videos": ["bad.mp4"],
+        }
+    )
+    warehouse.write_run(record)
+
+    run = warehouse.get_run("r1")
+    assert run is not None
+    assert run["started_at"] == datetime(2025, 3, 1, 12, 0)  # stored as naive UTC
+    assert run["finished_at"] == datetime(2025, 3, 1, 12, 30)
+    assert run["checkpoint_path"] == str(tmp_path / "ckpt")
+    assert run["test_loss"] == 0.5
+    assert run["num_test"] == 12
+    assert run["trainable_params"] == 2**33
+    assert run["versions"] == {"torch": "2.5.0", "nan": None}
+    assert run["spec"] == {"strategy": "head", "lr": 1e-3}
+    assert run["skipped_videos"] == ["bad.mp4"]
+    assert run["lora_rank"] is None  # absent keys are NULL
+
+    epochs = warehouse.table("epochs", "r1")
+    assert epochs["epoch"].tolist() == [0, 1, 2]
+    assert (epochs["run_id"] == "r1").all()  # filled in by the writer
+    predictions = warehouse.table("predictions", "r1")
+    assert predictions["correct"].tolist() == [True, False, True, False]
+    assert predictions["probs"].iloc[0] == '{"up": 0.9, "down": 0.1}'
+
+
+def test_failed_run_round_trips_and_is_not_completed(tmp_path: Path) -> None:
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    warehouse.write_run(make_record("ok"))
+    failed = RunRecord(run={"run_id": "bad", "strategy": "lora", "status": "failed", "error": "CUDA OOM"})
+    warehouse.write_run(failed)
+
+    run = warehouse.get_run("bad")
+    assert run is not None
+    assert (run["status"], run["error"], run["strategy"]) == ("failed", "CUDA OOM", "lora")
+    assert warehouse.completed_run_ids() == {"ok"}
+    assert warehouse.completed_run_ids(["bad", "ok", "other"]) == {"ok"}
+    assert warehouse.completed_run_ids([]) == set()
+    assert warehouse.runs(status="failed")["run_id"].tolist() == ["bad"]
+    assert warehouse.runs(strategy="head", model="tiny")["run_id"].tolist() == ["ok"]
+    assert len(warehouse.runs()) == 2
+    assert warehouse.table("predictions", "bad").empty
+
+
+def test_write_run_replaces_the_whole_run(tmp_path: Path) -> None:
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    warehouse.write_run(make_record("r1", predictions=5, epochs=4))
+    warehouse.write_run(make_record("r2", predictions=2))
+
+    warehouse.write_run(make_record("r1", predictions=3, epochs=2, test_acc=0.9))
+
+    run = warehouse.get_run("r1")
+    assert run is not None and run["test_acc"] == 0.9
+    assert len(warehouse.table("predictions", "r1")) == 3
+    assert len(warehouse.table("epochs", "r1")) == 2
+    assert len(warehouse.table("predictions", "r2")) == 2  # other runs untouched
+    assert len(warehouse.runs()) == 2
+
+
+@pytest.mark.parametrize(
+    ("spoil", "error"),
+    [
+        ("duplicate_epoch", duckdb.ConstraintException),
+        ("invalid_json", duckdb.ConversionException),
+    ],
+)
+def test_failure_mid_write_keeps_the_previous_state(tmp_path: Path, spoil: str, error: type) -> None:
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    warehouse.write_run(make_record("r1", predictions=5))
+    warehouse.write_run(make_record("r2"))
+    before = snapshot(warehouse)
+
+    # Both spoilt rows pass validation and fail inside the transaction, after the old rows of r1
+    # were deleted and the new `runs` row inserted.
+    record = make_record("r1", predictions=7, test_acc=0.1)
+    if spoil == "duplicate_epoch":
+        record.epochs.append(dict(record.epochs[0]))
+    else:
+        record.predictions[-1]["probs"] = "{not json"
+    with pytest.raises(error):
+        warehouse.write_run(record)
+
+    after = snapshot(warehouse)
+    for name in wh.RUN_TABLES:
+        pd.testing.assert_frame_equal(after[name], before[name])
+
+
+def crash_while_writing(path: str) -> None:
+    """Child process: dies (no cleanup, no rollback) in the middle of write_run's transaction."""
+    insert = wh._insert
+
+    def insert_then_die(conn: duckdb.DuckDBPyConnection, table: str, *args: Any, **kwargs: Any) -> None:
+        if table == "predictions":
+            os._exit(3)
+        insert(conn, table, *args, **kwargs)
+
+    wh._insert = insert_then_die
+    Warehouse(path).write_run(make_record("r1", predictions=9, test_acc=0.1))
+
+
+def test_a_writer_killed_mid_transaction_leaves_the_previous_state(tmp_path: Path) -> None:
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    warehouse.write_run(make_record("r1", predictions=5))
+    before = snapshot(warehouse)
+
+    child = multiprocessing.get_context("spawn").Process(target=crash_while_writing, args=(str(warehouse.path),))
+    child.start()
+    child.join(timeout=60)
+
+    assert child.exitcode == 3
+    after = snapshot(warehouse)
+    for name in wh.RUN_TABLES:
+        pd.testing.assert_frame_equal(after[name], before[name])
+
+
+def test_bad_records_are_refused_before_the_file_is_touched(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    warehouse = Warehouse(path)
+    bad_records = {
+        "unknown column": RunRecord(run={"run_id": "r", "status": "success", "colour": "red"}),
+        "status must be": RunRecord(run={"run_id": "r", "status": "done"}),
+        "run_id": RunRecord(run={"status": "success"}),
+        "of run 'other'": RunRecord(run={"run_id": "r", "status": "success"}, epochs=[{"run_id": "other", "epoch": 0}]),
+        r"epochs.epoch \(INTEGER\)": RunRecord(run={"run_id": "r", "status": "success"}, epochs=[{"epoch": 1.5}]),
+        r"runs.test_acc \(DOUBLE\)": RunRecord(run={"run_id": "r", "status": "success", "test_acc": "high"}),
+    }
+    for message, record in bad_records.items():
+        with pytest.raises(ValueError, match=message):
+            warehouse.write_run(record)
+    assert not path.exists()
+
+
+def test_upsert_matrix_updates_only_the_given_columns(tmp_path: Path) -> None:
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    warehouse.upsert_matrix(
+        {"matrix_id": "m1", "name": "default", "spec": {"strategies": ["head"]}, "total_runs": 6,
+         "status": "running", "started_at": START, "pid": 4242}
+    )
+    warehouse.upsert_matrix({"matrix_id": "m1", "current_run_id": "r3"})
+    warehouse.upsert_matrix({"matrix_id": "m2", "status": "interrupted"})
+
+    matrix = warehouse.matrix("m1")
+    assert matrix is not None
+    assert (matrix["name"], matrix["total_runs"], matrix["status"], matrix["pid"]) == ("default", 6, "running", 4242)
+    assert matrix["current_run_id"] == "r3"
+    assert matrix["spec"] == {"strategies": ["head"]}
+    assert matrix["updated_at"] > START  # filled in on every upsert
+    assert warehouse.matrices()["matrix_id"].tolist() == ["m1", "m2"]
+    assert warehouse.matrix("nope") is None
+    with pytest.raises(ValueError, match="status"):
+        warehouse.upsert_matrix({"matrix_id": "m1", "status": "paused"})
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+def test_get_run_by_unique_prefix(tmp_path: Path) -> None:
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    for run_id in ("abc123", "abd456", "abd4567"):
+        warehouse.write_run(make_record(run_id))
+
+    assert warehouse.get_run("abc")["run_id"] == "abc123"  # type: ignore[index]
+    assert warehouse.get_run("abc123")["run_id"] == "abc123"  # type: ignore[index]
+    assert warehouse.get_run("abd456")["run_id"] == "abd456"  # type: ignore[index]  exact wins
+    assert warehouse.get_run("zz") is None
+    with pytest.raises(UserError, match="ambiguous.*abd456, abd4567"):
+        warehouse.get_run("ab")
+    with pytest.raises(UserError, match="empty run id"):
+        warehouse.get_run(" ")
+    with pytest.raises(UserError, match="unknown warehouse table"):
+        warehouse.table("meta")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_export_writes_one_file_per_table_with_every_row(tmp_path: Path, fmt: str) -> None:
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    warehouse.write_run(make_record("r1", predictions=6))
+    warehouse.write_run(make_record("r2", predictions=3))
+    warehouse.write_run(RunRecord(run={"run_id": "r3", "status": "failed", "error": "boom"}))
+    warehouse.upsert_matrix({"matrix_id": "m1", "status": "finished"})
+
+    paths = warehouse.export(tmp_path / "out", fmt)  # type: ignore[arg-type]
+
+    assert [p.name for p in paths] == [f"{t}.{fmt}" for t in wh.TABLES]
+    expected = {"runs": 3, "epochs": 6, "class_metrics": 4, "confusion": 8, "predictions": 9, "matrices": 1}
+    for path in paths:
+        reader = "read_csv_auto" if fmt == "csv" else "read_parquet"
+        count = duckdb.execute(f"SELECT count(*) FROM {reader}(?)", [str(path)]).fetchall()[0][0]
+        assert count == expected[path.stem], path.name
+    assert not list((tmp_path / "out").glob("*.partial"))
+    with pytest.raises(UserError, match="unknown export format"):
+        warehouse.export(tmp_path / "out", "xlsx")  # type: ignore[arg-type]
+
+
+def test_default_warehouse_path_honours_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from vjepa_core import paths
+
+    monkeypatch.delenv(paths.WAREHOUSE_ENV, raising=False)
+    assert paths.warehouse_path() == Path("warehouse/vjepa.duckdb")
+    monkeypatch.setenv(paths.WAREHOUSE_ENV, str(tmp_path / "x.duckdb"))
+    assert paths.warehouse_path() == tmp_path / "x.duckdb"
+    assert paths.warehouse_path(tmp_path / "y.duckdb") == tmp_path / "y.duckdb"
+
+
+# -- concurrency -----------------------------------------------------------------------------------
+
+HOLD_LOCK = """
+import sys, duckdb
+conn = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == "read")
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize("held_for", ["write", "read"])
+def test_a_held_lock_times_out_with_a_clear_error(tmp_path: Path, held_for: str) -> None:
+    path = tmp_path / "w.duckdb"
+    Warehouse(path).migrate()
+    warehouse = Warehouse(path, read_timeout=0.3, write_timeout=0.3)
+    blocked = warehouse.runs if held_for == "write" else lambda: warehouse.write_run(make_record("r1"))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(path), held_for], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        start = time.monotonic()
+        with pytest.raises(wh.WarehouseBusy, match=f"{path} is locked by PID {holder.pid}"):
+            blocked()
+        assert 0.3 <= time.monotonic() - start < 1.0
+    finally:
+        holder.communicate("")
+    assert not wh._writer_flag(path).exists()  # a writer that gave up lowers its flag
+    warehouse.write_run(make_record("r1"))  # the lock went with the process
+    assert warehouse.completed_run_ids() == {"r1"}
+
+
+def test_same_process_lock_conflict_is_retried_then_times_out(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    Warehouse(path).migrate()
+    with duckdb.connect(str(path)), pytest.raises(wh.WarehouseBusy, match="another connection in this process"):
+        Warehouse(path, read_timeout=0.1).runs()
+
+
+def test_readers_give_way_to_a_waiting_writer_but_not_to_a_stale_flag(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    warehouse = Warehouse(path, read_timeout=0.2)
+    warehouse.write_run(make_record("r1"))
+    flag = wh._writer_flag(path)
+    flag.write_text("4242")
+    with pytest.raises(wh.WarehouseBusy, match=r"a waiting writer \(PID 4242\)"):
+        warehouse.runs()
+
+    stale = time.time() - 2 * wh._FLAG_FRESH  # left by a writer that died while waiting
+    os.utime(flag, (stale, stale))
+    assert warehouse.runs()["run_id"].tolist() == ["r1"]
+
+
+def test_readers_give_way_to_a_stuck_writer_only_for_a_while(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "w.duckdb"
+    Warehouse(path).write_run(make_record("r1"))
+    monkeypatch.setattr(wh, "_YIELD_TO_WRITER", 0.3)
+    flag = wh._writer_flag(path)
+    flag.write_text("4242")
+    stop = threading.Event()
+
+    def stuck_writer() -> None:  # keeps its flag fresh and never gets in
+        while not stop.wait(0.05):
+            flag.touch()
+
+    refresher = threading.Thread(target=stuck_writer)
+    refresher.start()
+    try:
+        start = time.monotonic()
+        assert Warehouse(path, read_timeout=5).runs()["run_id"].tolist() == ["r1"]
+        assert 0.3 <= time.monotonic() - start < 2
+    finally:
+        stop.set()
+        refresher.join()
+
+
+def test_an_empty_duckdb_file_becomes_a_warehouse(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    duckdb.connect(str(path)).close()  # e.g. left by a first write that crashed
+    assert schema_version(path) == 0
+    with pytest.raises(wh.SchemaOutdated), read_connection(path):
+        pass
+    warehouse = Warehouse(path)
+    assert warehouse.completed_run_ids() == set()
+    assert schema_version(path) == wh.SCHEMA_VERSION
+
+
+CONCURRENT_RUNS = 30
+PREDICTIONS_PER_RUN = 200
+EPOCHS_PER_RUN = 5
+
+
+def timing_connects(seconds: list[float]) -> Callable[..., duckdb.DuckDBPyConnection]:
+    """`warehouse._connect`, also recording how long each open took (lock waits included)."""
+    connect = wh._connect
+
+    def timed(*args: Any, **kwargs: Any) -> duckdb.DuckDBPyConnection:
+        start = time.perf_counter()
+        conn = connect(*args, **kwargs)
+        seconds.append(time.perf_counter() - start)
+        return conn
+
+    return timed
+
+
+def write_runs_in_a_child(path: str, results: Any) -> None:
+    """Child process: the runner's write pattern (matrix progress, then the run's rows)."""
+    try:
+        open_seconds: list[float] = []
+        wh._connect = timing_connects(open_seconds)  # this process exits after the test
+        warehouse = Warehouse(path)
+        for i in range(CONCURRENT_RUNS):
+            run_id = f"run{i:03d}"
+            warehouse.upsert_matrix({"matrix_id": "m1", "status": "running", "current_run_id": run_id})
+            warehouse.write_run(make_record(run_id, predictions=PREDICTIONS_PER_RUN, epochs=EPOCHS_PER_RUN))
+            if i % 5 == 4:  # a forced re-run replaces a visible run while the reader reads
+                rerun = make_record(f"run{i - 1:03d}", predictions=PREDICTIONS_PER_RUN, epochs=EPOCHS_PER_RUN)
+                warehouse.write_run(rerun)
+        results.put(("ok", open_seconds))
+    except BaseException as error:  # reported to the parent, which fails the test with it
+        results.put(("error", repr(error)))
+
+
+READ_PROGRESS = """
+SELECT r.run_id,
+       (SELECT count(*) FROM predictions p WHERE p.run_id = r.run_id) AS predictions,
+       (SELECT count(*) FROM epochs e WHERE e.run_id = r.run_id) AS epochs
+FROM runs r ORDER BY r.run_id
+"""
+
+
+def test_reader_and_writer_processes_share_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "w.duckdb"
+    Warehouse(path).migrate()  # the file exists before the dashboard starts polling
+    read_opens: list[float] = []
+    monkeypatch.setattr(wh, "_connect", timing_connects(read_opens))
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    writer = context.Process(target=write_runs_in_a_child, args=(str(path), results))
+    writer.start()
+
+    seen = []
+    while writer.is_alive() and results.empty():  # as fast as it can: worse than any dashboard
+        with read_connection(path) as conn:
+            rows = conn.execute(READ_PROGRESS).fetchall()
+        # Every run the reader can see is complete: all its predictions and epochs, never a part.
+        assert all(row[1:] == (PREDICTIONS_PER_RUN, EPOCHS_PER_RUN) for row in rows), rows
+        seen.append(len(rows))
+    status, write_opens = results.get(timeout=60)
+    writer.join(timeout=60)
+
+    assert status == "ok", write_opens
+    assert seen == sorted(seen)  # progress never goes backwards
+    assert len({n for n in seen if 0 < n < CONCURRENT_RUNS}) >= 5  # the reads really did overlap the writes
+    with read_connection(path) as conn:
+        assert conn.execute(READ_PROGRESS).fetchall() == [
+            (f"run{i:03d}", PREDICTIONS_PER_RUN, EPOCHS_PER_RUN) for i in range(CONCURRENT_RUNS)
+        ]
+    # Waits stay far below the timeouts, even with this reader hammering the file.
+    assert max(read_opens) < wh.READ_TIMEOUT / 3
+    assert max(write_opens) < wh.READ_TIMEOUT / 3
+    print(f"\nopen seconds: {describe(read_opens, 'reader')}; {describe(write_opens, 'writer')}")
+
+
+def describe(seconds: list[float], who: str) -> str:
+    ordered = sorted(seconds)
+    return (
+        f"{who} {len(ordered)} opens, median {ordered[len(ordered) // 2] * 1000:.0f} ms,"
+        f" p95 {ordered[int(len(ordered) * 0.95)] * 1000:.0f} ms, max {ordered[-1] * 1000:.0f} ms"
+    )

@@ -1,0 +1,1 @@
+"""Numbers about runs: classification metrics as warehouse rows, chance levels and paired tests."""

@@ -1,0 +1,76 @@
+"""Classify a video with a saved checkpoint: the code behind `runner predict` and the demo.
+
+`Predictor.classify(path)` decodes the evaluation views the run was scored with (same frames,
+stride, clips and crops as its test set), averages their softmax, and reports the probabilities
+per label, the preprocessed frames [T, 3, crop, crop] of the first view, and where the time went.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vjepa_core.data import eval_clip_indices, eval_views, probe_video, read_frames
+from vjepa_core.models.device import autocast, resolve_device, resolve_precision
+from vjepa_core.store.checkpoint import LoadedCheckpoint, load_checkpoint
+
+
+@dataclass
+class Prediction:
+    probs: dict[str, float]
+    frames: torch.Tensor  # the first view as the model saw it, [T, 3, crop, crop], normalised
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def top(self, k: int) -> list[tuple[str, float]]:
+        return sorted(self.probs.items(), key=lambda item: -item[1])[:k]
+
+    def as_dict(self, k: int) -> dict:
+        return {"top": [{"label": label, "prob": prob} for label, prob in self.top(k)],
+                "timings_ms": self.timings_ms}
+
+
+class Predictor:
+    def __init__(self, loaded: LoadedCheckpoint, *, device: str = "auto", decoder: str = "auto") -> None:
+        self.loaded = loaded
+        self.device = resolve_device(device)
+        self.precision = resolve_precision(loaded.spec.precision, self.device)
+        self.decoder = decoder
+        self.model = loaded.model.to(self.device).eval()
+        self.pre = loaded.manifest["preprocessing"]
+
+    @classmethod
+    def from_checkpoint(cls, path: Path, *, base_model: str | None = None, device: str = "auto",
+                        decoder: str = "auto") -> Predictor:
+        return cls(load_checkpoint(Path(path), base_model=base_model), device=device, decoder=decoder)
+
+    @property
+    def labels(self) -> list[str]:
+        return self.loaded.labels
+
+    @torch.no_grad()
+    def classify(self, video: Path | str) -> Prediction:
+        start = time.perf_counter()
+        info = probe_video(str(video), decoder=self.decoder)
+        clips = eval_clip_indices(info.num_frames, self.pre["frames_per_clip"], self.pre["frame_stride"],
+                                  self.pre["eval_clips"])
+        frames = [read_frames(str(video), indices, decoder=self.decoder) for indices in clips]
+        decoded = time.perf_counter()
+        views = [view for clip in frames
+                 for view in eval_views(clip, self.pre["crop_size"], num_crops=self.pre["eval_crops"])]
+        batch = torch.stack(views)
+        prepared = time.perf_counter()
+        with autocast(self.device, self.precision):
+            logits = self.model(pixel_values_videos=batch.to(self.device)).logits
+        probs = torch.softmax(logits.float(), dim=1).mean(0).cpu().numpy()
+        done = time.perf_counter()
+        timings = {"decode": 1000 * (decoded - start), "preprocess": 1000 * (prepared - decoded),
+                   "model": 1000 * (done - prepared)}
+        return Prediction(_label_probs(self.labels, probs), views[0], timings)
+
+
+def _label_probs(labels: list[str], probs: np.ndarray) -> dict[str, float]:
+    return {label: float(p) for label, p in zip(labels, probs, strict=True)}

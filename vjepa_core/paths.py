@@ -1,0 +1,34 @@
+"""Where results live by default: the one home of the warehouse/results defaults and their variables.
+
+Every entry point (runner, dashboard, demo) resolves paths here: an explicit value, else the
+environment variable, else the default relative to the working directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+WAREHOUSE_ENV = "VJEPA_WAREHOUSE"
+RESULTS_ENV = "VJEPA_RESULTS"
+DEFAULT_WAREHOUSE = "warehouse/vjepa.duckdb"
+DEFAULT_RESULTS = "results"
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the source checkout (git sha, Ray's py_modules)
+
+
+def warehouse_path(value: str | os.PathLike[str] | None = None) -> Path:
+    """`value`, else $VJEPA_WAREHOUSE, else warehouse/vjepa.duckdb."""
+    return Path(value or os.environ.get(WAREHOUSE_ENV) or DEFAULT_WAREHOUSE)
+
+
+def results_path(value: str | os.PathLike[str] | None = None) -> Path:
+    """`value`, else $VJEPA_RESULTS, else results/."""
+    return Path(value or os.environ.get(RESULTS_ENV) or DEFAULT_RESULTS)
+
+
+def checkpoints_dir(results: str | os.PathLike[str] | None = None) -> Path:
+    return results_path(results) / "checkpoints"
+
+
+def cache_dir(results: str | os.PathLike[str] | None = None) -> Path:
+    return results_path(results) / "cache"

@@ -1,0 +1,305 @@
+"""What the trainable part of a model eats: pixel clips, or cached frozen-encoder outputs.
+
+A feed gives the training loop batches (inputs, labels [B], video indices [B]) and a
+`forward(model, inputs) -> logits [B, classes]`; the loop cannot tell the two apart.
+- `PixelFeed`: clips [B, T, 3, crop, crop] decoded every step; forward = the whole model.
+- `TokenFeed`: the frozen encoder runs at most once per (video, view) ever: its outputs live in a
+  `TokenCache` (disk, shared across runs, or memory). Inputs are tokens [B, N, D] (forward =
+  pooler + classifier), or pooled vectors [B, D] when the pooler is frozen too (forward =
+  classifier; pooled vectors are computed from the cached tokens, so `head` and the other
+  strategies share one encoder pass). Training draws one of `train_views` cached augmented
+  views per video per epoch, so augmentation survives caching; evaluation views are fixed.
+
+Filling the cache decodes each video once for all of its missing views (in DataLoader workers)
+and runs the encoder on batches of `encode_batch_size` clips under autocast.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import transformers
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from vjepa_core.data.clips import EvalClips, TrainClips
+from vjepa_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD, resize_size
+from vjepa_core.models import encoder_fingerprint, weights_fingerprint
+from vjepa_core.models.device import autocast
+from vjepa_core.store.cache import TokenCache
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # inputs, labels, video indices
+Request = tuple[str, int, int]  # split, video index in that split, view number
+Entry = tuple[np.ndarray, dict[str, Any]]  # array (tokens [N, D] or pooled [D]), metadata
+
+
+@dataclass
+class Timings:
+    decode: float = 0.0
+    encode: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {"decode_seconds": self.decode, "encode_seconds": self.encode}
+
+
+@dataclass
+class FeedConfig:
+    device: torch.device
+    precision: str
+    batch_size: int
+    num_workers: int = 0
+    encode_batch_size: int = 8
+    progress: bool = True
+    timings: Timings = field(default_factory=Timings)
+
+
+def make_loader(dataset: Dataset, cfg: FeedConfig, *, batch_size: int | None, sampler: Sequence[int] | None = None
+            ) -> DataLoader:
+    # batch_size=None hands items over untouched (the default would turn request tuples into lists).
+    collate = _as_is if batch_size is None else None
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=cfg.num_workers,
+                      pin_memory=cfg.device.type == "cuda", persistent_workers=False, collate_fn=collate)
+
+
+def _as_is(item: Any) -> Any:
+    return item
+
+
+def _timed(loader: DataLoader | Iterator[Any], timings: Timings) -> Iterator[Any]:
+    """Yield batches, adding the time spent waiting for decoding to `timings.decode`."""
+    iterator = iter(loader)
+    while True:
+        start = time.perf_counter()
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        timings.decode += time.perf_counter() - start
+        yield batch
+
+
+def epoch_order(seed: int, epoch: int, videos: int, views: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training order of an epoch and the view each video shows: the same for both feeds."""
+    generator = torch.Generator().manual_seed(seed * 1000 + epoch)
+    order = torch.randperm(videos, generator=generator)
+    return order, torch.randint(views, (videos,), generator=generator)
+
+
+class PixelFeed:
+    """Decode and preprocess clips every step: for strategies that train the encoder."""
+
+    def __init__(self, train: TrainClips, evals: dict[str, EvalClips], cfg: FeedConfig, *, seed: int) -> None:
+        self.train, self.evals, self.cfg, self.seed = train, evals, cfg, seed
+
+    def train_batches(self, epoch: int) -> Iterator[Batch]:
+        # A fresh augmented draw every epoch, different for every training seed.
+        self.train.set_view(self.seed * 100_003 + epoch)
+        order, _ = epoch_order(self.seed, epoch, len(self.train), 1)
+        loader = make_loader(self.train, self.cfg, batch_size=self.cfg.batch_size, sampler=order.tolist())
+        yield from _timed(loader, self.cfg.timings)
+
+    def eval_batches(self, split: str) -> Iterator[Batch]:
+        yield from _timed(make_loader(self.evals[split], self.cfg, batch_size=self.cfg.batch_size), self.cfg.timings)
+
+    def views_per_video(self, split: str) -> int:
+        return self.evals[split].views_per_video
+
+    @staticmethod
+    def forward(model: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+        return model(pixel_values_videos=inputs).logits
+
+
+class VideoJobs(Dataset):
+    """Item i: every missing view of one video from one decode -> [(request, clip, flipped)]."""
+
+    def __init__(self, sources: dict[str, TrainClips | EvalClips], jobs: list[tuple[str, int, list[int]]]) -> None:
+        self.sources, self.jobs = sources, jobs
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def __getitem__(self, index: int) -> list[tuple[Request, torch.Tensor, bool]]:
+        split, video, views = self.jobs[index]
+        clips = self.sources[split].make_views(video, views)
+        return [((split, video, view), clip, flipped) for view, (clip, flipped) in zip(views, clips, strict=True)]
+
+
+def token_group(model: torch.nn.Module, clips: TrainClips, precision: str, *, name: str) -> dict[str, Any]:
+    """Everything that changes every token of a cache group (see vjepa_core.store.cache)."""
+    config, clip_cfg = model.config, clips.config
+    return {"kind": "tokens", "model": name, "encoder": encoder_fingerprint(model),
+            "geometry": {k: getattr(config, k) for k in ("hidden_size", "num_hidden_layers", "patch_size",
+                                                          "tubelet_size", "crop_size")},
+            "crop_size": clip_cfg.crop_size, "resize": resize_size(clip_cfg.crop_size),
+            "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "frames_per_clip": clip_cfg.frames_per_clip,
+            "frame_stride": clip_cfg.frame_stride, "precision": precision,
+            "versions": {"torch": torch.__version__, "transformers": transformers.__version__}}
+
+
+class TokenFeed:
+    """Train the trainable part on cached outputs of the frozen encoder (and frozen pooler)."""
+
+    def __init__(self, model: torch.nn.Module, train: TrainClips, evals: dict[str, EvalClips], cfg: FeedConfig,
+                 *, seed: int, train_views: int, pooled: bool, cache_root: Path | None = None,
+                 model_name: str = "?") -> None:
+        self.cfg, self.seed, self.pooled = cfg, seed, pooled
+        self.train_views = train_views if train.augment else 1
+        self.sources: dict[str, TrainClips | EvalClips] = {"train": train, **evals}
+        self.encoded_clips = 0
+        group = token_group(model, train, cfg.precision, name=model_name)
+        self.tokens = TokenCache(cache_root, group)
+        self.pooled_cache = TokenCache(cache_root, {**group, "kind": "pooled",
+                                                    "pooler": weights_fingerprint(model.pooler)}) if pooled else None
+        views = {"train": self.train_views, **{split: ds.views_per_video for split, ds in evals.items()}}
+        requests = [(split, video, view) for split, ds in self.sources.items()
+                    for video in range(len(ds.videos)) for view in range(views[split])]
+        was_training = model.training
+        model.eval()
+        entries = self._fill_pooled(model, requests) if pooled else self._fill_tokens(model, requests)
+        model.train(was_training)
+        self._build_stores(entries, views)
+
+    # -- filling -------------------------------------------------------------------------------
+
+    def _key(self, cache: TokenCache, request: Request) -> str:
+        split, video, view = request
+        source = self.sources[split]
+        return cache.key(source.videos[video].path, source.view_key(video, view))
+
+    def _lookup(self, cache: TokenCache, requests: list[Request]) -> tuple[dict[Request, Entry], list[Request]]:
+        found, missing = {}, []
+        for request in requests:
+            entry = cache.get(self._key(cache, request))
+            if entry is None:
+                missing.append(request)
+            else:
+                found[request] = entry
+        return found, missing
+
+    @torch.no_grad()
+    def _fill_tokens(self, model: torch.nn.Module, requests: list[Request]) -> dict[Request, Entry]:
+        found, missing = self._lookup(self.tokens, requests)
+        per_video: dict[tuple[str, int], list[int]] = defaultdict(list)
+        for split, video, view in missing:
+            per_video[(split, video)].append(view)
+        jobs = VideoJobs(self.sources, [(split, video, views) for (split, video), views in per_video.items()])
+        pending: list[tuple[Request, torch.Tensor, bool]] = []
+        bar = tqdm(total=len(missing), desc="encode", disable=not self.cfg.progress or not missing, leave=False)
+        for clips in _timed(make_loader(jobs, self.cfg, batch_size=None), self.cfg.timings):
+            pending.extend(clips)
+            while len(pending) >= self.cfg.encode_batch_size:
+                chunk, pending = pending[:self.cfg.encode_batch_size], pending[self.cfg.encode_batch_size:]
+                found.update(self._encode(model, chunk))
+                bar.update(len(chunk))
+        if pending:
+            found.update(self._encode(model, pending))
+        bar.close()
+        return found
+
+    def _encode(self, model: torch.nn.Module, chunk: list[tuple[Request, torch.Tensor, bool]]
+                ) -> dict[Request, Entry]:
+        cfg = self.cfg
+        start = time.perf_counter()
+        clips = torch.stack([clip for _, clip, _ in chunk])
+        if cfg.device.type == "cuda":  # pinned host memory lets the copy overlap with compute
+            clips = clips.pin_memory()
+        with autocast(cfg.device, cfg.precision):
+            tokens = model.vjepa2(pixel_values_videos=clips.to(cfg.device, non_blocking=True),
+                                  skip_predictor=True).last_hidden_state
+        # fp16 halves the cache; the trainable part upcasts, its error is far below run-to-run noise.
+        tokens = tokens.to(torch.float16).cpu().numpy()
+        out = {}
+        for (request, _, flipped), array in zip(chunk, tokens, strict=True):
+            source = self.sources[request[0]]
+            meta = {"video": str(source.videos[request[1]].path), "view": source.view_key(request[1], request[2]),
+                    "flipped": flipped}
+            out[request] = (self.tokens.put(self._key(self.tokens, request), array, meta), meta)
+        self.encoded_clips += len(chunk)
+        cfg.timings.encode += time.perf_counter() - start
+        return out
+
+    @torch.no_grad()
+    def _fill_pooled(self, model: torch.nn.Module, requests: list[Request]) -> dict[Request, Entry]:
+        assert self.pooled_cache is not None
+        found, missing = self._lookup(self.pooled_cache, requests)
+        tokens = self._fill_tokens(model, missing)
+        start = time.perf_counter()
+        for first in range(0, len(missing), self.cfg.encode_batch_size):
+            chunk = missing[first:first + self.cfg.encode_batch_size]
+            inputs = torch.from_numpy(np.stack([tokens[r][0] for r in chunk])).float().to(self.cfg.device)
+            with autocast(self.cfg.device, self.cfg.precision):
+                pooled = model.pooler(inputs).to(torch.float16).cpu().numpy()
+            for request, vector in zip(chunk, pooled, strict=True):
+                meta = tokens[request][1]
+                found[request] = (self.pooled_cache.put(self._key(self.pooled_cache, request), vector, meta), meta)
+        self.cfg.timings.encode += time.perf_counter() - start
+        return found
+
+    # -- serving -------------------------------------------------------------------------------
+
+    def _build_stores(self, entries: dict[Request, Entry], views: dict[str, int]) -> None:
+        train = self.sources["train"]
+        assert isinstance(train, TrainClips)
+        self.train_arrays = [[entries[("train", v, k)][0] for k in range(self.train_views)]
+                             for v in range(len(train.videos))]
+        flipped = [[bool(entries[("train", v, k)][1].get("flipped")) for k in range(self.train_views)]
+                   for v in range(len(train.videos))]
+        labels = [[train.label_after_flip(v, f) for f in row] for v, row in enumerate(flipped)]
+        self.train_labels = torch.tensor(labels, dtype=torch.long).reshape(-1, self.train_views)  # [videos, views]
+        self.eval_stores: dict[str, tuple[list[np.ndarray], torch.Tensor, torch.Tensor]] = {}
+        for split, source in self.sources.items():
+            if split == "train":
+                continue
+            keys = [(split, v, k) for v in range(len(source.videos)) for k in range(views[split])]
+            self.eval_stores[split] = ([entries[key][0] for key in keys],
+                                       torch.tensor([source.label_of(v) for _, v, _ in keys], dtype=torch.long),
+                                       torch.tensor([v for _, v, _ in keys], dtype=torch.long))
+
+    def train_batches(self, epoch: int) -> Iterator[Batch]:
+        order, view = epoch_order(self.seed, epoch, len(self.train_arrays), self.train_views)
+        for chunk in order.split(self.cfg.batch_size):
+            picked = view[chunk]
+            inputs = np.stack([self.train_arrays[v][k] for v, k in zip(chunk.tolist(), picked.tolist(), strict=True)])
+            yield torch.from_numpy(inputs).float(), self.train_labels[chunk, picked], chunk
+
+    def eval_batches(self, split: str) -> Iterator[Batch]:
+        arrays, labels, videos = self.eval_stores[split]
+        for start in range(0, len(arrays), self.cfg.batch_size):
+            end = start + self.cfg.batch_size
+            yield torch.from_numpy(np.stack(arrays[start:end])).float(), labels[start:end], videos[start:end]
+
+    def views_per_video(self, split: str) -> int:
+        return self.sources[split].views_per_video  # type: ignore[union-attr]
+
+    def forward(self, model: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+        if self.pooled:
+            return model.classifier(inputs)
+        return model.classifier(model.pooler(inputs))
+
+    def cache_report(self) -> dict[str, int]:
+        """The run's cache columns: lookups that hit/missed, clips the encoder ran on, bytes of its groups."""
+        caches = [c for c in (self.tokens, self.pooled_cache) if c is not None]
+        return {"cache_hits": sum(c.stats.hits for c in caches), "cache_misses": sum(c.stats.misses for c in caches),
+                "encoded_clips": self.encoded_clips, "cache_bytes": sum(c.size_bytes() for c in caches)}
+
+
+def average_views(probs: np.ndarray, videos: np.ndarray, num_videos: int) -> np.ndarray:
+    """Average softmax over each video's views: [views, classes] -> [videos, classes]."""
+    out = np.zeros((num_videos, probs.shape[1]), dtype=np.float64)
+    counts = np.zeros(num_videos)
+    np.add.at(out, videos, probs)
+    np.add.at(counts, videos, 1)
+    return out / np.maximum(counts, 1)[:, None]
+
+
+def default_workers() -> int:
+    """DataLoader decode workers: half the CPUs (the encoder's threads need the rest), 1 to 4."""
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
