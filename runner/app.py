@@ -28,7 +28,8 @@ DeviceOption = typer.Option("auto", help="auto (CUDA > MPS > CPU), cpu, cuda, cu
 DecoderOption = typer.Option("auto", help="Video decoder: auto (decord, else PyAV), decord or pyav.")
 WorkersOption = typer.Option(None, "--workers", show_default="half the CPUs, 1-4",
                              help="DataLoader worker processes for decoding (0 = decode in the main process).")
-QuietOption = typer.Option(False, "--quiet", "-q", help="No progress bars.")
+QuietOption = typer.Option(False, "--quiet", "-q", help="No progress (bars on a terminal, plain lines every 10% or "
+                           "30 s in a log file).")
 
 
 def exec_options(device: str, decoder: str, workers: int | None, quiet: bool, *, cache: bool = True,

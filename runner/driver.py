@@ -17,11 +17,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from runner.executors import Executor
 from runner.matrix import MatrixSpec, data_key
 from vjepa_core.models import load_config
+from vjepa_core.progress import progress_bar
 from vjepa_core.spec import ExecOptions, RunSpec
 from vjepa_core.store.warehouse import RunRecord, Warehouse
 from vjepa_core.training.experiment import PreparedData, prepare_data
@@ -111,8 +110,8 @@ def _execute(store: Warehouse, matrix: MatrixSpec, pool: Executor, specs: list[R
     for spec in specs:
         pool.submit(spec, prepared[data_key(spec)])
     pending = [spec.run_id for spec in specs]
-    bar = tqdm(total=len(outcome.run_ids), initial=len(outcome.run_ids) - len(specs), desc="matrix", unit="run",
-               position=0, disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=len(outcome.run_ids), initial=len(outcome.run_ids) - len(specs), desc="matrix",
+                       unit="runs", enabled=progress, leave=True, position=0, dynamic_ncols=True)
     _update(store, matrix, outcome, status="running", current_run_id=pending[0])
     with bar:
         for spec, record in pool.as_completed():

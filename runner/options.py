@@ -121,4 +121,5 @@ def build_spec(config: Path | None, overrides: dict[str, Any]) -> RunSpec:
 
 
 def progress_enabled(quiet: bool) -> bool:
-    return not quiet and sys.stderr.isatty() or os.environ.get("VJEPA_PROGRESS") == "1"
+    """Progress unless --quiet: bars on a terminal, plain lines in a log (vjepa_core.progress)."""
+    return not quiet

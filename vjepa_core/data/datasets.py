@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from vjepa_core.data.decode import probe_video
 from vjepa_core.errors import UserError, VideoDecodeError
+from vjepa_core.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ def check_videos(items: Iterable[VideoItem], *, decoder: str = "auto",
     items = list(items)
     good: list[VideoItem] = []
     skipped: list[tuple[str, str]] = []
-    for item in tqdm(items, desc="checking videos", unit="video", disable=not progress):
+    for item in progress_bar(items, desc="checking videos", unit="videos", enabled=progress):
         try:
             probe_video(item.path, decoder=decoder)
         except VideoDecodeError as error:

@@ -22,9 +22,9 @@ from typing import Any
 
 import av
 import numpy as np
-from tqdm.auto import tqdm
 
 from vjepa_core.errors import UserError
+from vjepa_core.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def make_synthetic(
     # Written first as incomplete, so an interrupted run is recognised and regenerated next time.
     _write_manifest(out, params, complete=False)
     jobs = [(name, i) for name in params["classes"] for i in range(videos_per_class)]
-    for name, i in tqdm(jobs, desc="synthetic videos", unit="video", disable=not progress):
+    for name, i in progress_bar(jobs, desc="synthetic videos", unit="videos", enabled=progress, leave=True):
         frames = render_video(name, i, params)
         ext = params["formats"][i % len(params["formats"])]
         _encode(frames, out / name / video_name(name, i, ext), fps=fps)

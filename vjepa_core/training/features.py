@@ -28,12 +28,12 @@ import numpy as np
 import torch
 import transformers
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from vjepa_core.data.clips import EvalClips, TrainClips
 from vjepa_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD, resize_size
 from vjepa_core.models import encoder_fingerprint, weights_fingerprint
 from vjepa_core.models.device import autocast
+from vjepa_core.progress import progress_bar
 from vjepa_core.store.cache import TokenCache
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # inputs, labels, video indices
@@ -192,7 +192,7 @@ class TokenFeed:
             per_video[(split, video)].append(view)
         jobs = VideoJobs(self.sources, [(split, video, views) for (split, video), views in per_video.items()])
         pending: list[tuple[Request, torch.Tensor, bool]] = []
-        bar = tqdm(total=len(missing), desc="encode", disable=not self.cfg.progress or not missing, leave=False)
+        bar = progress_bar(total=len(missing), desc="encode", unit="clips", enabled=self.cfg.progress and bool(missing))
         for clips in _timed(make_loader(jobs, self.cfg, batch_size=None), self.cfg.timings):
             pending.extend(clips)
             while len(pending) >= self.cfg.encode_batch_size:
@@ -201,6 +201,7 @@ class TokenFeed:
                 bar.update(len(chunk))
         if pending:
             found.update(self._encode(model, pending))
+            bar.update(len(pending))
         bar.close()
         return found
 

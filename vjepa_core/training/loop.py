@@ -17,9 +17,9 @@ from typing import Protocol
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from vjepa_core.models.device import autocast
+from vjepa_core.progress import progress_bar, progress_write
 from vjepa_core.spec import RunSpec
 from vjepa_core.strategies.base import in_module, is_lora
 from vjepa_core.training.features import average_views
@@ -104,8 +104,8 @@ def fit(model: torch.nn.Module, feed: Feed, spec: RunSpec, *, device: torch.devi
         epoch_start = time.perf_counter()
         model.train()
         loss_sum = correct = seen = 0.0
-        bar = tqdm(feed.train_batches(epoch), total=steps_per_epoch, desc=f"epoch {epoch}/{spec.epochs}",
-                   disable=not progress, leave=False)
+        bar = progress_bar(feed.train_batches(epoch), total=steps_per_epoch, desc=f"epoch {epoch}/{spec.epochs}",
+                           unit="steps", enabled=progress)
         for step, (inputs, labels, _) in enumerate(bar):
             inputs = inputs.to(device, non_blocking=True)
             labels = labels.to(device, non_blocking=True)
@@ -141,7 +141,7 @@ def fit(model: torch.nn.Module, feed: Feed, spec: RunSpec, *, device: torch.devi
         else:
             stale += 1
         if progress:
-            tqdm.write(f"epoch {epoch}: train loss {row['train_loss']:.3f} acc {row['train_acc']:.3f} | "
+            progress_write(f"epoch {epoch}: train loss {row['train_loss']:.3f} acc {row['train_acc']:.3f} | "
                        f"val loss {val.loss:.3f} acc {val.accuracy:.3f}")
         if spec.early_stopping_patience and stale >= spec.early_stopping_patience:
             break
