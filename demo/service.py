@@ -230,7 +230,7 @@ class CheckpointCache:
             loaded = load_checkpoint(folder, base=copy.deepcopy(base))
             return Predictor(loaded, device=self.device, decoder=self.decoder)
         except UserError as exc:
-            raise DemoError(f"checkpoint {name!r} cannot be loaded: {_one_line(exc)}") from exc
+            raise DemoError(f"checkpoint {name!r} cannot be loaded: {_one_line(exc.reason)}") from exc
         except Exception as exc:  # a damaged file must not take the demo down: report it, keep serving
             log.exception("loading checkpoint %s failed", folder)
             raise DemoError(f"checkpoint {name!r} cannot be loaded: {type(exc).__name__}: {_one_line(exc)}") from exc
@@ -256,7 +256,7 @@ def check_safetensors_only(folder: Path, base_model: str) -> None:
         raise DemoError(f"base model folder {base_model} has no .safetensors weights (the demo loads no pickles)")
 
 
-def _one_line(exc: BaseException) -> str:
+def _one_line(exc: BaseException | str) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
 
@@ -279,8 +279,8 @@ def validate_video(path: str | os.PathLike[str], limits: Limits) -> VideoInfo:
     try:
         info = probe_video(path)
     except UserError as exc:
-        # Decoder messages start with the server-side path; the user knows the file by its name.
-        raise DemoError(f"{shown}: not a readable video ({_one_line(exc).replace(str(path) + ': ', '')})") from exc
+        # The user knows the file by its name, not by the server-side path the decoder's message starts with.
+        raise DemoError(f"{shown}: {_one_line(exc.reason)}") from exc
     if info.num_frames < limits.min_frames:
         raise DemoError(f"{shown} is too short: {info.num_frames} frame(s); at least {limits.min_frames} needed")
     seconds = info.num_frames / info.fps if info.fps > 0 else 0.0
@@ -336,7 +336,7 @@ class DemoService:
         try:
             prediction = predictor.classify(video)
         except UserError as exc:  # a file that probes but breaks further in
-            raise DemoError(f"{Path(video).name}: {_one_line(exc).replace(str(video) + ': ', '')}") from exc
+            raise DemoError(f"{Path(video).name}: {_one_line(exc.reason)}") from exc
         timings = {**prediction.timings_ms, **({"load": load_ms} if loaded_now else {})}
         strip = frame_strip(prediction.frames, mean=predictor.pre["mean"], std=predictor.pre["std"])
         return Classification(name, prediction.probs, strip, timings, info)

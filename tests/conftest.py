@@ -22,6 +22,7 @@ LoRA rank, under a matrix marked running: every dashboard page has something to 
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,12 @@ import pytest
 from vjepa_core.data.synthetic import make_synthetic
 
 TIERS = ("unit", "integration", "apps", "browser")
+
+
+def said_once(message: str) -> bool:
+    """No part of an error message (between ': ' and parentheses) repeats: causes wrapped, not restated."""
+    parts = [part.strip() for part in re.split(r": |\(|\)", message) if part.strip()]
+    return len(parts) == len(set(parts))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

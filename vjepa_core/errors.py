@@ -1,9 +1,33 @@
-"""Errors a user can fix. The CLI prints their message as one line and exits with code 2."""
+"""Errors a user can fix. The CLI prints their message as one line and exits with code 2.
+
+An error keeps its `reason` apart from its subject, so that a caller who names the subject its own way
+(the demo says `clip.mp4`, not the server's temporary path) adds its words to the reason without
+repeating what the message already says.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 
 class UserError(ValueError):
     """Bad input: a missing folder, an unknown strategy, an impossible hyper-parameter, ..."""
 
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason if reason is not None else message
+
 
 class VideoDecodeError(UserError):
-    """A video file that cannot be opened or decoded (zero bytes, corrupt, not a video)."""
+    """A video file that cannot be opened or decoded (zero bytes, corrupt, not a video): `<path>: <reason>`."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}", reason=reason)
+        self.path = str(path)
+
+
+class CheckpointError(UserError):
+    """A checkpoint folder that cannot be read or does not fit its base model: `checkpoint: <reason>`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"checkpoint: {reason}", reason=reason)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision.transforms.v2.functional as tvF
-from conftest import TRAINED_SEEDS, TRAINED_STRATEGIES, TrainedRuns
+from conftest import TRAINED_SEEDS, TRAINED_STRATEGIES, TrainedRuns, said_once
 
 from demo.service import (
     CheckpointCache,
@@ -49,8 +49,9 @@ def write_bad_videos(folder: Path, good: Path) -> dict[str, Path]:
     """Files every demo entry point must refuse: name -> path. `big` is `good` padded past 1 MB."""
     folder.mkdir(parents=True, exist_ok=True)
     files = {"text": folder / "notes.txt", "empty": folder / "empty.mp4", "corrupt": folder / "corrupt.mp4",
-             "big": folder / "big.mp4"}
+             "big": folder / "big.mp4", "renamed": folder / "bad.mp4"}
     files["text"].write_text("not a video")
+    files["renamed"].write_text("a text file renamed .mp4")
     files["empty"].write_bytes(b"")
     files["corrupt"].write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
     files["big"].write_bytes(good.read_bytes() + bytes(1_300_000 - good.stat().st_size))  # exactly 1.3 MB
@@ -66,6 +67,7 @@ BAD_MESSAGES = {
     "text": "notes.txt: not a video file",
     "empty": "empty.mp4: empty file (0 bytes)",
     "corrupt": "corrupt.mp4: not a readable video",
+    "renamed": "bad.mp4: not a readable video (Invalid data found when processing input)",
     "big": "big.mp4 is 1.3 MB; the limit is 1 MB",
     "short": "is too short: 4 frame(s); at least 8 needed",
     "long": "is 20.0 s long; the limit is 10 s",
@@ -156,7 +158,7 @@ def test_unloadable_checkpoints_give_one_line(trained_runs: TrainedRuns, synthet
                           ("bad_weights", "cannot be loaded: SafetensorError")]:
         with pytest.raises(DemoError, match=message) as info:
             service.classify(name, video)
-        assert "\n" not in str(info.value)
+        assert "\n" not in str(info.value) and said_once(str(info.value)), str(info.value)
     result = service.classify("good", video)  # the service keeps working
     assert sum(result.probs.values()) == pytest.approx(1.0)
 
@@ -174,6 +176,7 @@ def test_validate_video_limits(synthetic_small: Path, tmp_path: Path) -> None:
         with pytest.raises(DemoError, match=re.escape(BAD_MESSAGES[name])) as error:
             validate_video(path, TEST_LIMITS)
         assert str(tmp_path) not in str(error.value)  # the user sees file names, not server paths
+        assert said_once(str(error.value)), str(error.value)
 
 
 def test_frame_strip_is_the_cropped_frames(synthetic_small: Path, trained_runs: TrainedRuns) -> None:

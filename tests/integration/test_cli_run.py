@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import said_once
 from scipy import stats
 from typer.testing import CliRunner
 
@@ -178,6 +179,19 @@ def test_predict_bad_inputs(lora_run: dict, tmp_path: Path) -> None:
     assert not_checkpoint.exit_code == 2 and "manifest.json" in not_checkpoint.output
     corrupt = invoke("predict", checkpoint, lora_run["data"] / "up" / "empty.mp4")
     assert corrupt.exit_code == 2 and "empty.mp4" in corrupt.output
+
+
+def test_a_text_file_named_mp4_is_one_line_said_once(lora_run: dict, tmp_path: Path) -> None:
+    """The real console process: decoders' native complaints stay out of stderr, the reason is said once."""
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("these are notes, not a video")
+    checkpoint = lora_run["results"] / "checkpoints" / lora_run["run_id"]
+    proc = subprocess.run([sys.executable, "-m", "runner", "predict", str(checkpoint), str(bad)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"error: {bad}: not a readable video (Invalid data found when "
+                                                "processing input)"]
+    assert said_once(proc.stderr.strip()) and not said_once("x.mp4: not a video (not a video (bad))")
 
 
 def test_real_command_line_exit_code(tmp_path: Path) -> None:

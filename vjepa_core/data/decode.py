@@ -6,15 +6,18 @@ Out: `probe_video` -> `VideoInfo(num_frames, fps, height, width)`;
 
 Both decoders count frames the same way (one per video packet, as decord indexes them), so a
 clip sampled with one decoder's count can be read with the other. Every failure to read a file
-is a `VideoDecodeError("<path>: <reason>")` on one line.
+is a `VideoDecodeError(path, reason)`, one line: "<path>: <reason>".
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import logging
 import os
+import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -66,7 +69,7 @@ def read_frames(path: str | os.PathLike[str], indices: Sequence[int], *, decoder
     if wanted.size == 0:
         raise ValueError(f"{path}: read_frames needs at least one frame index")
     if wanted.min() < 0:
-        raise VideoDecodeError(f"{path}: negative frame index {int(wanted.min())}")
+        raise VideoDecodeError(path, f"negative frame index {int(wanted.min())}")
     # Decode each distinct frame once, then fan out to the requested order (repeats are cheap).
     unique, inverse = np.unique(wanted, return_inverse=True)
     frames = _dispatch(path, decoder, decord_fn=_read_decord, pyav_fn=_read_pyav, indices=unique)
@@ -98,11 +101,11 @@ def _dispatch(path: str | os.PathLike[str], decoder: str, *, decord_fn: Callable
 def _check_file(path: str) -> None:
     """The failures both decoders would report less clearly."""
     if not os.path.exists(path):
-        raise VideoDecodeError(f"{path}: no such file")
+        raise VideoDecodeError(path, "no such file")
     if os.path.isdir(path):
-        raise VideoDecodeError(f"{path}: is a folder, not a video file")
+        raise VideoDecodeError(path, "is a folder, not a video file")
     if os.path.getsize(path) == 0:
-        raise VideoDecodeError(f"{path}: empty file (0 bytes)")
+        raise VideoDecodeError(path, "empty file (0 bytes)")
 
 
 def _one_line(error: BaseException) -> str:
@@ -116,21 +119,41 @@ def _one_line(error: BaseException) -> str:
 
 # ---- decord ---------------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def _native_stderr_to_log(path: str) -> Iterator[None]:
+    """Decord's bundled FFmpeg writes its complaints ("moov atom not found", "ERROR opening ...") straight
+    to file descriptor 2, around the one-line error we raise anyway: send them to the debug log instead."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            text = captured.read().decode(errors="replace").strip()
+            if text:
+                logger.debug("decoder messages for %s: %s", path, text)
+
+
 def _open_decord(path: str) -> Any:
     import decord
 
     try:
         # One thread per reader: parallelism comes from DataLoader workers, not from the decoder.
-        return decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
+        with _native_stderr_to_log(path):
+            return decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
     except (RuntimeError, decord.DECORDError) as error:
-        raise VideoDecodeError(f"{path}: cannot open with decord ({_one_line(error)})") from error
+        raise VideoDecodeError(path, f"cannot open with decord ({_one_line(error)})") from error
 
 
 def _probe_decord(path: str) -> VideoInfo:
     reader = _open_decord(path)
     num_frames = len(reader)
     if num_frames == 0:
-        raise VideoDecodeError(f"{path}: the video has no frames")
+        raise VideoDecodeError(path, "the video has no frames")
     first = _decord_batch(reader, path, np.array([0]))[0]
     return VideoInfo(num_frames=num_frames, fps=float(reader.get_avg_fps()), height=first.shape[0],
                      width=first.shape[1])
@@ -139,7 +162,7 @@ def _probe_decord(path: str) -> VideoInfo:
 def _read_decord(path: str, *, indices: np.ndarray) -> np.ndarray:
     reader = _open_decord(path)
     if indices[-1] >= len(reader):
-        raise VideoDecodeError(f"{path}: frame {int(indices[-1])} requested but the video has {len(reader)} frames")
+        raise VideoDecodeError(path, f"frame {int(indices[-1])} requested but the video has {len(reader)} frames")
     return _decord_batch(reader, path, indices)
 
 
@@ -147,9 +170,10 @@ def _decord_batch(reader: Any, path: str, indices: np.ndarray) -> np.ndarray:
     import decord
 
     try:
-        return reader.get_batch(indices.tolist()).asnumpy()
+        with _native_stderr_to_log(path):
+            return reader.get_batch(indices.tolist()).asnumpy()
     except (RuntimeError, decord.DECORDError) as error:
-        raise VideoDecodeError(f"{path}: decord failed to decode ({_one_line(error)})") from error
+        raise VideoDecodeError(path, f"decord failed to decode ({_one_line(error)})") from error
 
 
 # ---- PyAV -----------------------------------------------------------------------------------
@@ -160,10 +184,10 @@ def _open_pyav(path: str) -> Any:
     try:
         container = av.open(path)
     except (av.FFmpegError, UnicodeDecodeError) as error:
-        raise VideoDecodeError(f"{path}: not a readable video ({_one_line(error)})") from error
+        raise VideoDecodeError(path, f"not a readable video ({_one_line(error)})") from error
     if not container.streams.video:
         container.close()
-        raise VideoDecodeError(f"{path}: no video stream")
+        raise VideoDecodeError(path, "no video stream")
     stream = container.streams.video[0]
     # One thread, like decord: DataLoader workers give the parallelism.
     stream.codec_context.thread_count = 1
@@ -177,7 +201,7 @@ def _pyav_packets(container: Any, path: str) -> Iterator[Any]:
     try:
         yield from container.demux(container.streams.video[0])
     except av.FFmpegError as error:
-        raise VideoDecodeError(f"{path}: PyAV failed to read ({_one_line(error)})") from error
+        raise VideoDecodeError(path, f"PyAV failed to read ({_one_line(error)})") from error
 
 
 def _pyav_decode(packet: Any, path: str) -> list[Any]:
@@ -186,7 +210,7 @@ def _pyav_decode(packet: Any, path: str) -> list[Any]:
     try:
         return packet.decode()
     except av.FFmpegError as error:
-        raise VideoDecodeError(f"{path}: PyAV failed to decode ({_one_line(error)})") from error
+        raise VideoDecodeError(path, f"PyAV failed to decode ({_one_line(error)})") from error
 
 
 def _probe_pyav(path: str) -> VideoInfo:
@@ -200,7 +224,7 @@ def _probe_pyav(path: str) -> VideoInfo:
                 first = next(iter(_pyav_decode(packet, path)), None)
         rate = stream.average_rate or stream.guessed_rate
     if num_frames == 0 or first is None:
-        raise VideoDecodeError(f"{path}: the video has no decodable frames")
+        raise VideoDecodeError(path, "the video has no decodable frames")
     return VideoInfo(num_frames=num_frames, fps=float(rate) if rate else 0.0, height=first.height,
                      width=first.width)
 
@@ -219,5 +243,5 @@ def _read_pyav(path: str, *, indices: np.ndarray) -> np.ndarray:
             if position > last:
                 break
     if position <= last:
-        raise VideoDecodeError(f"{path}: frame {last} requested but only {position} frames decode")
+        raise VideoDecodeError(path, f"frame {last} requested but only {position} frames decode")
     return np.stack([picked[i] for i in indices.tolist()])

@@ -24,7 +24,7 @@ from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model,
 from safetensors.torch import load_file, save_file
 
 from vjepa_core import __version__
-from vjepa_core.errors import UserError
+from vjepa_core.errors import CheckpointError
 from vjepa_core.models import base_fingerprint, load_model
 from vjepa_core.spec import RunSpec
 from vjepa_core.strategies import get_strategy
@@ -86,11 +86,11 @@ def _save_adapter(directory: Path, model: torch.nn.Module, config: LoraConfig) -
 def read_manifest(directory: Path) -> dict[str, Any]:
     path = Path(directory) / MANIFEST
     if not path.is_file():
-        raise UserError(f"checkpoint: {directory} has no {MANIFEST} (not a vjepa-lab checkpoint)")
+        raise CheckpointError(f"{directory} has no {MANIFEST} (not a vjepa-lab checkpoint)")
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise UserError(f"checkpoint: {path} is not valid JSON ({exc.msg})") from exc
+        raise CheckpointError(f"{path} is not valid JSON ({exc.msg})") from exc
 
 
 def load_checkpoint(directory: Path, *, base_model: str | None = None,
@@ -115,7 +115,7 @@ def load_checkpoint(directory: Path, *, base_model: str | None = None,
                    for k, v in load_file(directory / ADAPTER_DIR / "adapter_model.safetensors").items()}
         result = set_peft_model_state_dict(model, adapter, adapter_name=ADAPTER_NAME)
         if result.unexpected_keys:
-            raise UserError(f"checkpoint: {directory} adapter does not fit the base model "
+            raise CheckpointError(f"{directory} adapter does not fit the base model "
                             f"({len(result.unexpected_keys)} unexpected weights)")
     _load_trained(model, directory / WEIGHTS)
     return LoadedCheckpoint(directory, manifest, model.eval())
@@ -125,17 +125,17 @@ def check_base(model: torch.nn.Module, manifest: dict[str, Any], name: str) -> N
     expected = manifest.get("base_fingerprint")
     actual = base_fingerprint(model)
     if expected and expected != actual:
-        raise UserError(f"checkpoint: trained on base model {manifest['base_model']!r} "
+        raise CheckpointError(f"trained on base model {manifest['base_model']!r} "
                         f"(fingerprint {expected}) but {name!r} has different weights ({actual})")
 
 
 def _load_trained(model: torch.nn.Module, path: Path) -> None:
     if not path.is_file():
-        raise UserError(f"checkpoint: {path} is missing")
+        raise CheckpointError(f"{path} is missing")
     weights = load_file(path)
     params = dict(model.named_parameters())
     for key, value in weights.items():
         if key not in params or params[key].shape != value.shape:
-            raise UserError(f"checkpoint: weight {key} {tuple(value.shape)} does not fit the base model")
+            raise CheckpointError(f"weight {key} {tuple(value.shape)} does not fit the base model")
         with torch.no_grad():
             params[key].copy_(value)
