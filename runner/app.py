@@ -6,7 +6,11 @@ Command modules (`runner/*_cmd.py`) import `app` from here and register themselv
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -26,19 +30,47 @@ console = Console(stderr=True)
 ConfigOption = typer.Option(None, "--config", "-c", help="YAML file of run options (flags override it).")
 DeviceOption = typer.Option("auto", help="auto (CUDA > MPS > CPU), cpu, cuda, cuda:N or mps.")
 DecoderOption = typer.Option("auto", help="Video decoder: auto (decord, else PyAV), decord or pyav.")
-WorkersOption = typer.Option(None, "--workers", show_default="half the CPUs, 1-4",
-                             help="DataLoader worker processes for decoding (0 = decode in the main process).")
 QuietOption = typer.Option(False, "--quiet", "-q", help="No progress (bars on a terminal, plain lines every 10% or "
                            "30 s in a log file).")
+CHECKPOINT_DTYPES = ("auto", "fp32", "fp16", "bf16")
+
+# How runs execute (vjepa_core.spec.ExecOptions): the same options on every command that trains.
+EXEC_PARAMETERS = [
+    inspect.Parameter("device", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=DeviceOption),
+    inspect.Parameter("decoder", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=DecoderOption),
+    inspect.Parameter("workers", inspect.Parameter.KEYWORD_ONLY, annotation=int | None, default=typer.Option(
+        None, "--workers", show_default="half the CPUs, 1-4",
+        help="DataLoader worker processes for decoding (0 = decode in the main process).")),
+    inspect.Parameter("checkpoint_dtype", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
+        "auto", "--checkpoint-dtype", help="Weights in checkpoints: fp32, fp16, bf16, or auto (half precision for "
+        "bf16/fp16 runs and for pooler-sized checkpoints, fp32 for encoder weights trained in fp32).")),
+    inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=QuietOption),
+]
 
 
-def exec_options(device: str, decoder: str, workers: int | None, quiet: bool, *, cache: bool = True,
-                 matrix_id: str | None = None) -> ExecOptions:
+def with_exec_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the execution options (--device, --decoder, --workers, --checkpoint-dtype, --quiet) to a command;
+    it receives them as one `execution: ExecOptions`."""
+    names = [p.name for p in EXEC_PARAMETERS]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        values = {name: kwargs.pop(name) for name in names}
+        return func(*args, execution=exec_options(**values), **kwargs)
+
+    own = [p for p in inspect.signature(func).parameters.values() if p.name != "execution"]
+    wrapper.__signature__ = inspect.Signature([*own, *EXEC_PARAMETERS])  # type: ignore[attr-defined]
+    return wrapper
+
+
+def exec_options(*, device: str = "auto", decoder: str = "auto", workers: int | None = None, quiet: bool = False,
+                 checkpoint_dtype: str = "auto") -> ExecOptions:
     from vjepa_core.training.features import default_workers
 
-    workers = default_workers() if workers is None else workers
-    return ExecOptions(device=device, decoder=decoder, num_workers=workers, cache=cache,
-                       progress=progress_enabled(quiet), matrix_id=matrix_id)
+    if checkpoint_dtype not in CHECKPOINT_DTYPES:
+        raise UserError(f"--checkpoint-dtype: expected one of {', '.join(CHECKPOINT_DTYPES)}, got {checkpoint_dtype!r}")
+    return ExecOptions(device=device, decoder=decoder, num_workers=default_workers() if workers is None else workers,
+                       progress=progress_enabled(quiet), checkpoint_dtype=checkpoint_dtype)
 
 
 def existing_warehouse(value: Path | None) -> Path:

@@ -16,11 +16,12 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from runner.app import DecoderOption, DeviceOption, QuietOption, WorkersOption, app, exec_options, existing_warehouse
+from runner.app import app, exec_options, existing_warehouse, with_exec_options
 from runner.options import ResultsOption, WarehouseOption, fail, stdout_console, user_errors
 from runner.options import with_spec_options as _with_spec_options
 from runner.output import fmt, pct
 from vjepa_core.paths import results_path, warehouse_path
+from vjepa_core.spec import ExecOptions
 
 SpecArgument = typer.Argument(None, help="Matrix spec YAML (see experiments/README.md); default: the built-in "
                               "study (experiments/default.yaml).")
@@ -36,6 +37,7 @@ DryRunOption = typer.Option(False, "--dry-run", help="List the planned runs and 
 
 @app.command("run-matrix")
 @user_errors
+@with_exec_options
 @_with_spec_options
 def run_matrix_cmd(
     spec: Path | None = SpecArgument,
@@ -46,12 +48,9 @@ def run_matrix_cmd(
     ray_address: str | None = RayAddressOption,
     gpus_per_run: float = GpusOption,
     cpus_per_run: float = CpusOption,
-    device: str = DeviceOption,
-    decoder: str = DecoderOption,
-    workers: int | None = WorkersOption,
     warehouse: Path | None = WarehouseOption,
     results: Path | None = ResultsOption,
-    quiet: bool = QuietOption,
+    execution: ExecOptions | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> None:
     """Run a matrix of experiments (strategies x data sizes x frames x seeds x ...), resumably.
@@ -69,6 +68,7 @@ def run_matrix_cmd(
 
 @app.command()
 @user_errors
+@with_exec_options
 @_with_spec_options
 def sweep(
     spec: Path = typer.Argument(..., help="Sweep spec YAML: axes over lr, lora_rank, ... and a phase2 block."),
@@ -81,12 +81,9 @@ def sweep(
     ray_address: str | None = RayAddressOption,
     gpus_per_run: float = GpusOption,
     cpus_per_run: float = CpusOption,
-    device: str = DeviceOption,
-    decoder: str = DecoderOption,
-    workers: int | None = WorkersOption,
     warehouse: Path | None = WarehouseOption,
     results: Path | None = ResultsOption,
-    quiet: bool = QuietOption,
+    execution: ExecOptions | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> None:
     """Grid over run options, then re-run the top-k configurations by validation accuracy (phase 2).
@@ -143,7 +140,7 @@ def _run(matrix: Any, args: dict[str, Any]) -> None:
     from runner.executors import check_executor, make_executor
 
     results, warehouse = results_path(args["results"]), warehouse_path(args["warehouse"])
-    options = exec_options(args["device"], args["decoder"], args["workers"], args["quiet"])
+    options = args["execution"] or exec_options()
     if args["dry_run"]:
         _print_plan(matrix, warehouse)
         return

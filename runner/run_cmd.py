@@ -2,31 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from runner.app import ConfigOption, DecoderOption, DeviceOption, QuietOption, WorkersOption, app, exec_options
+from runner.app import ConfigOption, app, exec_options, with_exec_options
 from runner.options import ResultsOption, WarehouseOption, build_spec, user_errors, with_spec_options
 from runner.output import chance_of, print_run_summary
 from vjepa_core.paths import results_path, warehouse_path
+from vjepa_core.spec import ExecOptions
 
 
 @app.command()
 @user_errors
+@with_exec_options
 @with_spec_options
 def run(
     config: Path | None = ConfigOption,
     force: bool = typer.Option(False, "--force", help="Run again even if this exact spec already succeeded."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run the frozen encoder every step (slow; "
                                   "for checking the cache)."),
-    device: str = DeviceOption,
-    decoder: str = DecoderOption,
-    workers: int | None = WorkersOption,
     warehouse: Path | None = WarehouseOption,
     results: Path | None = ResultsOption,
-    quiet: bool = QuietOption,
+    execution: ExecOptions | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> None:
     """Run one experiment (defaults <- --config YAML <- flags) and record it in the warehouse.
@@ -37,7 +37,7 @@ def run(
     from vjepa_core.store.warehouse import Warehouse
 
     spec = build_spec(config, overrides or {})
-    options = exec_options(device, decoder, workers, quiet, cache=not no_cache)
+    options = dataclasses.replace(execution or exec_options(), cache=not no_cache)
     record = execute_one(spec, results_path(results), warehouse_path(warehouse), options, force=force)
     print_run_summary(record, chance_of(Warehouse(warehouse_path(warehouse)), record))
     if record["status"] != "success":

@@ -117,6 +117,7 @@ class ExecOptions:
     cache_on_disk: bool = True
     progress: bool = True
     matrix_id: str | None = None
+    checkpoint_dtype: str = "auto"  # fp32, fp16, bf16, or auto (vjepa_core.store.checkpoint.checkpoint_dtype)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

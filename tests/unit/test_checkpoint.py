@@ -11,13 +11,19 @@ from safetensors.torch import load_file
 from vjepa_core.errors import UserError
 from vjepa_core.models import base_fingerprint, load_model
 from vjepa_core.spec import RunSpec
-from vjepa_core.store.checkpoint import load_checkpoint, save_checkpoint
+from vjepa_core.store.checkpoint import (
+    WEIGHT_DTYPES,
+    checkpoint_dtype,
+    load_checkpoint,
+    read_manifest,
+    save_checkpoint,
+)
 from vjepa_core.strategies import STRATEGIES, get_strategy
 
 LABELS = ["up", "down", "still"]
 
 
-def trained_model(strategy: str, tmp_path: Path) -> tuple[torch.nn.Module, Path]:
+def trained_model(strategy: str, tmp_path: Path, weights_dtype: str = "fp32") -> tuple[torch.nn.Module, Path]:
     spec = RunSpec(strategy=strategy, lora_rank=4)
     s = get_strategy(strategy)
     model = load_model("tiny", LABELS, seed=spec.seed, random_init=s.random_init)
@@ -28,7 +34,7 @@ def trained_model(strategy: str, tmp_path: Path) -> tuple[torch.nn.Module, Path]
             if p.requires_grad:
                 p.add_(torch.randn_like(p) * 0.05)
     path = save_checkpoint(tmp_path / spec.run_id, model, spec=spec, labels=LABELS, base_fp=fp,
-                           preprocessing={"crop_size": 64}, metrics={"test_acc": 0.5})
+                           preprocessing={"crop_size": 64}, metrics={"test_acc": 0.5}, weights_dtype=weights_dtype)
     return model, path
 
 
@@ -72,3 +78,38 @@ def test_other_base_model_is_refused(tmp_path: Path) -> None:
 def test_not_a_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no manifest.json"):
         load_checkpoint(tmp_path)
+
+
+# Each kind of saved weight: the classifier, a PEFT adapter, the pooler with an adapter, the encoder.
+@pytest.mark.parametrize(("strategy", "dtype"), [("head", "fp16"), ("lora", "fp16"), ("pooler_head_lora", "bf16"),
+                                                 ("full", "fp16")])
+def test_half_precision_checkpoints_predict_the_same(strategy: str, dtype: str, tmp_path: Path) -> None:
+    """Half the bytes; class probabilities within 1e-3 (fp16) / 1e-2 (bf16) of the fp32 model, same top label."""
+    model, path = trained_model(strategy, tmp_path, weights_dtype=dtype)
+    stored = load_file(path / "trained.safetensors")
+    assert {t.dtype for t in stored.values()} == {WEIGHT_DTYPES[dtype]}
+    assert read_manifest(path)["weights_dtype"] == dtype
+    loaded = load_checkpoint(path)
+    assert all(p.dtype == torch.float32 for p in loaded.model.parameters())  # cast back onto the fp32 base
+    clips = torch.randn(8, 4, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        probs = loaded.model(pixel_values_videos=clips).logits.softmax(-1)
+        expected = model.eval()(pixel_values_videos=clips).logits.softmax(-1)
+    assert (probs - expected).abs().max().item() < (1e-3 if dtype == "fp16" else 1e-2)
+    assert torch.equal(probs.argmax(-1), expected.argmax(-1))
+
+
+def test_half_precision_halves_the_files(tmp_path: Path) -> None:
+    _, full = trained_model("pooler_head", tmp_path / "fp32")
+    _, half = trained_model("pooler_head", tmp_path / "fp16", weights_dtype="fp16")
+    ratio = (half / "trained.safetensors").stat().st_size / (full / "trained.safetensors").stat().st_size
+    assert 0.49 < ratio < 0.51
+
+
+@pytest.mark.parametrize(("precision", "frozen_encoder", "expected"), [
+    ("bf16", False, "bf16"), ("fp16", True, "fp16"), ("fp32", True, "fp16"), ("fp32", False, "fp32")])
+def test_auto_checkpoint_dtype(precision: str, frozen_encoder: bool, expected: str) -> None:
+    assert checkpoint_dtype("auto", precision=precision, frozen_encoder=frozen_encoder) == expected
+    assert checkpoint_dtype("fp32", precision=precision, frozen_encoder=frozen_encoder) == "fp32"
+    with pytest.raises(UserError, match="checkpoint dtype"):
+        checkpoint_dtype("int8", precision=precision, frozen_encoder=frozen_encoder)

@@ -7,8 +7,14 @@ Layout of `results/checkpoints/<run_id>/`:
   named as in the model.
 - `adapter/`: for LoRA strategies, a PEFT adapter folder (`adapter_config.json`,
   `adapter_model.safetensors`) that plain PEFT can load too.
-`load_checkpoint(dir)` rebuilds the base model, injects the adapter, loads the weights, and refuses
-a base model whose weights differ from the one the checkpoint was trained on.
+`load_checkpoint(dir)` rebuilds the base model, injects the adapter, loads the weights (cast to the base
+model's dtype), and refuses a base model whose weights differ from the one the checkpoint was trained on.
+
+Weights are stored in `weights_dtype` (manifest): fp32, or half precision, which halves the files. The
+default (`checkpoint_dtype("auto", ...)`) keeps the training precision's half type for bf16/fp16 runs
+and stores pooler-sized checkpoints (frozen encoder) of fp32 runs in fp16; checkpoints holding encoder
+weights trained in fp32 stay fp32. A half-precision checkpoint reproduces the fp32 model's class
+probabilities within 1e-3 (tests/unit/test_checkpoint.py).
 """
 
 from __future__ import annotations
@@ -24,12 +30,14 @@ from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model,
 from safetensors.torch import load_file, save_file
 
 from vjepa_core import __version__
-from vjepa_core.errors import CheckpointError
+from vjepa_core.errors import CheckpointError, UserError
 from vjepa_core.models import base_fingerprint, load_model
 from vjepa_core.spec import RunSpec
 from vjepa_core.strategies import get_strategy
 from vjepa_core.strategies.base import ADAPTER_NAME, is_lora
 
+WEIGHT_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+CHECKPOINT_DTYPES = ("auto", *WEIGHT_DTYPES)
 MANIFEST = "manifest.json"
 WEIGHTS = "trained.safetensors"
 ADAPTER_DIR = "adapter"
@@ -52,21 +60,34 @@ class LoadedCheckpoint:
         return RunSpec.from_dict(self.manifest["spec"])
 
 
+def checkpoint_dtype(choice: str, *, precision: str, frozen_encoder: bool) -> str:
+    """The dtype to store weights in: `choice`, or for "auto" see the module docstring."""
+    if choice not in CHECKPOINT_DTYPES:
+        raise UserError(f"checkpoint dtype: expected one of {', '.join(CHECKPOINT_DTYPES)}, got {choice!r}")
+    if choice != "auto":
+        return choice
+    if precision in ("bf16", "fp16"):
+        return precision
+    return "fp16" if frozen_encoder else "fp32"
+
+
 def save_checkpoint(directory: Path, model: torch.nn.Module, *, spec: RunSpec, labels: list[str],
-                    base_fp: str, preprocessing: dict[str, Any], metrics: dict[str, Any]) -> Path:
+                    base_fp: str, preprocessing: dict[str, Any], metrics: dict[str, Any],
+                    weights_dtype: str = "fp32") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     strategy = get_strategy(spec.strategy)
-    trained = {name: p.detach().cpu().contiguous() for name, p in model.named_parameters()
-               if p.requires_grad and not is_lora(name)}
+    dtype = WEIGHT_DTYPES[weights_dtype]
+    trained = {name: _stored(p, dtype) for name, p in model.named_parameters() if p.requires_grad and not is_lora(name)}
     save_file(trained, directory / WEIGHTS, metadata={"format": "vjepa-lab", "run_id": spec.run_id})
     lora = strategy.lora_config(spec)
     if lora is not None:
-        _save_adapter(directory / ADAPTER_DIR, model, lora)
+        _save_adapter(directory / ADAPTER_DIR, model, lora, dtype)
     manifest = {
         "format_version": FORMAT_VERSION, "vjepa_lab_version": __version__, "run_id": spec.run_id,
         "strategy": spec.strategy, "base_model": spec.model, "base_fingerprint": base_fp,
         "model_config": model.config.to_dict(), "labels": labels, "preprocessing": preprocessing,
         "spec": spec.to_dict(), "metrics": metrics, "created_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "weights_dtype": weights_dtype,
         "lora": None if lora is None else {"rank": spec.lora_rank, "alpha": spec.lora_alpha,
                                            "dropout": spec.lora_dropout, "targets": lora.target_modules},
     }
@@ -74,11 +95,16 @@ def save_checkpoint(directory: Path, model: torch.nn.Module, *, spec: RunSpec, l
     return directory
 
 
-def _save_adapter(directory: Path, model: torch.nn.Module, config: LoraConfig) -> None:
+def _stored(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    tensor = tensor.detach().cpu()
+    return (tensor.to(dtype) if tensor.is_floating_point() else tensor).contiguous()
+
+
+def _save_adapter(directory: Path, model: torch.nn.Module, config: LoraConfig, dtype: torch.dtype) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     state = get_peft_model_state_dict(model, adapter_name=ADAPTER_NAME)
     # PeftModel wraps the model as base_model.model; naming keys that way lets plain PEFT load the folder.
-    save_file({PEFT_PREFIX + k: v.detach().cpu().contiguous() for k, v in state.items()},
+    save_file({PEFT_PREFIX + k: _stored(v, dtype) for k, v in state.items()},
               directory / "adapter_model.safetensors", metadata={"format": "pt"})
     config.save_pretrained(str(directory))
 

@@ -30,7 +30,7 @@ from vjepa_core.models import base_fingerprint, count_parameters, describe_model
 from vjepa_core.models.device import PeakMemory, resolve_device, resolve_precision
 from vjepa_core.paths import REPO_ROOT
 from vjepa_core.spec import ExecOptions, RunSpec
-from vjepa_core.store.checkpoint import save_checkpoint
+from vjepa_core.store.checkpoint import checkpoint_dtype, save_checkpoint
 from vjepa_core.store.warehouse import RunRecord
 from vjepa_core.strategies import get_strategy
 from vjepa_core.training.features import FeedConfig, PixelFeed, Timings, TokenFeed
@@ -119,9 +119,11 @@ def run_experiment(spec: RunSpec, paths: Paths, options: ExecOptions | None = No
     test = reports["test"].summary
     metrics = {"test_acc": test["accuracy"], "test_macro_f1": test["macro_f1"],
                "best_val_acc": fitted.best_val_acc, "best_epoch": fitted.best_epoch}
+    weights_dtype = checkpoint_dtype(options.checkpoint_dtype, precision=precision,
+                                     frozen_encoder=strategy.frozen_encoder)
     checkpoint = save_checkpoint(paths.checkpoints / spec.run_id, model, spec=spec, labels=labels,
                                  base_fp=base_fp, preprocessing=preprocessing(spec, model.config.crop_size),
-                                 metrics=metrics)
+                                 metrics=metrics, weights_dtype=weights_dtype)
     run = {
         **base_row(spec, options, started), "dataset": data.name, "dataset_path": data.root,
         "num_classes": len(labels), "status": "success", "precision": precision, "device": str(device),
