@@ -8,7 +8,7 @@ Out: `list_checkpoints(root)` -> [CheckpointInfo], newest first;
      checkpoint, summing to 1), the frames the model saw as one uint8 image [rows * crop, cols * crop, 3],
      and timings in ms (decode / preprocess / model, plus load when this call loaded the checkpoint).
 
-The prediction is `vjepa_core.predict.Predictor.classify`, the code path of `runner predict`, so both
+The prediction is `vjepa_core.inference.predict.Predictor.classify`, the code path of `runner predict`, so both
 give the same probabilities for the same checkpoint and video. Every bad input (unknown or escaping
 checkpoint name, unloadable base model, non-video, corrupt, empty, too short, too long or too big
 video) raises `DemoError` with a one-line message for the UI; the service stays usable afterwards.

@@ -16,7 +16,7 @@ import hashlib
 import json
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from vjepa_core.errors import UserError
@@ -79,9 +79,6 @@ class RunSpec:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def canonical_json(self) -> str:
-        return _canonical(self.to_dict())
-
     @property
     def run_id(self) -> str:
         return _digest(self.to_dict())
@@ -118,7 +115,6 @@ class ExecOptions:
     progress: bool = True
     matrix_id: str | None = None
     checkpoint_dtype: str = "auto"  # fp32, fp16, bf16, or auto (vjepa_core.store.checkpoint.checkpoint_dtype)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def field_names() -> list[str]:

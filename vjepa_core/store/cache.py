@@ -49,7 +49,6 @@ def video_identity(path: str | os.PathLike[str]) -> dict[str, Any]:
 class CacheStats:
     hits: int = 0
     misses: int = 0
-    bytes_written: int = 0
 
 
 class TokenCache:
@@ -77,7 +76,6 @@ class TokenCache:
         """Store one entry; returns what a later `get` will return (a memory map on disk)."""
         array = np.ascontiguousarray(array, dtype=DTYPE)
         meta = {**meta, "shape": list(array.shape), "dtype": str(array.dtype), "created": time.time()}
-        self.stats.bytes_written += array.nbytes
         if self.dir is None:
             self._memory[key] = (array, meta)
             return array

@@ -50,7 +50,7 @@ class Strategy:
         if self.lora_scope and ENCODER_ATTENTION not in self.lora_scope:
             unused.append("lora_mlp")
         if not self.is_trainable(ENCODER_WEIGHT):
-            unused.append("encoder_lr_scale")  # it scales the encoder's own weights only (train.py)
+            unused.append("encoder_lr_scale")  # it scales the encoder's own weights only (training/loop.py)
         return tuple(unused)
 
     def lora_targets(self, spec: LoraSettings) -> str | None:
