@@ -64,17 +64,21 @@ def chance_rule(levels: Sequence[float], channel: str, title: str) -> alt.LayerC
 
 
 def leaderboard_chart(board: pd.DataFrame) -> alt.LayerChart:
-    """Mean test accuracy +- std per configuration (board: config, strategy, test_acc_mean/std, n, best_in_strategy)."""
-    data = _with_band(board, "test_acc_mean", "test_acc_std")
+    """Mean test accuracy and its 95% interval per configuration: t over seeds, or with one seed Wilson over the
+    test videos (board: config, strategy, test_acc_mean/_std/_ci_low/_ci_high/_interval, n, best_in_strategy)."""
+    data = board.assign(low=board["test_acc_ci_low"], high=board["test_acc_ci_high"])
     data["best"] = data["best_in_strategy"].map({True: "best of its strategy", False: "other"})
     order = data.sort_values("test_acc_mean", ascending=False)["config"].tolist()
     y = alt.Y("config:N", sort=order, title=None, axis=alt.Axis(labelLimit=360))
     base = alt.Chart(data).encode(y=y)
     tooltip = ["config:N", "strategy:N", alt.Tooltip("test_acc_mean:Q", format=".1%", title="test acc (mean)"),
-               alt.Tooltip("test_acc_std:Q", format=".1%", title="std"), "n:Q",
+               alt.Tooltip("low:Q", format=".1%", title="95% CI low"), alt.Tooltip("high:Q", format=".1%",
+                                                                                  title="95% CI high"),
+               alt.Tooltip("test_acc_interval:N", title="CI of"), alt.Tooltip("test_acc_std:Q", format=".1%",
+                                                                            title="std"), "n:Q",
                alt.Tooltip("best_val_acc_mean:Q", format=".1%", title="val acc (mean)"),
                alt.Tooltip("trainable_params:Q", format=",", title="trainable params")]
-    x_title = "test accuracy (mean ± std over seeds)"
+    x_title = "test accuracy (mean, 95% interval)"
     bars = base.mark_rule(strokeWidth=3, opacity=0.5).encode(
         x=alt.X("low:Q", title=x_title, axis=alt.Axis(format=PCT), scale=ACC_SCALE),
         x2="high:Q", color=strategy_color(data["strategy"]))

@@ -1,4 +1,4 @@
-"""Overview: the leaderboard of configurations (mean ± std over seeds), best per strategy marked."""
+"""Overview: the leaderboard of configurations (mean and 95% interval), best per strategy marked."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ if board.empty:
     st.stop()
 
 st.subheader("Leaderboard")
-st.caption("Test accuracy per configuration (a run spec minus its seed): dot = mean over seeds, bar = ± one std; "
+st.caption("Test accuracy per configuration (a run spec minus its seed): dot = mean over seeds, bar = its 95% "
+           "interval (t over seeds; with one seed, Wilson over the test videos, the test set's own noise); "
            "a diamond marks the best configuration of each strategy; the dashed line is chance (always answering "
            "the largest test class). Hover for details.")
 st.altair_chart(charts.leaderboard_chart(board), width="stretch")

@@ -80,6 +80,15 @@ def test_overview_leaderboard(monkeypatch: pytest.MonkeyPatch, dashboard_runs: T
     (chart,) = _charts(at)
     assert {"rule", "point", "text"} <= _marks(chart)
     assert sorted(chart["_frames"][0]["config"]) == sorted(board["config"])
+    # The bars are 95% intervals, never a zero-width "certainty": one-seed configurations get Wilson's.
+    drawn = chart["_frames"][0].set_index("config")
+    for row in board.itertuples():
+        assert (drawn.loc[row.config, "low"], drawn.loc[row.config, "high"]) == pytest.approx(
+            (row.test_acc_ci_low, row.test_acc_ci_high))
+        if row.n == 1:
+            assert drawn.loc[row.config, "high"] > drawn.loc[row.config, "low"]
+    assert set(drawn["test_acc_interval"]) >= {"t over 2 seeds"} and any(
+        kind.startswith("Wilson over") for kind in drawn["test_acc_interval"])
     assert _chance_levels(chart) == queries.chance_levels(runs) == [pytest.approx(1 / 6, abs=1e-6)]
     assert at.get("download_button") and len(at.dataframe) == 2
     shown = at.dataframe[0].value
