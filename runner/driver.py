@@ -86,7 +86,9 @@ def _plan(store: Warehouse, specs: Any, drive: DriveOptions, outcome: MatrixOutc
     done = set() if drive.force else store.completed_run_ids(ids)
     failed = set()
     if not (drive.force or drive.retry_failed) and store.path.exists():
-        failed = set(store.runs(status="failed")["run_id"]) & set(ids)
+        runs = store.runs(status="failed")
+        # A full disk is no property of the spec: once space is freed, the same command goes on.
+        failed = set(runs.loc[runs["error_kind"] != "storage", "run_id"]) & set(ids)
     outcome.skipped += [i for i in ids if i in done or i in failed]
     outcome.earlier_failed += [i for i in ids if i in failed]
     return [s for s in specs if s.run_id not in done and s.run_id not in failed]
@@ -122,7 +124,7 @@ def _execute(store: Warehouse, matrix: MatrixSpec, pool: Executor, specs: list[R
                 outcome.failed.append(spec.run_id)
             _update(store, matrix, outcome, status="running", current_run_id=pending[0] if pending else None)
             bar.update(1)
-            if progress:
+            if progress or spec.run_id in outcome.failed:  # a failure's reason shows even with --quiet
                 bar.write(_run_line(spec, record))
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from vjepa_core.errors import UserError
+from vjepa_core.errors import UserError, WriteFailed
 from vjepa_core.models import load_config
 from vjepa_core.models.device import resolve_device, resolve_precision
 from vjepa_core.spec import ExecOptions, RunSpec
@@ -50,6 +50,6 @@ def run_and_catch(spec: RunSpec, results: Path, options: ExecOptions, data: Prep
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - a run's failure is data, recorded with its message
-        if not isinstance(exc, UserError):
+        if not isinstance(exc, UserError | WriteFailed):  # those say all in one line: no traceback
             log.exception("run %s failed", spec.run_id)
         return failed_record(spec, options, started, exc)

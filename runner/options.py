@@ -20,7 +20,7 @@ import typer
 import yaml
 from rich.console import Console
 
-from vjepa_core.errors import UserError
+from vjepa_core.errors import UserError, WriteFailed
 from vjepa_core.paths import (
     DEFAULT_RESULTS,
     DEFAULT_WAREHOUSE,
@@ -50,7 +50,8 @@ def fail(message: str, code: int = 2) -> typing.NoReturn:
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a UserError anywhere below a command into one red line and exit code 2."""
+    """Turn a UserError anywhere below a command into one red line and exit code 2 (a disk that
+    refused a write outside any run, e.g. the warehouse's, into one line and exit code 1)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -58,6 +59,8 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except UserError as exc:
             fail(str(exc))
+        except WriteFailed as exc:
+            fail(str(exc), code=1)
         except KeyboardInterrupt:
             typer.secho("interrupted", err=True, fg="yellow")
             raise typer.Exit(130) from None

@@ -24,7 +24,8 @@ def chance_of(store: Any, run: dict[str, Any]) -> ChanceTest | None:
 def print_run_summary(run: dict[str, Any], chance: ChanceTest | None = None) -> None:
     out = stdout_console()
     if run["status"] != "success":
-        out.print(f"[red]run {run['run_id']} failed:[/] {run.get('error')}")
+        # One line, never wrapped: it names a path and what to do.
+        out.print(f"[red]run {run['run_id']} failed:[/] {run.get('error')}", soft_wrap=True)
         return
     out.print(f"[bold green]run {run['run_id']}[/] {run['strategy']}: test acc {pct(run['test_acc'])}, "
               f"macro-F1 {pct(run.get('test_macro_f1'))}, best val acc {pct(run['best_val_acc'])} "

@@ -18,12 +18,19 @@ Runs
 `synthetic_small`, tiny preset, plus one failed run): what the dashboard and demo tests read.
 `dashboard_runs`: a copy of that warehouse plus cheap 1-epoch runs varying data size, frames, lr and
 LoRA rank, under a matrix marked running: every dashboard page has something to draw.
+
+Disks
+-----
+`small_disk(size_kib)`: a real tmpfs of that size, mounted for one test (skipped where mounting is
+refused): where the disk-full tests put `--results`.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -134,3 +141,46 @@ def dashboard_runs(tmp_path_factory: pytest.TempPathFactory, trained_runs: Train
         run_ids.append(run["run_id"])
         store.upsert_matrix({"matrix_id": DASHBOARD_MATRIX, "current_run_id": run["run_id"]})
     return TrainedRuns(warehouse, results, (*trained_runs.run_ids, *run_ids), DASHBOARD_MATRIX)
+
+
+class SmallDisk:
+    """A real tmpfs of a few KiB mounted for one test: a disk that fills up. Needs root (CI runs as root)."""
+
+    def __init__(self, path: Path, size_kib: int) -> None:
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+        self._mount("-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(path))
+
+    def resize(self, size_kib: int) -> None:
+        """Free space without touching the files: what a user does by deleting something else."""
+        self._mount("-o", f"remount,size={size_kib}k", str(self.path))
+
+    def files(self) -> list[Path]:
+        return sorted(p for p in self.path.rglob("*") if p.is_file())
+
+    def unmount(self) -> None:
+        subprocess.run(["umount", "-l", str(self.path)], capture_output=True, check=False)
+
+    @staticmethod
+    def _mount(*args: str) -> None:
+        try:
+            result = subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
+        except FileNotFoundError:
+            pytest.skip("no `mount` command here: the disk-full tests mount a small tmpfs")
+        if result.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs here ({result.stderr.strip() or 'mount refused'}): "
+                        "the disk-full tests need root")
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[[int], SmallDisk]]:
+    """`small_disk(size_kib)` mounts a fresh tmpfs of that size under tmp_path; all are unmounted after the test."""
+    disks: list[SmallDisk] = []
+
+    def mount(size_kib: int) -> SmallDisk:
+        disks.append(SmallDisk(tmp_path / f"disk{len(disks)}", size_kib))
+        return disks[-1]
+
+    yield mount
+    for disk in disks:
+        disk.unmount()

@@ -31,3 +31,11 @@ class CheckpointError(UserError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"checkpoint: {reason}", reason=reason)
+
+
+class WriteFailed(Exception):
+    """The disk refused a write: full, over quota, read-only, no permission.
+
+    Not bad input (a run that meets it is recorded as failed, exit code 1), but a user can fix it:
+    its message is one line naming the path and the remedy, shown without a traceback.
+    """

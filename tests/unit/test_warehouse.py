@@ -129,20 +129,27 @@ def test_migrates_an_older_file_step_by_step(tmp_path: Path, monkeypatch: pytest
     assert len(Warehouse(path).table("predictions", "r1")) == 4
 
 
-def test_a_version_2_file_gains_the_matrix_host(tmp_path: Path) -> None:
+def test_a_version_2_file_gains_the_matrix_host_and_the_error_kind(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
     Warehouse(path).upsert_matrix({"matrix_id": "m", "status": "finished", "pid": 7})
+    Warehouse(path).write_run(RunRecord(run={"run_id": "r", "status": "failed", "error": "boom"}))
     with duckdb.connect(str(path)) as conn:  # what a version-2 file looks like
         conn.execute("ALTER TABLE matrices DROP COLUMN host")
+        conn.execute("ALTER TABLE runs DROP COLUMN error_kind")
         conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     assert Warehouse(path).migrate() == 2 and schema_version(path) == wh.SCHEMA_VERSION
     Warehouse(path).upsert_matrix({"matrix_id": "m", "host": "box-1"})
     matrix = Warehouse(path).matrix("m")
     assert (matrix["status"], matrix["pid"], matrix["host"]) == ("finished", 7, "box-1")
-    with read_connection(path) as conn:
-        columns = [r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns "
-                                              "WHERE table_name = 'matrices' ORDER BY ordinal_position").fetchall()]
-    assert columns == list(wh._catalog()["matrices"])  # an upgraded file has the layout of a new one
+    run = Warehouse(path).get_run("r")
+    assert (run["error"], run["error_kind"]) == ("boom", None)  # an old failure's kind is unknown
+    Warehouse(path).write_run(RunRecord(run={"run_id": "r", "status": "failed", "error_kind": "storage"}))
+    assert Warehouse(path).get_run("r")["error_kind"] == "storage"
+    with read_connection(path) as conn:  # an upgraded file has the layout of a new one
+        for table in ("matrices", "runs"):
+            columns = [r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE "
+                                                  "table_name = ? ORDER BY ordinal_position", [table]).fetchall()]
+            assert columns == list(wh._catalog()[table])
 
 
 def test_failed_migration_step_leaves_the_file_at_the_last_good_version(

@@ -25,12 +25,15 @@ import numpy as np
 
 from vjepa_core.errors import UserError
 from vjepa_core.progress import progress_bar
+from vjepa_core.store.atomic import exclusive, staged_file, write_text
 
 logger = logging.getLogger(__name__)
 
 SYNTHETIC_CLASSES = ("up", "down", "left", "right", "wave", "still")
 FLIP_PAIRS = {"left": "right", "right": "left"}
 MANIFEST = "synthetic.json"
+LOCK = ".generating.lock"  # held while a process writes the set
+ELSEWHERE = "choose a folder on another disk (--results DIR, or make-synthetic's DIR)"
 # Bump when the rendering changes, so existing folders are regenerated rather than reused.
 GENERATOR_VERSION = 2
 # codec name and encoder options per container; one encoder thread keeps output byte-identical.
@@ -67,18 +70,28 @@ def make_synthetic(
     if _is_complete(out, params):
         logger.debug("synthetic set in %s is up to date", out)
         return out
-    _clear_previous(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder; choose another place for the synthetic set")
     out.mkdir(parents=True, exist_ok=True)
+    # Two runners starting at once must not write (or clear) the same folder together: one waits.
+    with exclusive(out / LOCK):
+        if not _is_complete(out, params):  # the other may have finished it meanwhile
+            _generate(out, params, progress=progress)
+    return out
+
+
+def _generate(out: Path, params: dict[str, Any], *, progress: bool) -> None:
+    _clear_previous(out)
     # Written first as incomplete, so an interrupted run is recognised and regenerated next time.
     _write_manifest(out, params, complete=False)
-    jobs = [(name, i) for name in params["classes"] for i in range(videos_per_class)]
+    jobs = [(name, i) for name in params["classes"] for i in range(params["videos_per_class"])]
     for name, i in progress_bar(jobs, desc="synthetic videos", unit="videos", enabled=progress, leave=True):
         frames = render_video(name, i, params)
         ext = params["formats"][i % len(params["formats"])]
-        _encode(frames, out / name / video_name(name, i, ext), fps=fps)
-    (out / "flip_pairs.json").write_text(json.dumps(_flip_pairs(params["classes"]), indent=2) + "\n")
+        _encode(frames, out / name / video_name(name, i, ext), fps=params["fps"])
+    write_text(out / "flip_pairs.json", json.dumps(_flip_pairs(params["classes"]), indent=2) + "\n",
+               elsewhere=ELSEWHERE)
     _write_manifest(out, params, complete=True)
-    return out
 
 
 def video_name(name: str, index: int, ext: str) -> str:
@@ -144,13 +157,9 @@ def _is_complete(out: Path, params: dict[str, Any]) -> bool:
 
 def _clear_previous(out: Path) -> None:
     """Remove an earlier synthetic set; refuse to touch a folder that is not one."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise UserError(f"{out}: exists and is not a folder; choose another place for the synthetic set")
     manifest = _read_manifest(out)
     if manifest is None:
-        if any(out.iterdir()):
+        if any(p.name != LOCK for p in out.iterdir()):
             raise UserError(f"{out}: folder is not empty and holds no {MANIFEST}; "
                             "refusing to overwrite it with the synthetic set")
         return
@@ -161,9 +170,8 @@ def _clear_previous(out: Path) -> None:
 
 
 def _write_manifest(out: Path, params: dict[str, Any], *, complete: bool) -> None:
-    tmp = out / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps({"params": params, "complete": complete}, indent=2) + "\n")
-    tmp.replace(out / MANIFEST)
+    write_text(out / MANIFEST, json.dumps({"params": params, "complete": complete}, indent=2) + "\n",
+               elsewhere=ELSEWHERE)
 
 
 def _flip_pairs(classes: Sequence[str]) -> dict[str, str]:
@@ -229,13 +237,11 @@ def _shape_colour(rng: np.random.Generator, background: np.ndarray) -> np.ndarra
 def _encode(frames: np.ndarray, path: Path, *, fps: int) -> None:
     """Encode uint8 [T, H, W, 3] RGB frames to `path` (written under a temporary name first)."""
     codec, options = _CODECS[path.suffix[1:]]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".partial" + path.suffix)
-    with av.open(str(tmp), mode="w") as container:
-        stream = container.add_stream(codec, rate=fps, options=options)
+    # The container is named explicitly: the temporary name's suffix says nothing to PyAV.
+    with staged_file(path, elsewhere=ELSEWHERE) as tmp, av.open(str(tmp), mode="w", format=path.suffix[1:]) as out:
+        stream = out.add_stream(codec, rate=fps, options=options)
         stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
         stream.codec_context.thread_count = 1
         for image in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        container.mux(stream.encode(None))
-    tmp.replace(path)
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        out.mux(stream.encode(None))

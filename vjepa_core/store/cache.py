@@ -11,25 +11,29 @@ frame_stride, encode precision and library versions. `entry` hashes the video's 
 size and mtime and the view's description (train view k under its view seed and augmentation,
 or eval clip c / crop j). A stale entry therefore has another name and is never read.
 
-Writes are atomic (a temporary file, then `os.replace`); the .json is written last and is the
-commit mark. A read that finds a missing, unparsable or mismatching file is a miss, and the
-entry is rebuilt over it. Reads are memory-mapped. `TokenCache(None, ...)` keeps entries in
+Writes are atomic (`vjepa_core.store.atomic`: a temporary file, fsync, `os.replace`); the .json is
+written last and is the commit mark, and a failed write (a full disk) removes the entry's .npy
+too, so nothing half-written stays. A read that finds a missing, unparsable or mismatching file is
+a miss, and the entry is rebuilt over it. Temporary files left by a killed writer are swept when
+the group is next opened. Reads are memory-mapped. `TokenCache(None, ...)` keeps entries in
 memory instead (`ExecOptions.cache_on_disk=False`), for one run only.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from vjepa_core.store.atomic import sweep, write_bytes, write_text
 
 DTYPE = np.float16  # half the bytes of fp32; the trainable part upcasts, and fp16 keeps 11 bits of mantissa
 GROUP_FILE = "group.json"
@@ -60,6 +64,8 @@ class TokenCache:
         self.dir = Path(root) / self.group_id if root is not None else None
         self._memory: dict[str, tuple[np.ndarray, dict[str, Any]]] = {}
         self.stats = CacheStats()
+        if self.dir is not None:
+            sweep(self.dir)
 
     def key(self, video: str | os.PathLike[str], view: dict[str, Any]) -> str:
         return _digest({"video": video_identity(video), "view": view})
@@ -79,29 +85,24 @@ class TokenCache:
         if self.dir is None:
             self._memory[key] = (array, meta)
             return array
-        self.dir.mkdir(parents=True, exist_ok=True)
         if not (self.dir / GROUP_FILE).is_file():
-            _atomic_write(self.dir / GROUP_FILE, json.dumps(self.group, indent=1, default=str).encode())
-        with open(_tmp(self.dir / f"{key}.npy"), "wb") as handle:
-            np.save(handle, array)
-        os.replace(handle.name, self.dir / f"{key}.npy")
-        _atomic_write(self.dir / f"{key}.json", json.dumps(meta).encode())
-        return np.load(self.dir / f"{key}.npy", mmap_mode="r")
+            write_text(self.dir / GROUP_FILE, json.dumps(self.group, indent=1, default=str))
+        npy = self.dir / f"{key}.npy"
+        # Serialised in memory (one entry: megabytes), so that a full disk fails in our write with its errno.
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        write_bytes(npy, buffer.getvalue())
+        try:
+            write_text(self.dir / f"{key}.json", json.dumps(meta))
+        except BaseException:
+            npy.unlink(missing_ok=True)  # no array without its commit mark
+            raise
+        return np.load(npy, mmap_mode="r")
 
     def size_bytes(self) -> int:
         if self.dir is None:
             return int(sum(array.nbytes for array, _ in self._memory.values()))
         return directory_bytes(self.dir)
-
-
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = _tmp(path)
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _read_entry(directory: Path, key: str) -> tuple[np.ndarray, dict[str, Any]] | None:

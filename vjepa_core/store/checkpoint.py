@@ -15,6 +15,9 @@ default (`checkpoint_dtype("auto", ...)`) keeps the training precision's half ty
 and stores pooler-sized checkpoints (frozen encoder) of fp32 runs in fp16; checkpoints holding encoder
 weights trained in fp32 stay fp32. A half-precision checkpoint reproduces the fp32 model's class
 probabilities within 1e-3 (tests/unit/test_checkpoint.py).
+
+The folder is written under a temporary name and renamed into place (`atomic.staged_dir`): a reader
+sees a whole checkpoint or none, and a failed write (a full disk) leaves nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from vjepa_core import __version__
 from vjepa_core.errors import CheckpointError, UserError
 from vjepa_core.models import base_fingerprint, load_model
 from vjepa_core.spec import RunSpec
+from vjepa_core.store.atomic import staged_dir
 from vjepa_core.strategies import get_strategy
 from vjepa_core.strategies.base import ADAPTER_NAME, is_lora
 
@@ -74,14 +78,9 @@ def checkpoint_dtype(choice: str, *, precision: str, frozen_encoder: bool) -> st
 def save_checkpoint(directory: Path, model: torch.nn.Module, *, spec: RunSpec, labels: list[str],
                     base_fp: str, preprocessing: dict[str, Any], metrics: dict[str, Any],
                     weights_dtype: str = "fp32") -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    strategy = get_strategy(spec.strategy)
+    lora = get_strategy(spec.strategy).lora_config(spec)
     dtype = WEIGHT_DTYPES[weights_dtype]
     trained = {name: _stored(p, dtype) for name, p in model.named_parameters() if p.requires_grad and not is_lora(name)}
-    save_file(trained, directory / WEIGHTS, metadata={"format": "vjepa-lab", "run_id": spec.run_id})
-    lora = strategy.lora_config(spec)
-    if lora is not None:
-        _save_adapter(directory / ADAPTER_DIR, model, lora, dtype)
     manifest = {
         "format_version": FORMAT_VERSION, "vjepa_lab_version": __version__, "run_id": spec.run_id,
         "strategy": spec.strategy, "base_model": spec.model, "base_fingerprint": base_fp,
@@ -91,7 +90,11 @@ def save_checkpoint(directory: Path, model: torch.nn.Module, *, spec: RunSpec, l
         "lora": None if lora is None else {"rank": spec.lora_rank, "alpha": spec.lora_alpha,
                                            "dropout": spec.lora_dropout, "targets": lora.target_modules},
     }
-    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+    with staged_dir(directory) as staging:
+        save_file(trained, staging / WEIGHTS, metadata={"format": "vjepa-lab", "run_id": spec.run_id})
+        if lora is not None:
+            _save_adapter(staging / ADAPTER_DIR, model, lora, dtype)
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
     return directory
 
 

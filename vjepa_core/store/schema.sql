@@ -1,4 +1,4 @@
--- schema_version: 3
+-- schema_version: 4
 -- The vjepa-lab warehouse schema. The number above must equal vjepa_core.warehouse.SCHEMA_VERSION
 -- (a test checks it). This file always describes the CURRENT version: it is applied, in one
 -- transaction, to an empty DuckDB file on first write, and the code then records the version in
@@ -70,7 +70,9 @@ CREATE TABLE runs (
     cache_hits BIGINT,                     -- cached (video, view) outputs this run read
     cache_misses BIGINT,                   -- ... it did not find, and computed
     encoded_clips BIGINT,                  -- clips this run ran the encoder on (0 on a warm cache)
-    cache_bytes BIGINT                     -- bytes on disk of the cache groups the run used
+    cache_bytes BIGINT,                    -- bytes on disk of the cache groups the run used
+    error_kind VARCHAR                     -- failed runs: 'storage' (the disk refused a write; retried on the
+                                           -- next invocation) | 'error' (anything else)
 );
 
 CREATE TABLE epochs (

@@ -33,7 +33,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache
@@ -48,8 +48,9 @@ import pyarrow as pa
 
 from vjepa_core.errors import UserError
 from vjepa_core.paths import WAREHOUSE_ENV
+from vjepa_core.store.atomic import staged_file, storage_failure
 
-SCHEMA_VERSION: int = 3
+SCHEMA_VERSION: int = 4
 # MIGRATIONS[n] is the SQL that brings a version-n file to version n + 1. Add one whenever
 # schema.sql changes; version 1 is the first released schema.
 MIGRATIONS: dict[int, str] = {
@@ -58,6 +59,8 @@ MIGRATIONS: dict[int, str] = {
        "ALTER TABLE runs ADD COLUMN encoded_clips BIGINT; ALTER TABLE runs ADD COLUMN cache_bytes BIGINT;",
     # 3: the machine a matrix runs on, so that a reader there can tell a killed matrix from a live one.
     2: "ALTER TABLE matrices ADD COLUMN host VARCHAR;",
+    # 4: why a run failed, so that a full disk is retried on the next invocation and a bad spec is not.
+    3: "ALTER TABLE runs ADD COLUMN error_kind VARCHAR;",
 }
 
 # A write holds the lock for tens of milliseconds, so a reader that waits 15 s has met something
@@ -73,6 +76,10 @@ _FLAG_FRESH = 1.0
 _YIELD_TO_WRITER = 2.0
 
 RUN_STATUSES = ("success", "failed")
+# runs.error_kind of a failed run: the disk refused a write (retried on the next invocation), or anything else.
+ERROR_KINDS = ("storage", "error")
+WAREHOUSE_ELSEWHERE = f"pass --warehouse (or {WAREHOUSE_ENV}) on another disk"
+EXPORT_ELSEWHERE = "pass --out on another disk"
 MATRIX_STATUSES = ("running", "finished", "interrupted")
 RUN_TABLES = ("runs", "epochs", "class_metrics", "confusion", "predictions")
 TABLES = (*RUN_TABLES, "matrices")
@@ -225,12 +232,26 @@ class Warehouse:
         return _decode_json("matrices", rows[0]) if rows else None
 
     def export(self, out_dir: Path, fmt: Literal["csv", "parquet"]) -> list[Path]:
-        """Write `<table>.<fmt>` for every table into `out_dir`, all from one snapshot."""
+        """Write `<table>.<fmt>` for every table into `out_dir`, all from one snapshot.
+
+        All or nothing: every file is written under a temporary name first, and only once all of
+        them are complete are they renamed into place; a failure (a full disk) removes them all.
+        """
         if fmt not in ("csv", "parquet"):
             raise UserError(f"unknown export format {fmt!r}; choose csv or parquet")
         out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        return self._read(lambda conn: [_copy_table(conn, table, out_dir / f"{table}.{fmt}", fmt) for table in TABLES])
+        targets = [out_dir / f"{table}.{fmt}" for table in TABLES]
+        created = not out_dir.exists()
+        try:
+            with ExitStack() as stack:
+                staged = [stack.enter_context(staged_file(target, elsewhere=EXPORT_ELSEWHERE)) for target in targets]
+                self._read(lambda conn: [_copy_table(conn, table, tmp, fmt)
+                                         for table, tmp in zip(TABLES, staged, strict=True)])
+        except BaseException:
+            if created and out_dir.is_dir() and not any(out_dir.iterdir()):
+                out_dir.rmdir()
+            raise
+        return targets
 
     # -- connections --------------------------------------------------------------------------
 
@@ -385,13 +406,20 @@ def _open_read(path: Path, *, timeout: float) -> Connection:
 
 @contextmanager
 def _write_connection(path: Path, *, timeout: float) -> Iterator[Connection]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = _connect(path, read_only=False, timeout=timeout)
+    """A read-write connection, closed on exit; a disk that refuses the write raises `WriteFailed`."""
     try:
-        yield conn
-    finally:
-        # Closing releases the file lock; it also checkpoints the WAL into the file.
-        conn.close()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = _connect(path, read_only=False, timeout=timeout)
+        try:
+            yield conn
+        finally:
+            # Closing releases the file lock; it also checkpoints the WAL into the file.
+            conn.close()
+    except (OSError, duckdb.Error) as error:
+        failure = storage_failure(error, path, elsewhere=WAREHOUSE_ELSEWHERE)
+        if failure is None:
+            raise
+        raise failure from error
 
 
 def _connect(path: Path, *, read_only: bool, timeout: float) -> Connection:
@@ -607,10 +635,7 @@ def _decode_json(table: str, record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _copy_table(conn: Connection, table: str, target: Path, fmt: str) -> Path:
-    # Written beside the target and renamed, so a failed export never leaves a truncated file.
-    partial = target.with_name(target.name + ".partial")
-    quoted = "'" + str(partial).replace("'", "''") + "'"
+    quoted = "'" + str(target).replace("'", "''") + "'"
     options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet"
     conn.execute(f'COPY (SELECT * FROM "{table}" ORDER BY {_ORDER_BY[table]}) TO {quoted} ({options})')
-    os.replace(partial, target)
     return target

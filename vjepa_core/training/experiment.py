@@ -25,7 +25,7 @@ from vjepa_core.analysis.metrics import SplitReport, split_report
 from vjepa_core.data import Splits, check_videos, discover_dataset, make_splits, make_synthetic, synthetic_dir
 from vjepa_core.data.clips import ClipConfig, EvalClips, TrainClips
 from vjepa_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from vjepa_core.errors import UserError
+from vjepa_core.errors import UserError, WriteFailed
 from vjepa_core.models import base_fingerprint, count_parameters, describe_model, load_model
 from vjepa_core.models.device import PeakMemory, resolve_device, resolve_precision
 from vjepa_core.paths import REPO_ROOT
@@ -194,10 +194,12 @@ def base_row(spec: RunSpec, options: ExecOptions, started: datetime) -> dict[str
 
 
 def failed_record(spec: RunSpec, options: ExecOptions, started: datetime, error: BaseException) -> RunRecord:
-    message = str(error) if isinstance(error, UserError) else "".join(
+    """The row of a run that raised `error`: its one-line message (the exception's type too, unless a
+    user can act on the message alone) and its kind (`storage` when the disk refused a write)."""
+    message = str(error) if isinstance(error, UserError | WriteFailed) else "".join(
         traceback.format_exception_only(type(error), error)).strip()
     run = {**base_row(spec, options, started), "status": "failed", "error": message,
-           "finished_at": datetime.now(),
+           "error_kind": "storage" if isinstance(error, WriteFailed) else "error", "finished_at": datetime.now(),
            "train_seconds": (datetime.now() - started).total_seconds()}
     return RunRecord(run=run)
 
