@@ -13,6 +13,9 @@ Reads (take the warehouse path; never write, migrate or create the file; raise `
 - `matrix_progress(path) -> (progress, recent)`: one row per matrix with done / total / ETA (a
   'running' matrix whose process died on this machine shows as 'stopped'), and
   the newest runs.
+- `running_now(path) -> claims`: which process (host, PID, command) trains which run, since when,
+  its last heartbeat, and whether that process is alive (`running`) or gone (`gone`: the next
+  runner takes the run over); shaped by `shape_claims`.
 Shaping (DataFrame in, DataFrame out): `filter_runs`, `leaderboard` (one row per configuration:
 `<metric>_mean/_std/_ci_low/_ci_high`, `<accuracy>_interval` (which interval: t over seeds, or with one
   seed Wilson over the videos scored), `n`, `failed`, `best_in_strategy`, `chance_acc`, `above_chance`:
@@ -27,12 +30,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import shlex
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,7 @@ from vjepa_core.analysis.stats import (
 from vjepa_core.errors import UserError
 from vjepa_core.spec import RunSpec, config_id, field_names
 from vjepa_core.store import warehouse as wh
+from vjepa_core.store.claims import claim_alive, pid_alive, utc_now
 from vjepa_core.strategies import STRATEGIES
 
 METRICS = ("test_acc", "best_val_acc", "train_seconds")
@@ -181,6 +184,27 @@ def matrix_progress(path: str | Path, *, recent: int = 10) -> tuple[pd.DataFrame
     return _with_eta(_mark_stopped(progress)), newest
 
 
+def running_now(path: str | Path) -> pd.DataFrame:
+    """One row per claimed run, oldest claim first (see `shape_claims`)."""
+    sql = """SELECT c.run_id, c.strategy, c.matrix_id, m.name AS matrix_name, c.command, c.host, c.pid,
+                    c.pid_started, c.claimed_at, c.heartbeat_at
+             FROM claims c LEFT JOIN matrices m USING (matrix_id) ORDER BY c.claimed_at, c.run_id"""
+    with wh.read_connection(path) as conn:
+        claims = conn.execute(sql).df()
+    return shape_claims(claims, now=utc_now())
+
+
+def shape_claims(claims: pd.DataFrame, *, now: datetime) -> pd.DataFrame:
+    """Add `process` ('PID n on host'), `state` (running / gone), `running_seconds`, `heartbeat_age_seconds`."""
+    claims = claims.copy()
+    records = claims.to_dict("records")
+    claims["process"] = [f"PID {row['pid']} on {row['host']}" for row in records]
+    claims["state"] = ["running" if claim_alive(row, now=now) else "gone" for row in records]
+    claims["running_seconds"] = (now - claims["claimed_at"]).dt.total_seconds()
+    claims["heartbeat_age_seconds"] = (now - claims["heartbeat_at"]).dt.total_seconds()
+    return claims
+
+
 def _mark_stopped(progress: pd.DataFrame) -> pd.DataFrame:
     """A 'running' matrix whose process is gone from this machine (kill -9, OOM, reboot) is 'stopped'."""
     progress = progress.copy()
@@ -194,13 +218,7 @@ def process_gone(pid: Any, host: Any) -> bool:
     """True only if `pid` ran on this machine and no longer exists (another machine's pid is unknowable)."""
     if pd.isna(pid) or host != socket.gethostname():
         return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, owned by another user
-        return False
-    return False
+    return not pid_alive(pid)
 
 
 def _with_eta(progress: pd.DataFrame) -> pd.DataFrame:

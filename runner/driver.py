@@ -1,9 +1,13 @@
-"""The matrix driver: plans a matrix's runs, hands them to an executor, and records each as it finishes.
+"""The matrix driver: plans a matrix's runs, claims each before it trains, and records each as it finishes.
 
-`run_matrix` is the warehouse's only writer. It writes each record in one transaction as it
-arrives, between runs, and holds no connection while a run trains, so the dashboard can read at any
-moment and sees each run whole or not at all. A killed driver (even `kill -9`) loses at most the
-runs in flight; starting it again skips every run_id that already succeeded.
+`run_matrix` is the warehouse's only writer. It claims a run (`vjepa_core.store.claims`) only when
+the executor has a free slot for it, so several runner processes on one warehouse (the same matrix,
+or overlapping ones) share the work: a run another live process trains is skipped ("running
+elsewhere", looked at once more when the rest is done), one whose process is gone is taken over.
+Each record is written, and its claim released, in one transaction as it arrives; no connection is
+held while a run trains, so the dashboard can read at any moment and sees each run whole or not at
+all. A killed driver (even `kill -9`) loses at most the runs in flight; starting it again skips
+every run_id that already succeeded and takes over the dead process's claims.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +27,7 @@ from runner.matrix import MatrixSpec, data_key
 from vjepa_core.models import load_config
 from vjepa_core.progress import progress_bar
 from vjepa_core.spec import ExecOptions, RunSpec
+from vjepa_core.store.claims import BUSY, CLAIMED, Claims, Verdict
 from vjepa_core.store.warehouse import RunRecord, Warehouse
 from vjepa_core.training.experiment import PreparedData, prepare_data
 
@@ -33,7 +39,8 @@ class MatrixOutcome:
     matrix_id: str
     run_ids: list[str] = field(default_factory=list)
     ran: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # done already (or meanwhile by another process)
+    elsewhere: list[str] = field(default_factory=list)  # another live process was training them
     failed: list[str] = field(default_factory=list)
     earlier_failed: list[str] = field(default_factory=list)
 
@@ -47,6 +54,7 @@ class DriveOptions:
     force: bool = False
     retry_failed: bool = False
     progress: bool = True
+    command: str = "run-matrix"  # what the claims table says this process is
 
 
 def run_matrix(matrix: MatrixSpec, *, results: Path, warehouse: Path, options: ExecOptions,
@@ -57,24 +65,26 @@ def run_matrix(matrix: MatrixSpec, *, results: Path, warehouse: Path, options: E
     outcome = MatrixOutcome(matrix.matrix_id)
     phase1 = _plan(store, matrix.runs, drive, outcome)
     prepared = preflight(phase1, Path(results), options)  # bad input: UserError before anything is written
-    _update(store, matrix, outcome, status="running", started_at=datetime.now(), pid=os.getpid(),
-            host=socket.gethostname())
     pool = executor(options)
+    live = _Live(store, matrix, pool, Claims(store, command=drive.command, force=drive.force), outcome,
+                 progress=drive.progress)
+    live.update(status="running", started_at=datetime.now())
     try:
-        _execute(store, matrix, pool, phase1, prepared, outcome, progress=drive.progress)
+        live.execute(phase1, prepared)
         if matrix.phase2 is not None:
             runs = store.runs()
             best = matrix.phase2_runs(runs[runs["run_id"].isin(outcome.run_ids)])
             phase2 = _plan(store, best, drive, outcome)
             prepared = preflight(phase2, Path(results), options)
-            _update(store, matrix, outcome, status="running")
-            _execute(store, matrix, pool, phase2, prepared, outcome, progress=drive.progress)
+            live.update(status="running")
+            live.execute(phase2, prepared)
     except BaseException:
-        _update(store, matrix, outcome, status="interrupted", current_run_id=None)
+        live.update(status="interrupted", current_run_id=None)
         raise
     finally:
         pool.close()
-    _update(store, matrix, outcome, status="finished", current_run_id=None, finished_at=datetime.now())
+        live.claims.close()  # Ctrl-C, SIGTERM, a full disk: what we held is free for others at once
+    live.update(status="finished", current_run_id=None, finished_at=datetime.now())
     return outcome
 
 
@@ -105,37 +115,79 @@ def preflight(specs: list[RunSpec], results: Path, options: ExecOptions) -> dict
     return prepared
 
 
-def _execute(store: Warehouse, matrix: MatrixSpec, pool: Executor, specs: list[RunSpec],
-             prepared: dict[tuple[Any, ...], PreparedData], outcome: MatrixOutcome, *, progress: bool) -> None:
-    if not specs:
-        return
-    for spec in specs:
-        pool.submit(spec, prepared[data_key(spec)])
-    pending = [spec.run_id for spec in specs]
-    bar = progress_bar(total=len(outcome.run_ids), initial=len(outcome.run_ids) - len(specs), desc="matrix",
-                       unit="runs", enabled=progress, leave=True, position=0, dynamic_ncols=True)
-    _update(store, matrix, outcome, status="running", current_run_id=pending[0])
-    with bar:
-        for spec, record in pool.as_completed():
-            store.write_run(record)  # one transaction: readers see this run whole or not at all
-            pending.remove(spec.run_id)
-            outcome.ran.append(spec.run_id)
-            if record.run.get("status") != "success":
-                outcome.failed.append(spec.run_id)
-            _update(store, matrix, outcome, status="running", current_run_id=pending[0] if pending else None)
-            bar.update(1)
-            if progress or spec.run_id in outcome.failed:  # a failure's reason shows even with --quiet
-                bar.write(_run_line(spec, record))
+@dataclass
+class _Live:
+    """One invocation at work: claims runs as slots free up, records them, keeps the matrix row current."""
+
+    store: Warehouse
+    matrix: MatrixSpec
+    pool: Executor
+    claims: Claims
+    outcome: MatrixOutcome
+    progress: bool
+    running: dict[str, RunSpec] = field(default_factory=dict)
+
+    def execute(self, specs: list[RunSpec], prepared: dict[tuple[Any, ...], PreparedData]) -> None:
+        if not specs:
+            return
+        queue, looked_twice = deque(specs), set()
+        total = len(self.outcome.run_ids)
+        bar = progress_bar(total=total, initial=total - len(specs), desc="matrix", unit="runs",
+                           enabled=self.progress, leave=True, position=0, dynamic_ncols=True)
+        with bar:
+            while queue or self.running:
+                while queue and len(self.running) < self.pool.capacity:
+                    spec = queue.popleft()
+                    verdict = self.claims.claim(spec.run_id, strategy=spec.strategy, matrix_id=self.matrix.matrix_id)
+                    if verdict.kind == CLAIMED:
+                        self.pool.submit(spec, prepared[data_key(spec)])
+                        self.running[spec.run_id] = spec
+                        self.update(status="running", current_run_id=spec.run_id)
+                    elif verdict.kind == BUSY and spec.run_id not in looked_twice:
+                        looked_twice.add(spec.run_id)  # once the rest is done its process may be gone
+                        queue.append(spec)
+                    else:
+                        self._skip(spec, verdict, bar)
+                if self.running:
+                    self._record(*self.pool.next_completed(), bar)
+
+    def update(self, **columns: Any) -> None:
+        # Every writer stamps its own pid: with two processes on one matrix, the row names a live one.
+        self.store.upsert_matrix({
+            "matrix_id": self.matrix.matrix_id, "name": self.matrix.name, "total_runs": len(self.outcome.run_ids),
+            "spec": {**self.matrix.source, "run_ids": self.outcome.run_ids}, "pid": os.getpid(),
+            "host": socket.gethostname(), **columns})
+
+    def _record(self, spec: RunSpec, record: RunRecord, bar: Any) -> None:
+        self.claims.record(record)  # one transaction: readers see this run whole or not at all
+        del self.running[spec.run_id]
+        self.outcome.ran.append(spec.run_id)
+        if record.run.get("status") != "success":
+            self.outcome.failed.append(spec.run_id)
+        self.update(status="running", current_run_id=next(iter(self.running), None))
+        bar.update(1)
+        if self.progress or spec.run_id in self.outcome.failed:  # a failure's reason shows even with --quiet
+            bar.write(_run_line(spec, record))
+
+    def _skip(self, spec: RunSpec, verdict: Verdict, bar: Any) -> None:
+        if verdict.kind == BUSY:
+            assert verdict.holder is not None
+            self.outcome.elsewhere.append(spec.run_id)
+            line = f"- {spec.run_id} {_what(spec)}: skipped, running elsewhere ({verdict.holder.text()})"
+        else:
+            self.outcome.skipped.append(spec.run_id)
+            line = f"- {spec.run_id} {_what(spec)}: skipped, recorded by another process meanwhile"
+        bar.update(1)
+        if self.progress:
+            bar.write(line)
 
 
-def _update(store: Warehouse, matrix: MatrixSpec, outcome: MatrixOutcome, **columns: Any) -> None:
-    store.upsert_matrix({"matrix_id": matrix.matrix_id, "name": matrix.name, "total_runs": len(outcome.run_ids),
-                         "spec": {**matrix.source, "run_ids": outcome.run_ids}, **columns})
+def _what(spec: RunSpec) -> str:
+    return f"{spec.strategy} vpc={spec.videos_per_class or 'all'} frames={spec.frames_per_clip} seed={spec.seed}"
 
 
 def _run_line(spec: RunSpec, record: RunRecord) -> str:
     run = record.run
-    what = f"{spec.strategy} vpc={spec.videos_per_class or 'all'} frames={spec.frames_per_clip} seed={spec.seed}"
     if run.get("status") != "success":
-        return f"x {spec.run_id} {what}: failed: {run.get('error')}"
-    return f"ok {spec.run_id} {what}: test acc {100 * run['test_acc']:.1f}% ({run['train_seconds']:.1f} s)"
+        return f"x {spec.run_id} {_what(spec)}: failed: {run.get('error')}"
+    return f"ok {spec.run_id} {_what(spec)}: test acc {100 * run['test_acc']:.1f}% ({run['train_seconds']:.1f} s)"

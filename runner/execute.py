@@ -1,8 +1,10 @@
 """Execute run specs and record them: the driver side, the warehouse's only writer.
 
 `execute_one` checks the input first (a bad spec, folder or model raises `UserError` and writes
-nothing), skips a spec that already succeeded unless forced, runs it, and records the outcome in one
-transaction: a run that raises leaves a `failed` row with its error, never half a run.
+nothing), skips a spec that already succeeded unless forced, claims it (`vjepa_core.store.claims`:
+a run that another live process trains raises `RunningElsewhere`), runs it, and records the outcome
+and releases the claim in one transaction: a run that raises leaves a `failed` row with its error,
+never half a run.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from vjepa_core.errors import UserError, WriteFailed
 from vjepa_core.models import load_config
 from vjepa_core.models.device import resolve_device, resolve_precision
 from vjepa_core.spec import ExecOptions, RunSpec
+from vjepa_core.store.claims import BUSY, DONE, Claims, RunningElsewhere
 from vjepa_core.store.warehouse import RunRecord, Warehouse
 from vjepa_core.training.experiment import Paths, PreparedData, failed_record, prepare_data, run_experiment
 
@@ -31,13 +34,21 @@ def preflight(spec: RunSpec, results: Path, options: ExecOptions) -> PreparedDat
 
 def execute_one(spec: RunSpec, results: Path, warehouse: Path, options: ExecOptions, *,
                 force: bool = False) -> dict[str, Any]:
+    """Run `spec` unless it succeeded already; raises `RunningElsewhere` if a live process trains it."""
     store = Warehouse(warehouse)
     if not force and spec.run_id in store.completed_run_ids([spec.run_id]):
         log.warning("run %s already succeeded: skipped (use --force to run it again)", spec.run_id)
         return store.get_run(spec.run_id)
     data = preflight(spec, results, options)
-    record = run_and_catch(spec, results, options, data)
-    store.write_run(record)
+    with Claims(store, command="run", force=force) as claims:
+        verdict = claims.claim(spec.run_id, strategy=spec.strategy, matrix_id=options.matrix_id)
+        if verdict.kind == BUSY:
+            assert verdict.holder is not None
+            raise RunningElsewhere(spec.run_id, verdict.holder)
+        if verdict.kind == DONE:  # another process recorded it while we checked the input
+            return store.get_run(spec.run_id)
+        record = run_and_catch(spec, results, options, data)
+        claims.record(record)
     return record.run
 
 

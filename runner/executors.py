@@ -1,10 +1,11 @@
 """Where a matrix's runs execute: this process, or Ray tasks.
 
-Executors share one interface: `submit(spec, data) -> future`, then `as_completed()` yields
-`(spec, RunRecord)` pairs as runs finish. They never touch the warehouse: the driver
-(`runner.driver.run_matrix`) is its only writer.
+Executors share one interface: `submit(spec, data)`, then `next_completed()` returns the
+`(spec, RunRecord)` of the next run to finish; `capacity` is how many runs they can train at once,
+so the driver claims a run only when a slot is free for it (`vjepa_core.store.claims`). They never
+touch the warehouse: the driver (`runner.driver.run_matrix`) is its only writer.
 
-`LocalExecutor` runs lazily, one run at a time, inside `as_completed()`; `RayExecutor` sends each
+`LocalExecutor` runs lazily, one run at a time, inside `next_completed()`; `RayExecutor` sends each
 run to a Ray task (`num_gpus=gpus_per_run`) that calls `run_and_catch` and returns the record.
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
-from collections.abc import Iterator
 from concurrent.futures import Future
 from datetime import datetime
 from pathlib import Path
@@ -29,8 +29,10 @@ Completed = tuple[RunSpec, RunRecord]
 
 
 class Executor(Protocol):
+    @property
+    def capacity(self) -> int: ...
     def submit(self, spec: RunSpec, data: PreparedData | None = None) -> Any: ...
-    def as_completed(self) -> Iterator[Completed]: ...
+    def next_completed(self) -> Completed: ...
     def close(self) -> None: ...
 
 
@@ -46,12 +48,13 @@ class LocalExecutor:
         self._queue.append((spec, data, future))
         return future
 
-    def as_completed(self) -> Iterator[Completed]:
-        while self._queue:
-            spec, data, future = self._queue.popleft()
-            record = run_and_catch(spec, self.results, self.options, data)
-            future.set_result(record)
-            yield spec, record
+    capacity = 1
+
+    def next_completed(self) -> Completed:
+        spec, data, future = self._queue.popleft()
+        record = run_and_catch(spec, self.results, self.options, data)
+        future.set_result(record)
+        return spec, record
 
     def close(self) -> None:
         self._queue.clear()
@@ -84,6 +87,7 @@ class RayExecutor:
         # Progress bars from workers would interleave in the driver's terminal: the driver shows one.
         self.results, self.options = Path(results), dataclasses.replace(options, progress=False)
         self._remote = ray.remote(_ray_task).options(num_gpus=gpus_per_run, num_cpus=cpus_per_run, max_retries=1)
+        self._cpus, self._gpus = cpus_per_run, gpus_per_run
         self._pending: dict[Any, tuple[RunSpec, datetime]] = {}
 
     def submit(self, spec: RunSpec, data: PreparedData | None = None) -> Any:
@@ -91,15 +95,23 @@ class RayExecutor:
         self._pending[ref] = (spec, datetime.now())
         return ref
 
-    def as_completed(self) -> Iterator[Completed]:
-        while self._pending:
-            done, _ = self._ray.wait(list(self._pending), num_returns=1)
-            spec, started = self._pending.pop(done[0])
-            try:
-                record = self._ray.get(done[0])
-            except Exception as exc:  # noqa: BLE001 - a worker that died is a failed run, not a dead matrix
-                record = failed_record(spec, self.options, started, exc)
-            yield spec, record
+    @property
+    def capacity(self) -> int:
+        """Runs the cluster can train at once with these reservations (at least 1)."""
+        free = self._ray.cluster_resources()
+        slots = [free.get("CPU", 1) / self._cpus]
+        if self._gpus:
+            slots.append(free.get("GPU", 0) / self._gpus)
+        return max(1, int(min(slots)))
+
+    def next_completed(self) -> Completed:
+        done, _ = self._ray.wait(list(self._pending), num_returns=1)
+        spec, started = self._pending.pop(done[0])
+        try:
+            record = self._ray.get(done[0])
+        except Exception as exc:  # noqa: BLE001 - a worker that died is a failed run, not a dead matrix
+            record = failed_record(spec, self.options, started, exc)
+        return spec, record
 
     def close(self) -> None:
         for ref in self._pending:

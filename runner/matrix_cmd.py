@@ -99,7 +99,7 @@ def sweep(
         if top_k < 1:
             fail(f"--top-k must be at least 1, got {top_k}")
         matrix = dataclasses.replace(matrix, phase2=dataclasses.replace(matrix.phase2, top_k=top_k))
-    _run(matrix, locals())
+    _run(matrix, locals(), command="sweep")
 
 
 @app.command()
@@ -135,7 +135,7 @@ def compare(
 # -- shared body ------------------------------------------------------------------------------------
 
 
-def _run(matrix: Any, args: dict[str, Any]) -> None:
+def _run(matrix: Any, args: dict[str, Any], *, command: str = "run-matrix") -> None:
     from runner.driver import DriveOptions, run_matrix
     from runner.executors import check_executor, make_executor
 
@@ -146,7 +146,8 @@ def _run(matrix: Any, args: dict[str, Any]) -> None:
         return
     make = dict(address=args["ray_address"], gpus_per_run=args["gpus_per_run"], cpus_per_run=args["cpus_per_run"])
     check_executor(args["executor"], **make)
-    drive = DriveOptions(force=args["force"], retry_failed=args["retry_failed"], progress=options.progress)
+    drive = DriveOptions(force=args["force"], retry_failed=args["retry_failed"], progress=options.progress,
+                         command=command)
     previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends a matrix like Ctrl-C: marked interrupted
     try:
         outcome = run_matrix(matrix, results=results, warehouse=warehouse, options=options, drive=drive,
@@ -197,8 +198,9 @@ def _print_summary(matrix: Any, outcome: Any, warehouse: Path) -> None:
     if caption:
         out.print(caption)
     failed = len(outcome.failed) + len(outcome.earlier_failed)
+    elsewhere = f"{len(outcome.elsewhere)} skipped (running elsewhere), " if outcome.elsewhere else ""
     line = (f"{len(outcome.run_ids)} run(s): {len(outcome.ran)} ran, {len(outcome.skipped)} skipped "
-            f"(already done), {failed} failed")
+            f"(already done), {elsewhere}{failed} failed")
     if outcome.earlier_failed:
         line += f" ({len(outcome.earlier_failed)} in an earlier invocation: --retry-failed runs them again)"
     # Plain echo, not rich: these lines must never be wrapped (the command is meant to be pasted).

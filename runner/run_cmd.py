@@ -34,11 +34,16 @@ def run(
     Example: runner run --data synthetic --strategy lora --model tiny --epochs 2
     """
     from runner.execute import execute_one
+    from vjepa_core.store.claims import RunningElsewhere
     from vjepa_core.store.warehouse import Warehouse
 
     spec = build_spec(config, overrides or {})
     options = dataclasses.replace(execution or exec_options(), cache=not no_cache)
-    record = execute_one(spec, results_path(results), warehouse_path(warehouse), options, force=force)
+    try:
+        record = execute_one(spec, results_path(results), warehouse_path(warehouse), options, force=force)
+    except RunningElsewhere as skipped:  # not an error: the run is in good hands
+        typer.echo(str(skipped))
+        return
     print_run_summary(record, chance_of(Warehouse(warehouse_path(warehouse)), record))
     if record["status"] != "success":
         raise typer.Exit(1)

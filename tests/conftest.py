@@ -19,6 +19,11 @@ Runs
 `dashboard_runs`: a copy of that warehouse plus cheap 1-epoch runs varying data size, frames, lr and
 LoRA rank, under a matrix marked running: every dashboard page has something to draw.
 
+Processes
+---------
+`dead_pid()`: the pid of a process that ran and was reaped (as after kill -9). `plant_claim(store, run_id,
+...)`: a `claims` row as another process would have left it (by default a dead one on this machine).
+
 Disks
 -----
 `small_disk(size_kib)`: a real tmpfs of that size, mounted for one test (skipped where mounting is
@@ -29,11 +34,14 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -184,3 +192,20 @@ def small_disk(tmp_path: Path) -> Iterator[Callable[[int], SmallDisk]]:
     yield mount
     for disk in disks:
         disk.unmount()
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()  # reaped: its pid names no process now, as after kill -9
+    return process.pid
+
+
+def plant_claim(store: Any, run_id: str, **columns: Any) -> None:
+    """A `claims` row as another runner process would have left it; columns override the dead default."""
+    from vjepa_core.store.claims import utc_now
+
+    row = {"run_id": run_id, "owner": f"planted-{run_id}", "host": socket.gethostname(), "pid": dead_pid(),
+           "pid_started": None, "command": "run-matrix", "claimed_at": utc_now(), "heartbeat_at": utc_now(),
+           **columns}
+    with store.write_transaction() as conn:
+        conn.execute(f"INSERT INTO claims ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))

@@ -1,4 +1,5 @@
-"""Live: matrix progress and the newest results, refreshing itself while `run-matrix` writes."""
+"""Live: which process trains which run, matrix progress and the newest results, refreshing itself
+while runners write."""
 
 from __future__ import annotations
 
@@ -25,10 +26,27 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
+def running(claims: pd.DataFrame) -> None:
+    st.subheader("Running now")
+    if claims.empty:
+        st.caption("No run is being trained against this warehouse right now.")
+        return
+    shown = claims.assign(since=claims["running_seconds"].map(_duration),
+                          heartbeat=claims["heartbeat_age_seconds"].map(lambda s: f"{_duration(s)} ago"),
+                          matrix=claims["matrix_name"].fillna(claims["matrix_id"]))
+    st.dataframe(shown[["run_id", "strategy", "matrix", "process", "command", "since", "heartbeat", "state"]],
+                 hide_index=True, width="stretch")
+    gone = claims[claims["state"] == "gone"]
+    if not gone.empty:
+        st.warning(f"{len(gone)} run(s) held by a process that is gone ({', '.join(gone['process'])}): the next "
+                   "`runner run-matrix` (or `runner run`) of them takes them over.", icon=":material/warning:")
+
+
 @st.fragment(run_every=5 if auto else None)
 def progress() -> None:
     progress_rows, recent = ui.read(queries.matrix_progress, path)
     st.caption(f"updated {datetime.now():%H:%M:%S}")
+    running(ui.read(queries.running_now, path))
     if progress_rows.empty:
         st.info("No matrix has run against this warehouse yet. Start one and watch it here:",
                 icon=":material/hourglass_empty:")

@@ -7,6 +7,7 @@ chart was given), and every unusable warehouse must get a friendly message with 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -17,7 +18,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 import pytest
-from conftest import DASHBOARD_MATRIX, DASHBOARD_VARIETY, TrainedRuns
+from conftest import DASHBOARD_MATRIX, DASHBOARD_VARIETY, TrainedRuns, plant_claim
 from streamlit.testing.v1 import AppTest
 
 from dashboard import queries
@@ -262,6 +263,24 @@ def test_old_schema_explained(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, t
     assert any("schema version" in w.value for w in at.warning)
     assert any("migrate()" in c.value for c in at.code)
     assert warehouse.read_bytes() == before  # the dashboard only reads: it never upgrades a file
+
+
+def test_live_shows_which_process_runs_what(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from vjepa_core.store.claims import Claims
+
+    store = Warehouse(tmp_path / "vjepa.duckdb")
+    store.upsert_matrix({"matrix_id": "m1", "name": "strategies", "status": "running", "total_runs": 6,
+                         "started_at": pd.Timestamp.now()})
+    plant_claim(store, "run-killed", strategy="lora", matrix_id="m1")
+    with Claims(store, command="run-matrix") as mine:
+        mine.claim("run-live", strategy="head", matrix_id="m1")
+        at = _app(monkeypatch, store.path, "live")
+    assert "Running now" in [h.value for h in at.subheader]
+    table = at.dataframe[0].value.set_index("run_id")
+    assert table["state"].to_dict() == {"run-killed": "gone", "run-live": "running"}
+    assert table.loc["run-live", "process"] == f"PID {os.getpid()} on {socket.gethostname()}"
+    assert (table["matrix"] == "strategies").all() and table.loc["run-live", "strategy"] == "head"
+    assert any("held by a process that is gone" in w.value and "takes them over" in w.value for w in at.warning)
 
 
 def test_live_shows_a_matrix_with_no_runs_yet(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

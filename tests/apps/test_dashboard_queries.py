@@ -11,7 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import duckdb
 import pandas as pd
 import pytest
 import typer
-from conftest import DASHBOARD_MATRIX, DASHBOARD_VARIETY, TrainedRuns
+from conftest import DASHBOARD_MATRIX, DASHBOARD_VARIETY, TrainedRuns, plant_claim
 from scipy import stats as scipy_stats
 from typer.testing import CliRunner
 
@@ -28,6 +28,7 @@ from runner.options import build_spec, with_spec_options
 from vjepa_core.analysis.stats import run_chance_test
 from vjepa_core.spec import RunSpec
 from vjepa_core.store import warehouse as wh
+from vjepa_core.store.claims import Claims, utc_now
 from vjepa_core.store.warehouse import RunRecord, Warehouse
 
 
@@ -240,6 +241,30 @@ def test_matrix_progress(dashboard_runs: TrainedRuns) -> None:
     assert row["eta_seconds"] == pytest.approx(row["elapsed_seconds"] / row["done"] * 2)
     assert row["current_run_id"] == dashboard_runs.run_ids[-1]
     assert len(recent) == 5 and recent["finished_at"].is_monotonic_decreasing
+
+
+def test_running_now_names_each_process_and_whether_it_lives(tmp_path: Path) -> None:
+    store = Warehouse(tmp_path / "w.duckdb")
+    store.upsert_matrix({"matrix_id": "m1", "name": "strategies", "status": "running"})
+    plant_claim(store, "killed-here", strategy="lora", matrix_id="m1",
+                claimed_at=utc_now() - timedelta(seconds=95))
+    plant_claim(store, "far-away", host="gpu-box-7", pid=4242, strategy="full", command="run",
+                heartbeat_at=utc_now() - timedelta(seconds=20))
+    with Claims(store, command="sweep") as mine:
+        mine.claim("ours", strategy="head", matrix_id="m1")
+        claims = queries.running_now(store.path).set_index("run_id")
+    assert list(claims.index) == ["killed-here", "far-away", "ours"]  # oldest claim first
+    assert claims["state"].to_dict() == {"killed-here": "gone", "far-away": "running", "ours": "running"}
+    assert claims.loc["ours", "process"] == f"PID {os.getpid()} on {socket.gethostname()}"
+    assert claims.loc["far-away", "process"] == "PID 4242 on gpu-box-7"
+    assert claims.loc["ours", "command"] == "sweep" and claims.loc["ours", "matrix_name"] == "strategies"
+    assert pd.isna(claims.loc["far-away", "matrix_name"])
+    assert claims.loc["killed-here", "running_seconds"] == pytest.approx(95, abs=10)
+    assert claims.loc["far-away", "heartbeat_age_seconds"] == pytest.approx(20, abs=10)
+    # A heartbeat older than the timeout: that machine's process counts as gone.
+    stale = queries.shape_claims(claims.reset_index(), now=utc_now() + timedelta(hours=1)).set_index("run_id")
+    assert stale.loc["far-away", "state"] == "gone" and stale.loc["ours", "state"] == "running"
+    assert list(queries.running_now(store.path)["run_id"]) == ["killed-here", "far-away"]  # ours: released
 
 
 def test_a_running_matrix_whose_process_died_here_is_stopped(tmp_path: Path) -> None:

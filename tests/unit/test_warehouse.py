@@ -100,7 +100,7 @@ def test_schema_created_on_first_write(tmp_path: Path) -> None:
     assert types["runs.test_acc"] == "DOUBLE"
     assert types["predictions.correct"] == "BOOLEAN"
     assert types["epochs.epoch"] == "INTEGER"
-    assert {name.split(".")[0] for name in types} == {*wh.TABLES, "meta"}
+    assert {name.split(".")[0] for name in types} == {*wh.TABLES, "meta", "claims"}
 
 
 def test_migrates_an_older_file_step_by_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,6 +136,7 @@ def test_a_version_2_file_gains_the_matrix_host_and_the_error_kind(tmp_path: Pat
     with duckdb.connect(str(path)) as conn:  # what a version-2 file looks like
         conn.execute("ALTER TABLE matrices DROP COLUMN host")
         conn.execute("ALTER TABLE runs DROP COLUMN error_kind")
+        conn.execute("DROP TABLE claims")
         conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     assert Warehouse(path).migrate() == 2 and schema_version(path) == wh.SCHEMA_VERSION
     Warehouse(path).upsert_matrix({"matrix_id": "m", "host": "box-1"})

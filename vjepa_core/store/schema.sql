@@ -1,4 +1,4 @@
--- schema_version: 4
+-- schema_version: 5
 -- The vjepa-lab warehouse schema. The number above must equal vjepa_core.warehouse.SCHEMA_VERSION
 -- (a test checks it). This file always describes the CURRENT version: it is applied, in one
 -- transaction, to an empty DuckDB file on first write, and the code then records the version in
@@ -132,4 +132,20 @@ CREATE TABLE matrices (
     pid INTEGER,
     current_run_id VARCHAR,
     host VARCHAR                           -- where `pid` runs: a dead pid there means a killed matrix
+);
+
+-- Which process trains which run right now (vjepa_core.store.claims): a run is claimed before it
+-- trains and released in the transaction that writes its rows, so that several runner processes on
+-- one warehouse train each run once. A claim whose process is gone is taken over.
+CREATE TABLE claims (
+    run_id VARCHAR PRIMARY KEY,
+    owner VARCHAR NOT NULL,                -- random id of the claiming runner process
+    host VARCHAR NOT NULL,
+    pid INTEGER NOT NULL,
+    pid_started DOUBLE,                    -- that process's start (epoch seconds): a reused pid is not it
+    command VARCHAR,                       -- 'run', 'run-matrix', 'sweep'
+    matrix_id VARCHAR,
+    strategy VARCHAR,
+    claimed_at TIMESTAMP NOT NULL,
+    heartbeat_at TIMESTAMP NOT NULL        -- refreshed while the run trains: how other machines tell it is alive
 );

@@ -1,14 +1,17 @@
 """The DuckDB warehouse: every run's result rows in one file, written by one process at a time.
 
 Contract (DESIGN.md, "Warehouse (DuckDB) contract"):
-- Tables `runs`, `epochs`, `class_metrics`, `confusion`, `predictions`, `matrices`, plus `meta`
-  holding `schema_version`. The schema is `vjepa_core/store/schema.sql` (package data), applied on the
+- Tables `runs`, `epochs`, `class_metrics`, `confusion`, `predictions`, `matrices`, `claims`
+  (which process trains which run: `vjepa_core.store.claims`), plus `meta` holding
+  `schema_version`. The schema is `vjepa_core/store/schema.sql` (package data), applied on the
   first write; an older file is upgraded step by step by `migrate` (each step one transaction);
   a file newer than this code is a `UserError` asking to upgrade vjepa-lab.
 - `Warehouse.write_run(RunRecord)` replaces every row of one run_id, in every table, in ONE
   transaction: a reader sees the old run or the new one, never a mix, and an error or a crash
   mid-write leaves the previous state. Rows are validated and converted to Arrow before the file
-  is opened, then inserted with one INSERT ... SELECT per table.
+  is opened, then inserted with one INSERT ... SELECT per table. Given the owner of the run's
+  claim, the same transaction releases it. `write_transaction()` is that one path for the other
+  store modules (claims).
 - Values in: JSON columns take dicts/lists/numbers (serialised here, NaN -> null) or JSON text;
   TIMESTAMP columns take datetimes (naive = local time, as `datetime.now()` gives), ISO strings
   or epoch seconds, and store naive UTC; paths and numpy scalars are accepted; a key that is
@@ -21,7 +24,9 @@ and opening one retries DuckDB's lock-conflict errors (and only those) with jitt
 backoff up to a deadline, then raises `WarehouseBusy`, a UserError naming the path and the PID
 holding the lock. A reader therefore waits for at most one write (tens of milliseconds) and the
 writer for the readers' queries; keep `read_connection` blocks short, because the writer waits
-while one is open. Readers never create the file.
+while one is open. Readers never create the file. Within a process, writes take turns (a lock),
+since the claims' heartbeat thread writes too. A disk that refuses a write (full, read-only) raises
+`WriteFailed`: one line naming the file and the remedy.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import math
 import os
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -50,7 +56,7 @@ from vjepa_core.errors import UserError
 from vjepa_core.paths import WAREHOUSE_ENV
 from vjepa_core.store.atomic import staged_file, storage_failure
 
-SCHEMA_VERSION: int = 4
+SCHEMA_VERSION: int = 5
 # MIGRATIONS[n] is the SQL that brings a version-n file to version n + 1. Add one whenever
 # schema.sql changes; version 1 is the first released schema.
 MIGRATIONS: dict[int, str] = {
@@ -61,6 +67,10 @@ MIGRATIONS: dict[int, str] = {
     2: "ALTER TABLE matrices ADD COLUMN host VARCHAR;",
     # 4: why a run failed, so that a full disk is retried on the next invocation and a bad spec is not.
     3: "ALTER TABLE runs ADD COLUMN error_kind VARCHAR;",
+    # 5: which process trains which run (vjepa_core.store.claims).
+    4: "CREATE TABLE claims (run_id VARCHAR PRIMARY KEY, owner VARCHAR NOT NULL, host VARCHAR NOT NULL, "
+       "pid INTEGER NOT NULL, pid_started DOUBLE, command VARCHAR, matrix_id VARCHAR, strategy VARCHAR, "
+       "claimed_at TIMESTAMP NOT NULL, heartbeat_at TIMESTAMP NOT NULL);",
 }
 
 # A write holds the lock for tens of milliseconds, so a reader that waits 15 s has met something
@@ -103,6 +113,7 @@ _ARROW_TYPES = {
 
 Connection = duckdb.DuckDBPyConnection
 T = TypeVar("T")
+_PROCESS_WRITER = threading.RLock()
 
 
 class WarehouseBusy(UserError):
@@ -139,14 +150,26 @@ class Warehouse:
 
     # -- writes -------------------------------------------------------------------------------
 
-    def write_run(self, record: RunRecord) -> None:
-        """Replace all rows of `record`'s run_id with its rows, in one transaction."""
+    def write_run(self, record: RunRecord, *, claim_owner: str | None = None) -> None:
+        """Replace all rows of `record`'s run_id with its rows, in one transaction.
+
+        With `claim_owner`, the same transaction releases that owner's claim on the run
+        (`vjepa_core.store.claims`): no moment where the run is neither claimed nor recorded.
+        """
         run_id, tables = _record_tables(record)
-        with self._writing() as conn, _transaction(conn):
+        with self.write_transaction() as conn:
             for table in RUN_TABLES:
                 conn.execute(f'DELETE FROM "{table}" WHERE run_id = ?', [run_id])
             for table, rows in tables.items():
                 _insert(conn, table, rows)
+            if claim_owner is not None:
+                conn.execute("DELETE FROM claims WHERE run_id = ? AND owner = ?", [run_id, claim_owner])
+
+    @contextmanager
+    def write_transaction(self) -> Iterator[Connection]:
+        """A read-write connection to the up-to-date file, inside one transaction (rolled back on error)."""
+        with self._writing() as conn, _transaction(conn):
+            yield conn
 
     def upsert_matrix(self, matrix: dict[str, Any]) -> None:
         """Insert a `matrices` row, or update only the given columns of an existing one.
@@ -221,6 +244,12 @@ class Warehouse:
         where, params = ("WHERE run_id = ?", [run_id]) if run_id is not None else ("", [])
         sql = f'SELECT * FROM "{name}" {where} ORDER BY {_ORDER_BY[name]}'
         return self._read(lambda conn: conn.execute(sql, params).df())
+
+    def claims(self) -> pd.DataFrame:
+        """Every claim (which process trains which run), oldest first; none without a warehouse."""
+        if not self.path.exists():
+            return pd.DataFrame(columns=list(_catalog()["claims"]))
+        return self._read(lambda conn: conn.execute("SELECT * FROM claims ORDER BY claimed_at, run_id").df())
 
     def matrices(self) -> pd.DataFrame:
         sql = f"SELECT * FROM matrices ORDER BY {_ORDER_BY['matrices']}"
@@ -406,15 +435,20 @@ def _open_read(path: Path, *, timeout: float) -> Connection:
 
 @contextmanager
 def _write_connection(path: Path, *, timeout: float) -> Iterator[Connection]:
-    """A read-write connection, closed on exit; a disk that refuses the write raises `WriteFailed`."""
+    """A read-write connection, closed on exit; a disk that refuses the write raises `WriteFailed`.
+
+    One at a time per process: a second thread (the claims' heartbeat) would otherwise share the
+    database instance and could meet the first one's transaction as a write-write conflict.
+    """
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = _connect(path, read_only=False, timeout=timeout)
-        try:
-            yield conn
-        finally:
-            # Closing releases the file lock; it also checkpoints the WAL into the file.
-            conn.close()
+        with _PROCESS_WRITER:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = _connect(path, read_only=False, timeout=timeout)
+            try:
+                yield conn
+            finally:
+                # Closing releases the file lock; it also checkpoints the WAL into the file.
+                conn.close()
     except (OSError, duckdb.Error) as error:
         failure = storage_failure(error, path, elsewhere=WAREHOUSE_ELSEWHERE)
         if failure is None:
