@@ -1,14 +1,19 @@
-"""`runner predict`: classify videos with a saved checkpoint."""
+"""`runner predict`: classify videos with a saved checkpoint, whole or window by window."""
 
 from __future__ import annotations
 
+import csv
 import json
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from runner.app import DecoderOption, DeviceOption, app
-from runner.options import user_errors
+from runner.app import DecoderOption, DeviceOption, QuietOption, app
+from runner.options import progress_enabled, user_errors
+from vjepa_core.errors import UserError
 
 
 @app.command()
@@ -16,22 +21,135 @@ from runner.options import user_errors
 def predict(
     checkpoint: Path = typer.Argument(..., help="A checkpoint folder (results/checkpoints/<run_id>)."),
     videos: list[Path] = typer.Argument(..., help="One or more video files."),
-    top_k: int = typer.Option(3, "--top-k", "-k", help="How many labels to print per video."),
+    top_k: int = typer.Option(3, "--top-k", "-k", help="How many labels to print per video (or window)."),
+    window: float | None = typer.Option(None, "--window", metavar="SECONDS",
+                                        help="Classify overlapping windows of this many seconds of an untrimmed "
+                                             "video, streamed (never loaded whole): one row per window."),
+    stride: float | None = typer.Option(None, "--stride", metavar="SECONDS", show_default="half the window",
+                                        help="Seconds between the starts of consecutive windows."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Views per model call (windows)."),
     model: str | None = typer.Option(None, help="Load the checkpoint onto this base model instead of the "
                                      "one in its manifest (must have the same weights)."),
     device: str = DeviceOption,
     decoder: str = DecoderOption,
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per video."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per video (or window)."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV: a header, then one row per video (or window)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Also write every row to this .csv or .json file, "
+                                    "once all videos are done (written atomically)."),
+    quiet: bool = QuietOption,
 ) -> None:
-    """Classify videos with a saved checkpoint and print the top-k labels."""
+    """Classify videos with a saved checkpoint and print the top-k labels.
+
+    With --window, each video is cut into overlapping windows (e.g. --window 2 --stride 1) and every
+    window gets its own row: start, end, top-k labels and probabilities.
+    """
     from vjepa_core.inference.predict import Predictor
 
+    _check_options(top_k=top_k, window=window, stride=stride, batch_size=batch_size, as_json=as_json,
+                   as_csv=as_csv)
     predictor = Predictor.from_checkpoint(checkpoint, base_model=model, device=device, decoder=decoder)
-    for video in videos:
-        result = predictor.classify(video)
-        if as_json:
-            typer.echo(json.dumps({"video": str(video), **result.as_dict(top_k)}))
-            continue
-        typer.echo(f"{video}")
-        for label, prob in result.top(top_k):
-            typer.echo(f"  {prob:6.1%}  {label}")
+    printer = RowPrinter("json" if as_json else "csv" if as_csv else "text", top_k)
+    started = time.perf_counter()
+    if window is None:
+        for video in videos:
+            printer.video(video, predictor.classify(video).top(top_k))
+    else:
+        # Every video is probed and planned before any is classified: bad input fails in seconds.
+        plans = [_plan(predictor, video, window=window, stride=window / 2 if stride is None else stride)
+                 for video in videos]
+        for video, header, windows in plans:
+            _predict_windows(predictor, video, windows, printer, header=header, batch_size=batch_size,
+                             progress=progress_enabled(quiet))
+        _summary(sum(len(windows) for _, _, windows in plans), time.perf_counter() - started)
+    if out is not None:
+        from vjepa_core.inference.windows import write_rows
+
+        typer.echo(f"wrote {len(printer.rows)} rows to {write_rows(out, printer.rows)}", err=True)
+
+
+def _check_options(*, top_k: int, window: float | None, stride: float | None, batch_size: int, as_json: bool,
+                   as_csv: bool) -> None:
+    if top_k < 1:
+        raise UserError(f"--top-k must be at least 1, got {top_k}")
+    if stride is not None and window is None:
+        raise UserError("--stride needs --window (the window length in seconds)")
+    if batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {batch_size}")
+    if as_json and as_csv:
+        raise UserError("choose one of --json and --csv")
+
+
+def _plan(predictor: Any, video: Path, *, window: float, stride: float) -> tuple[Path, str, list[Any]]:
+    from vjepa_core.data import probe_video
+    from vjepa_core.inference.windows import plan_windows, short_window_note
+
+    pre = predictor.pre
+    info = probe_video(video, decoder=predictor.decoder)
+    windows = plan_windows(info, window=window, stride=stride, frames_per_clip=pre["frames_per_clip"],
+                           frame_stride=pre["frame_stride"], num_clips=pre["eval_clips"])
+    note = short_window_note(windows, pre["frames_per_clip"], pre["frame_stride"])
+    if note:
+        typer.secho(f"warning: {video.name}: {note}", err=True, fg="yellow")
+    header = (f"{video}: {info.num_frames / info.fps:.1f} s ({info.num_frames} frames at {info.fps:g} fps, "
+              f"{info.width}x{info.height}): {len(windows)} windows of {window:g} s every {stride:g} s")
+    return video, header, windows
+
+
+def _predict_windows(predictor: Any, video: Path, windows: list[Any], printer: RowPrinter, *, header: str,
+                     batch_size: int, progress: bool) -> None:
+    from tqdm.auto import tqdm
+
+    from vjepa_core.inference.windows import classify_windows
+
+    printer.header(header)
+    predictions = classify_windows(predictor, video, windows, batch_size=batch_size)
+    for prediction in tqdm(predictions, total=len(windows), desc="windows", unit="window", disable=not progress,
+                           leave=False):
+        printer.window(video, prediction)
+
+
+def _summary(windows: int, seconds: float) -> None:
+    from vjepa_core.models.device import process_peak_rss
+
+    typer.echo(f"{windows} windows in {seconds:.1f} s ({windows / max(seconds, 1e-9):.1f} windows/s), "
+               f"peak RSS {process_peak_rss() / 2**20:.0f} MiB", err=True)
+
+
+class RowPrinter:
+    """Prints rows as text, JSON lines or CSV on stdout as they come, and keeps them for --out."""
+
+    def __init__(self, style: str, top_k: int) -> None:
+        self.style, self.top_k = style, top_k
+        self.rows: list[dict[str, Any]] = []
+        self._csv: csv.DictWriter | None = None
+
+    def header(self, text: str) -> None:
+        if self.style == "text":
+            typer.echo(text)
+
+    def video(self, video: Path, top: list[tuple[str, float]]) -> None:
+        if self.style == "json":
+            typer.echo(json.dumps({"video": str(video), "top": [{"label": lb, "prob": p} for lb, p in top]}))
+        elif self.style == "text":
+            typer.echo(f"{video}")
+            for label, prob in top:
+                typer.echo(f"  {prob:6.1%}  {label}")
+        self._keep({"video": str(video), **{k: v for rank, (label, prob) in enumerate(top, start=1)
+                                            for k, v in ((f"label_{rank}", label), (f"prob_{rank}", prob))}})
+
+    def window(self, video: Path, prediction: Any) -> None:
+        if self.style == "json":
+            typer.echo(json.dumps({"video": str(video), **prediction.row(self.top_k)}))
+        elif self.style == "text":
+            labels = "  ".join(f"{label} {prob:5.1%}" for label, prob in prediction.top(self.top_k))
+            typer.echo(f"  {prediction.window.start:8.2f} - {prediction.window.end:8.2f} s   {labels}")
+        self._keep({"video": str(video), **prediction.flat_row(self.top_k)})
+
+    def _keep(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        if self.style == "csv":
+            if self._csv is None:
+                self._csv = csv.DictWriter(sys.stdout, fieldnames=list(row))
+                self._csv.writeheader()
+            self._csv.writerow(row)
+            sys.stdout.flush()

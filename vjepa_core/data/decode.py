@@ -2,7 +2,9 @@
 
 In:  a path to a video file (mp4, avi, mov, mkv, webm, ...) and frame indices.
 Out: `probe_video` -> `VideoInfo(num_frames, fps, height, width)`;
-     `read_frames` -> uint8 numpy array [T, H, W, 3], RGB, in the order of the indices given.
+     `read_frames` -> uint8 numpy array [T, H, W, 3], RGB, in the order of the indices given;
+     `iter_frames` -> (index, uint8 [H, W, 3]) one frame at a time from one sequential PyAV decode,
+     for videos too long to hold: memory stays one frame, whatever the length.
 
 Both decoders count frames the same way (one per video packet, as decord indexes them), so a
 clip sampled with one decoder's count can be read with the other. Every failure to read a file
@@ -178,7 +180,8 @@ def _decord_batch(reader: Any, path: str, indices: np.ndarray) -> np.ndarray:
 
 # ---- PyAV -----------------------------------------------------------------------------------
 
-def _open_pyav(path: str) -> Any:
+def _open_pyav(path: str, *, threads: int = 1) -> Any:
+    """`threads` 1 (the default): DataLoader workers give the parallelism; 0: FFmpeg picks (frame threads)."""
     import av
 
     try:
@@ -189,8 +192,9 @@ def _open_pyav(path: str) -> Any:
         container.close()
         raise VideoDecodeError(path, "no video stream")
     stream = container.streams.video[0]
-    # One thread, like decord: DataLoader workers give the parallelism.
-    stream.codec_context.thread_count = 1
+    stream.codec_context.thread_count = threads
+    if threads != 1:
+        stream.thread_type = "AUTO"
     return container
 
 
@@ -230,18 +234,30 @@ def _probe_pyav(path: str) -> VideoInfo:
 
 
 def _read_pyav(path: str, *, indices: np.ndarray) -> np.ndarray:
-    """Decode once from the start up to the last index; no seeking, so no keyframe surprises."""
-    last, wanted = int(indices[-1]), set(indices.tolist())
-    picked: dict[int, np.ndarray] = {}
-    position = 0
-    with _open_pyav(path) as container:
+    picked = dict(iter_frames(path, indices))
+    return np.stack([picked[i] for i in indices.tolist()])
+
+
+def iter_frames(path: str | os.PathLike[str], indices: Sequence[int], *, threads: int = 1
+                ) -> Iterator[tuple[int, np.ndarray]]:
+    """(index, uint8 [H, W, 3] RGB) for each distinct index, ascending, from one decode from the start.
+
+    No seeking, so no keyframe surprises; only the frames asked for are converted to RGB, and
+    nothing is kept: the caller decides what to hold. A video that ends before the last index
+    raises `VideoDecodeError` after yielding the frames it has.
+    """
+    path = os.fspath(path)
+    _check_file(path)
+    wanted = np.unique(np.asarray(indices, dtype=np.int64))
+    if wanted.size == 0:
+        return
+    last, remaining, position = int(wanted[-1]), set(wanted.tolist()), 0
+    with _open_pyav(path, threads=threads) as container:
         for packet in _pyav_packets(container, path):
             for frame in _pyav_decode(packet, path):
-                if position in wanted:  # convert to RGB only the frames asked for
-                    picked[position] = frame.to_ndarray(format="rgb24")
+                if position in remaining:
+                    yield position, frame.to_ndarray(format="rgb24")
                 position += 1
             if position > last:
-                break
-    if position <= last:
-        raise VideoDecodeError(path, f"frame {last} requested but only {position} frames decode")
-    return np.stack([picked[i] for i in indices.tolist()])
+                return
+    raise VideoDecodeError(path, f"frame {last} requested but only {position} frames decode")

@@ -7,6 +7,11 @@ Each video is a textured background with one or two shapes moving in the class's
 (`up`, `down`, `left`, `right`), oscillating (`wave`) or jittering in place (`still`), plus
 Gaussian pixel noise. Start positions are uniform over the frame and shapes wrap around the
 edges, so no single frame reveals the class: only the order of frames does.
+
+`write_long_video(path, seconds=...)` writes one untrimmed video of any length and size whose
+motion changes class every `segment_seconds` (the same shapes and motions, scaled to the frame
+size), rendered and encoded one frame at a time, and returns its segments [(start s, end s, class)]:
+the ground truth of a timeline.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import logging
 import os
 import shutil
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -245,3 +250,69 @@ def _encode(frames: np.ndarray, path: Path, *, fps: int) -> None:
         for image in frames:
             out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
         out.mux(stream.encode(None))
+
+
+# Motion is drawn in the synthetic set's own 96-pixel-high frame and scaled up, so a 1080p long video
+# moves like the clips a checkpoint was trained on, only sharper.
+_LONG_BASE_HEIGHT = 96
+
+
+def write_long_video(path: str | os.PathLike[str], *, seconds: float, fps: int = 30, height: int = 1080,
+                     width: int = 1920, segment_seconds: float = 4.0, classes: Sequence[str] = SYNTHETIC_CLASSES,
+                     seed: int = 0) -> list[tuple[float, float, str]]:
+    """Write an untrimmed mp4 (libx264) whose class changes every `segment_seconds`; return the segments.
+
+    Frames are rendered and encoded one at a time, so a 5-minute 1080p video never sits in memory.
+    """
+    _params(classes=classes, videos_per_class=1, height=height, width=width, num_frames=2, fps=fps, noise=0,
+            texture=0.1, seed=seed, formats=("mp4",))
+    if not seconds > 0 or not segment_seconds > 0:
+        raise UserError(f"long video: seconds and segment_seconds must be > 0; got {seconds}, {segment_seconds}")
+    total, per_segment = round(seconds * fps), max(1, round(segment_seconds * fps))
+    rng = np.random.default_rng([seed, 7])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    segments = []
+    with staged_file(path, elsewhere=ELSEWHERE) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps, options={"crf": "23", "preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for first in range(0, total, per_segment):
+            count = min(per_segment, total - first)
+            name = str(rng.choice(list(classes)))
+            segments.append((first / fps, (first + count) / fps, name))
+            for frame in _segment_frames(name, rng, count=count, height=height, width=width):
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+    return segments
+
+
+def _segment_frames(name: str, rng: np.random.Generator, *, count: int, height: int, width: int
+                    ) -> Iterator[np.ndarray]:
+    """uint8 [height, width, 3] frames of one segment of class `name`, one at a time."""
+    scale = height / _LONG_BASE_HEIGHT
+    base_w = max(16, round(width / scale))
+    background = np.clip(_background(rng, height, width, 0.1), 0, 255).astype(np.uint8)
+    shapes = []
+    for _ in range(int(rng.integers(1, 3))):
+        ys, xs = _trajectory(name, rng, num_frames=count, height=_LONG_BASE_HEIGHT, width=base_w)
+        size = rng.uniform(0.12, 0.2) * min(_LONG_BASE_HEIGHT, base_w) * scale
+        shapes.append((ys * scale, xs * scale, size, bool(rng.random() < 0.5), _shape_colour(rng, background)))
+    for t in range(count):
+        frame = background.copy()
+        for ys, xs, size, disc, colour in shapes:
+            _draw_shape(frame, ys[t], xs[t], size=size, disc=disc, colour=colour)
+        yield frame
+
+
+def _draw_shape(frame: np.ndarray, y: float, x: float, *, size: float, disc: bool, colour: np.ndarray) -> None:
+    """Paint a disc or square of half-size `size` centred at (y, x), wrapping around the edges, in place."""
+    height, width = frame.shape[:2]
+    reach = int(np.ceil(size))
+    offsets = np.arange(-reach, reach + 1)
+    cy, cx = round(y), round(x)
+    dy, dx = offsets[:, None] + (cy - y), offsets[None, :] + (cx - x)
+    mask = dy**2 + dx**2 <= size**2 if disc else (np.abs(dy) <= size) & (np.abs(dx) <= size)
+    rows, cols = np.ix_((offsets + cy) % height, (offsets + cx) % width)
+    patch = frame[rows, cols]
+    patch[mask] = colour.round().astype(np.uint8)
+    frame[rows, cols] = patch

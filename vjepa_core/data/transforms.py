@@ -35,9 +35,20 @@ def resize_size(crop_size: int) -> int:
 
 def eval_views(frames: np.ndarray | torch.Tensor, crop_size: int, *, num_crops: int = 1) -> list[torch.Tensor]:
     """`num_crops` (1 or 3) float32 views [T, 3, crop, crop]: centre, or start/centre/end of the long side."""
+    return crop_views(eval_resize(to_video(frames), crop_size), crop_size, num_crops=num_crops)
+
+
+def eval_resize(video: torch.Tensor, crop_size: int) -> torch.Tensor:
+    """uint8 [T, 3, H, W] -> uint8 [T, 3, h, w] with short side `resize_size(crop_size)`: the first half of
+    `eval_views`. Resizing is per frame, so frames resized one by one as they are decoded (a long video
+    streamed) give the same pixels as a whole clip resized at once."""
+    return _resize_short_side(video, resize_size(crop_size))
+
+
+def crop_views(video: torch.Tensor, crop_size: int, *, num_crops: int = 1) -> list[torch.Tensor]:
+    """The second half of `eval_views`: crops of resized uint8 [T, 3, h, w], normalised to float32."""
     if num_crops not in (1, 3):
         raise UserError(f"eval_crops must be 1 or 3, got {num_crops}")
-    video = _resize_short_side(to_video(frames), resize_size(crop_size))
     height, width = video.shape[-2:]
     # The processor's centre crop rounds down: int((size - crop) / 2).
     top, left = int((height - crop_size) / 2), int((width - crop_size) / 2)

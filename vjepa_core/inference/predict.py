@@ -63,14 +63,19 @@ class Predictor:
                  for view in eval_views(clip, self.pre["crop_size"], num_crops=self.pre["eval_crops"])]
         batch = torch.stack(views)
         prepared = time.perf_counter()
-        with autocast(self.device, self.precision):
-            logits = self.model(pixel_values_videos=batch.to(self.device)).logits
-        probs = torch.softmax(logits.float(), dim=1).mean(0).cpu().numpy()
+        probs = self.probabilities(batch).mean(0)
         done = time.perf_counter()
         timings = {"decode": 1000 * (decoded - start), "preprocess": 1000 * (prepared - decoded),
                    "model": 1000 * (done - prepared)}
-        return Prediction(_label_probs(self.labels, probs), views[0], timings)
+        return Prediction(label_probs(self.labels, probs), views[0], timings)
+
+    @torch.no_grad()
+    def probabilities(self, views: torch.Tensor) -> np.ndarray:
+        """Softmax [B, labels] of preprocessed views [B, T, 3, crop, crop], under the run's autocast."""
+        with autocast(self.device, self.precision):
+            logits = self.model(pixel_values_videos=views.to(self.device)).logits
+        return torch.softmax(logits.float(), dim=1).cpu().numpy()
 
 
-def _label_probs(labels: list[str], probs: np.ndarray) -> dict[str, float]:
+def label_probs(labels: list[str], probs: np.ndarray) -> dict[str, float]:
     return {label: float(p) for label, p in zip(labels, probs, strict=True)}

@@ -87,6 +87,15 @@ class PeakMemory:
                 return
 
 
+def process_peak_rss() -> int:
+    """Bytes: the largest resident set this process has had so far (the kernel's high-water mark)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # macOS counts bytes, Linux KiB
+
+
 @contextlib.contextmanager
 def fork_rng(seed: int) -> Iterator[None]:
     """Run a block with a fixed torch seed without disturbing the caller's random stream."""

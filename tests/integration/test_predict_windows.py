@@ -1,0 +1,105 @@
+"""`runner predict --window`: one row per window of an untrimmed video, in every output form, and bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import av
+import pytest
+from conftest import TrainedRuns
+from typer.testing import CliRunner
+
+from runner.cli import app
+from vjepa_core.data.synthetic import write_long_video
+
+CLI = CliRunner()
+
+
+def invoke(*args: str | Path) -> object:
+    return CLI.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("long") / "match.mp4"
+    write_long_video(path, seconds=8, fps=12, height=96, width=128, segment_seconds=2)
+    return path
+
+
+@pytest.fixture(scope="module")
+def checkpoint(trained_runs: TrainedRuns) -> Path:
+    return trained_runs.results / "checkpoints" / trained_runs.run_ids[2]  # pooler_head, seed 0
+
+
+def test_windows_as_text_json_csv_and_files(checkpoint: Path, long_video: Path, tmp_path: Path) -> None:
+    text = invoke("predict", checkpoint, long_video, "--window", "3", "--stride", "1", "--out", tmp_path / "w.csv")
+    assert text.exit_code == 0, text.output
+    lines = text.stdout.splitlines()
+    assert lines[0] == f"{long_video}: 8.0 s (96 frames at 12 fps, 128x96): 6 windows of 3 s every 1 s"
+    assert [line.split("s ")[0].split() for line in lines[1:]] == [
+        [f"{s:.2f}", "-", f"{s + 3:.2f}"] for s in range(6)]
+    assert "6 windows in" in text.stderr and "peak RSS" in text.stderr and "wrote 6 rows" in text.stderr
+
+    as_json = invoke("predict", checkpoint, long_video, "--window", "3", "--stride", "1", "--json", "-k", "2")
+    rows = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert [(r["start"], r["end"]) for r in rows] == [(float(s), float(s + 3)) for s in range(6)]
+    for row in rows:
+        assert len(row["top"]) == 2 and sum(row["probs"].values()) == pytest.approx(1.0)
+        assert row["top"][0]["prob"] == max(row["probs"].values())
+
+    as_csv = invoke("predict", checkpoint, long_video, "--window", "3", "--stride", "1", "--csv")
+    printed = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    with (tmp_path / "w.csv").open() as handle:
+        written = list(csv.DictReader(handle))
+    assert printed == written and len(written) == 6
+    for row, expected in zip(written, rows, strict=True):
+        assert row["label_1"] == expected["top"][0]["label"]
+        assert float(row["prob_1"]) == pytest.approx(expected["top"][0]["prob"], abs=1e-6)
+
+
+def test_stride_defaults_to_half_the_window_and_the_tail_is_covered(checkpoint: Path, long_video: Path) -> None:
+    result = invoke("predict", checkpoint, long_video, "--window", "3", "--json")
+    spans = [(row["start"], row["end"]) for row in map(json.loads, result.stdout.splitlines())]
+    assert spans == [(0.0, 3.0), (1.5, 4.5), (3.0, 6.0), (4.5, 7.5), (5.0, 8.0)]
+
+
+def test_a_window_as_long_as_the_video_is_plain_predict(checkpoint: Path, long_video: Path) -> None:
+    whole = json.loads(invoke("predict", checkpoint, long_video, "--json", "-k", "6").stdout)
+    (window,) = [json.loads(line) for line in
+                 invoke("predict", checkpoint, long_video, "--window", "8", "--json", "-k", "6").stdout.splitlines()]
+    assert {t["label"]: t["prob"] for t in window["top"]} == pytest.approx(
+        {t["label"]: t["prob"] for t in whole["top"]}, abs=1e-6)
+
+
+def _no_frames(path: Path) -> Path:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        container.start_encoding()
+    return path
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--window", "9"], "window of 9 s is longer than the video (8.00 s, 96 frames)"),
+    (["--window", "3", "--stride", "0"], "stride must be > 0 seconds, got 0"),
+    (["--window", "3", "--stride", "-1"], "stride must be > 0 seconds, got -1"),
+    (["--stride", "1"], "--stride needs --window"),
+    (["--window", "3", "--model", "small"], "checkpoint: trained on base model 'tiny'"),
+    (["--window", "3", "--batch-size", "0"], "--batch-size must be at least 1"),
+    (["--window", "3", "--csv", "--json"], "choose one of --json and --csv"),
+    (["--window", "3", "NOFRAMES"], "no.mp4: "),
+])
+def test_bad_input_is_one_line_and_exit_2(checkpoint: Path, long_video: Path, tmp_path: Path, args: list[str],
+                                          message: str) -> None:
+    videos = [long_video]
+    if "NOFRAMES" in args:
+        args = [a for a in args if a != "NOFRAMES"]
+        videos.append(_no_frames(tmp_path / "no.mp4"))
+    result = invoke("predict", checkpoint, *videos, *args, "--out", tmp_path / "rows.json")
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "rows.json").exists()  # nothing half-written
+    assert result.stdout == ""  # every video is checked before any is classified
