@@ -137,6 +137,7 @@ def test_a_version_2_file_gains_the_matrix_host_and_the_error_kind(tmp_path: Pat
         conn.execute("ALTER TABLE matrices DROP COLUMN host")
         conn.execute("ALTER TABLE runs DROP COLUMN error_kind")
         conn.execute("DROP TABLE claims")
+        conn.execute("DROP TABLE embeddings")
         conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     assert Warehouse(path).migrate() == 2 and schema_version(path) == wh.SCHEMA_VERSION
     Warehouse(path).upsert_matrix({"matrix_id": "m", "host": "box-1"})
@@ -151,6 +152,43 @@ def test_a_version_2_file_gains_the_matrix_host_and_the_error_kind(tmp_path: Pat
             columns = [r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE "
                                                   "table_name = ? ORDER BY ordinal_position", [table]).fetchall()]
             assert columns == list(wh._catalog()[table])
+
+
+def _embedding_rows(fingerprint: str, videos: list[str], label: str = "up") -> pd.DataFrame:
+    return pd.DataFrame({"model_fingerprint": fingerprint, "video": videos, "start_frame": 0, "end_frame": 40,
+                         "label": label, "source": "encoder", "dim": 3, "created_at": datetime.now()})
+
+
+def test_a_version_5_file_gains_the_embeddings_table(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    Warehouse(path).write_run(make_record("r1"))
+    with duckdb.connect(str(path)) as conn:  # what a version-5 file looks like
+        conn.execute("DROP TABLE embeddings")
+        conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    assert Warehouse(path).migrate() == 5 and schema_version(path) == wh.SCHEMA_VERSION
+    with read_connection(path) as conn:
+        columns = dict(conn.execute("SELECT column_name, data_type FROM information_schema.columns "
+                                    "WHERE table_name = 'embeddings' ORDER BY ordinal_position").fetchall())
+    assert columns == wh._catalog()["embeddings"]  # an upgraded file has the layout of a new one
+    assert Warehouse(path).write_embeddings(_embedding_rows("f1", ["a.mp4"]), np.ones((1, 3))) == 1
+    assert Warehouse(path).get_run("r1")["test_acc"] == 0.75
+
+
+def test_embeddings_are_replaced_by_key_in_one_transaction(tmp_path: Path) -> None:
+    store = Warehouse(tmp_path / "w.duckdb")
+    vectors = np.arange(6, dtype=np.float32).reshape(2, 3)
+    store.write_embeddings(_embedding_rows("f1", ["a.mp4", "b.mp4"]), vectors)
+    store.write_embeddings(_embedding_rows("f2", ["a.mp4"]), vectors[:1])
+    store.write_embeddings(_embedding_rows("f1", ["b.mp4"], label="down"), -vectors[1:])  # same key: replaced
+    table = store.embeddings("f1")
+    assert list(table["video"]) == ["a.mp4", "b.mp4"] and list(table["label"]) == ["up", "down"]
+    assert np.array_equal(np.stack(table["embedding"]), np.stack([vectors[0], -vectors[1]]))
+    assert len(store.embeddings()) == 3
+    with pytest.raises(ValueError, match="2 rows but 1 vectors"):
+        store.write_embeddings(_embedding_rows("f3", ["a.mp4", "c.mp4"]), vectors[:1])
+    with pytest.raises(duckdb.ConstraintException):  # one bad row: nothing of the batch lands
+        store.write_embeddings(_embedding_rows("f3", ["a.mp4", None]), vectors)
+    assert store.embeddings("f3").empty
 
 
 def test_failed_migration_step_leaves_the_file_at_the_last_good_version(
@@ -416,11 +454,13 @@ def test_export_writes_one_file_per_table_with_every_row(tmp_path: Path, fmt: st
     warehouse.write_run(make_record("r2", predictions=3))
     warehouse.write_run(RunRecord(run={"run_id": "r3", "status": "failed", "error": "boom"}))
     warehouse.upsert_matrix({"matrix_id": "m1", "status": "finished"})
+    warehouse.write_embeddings(_embedding_rows("f1", ["a.mp4", "b.mp4"]), np.ones((2, 3)))
 
     paths = warehouse.export(tmp_path / "out", fmt)  # type: ignore[arg-type]
 
     assert [p.name for p in paths] == [f"{t}.{fmt}" for t in wh.TABLES]
-    expected = {"runs": 3, "epochs": 6, "class_metrics": 4, "confusion": 8, "predictions": 9, "matrices": 1}
+    expected = {"runs": 3, "epochs": 6, "class_metrics": 4, "confusion": 8, "predictions": 9, "matrices": 1,
+                "embeddings": 2}
     for path in paths:
         reader = "read_csv_auto" if fmt == "csv" else "read_parquet"
         count = duckdb.execute(f"SELECT count(*) FROM {reader}(?)", [str(path)]).fetchall()[0][0]

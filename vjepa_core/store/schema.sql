@@ -1,4 +1,4 @@
--- schema_version: 5
+-- schema_version: 6
 -- The vjepa-lab warehouse schema. The number above must equal vjepa_core.warehouse.SCHEMA_VERSION
 -- (a test checks it). This file always describes the CURRENT version: it is applied, in one
 -- transaction, to an empty DuckDB file on first write, and the code then records the version in
@@ -148,4 +148,29 @@ CREATE TABLE claims (
     strategy VARCHAR,
     claimed_at TIMESTAMP NOT NULL,
     heartbeat_at TIMESTAMP NOT NULL        -- refreshed while the run trains: how other machines tell it is alive
+);
+
+-- One vector per video, or per window of one (`runner embed`), by what made it: rewritten in place
+-- when the same model embeds the same clip again.
+CREATE TABLE embeddings (
+    model_fingerprint VARCHAR NOT NULL,    -- encoder (+ pooler) weights, source and preprocessing
+    video VARCHAR NOT NULL,                -- the video file's path
+    start_frame INTEGER NOT NULL,          -- the span embedded: [start_frame, end_frame); a whole video is
+    end_frame INTEGER NOT NULL,            -- 0 .. its frame count (its centre clip, as evaluation reads it)
+    start_s DOUBLE,                        -- windows only: the span in seconds
+    end_s DOUBLE,
+    label VARCHAR,
+    split VARCHAR,                         -- the dataset's own split, when it has one
+    dataset VARCHAR,
+    model VARCHAR,                         -- the base model (preset:tiny, a hub id, a folder)
+    source VARCHAR,                        -- 'encoder' (mean-pooled tokens) | 'pooler' (a model's pooler)
+    checkpoint VARCHAR,                    -- the checkpoint's run id when a checkpoint made the vector
+    frames_per_clip INTEGER,
+    frame_stride INTEGER,
+    window_s DOUBLE,                       -- windows only: window length and stride asked for
+    stride_s DOUBLE,
+    dim INTEGER,
+    embedding FLOAT[] NOT NULL,
+    created_at TIMESTAMP,
+    PRIMARY KEY (model_fingerprint, video, start_frame, end_frame)
 );

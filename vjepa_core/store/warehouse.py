@@ -2,10 +2,10 @@
 
 Contract (DESIGN.md, "Warehouse (DuckDB) contract"):
 - Tables `runs`, `epochs`, `class_metrics`, `confusion`, `predictions`, `matrices`, `claims`
-  (which process trains which run: `vjepa_core.store.claims`), plus `meta` holding
-  `schema_version`. The schema is `vjepa_core/store/schema.sql` (package data), applied on the
-  first write; an older file is upgraded step by step by `migrate` (each step one transaction);
-  a file newer than this code is a `UserError` asking to upgrade vjepa-lab.
+  (which process trains which run: `vjepa_core.store.claims`), `embeddings` (`runner embed`'s
+  vectors), plus `meta` holding `schema_version`. The schema is `vjepa_core/store/schema.sql`
+  (package data), applied on the first write; an older file is upgraded step by step by `migrate`
+  (each step one transaction); a file newer than this code is a `UserError` asking to upgrade vjepa-lab.
 - `Warehouse.write_run(RunRecord)` replaces every row of one run_id, in every table, in ONE
   transaction: a reader sees the old run or the new one, never a mix, and an error or a crash
   mid-write leaves the previous state. Rows are validated and converted to Arrow before the file
@@ -56,7 +56,7 @@ from vjepa_core.errors import UserError
 from vjepa_core.paths import WAREHOUSE_ENV
 from vjepa_core.store.atomic import staged_file, storage_failure
 
-SCHEMA_VERSION: int = 5
+SCHEMA_VERSION: int = 6
 # MIGRATIONS[n] is the SQL that brings a version-n file to version n + 1. Add one whenever
 # schema.sql changes; version 1 is the first released schema.
 MIGRATIONS: dict[int, str] = {
@@ -71,6 +71,12 @@ MIGRATIONS: dict[int, str] = {
     4: "CREATE TABLE claims (run_id VARCHAR PRIMARY KEY, owner VARCHAR NOT NULL, host VARCHAR NOT NULL, "
        "pid INTEGER NOT NULL, pid_started DOUBLE, command VARCHAR, matrix_id VARCHAR, strategy VARCHAR, "
        "claimed_at TIMESTAMP NOT NULL, heartbeat_at TIMESTAMP NOT NULL);",
+    # 6: `runner embed`'s vectors, one per video or window, by the fingerprint of what made them.
+    5: "CREATE TABLE embeddings (model_fingerprint VARCHAR NOT NULL, video VARCHAR NOT NULL, "
+       "start_frame INTEGER NOT NULL, end_frame INTEGER NOT NULL, start_s DOUBLE, end_s DOUBLE, label VARCHAR, "
+       "split VARCHAR, dataset VARCHAR, model VARCHAR, source VARCHAR, checkpoint VARCHAR, frames_per_clip INTEGER, "
+       "frame_stride INTEGER, window_s DOUBLE, stride_s DOUBLE, dim INTEGER, embedding FLOAT[] NOT NULL, "
+       "created_at TIMESTAMP, PRIMARY KEY (model_fingerprint, video, start_frame, end_frame));",
 }
 
 # A write holds the lock for tens of milliseconds, so a reader that waits 15 s has met something
@@ -92,7 +98,8 @@ WAREHOUSE_ELSEWHERE = f"pass --warehouse (or {WAREHOUSE_ENV}) on another disk"
 EXPORT_ELSEWHERE = "pass --out on another disk"
 MATRIX_STATUSES = ("running", "finished", "interrupted")
 RUN_TABLES = ("runs", "epochs", "class_metrics", "confusion", "predictions")
-TABLES = (*RUN_TABLES, "matrices")
+TABLES = (*RUN_TABLES, "matrices", "embeddings")
+EMBEDDING_KEY = ("model_fingerprint", "video", "start_frame", "end_frame")
 _ORDER_BY = {
     "runs": "started_at NULLS LAST, run_id",
     "epochs": "run_id, epoch",
@@ -100,6 +107,7 @@ _ORDER_BY = {
     "confusion": "run_id, split, true_class, pred_class",
     "predictions": "run_id, split, video",
     "matrices": "started_at NULLS LAST, matrix_id",
+    "embeddings": "model_fingerprint, video, start_frame, end_frame",
 }
 _ARROW_TYPES = {
     "VARCHAR": pa.string(),
@@ -109,6 +117,7 @@ _ARROW_TYPES = {
     "DOUBLE": pa.float64(),
     "BOOLEAN": pa.bool_(),
     "TIMESTAMP": pa.timestamp("us"),
+    "FLOAT[]": pa.list_(pa.float32()),
 }
 
 Connection = duckdb.DuckDBPyConnection
@@ -185,6 +194,27 @@ class Warehouse:
         updates = ", ".join(f'"{name}" = excluded."{name}"' for name in rows.column_names if name != "matrix_id")
         with self._writing() as conn:
             _insert(conn, "matrices", rows, on_conflict=f"ON CONFLICT (matrix_id) DO UPDATE SET {updates}")
+
+    def write_embeddings(self, rows: pd.DataFrame, vectors: np.ndarray) -> int:
+        """Insert one `embeddings` row per row of `rows` with its vector (`vectors[i]`), replacing rows
+        with the same key (model fingerprint, video, frame span), in one transaction. Returns the count."""
+        if len(rows) != len(vectors):
+            raise ValueError(f"embeddings: {len(rows)} rows but {len(vectors)} vectors")
+        if not len(rows):
+            return 0
+        records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+        table = _arrow_rows("embeddings", records).append_column("embedding", vector_column(vectors))
+        updates = ", ".join(f'"{name}" = excluded."{name}"' for name in table.column_names if name not in EMBEDDING_KEY)
+        with self._writing() as conn, _transaction(conn):
+            _insert(conn, "embeddings", table,
+                    on_conflict=f"ON CONFLICT ({', '.join(EMBEDDING_KEY)}) DO UPDATE SET {updates}")
+        return table.num_rows
+
+    def embeddings(self, model_fingerprint: str | None = None) -> pd.DataFrame:
+        """`embeddings` rows (of one fingerprint if given), the vector as a list per row."""
+        where, params = ("WHERE model_fingerprint = ?", [model_fingerprint]) if model_fingerprint else ("", [])
+        sql = f"SELECT * FROM embeddings {where} ORDER BY {_ORDER_BY['embeddings']}"
+        return self._read(lambda conn: conn.execute(sql, params).df())
 
     def migrate(self) -> int:
         """Create or upgrade the file to SCHEMA_VERSION now; return the version it had (0 = new)."""
@@ -299,6 +329,13 @@ class Warehouse:
             self.migrate()
         with read_connection(self.path, timeout=self.read_timeout) as conn:
             return work(conn)
+
+
+def vector_column(vectors: np.ndarray) -> pa.ListArray:
+    """float32 [rows, D] -> an Arrow list<float> column (DuckDB's FLOAT[]), without a Python list per row."""
+    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
+    dim = vectors.shape[1] if vectors.ndim == 2 else 0
+    return pa.ListArray.from_arrays(pa.array(np.arange(len(vectors) + 1, dtype=np.int32) * dim), flat)
 
 
 # -- connections and the schema ------------------------------------------------------------------

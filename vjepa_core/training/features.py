@@ -19,10 +19,10 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -39,6 +39,7 @@ from vjepa_core.store.cache import TokenCache
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # inputs, labels, video indices
 Request = tuple[str, int, int]  # split, video index in that split, view number
 Entry = tuple[np.ndarray, dict[str, Any]]  # array (tokens [N, D] or pooled [D]), metadata
+T = TypeVar("T")
 
 
 @dataclass
@@ -132,6 +133,42 @@ class VideoJobs(Dataset):
         return [((split, video, view), clip, flipped) for view, (clip, flipped) in zip(views, clips, strict=True)]
 
 
+def encode_tokens(model: torch.nn.Module, clips: torch.Tensor, cfg: FeedConfig) -> np.ndarray:
+    """The frozen encoder's tokens: clips [B, T, 3, crop, crop] -> float16 [B, N, D], under autocast."""
+    start = time.perf_counter()
+    if cfg.device.type == "cuda":  # pinned host memory lets the copy overlap with compute
+        clips = clips.pin_memory()
+    with autocast(cfg.device, cfg.precision):
+        tokens = model.vjepa2(pixel_values_videos=clips.to(cfg.device, non_blocking=True),
+                              skip_predictor=True).last_hidden_state
+    # fp16 halves the cache; the trainable part upcasts, its error is far below run-to-run noise.
+    out = tokens.to(torch.float16).cpu().numpy()
+    cfg.timings.encode += time.perf_counter() - start
+    return out
+
+
+def encode_stream(model: torch.nn.Module, clips: Iterable[tuple[T, torch.Tensor]], cfg: FeedConfig, *,
+                  total: int) -> Iterator[tuple[T, np.ndarray]]:
+    """(tag, tokens [N, D]) for (tag, clip) pairs as they arrive, encoded in batches of `encode_batch_size`."""
+    bar = progress_bar(total=total, desc="encode", unit="clips", enabled=cfg.progress and bool(total))
+    pending: list[tuple[T, torch.Tensor]] = []
+    for item in clips:
+        pending.append(item)
+        if len(pending) == cfg.encode_batch_size:
+            yield from _encoded(model, pending, cfg, bar)
+            pending = []
+    if pending:
+        yield from _encoded(model, pending, cfg, bar)
+    bar.close()
+
+
+def _encoded(model: torch.nn.Module, chunk: list[tuple[T, torch.Tensor]], cfg: FeedConfig, bar: Any
+             ) -> Iterator[tuple[T, np.ndarray]]:
+    tokens = encode_tokens(model, torch.stack([clip for _, clip in chunk]), cfg)
+    bar.update(len(chunk))
+    yield from zip((tag for tag, _ in chunk), tokens, strict=True)
+
+
 def token_group(model: torch.nn.Module, clips: TrainClips, precision: str, *, name: str) -> dict[str, Any]:
     """Everything that changes every token of a cache group (see vjepa_core.store.cache)."""
     config, clip_cfg = model.config, clips.config
@@ -191,41 +228,16 @@ class TokenFeed:
         for split, video, view in missing:
             per_video[(split, video)].append(view)
         jobs = VideoJobs(self.sources, [(split, video, views) for (split, video), views in per_video.items()])
-        pending: list[tuple[Request, torch.Tensor, bool]] = []
-        bar = progress_bar(total=len(missing), desc="encode", unit="clips", enabled=self.cfg.progress and bool(missing))
-        for clips in _timed(make_loader(jobs, self.cfg, batch_size=None), self.cfg.timings):
-            pending.extend(clips)
-            while len(pending) >= self.cfg.encode_batch_size:
-                chunk, pending = pending[:self.cfg.encode_batch_size], pending[self.cfg.encode_batch_size:]
-                found.update(self._encode(model, chunk))
-                bar.update(len(chunk))
-        if pending:
-            found.update(self._encode(model, pending))
-            bar.update(len(pending))
-        bar.close()
-        return found
-
-    def _encode(self, model: torch.nn.Module, chunk: list[tuple[Request, torch.Tensor, bool]]
-                ) -> dict[Request, Entry]:
-        cfg = self.cfg
-        start = time.perf_counter()
-        clips = torch.stack([clip for _, clip, _ in chunk])
-        if cfg.device.type == "cuda":  # pinned host memory lets the copy overlap with compute
-            clips = clips.pin_memory()
-        with autocast(cfg.device, cfg.precision):
-            tokens = model.vjepa2(pixel_values_videos=clips.to(cfg.device, non_blocking=True),
-                                  skip_predictor=True).last_hidden_state
-        # fp16 halves the cache; the trainable part upcasts, its error is far below run-to-run noise.
-        tokens = tokens.to(torch.float16).cpu().numpy()
-        out = {}
-        for (request, _, flipped), array in zip(chunk, tokens, strict=True):
+        clips = (((request, flipped), clip) for batch in _timed(make_loader(jobs, self.cfg, batch_size=None),
+                                                                self.cfg.timings)
+                 for request, clip, flipped in batch)
+        for (request, flipped), tokens in encode_stream(model, clips, self.cfg, total=len(missing)):
             source = self.sources[request[0]]
             meta = {"video": str(source.videos[request[1]].path), "view": source.view_key(request[1], request[2]),
                     "flipped": flipped}
-            out[request] = (self.tokens.put(self._key(self.tokens, request), array, meta), meta)
-        self.encoded_clips += len(chunk)
-        cfg.timings.encode += time.perf_counter() - start
-        return out
+            found[request] = (self.tokens.put(self._key(self.tokens, request), tokens, meta), meta)
+            self.encoded_clips += 1
+        return found
 
     @torch.no_grad()
     def _fill_pooled(self, model: torch.nn.Module, requests: list[Request]) -> dict[Request, Entry]:

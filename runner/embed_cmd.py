@@ -1,0 +1,132 @@
+"""`runner embed`: one vector per video (or window) into parquet and the warehouse's `embeddings` table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from runner.app import DecoderOption, DeviceOption, QuietOption, WorkersOption, app
+from runner.options import ResultsOption, WarehouseOption, progress_enabled, user_errors
+from vjepa_core.errors import UserError
+from vjepa_core.paths import results_path, warehouse_path
+
+
+@app.command()
+@user_errors
+def embed(
+    data: str = typer.Argument(..., help="'synthetic', a folder (one sub-folder per class, or train/val/test/<class>)"
+                               " or a CSV manifest path,label[,split][,group]."),
+    model: str | None = typer.Option(None, "--model", show_default="tiny, or the checkpoint's base model",
+                                     help="Base model: a preset (tiny, small), a hub id or a save_pretrained folder."),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="Embed with this trained checkpoint's pooler "
+                                           "(results/checkpoints/<run_id>) instead of mean-pooled encoder tokens."),
+    window: float | None = typer.Option(None, "--window", metavar="SECONDS", help="One vector per window of this "
+                                        "many seconds (streamed) instead of one per video."),
+    stride: float | None = typer.Option(None, "--stride", metavar="SECONDS", show_default="half the window",
+                                        help="Seconds between window starts."),
+    frames_per_clip: int | None = typer.Option(None, "--frames-per-clip", show_default="16, or the checkpoint's",
+                                               help="Frames the encoder sees per clip."),
+    frame_stride: int | None = typer.Option(None, "--frame-stride", show_default="2, or the checkpoint's",
+                                            help="Take every Nth frame when sampling a clip."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Clips per encoder call."),
+    out: Path | None = typer.Option(None, "--out", "-o", show_default="<results>/embeddings/<fingerprint>.parquet",
+                                    help="Parquet file to write."),
+    device: str = DeviceOption,
+    decoder: str = DecoderOption,
+    workers: int | None = WorkersOption,
+    warehouse: Path | None = WarehouseOption,
+    results: Path | None = ResultsOption,
+    quiet: bool = QuietOption,
+) -> None:
+    """Embed every video of a dataset with the frozen encoder (mean-pooled tokens) or a checkpoint's pooler.
+
+    Vectors go to a parquet file and to the warehouse's `embeddings` table (keyed by model fingerprint
+    and video). Encoder tokens come from the shared token cache: a second call encodes 0 clips.
+    Example: runner embed synthetic --model tiny
+    """
+    from vjepa_core.inference.embeddings import Windowing, embed_videos, write_parquet
+    from vjepa_core.store.warehouse import Warehouse
+
+    if stride is not None and window is None:
+        raise UserError("--stride needs --window (the window length in seconds)")
+    if batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {batch_size}")
+    windowing = None if window is None else Windowing(window, window / 2 if stride is None else stride)
+    root = results_path(results)
+    dataset, videos = _videos(data, root, decoder=decoder, progress=progress_enabled(quiet))
+    setup = _model(model, checkpoint, sorted({v.label for v in videos}), frames_per_clip, frame_stride)
+    feed = _feed(device, setup["precision"], batch_size, workers, progress_enabled(quiet))
+    clip_cfg = _clip_config(setup, decoder)
+    result = embed_videos(setup["model"].to(feed.device), videos, source=setup["source"], clip_cfg=clip_cfg,
+                          feed=feed, cache_root=root / "cache", model_name=setup["name"], windowing=windowing)
+    rows = result.rows.assign(dataset=dataset, model=setup["name"], checkpoint=setup["run_id"])
+    suffix = "" if windowing is None else f"-w{windowing.window:g}s{windowing.stride:g}"
+    parquet = write_parquet(out or root / "embeddings" / f"{result.fingerprint}{suffix}.parquet", rows, result.vectors)
+    written = Warehouse(warehouse_path(warehouse)).write_embeddings(rows, result.vectors)
+    what = "one per window" if windowing else "one per video"
+    typer.echo(f"embedded {len(videos)} videos: {len(rows)} vectors ({what}), {result.vectors.shape[1]} dims "
+               f"({setup['describe']}), fingerprint {result.fingerprint}")
+    typer.echo(f"encoded clips: {result.encoded_clips} (cached: {result.cache_hits})")
+    typer.echo(f"parquet:   {parquet}")
+    typer.echo(f"warehouse: {warehouse_path(warehouse)}, table embeddings ({written} rows)")
+
+
+def _videos(data: str, results: Path, *, decoder: str, progress: bool) -> tuple[str, list[Any]]:
+    from vjepa_core.data import check_videos, discover_dataset
+    from vjepa_core.training.experiment import resolve_data
+
+    source = discover_dataset(resolve_data(data, results, progress=progress))
+    good, skipped = check_videos(source.items, decoder=decoder, progress=progress)
+    for path, reason in skipped:
+        typer.secho(f"warning: skipped {path}: {reason}", err=True, fg="yellow")
+    if not good:
+        raise UserError(f"data: none of the {len(source.items)} videos in {source.root} could be decoded")
+    return source.name, list(good)
+
+
+def _model(model: str | None, checkpoint: Path | None, labels: list[str], frames_per_clip: int | None,
+           frame_stride: int | None) -> dict[str, Any]:
+    """The model to embed with, what to call it, and the preprocessing it takes."""
+    from vjepa_core.models import describe_model, load_model
+    from vjepa_core.spec import RunSpec
+
+    if checkpoint is None:
+        name = model or RunSpec().model
+        described = describe_model(name)
+        return {"model": load_model(name, labels), "name": described, "source": "encoder", "run_id": None,
+                "precision": "auto", "describe": f"mean-pooled encoder tokens of {described}",
+                "frames_per_clip": frames_per_clip or RunSpec().frames_per_clip,
+                "frame_stride": frame_stride or RunSpec().frame_stride}
+    from vjepa_core.store.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(checkpoint, base_model=model)
+    pre = loaded.manifest["preprocessing"]
+    for flag, given, own in (("--frames-per-clip", frames_per_clip, pre["frames_per_clip"]),
+                             ("--frame-stride", frame_stride, pre["frame_stride"])):
+        if given is not None and given != own:
+            raise UserError(f"{flag} {given}: the checkpoint's pooler was trained on {own}; leave it out")
+    name = describe_model(model or loaded.manifest["base_model"])
+    return {"model": loaded.model, "name": name, "source": "pooler", "run_id": loaded.manifest["run_id"],
+            "precision": loaded.spec.precision, "describe": f"the pooler of checkpoint {loaded.manifest['run_id']}",
+            "frames_per_clip": pre["frames_per_clip"], "frame_stride": pre["frame_stride"]}
+
+
+def _feed(device: str, precision: str, batch_size: int, workers: int | None, progress: bool) -> Any:
+    from vjepa_core.models.device import resolve_device, resolve_precision
+    from vjepa_core.training.features import FeedConfig, default_workers
+
+    resolved = resolve_device(device)
+    return FeedConfig(device=resolved, precision=resolve_precision(precision, resolved), batch_size=batch_size,
+                      num_workers=default_workers() if workers is None else workers, encode_batch_size=batch_size,
+                      progress=progress)
+
+
+def _clip_config(setup: dict[str, Any], decoder: str) -> Any:
+    from vjepa_core.data.clips import ClipConfig
+
+    for flag in ("frames_per_clip", "frame_stride"):
+        if setup[flag] < 1:
+            raise UserError(f"--{flag.replace('_', '-')} must be at least 1, got {setup[flag]}")
+    return ClipConfig(setup["frames_per_clip"], setup["frame_stride"], setup["model"].config.crop_size, decoder)
