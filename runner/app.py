@@ -32,15 +32,15 @@ DeviceOption = typer.Option("auto", help="auto (CUDA > MPS > CPU), cpu, cuda, cu
 DecoderOption = typer.Option("auto", help="Video decoder: auto (decord, else PyAV), decord or pyav.")
 QuietOption = typer.Option(False, "--quiet", "-q", help="No progress (bars on a terminal, plain lines every 10% or "
                            "30 s in a log file).")
+WorkersOption = typer.Option(None, "--workers", show_default="half the CPUs, 1-4",
+                             help="DataLoader worker processes for decoding (0 = decode in the main process).")
 CHECKPOINT_DTYPES = ("auto", "fp32", "fp16", "bf16")
 
 # How runs execute (vjepa_core.spec.ExecOptions): the same options on every command that trains.
 EXEC_PARAMETERS = [
     inspect.Parameter("device", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=DeviceOption),
     inspect.Parameter("decoder", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=DecoderOption),
-    inspect.Parameter("workers", inspect.Parameter.KEYWORD_ONLY, annotation=int | None, default=typer.Option(
-        None, "--workers", show_default="half the CPUs, 1-4",
-        help="DataLoader worker processes for decoding (0 = decode in the main process).")),
+    inspect.Parameter("workers", inspect.Parameter.KEYWORD_ONLY, annotation=int | None, default=WorkersOption),
     inspect.Parameter("checkpoint_dtype", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
         "auto", "--checkpoint-dtype", help="Weights in checkpoints: fp32, fp16, bf16, or auto (half precision for "
         "bf16/fp16 runs and for pooler-sized checkpoints, fp32 for encoder weights trained in fp32).")),

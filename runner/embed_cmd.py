@@ -42,10 +42,10 @@ def embed(
 ) -> None:
     """Embed every video of a dataset with the frozen encoder (mean-pooled tokens) or a checkpoint's pooler.
 
-    Vectors go to a parquet file and to the warehouse's `embeddings` table (keyed by model fingerprint
-    and video). Encoder tokens come from the shared token cache: a second call encodes 0 clips.
+    Vectors go to a parquet file and to the warehouse's `embeddings` table (keyed by model fingerprint and video). Encoder tokens come from the shared token cache: a second call encodes 0 clips.
+
     Example: runner embed synthetic --model tiny
-    """
+    """  # noqa: E501 (typer keeps a docstring's line breaks: one line per paragraph)
     from vjepa_core.inference.embeddings import Windowing, embed_videos, write_parquet
     from vjepa_core.store.warehouse import Warehouse
 

@@ -40,9 +40,8 @@ def predict(
 ) -> None:
     """Classify videos with a saved checkpoint and print the top-k labels.
 
-    With --window, each video is cut into overlapping windows (e.g. --window 2 --stride 1) and every
-    window gets its own row: start, end, top-k labels and probabilities.
-    """
+    With --window, each video is cut into overlapping windows (e.g. --window 2 --stride 1) and every window gets its own row: start, end, top-k labels and probabilities.
+    """  # noqa: E501 (typer keeps a docstring's line breaks: one line per paragraph)
     from vjepa_core.inference.predict import Predictor
 
     _check_options(top_k=top_k, window=window, stride=stride, batch_size=batch_size, as_json=as_json,
@@ -52,7 +51,7 @@ def predict(
     started = time.perf_counter()
     if window is None:
         for video in videos:
-            printer.video(video, predictor.classify(video).top(top_k))
+            printer.video(video, predictor.classify(video).as_dict(top_k))
     else:
         # Every video is probed and planned before any is classified: bad input fails in seconds.
         plans = [_plan(predictor, video, window=window, stride=window / 2 if stride is None else stride)
@@ -97,14 +96,13 @@ def _plan(predictor: Any, video: Path, *, window: float, stride: float) -> tuple
 
 def _predict_windows(predictor: Any, video: Path, windows: list[Any], printer: RowPrinter, *, header: str,
                      batch_size: int, progress: bool) -> None:
-    from tqdm.auto import tqdm
-
     from vjepa_core.inference.windows import classify_windows
+    from vjepa_core.progress import progress_bar
 
     printer.header(header)
     predictions = classify_windows(predictor, video, windows, batch_size=batch_size)
-    for prediction in tqdm(predictions, total=len(windows), desc="windows", unit="window", disable=not progress,
-                           leave=False):
+    for prediction in progress_bar(predictions, total=len(windows), desc=video.name, unit="windows",
+                                   enabled=progress):
         printer.window(video, prediction)
 
 
@@ -127,15 +125,18 @@ class RowPrinter:
         if self.style == "text":
             typer.echo(text)
 
-    def video(self, video: Path, top: list[tuple[str, float]]) -> None:
+    def video(self, video: Path, result: dict[str, Any]) -> None:
+        """`result`: `Prediction.as_dict` (top-k labels and timings)."""
         if self.style == "json":
-            typer.echo(json.dumps({"video": str(video), "top": [{"label": lb, "prob": p} for lb, p in top]}))
+            typer.echo(json.dumps({"video": str(video), **result}))
         elif self.style == "text":
             typer.echo(f"{video}")
-            for label, prob in top:
-                typer.echo(f"  {prob:6.1%}  {label}")
-        self._keep({"video": str(video), **{k: v for rank, (label, prob) in enumerate(top, start=1)
-                                            for k, v in ((f"label_{rank}", label), (f"prob_{rank}", prob))}})
+            for top in result["top"]:
+                typer.echo(f"  {top['prob']:6.1%}  {top['label']}")
+        row: dict[str, Any] = {"video": str(video)}
+        for rank, top in enumerate(result["top"], start=1):
+            row[f"label_{rank}"], row[f"prob_{rank}"] = top["label"], top["prob"]
+        self._keep(row)
 
     def window(self, video: Path, prediction: Any) -> None:
         if self.style == "json":
