@@ -21,6 +21,9 @@ PAGES = {
         st.Page("pages/frames.py", title="Frames per clip", icon=":material/movie:"),
         st.Page("pages/sweeps.py", title="Sweeps", icon=":material/grid_on:"),
     ],
+    "Features": [
+        st.Page("pages/embeddings.py", title="Embeddings", icon=":material/bubble_chart:"),
+    ],
     "Runs": [
         st.Page("pages/run_detail.py", title="Run detail", icon=":material/search:"),
         st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),

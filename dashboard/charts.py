@@ -300,3 +300,16 @@ def class_delta_chart(deltas: pd.DataFrame, *, metric: str = "f1") -> alt.Chart:
         tooltip=["class_name:N", "run:N", alt.Tooltip(f"{metric}:Q", format=".1%"),
                  alt.Tooltip("delta:Q", format="+.1%")],
     ).properties(height=max(160, 40 * deltas["class_name"].nunique()))
+
+
+def embedding_map_chart(frame: pd.DataFrame, *, x_title: str = "PC 1", y_title: str = "PC 2") -> alt.LayerChart:
+    """`dashboard.embeddings.embedding_map`: x, y, name, label, role -> points coloured by class; the picked
+    point and its nearest neighbours ringed (larger for the picked one)."""
+    roles = alt.Scale(domain=["other", "neighbour", "picked"], range=[40, 110, 260])
+    base = alt.Chart(frame).encode(
+        x=alt.X("x:Q", title=x_title), y=alt.Y("y:Q", title=y_title),
+        size=alt.Size("role:N", scale=roles, legend=None),
+        tooltip=["name:N", "label:N", "role:N", alt.Tooltip("x:Q", format=".2f"), alt.Tooltip("y:Q", format=".2f")])
+    points = base.mark_circle(opacity=0.85).encode(color=alt.Color("label:N", title="class"))
+    rings = base.transform_filter("datum.role != 'other'").mark_point(filled=False, color="black", strokeWidth=2)
+    return (points + rings).properties(height=460).interactive()

@@ -5,8 +5,13 @@ and turns `DemoError`s into `gr.Error`s, so a bad input shows one line and the a
 
 Endpoints (callable with `gradio_client`):
 - `/classify` (checkpoint name, video file) -> {label: probability} for every label of the checkpoint.
+- `/timeline` (checkpoint name, video file, window seconds, stride seconds) -> {"checkpoint", "window",
+  "stride", "video": {frames, fps, width, height, seconds}, "windows": [{start, end, probs}]}: the
+  checkpoint over overlapping windows of an untrimmed video, as `runner predict --window` computes it.
 - `/classify_view` (checkpoint, compare-with checkpoint or "", video) -> the UI's outputs: label dict,
   latency text, frame strip image (PNG), and the same two for the comparison checkpoint. Undocumented.
+- `/timeline_view`, `/moment`: the long-video tab's outputs (chart, summary, table, CSV file; the frames
+  of the window at a moment). Undocumented.
 """
 
 from __future__ import annotations
@@ -26,13 +31,15 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: n
 import gradio as gr  # noqa: E402
 
 from demo.service import Classification, DemoError, DemoService, Limits, make_examples  # noqa: E402
+from demo.timeline import Timeline, make_timeline  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 TOP_K = 5
 NO_COMPARE = ""
 INTRO = ("### V-JEPA 2 checkpoint demo\nPick a checkpoint trained with `runner`, then upload a video "
-         "(mp4, avi, mov, webm, mkv), record one with the webcam, or pick an example clip, and press Classify.")
+         "(mp4, avi, mov, webm, mkv), record one with the webcam, or pick an example clip, and press Classify. "
+         "For an untrimmed video, the *Long video* tab classifies overlapping windows and draws a timeline.")
 
 
 def build_demo(checkpoints_dir: Path, *, warehouse: Path | None = None, limits: Limits | None = None,
@@ -51,7 +58,7 @@ def build_demo(checkpoints_dir: Path, *, warehouse: Path | None = None, limits: 
             compare = gr.Dropdown([("(none)", NO_COMPARE), *choices], value=NO_COMPARE,
                                   label="Compare with (optional)", allow_custom_value=True, scale=3)
             refresh = gr.Button("Refresh list", scale=1)
-        with gr.Row():
+        with gr.Tab("Clip"), gr.Row():
             with gr.Column():
                 video = gr.Video(sources=["upload", "webcam"], label="Video")
                 gr.Examples([[str(path)] for path in examples], inputs=[video], label="Example clips (synthetic)",
@@ -65,8 +72,10 @@ def build_demo(checkpoints_dir: Path, *, warehouse: Path | None = None, limits: 
             with gr.Column():
                 compare_labels = gr.Label(num_top_classes=TOP_K, label="Comparison checkpoint")
                 compare_latency = gr.Markdown()
+        long_tab = _long_video_tab()
         api_out = gr.JSON(visible=False)
         api_trigger = gr.Button(visible=False)
+        timeline_trigger = gr.Button(visible=False)
 
         refresh.click(functools.partial(_refreshed, service), outputs=[checkpoint, compare], api_visibility="private")
         run.click(_ui_errors(functools.partial(classify_view, service)), inputs=[checkpoint, compare, video],
@@ -74,6 +83,10 @@ def build_demo(checkpoints_dir: Path, *, warehouse: Path | None = None, limits: 
                   api_visibility="undocumented")
         api_trigger.click(_ui_errors(functools.partial(classify_api, service)), inputs=[checkpoint, video],
                           outputs=[api_out], api_name="classify")
+        _wire_long_video(service, checkpoint, long_tab)
+        timeline_trigger.click(_ui_errors(functools.partial(timeline_api, service)),
+                               inputs=[checkpoint, long_tab["video"], long_tab["window"], long_tab["stride"]],
+                               outputs=[api_out], api_name="timeline")
     demo.service = service  # type: ignore[attr-defined]  # for tests and callers that want the cache
     return demo
 
@@ -90,6 +103,68 @@ def classify_view(service: DemoService, checkpoint: str, compare: str | None, vi
         return result.probs, latency_text(result), result.strip, None, ""
     other = service.classify(compare, video)
     return result.probs, latency_text(result), result.strip, other.probs, latency_text(other)
+
+
+def _long_video_tab() -> dict[str, Any]:
+    """The long-video tab's components, by name."""
+    with gr.Tab("Long video"):
+        with gr.Row():
+            with gr.Column(scale=2):
+                video = gr.Video(sources=["upload"], label="Untrimmed video")
+            with gr.Column(scale=1):
+                window = gr.Number(2.0, label="Window (seconds)", minimum=0)
+                stride = gr.Number(1.0, label="Stride (seconds)", minimum=0)
+                run = gr.Button("Classify windows", variant="primary")
+        summary = gr.Markdown()
+        chart = gr.LinePlot(x="time", y="probability", color="label", x_title="time (s, window centre)",
+                            y_title="probability", y_lim=[0, 1], label="Class probability over time", height=320)
+        moment = gr.Slider(0, 1, value=0, step=0.1, label="Moment (s): the frames the model saw in the window "
+                           "centred nearest to it")
+        moment_caption = gr.Markdown()
+        strip = gr.Image(label="Frames of that window (sampled, resized, centre-cropped)", type="numpy", format="png",
+                         interactive=False)
+        table = gr.Dataframe(label="Per window", interactive=False)
+        download = gr.File(label="Per-window table (CSV: start, end, top labels, every label's probability)")
+        state = gr.State()
+    return {"video": video, "window": window, "stride": stride, "run": run, "summary": summary, "chart": chart,
+            "moment": moment, "moment_caption": moment_caption, "strip": strip, "table": table,
+            "download": download, "state": state}
+
+
+def _wire_long_video(service: DemoService, checkpoint: gr.Dropdown, tab: dict[str, Any]) -> None:
+    tab["run"].click(_ui_errors(functools.partial(timeline_view, service)),
+                     inputs=[checkpoint, tab["video"], tab["window"], tab["stride"]],
+                     outputs=[tab[k] for k in ("chart", "summary", "moment", "moment_caption", "strip", "table",
+                                               "download", "state")],
+                     api_name="timeline_view", api_visibility="undocumented")
+    tab["moment"].release(_ui_errors(moment_view), inputs=[tab["state"], tab["moment"]],
+                          outputs=[tab["strip"], tab["moment_caption"]], api_name="moment",
+                          api_visibility="undocumented")
+
+
+def timeline_api(service: DemoService, checkpoint: str, video: str | None, window: float | None,
+                 stride: float | None) -> dict[str, Any]:
+    """The `/timeline` endpoint: every window's span and probabilities."""
+    return make_timeline(service, checkpoint, video, window=window, stride=stride).api()
+
+
+def timeline_view(service: DemoService, checkpoint: str, video: str | None, window: float | None,
+                  stride: float | None) -> tuple[Any, ...]:
+    timeline = make_timeline(service, checkpoint, video, window=window, stride=stride)
+    info = timeline.video
+    summary = (f"**{checkpoint}** — {len(timeline.predictions)} windows of {timeline.window:g} s every "
+               f"{timeline.stride:g} s over {timeline.duration:.1f} s ({info.num_frames} frames, "
+               f"{info.width}x{info.height}, {info.fps:.1f} fps)")
+    strip, caption = timeline.moment(0.0)
+    slider = gr.Slider(minimum=0, maximum=round(timeline.duration, 1), value=0)
+    csv_file = timeline.write_csv(Path(tempfile.mkdtemp(prefix="vjepa-timeline-")))
+    return timeline.chart_frame(), summary, slider, caption, strip, timeline.table(), str(csv_file), timeline
+
+
+def moment_view(timeline: Timeline | None, seconds: float) -> tuple[Any, str]:
+    if timeline is None:
+        raise DemoError("classify the windows of a video first")
+    return timeline.moment(float(seconds))
 
 
 def latency_text(result: Classification) -> str:

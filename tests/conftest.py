@@ -17,7 +17,8 @@ Runs
 `trained_runs`: a warehouse + results folder filled by the real runner (3 strategies x 2 seeds on
 `synthetic_small`, tiny preset, plus one failed run): what the dashboard and demo tests read.
 `dashboard_runs`: a copy of that warehouse plus cheap 1-epoch runs varying data size, frames, lr and
-LoRA rank, under a matrix marked running: every dashboard page has something to draw.
+LoRA rank, under a matrix marked running, and `runner embed`'s vectors of `synthetic_small`: every
+dashboard page has something to draw.
 
 Processes
 ---------
@@ -148,6 +149,14 @@ def dashboard_runs(tmp_path_factory: pytest.TempPathFactory, trained_runs: Train
         assert run["status"] == "success", run.get("error")
         run_ids.append(run["run_id"])
         store.upsert_matrix({"matrix_id": DASHBOARD_MATRIX, "current_run_id": run["run_id"]})
+    # Vectors for the Embeddings page, written by the real `runner embed`.
+    from typer.testing import CliRunner
+
+    from runner.cli import app
+
+    embedded = CliRunner().invoke(app, ["embed", str(synthetic_small), "--model", "tiny", "--warehouse", str(warehouse),
+                                        "--results", str(results), "--quiet"])
+    assert embedded.exit_code == 0, embedded.output
     return TrainedRuns(warehouse, results, (*trained_runs.run_ids, *run_ids), DASHBOARD_MATRIX)
 
 

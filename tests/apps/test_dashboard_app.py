@@ -323,3 +323,26 @@ def test_dashboard_command_rejects_bad_flags(tmp_path: Path) -> None:
     assert command[1:5] == ["-m", "streamlit", "run", str(SERVED)] and SERVED.is_file()
     assert command[-3:] == ["--", "--warehouse", str(tmp_path / "w.duckdb")]
     assert command[command.index("--browser.gatherUsageStats"):][:2] == ["--browser.gatherUsageStats", "false"]
+
+
+def test_embeddings_map_and_neighbours(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns) -> None:
+    at = _app(monkeypatch, dashboard_runs.warehouse, "embeddings")
+    (chart,) = _charts(at)
+    points = chart["_frames"][0]
+    assert len(points) == 24 and set(points["label"]) == {"up", "down", "left", "right", "wave", "still"}
+    assert (points["role"] == "picked").sum() == 1 and (points["role"] == "neighbour").sum() == 5
+    assert {"circle", "point"} <= _marks(chart)
+    table = at.dataframe[0].value
+    assert len(table) == 5 and table["similarity"].is_monotonic_decreasing
+    at.selectbox(key="emb_video").set_value(7).run()
+    picked = _charts(at)[0]["_frames"][0].query("role == 'picked'")
+    assert len(picked) == 1 and picked.index[0] == 7
+
+
+def test_embeddings_page_without_embeddings(monkeypatch: pytest.MonkeyPatch, trained_runs: TrainedRuns,
+                                            tmp_path: Path) -> None:
+    at = _app(monkeypatch, trained_runs.warehouse, "embeddings")
+    assert any("no embeddings" in i.value for i in at.info)
+    assert any(c.value.startswith("runner embed synthetic --model tiny") for c in at.code)
+    at = _app(monkeypatch, tmp_path / "none.duckdb", "embeddings")
+    assert any("No warehouse at" in m.value for m in at.info) and not at.get("vega_lite_chart")

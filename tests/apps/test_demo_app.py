@@ -19,9 +19,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import gradio as gr
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import TrainedRuns
 from gradio_client import Client, handle_file
@@ -33,6 +35,7 @@ from typer.testing import CliRunner
 from demo.__main__ import main as demo_main
 from demo.app import build_demo
 from runner.cli import app as runner_app
+from vjepa_core.data.synthetic import write_long_video
 
 STARTUP_TIMEOUT = 120.0
 # The installed `runner` entry point, independent of PATH (`python -m runner.cli` would not register area commands).
@@ -133,7 +136,7 @@ def test_app_config(served: Served) -> None:
     dropdown = next(c for c in config["components"] if c["type"] == "dropdown")
     assert len(dropdown["props"]["choices"]) == 7  # 6 trained runs + lost_base (listed; fails on load)
     endpoints = served.client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert list(endpoints) == ["/classify"]
+    assert list(endpoints) == ["/classify", "/timeline"]
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -199,3 +202,69 @@ def _wait_until_up(url: str, process: subprocess.Popen[str]) -> httpx.Response:
         except httpx.HTTPError:
             time.sleep(0.5)
     pytest.fail(f"runner demo did not answer on {url} within {STARTUP_TIMEOUT:.0f} s")
+
+
+# -- the long-video tab ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 s at 12 fps, 96x128: within TEST_LIMITS, a new motion every 2 s."""
+    path = tmp_path_factory.mktemp("long") / "match.mp4"
+    write_long_video(path, seconds=8, fps=12, height=96, width=128, segment_seconds=2)
+    return path
+
+
+def test_timeline_endpoint_equals_runner_predict_window(served: Served, long_clip: Path) -> None:
+    checkpoint = served.ids[("pooler_head", 0)]
+    out = subprocess.run([*RUNNER, "predict", str(served.root / checkpoint), str(long_clip), "--window", "3",
+                          "--stride", "1", "--json", "-k", "6", "-q"], capture_output=True, text=True, check=True)
+    expected = [json.loads(line) for line in out.stdout.splitlines()]
+    timeline = served.client.predict(checkpoint, handle_file(long_clip), 3, 1, api_name="/timeline")
+    assert timeline["video"] == {"frames": 96, "fps": 12.0, "width": 128, "height": 96, "seconds": 8.0}
+    assert [(w["start"], w["end"]) for w in timeline["windows"]] == [(r["start"], r["end"]) for r in expected]
+    for window, row in zip(timeline["windows"], expected, strict=True):
+        assert window["probs"] == pytest.approx(row["probs"], abs=1e-6)
+
+
+def test_timeline_view_chart_frames_and_table(served: Served, long_clip: Path) -> None:
+    checkpoint = served.ids[("lora", 0)]
+    chart, summary, slider, caption, strip, table, csv_file = served.client.predict(
+        checkpoint, handle_file(long_clip), 4, 2, api_name="/timeline_view")
+    points = pd.DataFrame(chart["data"], columns=chart["columns"])
+    assert chart["mark"] == "line"
+    assert sorted(points["time"].unique()) == [2.0, 4.0, 6.0]  # window centres: 0-4, 2-6, 4-8 s
+    assert len(points) == 3 * 6 and points.groupby("time")["probability"].sum().tolist() == pytest.approx([1.0] * 3)
+    assert "3 windows of 4 s every 2 s over 8.0 s" in summary and caption.startswith("window 1 of 3: 0.00-4.00 s")
+    assert np.asarray(Image.open(strip)).shape == (128, 512, 3)  # 16 frames of 64 px, 8 to a row
+    rows = pd.read_csv(csv_file)
+    assert list(rows[["start", "end"]].itertuples(index=False, name=None)) == [(0, 4), (2, 6), (4, 8)]
+    assert len(table["data"]) == 3
+    later, text = served.client.predict(5.4, api_name="/moment")  # the session keeps the timeline
+    assert text.startswith("window 3 of 3: 4.00-8.00 s")
+    assert not np.array_equal(np.asarray(Image.open(later)), np.asarray(Image.open(strip)))
+
+
+def test_timeline_bad_inputs_give_messages_and_server_keeps_serving(served: Served, long_clip: Path,
+                                                                    tmp_path: Path) -> None:
+    checkpoint = served.ids[("head", 0)]
+    other_base = served.root / "other_base"
+    if not other_base.exists():
+        shutil.copytree(served.root / checkpoint, other_base)
+        manifest = json.loads((other_base / "manifest.json").read_text())
+        (other_base / "manifest.json").write_text(json.dumps({**manifest, "base_model": "small"}))
+    no_frames = tmp_path / "empty_stream.mp4"
+    with av.open(str(no_frames), "w") as container:
+        stream = container.add_stream("libx264", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        container.start_encoding()
+    cases = [(checkpoint, long_clip, 9, 1, "match.mp4: window of 9 s is longer than the video (8.00 s"),
+             (checkpoint, long_clip, 2, 0, "match.mp4: stride must be > 0 seconds"),
+             (checkpoint, no_frames, 2, 1, "empty_stream.mp4: "),
+             ("other_base", long_clip, 2, 1, "checkpoint 'other_base' cannot be loaded: trained on base model")]
+    for name, video, window, stride, message in cases:
+        with pytest.raises(AppError) as error:
+            served.client.predict(name, handle_file(video), window, stride, api_name="/timeline")
+        assert message in str(error.value) and "\n" not in str(error.value), (name, window, stride)
+    timeline = served.client.predict(checkpoint, handle_file(long_clip), 8, 1, api_name="/timeline")
+    assert len(timeline["windows"]) == 1

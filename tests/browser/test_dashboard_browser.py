@@ -27,7 +27,8 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
 # url path -> charts the page draws over `dashboard_runs`
-PAGES = {"": 1, "params": 2, "data_scaling": 3, "frames": 2, "sweeps": 3, "run_detail": 4, "compare": 3, "live": 0}
+PAGES = {"": 1, "params": 2, "data_scaling": 3, "frames": 2, "sweeps": 3, "embeddings": 1, "run_detail": 4,
+         "compare": 3, "live": 0}
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/install-browser.sh)")]
