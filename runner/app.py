@@ -48,19 +48,23 @@ EXEC_PARAMETERS = [
 ]
 
 
-def with_exec_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Add the execution options (--device, --decoder, --workers, --checkpoint-dtype, --quiet) to a command;
-    it receives them as one `execution: ExecOptions`."""
-    names = [p.name for p in EXEC_PARAMETERS]
+def option_group(parameters: list[inspect.Parameter], build: Callable[..., Any], name: str
+                 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A decorator adding `parameters` (typer options) to a command, which receives them as ONE argument
+    `name` = `build(**their values)`: options shared by several commands are declared once."""
+    names = [p.name for p in parameters]
 
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        values = {name: kwargs.pop(name) for name in names}
-        return func(*args, execution=exec_options(**values), **kwargs)
+    def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            values = {key: kwargs.pop(key) for key in names}
+            return func(*args, **{name: build(**values)}, **kwargs)
 
-    own = [p for p in inspect.signature(func).parameters.values() if p.name != "execution"]
-    wrapper.__signature__ = inspect.Signature([*own, *EXEC_PARAMETERS])  # type: ignore[attr-defined]
-    return wrapper
+        own = [p for p in inspect.signature(func).parameters.values() if p.name != name]
+        wrapper.__signature__ = inspect.Signature([*own, *parameters])  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorator
 
 
 def exec_options(*, device: str = "auto", decoder: str = "auto", workers: int | None = None, quiet: bool = False,
@@ -71,6 +75,10 @@ def exec_options(*, device: str = "auto", decoder: str = "auto", workers: int | 
         raise UserError(f"--checkpoint-dtype: expected one of {', '.join(CHECKPOINT_DTYPES)}, got {checkpoint_dtype!r}")
     return ExecOptions(device=device, decoder=decoder, num_workers=default_workers() if workers is None else workers,
                        progress=progress_enabled(quiet), checkpoint_dtype=checkpoint_dtype)
+
+
+# Adds --device, --decoder, --workers, --checkpoint-dtype and --quiet; the command gets `execution: ExecOptions`.
+with_exec_options = option_group(EXEC_PARAMETERS, exec_options, "execution")
 
 
 def existing_warehouse(value: Path | None) -> Path:

@@ -8,7 +8,9 @@ run the same command again to finish it).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from runner.app import app, exec_options, existing_warehouse, with_exec_options
+from runner.app import app, exec_options, existing_warehouse, option_group, with_exec_options
 from runner.options import ResultsOption, WarehouseOption, fail, stdout_console, user_errors
 from runner.options import with_spec_options as _with_spec_options
 from runner.output import fmt, pct
@@ -25,31 +27,55 @@ from vjepa_core.spec import ExecOptions
 
 SpecArgument = typer.Argument(None, help="Matrix spec YAML (see experiments/README.md); default: the built-in "
                               "study (experiments/default.yaml).")
-ExecutorOption = typer.Option("local", "--executor", help="local (this process) or ray (one Ray task per run).")
-RayAddressOption = typer.Option(None, "--ray-address", help="Ray cluster address (default: start a local Ray).")
-GpusOption = typer.Option(0.0, "--gpus-per-run", help="GPUs each Ray task reserves (num_gpus).")
-CpusOption = typer.Option(1.0, "--cpus-per-run", help="CPUs each Ray task reserves (num_cpus).")
-ForceOption = typer.Option(False, "--force", help="Run every run again, even those that already succeeded.")
-RetryOption = typer.Option(False, "--retry-failed", help="Run again the runs that failed in an earlier "
-                           "invocation (by default they are skipped: the same spec fails the same way).")
-DryRunOption = typer.Option(False, "--dry-run", help="List the planned runs and whether each is done; run nothing.")
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How a matrix is driven (--force, --retry-failed, --dry-run) and where its runs execute (--executor ...)."""
+
+    force: bool
+    retry_failed: bool
+    dry_run: bool
+    executor: str
+    ray_address: str | None
+    gpus_per_run: float
+    cpus_per_run: float
+
+
+def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+
+
+LAUNCH_PARAMETERS = [
+    _option("force", bool, typer.Option(False, "--force", help="Run every run again, even those that already "
+                                        "succeeded.")),
+    _option("retry_failed", bool, typer.Option(False, "--retry-failed", help="Run again the runs that failed in an "
+                                               "earlier invocation (by default they are skipped: the same spec "
+                                               "fails the same way).")),
+    _option("dry_run", bool, typer.Option(False, "--dry-run", help="List the planned runs and whether each is "
+                                          "done; run nothing.")),
+    _option("executor", str, typer.Option("local", "--executor", help="local (this process) or ray (one Ray task "
+                                          "per run).")),
+    _option("ray_address", str | None, typer.Option(None, "--ray-address", help="Ray cluster address (default: "
+                                                    "start a local Ray).")),
+    _option("gpus_per_run", float, typer.Option(0.0, "--gpus-per-run", help="GPUs each Ray task reserves "
+                                                "(num_gpus).")),
+    _option("cpus_per_run", float, typer.Option(1.0, "--cpus-per-run", help="CPUs each Ray task reserves "
+                                                "(num_cpus).")),
+]
+with_launch_options = option_group(LAUNCH_PARAMETERS, Launch, "launch")
 
 
 @app.command("run-matrix")
 @user_errors
+@with_launch_options
 @with_exec_options
 @_with_spec_options
 def run_matrix_cmd(
     spec: Path | None = SpecArgument,
-    force: bool = ForceOption,
-    retry_failed: bool = RetryOption,
-    dry_run: bool = DryRunOption,
-    executor: str = ExecutorOption,
-    ray_address: str | None = RayAddressOption,
-    gpus_per_run: float = GpusOption,
-    cpus_per_run: float = CpusOption,
     warehouse: Path | None = WarehouseOption,
     results: Path | None = ResultsOption,
+    launch: Launch | None = None,
     execution: ExecOptions | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> None:
@@ -63,26 +89,21 @@ def run_matrix_cmd(
     from runner.matrix import load_matrix
 
     matrix = load_matrix(spec, overrides)
-    _run(matrix, locals())
+    _run(matrix, launch, execution, warehouse=warehouse, results=results)
 
 
 @app.command()
 @user_errors
+@with_launch_options
 @with_exec_options
 @_with_spec_options
 def sweep(
     spec: Path = typer.Argument(..., help="Sweep spec YAML: axes over lr, lora_rank, ... and a phase2 block."),
     top_k: int | None = typer.Option(None, "--top-k", help="Phase 2 re-runs this many best configurations "
                                      "(overrides the spec's phase2.top_k)."),
-    force: bool = ForceOption,
-    retry_failed: bool = RetryOption,
-    dry_run: bool = DryRunOption,
-    executor: str = ExecutorOption,
-    ray_address: str | None = RayAddressOption,
-    gpus_per_run: float = GpusOption,
-    cpus_per_run: float = CpusOption,
     warehouse: Path | None = WarehouseOption,
     results: Path | None = ResultsOption,
+    launch: Launch | None = None,
     execution: ExecOptions | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> None:
@@ -99,7 +120,7 @@ def sweep(
         if top_k < 1:
             fail(f"--top-k must be at least 1, got {top_k}")
         matrix = dataclasses.replace(matrix, phase2=dataclasses.replace(matrix.phase2, top_k=top_k))
-    _run(matrix, locals(), command="sweep")
+    _run(matrix, launch, execution, warehouse=warehouse, results=results, command="sweep")
 
 
 @app.command()
@@ -135,23 +156,25 @@ def compare(
 # -- shared body ------------------------------------------------------------------------------------
 
 
-def _run(matrix: Any, args: dict[str, Any], *, command: str = "run-matrix") -> None:
+def _run(matrix: Any, launch: Launch | None, execution: ExecOptions | None, *, warehouse: Path | None,
+         results: Path | None, command: str = "run-matrix") -> None:
     from runner.driver import DriveOptions, run_matrix
     from runner.executors import check_executor, make_executor
 
-    results, warehouse = results_path(args["results"]), warehouse_path(args["warehouse"])
-    options = args["execution"] or exec_options()
-    if args["dry_run"]:
+    assert launch is not None, "with_launch_options passes it"
+    results, warehouse = results_path(results), warehouse_path(warehouse)
+    options = execution or exec_options()
+    if launch.dry_run:
         _print_plan(matrix, warehouse)
         return
-    make = dict(address=args["ray_address"], gpus_per_run=args["gpus_per_run"], cpus_per_run=args["cpus_per_run"])
-    check_executor(args["executor"], **make)
-    drive = DriveOptions(force=args["force"], retry_failed=args["retry_failed"], progress=options.progress,
+    make = dict(address=launch.ray_address, gpus_per_run=launch.gpus_per_run, cpus_per_run=launch.cpus_per_run)
+    check_executor(launch.executor, **make)
+    drive = DriveOptions(force=launch.force, retry_failed=launch.retry_failed, progress=options.progress,
                          command=command)
     previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends a matrix like Ctrl-C: marked interrupted
     try:
         outcome = run_matrix(matrix, results=results, warehouse=warehouse, options=options, drive=drive,
-                             executor=lambda opts: make_executor(args["executor"], results, opts, **make))
+                             executor=lambda opts: make_executor(launch.executor, results, opts, **make))
     finally:
         signal.signal(signal.SIGTERM, previous)
     _print_summary(matrix, outcome, warehouse)
