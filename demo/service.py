@@ -34,7 +34,7 @@ import torch
 from vjepa_core.data import VideoInfo, probe_video
 from vjepa_core.errors import UserError
 from vjepa_core.inference.predict import Predictor
-from vjepa_core.models import load_model
+from vjepa_core.models import load_run_model
 from vjepa_core.spec import RunSpec
 from vjepa_core.store.checkpoint import MANIFEST, WEIGHTS, load_checkpoint, read_manifest
 from vjepa_core.strategies import get_strategy
@@ -239,10 +239,9 @@ class CheckpointCache:
         spec = RunSpec.from_dict(manifest["spec"])
         random_init = get_strategy(spec.strategy).random_init
         labels = tuple(manifest["labels"])
-        key = (manifest["base_model"], spec.seed, random_init, labels)
+        key = (manifest["base_model"], spec.seed, random_init, labels, spec.feature_layers, spec.pooler_layers)
         if key not in self._bases:
-            self._bases[key] = load_model(manifest["base_model"], list(labels), seed=spec.seed,
-                                          random_init=random_init)
+            self._bases[key] = load_run_model(spec, list(labels), name=manifest["base_model"])
             self.base_loads += 1
         return self._bases[key]
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from runner.executors import Executor
 from runner.matrix import MatrixSpec, data_key
-from vjepa_core.models import load_config
+from vjepa_core.models import check_run_model
 from vjepa_core.progress import progress_bar
 from vjepa_core.spec import ExecOptions, RunSpec
 from vjepa_core.store.claims import BUSY, CLAIMED, Claims, Verdict
@@ -110,8 +110,8 @@ def preflight(specs: list[RunSpec], results: Path, options: ExecOptions) -> dict
     for spec in specs:
         if data_key(spec) not in prepared:
             prepared[data_key(spec)] = prepare_data(spec, results, options)
-    for model in dict.fromkeys(spec.model for spec in specs):
-        load_config(model)
+    for spec in {(spec.model, spec.feature_layers): spec for spec in specs}.values():
+        check_run_model(spec)
     return prepared
 
 

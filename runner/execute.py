@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vjepa_core.errors import UserError, WriteFailed
-from vjepa_core.models import load_config
+from vjepa_core.models import check_run_model
 from vjepa_core.models.device import resolve_device, resolve_precision
 from vjepa_core.spec import ExecOptions, RunSpec
 from vjepa_core.store.claims import BUSY, DONE, Claims, RunningElsewhere
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 def preflight(spec: RunSpec, results: Path, options: ExecOptions) -> PreparedData:
     """Everything a user can get wrong, checked before any work: device, model, data, splits."""
     resolve_precision(spec.precision, resolve_device(options.device))
-    load_config(spec.model)
+    check_run_model(spec)
     return prepare_data(spec, results, options)
 
 

@@ -70,10 +70,14 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def _cli_type(name: str) -> Any:
     allowed = typing.get_args(field_type(name)) or (field_type(name),)
-    if typing.get_origin(field_type(name)) is Literal:
-        return str
+    if typing.get_origin(field_type(name)) in (Literal, tuple):
+        return str  # a tuple of layers is written 17,19,21,23
     kinds = [a for a in allowed if a is not type(None)]
     return kinds[0] if len(kinds) == 1 else kinds[0]
+
+
+def _shown(default: Any) -> str:
+    return ",".join(map(str, default)) or "none" if isinstance(default, tuple) else str(default)
 
 
 def spec_parameters() -> list[inspect.Parameter]:
@@ -83,7 +87,7 @@ def spec_parameters() -> list[inspect.Parameter]:
         kind = _cli_type(name)
         decls = [f"{flag}/--no-{flag[2:]}"] if kind is bool else [flag]
         option = typer.Option(None, *decls, help=FIELD_HELP[name], rich_help_panel="Run options",
-                              show_default=str(getattr(RunSpec(), name)))
+                              show_default=_shown(getattr(RunSpec(), name)))
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option,
                                         annotation=kind | None))
     return params

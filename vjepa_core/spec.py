@@ -3,7 +3,9 @@
 Built as defaults <- YAML <- CLI flags. `__post_init__` rejects unknown keys, wrong types and
 impossible values with a `UserError` naming the field, then resets the options its strategy never
 reads to their defaults (`Strategy.unused_options`). `run_id` is a hash of the canonical JSON, so
-the same experiment always gets the same id and a finished one can be skipped.
+the same experiment always gets the same id and a finished one can be skipped. Fields added after
+ids were first handed out (`ADDED_FIELDS`) count only when they differ from their default, so the
+runs of an older spec keep their ids.
 Execution details (device, decoder, workers, cache) live in `ExecOptions`: they change how fast a
 run goes, not what it computes, so they are not part of the id.
 """
@@ -59,10 +61,15 @@ class RunSpec:
     split_seed: int = 0
     seed: int = 0
     precision: Precision = "auto"
+    feature_layers: tuple[int, ...] = ()
+    pooler_layers: int | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "feature_layers", _int_tuple(self.feature_layers))
         _check_types(self)
         _check_values(self)
+        # The pooler reads its tokens as a set: the order layers are named in changes nothing.
+        object.__setattr__(self, "feature_layers", tuple(sorted(self.feature_layers)))
         _reset_unused(self)
 
     @classmethod
@@ -81,7 +88,7 @@ class RunSpec:
 
     @property
     def run_id(self) -> str:
-        return _digest(self.to_dict())
+        return _digest(_identity(self.to_dict()))
 
     @property
     def config_id(self) -> str:
@@ -92,7 +99,17 @@ def config_id(spec: dict[str, Any]) -> str:
     """A configuration is a run spec without its seed: its seeds are repeats of one configuration.
 
     Takes the spec as a dict (a warehouse row's `spec` JSON), so that readers need not rebuild a RunSpec."""
-    return _digest({key: value for key, value in spec.items() if key != "seed"})
+    return _digest({key: value for key, value in _identity(spec).items() if key != "seed"})
+
+
+# Run options added after run ids were in use: at their default they are left out of the id.
+ADDED_FIELDS = ("feature_layers", "pooler_layers")
+
+
+def _identity(values: dict[str, Any]) -> dict[str, Any]:
+    defaults = {f.name: f.default for f in dataclasses.fields(RunSpec)}
+    return {key: value for key, value in values.items()
+            if key not in ADDED_FIELDS or _canonical({"v": value}) != _canonical({"v": defaults[key]})}
 
 
 def _canonical(values: dict[str, Any]) -> str:
@@ -144,6 +161,8 @@ def _coerce(name: str, value: Any) -> Any:
     """YAML and the CLI give ints for floats and strings for everything; accept the harmless cases."""
     if name not in field_names():
         return value
+    if typing.get_origin(field_type(name)) is tuple:
+        return _int_tuple(value)
     allowed = _allowed(field_type(name))
     if isinstance(value, int) and not isinstance(value, bool) and float in allowed and int not in allowed:
         return float(value)
@@ -161,9 +180,28 @@ def _coerce(name: str, value: Any) -> Any:
     return value
 
 
+def _int_tuple(value: Any) -> Any:
+    """A list of layers from YAML or JSON, '17,19,21,23' or '[17, 19]' from the CLI, or one int -> a tuple.
+
+    Anything else is returned as it is, for `_check_types` to name."""
+    if isinstance(value, str):
+        parts = [part.strip() for part in value.strip().strip("[]()").split(",") if part.strip()]
+        try:
+            return tuple(int(part) for part in parts)
+        except ValueError:
+            return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,)
+    return tuple(value) if isinstance(value, list) else value
+
+
 def _check_types(spec: RunSpec) -> None:
     for f in dataclasses.fields(spec):
         value = getattr(spec, f.name)
+        if typing.get_origin(field_type(f.name)) is tuple:
+            if not isinstance(value, tuple) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+                raise UserError(f"{f.name}: expected a list of integers (e.g. 17,19,21,23), got {value!r}")
+            continue
         allowed = _allowed(field_type(f.name))
         literals = [a for a in allowed if not isinstance(a, type)]
         kinds = tuple(a for a in allowed if isinstance(a, type))
@@ -208,6 +246,10 @@ def _check_values(spec: RunSpec) -> None:
     for name, ok in checks.items():
         if not ok:
             raise UserError(f"{name} is out of range: {getattr(spec, name)}")
+    if len(set(spec.feature_layers)) != len(spec.feature_layers):
+        raise UserError(f"feature_layers: each layer once, got {list(spec.feature_layers)}")
+    if spec.pooler_layers is not None and spec.pooler_layers < 0:
+        raise UserError(f"pooler_layers must be at least 0, got {spec.pooler_layers}")
     if spec.val_fraction + spec.test_fraction >= 1:
         raise UserError("val_fraction + test_fraction must leave videos for training (sum < 1)")
     get_strategy(spec.strategy)  # a UserError naming the choices
@@ -248,4 +290,10 @@ FIELD_HELP: dict[str, str] = {
     "split_seed": "Seed of the train/val/test split and the data-size subsets.",
     "seed": "Seed of initialisation, shuffling and augmentation choice.",
     "precision": "auto, fp32, bf16 or fp16 autocast (auto: bf16/fp16 on GPU, fp32 on CPU).",
+    "feature_layers": "Encoder blocks whose tokens feed the pooler, e.g. 17,19,21,23 (ViT-L's last four even "
+                      "blocks, the official Diving-48/Jester probe); negative counts from the end; empty: the last.",
+    "pooler_layers": "Self-attention layers of the pooler before its cross-attention (the official num_probe_blocks "
+                     "minus 1); another depth than the model's starts a fresh pooler. Read only by strategies that "
+                     "train the pooler's own weights (pooler_head, pooler_head_lora, full, scratch). Default: the "
+                     "model's.",
 }

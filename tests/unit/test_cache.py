@@ -69,6 +69,26 @@ def test_a_run_does_not_depend_on_what_filled_the_cache(synthetic_small: Path, t
     assert [p["confidence"] for p in after.predictions] == pytest.approx([p["confidence"] for p in fresh.predictions])
 
 
+def test_tokens_of_several_layers_are_a_group_of_their_own(warm: tuple[Path, list[dict]], tmp_path: Path) -> None:
+    """Feature layers change every token: their own group, filled once, then shared by seeds and pooler depths."""
+    results = tmp_path / "results"
+    shutil.copytree(warm[0] / "cache", results / "cache")
+    views = warm[1][0]["encoded_clips"]
+    data = Path(warm[1][0]["dataset_path"])
+    last = run(data, results, strategy="pooler_head", feature_layers=(-1,))  # the last block: the default group
+    assert last["encoded_clips"] == 0 and last["cache_hits"] == views
+    first = run(data, results, strategy="pooler_head", feature_layers=(0, 1))
+    again = run(data, results, strategy="pooler_head_lora", feature_layers=(1, 0), seed=3, pooler_layers=2)
+    assert first["encoded_clips"] == views and again["encoded_clips"] == 0 and again["cache_hits"] == views
+    groups = {g["group"]: g for g in list_groups(results / "cache")}
+    layered = [g for g in groups.values() if g["kind"] == "tokens" and g["entries"] == views]
+    assert len(layered) == 2  # the last-layer group and the (0, 1) group
+    group = next(d for d in (results / "cache").iterdir() if json.loads((d / "group.json").read_text()).get("layers"))
+    assert json.loads((group / "group.json").read_text())["layers"] == [0, 1]
+    tokens = np.load(next(group.glob("*.npy")))
+    assert tokens.shape == (2 * 64, 128)  # 2 blocks x (4 tubelets x 4 x 4 patches) of width 128
+
+
 def test_cache_ls_and_clear(warm: tuple[Path, list[dict]], tmp_path: Path) -> None:
     results = tmp_path / "results"
     shutil.copytree(warm[0] / "cache", results / "cache")

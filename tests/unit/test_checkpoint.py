@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from vjepa_core.errors import UserError
-from vjepa_core.models import base_fingerprint, load_model
+from vjepa_core.models import base_fingerprint, feature_layers, load_model, load_run_model
 from vjepa_core.spec import RunSpec
 from vjepa_core.store.checkpoint import (
     WEIGHT_DTYPES,
@@ -23,10 +23,11 @@ from vjepa_core.strategies import STRATEGIES, get_strategy
 LABELS = ["up", "down", "still"]
 
 
-def trained_model(strategy: str, tmp_path: Path, weights_dtype: str = "fp32") -> tuple[torch.nn.Module, Path]:
-    spec = RunSpec(strategy=strategy, lora_rank=4)
+def trained_model(strategy: str, tmp_path: Path, weights_dtype: str = "fp32", **changes: object
+                  ) -> tuple[torch.nn.Module, Path]:
+    spec = RunSpec(strategy=strategy, lora_rank=4, **changes)
     s = get_strategy(strategy)
-    model = load_model("tiny", LABELS, seed=spec.seed, random_init=s.random_init)
+    model = load_run_model(spec, LABELS)
     fp = base_fingerprint(model)
     model = s.adapt(model, spec)
     with torch.no_grad():  # stand-in for training: every trainable weight changes
@@ -48,6 +49,19 @@ def test_round_trip_gives_identical_logits(strategy: str, tmp_path: Path) -> Non
                                    model.eval()(pixel_values_videos=clips).logits)
     assert loaded.labels == LABELS
     assert not list(path.rglob("*.bin")) and not list(path.rglob("*.pt"))  # no pickles
+
+
+@pytest.mark.parametrize("strategy", ["pooler_head", "lora"])
+def test_the_probe_recipe_comes_back_with_the_checkpoint(strategy: str, tmp_path: Path) -> None:
+    """Feature layers and pooler depth are part of the model a checkpoint is loaded onto."""
+    model, path = trained_model(strategy, tmp_path, feature_layers=(0, 1), pooler_layers=2)
+    loaded = load_checkpoint(path)
+    assert feature_layers(loaded.model) == (0, 1)
+    assert loaded.model.config.num_pooler_layers == (2 if strategy == "pooler_head" else 1)  # lora reads no depth
+    clips = torch.randn(2, 4, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(pixel_values_videos=clips).logits,
+                                   model.eval()(pixel_values_videos=clips).logits)
 
 
 def test_only_trained_weights_are_saved(tmp_path: Path) -> None:

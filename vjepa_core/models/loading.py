@@ -7,20 +7,29 @@ returns tokens [B, (T / tubelet) * (crop / patch)^2, hidden]; the pooler maps to
 Presets are random-init configs with ViT-L's shape (head dim 64, MLP ratio 4, a 3-layer pooler
 scaled down) so that everything runs offline on a CPU. Their weights come from a fixed seed, so a
 preset is the same base model on every machine.
+
+`feature_layers` and `pooler_layers` apply the official probe recipe on top (see `models.layers`);
+`load_run_model(spec, labels)` loads the model a run spec describes, the one way every caller does.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers import VJEPA2Config, VJEPA2ForVideoClassification
 
 from vjepa_core.errors import UserError
 from vjepa_core.models.device import fork_rng
+from vjepa_core.models.layers import resolve_layers, set_pooler_layers, use_feature_layers
+from vjepa_core.strategies import get_strategy
+
+if TYPE_CHECKING:
+    from vjepa_core.spec import RunSpec
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +59,39 @@ def describe_model(name: str) -> str:
     return str(path.resolve()) if path.exists() else name
 
 
-def load_model(name: str, labels: list[str], *, seed: int = 0, random_init: bool = False
+def load_model(name: str, labels: list[str], *, seed: int = 0, random_init: bool = False,
+               feature_layers: Sequence[int] = (), pooler_layers: int | None = None
                ) -> VJEPA2ForVideoClassification:
     """Load a base model with a fresh classifier for `labels`.
 
     `random_init` builds the same architecture with fresh random weights (the from-scratch arm).
     New parts (classifier, and the pooler for encoder-only checkpoints) are initialised from `seed`.
+    `pooler_layers` other than the model's own depth swaps in a fresh pooler of that depth, from `seed`;
+    `feature_layers` feeds the pooler with those encoder blocks' tokens (see `models.layers`).
     """
+    model = _load_base(name, labels, seed=seed, random_init=random_init)
+    if pooler_layers is not None and pooler_layers != model.config.num_pooler_layers:
+        set_pooler_layers(model, pooler_layers, seed=seed)
+        if name in PRESETS:
+            _sharpen_pooler_attention(model, PRESET_POOLER_QK_SCALE)
+    use_feature_layers(model, feature_layers)
+    return model.eval()
+
+
+def load_run_model(spec: RunSpec, labels: list[str], *, name: str | None = None) -> VJEPA2ForVideoClassification:
+    """The model `spec` trains (or a checkpoint of it was trained on): its base model, seed and probe recipe.
+
+    `name` loads another base model in place of `spec.model` (a checkpoint moved to another machine)."""
+    return load_model(name or spec.model, labels, seed=spec.seed, random_init=get_strategy(spec.strategy).random_init,
+                      feature_layers=spec.feature_layers, pooler_layers=spec.pooler_layers)
+
+
+def check_run_model(spec: RunSpec) -> None:
+    """Everything wrong with the model a spec names, found without loading weights (a `UserError`)."""
+    resolve_layers(spec.feature_layers, load_config(spec.model).num_hidden_layers)
+
+
+def _load_base(name: str, labels: list[str], *, seed: int, random_init: bool) -> VJEPA2ForVideoClassification:
     label_args = dict(num_labels=len(labels), id2label=dict(enumerate(labels)),
                       label2id={label: i for i, label in enumerate(labels)})
     if name in PRESETS:
@@ -66,16 +101,15 @@ def load_model(name: str, labels: list[str], *, seed: int = 0, random_init: bool
         _sharpen_pooler_attention(model, PRESET_POOLER_QK_SCALE)
         if not random_init:
             _reset_new_parts(model, seed)
-        return model.eval()
+        return model
     config = load_config(name)
     if random_init:
         for key, value in label_args.items():
             setattr(config, key, value)
         with fork_rng(seed):
-            return VJEPA2ForVideoClassification(config).eval()
+            return VJEPA2ForVideoClassification(config)
     with fork_rng(seed):
-        model = _from_pretrained(name, label_args)
-    return model.eval()
+        return _from_pretrained(name, label_args)
 
 
 def load_config(name: str) -> VJEPA2Config:

@@ -34,7 +34,7 @@ from safetensors.torch import load_file, save_file
 
 from vjepa_core import __version__
 from vjepa_core.errors import CheckpointError, UserError
-from vjepa_core.models import base_fingerprint, load_model
+from vjepa_core.models import base_fingerprint, load_run_model
 from vjepa_core.spec import RunSpec
 from vjepa_core.store.atomic import staged_dir
 from vjepa_core.strategies import get_strategy
@@ -133,8 +133,7 @@ def load_checkpoint(directory: Path, *, base_model: str | None = None,
     spec = RunSpec.from_dict(manifest["spec"])
     strategy = get_strategy(spec.strategy)
     name = base_model or manifest["base_model"]
-    model = base if base is not None else load_model(name, manifest["labels"], seed=spec.seed,
-                                                     random_init=strategy.random_init)
+    model = base if base is not None else load_run_model(spec, manifest["labels"], name=name)
     if not strategy.random_init:
         check_base(model, manifest, name)
     lora = strategy.lora_config(spec)

@@ -21,6 +21,7 @@ ENCODER_ATTENTION = r"vjepa2\.encoder\.layer\.\d+\.attention\.(query|key|value|p
 ENCODER_MLP = r"vjepa2\.encoder\.layer\.\d+\.mlp\.(fc1|fc2)"
 ADAPTER_NAME = "default"
 ENCODER_WEIGHT = "vjepa2.encoder.layer.0.attention.query.weight"  # one of the encoder's own weights
+POOLER_WEIGHT = "pooler.query_tokens"  # one of the pooler's own weights
 LORA_OPTIONS = ("lora_rank", "lora_alpha", "lora_dropout", "lora_mlp")
 
 
@@ -51,6 +52,8 @@ class Strategy:
             unused.append("lora_mlp")
         if not self.is_trainable(ENCODER_WEIGHT):
             unused.append("encoder_lr_scale")  # it scales the encoder's own weights only (training/loop.py)
+        if not self.is_trainable(POOLER_WEIGHT):
+            unused.append("pooler_layers")  # a fresh pooler of another depth is only worth it if it trains
         return tuple(unused)
 
     def lora_targets(self, spec: LoraSettings) -> str | None:

@@ -26,7 +26,7 @@ from vjepa_core.data import Splits, check_videos, discover_dataset, make_splits,
 from vjepa_core.data.clips import ClipConfig, EvalClips, TrainClips
 from vjepa_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from vjepa_core.errors import UserError, WriteFailed
-from vjepa_core.models import base_fingerprint, count_parameters, describe_model, load_model
+from vjepa_core.models import base_fingerprint, count_parameters, describe_model, load_run_model
 from vjepa_core.models.device import PeakMemory, resolve_device, resolve_precision
 from vjepa_core.paths import REPO_ROOT
 from vjepa_core.spec import ExecOptions, RunSpec
@@ -88,7 +88,7 @@ def run_experiment(spec: RunSpec, paths: Paths, options: ExecOptions | None = No
     splits = data.splits
     labels = list(splits.classes)
     torch.manual_seed(spec.seed)
-    model = load_model(spec.model, labels, seed=spec.seed, random_init=strategy.random_init)
+    model = load_run_model(spec, labels)
     base_fp = base_fingerprint(model)
     model = strategy.adapt(model, spec).to(device)
     trainable, total = count_parameters(model)

@@ -4,11 +4,12 @@ A feed gives the training loop batches (inputs, labels [B], video indices [B]) a
 `forward(model, inputs) -> logits [B, classes]`; the loop cannot tell the two apart.
 - `PixelFeed`: clips [B, T, 3, crop, crop] decoded every step; forward = the whole model.
 - `TokenFeed`: the frozen encoder runs at most once per (video, view) ever: its outputs live in a
-  `TokenCache` (disk, shared across runs, or memory). Inputs are tokens [B, N, D] (forward =
-  pooler + classifier), or pooled vectors [B, D] when the pooler is frozen too (forward =
-  classifier; pooled vectors are computed from the cached tokens, so `head` and the other
-  strategies share one encoder pass). Training draws one of `train_views` cached augmented
-  views per video per epoch, so augmentation survives caching; evaluation views are fixed.
+  `TokenCache` (disk, shared across runs, or memory). Inputs are tokens [B, N, D] (N counts the
+  tokens of every feature layer, `models.layers`; forward = pooler + classifier), or pooled vectors
+  [B, D] when the pooler is frozen too (forward = classifier; pooled vectors are computed from the
+  cached tokens, so `head` and the other strategies share one encoder pass). Training draws one of
+  `train_views` cached augmented views per video per epoch, so augmentation survives caching;
+  evaluation views are fixed.
 
 Filling the cache decodes each video once for all of its missing views (in DataLoader workers)
 and runs the encoder on batches of `encode_batch_size` clips under autocast.
@@ -31,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from vjepa_core.data.clips import EvalClips, TrainClips
 from vjepa_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD, resize_size
-from vjepa_core.models import encoder_fingerprint, weights_fingerprint
+from vjepa_core.models import encoder_fingerprint, feature_layers, weights_fingerprint
 from vjepa_core.models.device import autocast
 from vjepa_core.progress import progress_bar
 from vjepa_core.store.cache import TokenCache
@@ -170,9 +171,13 @@ def _encoded(model: torch.nn.Module, chunk: list[tuple[T, torch.Tensor]], cfg: F
 
 
 def token_group(model: torch.nn.Module, clips: TrainClips, precision: str, *, name: str) -> dict[str, Any]:
-    """Everything that changes every token of a cache group (see vjepa_core.store.cache)."""
+    """Everything that changes every token of a cache group (see vjepa_core.store.cache).
+
+    Tokens of several encoder blocks (`feature_layers`) are a group of their own; the last block's
+    group has no `layers` key, so the caches written before feature layers existed stay valid."""
     config, clip_cfg = model.config, clips.config
-    return {"kind": "tokens", "model": name, "encoder": encoder_fingerprint(model),
+    layers = {"layers": list(feature_layers(model))} if feature_layers(model) else {}
+    return {"kind": "tokens", **layers, "model": name, "encoder": encoder_fingerprint(model),
             "geometry": {k: getattr(config, k) for k in ("hidden_size", "num_hidden_layers", "patch_size",
                                                           "tubelet_size", "crop_size")},
             "crop_size": clip_cfg.crop_size, "resize": resize_size(clip_cfg.crop_size),

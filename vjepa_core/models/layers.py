@@ -1,0 +1,98 @@
+"""Which encoder layers feed the pooler, and how deep the pooler is (the official probe recipe).
+
+`use_feature_layers(model, layers)` makes the encoder of a `VJEPA2ForVideoClassification` return, as
+its `last_hidden_state`, the tokens of several blocks instead of the last one only, the way the
+official multi-level evaluations do (Diving-48, Jester: blocks 17, 19, 21, 23 of ViT-L): each chosen
+block's output [B, N, D] goes through the encoder's final LayerNorm (one shared norm), and the
+results are concatenated along the token axis -> [B, len(layers) * N, D]. The width stays D: the
+pooler has no positional embedding and reads its input as a set, so a pretrained pooler still fits.
+The encoder's forward hooks do it, so everything that calls the model (pixel training, filling the
+token cache, `runner predict`, the demo) sees the same tokens; hooks, unlike `output_hidden_states`,
+mean the same on every transformers version and keep only the chosen blocks in memory.
+
+Layers are 0-based block indices; negative ones count from the end (-1 = the last block). The last
+block alone is the model's own output, so it installs no hooks.
+
+`set_pooler_layers(model, n, seed=...)` swaps in a fresh pooler with n self-attention layers before
+its cross-attention layer (transformers' `num_pooler_layers`; the official `num_probe_blocks` is n + 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from transformers import VJEPA2ForVideoClassification
+from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2AttentivePooler
+
+from vjepa_core.errors import UserError
+from vjepa_core.models.device import fork_rng
+
+
+def resolve_layers(layers: Sequence[int], num_layers: int) -> tuple[int, ...]:
+    """Block indices as sorted non-negative ints; () (the model's own output) for () or the last block."""
+    resolved = []
+    for layer in layers:
+        if not -num_layers <= layer < num_layers:
+            raise UserError(f"feature_layers: the encoder has {num_layers} layers (0..{num_layers - 1}, or "
+                            f"-{num_layers}..-1 from the end), there is no layer {layer}")
+        resolved.append(layer % num_layers)
+    if len(set(resolved)) != len(resolved):
+        raise UserError(f"feature_layers: {list(layers)} names one layer twice in a {num_layers}-layer encoder")
+    resolved.sort()
+    return () if resolved == [num_layers - 1] else tuple(resolved)
+
+
+class _LayerTap:
+    """Forward hooks: the chosen blocks' outputs are kept; the encoder returns them normed and concatenated.
+
+    Hooks are bound methods, so `copy.deepcopy(model)` copies the tap with the model (the demo does)."""
+
+    def __init__(self, layers: tuple[int, ...]) -> None:
+        self.layers = layers
+        self.kept: list[torch.Tensor] = []
+
+    def start(self, module: torch.nn.Module, args: Any) -> None:
+        self.kept = []  # a forward that raised half-way must not leave its blocks behind
+
+    def keep(self, module: torch.nn.Module, args: Any, output: Any) -> None:
+        self.kept.append(output[0] if isinstance(output, tuple) else output)
+
+    def combine(self, module: torch.nn.Module, args: Any, output: Any) -> Any:
+        kept, self.kept = self.kept, []
+        output.last_hidden_state = torch.cat([module.layernorm(tokens) for tokens in kept], dim=1)
+        return output
+
+
+def use_feature_layers(model: VJEPA2ForVideoClassification, layers: Sequence[int]) -> tuple[int, ...]:
+    """Make `model`'s encoder output the tokens of `layers` (see the module doc); returns them resolved."""
+    encoder = model.vjepa2.encoder
+    if feature_layers(model):
+        raise ValueError("this model's feature layers are already set")
+    resolved = resolve_layers(layers, len(encoder.layer))
+    if not resolved:
+        return resolved
+    tap = _LayerTap(resolved)
+    encoder.register_forward_pre_hook(tap.start)
+    for index in resolved:
+        encoder.layer[index].register_forward_hook(tap.keep)
+    encoder.register_forward_hook(tap.combine)
+    encoder.feature_tap = tap
+    return resolved
+
+
+def feature_layers(model: VJEPA2ForVideoClassification) -> tuple[int, ...]:
+    """The blocks `model`'s encoder output is made of; () for its own last-layer output."""
+    tap = getattr(model.vjepa2.encoder, "feature_tap", None)
+    return tap.layers if tap is not None else ()
+
+
+def set_pooler_layers(model: VJEPA2ForVideoClassification, layers: int, *, seed: int) -> None:
+    """Replace the pooler with a fresh one of `layers` self-attention layers, initialised from `seed`."""
+    old = next(model.pooler.parameters())
+    model.config.num_pooler_layers = layers
+    with fork_rng(seed):
+        pooler = VJEPA2AttentivePooler(model.config)
+        pooler.apply(model._init_weights)
+    model.pooler = pooler.to(device=old.device, dtype=old.dtype)
