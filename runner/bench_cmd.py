@@ -1,6 +1,8 @@
-"""`runner bench`: the naive loop vs the cached matrix, with the measured lower bound.
+"""`runner bench`: the naive loop vs the cached matrix, with the measured lower bound; or (`--sweep`) a
+probe sweep's runs one at a time vs side by side on one pass of the cached tokens.
 
-The measuring code is `benchmarks.bench_matrix`; these commands parse flags and render its dict.
+The measuring code is `benchmarks.bench_matrix` and `benchmarks.bench_joint`; this command parses
+flags and renders their dicts.
 """
 
 from __future__ import annotations
@@ -20,15 +22,24 @@ from runner.options import fail, stdout_console, user_errors
 @app.command()
 @user_errors
 def bench(
-    epochs: int = typer.Option(5, help="Epochs our arm trains (measured)."),
+    sweep: bool = typer.Option(False, "--sweep", help="Time the official probe sweep instead (pooler_head, lr x "
+                               "weight decay, no warmup, feature layers): its runs one at a time vs side by side "
+                               "on one pass of the cached tokens (run-matrix/sweep --joint), on one warm cache."),
+    runs: int = typer.Option(20, help="--sweep: how many points of the 5 x 4 lr x weight-decay grid."),
+    feature_layers: str = typer.Option("-7,-5,-3,-1", help="--sweep: encoder blocks feeding the pooler "
+                                       "(ViT-L's 17,19,21,23 counted from the end)."),
+    epochs: int | None = typer.Option(None, show_default="5; 2 with --sweep", help="Epochs our arm trains "
+                                      "(measured)."),
     naive_epochs: int | None = typer.Option(None, help="Epochs the naive arm trains (default: --epochs); "
                                             "fewer saves time, the rest is extrapolated per epoch."),
     model: str = typer.Option("small", help="Model preset or path."),
     classes: int = typer.Option(6, help="Synthetic classes (2-6)."),
-    train_per_class: int = typer.Option(6, help="Training videos per class."),
+    train_per_class: int | None = typer.Option(None, show_default="6; 4 with --sweep",
+                                               help="Training videos per class."),
     eval_per_class: int = typer.Option(2, help="Validation videos per class (and as many test videos)."),
-    train_views: int = typer.Option(4, help="Cached augmented views per training video."),
-    frames_per_clip: int = typer.Option(16, help="Frames per clip."),
+    train_views: int | None = typer.Option(None, show_default="4; 2 with --sweep",
+                                           help="Cached augmented views per training video."),
+    frames_per_clip: int | None = typer.Option(None, show_default="16; 8 with --sweep", help="Frames per clip."),
     workers: int | None = typer.Option(None, "--workers", help="Decode workers (default: half the CPUs, 1-4)."),
     strategies: str = typer.Option("head,pooler_head,lora,pooler_head_lora", help="Comma-separated strategies."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
@@ -39,10 +50,23 @@ def bench(
 
     Prints both wall times, the speed-up for the measured epochs, 5 and 20, our time over the measured
     lower bound, decode vs encoder throughput and peak memory.
+
+    With --sweep: the probe sweep one run at a time vs side by side, both wall times and their ratio
+    (measured in one run), and that both arms agree.
     """
     from benchmarks.bench_matrix import Workload, run_bench
     from vjepa_core.strategies import STRATEGIES
     from vjepa_core.training.features import default_workers
+
+    sizes = dict(epochs=epochs, train_per_class=train_per_class, train_views=train_views,
+                 frames_per_clip=frames_per_clip)
+    if sweep:
+        _bench_sweep(runs, feature_layers, model, classes, eval_per_class, workers, as_json, work_dir,
+                     **{k: v for k, v in sizes.items() if v is not None})
+        return
+    epochs, train_per_class, train_views, frames_per_clip = (
+        5 if epochs is None else epochs, 6 if train_per_class is None else train_per_class,
+        4 if train_views is None else train_views, 16 if frames_per_clip is None else frames_per_clip)
 
     names = tuple(s.strip() for s in strategies.split(",") if s.strip())
     bad = [s for s in names if s not in STRATEGIES or not STRATEGIES[s].frozen_encoder]
@@ -91,3 +115,37 @@ def print_bench(result: dict[str, Any]) -> None:
     summary.add_row("encoder clips/s (batched)", f"{result['encoder_clips_per_s']:.1f}")
     summary.add_row("peak memory (RSS)", f"{result['peak_memory_bytes'] / 2**20:.0f} MiB")
     out.print(summary)
+
+
+def _bench_sweep(runs: int, feature_layers: str, model: str, classes: int, eval_per_class: int,
+                 workers: int | None, as_json: bool, work_dir: Path | None, **sizes: int) -> None:
+    from benchmarks.bench_joint import LRS, WEIGHT_DECAYS, SweepWorkload, run_sweep_bench
+    from vjepa_core.spec import RunSpec
+
+    if not 1 <= runs <= len(LRS) * len(WEIGHT_DECAYS):
+        fail(f"--runs must be 1-{len(LRS) * len(WEIGHT_DECAYS)} (the lr x weight-decay grid), got {runs}")
+    if not 2 <= classes <= 6 or min([eval_per_class, *sizes.values()]) < 1:
+        fail("bench needs 2-6 classes and epochs, train/eval videos per class, views and frames of at least 1")
+    layers = RunSpec.from_dict({"feature_layers": feature_layers}).feature_layers  # a UserError names the flag
+    workload = SweepWorkload(model=model, runs=runs, classes=classes, eval_per_class=eval_per_class,
+                             feature_layers=layers, workers=1 if workers is None else workers, **sizes)
+    with tempfile.TemporaryDirectory(prefix="vjepa-bench-") as tmp:
+        result = run_sweep_bench(workload, work_dir or Path(tmp), progress=False)
+    if as_json:
+        typer.echo(json.dumps(result, default=str))
+        return
+    table = Table(title=f"probe sweep: {result['runs']} runs, {workload.epochs} epochs, {model}, "
+                        f"feature layers {list(layers)}")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    table.add_row("one at a time / side by side (measured)", f"{result['separate_seconds']:.1f} s / "
+                  f"{result['joint_seconds']:.1f} s = {result['ratio']:.2f}x")
+    for arm in ("separate", "joint"):
+        table.add_row(f"  {arm}: fixed part + epochs", f"{result[f'{arm}_fixed_seconds']:.1f} + "
+                      f"{result[f'{arm}_epoch_seconds']:.1f} s")
+    table.add_row("at 20 epochs (fixed + 20 x measured mean epoch)", f"{result['ratio_20_epochs']:.2f}x")
+    table.add_row("same run ids; largest train-loss difference", f"{result['same_run_ids']}; "
+                  f"{result['max_train_loss_difference']:.2g}")
+    table.add_row("load average before / after (CPUs)", f"{result['load_average_before']:.1f} / "
+                  f"{result['load_average_after']:.1f} ({result['cpus']})")
+    stdout_console().print(table)

@@ -29,7 +29,7 @@ from vjepa_core.progress import progress_bar
 from vjepa_core.spec import ExecOptions, RunSpec
 from vjepa_core.store.claims import BUSY, CLAIMED, Claims, Verdict
 from vjepa_core.store.warehouse import RunRecord, Warehouse
-from vjepa_core.training.experiment import PreparedData, prepare_data
+from vjepa_core.training.experiment import PreparedData, joint_groups, prepare_data
 
 
 @dataclass
@@ -70,14 +70,14 @@ def run_matrix(matrix: MatrixSpec, *, results: Path, warehouse: Path, options: E
                  progress=drive.progress)
     live.update(status="running", started_at=datetime.now())
     try:
-        live.execute(phase1, prepared)
+        live.execute(joint_groups(phase1, options), prepared)
         if matrix.phase2 is not None:
             runs = store.runs()
             best = matrix.phase2_runs(runs[runs["run_id"].isin(outcome.run_ids)])
             phase2 = _plan(store, best, drive, outcome)
             prepared = preflight(phase2, Path(results), options)
             live.update(status="running")
-            live.execute(phase2, prepared)
+            live.execute(joint_groups(phase2, options), prepared)
     except BaseException:
         live.update(status="interrupted", current_run_id=None)
         raise
@@ -126,30 +126,41 @@ class _Live:
     outcome: MatrixOutcome
     progress: bool
     running: dict[str, RunSpec] = field(default_factory=dict)
+    slots_used: int = 0  # groups in flight; a group of runs trained side by side takes one slot
 
-    def execute(self, specs: list[RunSpec], prepared: dict[tuple[Any, ...], PreparedData]) -> None:
-        if not specs:
+    def execute(self, groups: list[list[RunSpec]], prepared: dict[tuple[Any, ...], PreparedData]) -> None:
+        """Claim and train `groups` (`joint_groups`: runs that train side by side), a group per free slot."""
+        if not groups:
             return
-        queue, looked_twice = deque(specs), set()
+        queue, looked_twice = deque(groups), set()
         total = len(self.outcome.run_ids)
-        bar = progress_bar(total=total, initial=total - len(specs), desc="matrix", unit="runs",
+        bar = progress_bar(total=total, initial=total - sum(map(len, groups)), desc="matrix", unit="runs",
                            enabled=self.progress, leave=True, position=0, dynamic_ncols=True)
         with bar:
             while queue or self.running:
-                while queue and len(self.running) < self.pool.capacity:
-                    spec = queue.popleft()
-                    verdict = self.claims.claim(spec.run_id, strategy=spec.strategy, matrix_id=self.matrix.matrix_id)
-                    if verdict.kind == CLAIMED:
-                        self.pool.submit(spec, prepared[data_key(spec)])
-                        self.running[spec.run_id] = spec
-                        self.update(status="running", current_run_id=spec.run_id)
-                    elif verdict.kind == BUSY and spec.run_id not in looked_twice:
-                        looked_twice.add(spec.run_id)  # once the rest is done its process may be gone
-                        queue.append(spec)
-                    else:
-                        self._skip(spec, verdict, bar)
+                while queue and self.slots_used < self.pool.capacity:
+                    claimed, waiting = [], []
+                    for spec in queue.popleft():
+                        verdict = self.claims.claim(spec.run_id, strategy=spec.strategy,
+                                                    matrix_id=self.matrix.matrix_id)
+                        if verdict.kind == CLAIMED:
+                            claimed.append(spec)
+                        elif verdict.kind == BUSY and spec.run_id not in looked_twice:
+                            looked_twice.add(spec.run_id)  # once the rest is done its process may be gone
+                            waiting.append(spec)
+                        else:
+                            self._skip(spec, verdict, bar)
+                    if waiting:
+                        queue.append(waiting)
+                    if claimed:
+                        self.pool.submit(claimed, prepared[data_key(claimed[0])])
+                        self.running.update((spec.run_id, spec) for spec in claimed)
+                        self.slots_used += 1
+                        self.update(status="running", current_run_id=claimed[0].run_id)
                 if self.running:
-                    self._record(*self.pool.next_completed(), bar)
+                    for spec, record in self.pool.next_completed():
+                        self._record(spec, record, bar)
+                    self.slots_used -= 1
 
     def update(self, **columns: Any) -> None:
         # Every writer stamps its own pid: with two processes on one matrix, the row names a live one.

@@ -20,7 +20,7 @@ from vjepa_core.models.device import resolve_device, resolve_precision
 from vjepa_core.spec import ExecOptions, RunSpec
 from vjepa_core.store.claims import BUSY, DONE, Claims, RunningElsewhere
 from vjepa_core.store.warehouse import RunRecord, Warehouse
-from vjepa_core.training.experiment import Paths, PreparedData, failed_record, prepare_data, run_experiment
+from vjepa_core.training.experiment import Paths, PreparedData, failed_record, prepare_data, run_experiments
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +55,18 @@ def execute_one(spec: RunSpec, results: Path, warehouse: Path, options: ExecOpti
 def run_and_catch(spec: RunSpec, results: Path, options: ExecOptions, data: PreparedData | None = None
                   ) -> RunRecord:
     """Run one spec; any exception becomes a failed record instead of escaping."""
+    return run_group_and_catch([spec], results, options, data)[0]
+
+
+def run_group_and_catch(specs: list[RunSpec], results: Path, options: ExecOptions,
+                        data: PreparedData | None = None) -> list[RunRecord]:
+    """Run one group of `joint_groups` side by side; an exception fails every run of the group, with its message."""
     started = datetime.now()
     try:
-        return run_experiment(spec, Paths(results), options, data)
+        return run_experiments(specs, Paths(results), options, data)
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - a run's failure is data, recorded with its message
         if not isinstance(exc, UserError | WriteFailed):  # those say all in one line: no traceback
-            log.exception("run %s failed", spec.run_id)
-        return failed_record(spec, options, started, exc)
+            log.exception("run(s) %s failed", ", ".join(spec.run_id for spec in specs))
+        return [failed_record(spec, options, started, exc) for spec in specs]

@@ -1,12 +1,14 @@
 """Where a matrix's runs execute: this process, or Ray tasks.
 
-Executors share one interface: `submit(spec, data)`, then `next_completed()` returns the
-`(spec, RunRecord)` of the next run to finish; `capacity` is how many runs they can train at once,
-so the driver claims a run only when a slot is free for it (`vjepa_core.store.claims`). They never
-touch the warehouse: the driver (`runner.driver.run_matrix`) is its only writer.
+Executors share one interface: `submit(group, data)` for a group of runs trained side by side
+(`vjepa_core.training.experiment.joint_groups`; most groups hold one run), then `next_completed()`
+returns the `(spec, RunRecord)` pairs of the next group to finish; `capacity` is how many groups they
+can train at once, so the driver claims runs only when a slot is free for them
+(`vjepa_core.store.claims`). They never touch the warehouse: the driver (`runner.driver.run_matrix`)
+is its only writer.
 
-`LocalExecutor` runs lazily, one run at a time, inside `next_completed()`; `RayExecutor` sends each
-run to a Ray task (`num_gpus=gpus_per_run`) that calls `run_and_catch` and returns the record.
+`LocalExecutor` runs lazily, one group at a time, inside `next_completed()`; `RayExecutor` sends each
+group to a Ray task (`num_gpus=gpus_per_run`) that calls `run_group_and_catch` and returns the records.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from runner.execute import run_and_catch
+from runner.execute import run_group_and_catch
 from vjepa_core.errors import UserError
 from vjepa_core.paths import REPO_ROOT
 from vjepa_core.spec import ExecOptions, RunSpec
@@ -31,42 +33,43 @@ Completed = tuple[RunSpec, RunRecord]
 class Executor(Protocol):
     @property
     def capacity(self) -> int: ...
-    def submit(self, spec: RunSpec, data: PreparedData | None = None) -> Any: ...
-    def next_completed(self) -> Completed: ...
+    def submit(self, group: list[RunSpec], data: PreparedData | None = None) -> Any: ...
+    def next_completed(self) -> list[Completed]: ...
     def close(self) -> None: ...
 
 
 class LocalExecutor:
-    """Runs in this process, in submission order, when `as_completed()` asks for the next one."""
+    """Runs in this process, in submission order, when `next_completed()` asks for the next group."""
 
     def __init__(self, results: Path, options: ExecOptions) -> None:
         self.results, self.options = Path(results), options
-        self._queue: deque[tuple[RunSpec, PreparedData | None, Future]] = deque()
+        self._queue: deque[tuple[list[RunSpec], PreparedData | None, Future]] = deque()
 
-    def submit(self, spec: RunSpec, data: PreparedData | None = None) -> Future:
+    def submit(self, group: list[RunSpec], data: PreparedData | None = None) -> Future:
         future: Future = Future()
-        self._queue.append((spec, data, future))
+        self._queue.append((group, data, future))
         return future
 
     capacity = 1
 
-    def next_completed(self) -> Completed:
-        spec, data, future = self._queue.popleft()
-        record = run_and_catch(spec, self.results, self.options, data)
-        future.set_result(record)
-        return spec, record
+    def next_completed(self) -> list[Completed]:
+        group, data, future = self._queue.popleft()
+        records = run_group_and_catch(group, self.results, self.options, data)
+        future.set_result(records)
+        return list(zip(group, records, strict=True))
 
     def close(self) -> None:
         self._queue.clear()
 
 
-def _ray_task(spec: dict[str, Any], results: str, options: ExecOptions, data: PreparedData | None) -> RunRecord:
-    # Runs on a Ray worker: rebuild the spec there (a plain dict travels well) and return the rows.
-    return run_and_catch(RunSpec.from_dict(spec), Path(results), options, data)
+def _ray_task(group: list[dict[str, Any]], results: str, options: ExecOptions, data: PreparedData | None
+              ) -> list[RunRecord]:
+    # Runs on a Ray worker: rebuild the specs there (plain dicts travel well) and return the rows.
+    return run_group_and_catch([RunSpec.from_dict(spec) for spec in group], Path(results), options, data)
 
 
 class RayExecutor:
-    """One Ray task per run; the driver collects records in completion order.
+    """One Ray task per group of runs; the driver collects records in completion order.
 
     Connects to `address` (or starts a local Ray) unless Ray is already initialised. On a remote
     cluster the workers get the repo's packages through `runtime_env.py_modules`; locally the
@@ -88,30 +91,30 @@ class RayExecutor:
         self.results, self.options = Path(results), dataclasses.replace(options, progress=False)
         self._remote = ray.remote(_ray_task).options(num_gpus=gpus_per_run, num_cpus=cpus_per_run, max_retries=1)
         self._cpus, self._gpus = cpus_per_run, gpus_per_run
-        self._pending: dict[Any, tuple[RunSpec, datetime]] = {}
+        self._pending: dict[Any, tuple[list[RunSpec], datetime]] = {}
 
-    def submit(self, spec: RunSpec, data: PreparedData | None = None) -> Any:
-        ref = self._remote.remote(spec.to_dict(), str(self.results), self.options, data)
-        self._pending[ref] = (spec, datetime.now())
+    def submit(self, group: list[RunSpec], data: PreparedData | None = None) -> Any:
+        ref = self._remote.remote([spec.to_dict() for spec in group], str(self.results), self.options, data)
+        self._pending[ref] = (group, datetime.now())
         return ref
 
     @property
     def capacity(self) -> int:
-        """Runs the cluster can train at once with these reservations (at least 1)."""
+        """Groups of runs the cluster can train at once with these reservations (at least 1)."""
         free = self._ray.cluster_resources()
         slots = [free.get("CPU", 1) / self._cpus]
         if self._gpus:
             slots.append(free.get("GPU", 0) / self._gpus)
         return max(1, int(min(slots)))
 
-    def next_completed(self) -> Completed:
+    def next_completed(self) -> list[Completed]:
         done, _ = self._ray.wait(list(self._pending), num_returns=1)
-        spec, started = self._pending.pop(done[0])
+        group, started = self._pending.pop(done[0])
         try:
-            record = self._ray.get(done[0])
-        except Exception as exc:  # noqa: BLE001 - a worker that died is a failed run, not a dead matrix
-            record = failed_record(spec, self.options, started, exc)
-        return spec, record
+            records = self._ray.get(done[0])
+        except Exception as exc:  # noqa: BLE001 - a worker that died is failed runs, not a dead matrix
+            records = [failed_record(spec, self.options, started, exc) for spec in group]
+        return list(zip(group, records, strict=True))
 
     def close(self) -> None:
         for ref in self._pending:

@@ -25,11 +25,30 @@ def test_default_matrix_is_the_shipped_default_yaml() -> None:
     assert {(s.data, s.model) for s in matrix.runs} == {("synthetic", "tiny")}
 
 
-@pytest.mark.parametrize("name", ["default", "strategies", "data_scaling", "frames", "lora_sweep"])
+@pytest.mark.parametrize("name", ["default", "strategies", "data_scaling", "frames", "lora_sweep", "vjepa2_probe"])
 def test_example_specs_parse(name: str) -> None:
     matrix = load_matrix(EXPERIMENTS / f"{name}.yaml")
     assert matrix.name == name
     assert len({s.run_id for s in matrix.runs}) == len(matrix.runs)
+
+
+def test_the_official_probe_sweep_is_one_joint_group_chosen_on_validation() -> None:
+    from vjepa_core.spec import ExecOptions
+    from vjepa_core.training.experiment import joint_groups
+
+    matrix = load_matrix(EXPERIMENTS / "vjepa2_probe.yaml", {"model": "small"})  # a CLI flag over the base
+    assert sorted((s.lr, s.weight_decay) for s in matrix.runs) == sorted(
+        (lr, wd) for lr in (5e-3, 3e-3, 1e-3, 3e-4, 1e-4) for wd in (0.01, 0.1, 0.4, 0.8))
+    assert {(s.model, s.strategy, s.feature_layers, s.pooler_layers, s.warmup_ratio, s.schedule, s.grad_clip)
+            for s in matrix.runs} == {("small", "pooler_head", (-7, -5, -3, -1), 3, 0.0, "cosine", 0.0)}
+    assert [len(group) for group in joint_groups(matrix.runs, ExecOptions())] == [20]
+    assert matrix.phase2 is not None and (matrix.phase2.top_k, matrix.phase2.by) == (1, "best_val_acc")
+    results = pd.DataFrame({"run_id": [s.run_id for s in matrix.runs], "status": "success",
+                            "best_val_acc": [0.9 if s.lr == 1e-3 and s.weight_decay == 0.4 else 0.5
+                                             for s in matrix.runs],
+                            "test_acc": [0.9 if s.lr == 5e-3 else 0.1 for s in matrix.runs]})  # never read
+    chosen = matrix.phase2_runs(results)
+    assert {(s.lr, s.weight_decay, s.seed) for s in chosen} == {(1e-3, 0.4, seed) for seed in (0, 1, 2)}
 
 
 def test_lora_sweep_is_the_union_of_its_grids_with_alpha_from_the_ratio() -> None:

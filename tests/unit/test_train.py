@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vjepa_core.spec import RunSpec
-from vjepa_core.training.loop import SplitScores, fit, trainable_state
+from vjepa_core.training.loop import SplitScores, fit, fit_together, trainable_state
 
 
 class VectorFeed:
@@ -115,3 +115,33 @@ def test_encoder_weights_step_at_a_scaled_learning_rate(strategy: str) -> None:
         assert encoder_weights and not encoder_adapters
     else:
         assert encoder_adapters and not encoder_weights
+
+
+def test_runs_fitted_together_end_exactly_where_they_would_alone() -> None:
+    """One pass of the batches feeds every run; each keeps its optimizer, schedule, epochs, stopping, dropout."""
+    specs = [RunSpec(epochs=3, lr=0.05, weight_decay=0.01, warmup_ratio=0.0),
+             RunSpec(epochs=2, lr=0.2, weight_decay=0.8, accumulation_steps=2),
+             RunSpec(epochs=4, lr=0.1, schedule="constant", early_stopping_patience=1, label_smoothing=0.1)]
+    accuracies = [0.5, 0.6, 0.4, 0.3]  # the third run stops after epoch 3
+
+    def model() -> torch.nn.Module:
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Dropout(0.3), torch.nn.Linear(16, 3))  # dropout: each run's own draws
+
+    def evaluator(split_model: torch.nn.Module, split: str) -> SplitScores:
+        return scripted(accuracies, snapshots[id(split_model)])(split_model, split)
+
+    feed, cpu = VectorFeed(), torch.device("cpu")
+    alone, together = [model() for _ in specs], [model() for _ in specs]
+    snapshots = {id(m): [] for m in alone + together}
+    results = [fit(m, feed, spec, device=cpu, precision="fp32", steps_per_epoch=2, evaluate_split=evaluator,
+                   progress=False) for m, spec in zip(alone, specs, strict=True)]
+    joint = fit_together(together, specs, feed, device=cpu, precision="fp32", steps_per_epoch=2,
+                         evaluate_split=evaluator, progress=False)
+    assert [len(r.epochs) for r in joint] == [len(r.epochs) for r in results] == [3, 2, 3]
+    for a, b, ra, rb in zip(alone, together, results, joint, strict=True):
+        torch.testing.assert_close(dict(a.named_parameters()), dict(b.named_parameters()))
+        assert [(e["train_loss"], e["lr"]) for e in ra.epochs] == pytest.approx(
+            [(e["train_loss"], e["lr"]) for e in rb.epochs])
+        assert (ra.best_epoch, ra.best_val_acc) == (rb.best_epoch, rb.best_val_acc)
+    assert joint[0].epochs[0]["train_loss"] != joint[1].epochs[0]["train_loss"]  # they did train differently

@@ -102,3 +102,42 @@ def fork_rng(seed: int) -> Iterator[None]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
+
+
+class RandomStream:
+    """A private torch random stream: code inside `with stream:` draws from it (and moves it on), and
+    the caller's stream is put back after. Runs trained side by side (dropout in LoRA layers) each keep
+    the draws they would have had alone."""
+
+    def __init__(self, device: torch.device, seed: int) -> None:
+        self.device = device
+        outer = self._get()
+        torch.manual_seed(seed)  # seeds the CPU and every GPU generator
+        self.state = self._get()
+        self._set(outer)
+        self._outer: tuple[torch.Tensor, torch.Tensor | None] | None = None
+
+    def _get(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        accelerator = None  # GPU kernels (dropout) draw from the device's own generator
+        if self.device.type == "cuda":
+            accelerator = torch.cuda.get_rng_state(self.device)
+        elif self.device.type == "mps":
+            accelerator = torch.mps.get_rng_state()
+        return torch.get_rng_state(), accelerator
+
+    def _set(self, state: tuple[torch.Tensor, torch.Tensor | None]) -> None:
+        torch.set_rng_state(state[0])
+        if self.device.type == "cuda":
+            torch.cuda.set_rng_state(state[1], self.device)
+        elif self.device.type == "mps":
+            torch.mps.set_rng_state(state[1])
+
+    def __enter__(self) -> RandomStream:
+        self._outer = self._get()
+        self._set(self.state)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._outer is not None
+        self.state = self._get()
+        self._set(self._outer)

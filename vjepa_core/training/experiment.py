@@ -3,16 +3,21 @@
 `run_experiment(spec, paths, options)` returns a `RunRecord` (the warehouse rows of the run) and
 writes nothing to the warehouse itself: the caller (the runner's driver) is the only writer, which
 keeps remote executors simple. `failed_record` builds the row of a run that raised.
+`run_experiments(specs, ...)` trains the runs of one `joint_groups` group side by side over one pass
+of the cached tokens (a sweep's lr x weight decay grid): the same records as one run at a time.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import json
 import logging
 import platform
 import subprocess
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +39,7 @@ from vjepa_core.store.checkpoint import checkpoint_dtype, save_checkpoint
 from vjepa_core.store.warehouse import RunRecord
 from vjepa_core.strategies import get_strategy
 from vjepa_core.training.features import FeedConfig, PixelFeed, Timings, TokenFeed
-from vjepa_core.training.loop import SplitScores, evaluate, fit
+from vjepa_core.training.loop import FitResult, SplitScores, evaluate, fit_together
 
 log = logging.getLogger(__name__)
 
@@ -78,64 +83,128 @@ def prepare_data(spec: RunSpec, results: Path, options: ExecOptions) -> Prepared
 
 def run_experiment(spec: RunSpec, paths: Paths, options: ExecOptions | None = None,
                    data: PreparedData | None = None) -> RunRecord:
+    return run_experiments([spec], paths, options, data)[0]
+
+
+def run_experiments(specs: Sequence[RunSpec], paths: Paths, options: ExecOptions | None = None,
+                    data: PreparedData | None = None) -> list[RunRecord]:
+    """Train `specs` side by side (one group of `joint_groups`, or a single spec): one model load, one
+    cache fill, one pass over the batches per epoch for all. Each run ends as it would alone and gets
+    its own record and checkpoint; timings shared by the group are split between its runs."""
     options = options or ExecOptions()
-    started = datetime.now()
-    wall = time.perf_counter()
+    if len({joint_key(spec) for spec in specs}) != 1 or (len(specs) > 1 and not joinable(specs[0], options)):
+        raise ValueError("run_experiments trains a group of joint_groups together, or one spec")
+    started, wall = datetime.now(), time.perf_counter()
+    first = specs[0]
     device = resolve_device(options.device)
-    precision = resolve_precision(spec.precision, device)
-    strategy = get_strategy(spec.strategy)
-    data = data or prepare_data(spec, paths.results, options)
-    splits = data.splits
-    labels = list(splits.classes)
-    torch.manual_seed(spec.seed)
-    model = load_run_model(spec, labels)
-    base_fp = base_fingerprint(model)
-    model = strategy.adapt(model, spec).to(device)
-    trainable, total = count_parameters(model)
-    clip_cfg = ClipConfig(spec.frames_per_clip, spec.frame_stride, model.config.crop_size, options.decoder)
+    precision = resolve_precision(first.precision, device)
+    data = data or prepare_data(first, paths.results, options)
+    labels = list(data.splits.classes)
+    base = load_run_model(first, labels).to(device)
+    base_fp = base_fingerprint(base)
     timings = Timings()
+    with PeakMemory(device) as memory:
+        feed, evals = _make_feed(first, base, data, paths, options, timings=timings, device=device,
+                                 precision=precision)
+        models = []
+        for spec in specs:
+            torch.manual_seed(spec.seed)  # LoRA adapters draw their initial weights from it
+            model = base if len(specs) == 1 else copy.deepcopy(base, memo={id(base.vjepa2): base.vjepa2})
+            models.append(get_strategy(spec.strategy).adapt(model, spec).to(device))
+        setup_seconds = time.perf_counter() - wall
+        steps = -(-len(data.splits.train) // first.batch_size)
+        fitted = fit_together(models, list(specs), feed, device=device, precision=precision, steps_per_epoch=steps,
+                              progress=options.progress)
+        shared = _Shared(data=data, labels=labels, device=device, precision=precision, options=options,
+                         started=started, base_fp=base_fp, runs=len(specs),
+                         setup_seconds=setup_seconds, timings=timings.as_dict(),
+                         cache=feed.cache_report() if isinstance(feed, TokenFeed) else {},
+                         inference_ms=measure_inference_ms(models[0], evals["test"], device, precision))
+        records = [_finish(spec, model, result, feed, shared, paths, first=i == 0)
+                   for i, (spec, model, result) in enumerate(zip(specs, models, fitted, strict=True))]
+    for record in records:
+        record.run["peak_memory_bytes"] = memory.peak_bytes
+    return records
+
+
+def _make_feed(spec: RunSpec, model: torch.nn.Module, data: PreparedData, paths: Paths, options: ExecOptions, *,
+               timings: Timings, device: torch.device, precision: str) -> tuple[PixelFeed | TokenFeed,
+                                                                              dict[str, EvalClips]]:
+    """Pixels, or the frozen encoder's cached tokens (pooled vectors when the pooler is frozen too)."""
+    strategy, splits, labels = get_strategy(spec.strategy), data.splits, list(data.splits.classes)
+    clip_cfg = ClipConfig(spec.frames_per_clip, spec.frame_stride, model.config.crop_size, options.decoder)
     feed_cfg = FeedConfig(device=device, precision=precision, batch_size=spec.batch_size,
                           num_workers=options.num_workers, progress=options.progress, timings=timings)
-    with PeakMemory(device) as memory:
-        # Views are seeded by the data's seed, not the training seed: every seed shares cached views.
-        train = TrainClips(splits.train, labels, clip_cfg, view_seed=spec.split_seed, augment=spec.augment,
-                           hflip=spec.hflip, flip_pairs=data.flip_pairs)
-        evals = {split: EvalClips(getattr(splits, split), labels, clip_cfg, num_clips=spec.eval_clips,
-                                  num_crops=spec.eval_crops) for split in ("val", "test")}
-        if strategy.frozen_encoder and options.cache:
-            feed = TokenFeed(model, train, evals, feed_cfg, seed=spec.seed, train_views=spec.train_views,
-                             pooled=strategy.frozen_pooler, model_name=describe_model(spec.model),
-                             cache_root=paths.results / "cache" if options.cache_on_disk else None)
-        else:
-            feed = PixelFeed(train, evals, feed_cfg, seed=spec.seed)
-        steps = -(-len(splits.train) // spec.batch_size)
-        fitted = fit(model, feed, spec, device=device, precision=precision, steps_per_epoch=steps,
-                     progress=options.progress)
-        eval_start = time.perf_counter()
-        scores = {"val": fitted.best_val, "test": evaluate(model, feed, "test", device=device, precision=precision)}
-        reports = {split: _report(split, scores[split], splits, labels) for split in ("val", "test")}
-        eval_seconds = time.perf_counter() - eval_start
-    inference_ms = measure_inference_ms(model, evals["test"], device, precision)
+    # Views are seeded by the data's seed, not the training seed: every seed shares cached views.
+    train = TrainClips(splits.train, labels, clip_cfg, view_seed=spec.split_seed, augment=spec.augment,
+                       hflip=spec.hflip, flip_pairs=data.flip_pairs)
+    evals = {split: EvalClips(getattr(splits, split), labels, clip_cfg, num_clips=spec.eval_clips,
+                              num_crops=spec.eval_crops) for split in ("val", "test")}
+    if not (strategy.frozen_encoder and options.cache):
+        return PixelFeed(train, evals, feed_cfg, seed=spec.seed), evals
+    feed = TokenFeed(model, train, evals, feed_cfg, seed=spec.seed, train_views=spec.train_views,
+                     pooled=strategy.frozen_pooler, model_name=describe_model(spec.model),
+                     cache_root=paths.results / "cache" if options.cache_on_disk else None)
+    return feed, evals
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """What the runs of one group share: data, device, the shared setup, measurements made once."""
+
+    data: PreparedData
+    labels: list[str]
+    device: torch.device
+    precision: str
+    options: ExecOptions
+    started: datetime
+    base_fp: str
+    runs: int
+    setup_seconds: float
+    timings: dict[str, float]
+    cache: dict[str, int]
+    inference_ms: float
+
+    def cache_columns(self, *, first: bool) -> dict[str, Any]:
+        """The group's first run filled the cache; the others read it, as they would have after it."""
+        if first or not self.cache:
+            return {**self.timings, **self.cache}
+        lookups = self.cache["cache_hits"] + self.cache["cache_misses"]
+        return {**dict.fromkeys(self.timings, 0.0), **self.cache, "cache_hits": lookups, "cache_misses": 0,
+                "encoded_clips": 0}
+
+
+def _finish(spec: RunSpec, model: torch.nn.Module, fitted: FitResult, feed: PixelFeed | TokenFeed,
+            shared: _Shared, paths: Paths, *, first: bool) -> RunRecord:
+    """Score one trained run on test, save its checkpoint and build its rows."""
+    start = time.perf_counter()
+    splits, labels = shared.data.splits, shared.labels
+    scores = {"val": fitted.best_val, "test": evaluate(model, feed, "test", device=shared.device,
+                                                       precision=shared.precision)}
+    reports = {split: _report(split, scores[split], splits, labels) for split in ("val", "test")}
+    eval_seconds = time.perf_counter() - start
     test = reports["test"].summary
     metrics = {"test_acc": test["accuracy"], "test_macro_f1": test["macro_f1"],
                "best_val_acc": fitted.best_val_acc, "best_epoch": fitted.best_epoch}
-    weights_dtype = checkpoint_dtype(options.checkpoint_dtype, precision=precision,
-                                     frozen_encoder=strategy.frozen_encoder)
+    weights_dtype = checkpoint_dtype(shared.options.checkpoint_dtype, precision=shared.precision,
+                                     frozen_encoder=get_strategy(spec.strategy).frozen_encoder)
     checkpoint = save_checkpoint(paths.checkpoints / spec.run_id, model, spec=spec, labels=labels,
-                                 base_fp=base_fp, preprocessing=preprocessing(spec, model.config.crop_size),
+                                 base_fp=shared.base_fp, preprocessing=preprocessing(spec, model.config.crop_size),
                                  metrics=metrics, weights_dtype=weights_dtype)
+    trainable, total = count_parameters(model)
+    own_seconds = fitted.seconds + time.perf_counter() - start
     run = {
-        **base_row(spec, options, started), "dataset": data.name, "dataset_path": data.root,
-        "num_classes": len(labels), "status": "success", "precision": precision, "device": str(device),
-        "trainable_params": trainable, "total_params": total, "finished_at": datetime.now(),
-        "train_seconds": time.perf_counter() - wall, **timings.as_dict(), "fit_seconds": fitted.seconds,
-        "eval_seconds": eval_seconds, "peak_memory_bytes": memory.peak_bytes,
-        "checkpoint_path": str(checkpoint), "test_acc": test["accuracy"], "test_macro_f1": test["macro_f1"],
-        "test_loss": test["loss"], "best_val_acc": fitted.best_val_acc, "best_epoch": fitted.best_epoch,
-        "train_acc": fitted.train_acc, "inference_ms": inference_ms, "num_train": len(splits.train),
-        "num_val": len(splits.val), "num_test": len(splits.test), "videos_skipped": len(splits.skipped),
+        **base_row(spec, shared.options, shared.started), "dataset": shared.data.name,
+        "dataset_path": shared.data.root, "num_classes": len(labels), "status": "success",
+        "precision": shared.precision, "device": str(shared.device), "trainable_params": trainable,
+        "total_params": total, "finished_at": datetime.now(),
+        "train_seconds": shared.setup_seconds / shared.runs + own_seconds, **shared.cache_columns(first=first),
+        "fit_seconds": fitted.seconds, "eval_seconds": eval_seconds, "checkpoint_path": str(checkpoint),
+        "test_acc": test["accuracy"], "test_macro_f1": test["macro_f1"], "test_loss": test["loss"],
+        "best_val_acc": fitted.best_val_acc, "best_epoch": fitted.best_epoch, "train_acc": fitted.train_acc,
+        "inference_ms": shared.inference_ms, "num_train": len(splits.train), "num_val": len(splits.val),
+        "num_test": len(splits.test), "videos_skipped": len(splits.skipped),
         "skipped_videos": [{"path": p, "reason": r} for p, r in splits.skipped],
-        **(feed.cache_report() if isinstance(feed, TokenFeed) else {}),
     }
     return RunRecord(
         run=run, epochs=fitted.epochs,
@@ -143,6 +212,43 @@ def run_experiment(spec: RunSpec, paths: Paths, options: ExecOptions | None = No
         confusion=[row for r in reports.values() for row in r.confusion],
         predictions=[row for r in reports.values() for row in r.predictions],
     )
+
+
+# -- training runs together -------------------------------------------------------------------------
+
+# What may differ between runs trained together: how each one optimises, and what trains. Everything
+# else (data, model, probe recipe, frames, views, seed, batch size, precision) makes the shared batches.
+PER_RUN_FIELDS = ("strategy", "lr", "weight_decay", "schedule", "warmup_ratio", "grad_clip", "label_smoothing",
+                  "epochs", "early_stopping_patience", "accumulation_steps", "encoder_lr_scale", "lora_rank",
+                  "lora_alpha", "lora_dropout", "lora_mlp")
+
+
+def joinable(spec: RunSpec, options: ExecOptions) -> bool:
+    """Runs on cached tokens can share one pass over them; runs that train the encoder cannot."""
+    return get_strategy(spec.strategy).frozen_encoder and options.cache
+
+
+def joint_key(spec: RunSpec) -> tuple[Any, ...]:
+    """Runs with the same key see the same batches: they can train together."""
+    values = spec.to_dict()
+    shared = tuple((name, json.dumps(values[name])) for name in sorted(values) if name not in PER_RUN_FIELDS)
+    return (*shared, get_strategy(spec.strategy).frozen_pooler)  # pooled vectors or tokens
+
+
+def joint_groups(specs: Sequence[RunSpec], options: ExecOptions) -> list[list[RunSpec]]:
+    """`specs` in groups that train together (at most `options.joint` each), in plan order of first member."""
+    groups: dict[tuple[Any, ...], list[list[RunSpec]]] = {}
+    order: list[list[RunSpec]] = []
+    for spec in specs:
+        if not joinable(spec, options) or options.joint <= 1:
+            order.append([spec])
+            continue
+        chunks = groups.setdefault(joint_key(spec), [])
+        if not chunks or len(chunks[-1]) >= options.joint:
+            chunks.append([])
+            order.append(chunks[-1])
+        chunks[-1].append(spec)
+    return order
 
 
 def _report(split: str, scores: SplitScores, splits: Splits, labels: list[str]) -> SplitReport:
