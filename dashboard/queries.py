@@ -581,10 +581,12 @@ def reproduce_command(spec: dict[str, Any]) -> str:
     defaults = {f.name: f.default for f in dataclasses.fields(RunSpec)}
     parts = ["runner", "run"]
     for name in field_names():
-        if name not in spec or spec[name] == defaults[name]:
+        if name not in spec or json.dumps(spec[name]) == json.dumps(defaults[name]):  # JSON: a list is a tuple
             continue
         flag, value = "--" + name.replace("_", "-"), spec[name]
-        if isinstance(value, bool):
+        if isinstance(value, list | tuple):
+            parts.append(f"{flag}={','.join(map(str, value))}")  # '=': -7,-5 must not read as a flag
+        elif isinstance(value, bool):
             parts.append(flag if value else f"--no-{flag[2:]}")
         else:
             # repr round-trips a float exactly, so the rebuilt spec hashes the same.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shlex
@@ -215,6 +216,9 @@ def test_reproduce_command_rebuilds_the_run_id(dashboard_runs: TrainedRuns) -> N
         command = queries.reproduce_command(queries.spec_dict(row.spec))
         assert _rebuilt_run_id(command) == row.run_id, command
     assert queries.reproduce_command(RunSpec().to_dict()) == "runner run"
+    probe = RunSpec(strategy="pooler_head", feature_layers=(-7, -5, -3, -1), pooler_layers=3)
+    command = queries.reproduce_command(json.loads(json.dumps(probe.to_dict())))  # as the warehouse gives it back
+    assert "--feature-layers=-7,-5,-3,-1 --pooler-layers 3" in command and _rebuilt_run_id(command) == probe.run_id
 
 
 def test_compare_frames(trained_runs: TrainedRuns) -> None:
