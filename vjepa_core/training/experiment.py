@@ -42,6 +42,7 @@ from vjepa_core.training.features import FeedConfig, PixelFeed, Timings, TokenFe
 from vjepa_core.training.loop import FitResult, SplitScores, evaluate, fit_together
 
 log = logging.getLogger(__name__)
+Feed = PixelFeed | TokenFeed  # what the trainable part eats (training.features)
 
 
 @dataclass(frozen=True)
@@ -115,11 +116,12 @@ def run_experiments(specs: Sequence[RunSpec], paths: Paths, options: ExecOptions
         steps = -(-len(data.splits.train) // first.batch_size)
         fitted = fit_together(models, list(specs), feed, device=device, precision=precision, steps_per_epoch=steps,
                               progress=options.progress)
+        start = time.perf_counter()
+        inference_ms = measure_inference_ms(models[0], evals["test"], device, precision)  # one architecture
         shared = _Shared(data=data, labels=labels, device=device, precision=precision, options=options,
-                         started=started, base_fp=base_fp, runs=len(specs),
-                         setup_seconds=setup_seconds, timings=timings.as_dict(),
-                         cache=feed.cache_report() if isinstance(feed, TokenFeed) else {},
-                         inference_ms=measure_inference_ms(models[0], evals["test"], device, precision))
+                         started=started, base_fp=base_fp, runs=len(specs), inference_ms=inference_ms,
+                         shared_seconds=setup_seconds + time.perf_counter() - start, timings=timings.as_dict(),
+                         cache=feed.cache_report() if isinstance(feed, TokenFeed) else {})
         records = [_finish(spec, model, result, feed, shared, paths, first=i == 0)
                    for i, (spec, model, result) in enumerate(zip(specs, models, fitted, strict=True))]
     for record in records:
@@ -128,8 +130,7 @@ def run_experiments(specs: Sequence[RunSpec], paths: Paths, options: ExecOptions
 
 
 def _make_feed(spec: RunSpec, model: torch.nn.Module, data: PreparedData, paths: Paths, options: ExecOptions, *,
-               timings: Timings, device: torch.device, precision: str) -> tuple[PixelFeed | TokenFeed,
-                                                                              dict[str, EvalClips]]:
+               timings: Timings, device: torch.device, precision: str) -> tuple[Feed, dict[str, EvalClips]]:
     """Pixels, or the frozen encoder's cached tokens (pooled vectors when the pooler is frozen too)."""
     strategy, splits, labels = get_strategy(spec.strategy), data.splits, list(data.splits.classes)
     clip_cfg = ClipConfig(spec.frames_per_clip, spec.frame_stride, model.config.crop_size, options.decoder)
@@ -160,7 +161,7 @@ class _Shared:
     started: datetime
     base_fp: str
     runs: int
-    setup_seconds: float
+    shared_seconds: float  # model load, cache fill, adapters, the inference-latency probe
     timings: dict[str, float]
     cache: dict[str, int]
     inference_ms: float
@@ -174,7 +175,7 @@ class _Shared:
                 "encoded_clips": 0}
 
 
-def _finish(spec: RunSpec, model: torch.nn.Module, fitted: FitResult, feed: PixelFeed | TokenFeed,
+def _finish(spec: RunSpec, model: torch.nn.Module, fitted: FitResult, feed: Feed,
             shared: _Shared, paths: Paths, *, first: bool) -> RunRecord:
     """Score one trained run on test, save its checkpoint and build its rows."""
     start = time.perf_counter()
@@ -198,7 +199,7 @@ def _finish(spec: RunSpec, model: torch.nn.Module, fitted: FitResult, feed: Pixe
         "dataset_path": shared.data.root, "num_classes": len(labels), "status": "success",
         "precision": shared.precision, "device": str(shared.device), "trainable_params": trainable,
         "total_params": total, "finished_at": datetime.now(),
-        "train_seconds": shared.setup_seconds / shared.runs + own_seconds, **shared.cache_columns(first=first),
+        "train_seconds": shared.shared_seconds / shared.runs + own_seconds, **shared.cache_columns(first=first),
         "fit_seconds": fitted.seconds, "eval_seconds": eval_seconds, "checkpoint_path": str(checkpoint),
         "test_acc": test["accuracy"], "test_macro_f1": test["macro_f1"], "test_loss": test["loss"],
         "best_val_acc": fitted.best_val_acc, "best_epoch": fitted.best_epoch, "train_acc": fitted.train_acc,
