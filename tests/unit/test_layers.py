@@ -103,3 +103,14 @@ def test_spec_fields_reach_the_model_and_only_where_they_are_read() -> None:
     head = RunSpec(strategy="head", pooler_layers=2)  # head trains no pooler weight: the option is reset
     assert head.pooler_layers is None and head.run_id == RunSpec(strategy="head").run_id
     assert "pooler_layers" in get_strategy("lora").unused_options()
+
+
+def test_embeddings_of_other_feature_layers_are_told_apart() -> None:
+    """`runner embed` keys vectors by what made them: the tokens of other blocks make other vectors."""
+    from vjepa_core.data.clips import ClipConfig
+    from vjepa_core.inference.embeddings import embedding_fingerprint
+
+    clip_cfg = ClipConfig(8, 2, 64)
+    plain = embedding_fingerprint(load_model("tiny", LABELS), "pooler", clip_cfg)
+    assert embedding_fingerprint(load_model("tiny", LABELS, feature_layers=(-1,)), "pooler", clip_cfg) == plain
+    assert embedding_fingerprint(load_model("tiny", LABELS, feature_layers=(0, 1)), "pooler", clip_cfg) != plain

@@ -33,7 +33,7 @@ from vjepa_core.data import VideoItem, probe_video
 from vjepa_core.data.clips import ClipConfig, EvalClips
 from vjepa_core.errors import UserError
 from vjepa_core.inference.windows import Window, plan_windows, stream_views
-from vjepa_core.models import encoder_fingerprint, weights_fingerprint
+from vjepa_core.models import encoder_fingerprint, feature_layers, weights_fingerprint
 from vjepa_core.models.device import autocast
 from vjepa_core.store.cache import TokenCache
 from vjepa_core.training.features import FeedConfig, VideoJobs, encode_stream, make_loader, token_group
@@ -66,8 +66,10 @@ class _View:
 
 
 def embedding_fingerprint(model: torch.nn.Module, source: str, clip_cfg: ClipConfig) -> str:
-    """What makes the vectors: the encoder's (and for `pooler` the pooler's) weights and the preprocessing."""
-    parts = {"source": source, "encoder": encoder_fingerprint(model),
+    """What makes the vectors: the encoder's (and for `pooler` the pooler's) weights, the encoder blocks whose
+    tokens they pool (`feature_layers`, when not the last alone) and the preprocessing."""
+    layers = {"layers": list(feature_layers(model))} if feature_layers(model) else {}
+    parts = {"source": source, "encoder": encoder_fingerprint(model), **layers,
              "pooler": weights_fingerprint(model.pooler) if source == "pooler" else None,
              "frames_per_clip": clip_cfg.frames_per_clip, "frame_stride": clip_cfg.frame_stride,
              "crop_size": clip_cfg.crop_size}
