@@ -201,11 +201,12 @@ def _print_plan(matrix: Any, warehouse: Path) -> None:
 
     done = Warehouse(warehouse).completed_run_ids([s.run_id for s in matrix.runs])
     table = Table(title=f"matrix {matrix.name} ({matrix.matrix_id}): {len(matrix.runs)} run(s), {len(done)} done")
-    for column in ("run_id", "strategy", "videos/class", "frames", "epochs", "lr", "lora r/alpha", "seed", "done"):
+    for column in ("run_id", "strategy", "videos/class", "frames", "epochs", "lr", "wd", "lora r/alpha", "seed",
+                   "done"):
         table.add_column(column, no_wrap=column in ("run_id", "strategy"))
     for s in matrix.runs:
         table.add_row(s.run_id, s.strategy, fmt(s.videos_per_class), str(s.frames_per_clip), str(s.epochs),
-                      f"{s.lr:g}", _lora_cell(s, get_strategy(s.strategy)), str(s.seed),
+                      f"{s.lr:g}", f"{s.weight_decay:g}", _lora_cell(s, get_strategy(s.strategy)), str(s.seed),
                       "yes" if s.run_id in done else "")
     stdout_console().print(table)
     if matrix.phase2 is not None:

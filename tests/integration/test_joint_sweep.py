@@ -74,3 +74,16 @@ def test_runs_trained_together_equal_runs_trained_alone(tmp_path: Path, syntheti
         assert weights[0].keys() == weights[1].keys() and any(k.startswith("pooler.") for k in weights[0])
         for name in weights[0]:
             assert weights[0][name].allclose(weights[1][name], rtol=1e-5, atol=1e-7), name
+
+
+def test_the_official_probe_sweep_plans_its_grid(tmp_path: Path) -> None:
+    """`runner sweep experiments/vjepa2_probe.yaml --dry-run`: 20 runs, every lr x weight decay, nothing run."""
+    spec = Path(__file__).resolve().parents[2] / "experiments" / "vjepa2_probe.yaml"
+    result = CliRunner().invoke(app, ["sweep", str(spec), "--model", "small", "--dry-run",
+                                      "--warehouse", str(tmp_path / "w.duckdb")], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "20 run(s), 0 done" in result.output and "by best_val_acc" in result.output
+    rows = [line.split("│") for line in result.output.splitlines() if "pooler_head" in line]
+    assert {(float(row[6]), float(row[7])) for row in rows} == {
+        (lr, wd) for lr in (5e-3, 3e-3, 1e-3, 3e-4, 1e-4) for wd in (0.01, 0.1, 0.4, 0.8)}
+    assert not (tmp_path / "w.duckdb").exists()
