@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,19 +179,12 @@ def _run(matrix: Any, launch: Launch | None, execution: ExecOptions | None, *, w
     check_executor(launch.executor, **make)
     drive = DriveOptions(force=launch.force, retry_failed=launch.retry_failed, progress=options.progress,
                          command=command)
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends a matrix like Ctrl-C: marked interrupted
-    try:
-        outcome = run_matrix(matrix, results=results, warehouse=warehouse, options=options, drive=drive,
-                             executor=lambda opts: make_executor(launch.executor, results, opts, **make))
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # Ctrl-C and `kill` (see runner.options.user_errors) end it marked interrupted: run it again to finish.
+    outcome = run_matrix(matrix, results=results, warehouse=warehouse, options=options, drive=drive,
+                         executor=lambda opts: make_executor(launch.executor, results, opts, **make))
     _print_summary(matrix, outcome, warehouse)
     if outcome.exit_code:
         raise typer.Exit(outcome.exit_code)
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 def _print_plan(matrix: Any, warehouse: Path) -> None:

@@ -7,12 +7,14 @@ dict of only the flags the user set, to lay over defaults <- YAML.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
+import signal
 import sys
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -56,7 +58,8 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            with _terminate_as_interrupt():
+                return func(*args, **kwargs)
         except UserError as exc:
             fail(str(exc))
         except WriteFailed as exc:
@@ -66,6 +69,24 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """`kill` (SIGTERM) ends a command as Ctrl-C does: claims released, a matrix marked interrupted, exit 130."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _cli_type(name: str) -> Any:

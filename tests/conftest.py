@@ -46,6 +46,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks.robustness import MountRefused, SmallDisk
 from vjepa_core.data.synthetic import make_synthetic
 
 TIERS = ("unit", "integration", "apps", "browser")
@@ -160,42 +161,16 @@ def dashboard_runs(tmp_path_factory: pytest.TempPathFactory, trained_runs: Train
     return TrainedRuns(warehouse, results, (*trained_runs.run_ids, *run_ids), DASHBOARD_MATRIX)
 
 
-class SmallDisk:
-    """A real tmpfs of a few KiB mounted for one test: a disk that fills up. Needs root (CI runs as root)."""
-
-    def __init__(self, path: Path, size_kib: int) -> None:
-        self.path = path
-        path.mkdir(parents=True, exist_ok=True)
-        self._mount("-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(path))
-
-    def resize(self, size_kib: int) -> None:
-        """Free space without touching the files: what a user does by deleting something else."""
-        self._mount("-o", f"remount,size={size_kib}k", str(self.path))
-
-    def files(self) -> list[Path]:
-        return sorted(p for p in self.path.rglob("*") if p.is_file())
-
-    def unmount(self) -> None:
-        subprocess.run(["umount", "-l", str(self.path)], capture_output=True, check=False)
-
-    @staticmethod
-    def _mount(*args: str) -> None:
-        try:
-            result = subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
-        except FileNotFoundError:
-            pytest.skip("no `mount` command here: the disk-full tests mount a small tmpfs")
-        if result.returncode != 0:
-            pytest.skip(f"cannot mount a small tmpfs here ({result.stderr.strip() or 'mount refused'}): "
-                        "the disk-full tests need root")
-
-
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Callable[[int], SmallDisk]]:
     """`small_disk(size_kib)` mounts a fresh tmpfs of that size under tmp_path; all are unmounted after the test."""
     disks: list[SmallDisk] = []
 
     def mount(size_kib: int) -> SmallDisk:
-        disks.append(SmallDisk(tmp_path / f"disk{len(disks)}", size_kib))
+        try:
+            disks.append(SmallDisk(tmp_path / f"disk{len(disks)}", size_kib))
+        except MountRefused as refused:
+            pytest.skip(f"cannot mount a small tmpfs here ({refused}): the disk-full tests need root")
         return disks[-1]
 
     yield mount

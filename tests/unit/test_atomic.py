@@ -52,6 +52,28 @@ def test_staged_dir_swaps_a_whole_folder_in_and_keeps_the_old_one_on_failure(tmp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
 
 
+SWAPPER = """
+import sys
+from pathlib import Path
+from vjepa_core.store import atomic
+for i in range(25):
+    with atomic.staged_dir(Path(sys.argv[1])) as tmp:
+        for name in ("manifest.json", "trained.safetensors", "adapter"):
+            (tmp / name).write_text(f"{sys.argv[2]}-{i}")
+"""
+
+
+def test_writers_racing_for_one_folder_leave_one_whole_version(tmp_path: Path) -> None:
+    target = tmp_path / "checkpoints" / "run"
+    writers = [subprocess.Popen([sys.executable, "-c", SWAPPER, str(target), f"w{n}"], stderr=subprocess.PIPE,
+                                text=True) for n in range(3)]
+    for writer in writers:
+        assert writer.wait(timeout=120) == 0, writer.stderr.read()
+    versions = {p.read_text() for p in target.iterdir()}
+    assert len(versions) == 1 and versions.pop().endswith("-24")  # one writer's last version, whole
+    assert sorted(p.name for p in target.parent.iterdir()) == ["run"]  # no temporary or displaced folder
+
+
 def test_sweep_removes_what_a_killed_writer_left_and_nothing_else(tmp_path: Path) -> None:
     # A real writer, killed with SIGKILL in the middle of its temporary file.
     code = ("import sys, time; from vjepa_core.store import atomic\n"

@@ -141,7 +141,7 @@ def _swap_in(tmp: Path, path: Path) -> None:
     rename(2) replaces only an empty folder, so an older one is renamed to a temporary name (which
     `sweep` removes should the process die right there) before the new one takes its place.
     """
-    for _ in range(3):  # another writer may swap between our two renames: try again
+    for _ in range(10):  # another writer may swap between our two renames: try again
         old = temp_name(path)
         try:
             os.rename(path, old)

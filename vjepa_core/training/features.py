@@ -18,6 +18,7 @@ and runs the encoder on batches of `encode_batch_size` clips under autocast.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -68,7 +69,17 @@ def make_loader(dataset: Dataset, cfg: FeedConfig, *, batch_size: int | None, sa
     # batch_size=None hands items over untouched (the default would turn request tuples into lists).
     collate = _as_is if batch_size is None else None
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=cfg.num_workers,
-                      pin_memory=cfg.device.type == "cuda", persistent_workers=False, collate_fn=collate)
+                      pin_memory=cfg.device.type == "cuda", persistent_workers=False, collate_fn=collate,
+                      worker_init_fn=_leave_signals_to_the_main_process if cfg.num_workers else None)
+
+
+def _leave_signals_to_the_main_process(worker_id: int) -> None:
+    """Ctrl-C or `kill` sent to the whole process group reaches the decode workers too. Were they to die
+    of it, torch would raise "DataLoader worker ... is killed by signal" in the main process wherever it
+    happens to be, cleanup included. Ignoring them here leaves the main process to stop cleanly and shut
+    the workers down; a worker whose main process died (kill -9) still exits on its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _as_is(item: Any) -> Any:

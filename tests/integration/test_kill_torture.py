@@ -1,0 +1,25 @@
+"""The kill torture (benchmarks/kill_torture.py) as a test: a real matrix killed with SIGKILL twice in each
+phase of a run (decode, encode, train, checkpoint write, warehouse write), resumed after each, then
+audited: nothing lost, nothing twice, nothing orphaned, nothing unreadable, no debris, no claims left."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.kill_torture import PHASES, torture
+
+
+@pytest.mark.slow
+def test_ten_kills_in_every_phase_lose_and_leave_nothing(tmp_path: Path, synthetic_small: Path) -> None:
+    lines: list[str] = []
+    figures = torture(synthetic_small, tmp_path, kills=10, seed=13, frames=[4, 8], log=lines.append)
+    assert figures["phases_hit"] == dict.fromkeys(PHASES, 2), "\n".join(lines)
+    assert figures["kills"] == 10 and figures["took_over_claims"] >= 8  # most kills leave a run in flight
+    assert figures["resume_exit"] == 0 and figures["resume"]["failed"] == 0
+    assert figures["expected"] == figures["success"] == figures["checkpoints"] == 6
+    for count in ("lost", "extra_runs", "duplicate_rows", "orphan_rows", "unreadable_checkpoints", "temp_files",
+                  "unreadable_cache_entries", "stray_cache_arrays", "claims_left"):
+        assert figures[count] == 0, (count, figures)
+    assert figures["cache_entries"] > 0
