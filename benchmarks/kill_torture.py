@@ -51,13 +51,13 @@ PHASES = ("decode", "encode", "train", "checkpoint", "warehouse")
 # inside them; the short writes are hit at once.
 JITTER = {"decode": 0.05, "encode": 0.1, "train": 0.05, "checkpoint": 0.0, "warehouse": 0.0}
 POLL = 0.002
-EPOCHS = 3  # "train" is between the first epoch's line and the last one's
+EPOCHS = 3  # "train" is between the first epoch's line and the last one's: at least 2
 FRAMES = [4, 6, 8]  # each clip length is a cold cache for the first cached run that uses it (3 x 3 runs)
 ROUND_TIMEOUT = 600.0
 
 
-def torture_matrix(work: Path, data: Path, frames: list[int]) -> Path:
-    return write_matrix(work / "torture.yaml", data, frames=frames, seeds=[0], epochs=EPOCHS,
+def torture_matrix(work: Path, data: Path, frames: list[int], epochs: int) -> Path:
+    return write_matrix(work / "torture.yaml", data, frames=frames, seeds=[0], epochs=epochs,
                         strategies=[strategy_for(role) for role in ("pooler", "lora", "pixel")])
 
 
@@ -79,6 +79,7 @@ class Watch:
     results: Path
     data: Path
     lines: list[str] = field(default_factory=list)
+    epochs: int = EPOCHS
     entries_at_start: int = 0
     started: float = field(default_factory=time.time)
     wrote_checkpoint: bool = False
@@ -97,12 +98,12 @@ class Watch:
         if phase == "encode":
             return cache_entries(self.results) > self.entries_at_start
         if phase == "train":
-            return training(self.lines, EPOCHS)
+            return training(self.lines, self.epochs)
         if phase == "checkpoint":
             return any(is_temp(p) for p in _listing(self.results / "checkpoints"))
         # warehouse: after this round's checkpoint landed, the runner opens the file to record the run
         if not self.wrote_checkpoint:
-            self.wrote_checkpoint = any(p.stat().st_mtime > self.started for p in _listing(self.results / "checkpoints")
+            self.wrote_checkpoint = any(_modified_after(p, self.started) for p in _listing(self.results / "checkpoints")
                                         if not is_temp(p))
             return False
         return has_open(self.proc.pid, self.warehouse)
@@ -110,6 +111,7 @@ class Watch:
 
 def decoding_workers(pid: int, data: Path) -> list[psutil.Process]:
     """The children of `pid` that have a file under `data` open (DataLoader workers decoding videos)."""
+    data = data.resolve()  # as /proc shows open files
     found = []
     try:
         children = psutil.Process(pid).children(recursive=True)
@@ -146,6 +148,13 @@ def training(lines: list[str], epochs: int) -> bool:
     return False
 
 
+def _modified_after(path: Path, moment: float) -> bool:
+    try:
+        return path.stat().st_mtime > moment
+    except OSError:  # swapped out between the listing and now
+        return False
+
+
 def _listing(folder: Path) -> list[Path]:
     try:
         return list(folder.iterdir())
@@ -153,12 +162,12 @@ def _listing(folder: Path) -> list[Path]:
         return []
 
 
-def kill_round(command: list[str], phase: str, *, warehouse: Path, results: Path, data: Path,
+def kill_round(command: list[str], phase: str, *, warehouse: Path, results: Path, data: Path, epochs: int,
                rng: random.Random) -> Round:
     env = {**os.environ, "VJEPA_PROGRESS": "1"}  # the progress lines a user sees in a log
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
-    watch = Watch(proc, warehouse, results, data, entries_at_start=cache_entries(results))
+    watch = Watch(proc, warehouse.resolve(), results, data, epochs=epochs, entries_at_start=cache_entries(results))
     started = time.monotonic()
     hit = False
     while proc.poll() is None and time.monotonic() - started < ROUND_TIMEOUT:
@@ -205,9 +214,9 @@ def _claimed_by(warehouse: Path, pid: int) -> str | None:
 
 
 def torture(data: Path, work: Path, *, kills: int = 10, seed: int = 0, frames: list[int] = FRAMES,
-            log: Any = print) -> dict[str, Any]:
+            epochs: int = EPOCHS, log: Any = print) -> dict[str, Any]:
     """Kill a matrix `kills` times (phases in turn), resume it to the end, audit; returns the figures."""
-    spec = torture_matrix(work, data, frames)
+    spec = torture_matrix(work, data, frames, epochs)
     warehouse, results = work / "torture.duckdb", work / "results"
     run_ids = [s.run_id for s in load_matrix(spec).runs]
     command = runner_command("run-matrix", spec, "--warehouse", warehouse, "--results", results, "--workers", "2")
@@ -215,7 +224,8 @@ def torture(data: Path, work: Path, *, kills: int = 10, seed: int = 0, frames: l
     rounds = []
     for i in range(kills):
         phase = PHASES[i % len(PHASES)]
-        rounds.append(kill_round(command, phase, warehouse=warehouse, results=results, data=data, rng=rng))
+        rounds.append(kill_round(command, phase, warehouse=warehouse, results=results, data=data, epochs=epochs,
+                                 rng=rng))
         r = rounds[-1]
         log(f"kill {i + 1}/{kills}: {phase:<10} {'hit' if r.hit else 'MISSED'} after {r.seconds:5.1f} s"
             f" (run in flight: {r.run_id or '-'}){' ' + r.note if r.note else ''}")

@@ -28,7 +28,7 @@ import socket
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any, Literal
 
@@ -224,7 +224,3 @@ def _naive(value: Any) -> datetime:
 def _records(result: Any) -> list[dict[str, Any]]:
     names = [column[0] for column in result.description]
     return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
-
-
-def stale_cutoff(stale_after: float = STALE_AFTER_SECONDS) -> datetime:
-    return utc_now() - timedelta(seconds=stale_after)
