@@ -218,7 +218,9 @@ def _print_summary(matrix: Any, outcome: Any, warehouse: Path) -> None:
     runs = store.runs()
     runs = runs[runs["run_id"].isin(outcome.run_ids)]
     out = stdout_console()
-    out.print(summary_table(summary_frame(runs), title=f"matrix {matrix.name} ({matrix.matrix_id}): test accuracy"))
+    frame = summary_frame(runs)
+    if not frame.empty:  # nothing succeeded (yet, or here): the count line below says what happened
+        out.print(summary_table(frame, title=f"matrix {matrix.name} ({matrix.matrix_id}): test accuracy"))
     caption = chance_caption(runs, store.table("class_metrics"))
     if caption:
         out.print(caption)
