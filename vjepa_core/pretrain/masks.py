@@ -35,6 +35,9 @@ class BlockMask:
     spatial_scale: float
     aspect_ratio: tuple[float, float] = (0.75, 1.5)
     temporal_scale: float = 1.0
+    # The context comes from the first `context_time` of the clip only; everything later is target, so the
+    # predictor must carry what it saw forward in time (V-JEPA's max_temporal_keep). 1.0: no such limit.
+    context_time: float = 1.0
 
     def block_size(self, grid: Grid, rng: np.random.Generator) -> tuple[int, int, int]:
         """(t, h, w) tokens of one block: drawn once per batch, as V-JEPA does, so blocks vary in place only."""
@@ -46,7 +49,8 @@ class BlockMask:
         return max(1, int(frames * self.temporal_scale)), h, w
 
     def describe(self) -> str:
-        return f"{self.num_blocks}x{self.spatial_scale:g}"
+        future = "" if self.context_time == 1.0 else f"/{self.context_time:g}"
+        return f"{self.num_blocks}x{self.spatial_scale:g}{future}"
 
 
 # V-JEPA 2's pretraining masks (configs/train/vitl16: 8 blocks at 0.15, 2 at 0.7, aspect 0.75-1.5, all of time).
@@ -54,16 +58,19 @@ DEFAULT_MASKS: tuple[BlockMask, ...] = (BlockMask(8, 0.15), BlockMask(2, 0.7))
 
 
 def parse_masks(text: str) -> tuple[BlockMask, ...]:
-    """'8x0.15,2x0.7' (blocks x spatial scale, comma-separated: one mask each) -> BlockMasks."""
+    """'8x0.15,2x0.7/0.5' -> BlockMasks: blocks x spatial scale, optionally /share of time the context may
+    come from, comma-separated (one mask each)."""
     masks = []
+    usage = "write blocks x scale[/context time], e.g. 8x0.15,2x0.7 or 4x0.15/0.5"
     for part in (p.strip() for p in text.split(",") if p.strip()):
-        count, sep, scale = part.partition("x")
+        count, sep, rest = part.partition("x")
+        scale, _, context_time = rest.partition("/")
         try:
-            masks.append(BlockMask(int(count), float(scale)))
+            masks.append(BlockMask(int(count), float(scale), context_time=float(context_time or 1.0)))
         except ValueError:
-            raise UserError(f"masks: cannot read {part!r}; write blocks x scale, e.g. 8x0.15,2x0.7") from None
+            raise UserError(f"masks: cannot read {part!r}; {usage}") from None
         if not sep:
-            raise UserError(f"masks: cannot read {part!r}; write blocks x scale, e.g. 8x0.15,2x0.7")
+            raise UserError(f"masks: cannot read {part!r}; {usage}")
     if not masks:
         raise UserError("masks: give at least one mask, e.g. 8x0.15,2x0.7")
     return tuple(masks)
@@ -80,6 +87,9 @@ def check_masks(masks: Sequence[BlockMask], grid: Grid) -> None:
             raise UserError(f"{name}: spatial scale must be in (0, 1], got {mask.spatial_scale:g}")
         if not 0 < mask.temporal_scale <= 1:
             raise UserError(f"{name}: temporal scale must be in (0, 1], got {mask.temporal_scale:g}")
+        if not 0 < mask.context_time <= 1 or int(frames * mask.context_time) < 1:
+            raise UserError(f"{name}: the context time share must be in (0, 1] and keep at least one of "
+                            f"{frames} time steps, got {mask.context_time:g}")
         low, high = mask.aspect_ratio
         if not 0 < low <= high:
             raise UserError(f"{name}: aspect ratio range must satisfy 0 < low <= high, got {low:g}-{high:g}")
@@ -134,6 +144,7 @@ def _union_of_blocks(mask: BlockMask, grid: Grid, size: tuple[int, int, int], rn
     for _ in range(mask.num_blocks):
         start, top, left = (int(rng.integers(0, n - k + 1)) for n, k in ((frames, t), (height, h), (width, w)))
         hidden[start:start + t, top:top + h, left:left + w] = True
+    hidden[max(1, int(frames * mask.context_time)):] = True
     return hidden
 
 
