@@ -25,7 +25,6 @@ import math
 import os
 import shutil
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -37,16 +36,17 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 from transformers import VJEPA2Model
 
-from vjepa_core.clips import ClipConfig, EvalClips, TrainClips
 from vjepa_core.data import VideoItem, check_videos, discover_dataset, make_splits, probe_video
-from vjepa_core.device import PeakMemory, autocast, resolve_device, resolve_precision
+from vjepa_core.data.clips import ClipConfig, EvalClips, TrainClips
 from vjepa_core.errors import UserError
 from vjepa_core.models import describe_model, load_model
+from vjepa_core.models.device import PeakMemory, autocast, resolve_device, resolve_precision
 from vjepa_core.pretrain.diagnostics import effective_rank, embedding_std, logistic_probe, pooled_features
 from vjepa_core.pretrain.masks import BlockMask, check_masks, expected_masked, parse_masks, sample_masks, token_grid
 from vjepa_core.pretrain.objective import ema_momentum, ema_update, jepa_loss, make_target_encoder
 from vjepa_core.pretrain.spec import PretrainSpec
-from vjepa_core.pretrain.state import TrainState, load_latest_state, remove_temporaries, save_state
+from vjepa_core.pretrain.state import TrainState, load_latest_state, save_state
+from vjepa_core.store.atomic import staged_dir, staged_file, sweep, write_text
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
@@ -189,7 +189,7 @@ def pretrain(prepared: Prepared, results: Path, options: PretrainOptions) -> Pre
     total_steps = steps_per_epoch * spec.epochs
     optimizer = _optimizer(model, spec)
     work = out / WORK
-    remove_temporaries(work)
+    sweep(work)  # what a killed run was writing
     state = load_latest_state(work)
     if state is None:
         history = [{"epoch": 0, "loss": None, "seconds": 0.0, "lr": 0.0, "momentum": spec.ema_start,
@@ -335,27 +335,17 @@ def _save_weights(folder: Path, model: VJEPA2Model, target: torch.nn.Module) -> 
     export = VJEPA2Model(model.config)
     export.encoder.load_state_dict(target.state_dict())
     export.predictor.load_state_dict(model.predictor.state_dict())
-    tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with staged_dir(folder) as tmp:
         export.save_pretrained(tmp, safe_serialization=True)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 def _finish(out: Path, work: Path, record: PretrainRecord) -> None:
     """Copy the kept weights next to the manifest; the manifest goes last, as the mark of a complete folder."""
     for name in os.listdir(work / "best"):
-        tmp = out / f".{name}.{uuid.uuid4().hex}.tmp"
-        shutil.copyfile(work / "best" / name, tmp)
-        os.replace(tmp, out / name)
+        with staged_file(out / name) as tmp:
+            shutil.copyfile(work / "best" / name, tmp)
     manifest = {"pretrain_id": record.run["pretrain_id"], "run": record.run, "epochs": record.epochs}
-    tmp = out / f".{MANIFEST}.{uuid.uuid4().hex}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1, default=str))
-    os.replace(tmp, out / MANIFEST)
+    write_text(out / MANIFEST, json.dumps(manifest, indent=1, default=str))
     shutil.rmtree(work)
 
 

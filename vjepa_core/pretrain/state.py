@@ -3,23 +3,24 @@
 `<work>/epoch-NNNN/` holds the online model (`online.safetensors`: encoder + predictor), the EMA target
 encoder (`target.safetensors`), AdamW's moments (`optimizer.safetensors` + the JSON of its parameter
 groups) and `state.json` (epoch, step, diagnostics so far, best epoch). It is written under a
-temporary name and renamed, so a folder with that name is always complete; older epochs are then
-removed. Never pickles: tensors go to safetensors, the rest to JSON. Random draws (masks, clip order,
-augmentation) are derived from (seed, epoch), so no random state needs saving.
+temporary name and renamed (`store.atomic.staged_dir`), so a folder with that name is always
+complete; older epochs are then removed. Never pickles: tensors go to safetensors, the rest to
+JSON. Random draws (masks, clip order, augmentation) are derived from (seed, epoch), so no random
+state needs saving.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from vjepa_core.store.atomic import staged_dir
 
 STATE = "state.json"
 PREFIX = "epoch-"
@@ -38,11 +39,8 @@ class TrainState:
 
 def save_state(work: Path, state: TrainState) -> Path:
     """Write `work/epoch-NNNN/` atomically, then drop older epochs; returns the folder."""
-    work.mkdir(parents=True, exist_ok=True)
     final = work / f"{PREFIX}{state.epoch:04d}"
-    tmp = work / f".{final.name}.{uuid.uuid4().hex}.tmp"
-    try:
-        tmp.mkdir()
+    with staged_dir(final) as tmp:
         save_file(_contiguous(state.online), tmp / "online.safetensors")
         save_file(_contiguous(state.target), tmp / "target.safetensors")
         tensors, groups = _flatten_optimizer(state.optimizer)
@@ -50,12 +48,6 @@ def save_state(work: Path, state: TrainState) -> Path:
         meta = {"epoch": state.epoch, "step": state.step, "history": state.history,
                 "best_epoch": state.best_epoch, "param_groups": groups}
         (tmp / STATE).write_text(json.dumps(meta, indent=1, default=float))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     for older in _epoch_dirs(work):
         if older != final:
             shutil.rmtree(older)
@@ -73,12 +65,6 @@ def load_latest_state(work: Path) -> TrainState | None:
     return TrainState(epoch=meta["epoch"], step=meta["step"], history=meta["history"],
                       best_epoch=meta["best_epoch"], online=load_file(folder / "online.safetensors"),
                       target=load_file(folder / "target.safetensors"), optimizer=optimizer)
-
-
-def remove_temporaries(work: Path) -> None:
-    """Leftovers of a write that was killed half-way."""
-    for tmp in work.glob(".*.tmp") if work.is_dir() else []:
-        shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
 
 
 def _epoch_dirs(work: Path) -> list[Path]:
