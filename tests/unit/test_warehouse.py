@@ -138,6 +138,8 @@ def test_a_version_2_file_gains_the_matrix_host_and_the_error_kind(tmp_path: Pat
         conn.execute("ALTER TABLE runs DROP COLUMN error_kind")
         conn.execute("DROP TABLE claims")
         conn.execute("DROP TABLE embeddings")
+        conn.execute("DROP TABLE pretrain_runs")
+        conn.execute("DROP TABLE pretrain_epochs")
         conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     assert Warehouse(path).migrate() == 2 and schema_version(path) == wh.SCHEMA_VERSION
     Warehouse(path).upsert_matrix({"matrix_id": "m", "host": "box-1"})
@@ -164,6 +166,8 @@ def test_a_version_5_file_gains_the_embeddings_table(tmp_path: Path) -> None:
     Warehouse(path).write_run(make_record("r1"))
     with duckdb.connect(str(path)) as conn:  # what a version-5 file looks like
         conn.execute("DROP TABLE embeddings")
+        conn.execute("DROP TABLE pretrain_runs")  # came later, in version 7
+        conn.execute("DROP TABLE pretrain_epochs")
         conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
     assert Warehouse(path).migrate() == 5 and schema_version(path) == wh.SCHEMA_VERSION
     with read_connection(path) as conn:
@@ -455,12 +459,13 @@ def test_export_writes_one_file_per_table_with_every_row(tmp_path: Path, fmt: st
     warehouse.write_run(RunRecord(run={"run_id": "r3", "status": "failed", "error": "boom"}))
     warehouse.upsert_matrix({"matrix_id": "m1", "status": "finished"})
     warehouse.write_embeddings(_embedding_rows("f1", ["a.mp4", "b.mp4"]), np.ones((2, 3)))
+    warehouse.write_pretrain({"pretrain_id": "p1", "status": "success"}, [{"epoch": 0}, {"epoch": 1, "loss": 0.3}])
 
     paths = warehouse.export(tmp_path / "out", fmt)  # type: ignore[arg-type]
 
     assert [p.name for p in paths] == [f"{t}.{fmt}" for t in wh.TABLES]
     expected = {"runs": 3, "epochs": 6, "class_metrics": 4, "confusion": 8, "predictions": 9, "matrices": 1,
-                "embeddings": 2}
+                "embeddings": 2, "pretrain_runs": 1, "pretrain_epochs": 2}
     for path in paths:
         reader = "read_csv_auto" if fmt == "csv" else "read_parquet"
         count = duckdb.execute(f"SELECT count(*) FROM {reader}(?)", [str(path)]).fetchall()[0][0]

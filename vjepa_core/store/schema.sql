@@ -1,4 +1,4 @@
--- schema_version: 6
+-- schema_version: 7
 -- The vjepa-lab warehouse schema. The number above must equal vjepa_core.warehouse.SCHEMA_VERSION
 -- (a test checks it). This file always describes the CURRENT version: it is applied, in one
 -- transaction, to an empty DuckDB file on first write, and the code then records the version in
@@ -173,4 +173,57 @@ CREATE TABLE embeddings (
     embedding FLOAT[] NOT NULL,
     created_at TIMESTAMP,
     PRIMARY KEY (model_fingerprint, video, start_frame, end_frame)
+);
+
+-- One row per `runner pretrain` run (vjepa_core.pretrain): self-supervised masked latent prediction
+-- that turns unlabelled videos into a base model (a save_pretrained folder at output_path).
+CREATE TABLE pretrain_runs (
+    pretrain_id VARCHAR PRIMARY KEY,       -- hash of the pretraining spec and the videos' fingerprint
+    model VARCHAR,                         -- the model pretraining started from (preset:..., a path, a hub id)
+    dataset VARCHAR,
+    data_fingerprint VARCHAR,              -- hash of the videos' names, sizes and modification times
+    num_videos INTEGER,
+    videos_skipped INTEGER,
+    skipped_videos JSON,                   -- [{path, reason}]: undecodable or shorter than frames_per_clip
+    probe_data VARCHAR,                    -- the labelled set the frozen probe ran on, if any
+    epochs INTEGER,
+    batch_size INTEGER,
+    lr DOUBLE,
+    masks VARCHAR,                         -- e.g. '8x0.15,2x0.7': blocks x spatial scale per mask
+    masked_ratio DOUBLE,                   -- mean share of tokens the masks hide
+    status VARCHAR NOT NULL,               -- 'success' | 'failed'
+    error VARCHAR,
+    chosen_epoch INTEGER,                  -- the epoch whose weights are kept
+    chosen_by VARCHAR,                     -- 'probe_acc' (best frozen probe) | 'last'
+    final_loss DOUBLE,
+    probe_acc DOUBLE,                      -- diagnostics of the kept epoch ...
+    effective_rank DOUBLE,
+    embedding_std DOUBLE,
+    initial_probe_acc DOUBLE,              -- ... and of the starting model, to compare with
+    initial_effective_rank DOUBLE,
+    initial_embedding_std DOUBLE,
+    started_at TIMESTAMP,
+    finished_at TIMESTAMP,
+    train_seconds DOUBLE,
+    peak_memory_bytes BIGINT,
+    device VARCHAR,
+    precision VARCHAR,
+    git_sha VARCHAR,
+    versions JSON,
+    spec JSON,                             -- the full pretraining spec
+    output_path VARCHAR
+);
+
+-- Collapse diagnostics per pretraining epoch; epoch 0 is the starting model, before any step.
+CREATE TABLE pretrain_epochs (
+    pretrain_id VARCHAR NOT NULL,
+    epoch INTEGER NOT NULL,
+    loss DOUBLE,                           -- mean L1 of the epoch's steps (NULL for epoch 0)
+    seconds DOUBLE,
+    lr DOUBLE,
+    momentum DOUBLE,                       -- EMA momentum of the target encoder at the epoch's end
+    embedding_std DOUBLE,                  -- per-dimension std of the layer-normed target embeddings
+    effective_rank DOUBLE,                 -- of the mean-pooled embeddings of the fixed clips
+    probe_acc DOUBLE,                      -- frozen attentive probe, the probe set's train -> val split
+    PRIMARY KEY (pretrain_id, epoch)
 );

@@ -3,9 +3,11 @@
 Contract (DESIGN.md, "Warehouse (DuckDB) contract"):
 - Tables `runs`, `epochs`, `class_metrics`, `confusion`, `predictions`, `matrices`, `claims`
   (which process trains which run: `vjepa_core.store.claims`), `embeddings` (`runner embed`'s
-  vectors), plus `meta` holding `schema_version`. The schema is `vjepa_core/store/schema.sql`
-  (package data), applied on the first write; an older file is upgraded step by step by `migrate`
-  (each step one transaction); a file newer than this code is a `UserError` asking to upgrade vjepa-lab.
+  vectors), `pretrain_runs` and `pretrain_epochs` (`runner pretrain`: one row per run, collapse
+  diagnostics per epoch; `write_pretrain` replaces a run's rows in one transaction), plus `meta`
+  holding `schema_version`. The schema is `vjepa_core/store/schema.sql` (package data), applied on
+  the first write; an older file is upgraded step by step by `migrate` (each step one transaction);
+  a file newer than this code is a `UserError` asking to upgrade vjepa-lab.
 - `Warehouse.write_run(RunRecord)` replaces every row of one run_id, in every table, in ONE
   transaction: a reader sees the old run or the new one, never a mix, and an error or a crash
   mid-write leaves the previous state. Rows are validated and converted to Arrow before the file
@@ -56,7 +58,7 @@ from vjepa_core.errors import UserError
 from vjepa_core.paths import WAREHOUSE_ENV
 from vjepa_core.store.atomic import staged_file, storage_failure
 
-SCHEMA_VERSION: int = 6
+SCHEMA_VERSION: int = 7
 # MIGRATIONS[n] is the SQL that brings a version-n file to version n + 1. Add one whenever
 # schema.sql changes; version 1 is the first released schema.
 MIGRATIONS: dict[int, str] = {
@@ -77,6 +79,18 @@ MIGRATIONS: dict[int, str] = {
        "split VARCHAR, dataset VARCHAR, model VARCHAR, source VARCHAR, checkpoint VARCHAR, frames_per_clip INTEGER, "
        "frame_stride INTEGER, window_s DOUBLE, stride_s DOUBLE, dim INTEGER, embedding FLOAT[] NOT NULL, "
        "created_at TIMESTAMP, PRIMARY KEY (model_fingerprint, video, start_frame, end_frame));",
+    # 7: self-supervised pretraining runs and their per-epoch collapse diagnostics (vjepa_core.pretrain).
+    6: "CREATE TABLE pretrain_runs (pretrain_id VARCHAR PRIMARY KEY, model VARCHAR, dataset VARCHAR, "
+       "data_fingerprint VARCHAR, num_videos INTEGER, videos_skipped INTEGER, skipped_videos JSON, "
+       "probe_data VARCHAR, epochs INTEGER, batch_size INTEGER, lr DOUBLE, masks VARCHAR, masked_ratio DOUBLE, "
+       "status VARCHAR NOT NULL, error VARCHAR, chosen_epoch INTEGER, chosen_by VARCHAR, final_loss DOUBLE, "
+       "probe_acc DOUBLE, effective_rank DOUBLE, embedding_std DOUBLE, initial_probe_acc DOUBLE, "
+       "initial_effective_rank DOUBLE, initial_embedding_std DOUBLE, started_at TIMESTAMP, finished_at TIMESTAMP, "
+       "train_seconds DOUBLE, peak_memory_bytes BIGINT, device VARCHAR, precision VARCHAR, git_sha VARCHAR, "
+       "versions JSON, spec JSON, output_path VARCHAR); "
+       "CREATE TABLE pretrain_epochs (pretrain_id VARCHAR NOT NULL, epoch INTEGER NOT NULL, loss DOUBLE, "
+       "seconds DOUBLE, lr DOUBLE, momentum DOUBLE, embedding_std DOUBLE, effective_rank DOUBLE, "
+       "probe_acc DOUBLE, PRIMARY KEY (pretrain_id, epoch));",
 }
 
 # A write holds the lock for tens of milliseconds, so a reader that waits 15 s has met something
@@ -98,7 +112,8 @@ WAREHOUSE_ELSEWHERE = f"pass --warehouse (or {WAREHOUSE_ENV}) on another disk"
 EXPORT_ELSEWHERE = "pass --out on another disk"
 MATRIX_STATUSES = ("running", "finished", "interrupted")
 RUN_TABLES = ("runs", "epochs", "class_metrics", "confusion", "predictions")
-TABLES = (*RUN_TABLES, "matrices", "embeddings")
+PRETRAIN_TABLES = ("pretrain_runs", "pretrain_epochs")
+TABLES = (*RUN_TABLES, "matrices", "embeddings", *PRETRAIN_TABLES)
 EMBEDDING_KEY = ("model_fingerprint", "video", "start_frame", "end_frame")
 _ORDER_BY = {
     "runs": "started_at NULLS LAST, run_id",
@@ -108,6 +123,8 @@ _ORDER_BY = {
     "predictions": "run_id, split, video",
     "matrices": "started_at NULLS LAST, matrix_id",
     "embeddings": "model_fingerprint, video, start_frame, end_frame",
+    "pretrain_runs": "started_at NULLS LAST, pretrain_id",
+    "pretrain_epochs": "pretrain_id, epoch",
 }
 _ARROW_TYPES = {
     "VARCHAR": pa.string(),
@@ -173,6 +190,21 @@ class Warehouse:
                 _insert(conn, table, rows)
             if claim_owner is not None:
                 conn.execute("DELETE FROM claims WHERE run_id = ? AND owner = ?", [run_id, claim_owner])
+
+    def write_pretrain(self, run: dict[str, Any], epochs: list[dict[str, Any]]) -> None:
+        """Replace a pretraining run's row and its per-epoch diagnostics, in one transaction."""
+        pretrain_id = run.get("pretrain_id")
+        if not isinstance(pretrain_id, str) or not pretrain_id:
+            raise ValueError("a pretraining run needs a non-empty string pretrain_id")
+        if run.get("status") not in RUN_STATUSES:
+            raise ValueError(f"pretraining run {pretrain_id}: status must be one of {', '.join(RUN_STATUSES)}")
+        tables = {"pretrain_runs": _arrow_rows("pretrain_runs", [run]),
+                  "pretrain_epochs": _arrow_rows("pretrain_epochs", [
+                      _owned(row, pretrain_id, "pretrain_epochs", key="pretrain_id") for row in epochs])}
+        with self.write_transaction() as conn:
+            for table, rows in tables.items():
+                conn.execute(f'DELETE FROM "{table}" WHERE pretrain_id = ?', [pretrain_id])
+                _insert(conn, table, rows)
 
     @contextmanager
     def write_transaction(self) -> Iterator[Connection]:
@@ -272,6 +304,16 @@ class Warehouse:
         if name not in RUN_TABLES:
             raise UserError(f"unknown warehouse table {name!r}; choose one of {', '.join(RUN_TABLES)}")
         where, params = ("WHERE run_id = ?", [run_id]) if run_id is not None else ("", [])
+        sql = f'SELECT * FROM "{name}" {where} ORDER BY {_ORDER_BY[name]}'
+        return self._read(lambda conn: conn.execute(sql, params).df())
+
+    def pretrain_table(self, name: str, pretrain_id: str | None = None) -> pd.DataFrame:
+        """`pretrain_runs` or `pretrain_epochs` rows (of one pretraining run if given); empty without a file."""
+        if name not in PRETRAIN_TABLES:
+            raise UserError(f"unknown pretraining table {name!r}; choose one of {', '.join(PRETRAIN_TABLES)}")
+        if not self.path.exists():
+            return pd.DataFrame(columns=list(_catalog()[name]))
+        where, params = ("WHERE pretrain_id = ?", [pretrain_id]) if pretrain_id is not None else ("", [])
         sql = f'SELECT * FROM "{name}" {where} ORDER BY {_ORDER_BY[name]}'
         return self._read(lambda conn: conn.execute(sql, params).df())
 
@@ -615,10 +657,10 @@ def _record_tables(record: RunRecord) -> tuple[str, dict[str, pa.Table]]:
     return run_id, tables
 
 
-def _owned(row: dict[str, Any], run_id: str, table: str) -> dict[str, Any]:
-    if row.get("run_id", run_id) != run_id:
-        raise ValueError(f"{table} row of run {row['run_id']!r} in the record of run {run_id!r}")
-    return {**row, "run_id": run_id}
+def _owned(row: dict[str, Any], run_id: str, table: str, *, key: str = "run_id") -> dict[str, Any]:
+    if row.get(key, run_id) != run_id:
+        raise ValueError(f"{table} row of run {row[key]!r} in the record of run {run_id!r}")
+    return {**row, key: run_id}
 
 
 def _arrow_rows(table: str, rows: list[dict[str, Any]]) -> pa.Table:
