@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 from transformers import VJEPA2Model
+from transformers.utils import logging as hf_logging
 
 from vjepa_core.data import VideoItem, check_videos, discover_dataset, make_splits, probe_video
 from vjepa_core.data.clips import ClipConfig, EvalClips, TrainClips
@@ -46,6 +46,7 @@ from vjepa_core.pretrain.masks import BlockMask, check_masks, expected_masked, p
 from vjepa_core.pretrain.objective import ema_momentum, ema_update, jepa_loss, make_target_encoder
 from vjepa_core.pretrain.spec import PretrainSpec
 from vjepa_core.pretrain.state import TrainState, load_latest_state, save_state
+from vjepa_core.progress import progress_bar, progress_write
 from vjepa_core.store.atomic import staged_dir, staged_file, sweep, write_text
 
 log = logging.getLogger(__name__)
@@ -241,8 +242,7 @@ def _train_epoch(prepared: Prepared, model: VJEPA2Model, target: torch.nn.Module
     mask_rng = np.random.default_rng([spec.seed, epoch])
     warmup = int(spec.warmup_ratio * total_steps)
     losses = []
-    bar = tqdm(loader, desc=f"pretrain epoch {epoch}/{spec.epochs}", unit="step", disable=not options.progress,
-               leave=False)
+    bar = progress_bar(loader, desc=f"pretrain epoch {epoch}/{spec.epochs}", unit="step", enabled=options.progress)
     for pixels in bar:
         for group in optimizer.param_groups:
             group["lr"] = spec.lr * lr_factor(step, total_steps, warmup_steps=warmup)
@@ -335,8 +335,14 @@ def _save_weights(folder: Path, model: VJEPA2Model, target: torch.nn.Module) -> 
     export = VJEPA2Model(model.config)
     export.encoder.load_state_dict(target.state_dict())
     export.predictor.load_state_dict(model.predictor.state_dict())
-    with staged_dir(folder) as tmp:
-        export.save_pretrained(tmp, safe_serialization=True)
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a "Writing model shards" bar every epoch says nothing
+    try:
+        with staged_dir(folder) as tmp:
+            export.save_pretrained(tmp, safe_serialization=True)
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
 
 
 def _finish(out: Path, work: Path, record: PretrainRecord) -> None:
@@ -356,25 +362,41 @@ def _finished_record(out: Path) -> PretrainRecord:
 
 def _record(prepared: Prepared, history: list[dict[str, Any]], best_epoch: int, *, started: datetime,
             seconds: float, peak: int, device: torch.device, precision: str, directory: Path) -> PretrainRecord:
-    spec = prepared.spec
     kept = next(r for r in history if r["epoch"] == best_epoch) if best_epoch else history[-1]
     run = {
-        "pretrain_id": prepared.pretrain_id, "model": describe_model(spec.model), "dataset": spec.data,
-        "data_fingerprint": prepared.data_fingerprint, "num_videos": len(prepared.videos),
-        "videos_skipped": len(prepared.skipped), "status": "success", "epochs": spec.epochs,
-        "chosen_epoch": kept["epoch"], "chosen_by": "probe_acc" if kept.get("probe_acc") is not None else "last",
+        **_base_row(prepared), "status": "success", "chosen_epoch": kept["epoch"],
+        "chosen_by": "probe_acc" if kept.get("probe_acc") is not None else "last",
         "final_loss": history[-1]["loss"], "probe_acc": kept.get("probe_acc"),
         "effective_rank": kept["effective_rank"], "embedding_std": kept["embedding_std"],
         "initial_effective_rank": history[0]["effective_rank"], "initial_embedding_std": history[0]["embedding_std"],
         "initial_probe_acc": history[0].get("probe_acc"),
-        "masked_ratio": float(np.mean([expected_masked(m, prepared.grid) for m in prepared.masks])),
         "started_at": started, "finished_at": datetime.now(), "train_seconds": seconds,
-        "peak_memory_bytes": peak, "device": str(device), "precision": precision,
-        "output_path": str(directory), "spec": spec.to_dict(),
-        "skipped_videos": [{"path": p, "reason": r} for p, r in prepared.skipped],
+        "peak_memory_bytes": peak, "device": str(device), "precision": precision, "output_path": str(directory),
     }
     return PretrainRecord(run=run, epochs=[{"pretrain_id": prepared.pretrain_id, **row} for row in history],
                           directory=directory)
+
+
+def failed_run(prepared: Prepared, started: datetime, error: BaseException) -> dict[str, Any]:
+    """The row of a pretraining run that raised after its input was checked."""
+    from vjepa_core.training.experiment import error_message
+
+    return {**_base_row(prepared), "status": "failed", "error": error_message(error), "started_at": started,
+            "finished_at": datetime.now(), "train_seconds": (datetime.now() - started).total_seconds()}
+
+
+def _base_row(prepared: Prepared) -> dict[str, Any]:
+    """The columns every pretraining run has, failed ones too."""
+    from vjepa_core.training.experiment import git_sha, versions
+
+    spec = prepared.spec
+    return {"pretrain_id": prepared.pretrain_id, "model": describe_model(spec.model), "dataset": spec.data,
+            "data_fingerprint": prepared.data_fingerprint, "num_videos": len(prepared.videos),
+            "videos_skipped": len(prepared.skipped), "probe_data": spec.probe_data or None, "epochs": spec.epochs,
+            "batch_size": spec.batch_size, "lr": spec.lr, "masks": spec.masks,
+            "masked_ratio": float(np.mean([expected_masked(m, prepared.grid) for m in prepared.masks])),
+            "spec": spec.to_dict(), "git_sha": git_sha(), "versions": versions(),
+            "skipped_videos": [{"path": p, "reason": r} for p, r in prepared.skipped]}
 
 
 def _print_epoch(row: dict[str, Any], epochs: int, progress: bool) -> None:
@@ -382,6 +404,6 @@ def _print_epoch(row: dict[str, Any], epochs: int, progress: bool) -> None:
     message = (f"epoch {row['epoch']}/{epochs}  loss {row['loss']:.4f}  std {row['embedding_std']:.3f}  "
                f"rank {row['effective_rank']:.1f}{probe}  ({row['seconds']:.0f} s)")
     if progress:
-        tqdm.write(message)
+        progress_write(message)
     else:
         log.info(message)

@@ -26,6 +26,7 @@ MASKS = "8x0.15,2x0.7"
 class PretrainSpec:
     model: str = "tiny"
     data: str = "synthetic"
+    probe_data: str = ""
     epochs: int = 10
     batch_size: int = 16
     clips_per_video: int = 1
@@ -62,6 +63,32 @@ class PretrainSpec:
 
     def pretrain_id(self, data_fingerprint: str) -> str:
         return hashlib.sha256(f"{self.canonical_json()}|{data_fingerprint}".encode()).hexdigest()[:16]
+
+
+HELP: dict[str, str] = {
+    "model": "Where pretraining starts: a preset (tiny, small: random init; tiny-jepa), a local save_pretrained "
+             "folder, or a hub id (facebook/vjepa2-vitl-fpc16-256-ssv2).",
+    "data": "Unlabelled videos: 'synthetic', a folder (of class folders, or train/val/test/<class>), or a CSV "
+            "manifest; labels and splits are ignored, every video is used.",
+    "probe_data": "A labelled set for a frozen probe after every epoch (logistic regression on pooled features, "
+                  "its train split -> its val split); the epoch with the best probe accuracy is kept, else the last.",
+    "epochs": "Passes over the videos.",
+    "batch_size": "Clips per step.",
+    "clips_per_video": "Random clips drawn from each video per epoch.",
+    "lr": "Peak AdamW learning rate (linear warmup, then cosine to 0).",
+    "weight_decay": "AdamW weight decay on matrices (not on biases, norms and mask tokens).",
+    "warmup_ratio": "Fraction of steps spent warming the learning rate up.",
+    "grad_clip": "Clip the gradient norm to this (0 = off).",
+    "ema_start": "EMA momentum of the target encoder at the first step ...",
+    "ema_end": "... rising linearly to this at the last step (equal values: a constant).",
+    "masks": "Multi-block masks, one per comma: blocks x spatial scale, optionally /share of time the context "
+             "may come from; e.g. 8x0.15,2x0.7 (V-JEPA 2's), or 4x0.15/0.5 to predict the second half too.",
+    "frames_per_clip": "Frames per clip.",
+    "frame_stride": "Take every Nth frame.",
+    "crop_scale": "Smallest area share of the random resized crop (V-JEPA 2: 0.3).",
+    "seed": "Seed of initialisation, clip order, augmentation and masks.",
+    "precision": "auto, fp32, bf16 or fp16 autocast (auto: bf16/fp16 on GPU, fp32 on CPU).",
+}
 
 
 def _check_values(spec: PretrainSpec) -> None:

@@ -303,12 +303,17 @@ def base_row(spec: RunSpec, options: ExecOptions, started: datetime) -> dict[str
 def failed_record(spec: RunSpec, options: ExecOptions, started: datetime, error: BaseException) -> RunRecord:
     """The row of a run that raised `error`: its one-line message (the exception's type too, unless a
     user can act on the message alone) and its kind (`storage` when the disk refused a write)."""
-    message = str(error) if isinstance(error, UserError | WriteFailed) else "".join(
-        traceback.format_exception_only(type(error), error)).strip()
-    run = {**base_row(spec, options, started), "status": "failed", "error": message,
+    run = {**base_row(spec, options, started), "status": "failed", "error": error_message(error),
            "error_kind": "storage" if isinstance(error, WriteFailed) else "error", "finished_at": datetime.now(),
            "train_seconds": (datetime.now() - started).total_seconds()}
     return RunRecord(run=run)
+
+
+def error_message(error: BaseException) -> str:
+    """One line: the message alone when a user can act on it (UserError, WriteFailed), else with the type."""
+    if isinstance(error, UserError | WriteFailed):
+        return str(error)
+    return "".join(traceback.format_exception_only(type(error), error)).strip()
 
 
 def git_sha() -> str | None:

@@ -1,0 +1,136 @@
+"""`runner pretrain`: self-supervised V-JEPA pretraining on unlabelled videos -> a base model folder.
+
+Bad input (no decodable video, videos shorter than a clip, a model that is not V-JEPA 2, masks that
+cannot work on the model's token grid, a probe set without classes) is one line and exit 2, with
+nothing written. A run that fails later is recorded as failed (exit 1); a killed one resumes from its
+last finished epoch when started again with the same arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from runner.app import DecoderOption, DeviceOption, QuietOption, app
+from runner.options import ResultsOption, WarehouseOption, progress_enabled, stdout_console, user_errors
+from vjepa_core.paths import results_path, warehouse_path
+from vjepa_core.pretrain.spec import HELP, PretrainSpec
+
+
+def _spec_parameters() -> list[inspect.Parameter]:
+    """One option per PretrainSpec field, generated so that the CLI cannot fall out of step with the spec."""
+    params = []
+    for field in dataclasses.fields(PretrainSpec):
+        flag = "--" + field.name.replace("_", "-")
+        option = typer.Option(field.default, flag, help=HELP[field.name], rich_help_panel="Pretraining options")
+        params.append(inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=option,
+                                        annotation=type(field.default)))
+    return params
+
+
+def _with_pretrain_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    names = [f.name for f in dataclasses.fields(PretrainSpec)]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        values = {name: kwargs.pop(name) for name in names}
+        return func(*args, spec_values=values, **kwargs)
+
+    own = [p for p in inspect.signature(func).parameters.values() if p.name != "spec_values"]
+    wrapper.__signature__ = inspect.Signature([*own, *_spec_parameters()])  # type: ignore[attr-defined]
+    return wrapper
+
+
+@app.command()
+@user_errors
+@_with_pretrain_options
+def pretrain(
+    force: bool = typer.Option(False, "--force", help="Start again from scratch even if this run finished or has "
+                               "saved epochs."),
+    device: str = DeviceOption,
+    decoder: str = DecoderOption,
+    workers: int = typer.Option(0, "--workers", help="DataLoader worker processes decoding clips (0 = in the main "
+                                "process)."),
+    warehouse: Path | None = WarehouseOption,
+    results: Path | None = ResultsOption,
+    quiet: bool = QuietOption,
+    spec_values: dict[str, Any] | None = None,
+) -> None:
+    """Pretrain a V-JEPA 2 encoder on unlabelled videos with its own objective (masked latent prediction).
+
+    The context encoder sees only the unmasked tokens, an EMA target encoder embeds the whole clip, and the
+    model's predictor fills the masked positions (L1). Collapse diagnostics are printed and recorded every
+    epoch. The result, results/pretrained/<id>/, is a save_pretrained folder: pass it to any command as
+    --model. Re-running the same command resumes a killed run from its last finished epoch.
+
+    Example: runner pretrain --data videos/ --model tiny --probe-data labelled/ --epochs 10
+    """
+    from vjepa_core.pretrain.loop import PretrainOptions, prepare, read_probe_set, read_videos
+    from vjepa_core.training.experiment import resolve_data
+
+    spec = PretrainSpec(**(spec_values or {}))
+    root = results_path(results)
+    options = PretrainOptions(device=device, decoder=decoder, num_workers=workers, progress=progress_enabled(quiet),
+                              force=force)
+    videos = read_videos(resolve_data(spec.data, root, progress=options.progress))
+    probe = read_probe_set(resolve_data(spec.probe_data, root), seed=spec.seed) if spec.probe_data else None
+    prepared = prepare(spec, videos=videos, probe_items=probe, options=options)
+    record = _run(prepared, root, options)
+    _record(warehouse_path(warehouse), record)
+    _print_summary(record.run, record)
+    if record.run["status"] != "success":
+        raise typer.Exit(1)
+
+
+def _run(prepared: Any, root: Path, options: Any) -> Any:
+    """Pretrain; an error after the input checks becomes a failed record (the epochs saved so far stay)."""
+    import logging
+
+    from vjepa_core.errors import UserError, WriteFailed
+    from vjepa_core.pretrain.loop import PretrainRecord, failed_run, pretrain
+
+    started = datetime.now()
+    try:
+        return pretrain(prepared, root, options)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a run's failure is data, recorded with its message
+        if not isinstance(exc, UserError | WriteFailed):
+            logging.getLogger(__name__).exception("pretraining %s failed", prepared.pretrain_id)
+        return PretrainRecord(run=failed_run(prepared, started, exc))
+
+
+def _record(path: Path, record: Any) -> None:
+    from vjepa_core.store.warehouse import Warehouse
+
+    Warehouse(path).write_pretrain(record.run, record.epochs)
+
+
+def _print_summary(run: dict[str, Any], record: Any) -> None:
+    from runner.output import fmt, pct
+
+    out = stdout_console()
+    if run["status"] != "success":
+        out.print(f"[red]pretraining {run['pretrain_id']} failed:[/] {run.get('error')}", soft_wrap=True)
+        return
+    if record.resumed_from == -1:
+        out.print(f"already pretrained (use --force to start again): {run['output_path']}")
+    elif record.resumed_from > 0:
+        out.print(f"resumed after epoch {record.resumed_from}")
+    probe = "" if run.get("probe_acc") is None else (
+        f", probe {pct(run['initial_probe_acc'])} -> {pct(run['probe_acc'])}")
+    out.print(f"[bold green]pretrained {run['pretrain_id']}[/]: kept epoch {run['chosen_epoch']} of {run['epochs']} "
+              f"(by {run['chosen_by']}), loss {fmt(run['final_loss'], '.4f')}, effective rank "
+              f"{fmt(run['initial_effective_rank'], '.1f')} -> {fmt(run['effective_rank'], '.1f')}, embedding std "
+              f"{fmt(run['initial_embedding_std'], '.3f')} -> {fmt(run['embedding_std'], '.3f')}{probe}, "
+              f"{fmt(run['train_seconds'], '.0f')} s")
+    if run.get("videos_skipped"):
+        out.print(f"[yellow]{run['videos_skipped']} video(s) skipped (unreadable or too short)[/]")
+    out.print(f"model: {run['output_path']}\nuse it: runner run --model {run['output_path']} --data ...")
