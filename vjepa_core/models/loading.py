@@ -121,12 +121,14 @@ def load_config(name: str) -> VJEPA2Config:
     if Path(name).expanduser().is_dir() and not (Path(name).expanduser() / "config.json").is_file():
         raise UserError(_load_error(name))
     try:
-        config = VJEPA2Config.from_pretrained(name)
+        # The raw dict first: VJEPA2Config.from_pretrained on another model's config logs a warning line
+        # before our one-line error.
+        values, _ = VJEPA2Config.get_config_dict(name)
     except OSError as exc:
         raise UserError(_load_error(name)) from exc
-    if getattr(config, "model_type", None) != "vjepa2":
-        raise UserError(f"model: {name} is a {config.model_type!r} model, not a V-JEPA 2 one")
-    return config
+    if values.get("model_type") != "vjepa2":
+        raise UserError(f"model: {name} is a {values.get('model_type')!r} model, not a V-JEPA 2 one")
+    return VJEPA2Config.from_dict(values)
 
 
 def _from_pretrained(name: str, label_args: dict[str, Any]) -> VJEPA2ForVideoClassification:
