@@ -54,7 +54,10 @@ def run(
 def make_synthetic_cmd(
     out_dir: Path = typer.Argument(..., help="Folder to write the dataset to."),
     videos_per_class: int = typer.Option(60, help="Videos per class."),
-    classes: str = typer.Option("up,down,left,right,wave,still", help="Comma-separated motion classes."),
+    classes: str = typer.Option("default", help="Comma-separated motion classes, or 'default' (up, down, left, "
+                                "right, wave, still), 'source' (up_left, up_right, down_left, down_right, grow, "
+                                "shrink, orbit, spin: another labelled task), or 'unlabelled' (a corpus of random "
+                                "motions for runner pretrain)."),
     height: int = typer.Option(96, help="Frame height in pixels."),
     width: int = typer.Option(128, help="Frame width in pixels."),
     frames: int = typer.Option(40, help="Frames per video."),
@@ -62,10 +65,11 @@ def make_synthetic_cmd(
     texture: float = typer.Option(0.1, help="Strength of the background's colour gratings (0 = flat, 1 = busy)."),
     seed: int = typer.Option(0, help="Seed: the same seed writes the same videos."),
 ) -> None:
-    """Write a labelled synthetic dataset of real mp4/avi videos (classes need motion to tell apart)."""
+    """Write a synthetic dataset of real mp4/avi videos (classes need motion to tell apart), or an unlabelled corpus."""
     from vjepa_core.data import make_synthetic
+    from vjepa_core.data.synthetic import class_names
 
-    names = tuple(c.strip() for c in classes.split(",") if c.strip())
+    names = class_names(classes)
     path = make_synthetic(out_dir, classes=names, videos_per_class=videos_per_class, height=height, width=width,
                           num_frames=frames, noise=noise, texture=texture, seed=seed, progress=True)
     count = sum(1 for p in path.rglob("*") if p.suffix in (".mp4", ".avi"))

@@ -12,6 +12,11 @@ edges, so no single frame reveals the class: only the order of frames does.
 motion changes class every `segment_seconds` (the same shapes and motions, scaled to the frame
 size), rendered and encoded one frame at a time, and returns its segments [(start s, end s, class)]:
 the ground truth of a timeline.
+
+Two more kinds of set come from `vjepa_core.data.corpus`, written the same way: the *source*
+classes (`SOURCE_CLASSES`: diagonal motions, growing, shrinking, orbiting, spinning; a labelled
+task other than the default one, to train a pooler on) and `unlabelled`, a corpus of scenes with
+random motions for self-supervised pretraining (one folder, `unlabelled/`, whose name is no label).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 SYNTHETIC_CLASSES = ("up", "down", "left", "right", "wave", "still")
 FLIP_PAIRS = {"left": "right", "right": "left"}
+UNLABELLED = "unlabelled"
 MANIFEST = "synthetic.json"
 LOCK = ".generating.lock"  # held while a process writes the set
 ELSEWHERE = "choose a folder on another disk (--results DIR, or make-synthetic's DIR)"
@@ -91,7 +97,7 @@ def _generate(out: Path, params: dict[str, Any], *, progress: bool) -> None:
     _write_manifest(out, params, complete=False)
     jobs = [(name, i) for name in params["classes"] for i in range(params["videos_per_class"])]
     for name, i in progress_bar(jobs, desc="synthetic videos", unit="videos", enabled=progress, leave=True):
-        frames = render_video(name, i, params)
+        frames = render_any(name, i, params)
         ext = params["formats"][i % len(params["formats"])]
         _encode(frames, out / name / video_name(name, i, ext), fps=params["fps"])
     write_text(out / "flip_pairs.json", json.dumps(_flip_pairs(params["classes"]), indent=2) + "\n",
@@ -101,6 +107,32 @@ def _generate(out: Path, params: dict[str, Any], *, progress: bool) -> None:
 
 def video_name(name: str, index: int, ext: str) -> str:
     return f"{name}_{index:03d}.{ext}"
+
+
+def render_any(name: str, index: int, params: dict[str, Any]) -> np.ndarray:
+    """Video `index` of any known class: the default six, a source class, or the unlabelled corpus."""
+    from vjepa_core.data.corpus import render_corpus_video, render_source_video
+
+    if name == UNLABELLED:
+        return render_corpus_video(index, params)
+    if name in SYNTHETIC_CLASSES:
+        return render_video(name, index, params)
+    return render_source_video(name, index, params)
+
+
+def class_names(text: str) -> tuple[str, ...]:
+    """'up,down' -> the names; 'default' and 'source' stand for their whole lists (as in make-synthetic)."""
+    from vjepa_core.data.corpus import SOURCE_CLASSES
+
+    groups = {"default": SYNTHETIC_CLASSES, "source": SOURCE_CLASSES}
+    return tuple(name for part in text.split(",") if part.strip()
+                 for name in groups.get(part.strip(), (part.strip(),)))
+
+
+def known_classes() -> tuple[str, ...]:
+    from vjepa_core.data.corpus import SOURCE_CLASSES
+
+    return (*SYNTHETIC_CLASSES, *SOURCE_CLASSES, UNLABELLED)
 
 
 def render_video(name: str, index: int, params: dict[str, Any]) -> np.ndarray:
@@ -121,10 +153,12 @@ def render_video(name: str, index: int, params: dict[str, Any]) -> np.ndarray:
 def _params(*, classes: Sequence[str], videos_per_class: int, height: int, width: int, num_frames: int,
             fps: int, noise: float, texture: float, seed: int, formats: Sequence[str]) -> dict[str, Any]:
     """Validated, JSON-ready generation parameters (what `synthetic.json` stores)."""
-    unknown = [c for c in classes if c not in SYNTHETIC_CLASSES]
+    unknown = [c for c in classes if c not in known_classes()]
     if unknown or not classes or len(set(classes)) != len(classes):
-        raise UserError(f"synthetic classes must be distinct names from {', '.join(SYNTHETIC_CLASSES)}; "
+        raise UserError(f"synthetic classes must be distinct names from {', '.join(known_classes())}; "
                         f"got {', '.join(classes) or 'none'}")
+    if UNLABELLED in classes and len(classes) > 1:
+        raise UserError(f"synthetic: '{UNLABELLED}' is a corpus of its own, not a class beside others")
     bad_formats = [f for f in formats if f not in _CODECS]
     if bad_formats or not formats:
         raise UserError(f"synthetic formats must be from {', '.join(_CODECS)}; got {', '.join(formats) or 'none'}")
@@ -180,7 +214,9 @@ def _write_manifest(out: Path, params: dict[str, Any], *, complete: bool) -> Non
 
 
 def _flip_pairs(classes: Sequence[str]) -> dict[str, str]:
-    return {a: b for a, b in FLIP_PAIRS.items() if a in classes and b in classes}
+    from vjepa_core.data.corpus import SOURCE_FLIP_PAIRS
+
+    return {a: b for a, b in {**FLIP_PAIRS, **SOURCE_FLIP_PAIRS}.items() if a in classes and b in classes}
 
 
 def _background(rng: np.random.Generator, height: int, width: int, texture: float) -> np.ndarray:

@@ -4,9 +4,12 @@
 has one output per label. Its input is `pixel_values_videos` [B, T, 3, crop, crop]; its encoder
 returns tokens [B, (T / tubelet) * (crop / patch)^2, hidden]; the pooler maps tokens to [B, hidden].
 
-Presets are random-init configs with ViT-L's shape (head dim 64, MLP ratio 4, a 3-layer pooler
-scaled down) so that everything runs offline on a CPU. Their weights come from a fixed seed, so a
-preset is the same base model on every machine.
+Presets are configs with ViT-L's shape (head dim 64, MLP ratio 4, a 3-layer pooler scaled down) so
+that everything runs offline on a CPU. `tiny` and `small` are random-init: their weights come from a
+fixed seed, so a preset is the same base model on every machine. A pretrained preset (`tiny-jepa`)
+ships its weights as package data (`vjepa_core/models/presets/<name>.safetensors`, encoder +
+predictor + pooler) and is refused if the file's sha256 is not the one its `<name>.json` records;
+`benchmarks/build_tiny_jepa.py` rebuilds both.
 
 `feature_layers` and `pooler_layers` apply the official probe recipe on top (see `models.layers`);
 `load_run_model(spec, labels)` loads the model a run spec describes, the one way every caller does.
@@ -15,8 +18,10 @@ preset is the same base model on every machine.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +50,10 @@ PRESETS: dict[str, dict[str, Any]] = {
                   num_pooler_layers=1, pred_hidden_size=64, pred_num_attention_heads=1,
                   pred_num_hidden_layers=1),
 }
+# The tiny architecture pretrained with `runner pretrain` on an unlabelled synthetic corpus, with a pooler
+# trained on a labelled source task whose classes differ from the default study's (benchmarks/build_tiny_jepa.py).
+PRESETS["tiny-jepa"] = dict(PRESETS["tiny"])
+SHIPPED_WEIGHTS = ("tiny-jepa",)  # presets whose weights are package data rather than a seed
 PRESET_COMMON = dict(patch_size=16, tubelet_size=2, frames_per_clip=16, mlp_ratio=4.0)
 # A fresh pooler's attention starts flat (query . key ~ 0 at std 0.02), a plateau that a random encoder's
 # weak tokens often never leave: on the tiny preset pooler_head reached 20% (chance 17%) with seed 0 and
@@ -98,7 +107,13 @@ def _load_base(name: str, labels: list[str], *, seed: int, random_init: bool) ->
         config = VJEPA2Config(**PRESET_COMMON, **PRESETS[name], **label_args)
         with fork_rng(seed if random_init else PRESET_SEED):
             model = VJEPA2ForVideoClassification(config)
-        _sharpen_pooler_attention(model, PRESET_POOLER_QK_SCALE)
+        if name in SHIPPED_WEIGHTS and not random_init:
+            missing, unexpected = model.load_state_dict(shipped_weights(name), strict=False)
+            if unexpected or set(missing) != {"classifier.weight", "classifier.bias"}:
+                raise UserError(f"preset {name}: its weights file does not fit the architecture; "
+                                f"{REBUILD_HINT}")
+        else:
+            _sharpen_pooler_attention(model, PRESET_POOLER_QK_SCALE)
         if not random_init:
             _reset_new_parts(model, seed)
         return model
@@ -110,6 +125,28 @@ def _load_base(name: str, labels: list[str], *, seed: int, random_init: bool) ->
             return VJEPA2ForVideoClassification(config)
     with fork_rng(seed):
         return _from_pretrained(name, label_args)
+
+
+REBUILD_HINT = "reinstall vjepa-lab, or rebuild it with `make tiny-jepa`"
+
+
+def preset_file(name: str, suffix: str) -> Path:
+    return Path(str(resources.files("vjepa_core.models").joinpath("presets", f"{name}{suffix}")))
+
+
+def shipped_weights(name: str) -> dict[str, torch.Tensor]:
+    """A pretrained preset's tensors, after checking the file against the sha256 its manifest records."""
+    from safetensors.torch import load_file
+
+    weights, manifest = preset_file(name, ".safetensors"), preset_file(name, ".json")
+    if not weights.is_file() or not manifest.is_file():
+        raise UserError(f"preset {name}: its weights are not installed ({weights}); {REBUILD_HINT}")
+    expected = json.loads(manifest.read_text())["sha256"]
+    actual = hashlib.sha256(weights.read_bytes()).hexdigest()
+    if actual != expected:
+        raise UserError(f"preset {name}: {weights} has sha256 {actual[:12]}..., not the {expected[:12]}... "
+                        f"its manifest records; {REBUILD_HINT}")
+    return load_file(weights)
 
 
 def load_config(name: str) -> VJEPA2Config:
