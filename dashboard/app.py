@@ -29,6 +29,9 @@ PAGES = {
         st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
         st.Page("pages/live.py", title="Live", icon=":material/monitoring:"),
     ],
+    "Pretraining": [
+        st.Page("pages/pretraining.py", title="Pretraining", icon=":material/school:"),
+    ],
 }
 
 page = st.navigation(PAGES)

@@ -313,3 +313,16 @@ def embedding_map_chart(frame: pd.DataFrame, *, x_title: str = "PC 1", y_title: 
     points = base.mark_circle(opacity=0.85).encode(color=alt.Color("label:N", title="class"))
     rings = base.transform_filter("datum.role != 'other'").mark_point(filled=False, color="black", strokeWidth=2)
     return (points + rings).properties(height=460).interactive()
+
+
+def pretrain_chart(long: pd.DataFrame) -> alt.FacetChart:
+    """One panel per diagnostic (long from `pretrain_curves`), lines per run, a ring on the kept epoch."""
+    base = alt.Chart().encode(
+        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")), y=alt.Y("value:Q", title=None),
+        color=alt.Color("run:N", title="run", scale=alt.Scale(range=list(PALETTE))),
+        tooltip=["run:N", "metric:N", "epoch:Q", alt.Tooltip("value:Q", format=".4g"), "kept:N"])
+    lines = base.mark_line(point=True)
+    kept = base.transform_filter(alt.datum.kept).mark_point(size=160, filled=False, strokeWidth=2)
+    return alt.layer(lines, kept, data=long).properties(width=300, height=200).facet(
+        facet=alt.Facet("metric:N", title=None, sort=list(long["metric"].drop_duplicates())), columns=2,
+    ).resolve_scale(y="independent")
