@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vjepa_core.pretrain.diagnostics import effective_rank, embedding_std, logistic_probe, pooled_features
+from vjepa_core.pretrain.diagnostics import attentive_probe, effective_rank, embedding_std
 from vjepa_core.pretrain.spec import PretrainSpec
 from vjepa_core.pretrain.state import TrainState, load_latest_state, save_state
 
@@ -31,24 +31,19 @@ def test_embedding_std_is_one_when_healthy_and_zero_when_collapsed() -> None:
     assert embedding_std(same) == pytest.approx(0.0, abs=1e-5)
 
 
-def test_pooled_features_keep_the_order_of_time() -> None:
-    tokens = torch.arange(2 * 4 * 3 * 5, dtype=torch.float32).reshape(2, 12, 5)  # 4 time steps x 3 places
-    pooled = pooled_features(tokens, time_steps=4)
-    assert pooled.shape == (2, 20)
-    assert torch.equal(pooled[0, :5], tokens[0, :3].mean(0))
-    assert torch.equal(pooled[0, 15:], tokens[0, 9:].mean(0))
-    reversed_time = pooled_features(tokens.reshape(2, 4, 3, 5).flip(1).reshape(2, 12, 5), time_steps=4)
-    assert not torch.equal(reversed_time, pooled)  # a plain mean could not tell these apart
-
-
-def test_logistic_probe_separates_what_is_separable_and_not_noise() -> None:
+def test_attentive_probe_finds_an_ordered_pattern_that_a_mean_cannot() -> None:
+    """Classes that differ only in which token comes first: the same tokens, so the same mean."""
     generator = torch.Generator().manual_seed(0)
-    labels = torch.arange(120) % 3
-    centres = torch.randn(3, 10, generator=generator) * 3
-    features = centres[labels] + torch.randn(120, 10, generator=generator)
-    assert logistic_probe(features[:90], labels[:90], features[90:], labels[90:]) > 0.9
-    noise = torch.randn(120, 10, generator=generator)
-    assert logistic_probe(noise[:90], labels[:90], noise[90:], labels[90:]) < 0.6
+    labels = torch.arange(160) % 2
+    a, b = torch.randn(2, 16, generator=generator)
+    tokens = 0.3 * torch.randn(160, 8, 16, generator=generator)
+    tokens[:, 0] += torch.where(labels[:, None] == 0, a, b)  # class 0: a first, b last; class 1: the reverse
+    tokens[:, -1] += torch.where(labels[:, None] == 0, b, a)
+    positions = torch.linspace(-1, 1, 8)[None, :, None].expand(160, 8, 1)  # what rotary positions give
+    tokens = torch.cat([tokens, positions], -1)
+    assert attentive_probe(tokens[:120], labels[:120], tokens[120:], labels[120:], epochs=60) > 0.9
+    noise = torch.randn(160, 8, 17, generator=generator)
+    assert attentive_probe(noise[:120], labels[:120], noise[120:], labels[120:], epochs=60) < 0.75
 
 
 def _state(epoch: int) -> TrainState:

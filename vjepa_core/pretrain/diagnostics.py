@@ -6,8 +6,11 @@ features carry nothing. Three numbers show it, on tokens [clips, N, D] from the 
   all tokens of all clips, averaged over dimensions (about 1 when healthy, towards 0 when collapsed);
 - `effective_rank`: exp(entropy of the normalised singular values) of the mean-pooled embeddings
   [clips, D] (Roy & Vetterli 2007): how many directions the clips actually spread over (1 = collapse);
-- `probe_accuracy`: a frozen probe (multinomial logistic regression on standardised pooled features,
-  trained on one part of a labelled set, scored on the other), when a probe set is given.
+- `probe_acc`: a frozen attentive probe, V-JEPA's evaluation in miniature (`attentive_probe`: one learned
+  query cross-attending over the standardised tokens, then a linear classifier; trained on one part of a
+  labelled set, scored on the other), when a probe set is given. Mean-pooled features cannot serve:
+  an object moving up and one moving down make the same tokens in another order, so their mean is
+  the same.
 """
 
 from __future__ import annotations
@@ -33,32 +36,29 @@ def embedding_std(tokens: torch.Tensor) -> float:
     return float(normed.reshape(-1, normed.size(-1)).std(0).mean())
 
 
-def pooled_features(tokens: torch.Tensor, *, time_steps: int) -> torch.Tensor:
-    """tokens [clips, T' * S, D] -> [clips, T' * D]: the spatial mean at each time step, in order.
+def attentive_probe(train_tokens: torch.Tensor, train_y: torch.Tensor, test_tokens: torch.Tensor,
+                    test_y: torch.Tensor, *, epochs: int = 100, heads: int = 4, seed: int = 0) -> float:
+    """Accuracy on the test clips of a probe trained on frozen tokens [clips, N, D] of the train clips."""
+    mean = train_tokens.float().mean((0, 1))
+    std = train_tokens.float().std((0, 1)) + 1e-6
+    train_x, test_x = (train_tokens.float() - mean) / std, (test_tokens.float() - mean) / std
+    dim, classes = train_x.size(-1), int(max(train_y.max(), test_y.max())) + 1
+    with torch.random.fork_rng(devices=[]), torch.enable_grad():
+        torch.manual_seed(seed)
+        attention = torch.nn.MultiheadAttention(dim, heads if dim % heads == 0 else 1, batch_first=True)
+        query = torch.nn.Parameter(0.5 * torch.randn(1, 1, dim))
+        head = torch.nn.Linear(dim, classes)
+        optimizer = torch.optim.AdamW([*attention.parameters(), query, *head.parameters()], lr=3e-3,
+                                      weight_decay=0.05)
 
-    A plain mean over all tokens cannot tell up from down (the same tokens, in another order); keeping
-    the time axis lets a linear probe see the order of frames, which motion classes need."""
-    clips, _, dim = tokens.shape
-    return tokens.float().reshape(clips, time_steps, -1, dim).mean(2).reshape(clips, -1)
+        def logits(x: torch.Tensor) -> torch.Tensor:
+            return head(attention(query.expand(len(x), -1, -1), x, x, need_weights=False)[0][:, 0])
 
-
-def logistic_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor, *,
-                   l2: float = 1e-3, max_iter: int = 200) -> float:
-    """Accuracy on (test_x, test_y) of an L2-regularised multinomial logistic regression fit by L-BFGS."""
-    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
-    train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
-    classes = int(max(train_y.max(), test_y.max())) + 1
-    weight = torch.zeros(train_x.size(1), classes, dtype=train_x.dtype, requires_grad=True)
-    bias = torch.zeros(classes, dtype=train_x.dtype, requires_grad=True)
-    optimizer = torch.optim.LBFGS([weight, bias], max_iter=max_iter, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = F.cross_entropy(train_x @ weight + bias, train_y) + l2 * weight.pow(2).sum()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        optimizer.step(closure)
-    with torch.no_grad():
-        return float(((test_x @ weight + bias).argmax(1) == test_y).float().mean())
+        for _ in range(epochs):
+            for batch in torch.randperm(len(train_y)).split(32):
+                loss = F.cross_entropy(logits(train_x[batch]), train_y[batch])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        with torch.no_grad():
+            return float((logits(test_x).argmax(1) == test_y).float().mean())

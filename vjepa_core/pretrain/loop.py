@@ -41,7 +41,7 @@ from vjepa_core.data.clips import ClipConfig, EvalClips, TrainClips
 from vjepa_core.errors import UserError
 from vjepa_core.models import describe_model, load_model
 from vjepa_core.models.device import PeakMemory, autocast, resolve_device, resolve_precision
-from vjepa_core.pretrain.diagnostics import effective_rank, embedding_std, logistic_probe, pooled_features
+from vjepa_core.pretrain.diagnostics import attentive_probe, effective_rank, embedding_std
 from vjepa_core.pretrain.masks import BlockMask, check_masks, expected_masked, parse_masks, sample_masks, token_grid
 from vjepa_core.pretrain.objective import ema_momentum, ema_update, jepa_loss, make_target_encoder
 from vjepa_core.pretrain.spec import PretrainSpec
@@ -303,7 +303,6 @@ class _ProbeClips:
         labels = self.classes or sorted({v.label for v in self.items})
         self.clips = EvalClips(self.items, labels, clip_cfg)
         self.labels = torch.tensor([self.clips.label_of(i) for i in range(len(self.items))])
-        self.time_steps = prepared.grid[0]
         self._pixels: torch.Tensor | None = None
 
     def pixels(self) -> torch.Tensor:
@@ -322,9 +321,8 @@ class _ProbeClips:
         row: dict[str, Any] = {"embedding_std": embedding_std(tokens_all),
                                "effective_rank": effective_rank(tokens_all.mean(1)), "probe_acc": None}
         if self.num_train:
-            features = pooled_features(tokens_all, time_steps=self.time_steps)
             n = self.num_train
-            row["probe_acc"] = logistic_probe(features[:n], self.labels[:n], features[n:], self.labels[n:])
+            row["probe_acc"] = attentive_probe(tokens_all[:n], self.labels[:n], tokens_all[n:], self.labels[n:])
         return row
 
 

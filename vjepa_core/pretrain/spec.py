@@ -70,8 +70,9 @@ HELP: dict[str, str] = {
              "folder, or a hub id (facebook/vjepa2-vitl-fpc16-256-ssv2).",
     "data": "Unlabelled videos: 'synthetic', a folder (of class folders, or train/val/test/<class>), or a CSV "
             "manifest; labels and splits are ignored, every video is used.",
-    "probe_data": "A labelled set for a frozen probe after every epoch (logistic regression on pooled features, "
-                  "its train split -> its val split); the epoch with the best probe accuracy is kept, else the last.",
+    "probe_data": "A labelled set for a frozen attentive probe after every epoch (one learned query over the "
+                  "tokens + a linear layer, its train split -> its val split); the epoch with the best probe "
+                  "accuracy is kept, else the last.",
     "epochs": "Passes over the videos.",
     "batch_size": "Clips per step.",
     "clips_per_video": "Random clips drawn from each video per epoch.",
