@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers import VJEPA2Config, VJEPA2ForVideoClassification
+from transformers.utils import logging as hf_logging
 
 from vjepa_core.errors import UserError
 from vjepa_core.models.device import fork_rng
@@ -74,7 +75,8 @@ def load_model(name: str, labels: list[str], *, seed: int = 0, random_init: bool
     """Load a base model with a fresh classifier for `labels`.
 
     `random_init` builds the same architecture with fresh random weights (the from-scratch arm).
-    New parts (classifier, and the pooler for encoder-only checkpoints) are initialised from `seed`.
+    New parts (classifier, and the pooler for encoder-only checkpoints such as `runner pretrain`'s
+    output) are initialised from `seed`; a new pooler's query/key start sharper, as the presets' do.
     `pooler_layers` other than the model's own depth swaps in a fresh pooler of that depth, from `seed`;
     `feature_layers` feeds the pooler with those encoder blocks' tokens (see `models.layers`).
     """
@@ -169,11 +171,25 @@ def load_config(name: str) -> VJEPA2Config:
 
 
 def _from_pretrained(name: str, label_args: dict[str, Any]) -> VJEPA2ForVideoClassification:
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()  # its table of newly initialised keys; we say it in one line below
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar per run, over in a blink
     try:
-        return VJEPA2ForVideoClassification.from_pretrained(
-            name, ignore_mismatched_sizes=True, attn_implementation="sdpa", use_safetensors=True, **label_args)
+        model, info = VJEPA2ForVideoClassification.from_pretrained(
+            name, ignore_mismatched_sizes=True, attn_implementation="sdpa", use_safetensors=True,
+            output_loading_info=True, **label_args)
     except OSError as exc:
         raise UserError(_load_error(name)) from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+    new = sorted({key.split(".")[0] for key in info["missing_keys"]} | {"classifier"})
+    log.info("model %s: new %s (not in the checkpoint)", name, ", ".join(new))
+    if "pooler" in new:
+        # An encoder-only checkpoint (runner pretrain's output): its new pooler starts like the presets' do.
+        _sharpen_pooler_attention(model, PRESET_POOLER_QK_SCALE)
+    return model
 
 
 def _load_error(name: str) -> str:
