@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip install --disable-pip-version-check -q
 
-.PHONY: run test setup setup-test lint
+.PHONY: run test setup setup-test lint tiny-jepa
 
 run: setup
 	runner run-matrix
@@ -19,3 +19,7 @@ setup-test:
 
 lint:
 	ruff check .
+
+# Rebuild the shipped pretrained preset (vjepa_core/models/presets/tiny-jepa.*) from scratch, timed.
+tiny-jepa: setup
+	$(PYTHON) -m benchmarks.build_tiny_jepa

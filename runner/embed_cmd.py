@@ -19,7 +19,7 @@ def embed(
     data: str = typer.Argument(..., help="'synthetic', a folder (one sub-folder per class, or train/val/test/<class>)"
                                " or a CSV manifest path,label[,split][,group]."),
     model: str | None = typer.Option(None, "--model", show_default="tiny, or the checkpoint's base model",
-                                     help="Base model: a preset (tiny, small), a hub id or a save_pretrained folder."),
+                                     help="Base model: a preset (tiny, small, tiny-jepa), a hub id or a local folder."),
     checkpoint: Path | None = typer.Option(None, "--checkpoint", help="Embed with this trained checkpoint's pooler "
                                            "(results/checkpoints/<run_id>) instead of mean-pooled encoder tokens."),
     window: float | None = typer.Option(None, "--window", metavar="SECONDS", help="One vector per window of this "

@@ -276,12 +276,12 @@ def top_configurations(specs: Iterable[RunSpec], results: pd.DataFrame, *, top_k
 
 
 def summary_frame(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per (strategy, videos_per_class, frames_per_clip) of the successful `runs` rows.
+    """One row per (model, strategy, videos_per_class, frames_per_clip) of the successful `runs` rows.
 
     Columns: n, test_acc_mean, test_acc_std (NaN with one seed), trainable_params, seconds (mean).
     """
     ok = runs[runs["status"] == "success"].copy()
-    keys = ["strategy", "videos_per_class", "frames_per_clip"]
+    keys = ["model", "strategy", "videos_per_class", "frames_per_clip"]
     if ok.empty:
         return pd.DataFrame(columns=[*keys, "n", "test_acc_mean", "test_acc_std", "trainable_params", "seconds"])
     ok["videos_per_class"] = ok["videos_per_class"].astype("Int64")

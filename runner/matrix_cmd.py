@@ -236,9 +236,11 @@ def _print_summary(matrix: Any, outcome: Any, warehouse: Path) -> None:
 
 
 def summary_table(frame: Any, *, title: str) -> Table:
-    """Rows: strategy; columns: videos/class (x frames if it varies); cells: test acc (mean +- std)."""
+    """Rows: strategy (on which model, if the matrix has several); columns: videos/class (x frames if it
+    varies); cells: test acc (mean +- std)."""
     table = Table(title=title)
     table.add_column("strategy")
+    models_vary = frame["model"].nunique() > 1
     frames_vary = frame["frames_per_clip"].nunique() > 1
     cells = list(dict.fromkeys(zip(frame["videos_per_class"], frame["frames_per_clip"], strict=True)))
     for vpc, frames in cells:
@@ -246,9 +248,10 @@ def summary_table(frame: Any, *, title: str) -> Table:
         table.add_column(f"{label}/class" + (f", {frames} fr" if frames_vary else ""), justify="right")
     table.add_column("trainable", justify="right")
     table.add_column("s/run", justify="right")
-    for strategy, rows in frame.groupby("strategy", sort=False):
+    for (model, strategy), rows in frame.groupby(["model", "strategy"], sort=False):
         values = {(r.videos_per_class, r.frames_per_clip): _cell(r) for r in rows.itertuples()}
-        table.add_row(strategy, *[values.get(cell, "-") for cell in cells],
+        label = f"{strategy} on {str(model).removeprefix('preset:')}" if models_vary else strategy
+        table.add_row(label, *[values.get(cell, "-") for cell in cells],
                       fmt(int(rows["trainable_params"].median())), f"{rows['seconds'].mean():.1f}")
     return table
 

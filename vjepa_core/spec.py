@@ -259,7 +259,7 @@ def _check_values(spec: RunSpec) -> None:
 FIELD_HELP: dict[str, str] = {
     "strategy": "What trains: head, pooler_head, lora, pooler_head_lora, lora_backbone, full, scratch.",
     "model": "Hub id (facebook/vjepa2-vitl-fpc16-256-ssv2), a local save_pretrained folder, or a preset "
-             "(tiny, small).",
+             "(tiny, small: random init; tiny-jepa: tiny pretrained offline, with a source-task pooler).",
     "data": "'synthetic', a folder (per class, or train/val/test/<class>), or a CSV manifest "
             "path,label[,split][,group].",
     "videos_per_class": "Training videos per class (a balanced, nested subset); val/test stay whole.",

@@ -158,3 +158,20 @@ def test_phase2_takes_top_configurations_by_mean_val_accuracy_over_seeds() -> No
         (lr, vpc, seed) for lr in (1e-3, 1e-2) for vpc in (4, 8) for seed in (0, 5))
     failed = results.assign(status=["failed"] * 2 + ["success"] * 4)  # lr 1e-4 failed: not a candidate
     assert [s.lr for s in top_configurations(matrix.runs, failed, top_k=5, by="best_val_acc")] == [1e-3, 1e-2]
+
+
+def test_the_summary_keeps_one_strategy_on_two_models_apart() -> None:
+    """The default study runs `head` on tiny-jepa and on tiny: two rows, never one mean over both."""
+    from runner.matrix import summary_frame
+    from runner.matrix_cmd import summary_table
+
+    runs = pd.DataFrame({"run_id": ["a", "b", "c"], "status": "success", "strategy": "head",
+                         "model": ["preset:tiny-jepa", "preset:tiny", "preset:tiny-jepa"],
+                         "videos_per_class": [40, 40, 10], "frames_per_clip": 16, "test_acc": [0.8, 0.2, 0.7],
+                         "trainable_params": 774, "train_seconds": 5.0})
+    frame = summary_frame(runs)
+    assert sorted(zip(frame["model"], frame["videos_per_class"], frame["test_acc_mean"], frame["n"],
+                      strict=True)) == [("preset:tiny", 40, 0.2, 1), ("preset:tiny-jepa", 10, 0.7, 1),
+                                        ("preset:tiny-jepa", 40, 0.8, 1)]
+    table = summary_table(frame, title="t")
+    assert list(table.columns[0].cells) == ["head on tiny-jepa", "head on tiny"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import torch
 
 from vjepa_core.errors import UserError
 from vjepa_core.models import base_fingerprint, load_config, load_model, tokens_per_clip
+from vjepa_core.models.loading import preset_file, shipped_weights
 
 LABELS = ["up", "down"]
 
@@ -45,3 +47,33 @@ def test_unknown_model_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="not a save_pretrained folder"):
         load_config(str(tmp_path / "empty"))
+
+
+def test_the_pretrained_preset_loads_its_shipped_weights() -> None:
+    """`tiny-jepa`: the tiny architecture with the encoder, predictor and pooler of its safetensors file
+    (checked by sha256); `scratch` (random_init) of it is the tiny architecture from random weights."""
+    shipped = shipped_weights("tiny-jepa")
+    model = load_model("tiny-jepa", LABELS, seed=2)
+    state = model.state_dict()
+    assert set(shipped) == set(state) - {"classifier.weight", "classifier.bias"}
+    assert all(torch.equal(state[key], value) for key, value in shipped.items())
+    tiny = load_model("tiny", LABELS)
+    assert model.config.hidden_size == tiny.config.hidden_size and base_fingerprint(model) != base_fingerprint(tiny)
+    scratch = load_model("tiny-jepa", LABELS, random_init=True)
+    assert not torch.equal(scratch.vjepa2.encoder.embeddings.patch_embeddings.proj.weight,
+                           shipped["vjepa2.encoder.embeddings.patch_embeddings.proj.weight"])
+
+
+def test_a_tampered_preset_file_is_refused(tmp_path: Path) -> None:
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(preset_file("tiny-jepa", suffix), tmp_path)
+    assert shipped_weights("tiny-jepa", folder=tmp_path).keys() == shipped_weights("tiny-jepa").keys()
+    weights = tmp_path / "tiny-jepa.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1  # one bit of one weight
+    weights.write_bytes(bytes(data))
+    with pytest.raises(UserError, match=r"tiny-jepa: .* has sha256 .* not the .* its manifest records; reinstall"):
+        shipped_weights("tiny-jepa", folder=tmp_path)
+    (tmp_path / "tiny-jepa.json").unlink()
+    with pytest.raises(UserError, match="its weights are not installed"):
+        shipped_weights("tiny-jepa", folder=tmp_path)

@@ -136,11 +136,14 @@ def preset_file(name: str, suffix: str) -> Path:
     return Path(str(resources.files("vjepa_core.models").joinpath("presets", f"{name}{suffix}")))
 
 
-def shipped_weights(name: str) -> dict[str, torch.Tensor]:
-    """A pretrained preset's tensors, after checking the file against the sha256 its manifest records."""
+def shipped_weights(name: str, *, folder: Path | None = None) -> dict[str, torch.Tensor]:
+    """A pretrained preset's tensors, after checking the file against the sha256 its manifest records
+    (`folder`: where `<name>.safetensors` and `<name>.json` are; default the package's presets)."""
     from safetensors.torch import load_file
 
     weights, manifest = preset_file(name, ".safetensors"), preset_file(name, ".json")
+    if folder is not None:
+        weights, manifest = folder / weights.name, folder / manifest.name
     if not weights.is_file() or not manifest.is_file():
         raise UserError(f"preset {name}: its weights are not installed ({weights}); {REBUILD_HINT}")
     expected = json.loads(manifest.read_text())["sha256"]
