@@ -19,10 +19,12 @@ def test_default_matrix_is_the_shipped_default_yaml() -> None:
     matrix = load_matrix(None)
     assert matrix.name == "default"
     assert matrix.matrix_id == load_matrix(EXPERIMENTS / "default.yaml").matrix_id
-    cells = [(s.strategy, s.videos_per_class) for s in matrix.runs]
-    assert cells == [(s, 10) for s in ("head", "pooler_head", "lora", "pooler_head_lora")] + [
-        (s, 40) for s in ("head", "pooler_head", "lora", "pooler_head_lora", "full")]
-    assert {(s.data, s.model) for s in matrix.runs} == {("synthetic", "tiny")}
+    cells = [(s.model, s.strategy, s.videos_per_class) for s in matrix.runs]
+    strategies = ("head", "pooler_head", "lora", "pooler_head_lora", "full", "scratch")
+    assert cells == [("tiny-jepa", s, n) for n in (10, 40) for s in strategies] + [("tiny", "head", 40)]
+    assert {s.data for s in matrix.runs} == {"synthetic"}
+    same_recipe = {(s.epochs, s.encoder_lr_scale, s.lr) for s in matrix.runs if s.strategy in ("full", "scratch")}
+    assert same_recipe == {(20, 0.1, 1e-3)}  # pretrained vs scratch: only the initial weights differ
 
 
 @pytest.mark.parametrize("name", ["default", "strategies", "data_scaling", "frames", "lora_sweep", "vjepa2_probe"])
