@@ -34,8 +34,11 @@ def test_a_signal_to_the_process_group_ends_cleanly(tmp_path: Path, synthetic_sm
                 "--frames-per-clip", "8", "--batch-size", "4", "--train-views", "1"]
     else:
         args = ["run-matrix", spec]
+    # A background job (nohup, `make test &`) inherits SIGINT ignored, and Python then installs no Ctrl-C
+    # handler: start the runner as a terminal would, with the default disposition.
     proc = subprocess.Popen(runner_command(*args, *where), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, env={**os.environ, "VJEPA_PROGRESS": "0"})
+                            start_new_session=True, env={**os.environ, "VJEPA_PROGRESS": "0"},
+                            preexec_fn=_default_ctrl_c)
     deadline = time.monotonic() + 300
     while not decoding_workers(proc.pid, synthetic_small) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -53,3 +56,7 @@ def test_a_signal_to_the_process_group_ends_cleanly(tmp_path: Path, synthetic_sm
     if command == "run-matrix":
         assert list(store.matrices()["status"]) == ["interrupted"]
     assert [p for p in (tmp_path / "results").rglob("*") if is_temp(p)] == []
+
+
+def _default_ctrl_c() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

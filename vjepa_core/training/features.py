@@ -68,18 +68,38 @@ def make_loader(dataset: Dataset, cfg: FeedConfig, *, batch_size: int | None, sa
             ) -> DataLoader:
     # batch_size=None hands items over untouched (the default would turn request tuples into lists).
     collate = _as_is if batch_size is None else None
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=cfg.num_workers,
-                      pin_memory=cfg.device.type == "cuda", persistent_workers=False, collate_fn=collate,
-                      worker_init_fn=_leave_signals_to_the_main_process if cfg.num_workers else None)
+    return QuietWorkersLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=cfg.num_workers,
+                              pin_memory=cfg.device.type == "cuda", persistent_workers=False, collate_fn=collate,
+                              worker_init_fn=_leave_signals_to_the_main_process if cfg.num_workers else None)
+
+
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+class QuietWorkersLoader(DataLoader):
+    """A DataLoader whose decode workers leave Ctrl-C and `kill` to the main process.
+
+    Sent to the whole process group, they reach the workers too. Were a worker to die of one, torch would
+    raise "DataLoader worker ... is killed by signal" in the main process wherever it happens to be,
+    cleanup included. The signals are blocked while the workers start (a worker inherits the mask, so
+    one arriving before its init function is held, not acted on), and each worker ignores them before
+    unblocking; a worker whose main process died (kill -9) still exits on its own.
+    """
+
+    def _get_iterator(self) -> Any:
+        if self.num_workers == 0:
+            return super()._get_iterator()
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            return super()._get_iterator()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _leave_signals_to_the_main_process(worker_id: int) -> None:
-    """Ctrl-C or `kill` sent to the whole process group reaches the decode workers too. Were they to die
-    of it, torch would raise "DataLoader worker ... is killed by signal" in the main process wherever it
-    happens to be, cleanup included. Ignoring them here leaves the main process to stop cleanly and shut
-    the workers down; a worker whose main process died (kill -9) still exits on its own."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 def _as_is(item: Any) -> Any:
