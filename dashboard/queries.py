@@ -401,8 +401,12 @@ def has_variation(runs: pd.DataFrame, column: str) -> bool:
 
 
 def scaling(runs: pd.DataFrame, x: str) -> pd.DataFrame:
-    """Long table strategy, `x`, metric (test_acc, best_val_acc, train_seconds), mean/std/ci/n over seeds."""
-    success = runs[runs["status"] == "success"].dropna(subset=[x])
+    """Long table strategy, `x`, metric (test_acc, best_val_acc, train_seconds), mean/std/ci/n over seeds.
+
+    One line per strategy, per strategy and model when the runs have several models (the default study
+    runs `head` on tiny-jepa and on tiny: two lines, never one mean over both)."""
+    success = runs[runs["status"] == "success"].dropna(subset=[x]).copy()
+    success["strategy"] = series_labels(success)
     rows = []
     for (strategy, value), group in success.groupby(["strategy", x]):
         for metric in METRICS:
@@ -412,6 +416,13 @@ def scaling(runs: pd.DataFrame, x: str) -> pd.DataFrame:
             rows.append({"strategy": strategy, x: value, "metric": metric, **stats, **band})
     return pd.DataFrame(rows, columns=["strategy", x, "metric", "mean", "std", "n", "ci_low", "ci_high", "low",
                                        "high"])
+
+
+def series_labels(runs: pd.DataFrame) -> pd.Series:
+    """`strategy`, or `strategy on model` (presets without their `preset:` prefix) when models differ."""
+    if "model" not in runs or runs["model"].nunique() <= 1:
+        return runs["strategy"]
+    return runs["strategy"] + " on " + runs["model"].astype(str).str.removeprefix("preset:")
 
 
 # -- sweeps --------------------------------------------------------------------------------------

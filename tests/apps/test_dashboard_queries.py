@@ -149,6 +149,11 @@ def test_scaling_sweeps_and_options(dashboard_runs: TrainedRuns) -> None:
     assert head_one["low"] == pytest.approx(max(accs.mean() - accs.std(ddof=1), 0.0))
     assert scaling["low"].ge(0).all() and scaling.query("metric != 'train_seconds'")["high"].le(1).all()
 
+    two_models = pd.concat([runs, runs.query("strategy == 'head'").assign(model="preset:tiny-jepa", test_acc=1.0)])
+    lines = queries.scaling(two_models, "train_vpc").query("metric == 'test_acc'")
+    assert {"head on tiny", "head on tiny-jepa"} <= set(lines["strategy"])
+    assert lines.query("strategy == 'head on tiny-jepa'")["mean"].eq(1.0).all()
+
     options = queries.varying_options(runs)
     assert options == ["strategy", "videos_per_class", "frames_per_clip", "lr", "lora_rank"]
     grid = queries.sweep_grid(runs[runs["strategy"] == "lora"])
