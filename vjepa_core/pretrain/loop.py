@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from transformers import VJEPA2Model
 from transformers.utils import logging as hf_logging
 
@@ -48,6 +48,7 @@ from vjepa_core.pretrain.spec import PretrainSpec
 from vjepa_core.pretrain.state import TrainState, load_latest_state, save_state
 from vjepa_core.progress import progress_bar, progress_write
 from vjepa_core.store.atomic import staged_dir, staged_file, sweep, write_text
+from vjepa_core.training.features import QuietWorkersLoader
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
@@ -237,8 +238,8 @@ def _train_epoch(prepared: Prepared, model: VJEPA2Model, target: torch.nn.Module
     model.train()
     clips = _EpochClips(train, epoch_seed=spec.seed * 1000 + epoch, clips_per_video=spec.clips_per_video)
     order = torch.randperm(len(clips), generator=torch.Generator().manual_seed(spec.seed * 1000 + epoch))
-    loader = DataLoader(clips, batch_size=spec.batch_size, sampler=order.tolist(), num_workers=options.num_workers,
-                        pin_memory=device.type == "cuda")
+    loader = QuietWorkersLoader(clips, batch_size=spec.batch_size, sampler=order.tolist(),
+                                num_workers=options.num_workers, pin_memory=device.type == "cuda")
     mask_rng = np.random.default_rng([spec.seed, epoch])
     warmup = int(spec.warmup_ratio * total_steps)
     losses = []

@@ -69,8 +69,7 @@ def make_loader(dataset: Dataset, cfg: FeedConfig, *, batch_size: int | None, sa
     # batch_size=None hands items over untouched (the default would turn request tuples into lists).
     collate = _as_is if batch_size is None else None
     return QuietWorkersLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=cfg.num_workers,
-                              pin_memory=cfg.device.type == "cuda", persistent_workers=False, collate_fn=collate,
-                              worker_init_fn=_leave_signals_to_the_main_process if cfg.num_workers else None)
+                              pin_memory=cfg.device.type == "cuda", persistent_workers=False, collate_fn=collate)
 
 
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -85,6 +84,11 @@ class QuietWorkersLoader(DataLoader):
     one arriving before its init function is held, not acted on), and each worker ignores them before
     unblocking; a worker whose main process died (kill -9) still exits on its own.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("num_workers"):
+            kwargs.setdefault("worker_init_fn", _leave_signals_to_the_main_process)
+        super().__init__(*args, **kwargs)
 
     def _get_iterator(self) -> Any:
         if self.num_workers == 0:
