@@ -49,6 +49,7 @@ from vjepa_core.pretrain.state import TrainState, load_latest_state, save_state
 from vjepa_core.progress import progress_bar, progress_write
 from vjepa_core.store.atomic import staged_dir, staged_file, sweep, write_text
 from vjepa_core.training.features import QuietWorkersLoader
+from vjepa_core.training.loop import lr_factor
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
@@ -246,7 +247,7 @@ def _train_epoch(prepared: Prepared, model: VJEPA2Model, target: torch.nn.Module
     bar = progress_bar(loader, desc=f"pretrain epoch {epoch}/{spec.epochs}", unit="step", enabled=options.progress)
     for pixels in bar:
         for group in optimizer.param_groups:
-            group["lr"] = spec.lr * lr_factor(step, total_steps, warmup_steps=warmup)
+            group["lr"] = spec.lr * lr_factor(step, total_steps, warmup_steps=warmup, schedule="cosine")
         masks = sample_masks(prepared.masks, prepared.grid, len(pixels), mask_rng)
         with autocast(device, precision):
             loss = jepa_loss(model, target, pixels.to(device, non_blocking=True), masks)
@@ -262,14 +263,6 @@ def _train_epoch(prepared: Prepared, model: VJEPA2Model, target: torch.nn.Module
         losses.append(loss.item())
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
     return float(np.mean(losses)), step
-
-
-def lr_factor(step: int, total_steps: int, *, warmup_steps: int) -> float:
-    """Linear warmup, then cosine decay to 0."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
 def _optimizer(model: VJEPA2Model, spec: PretrainSpec) -> torch.optim.AdamW:
