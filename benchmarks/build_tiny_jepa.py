@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from vjepa_core.data import make_synthetic
 from vjepa_core.data.corpus import SOURCE_CLASSES
@@ -102,12 +102,8 @@ def export(pretrained: Path, checkpoint: Path, *, pretrain_run: dict[str, Any],
     trained = load_file(checkpoint / "trained.safetensors")
     weights.update({key: value.float() for key, value in trained.items() if key.startswith("pooler.")})
     weights = {key: value.contiguous() for key, value in sorted(weights.items())}
-    target = preset_file(NAME, ".safetensors")
-    tmp = target.with_name(target.name + ".new")
-    save_file(weights, tmp, metadata={"format": "vjepa-lab preset", "name": NAME})
-    data = tmp.read_bytes()
-    tmp.unlink()
-    write_bytes(target, data)
+    data = save(weights, metadata={"format": "vjepa-lab preset", "name": NAME})
+    write_bytes(preset_file(NAME, ".safetensors"), data)
     keep = ("pretrain_id", "epochs", "chosen_epoch", "chosen_by", "final_loss", "probe_acc", "effective_rank",
             "embedding_std", "initial_probe_acc", "initial_effective_rank", "initial_embedding_std", "masked_ratio",
             "num_videos", "train_seconds", "spec")
