@@ -2,14 +2,15 @@
 
 Reads the DuckDB warehouse (`--warehouse`, else VJEPA_WAREHOUSE, else warehouse/vjepa.duckdb) and
 never writes it. This file only lays out the navigation and the sidebar; each page is a file in
-`dashboard/pages/` that renders frames from `dashboard.queries` with charts from `dashboard.charts`.
+`dashboard/pages/` that renders frames from `dashboard.queries.*` with charts from `dashboard.charts`.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import queries, ui
+from dashboard import ui
+from dashboard.queries import readiness
 
 st.set_page_config(page_title="vjepa-lab dashboard", page_icon=":material/movie:", layout="wide")
 
@@ -40,6 +41,6 @@ st.sidebar.caption(f"warehouse: `{path}`")
 if st.sidebar.button("Refresh", icon=":material/refresh:"):
     st.cache_data.clear()
 # Filters only make sense over runs; the pages explain a missing or empty warehouse themselves.
-if queries.warehouse_status(path).ok:
+if readiness.warehouse_status(path).ok:
     ui.sidebar_filters(ui.runs())
 page.run()

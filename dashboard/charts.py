@@ -1,6 +1,6 @@
 """DataFrame -> Altair chart, one function per view; no Streamlit and no warehouse access here.
 
-Each function takes the frame its `dashboard.queries` namesake returns (columns named in the
+Each function takes the frame its namesake in `dashboard.queries` returns (columns named in the
 docstring) and returns an `alt.Chart` (or layer/concat) with tooltips; charts where position
 matters (scatters, curves) zoom and pan with the mouse wheel, and legends select a strategy.
 Strategies keep one colour on every chart (their order in the registry picks it).
@@ -134,7 +134,7 @@ def efficiency_chart(board: pd.DataFrame) -> alt.Chart:
 
 def scaling_chart(table: pd.DataFrame, x: str, metric: str, *, x_title: str, log_x: bool = False,
                   chance: Sequence[float] = ()) -> alt.LayerChart:
-    """One line per strategy of `metric` vs `x`, bars = std over seeds (table from `queries.scaling`);
+    """One line per strategy of `metric` vs `x`, bars = std over seeds (table from `queries.standings.scaling`);
     accuracy charts draw a rule at each `chance` level."""
     data = table[table["metric"] == metric].copy()
     accuracy = metric != "train_seconds"
@@ -163,7 +163,7 @@ def scaling_chart(table: pd.DataFrame, x: str, metric: str, *, x_title: str, log
 
 
 def heatmap_chart(grid: pd.DataFrame, *, x: str = "lr", y: str = "lora_rank", title: str = "") -> alt.FacetChart:
-    """Mean metric per (x, y) cell, one panel per strategy (grid from `queries.sweep_grid`)."""
+    """Mean metric per (x, y) cell, one panel per strategy (grid from `queries.sweeps.sweep_grid`)."""
     data = grid.copy()
     data["label"] = data.apply(lambda row: f"{row['mean']:.0%} (n={int(row['n'])})", axis=1)
     xenc = alt.X(f"{x}:O", title=x, axis=alt.Axis(labelAngle=0))
@@ -266,7 +266,7 @@ def class_metrics_chart(class_metrics: pd.DataFrame) -> alt.Chart:
 
 
 def time_split_chart(split: pd.DataFrame) -> alt.Chart:
-    """Seconds per phase of a run (split from `queries.time_split`) as one stacked bar."""
+    """Seconds per phase of a run (split from `queries.detail.time_split`) as one stacked bar."""
     return alt.Chart(split).mark_bar(height=36).encode(
         x=alt.X("seconds:Q", stack="zero", title="seconds"),
         color=alt.Color("phase:N", sort=list(split["phase"]), scale=alt.Scale(range=list(PALETTE)),

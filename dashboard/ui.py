@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import pandas as pd
 import streamlit as st
 
-from dashboard import queries
+from dashboard.queries import readiness, run_rows
 from vjepa_core import paths
 from vjepa_core.errors import UserError
 from vjepa_core.store.warehouse import WarehouseBusy
@@ -53,12 +53,12 @@ def fingerprint(path: Path) -> tuple[int, ...]:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _runs(path: str, stamp: tuple[int, ...]) -> pd.DataFrame:
-    return queries.load_runs(path)
+    return run_rows.load_runs(path)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _run_tables(path: str, stamp: tuple[int, ...], run_ids: tuple[str, ...]) -> dict[str, pd.DataFrame]:
-    return queries.load_run_tables(path, run_ids)
+    return run_rows.load_run_tables(path, run_ids)
 
 
 def runs() -> pd.DataFrame:
@@ -84,7 +84,7 @@ def read(work: Callable[..., T], *args: Any) -> T:
     raise AssertionError("unreachable")  # st.stop() raises; this tells type checkers so
 
 
-def show_status(status: queries.Status) -> None:
+def show_status(status: readiness.Status) -> None:
     icon = STATUS_ICONS.get(status.kind, ":material/info:")
     show = st.warning if status.kind in ("busy", "old", "newer", "unreadable", "only_failed") else st.info
     show(f"**{status.title}** {status.detail}", icon=icon)
@@ -96,7 +96,7 @@ def show_status(status: queries.Status) -> None:
 
 def guard() -> pd.DataFrame:
     """All runs of a usable warehouse, or explain why there are none and stop the page."""
-    status = queries.warehouse_status(warehouse_path())
+    status = readiness.warehouse_status(warehouse_path())
     if not status.ok:
         show_status(status)
         st.stop()
@@ -108,7 +108,7 @@ def filtered(all_runs: pd.DataFrame) -> pd.DataFrame:
     chosen = {column: st.session_state.get(key) or () for key, column in FILTERS.items()}
     dates = st.session_state.get("f_dates")
     span = (dates[0], dates[1]) if isinstance(dates, tuple | list) and len(dates) == 2 else None
-    return queries.filter_runs(all_runs, matrices=chosen["matrix_id"], datasets=chosen["dataset"],
+    return run_rows.filter_runs(all_runs, matrices=chosen["matrix_id"], datasets=chosen["dataset"],
                                models=chosen["model"], strategies=chosen["strategy"],
                                statuses=chosen["status"], dates=span)
 

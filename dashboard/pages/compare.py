@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, queries, ui
+from dashboard import charts, ui
+from dashboard.queries import comparison, detail
 
 st.title("Compare runs")
 runs = ui.filtered(ui.guard())
@@ -24,7 +25,7 @@ tables = ui.run_tables(chosen)
 short = {run_id: f"{labels[run_id].split(' · ')[0]} · {run_id[:8]}" for run_id in chosen}
 
 st.subheader("Is the difference real?")
-tests = queries.significance(tables["predictions"], chosen, short)
+tests = comparison.significance(tables["predictions"], chosen, short)
 if tests.empty:
     st.info("These runs share no scored test videos, so there is no paired test.")
 else:
@@ -35,15 +36,15 @@ else:
                "McNemar's exact test on the videos only one of them got right.")
 
 st.subheader("Training curves")
-st.altair_chart(charts.curves_chart(queries.curves_long(tables["epochs"], short), by_run=True))
+st.altair_chart(charts.curves_chart(detail.curves_long(tables["epochs"], short), by_run=True))
 
 st.subheader("Per-class F1 change vs the baseline")
-deltas = queries.class_deltas(tables["class_metrics"], chosen, short)
+deltas = comparison.class_deltas(tables["class_metrics"], chosen, short)
 st.altair_chart(charts.class_delta_chart(deltas[deltas["run_id"] != chosen[0]]), width="stretch")
 
 st.subheader("Confusion difference")
 other = st.selectbox("against the baseline", chosen[1:], format_func=short.get)
-delta = queries.confusion_delta(tables["confusion"], chosen[0], other)
+delta = comparison.confusion_delta(tables["confusion"], chosen[0], other)
 st.caption("Blue: the second run puts more of the true class here; red: fewer. Numbers are count changes.")
 st.markdown(f"**{short[other]}** minus **{short[chosen[0]]}**")
 st.altair_chart(charts.confusion_delta_chart(delta))

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, queries, ui
+from dashboard import charts, ui
+from dashboard.queries import standings
 
 st.title("How much data do I need?")
 runs = ui.filtered(ui.guard())
-if not queries.has_variation(runs, "train_vpc"):
+if not standings.has_variation(runs, "train_vpc"):
     ui.not_enough("no strategy has runs at two or more videos-per-class values",
                   "runner run-matrix experiments/data_scaling.yaml")
     st.stop()
 
-chance = queries.chance_levels(runs)
-table = queries.scaling(runs, "train_vpc")
+chance = standings.chance_levels(runs)
+table = standings.scaling(runs, "train_vpc")
 st.caption("One line per strategy; dots are means over seeds, bars ± one std. Pick a matrix in the sidebar so "
            "that only the data size changes between points.")
 x_title = "training videos per class (log scale)"

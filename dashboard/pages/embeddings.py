@@ -5,11 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, embeddings, queries, ui
+from dashboard import charts, embeddings, ui
+from dashboard.queries import commands, readiness
 
 st.title("Embeddings")
 path = ui.warehouse_path()
-status = queries.warehouse_status(path)
+status = readiness.warehouse_status(path)
 if status.kind not in ("ok", "empty", "only_failed"):  # a missing, old or unreadable file: say what to do
     ui.show_status(status)
     st.stop()
@@ -27,7 +28,7 @@ def _vectors(path: str, stamp: tuple[int, ...], chosen: str) -> tuple[pd.DataFra
 
 sets = ui.read(_sets, str(path), ui.fingerprint(path))
 if sets.empty:
-    ui.not_enough("no embeddings in the warehouse yet", queries.command_for("runner embed synthetic --model tiny",
+    ui.not_enough("no embeddings in the warehouse yet", commands.command_for("runner embed synthetic --model tiny",
                                                                             path))
     st.stop()
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, queries, ui
+from dashboard import charts, ui
+from dashboard.queries import standings
 
 st.title("How many frames per clip?")
 runs = ui.filtered(ui.guard())
-if not queries.has_variation(runs, "frames_per_clip"):
+if not standings.has_variation(runs, "frames_per_clip"):
     ui.not_enough("no strategy has runs at two or more frames-per-clip values",
                   "runner run-matrix experiments/frames.yaml")
     st.stop()
 
-chance = queries.chance_levels(runs)
-table = queries.scaling(runs, "frames_per_clip")
+chance = standings.chance_levels(runs)
+table = standings.scaling(runs, "frames_per_clip")
 st.caption("One line per strategy; dots are means over seeds, bars ± one std.")
 left, right = st.columns(2)
 left.altair_chart(charts.scaling_chart(table, "frames_per_clip", "test_acc", x_title="frames per clip",

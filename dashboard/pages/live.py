@@ -8,11 +8,12 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from dashboard import queries, ui
+from dashboard import ui
+from dashboard.queries import commands, live, readiness
 
 st.title("Live")
 path = ui.warehouse_path()
-status = queries.warehouse_status(path)
+status = readiness.warehouse_status(path)
 if status.kind not in ("ok", "empty", "only_failed", "busy"):
     ui.show_status(status)
     st.stop()
@@ -44,13 +45,13 @@ def running(claims: pd.DataFrame) -> None:
 
 @st.fragment(run_every=5 if auto else None)
 def progress() -> None:
-    progress_rows, recent = ui.read(queries.matrix_progress, path)
+    progress_rows, recent = ui.read(live.matrix_progress, path)
     st.caption(f"updated {datetime.now():%H:%M:%S}")
-    running(ui.read(queries.running_now, path))
+    running(ui.read(live.running_now, path))
     if progress_rows.empty:
         st.info("No matrix has run against this warehouse yet. Start one and watch it here:",
                 icon=":material/hourglass_empty:")
-        st.code(queries.command_for("runner run-matrix", path), language="bash")
+        st.code(commands.command_for("runner run-matrix", path), language="bash")
     for row in progress_rows.itertuples():
         total = int(row.total_runs) if pd.notna(row.total_runs) else 0
         st.markdown(f"**{row.name or row.matrix_id}** · `{row.matrix_id}` · {row.status}")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, queries, ui
+from dashboard import charts, ui
+from dashboard.queries import standings
 
 st.title("Which strategy wins?")
 all_runs = ui.guard()
 runs = ui.filtered(all_runs)
-board = queries.leaderboard(runs)
+board = standings.leaderboard(runs)
 
 cols = st.columns(5)
 cols[0].metric("runs", len(runs))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, queries, ui
+from dashboard import charts, ui
+from dashboard.queries import standings
 
 st.title("Accuracy vs trainable parameters")
 runs = ui.filtered(ui.guard())
-board = queries.pareto(queries.leaderboard(runs))
+board = standings.pareto(standings.leaderboard(runs))
 if len(board) < 2:
     ui.not_enough("it needs two or more configurations", "runner run-matrix")
     st.stop()

@@ -7,7 +7,9 @@ import json
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, queries, ui
+from dashboard import charts, ui
+from dashboard.queries import commands, detail, run_rows
+from vjepa_core.analysis.stats import ALPHA
 
 st.title("Run detail")
 runs = ui.filtered(ui.guard()).sort_values("started_at", ascending=False)
@@ -22,7 +24,7 @@ run_id = st.selectbox("run", ids, index=ids.index(wanted) if wanted in ids else 
 st.query_params["run"] = run_id
 tables = ui.run_tables([run_id])
 run = tables["runs"].iloc[0].to_dict()
-spec = queries.spec_dict(run["spec"])
+spec = run_rows.spec_dict(run["spec"])
 
 if run["status"] != "success":
     st.error(f"This run failed: {run.get('error')}", icon=":material/error:")
@@ -31,7 +33,7 @@ chance = runs.set_index("run_id").loc[run_id, ["chance_acc", "above_chance_p"]]
 beats = pd.notna(run["test_acc"]) and pd.notna(chance["above_chance_p"])
 cols[0].metric("test accuracy", ui.fmt_pct(run["test_acc"]),
                delta=f"{100 * (run['test_acc'] - chance['chance_acc']):+.1f} pts vs chance" if beats else None,
-               delta_color="normal" if beats and chance["above_chance_p"] < queries.ALPHA else "off",
+               delta_color="normal" if beats and chance["above_chance_p"] < ALPHA else "off",
                help=(f"chance {chance['chance_acc']:.1%} (always answering the largest test class); exact "
                      f"binomial p = {chance['above_chance_p']:.2g}") if beats else None)
 cols[1].metric("test macro-F1", ui.fmt_pct(run.get("test_macro_f1")))
@@ -41,7 +43,7 @@ cols[3].metric("trainable params", f"{int(run['trainable_params']):,}" if pd.not
 cols[4].metric("wall time", f"{run['train_seconds']:.1f} s" if pd.notna(run["train_seconds"]) else "-")
 
 st.markdown("**Reproduce** (same spec, same run id):")
-st.code(queries.reproduce_command(spec), language="bash", wrap_lines=True)
+st.code(commands.reproduce_command(spec), language="bash", wrap_lines=True)
 st.markdown(f"**Checkpoint:** `{run.get('checkpoint_path') or 'none'}`  ·  **run id:** `{run_id}`  ·  "
             f"**matrix:** `{run.get('matrix_id') or '-'}`  ·  **device:** `{run.get('device') or '-'}`")
 with st.expander("Spec and versions"):
@@ -51,11 +53,11 @@ with st.expander("Spec and versions"):
 
 if not tables["epochs"].empty:
     st.subheader("Training curves")
-    st.altair_chart(charts.curves_chart(queries.curves_long(tables["epochs"])))
+    st.altair_chart(charts.curves_chart(detail.curves_long(tables["epochs"])))
 
 split = st.radio("split", ["test", "val"], horizontal=True)
 left, right = st.columns(2)
-grid = queries.confusion_grid(tables["confusion"], split=split)
+grid = detail.confusion_grid(tables["confusion"], split=split)
 if not grid.empty:
     left.subheader("Confusion matrix")
     left.altair_chart(charts.confusion_chart(grid))
@@ -64,7 +66,7 @@ if not metrics.empty:
     right.subheader("Per class")
     right.altair_chart(charts.class_metrics_chart(metrics), width="stretch")
 
-worst = queries.worst_videos(tables["predictions"], split=split)
+worst = detail.worst_videos(tables["predictions"], split=split)
 if not worst.empty:
     st.subheader("Worst-classified videos")
     st.caption("Confident mistakes first, then the least confident right answers.")
@@ -72,7 +74,7 @@ if not worst.empty:
         "confidence": st.column_config.ProgressColumn("confidence", format="percent", min_value=0, max_value=1),
         "correct": st.column_config.CheckboxColumn("correct")})
 
-timing = queries.time_split(run)
+timing = detail.time_split(run)
 if not timing.empty:
     st.subheader("Where the time went")
     st.altair_chart(charts.time_split_chart(timing), width="stretch")

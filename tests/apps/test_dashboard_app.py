@@ -21,7 +21,7 @@ import pytest
 from conftest import DASHBOARD_MATRIX, DASHBOARD_VARIETY, TrainedRuns, plant_claim
 from streamlit.testing.v1 import AppTest
 
-from dashboard import queries
+from dashboard.queries import commands, run_rows, standings
 from vjepa_core.spec import RunSpec
 from vjepa_core.store import warehouse as wh
 from vjepa_core.store.warehouse import RunRecord, Warehouse
@@ -74,8 +74,8 @@ def _chance_levels(spec: dict) -> list[float]:
 def test_overview_leaderboard(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns) -> None:
     at = _app(monkeypatch, dashboard_runs.warehouse)
     metrics = {m.label: m.value for m in at.metric}
-    runs = queries.load_runs(dashboard_runs.warehouse)
-    board = queries.leaderboard(runs)
+    runs = run_rows.load_runs(dashboard_runs.warehouse)
+    board = standings.leaderboard(runs)
     assert metrics["runs"] == str(len(runs)) and metrics["failed"] == "1"
     assert metrics["configurations"] == str(len(board))
     (chart,) = _charts(at)
@@ -90,7 +90,7 @@ def test_overview_leaderboard(monkeypatch: pytest.MonkeyPatch, dashboard_runs: T
             assert drawn.loc[row.config, "high"] > drawn.loc[row.config, "low"]
     assert set(drawn["test_acc_interval"]) >= {"t over 2 seeds"} and any(
         kind.startswith("Wilson over") for kind in drawn["test_acc_interval"])
-    assert _chance_levels(chart) == queries.chance_levels(runs) == [pytest.approx(1 / 6, abs=1e-6)]
+    assert _chance_levels(chart) == standings.chance_levels(runs) == [pytest.approx(1 / 6, abs=1e-6)]
     assert at.get("download_button") and len(at.dataframe) == 2
     shown = at.dataframe[0].value
     assert list(shown["test_acc_mean"]) == pytest.approx(list(board["test_acc_mean"]))
@@ -125,7 +125,7 @@ def test_efficiency_bars_start_above_zero_on_their_log_axis(monkeypatch: pytest.
     at = _app(monkeypatch, dashboard_runs.warehouse, "params")
     bars = next(spec for spec in _charts(at) if _marks(spec) == {"bar"})
     frame = bars["_frames"][0]
-    board = queries.leaderboard(queries.load_runs(dashboard_runs.warehouse))
+    board = standings.leaderboard(run_rows.load_runs(dashboard_runs.warehouse))
     assert len(frame) == (board["acc_per_mparam"] > 0).sum() > 0
     assert bars["encoding"]["x"]["field"] == "base" and bars["encoding"]["x2"]["field"] == "acc_per_mparam"
     assert bars["encoding"]["x"]["scale"]["type"] == "log"
@@ -139,7 +139,7 @@ def test_data_scaling_numbers(monkeypatch: pytest.MonkeyPatch, dashboard_runs: T
     at.switch_page("pages/data_scaling.py").run()
     assert not at.exception
     test_acc = _charts(at)[0]["_frames"][0]
-    runs = queries.load_runs(dashboard_runs.warehouse)
+    runs = run_rows.load_runs(dashboard_runs.warehouse)
     head_one = runs.query("matrix_id == @DASHBOARD_MATRIX and strategy == 'head' and videos_per_class == 1")
     point = test_acc.query("strategy == 'head' and train_vpc == 1").iloc[0]
     assert point["n"] == 2 and point["mean"] == pytest.approx(head_one["test_acc"].mean())
@@ -159,12 +159,12 @@ def test_run_detail(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns
     at = _app(monkeypatch, dashboard_runs.warehouse, "run_detail", query={"run": run_id})
     run = Warehouse(dashboard_runs.warehouse).get_run(run_id)
     assert at.selectbox[0].value == run_id
-    commands = [c.value for c in at.code]
-    assert queries.reproduce_command(run["spec"]) in commands
+    shown = [c.value for c in at.code]
+    assert commands.reproduce_command(run["spec"]) in shown
     assert any(run["checkpoint_path"] in m.value for m in at.markdown)
     drawn = _charts(at)
     assert len(drawn) == 4  # curves, confusion, per-class bars, time split
-    chance = queries.load_runs(dashboard_runs.warehouse).set_index("run_id").loc[run_id, "chance_acc"]
+    chance = run_rows.load_runs(dashboard_runs.warehouse).set_index("run_id").loc[run_id, "chance_acc"]
     accuracy = next(m for m in at.metric if m.label == "test accuracy")
     assert accuracy.delta == f"{100 * (run['test_acc'] - chance):+.1f} pts vs chance"
     confusion = next(spec for spec in drawn if "rect" in _marks(spec))["_frames"][0]
@@ -178,11 +178,11 @@ def test_run_detail(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns
 
 
 def test_run_detail_of_a_failed_run(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns) -> None:
-    runs = queries.load_runs(dashboard_runs.warehouse)
+    runs = run_rows.load_runs(dashboard_runs.warehouse)
     failed = runs[runs["status"] == "failed"].iloc[0]
     at = _app(monkeypatch, dashboard_runs.warehouse, "run_detail", query={"run": failed["run_id"]})
     assert any("loss is NaN" in e.value for e in at.error)
-    assert queries.reproduce_command(queries.spec_dict(failed["spec"])) in [c.value for c in at.code]
+    assert commands.reproduce_command(run_rows.spec_dict(failed["spec"])) in [c.value for c in at.code]
 
 
 def test_compare(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns) -> None:

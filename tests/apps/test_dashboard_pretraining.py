@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import queries
+from dashboard.queries import pretraining
 from vjepa_core.pretrain.loop import PretrainOptions, prepare, pretrain, read_probe_set, read_videos
 from vjepa_core.pretrain.spec import PretrainSpec
 from vjepa_core.store import warehouse as wh
@@ -48,11 +48,11 @@ def _page(monkeypatch: pytest.MonkeyPatch, warehouse: Path) -> AppTest:
 
 
 def test_queries_shape_runs_and_curves(pretrained: Path) -> None:
-    runs, epochs = queries.load_pretraining(pretrained)
+    runs, epochs = pretraining.load_pretraining(pretrained)
     assert len(runs) == 3 and set(runs.status) == {"success", "failed"}
     assert all(label.startswith(pid[:8]) for label, pid in zip(runs.label, runs.pretrain_id, strict=True))
     done = runs[runs.status == "success"]
-    long = queries.pretrain_curves(done, epochs)
+    long = pretraining.pretrain_curves(done, epochs)
     per_run = long.groupby(["run", "metric"]).size().unstack()
     with_probe = done[done.probe_acc.notna()].label.item()
     without = done[done.probe_acc.isna()].label.item()
@@ -61,7 +61,7 @@ def test_queries_shape_runs_and_curves(pretrained: Path) -> None:
     kept = long[long.kept].groupby("run").epoch.unique()
     assert {run: list(e) for run, e in kept.items()} == {
         row.label: [row.chosen_epoch] for row in done.itertuples()}
-    summary = queries.pretrain_summary(runs)
+    summary = pretraining.pretrain_summary(runs)
     row = summary[summary.run == with_probe].iloc[0]
     start, end = (float(x.rstrip("%")) for x in row["probe accuracy"].split(" -> "))
     assert 0 <= start <= 100 and 0 <= end <= 100 and row["kept epoch"].endswith("(probe_acc)")
@@ -77,10 +77,10 @@ def test_pretraining_page_draws_every_diagnostic(monkeypatch: pytest.MonkeyPatch
     assert len(charts) == 1
     spec = json.loads(charts[0].proto.spec)
     frame = pa.ipc.open_stream(charts[0].proto.datasets[0].data.data).read_all().to_pandas()
-    assert set(frame.metric) == set(queries.PRETRAIN_METRICS.values())
+    assert set(frame.metric) == set(pretraining.PRETRAIN_METRICS.values())
     assert spec["resolve"]["scale"]["y"] == "independent"
-    runs, epochs = queries.load_pretraining(pretrained)
-    assert len(frame) == len(queries.pretrain_curves(runs, epochs))
+    runs, epochs = pretraining.load_pretraining(pretrained)
+    assert len(frame) == len(pretraining.pretrain_curves(runs, epochs))
 
 
 def test_a_warehouse_without_pretraining_says_how_to_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""dashboard.queries against warehouses the real runner filled (`trained_runs`, `dashboard_runs`)."""
+"""dashboard.queries.* against warehouses the real runner filled (`trained_runs`, `dashboard_runs`)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from conftest import DASHBOARD_MATRIX, DASHBOARD_VARIETY, TrainedRuns, plant_cla
 from scipy import stats as scipy_stats
 from typer.testing import CliRunner
 
-from dashboard import queries
+from dashboard.queries import commands, comparison, detail, live, readiness, run_rows, standings, sweeps
 from runner.options import build_spec, with_spec_options
 from vjepa_core.analysis.stats import run_chance_test
 from vjepa_core.spec import RunSpec
@@ -40,42 +40,42 @@ def _copy(source: Path, target: Path) -> Path:
 
 def test_status_explains_every_unusable_warehouse(tmp_path: Path, trained_runs: TrainedRuns,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    missing = queries.warehouse_status(tmp_path / "none.duckdb")
+    missing = readiness.warehouse_status(tmp_path / "none.duckdb")
     assert missing.kind == "missing" and missing.command == f"runner run-matrix --warehouse {tmp_path}/none.duckdb"
     duckdb.connect(str(tmp_path / "blank.duckdb")).close()
-    assert queries.warehouse_status(tmp_path / "blank.duckdb").kind == "no_schema"
+    assert readiness.warehouse_status(tmp_path / "blank.duckdb").kind == "no_schema"
     (tmp_path / "junk.duckdb").write_text("not a database")
-    assert queries.warehouse_status(tmp_path / "junk.duckdb").kind == "unreadable"
+    assert readiness.warehouse_status(tmp_path / "junk.duckdb").kind == "unreadable"
 
     Warehouse(tmp_path / "empty.duckdb").migrate()
-    empty = queries.warehouse_status(tmp_path / "empty.duckdb")
+    empty = readiness.warehouse_status(tmp_path / "empty.duckdb")
     assert empty.kind == "empty" and "runner run-matrix" in empty.command
 
     failed = RunSpec(strategy="head", data="synthetic", epochs=1)
     Warehouse(tmp_path / "failed.duckdb").write_run(RunRecord(run={
         "run_id": failed.run_id, "status": "failed", "error": "RuntimeError: loss is NaN", "spec": failed.to_dict()}))
-    only_failed = queries.warehouse_status(tmp_path / "failed.duckdb")
+    only_failed = readiness.warehouse_status(tmp_path / "failed.duckdb")
     assert (only_failed.kind, only_failed.runs) == ("only_failed", 1)
     assert only_failed.errors == ("RuntimeError: loss is NaN",)
 
     newer = _copy(trained_runs.warehouse, tmp_path / "newer.duckdb")
     with duckdb.connect(str(newer)) as conn:
         conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(wh.SCHEMA_VERSION + 1)])
-    assert queries.warehouse_status(newer).kind == "newer"
+    assert readiness.warehouse_status(newer).kind == "newer"
 
-    ok = queries.warehouse_status(trained_runs.warehouse)
+    ok = readiness.warehouse_status(trained_runs.warehouse)
     assert (ok.kind, ok.runs, ok.succeeded) == ("ok", 7, 6)
     # This code one schema version ahead of the file: the file is "old", and the dashboard must not upgrade it.
     monkeypatch.setattr(wh, "SCHEMA_VERSION", wh.SCHEMA_VERSION + 1)
-    old = queries.warehouse_status(trained_runs.warehouse)
+    old = readiness.warehouse_status(trained_runs.warehouse)
     assert old.kind == "old" and "migrate()" in old.command
     assert wh.schema_version(trained_runs.warehouse) == wh.SCHEMA_VERSION - 1
 
 
 def test_leaderboard_groups_seeds_into_configurations(trained_runs: TrainedRuns) -> None:
-    runs = queries.load_runs(trained_runs.warehouse)
+    runs = run_rows.load_runs(trained_runs.warehouse)
     assert len(runs) == 7 and runs["config_id"].nunique() == 4
-    board = queries.leaderboard(runs)
+    board = standings.leaderboard(runs)
     assert len(board) == 3 and (board["n"] == 2).all() and board["best_in_strategy"].all()
     raw = Warehouse(trained_runs.warehouse).runs(status="success")
     for row in board.itertuples():
@@ -87,7 +87,7 @@ def test_leaderboard_groups_seeds_into_configurations(trained_runs: TrainedRuns)
     assert list(board["test_acc_mean"]) == sorted(board["test_acc_mean"], reverse=True)
     assert set(board["test_acc_interval"]) == {"t over 2 seeds"}
     # One seed of a configuration: a Wilson interval over its test videos, not the point itself.
-    single = queries.leaderboard(runs[runs["seed"] == 0])
+    single = standings.leaderboard(runs[runs["seed"] == 0])
     for row in single.itertuples():
         run = raw[(raw["strategy"] == row.strategy) & (raw["seed"] == 0)].iloc[0]
         low, high = scipy_stats.binomtest(round(run["test_acc"] * run["num_test"]), run["num_test"]).proportion_ci(
@@ -102,12 +102,12 @@ def test_leaderboard_groups_seeds_into_configurations(trained_runs: TrainedRuns)
 def test_labels_name_only_the_differences_a_strategy_reads() -> None:
     specs = [RunSpec(strategy="head").to_dict(), RunSpec(strategy="lora", lora_rank=8).to_dict(),
              RunSpec(strategy="full", encoder_lr_scale=0.1).to_dict(), RunSpec(strategy="full").to_dict()]
-    labels = queries.config_labels(specs, [s["strategy"] for s in specs])
+    labels = run_rows.config_labels(specs, [s["strategy"] for s in specs])
     assert labels == ["head", "lora · rank=8", "full · encoder_lr_scale=0.1", "full · encoder_lr_scale=1"]
 
 
 def test_runs_carry_their_chance_level(trained_runs: TrainedRuns) -> None:
-    runs = queries.load_runs(trained_runs.warehouse)
+    runs = run_rows.load_runs(trained_runs.warehouse)
     store = Warehouse(trained_runs.warehouse)
     for run in runs.to_dict("records"):
         expected = run_chance_test(run, store.table("class_metrics", run["run_id"]))
@@ -116,33 +116,34 @@ def test_runs_carry_their_chance_level(trained_runs: TrainedRuns) -> None:
             continue
         assert run["chance_acc"] == pytest.approx(expected.chance)
         assert run["above_chance_p"] == pytest.approx(expected.p_value)
-    board = queries.leaderboard(runs)
+    board = standings.leaderboard(runs)
     for row in board.itertuples():
         seeds = runs[runs["run_id"].isin(row.run_ids.split(","))]
         assert row.above_chance == (seeds["above_chance_p"] < 0.05).sum() <= row.n
         assert row.chance_acc == pytest.approx(seeds["chance_acc"].max())
-    assert queries.chance_levels(runs) == sorted({round(v, 6) for v in runs["chance_acc"][runs["status"] == "success"]})
+    succeeded = runs["chance_acc"][runs["status"] == "success"]
+    assert standings.chance_levels(runs) == sorted({round(v, 6) for v in succeeded})
 
 
 def test_filters_and_pareto(trained_runs: TrainedRuns) -> None:
-    runs = queries.load_runs(trained_runs.warehouse)
-    assert set(queries.filter_runs(runs, strategies=["lora"], statuses=["success"])["strategy"]) == {"lora"}
+    runs = run_rows.load_runs(trained_runs.warehouse)
+    assert set(run_rows.filter_runs(runs, strategies=["lora"], statuses=["success"])["strategy"]) == {"lora"}
     today = pd.to_datetime(runs["started_at"]).max().date()
-    assert len(queries.filter_runs(runs, dates=(today, today))) == 7
-    assert queries.filter_runs(runs, dates=(date(2000, 1, 1), date(2000, 1, 2))).empty
+    assert len(run_rows.filter_runs(runs, dates=(today, today))) == 7
+    assert run_rows.filter_runs(runs, dates=(date(2000, 1, 1), date(2000, 1, 2))).empty
     board = pd.DataFrame({"trainable_params": [10, 100, 1000, 50, 2000],
                           "test_acc_mean": [0.5, 0.7, 0.6, 0.5, 0.9]})
-    assert queries.pareto(board)["on_frontier"].tolist() == [True, True, False, False, True]
-    real = queries.pareto(queries.leaderboard(runs))
+    assert standings.pareto(board)["on_frontier"].tolist() == [True, True, False, False, True]
+    real = standings.pareto(standings.leaderboard(runs))
     smallest = real.loc[real["trainable_params"].idxmin()]
     assert smallest["on_frontier"] and real["on_frontier"].sum() >= 1
 
 
 def test_scaling_sweeps_and_options(dashboard_runs: TrainedRuns) -> None:
-    runs = queries.filter_runs(queries.load_runs(dashboard_runs.warehouse), matrices=[DASHBOARD_MATRIX])
+    runs = run_rows.filter_runs(run_rows.load_runs(dashboard_runs.warehouse), matrices=[DASHBOARD_MATRIX])
     assert len(runs) == len(DASHBOARD_VARIETY)
-    assert queries.has_variation(runs, "train_vpc") and queries.has_variation(runs, "frames_per_clip")
-    scaling = queries.scaling(runs, "train_vpc")
+    assert standings.has_variation(runs, "train_vpc") and standings.has_variation(runs, "frames_per_clip")
+    scaling = standings.scaling(runs, "train_vpc")
     head_one = scaling.query("strategy == 'head' and train_vpc == 1 and metric == 'test_acc'").iloc[0]
     accs = runs.query("strategy == 'head' and videos_per_class == 1")["test_acc"]
     assert head_one["n"] == 2 and head_one["mean"] == pytest.approx(accs.mean())
@@ -150,51 +151,51 @@ def test_scaling_sweeps_and_options(dashboard_runs: TrainedRuns) -> None:
     assert scaling["low"].ge(0).all() and scaling.query("metric != 'train_seconds'")["high"].le(1).all()
 
     two_models = pd.concat([runs, runs.query("strategy == 'head'").assign(model="preset:tiny-jepa", test_acc=1.0)])
-    lines = queries.scaling(two_models, "train_vpc").query("metric == 'test_acc'")
+    lines = standings.scaling(two_models, "train_vpc").query("metric == 'test_acc'")
     assert {"head on tiny", "head on tiny-jepa"} <= set(lines["strategy"])
     assert lines.query("strategy == 'head on tiny-jepa'")["mean"].eq(1.0).all()
 
-    options = queries.varying_options(runs)
+    options = sweeps.varying_options(runs)
     assert options == ["strategy", "videos_per_class", "frames_per_clip", "lr", "lora_rank"]
-    grid = queries.sweep_grid(runs[runs["strategy"] == "lora"])
+    grid = sweeps.sweep_grid(runs[runs["strategy"] == "lora"])
     assert len(grid) == 4 and (grid["n"] == 1).all()
     cell = grid.query("lr == 0.01 and lora_rank == 8").iloc[0]
     assert cell["mean"] == runs.query("strategy == 'lora' and lr == 0.01 and lora_rank == 8")["best_val_acc"].item()
 
-    long = queries.parallel_coordinates(runs, options)
+    long = sweeps.parallel_coordinates(runs, options)
     assert len(long) == len(runs) * (len(options) + 1)
     assert long["position"].between(0, 1).all()
     lr_positions = long[long["axis"] == "lr"].groupby("value")["position"].first().to_dict()
     assert lr_positions == {"0.001": 0.0, "0.01": 1.0}
 
-    top = queries.top_configs(queries.leaderboard(runs), 3)
+    top = sweeps.top_configs(standings.leaderboard(runs), 3)
     assert len(top) == 3 and top["best_val_acc_mean"].is_monotonic_decreasing
     assert top["gap"].tolist() == pytest.approx((top["best_val_acc_mean"] - top["test_acc_mean"]).tolist())
 
 
 def test_run_detail_frames(trained_runs: TrainedRuns) -> None:
     run_id = trained_runs.run_ids[0]
-    tables = queries.load_run_tables(trained_runs.warehouse, [run_id])
+    tables = run_rows.load_run_tables(trained_runs.warehouse, [run_id])
     run = tables["runs"].iloc[0].to_dict()
-    everything = queries.load_runs(trained_runs.warehouse).set_index("run_id")
+    everything = run_rows.load_runs(trained_runs.warehouse).set_index("run_id")
     chance = run_chance_test(run, tables["class_metrics"])
     assert run["chance_acc"] == pytest.approx(everything.loc[run_id, "chance_acc"]) == pytest.approx(chance.chance)
     assert run["above_chance_p"] == pytest.approx(chance.p_value)
-    grid = queries.confusion_grid(tables["confusion"])
+    grid = detail.confusion_grid(tables["confusion"])
     assert len(grid) == run["num_classes"] ** 2 and grid["count"].sum() == run["num_test"]
     assert grid.groupby("true_class")["rate"].sum().tolist() == pytest.approx([1.0] * run["num_classes"])
 
-    worst = queries.worst_videos(tables["predictions"], k=100)
+    worst = detail.worst_videos(tables["predictions"], k=100)
     assert len(worst) == run["num_test"]
     wrong = worst[~worst["correct"]]
     assert worst["correct"].tolist() == sorted(worst["correct"].tolist())  # mistakes first
     assert wrong["confidence"].is_monotonic_decreasing
     assert worst[worst["correct"]]["confidence"].is_monotonic_increasing
 
-    split = queries.time_split(run)
+    split = detail.time_split(run)
     assert split["seconds"].sum() == pytest.approx(run["train_seconds"], rel=0.01)
     assert {"decode", "encode", "fit", "eval"} <= set(split["phase"])
-    curves = queries.curves_long(tables["epochs"])
+    curves = detail.curves_long(tables["epochs"])
     assert len(curves) == 2 * 4 and set(curves["panel"]) == {"loss", "accuracy"}
 
 
@@ -216,33 +217,33 @@ def _rebuilt_run_id(command: str) -> str:
 
 
 def test_reproduce_command_rebuilds_the_run_id(dashboard_runs: TrainedRuns) -> None:
-    runs = queries.load_runs(dashboard_runs.warehouse)
+    runs = run_rows.load_runs(dashboard_runs.warehouse)
     for row in runs.itertuples():  # success and failed, every strategy, lr / rank / frames / data size
-        command = queries.reproduce_command(queries.spec_dict(row.spec))
+        command = commands.reproduce_command(run_rows.spec_dict(row.spec))
         assert _rebuilt_run_id(command) == row.run_id, command
-    assert queries.reproduce_command(RunSpec().to_dict()) == "runner run"
+    assert commands.reproduce_command(RunSpec().to_dict()) == "runner run"
     probe = RunSpec(strategy="pooler_head", feature_layers=(-7, -5, -3, -1), pooler_layers=3)
-    command = queries.reproduce_command(json.loads(json.dumps(probe.to_dict())))  # as the warehouse gives it back
+    command = commands.reproduce_command(json.loads(json.dumps(probe.to_dict())))  # as the warehouse gives it back
     assert "--feature-layers=-7,-5,-3,-1 --pooler-layers 3" in command and _rebuilt_run_id(command) == probe.run_id
 
 
 def test_compare_frames(trained_runs: TrainedRuns) -> None:
     first, second = trained_runs.run_ids[:2]
-    tables = queries.load_run_tables(trained_runs.warehouse, [first, second])
+    tables = run_rows.load_run_tables(trained_runs.warehouse, [first, second])
     num_test = int(tables["runs"]["num_test"].iloc[0])
-    tests = queries.significance(tables["predictions"], [first, second], {})
+    tests = comparison.significance(tables["predictions"], [first, second], {})
     row = tests.iloc[0]
     assert row["n_shared"] == num_test and row["diff"] == pytest.approx(row["acc_b"] - row["acc_a"])
     accs = tables["runs"].set_index("run_id")["test_acc"]
     assert (row["acc_a"], row["acc_b"]) == pytest.approx((accs[first], accs[second]))
-    deltas = queries.class_deltas(tables["class_metrics"], [first, second], {first: "a", second: "b"})
+    deltas = comparison.class_deltas(tables["class_metrics"], [first, second], {first: "a", second: "b"})
     assert (deltas[deltas["run"] == "a"]["delta"] == 0).all() and set(deltas["run"]) == {"a", "b"}
-    delta = queries.confusion_delta(tables["confusion"], first, second)
+    delta = comparison.confusion_delta(tables["confusion"], first, second)
     assert delta["count_delta"].sum() == 0 and delta["delta"].between(-1, 1).all()
 
 
 def test_matrix_progress(dashboard_runs: TrainedRuns) -> None:
-    progress, recent = queries.matrix_progress(dashboard_runs.warehouse, recent=5)
+    progress, recent = live.matrix_progress(dashboard_runs.warehouse, recent=5)
     row = progress.set_index("matrix_id").loc[DASHBOARD_MATRIX]
     total = len(DASHBOARD_VARIETY) + 2
     assert (row["done"], row["total_runs"], row["status"]) == (len(DASHBOARD_VARIETY), total, "running")
@@ -261,7 +262,7 @@ def test_running_now_names_each_process_and_whether_it_lives(tmp_path: Path) -> 
                 heartbeat_at=utc_now() - timedelta(seconds=20))
     with Claims(store, command="sweep") as mine:
         mine.claim("ours", strategy="head", matrix_id="m1")
-        claims = queries.running_now(store.path).set_index("run_id")
+        claims = live.running_now(store.path).set_index("run_id")
     assert list(claims.index) == ["killed-here", "far-away", "ours"]  # oldest claim first
     assert claims["state"].to_dict() == {"killed-here": "gone", "far-away": "running", "ours": "running"}
     assert claims.loc["ours", "process"] == f"PID {os.getpid()} on {socket.gethostname()}"
@@ -271,9 +272,9 @@ def test_running_now_names_each_process_and_whether_it_lives(tmp_path: Path) -> 
     assert claims.loc["killed-here", "running_seconds"] == pytest.approx(95, abs=10)
     assert claims.loc["far-away", "heartbeat_age_seconds"] == pytest.approx(20, abs=10)
     # A heartbeat older than the timeout: that machine's process counts as gone.
-    stale = queries.shape_claims(claims.reset_index(), now=utc_now() + timedelta(hours=1)).set_index("run_id")
+    stale = live.shape_claims(claims.reset_index(), now=utc_now() + timedelta(hours=1)).set_index("run_id")
     assert stale.loc["far-away", "state"] == "gone" and stale.loc["ours", "state"] == "running"
-    assert list(queries.running_now(store.path)["run_id"]) == ["killed-here", "far-away"]  # ours: released
+    assert list(live.running_now(store.path)["run_id"]) == ["killed-here", "far-away"]  # ours: released
 
 
 def test_a_running_matrix_whose_process_died_here_is_stopped(tmp_path: Path) -> None:
@@ -285,7 +286,7 @@ def test_a_running_matrix_whose_process_died_here_is_stopped(tmp_path: Path) -> 
     for matrix_id, (pid, host, status) in rows.items():
         store.upsert_matrix({"matrix_id": matrix_id, "status": status, "total_runs": 2, "pid": pid, "host": host,
                              "started_at": pd.Timestamp.now()})
-    progress = queries.matrix_progress(store.path)[0].set_index("matrix_id")
+    progress = live.matrix_progress(store.path)[0].set_index("matrix_id")
     assert progress["status"].to_dict() == {"killed": "stopped", "alive": "running", "elsewhere": "running",
                                             "done": "finished"}
 
@@ -322,15 +323,15 @@ def test_reads_while_a_matrix_writes(tmp_path: Path, trained_runs: TrainedRuns) 
         seen = []
         deadline = time.monotonic() + 60
         while writer.poll() is None and time.monotonic() < deadline:
-            progress, _ = queries.matrix_progress(warehouse)  # never a lock error: reads retry
+            progress, _ = live.matrix_progress(warehouse)  # never a lock error: reads retry
             seen.append(int(progress.set_index("matrix_id").loc["live", "done"]))
-            assert queries.warehouse_status(warehouse).kind == "ok"
+            assert readiness.warehouse_status(warehouse).kind == "ok"
             with reads.open("a") as log:
                 log.write(f"{seen[-1]}\n")
     finally:
         writer.wait(timeout=60)
     assert writer.returncode == 0
-    final, _ = queries.matrix_progress(warehouse)
+    final, _ = live.matrix_progress(warehouse)
     assert final.set_index("matrix_id").loc["live", ["done", "status"]].tolist() == [15, "finished"]
     assert seen == sorted(seen) and len(seen) >= 2 and seen[-1] > seen[0]
 
@@ -342,16 +343,16 @@ def test_one_runs_tables_carry_the_same_chance_as_the_run_list(tmp_path: Path) -
         run={"run_id": "r1", "status": "success", "strategy": "head", "num_classes": 3, "num_test": 10,
              "test_acc": 0.9, "spec": RunSpec(strategy="head").to_dict()},
         class_metrics=[{"split": "test", "class_name": c, "support": n} for c, n in supports.items()]))
-    detail = queries.load_run_tables(store.path, ["r1"])["runs"].iloc[0]
-    listed = queries.load_runs(store.path).iloc[0]
-    assert detail["chance_acc"] == listed["chance_acc"] == pytest.approx(0.6)
-    assert detail["above_chance_p"] == pytest.approx(listed["above_chance_p"])
+    one = run_rows.load_run_tables(store.path, ["r1"])["runs"].iloc[0]
+    listed = run_rows.load_runs(store.path).iloc[0]
+    assert one["chance_acc"] == listed["chance_acc"] == pytest.approx(0.6)
+    assert one["above_chance_p"] == pytest.approx(listed["above_chance_p"])
 
 
 def test_chance_falls_back_to_the_class_count() -> None:
     runs = pd.DataFrame({"num_classes": [4, 4, 3], "num_test": [40, None, 30], "test_acc": [0.5, None, 0.4],
                          "test_largest_class": [None, None, 15], "test_support": [None, None, 30]})
-    out = queries.with_chance(runs)
+    out = run_rows.with_chance(runs)
     assert out["chance_acc"].tolist() == pytest.approx([0.25, 0.25, 0.5])
     assert out["above_chance_p"][0] == pytest.approx(scipy_stats.binomtest(20, 40, 0.25, alternative="greater").pvalue)
     assert math.isnan(out["above_chance_p"][1])

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from dashboard.queries import matrix_progress
+from dashboard.queries.live import matrix_progress
 from runner.cli import app
 from runner.matrix import load_matrix
 from vjepa_core.analysis.stats import run_chance_test
