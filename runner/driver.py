@@ -29,7 +29,8 @@ from vjepa_core.progress import progress_bar
 from vjepa_core.spec import ExecOptions, RunSpec
 from vjepa_core.store.claims import BUSY, CLAIMED, Claims, Verdict
 from vjepa_core.store.warehouse import RunRecord, Warehouse
-from vjepa_core.training.experiment import PreparedData, joint_groups, prepare_data
+from vjepa_core.training.experiment import PreparedData, prepare_data
+from vjepa_core.training.joint import joint_groups
 
 
 @dataclass

@@ -74,8 +74,7 @@ def embed(
 
 
 def _videos(data: str, results: Path, *, decoder: str, progress: bool) -> tuple[str, list[Any]]:
-    from vjepa_core.data import check_videos, discover_dataset
-    from vjepa_core.training.experiment import resolve_data
+    from vjepa_core.data import check_videos, discover_dataset, resolve_data
 
     source = discover_dataset(resolve_data(data, results, progress=progress))
     good, skipped = check_videos(source.items, decoder=decoder, progress=progress)

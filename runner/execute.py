@@ -20,7 +20,7 @@ from vjepa_core.models.device import resolve_device, resolve_precision
 from vjepa_core.spec import ExecOptions, RunSpec
 from vjepa_core.store.claims import BUSY, DONE, Claims, RunningElsewhere
 from vjepa_core.store.warehouse import RunRecord, Warehouse
-from vjepa_core.training.experiment import Paths, PreparedData, failed_record, prepare_data, run_experiments
+from vjepa_core.training.experiment import Paths, PreparedData, failed_run_record, prepare_data, run_experiments
 
 log = logging.getLogger(__name__)
 
@@ -69,4 +69,4 @@ def run_group_and_catch(specs: list[RunSpec], results: Path, options: ExecOption
     except Exception as exc:  # noqa: BLE001 - a run's failure is data, recorded with its message
         if not isinstance(exc, UserError | WriteFailed):  # those say all in one line: no traceback
             log.exception("run(s) %s failed", ", ".join(spec.run_id for spec in specs))
-        return [failed_record(spec, options, started, exc) for spec in specs]
+        return [failed_run_record(spec, options, started, exc) for spec in specs]

@@ -1,7 +1,7 @@
 """Where a matrix's runs execute: this process, or Ray tasks.
 
 Executors share one interface: `submit(group, data)` for a group of runs trained side by side
-(`vjepa_core.training.experiment.joint_groups`; most groups hold one run), then `next_completed()`
+(`vjepa_core.training.joint.joint_groups`; most groups hold one run), then `next_completed()`
 returns the `(spec, RunRecord)` pairs of the next group to finish; `capacity` is how many groups they
 can train at once, so the driver claims runs only when a slot is free for them
 (`vjepa_core.store.claims`). They never touch the warehouse: the driver (`runner.driver.run_matrix`)
@@ -22,10 +22,10 @@ from typing import Any, Protocol
 
 from runner.execute import run_group_and_catch
 from vjepa_core.errors import UserError
-from vjepa_core.paths import REPO_ROOT
+from vjepa_core.paths import PACKAGE_PARENT
 from vjepa_core.spec import ExecOptions, RunSpec
 from vjepa_core.store.warehouse import RunRecord
-from vjepa_core.training.experiment import PreparedData, failed_record
+from vjepa_core.training.experiment import PreparedData, failed_run_record
 
 Completed = tuple[RunSpec, RunRecord]
 
@@ -113,7 +113,7 @@ class RayExecutor:
         try:
             records = self._ray.get(done[0])
         except Exception as exc:  # noqa: BLE001 - a worker that died is failed runs, not a dead matrix
-            records = [failed_record(spec, self.options, started, exc) for spec in group]
+            records = [failed_run_record(spec, self.options, started, exc) for spec in group]
         return list(zip(group, records, strict=True))
 
     def close(self) -> None:
@@ -127,7 +127,7 @@ class RayExecutor:
 def _runtime_env(address: str | None) -> dict[str, Any] | None:
     if address in (None, "local"):
         return None
-    return {"py_modules": [str(REPO_ROOT / "vjepa_core"), str(REPO_ROOT / "runner")]}
+    return {"py_modules": [str(PACKAGE_PARENT / "vjepa_core"), str(PACKAGE_PARENT / "runner")]}
 
 
 def check_executor(kind: str, *, address: str | None = None, gpus_per_run: float = 0,

@@ -72,8 +72,8 @@ def pretrain(
 
     Example: runner pretrain --data videos/ --model tiny --probe-data labelled/ --epochs 10
     """
+    from vjepa_core.data import resolve_data
     from vjepa_core.pretrain.loop import PretrainOptions, prepare, read_probe_set, read_videos
-    from vjepa_core.training.experiment import resolve_data
 
     spec = PretrainSpec(**(spec_values or {}))
     root = results_path(results)
@@ -94,7 +94,7 @@ def _run(prepared: Any, root: Path, options: Any) -> Any:
     import logging
 
     from vjepa_core.errors import UserError, WriteFailed
-    from vjepa_core.pretrain.loop import PretrainRecord, failed_run, pretrain
+    from vjepa_core.pretrain.loop import failed_pretrain_record, pretrain
 
     started = datetime.now()
     try:
@@ -104,7 +104,7 @@ def _run(prepared: Any, root: Path, options: Any) -> Any:
     except Exception as exc:  # noqa: BLE001 - a run's failure is data, recorded with its message
         if not isinstance(exc, UserError | WriteFailed):
             logging.getLogger(__name__).exception("pretraining %s failed", prepared.pretrain_id)
-        return PretrainRecord(run=failed_run(prepared, started, exc))
+        return failed_pretrain_record(prepared, started, exc)
 
 
 def _record(path: Path, record: Any) -> None:

@@ -1,5 +1,7 @@
 """Errors a user can fix. The CLI prints their message as one line and exits with code 2.
 
+`error_message(error)` is the one line a failed run's row keeps, for any exception.
+
 An error keeps its `reason` apart from its subject, so that a caller who names the subject its own way
 (the demo says `clip.mp4`, not the server's temporary path) adds its words to the reason without
 repeating what the message already says.
@@ -7,6 +9,7 @@ repeating what the message already says.
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 
 
@@ -39,3 +42,10 @@ class WriteFailed(Exception):
     Not bad input (a run that meets it is recorded as failed, exit code 1), but a user can fix it:
     its message is one line naming the path and the remedy, shown without a traceback.
     """
+
+
+def error_message(error: BaseException) -> str:
+    """One line: the message alone when a user can act on it (UserError, WriteFailed), else with the type."""
+    if isinstance(error, UserError | WriteFailed):
+        return str(error)
+    return "".join(traceback.format_exception_only(type(error), error)).strip()

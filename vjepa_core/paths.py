@@ -13,7 +13,8 @@ WAREHOUSE_ENV = "VJEPA_WAREHOUSE"
 RESULTS_ENV = "VJEPA_RESULTS"
 DEFAULT_WAREHOUSE = "warehouse/vjepa.duckdb"
 DEFAULT_RESULTS = "results"
-REPO_ROOT = Path(__file__).resolve().parent.parent  # the source checkout (git sha, Ray's py_modules)
+# The folder holding vjepa_core/ and runner/: the source checkout of an editable install, else site-packages.
+PACKAGE_PARENT = Path(__file__).resolve().parent.parent
 
 
 def warehouse_path(value: str | os.PathLike[str] | None = None) -> Path:

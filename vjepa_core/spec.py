@@ -132,7 +132,7 @@ class ExecOptions:
     progress: bool = True
     matrix_id: str | None = None
     checkpoint_dtype: str = "auto"  # fp32, fp16, bf16, or auto (vjepa_core.store.checkpoint.checkpoint_dtype)
-    joint: int = 20  # runs trained side by side on one pass of cached tokens (vjepa_core.training.experiment)
+    joint: int = 20  # runs trained side by side on one pass of cached tokens (vjepa_core.training.joint)
 
 
 def field_names() -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vjepa_core.spec import ExecOptions, RunSpec
-from vjepa_core.training.experiment import joint_groups
+from vjepa_core.training.joint import joint_groups
 
 GRID = [RunSpec(lr=lr, weight_decay=wd, warmup_ratio=0.0) for lr in (5e-3, 3e-3, 1e-3, 3e-4, 1e-4)
         for wd in (0.01, 0.1, 0.4, 0.8)]

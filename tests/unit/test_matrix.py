@@ -36,7 +36,7 @@ def test_example_specs_parse(name: str) -> None:
 
 def test_the_official_probe_sweep_is_one_joint_group_chosen_on_validation() -> None:
     from vjepa_core.spec import ExecOptions
-    from vjepa_core.training.experiment import joint_groups
+    from vjepa_core.training.joint import joint_groups
 
     matrix = load_matrix(EXPERIMENTS / "vjepa2_probe.yaml", {"model": "small"})  # a CLI flag over the base
     assert sorted((s.lr, s.weight_decay) for s in matrix.runs) == sorted(

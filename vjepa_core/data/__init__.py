@@ -17,7 +17,7 @@ from vjepa_core.data.datasets import (
 )
 from vjepa_core.data.decode import VideoInfo, available_decoders, probe_video, read_frames
 from vjepa_core.data.sampling import clip_span, eval_clip_indices, train_clip_indices
-from vjepa_core.data.synthetic import SYNTHETIC_CLASSES, make_synthetic, synthetic_dir
+from vjepa_core.data.synthetic import SYNTHETIC_CLASSES, make_synthetic, resolve_data, synthetic_dir
 from vjepa_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD, TrainAugment, eval_views, resize_size
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "probe_video",
     "read_frames",
     "resize_size",
+    "resolve_data",
     "synthetic_dir",
     "train_clip_indices",
 ]

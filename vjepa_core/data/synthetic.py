@@ -8,6 +8,8 @@ Each video is a textured background with one or two shapes moving in the class's
 Gaussian pixel noise. Start positions are uniform over the frame and shapes wrap around the
 edges, so no single frame reveals the class: only the order of frames does.
 
+`resolve_data(data, results)`: a `--data` value as a path, `synthetic` being the set under `results/`.
+
 `write_long_video(path, seconds=...)` writes one untrimmed video of any length and size whose
 motion changes class every `segment_seconds` (the same shapes and motions, scaled to the frame
 size), rendered and encoded one frame at a time, and returns its segments [(start s, end s, class)]:
@@ -57,6 +59,13 @@ _CODECS: dict[str, tuple[str, dict[str, str]]] = {
 def synthetic_dir(results_dir: str | os.PathLike[str]) -> Path:
     """Default home of the synthetic set: `<results>/datasets/synthetic`."""
     return Path(results_dir) / "datasets" / "synthetic"
+
+
+def resolve_data(data: str, results: Path, *, progress: bool = False) -> str:
+    """`synthetic` means the built-in generated set under results/ (made on first use); anything else is a path."""
+    if data == "synthetic":
+        return str(make_synthetic(synthetic_dir(results), progress=progress))
+    return data
 
 
 def make_synthetic(

@@ -2,7 +2,8 @@
 
 `prepare(spec, results, options)` validates everything (videos that decode and are long enough, a
 V-JEPA 2 model, masks possible on its token grid, the probe set) and writes nothing; then
-`pretrain(prepared, results, options)` trains and returns a `PretrainRecord` (the warehouse rows).
+`pretrain(prepared, results, options)` trains and returns a `PretrainRecord` (the warehouse rows), and
+`failed_pretrain_record(prepared, started, error)` is the record of a run that raised after the checks.
 
 Layout of `results/pretrained/<id>/` (id = hash of the spec and the videos' fingerprint):
 - `config.json`, `model.safetensors`: a `VJEPA2Model` (encoder = the EMA target encoder of the kept
@@ -38,7 +39,7 @@ from transformers.utils import logging as hf_logging
 
 from vjepa_core.data import VideoItem, check_videos, discover_dataset, make_splits, probe_video
 from vjepa_core.data.clips import ClipConfig, EvalClips, TrainClips
-from vjepa_core.errors import UserError
+from vjepa_core.errors import UserError, error_message
 from vjepa_core.models import describe_model, load_model
 from vjepa_core.models.device import PeakMemory, autocast, resolve_device, resolve_precision
 from vjepa_core.pretrain.diagnostics import attentive_probe, effective_rank, embedding_std
@@ -47,6 +48,7 @@ from vjepa_core.pretrain.objective import ema_momentum, ema_update, jepa_loss, m
 from vjepa_core.pretrain.spec import PretrainSpec
 from vjepa_core.pretrain.state import TrainState, load_latest_state, save_state
 from vjepa_core.progress import progress_bar, progress_write
+from vjepa_core.provenance import provenance_columns
 from vjepa_core.store.atomic import staged_dir, staged_file, sweep, write_text
 from vjepa_core.training.features import QuietWorkersLoader
 from vjepa_core.training.loop import lr_factor
@@ -173,7 +175,7 @@ def pretrain(prepared: Prepared, results: Path, options: PretrainOptions) -> Pre
     spec = prepared.spec
     out = pretrain_dir(results) / prepared.pretrain_id
     if (out / MANIFEST).is_file() and not options.force:
-        return _finished_record(out)
+        return _record_from_manifest(out)
     if options.force and out.exists():
         shutil.rmtree(out)
     started, wall = datetime.now(), time.perf_counter()
@@ -224,9 +226,9 @@ def pretrain(prepared: Prepared, results: Path, options: PretrainOptions) -> Pre
             _print_epoch(row, spec.epochs, options.progress)
     if not (work / "best").is_dir():  # zero epochs trained here and none before: keep the starting weights
         _save_weights(work / "best", model, target)
-    record = _record(prepared, history, best_epoch, started=started, seconds=time.perf_counter() - wall,
-                     peak=memory.peak_bytes, device=device, precision=precision, directory=out)
-    _finish(out, work, record)
+    record = _success_record(prepared, history, best_epoch, started=started, seconds=time.perf_counter() - wall,
+                             peak=memory.peak_bytes, device=device, precision=precision, directory=out)
+    _complete_folder(out, work, record)
     record.resumed_from = resumed_from
     return record
 
@@ -337,7 +339,7 @@ def _save_weights(folder: Path, model: VJEPA2Model, target: torch.nn.Module) -> 
             hf_logging.enable_progress_bar()
 
 
-def _finish(out: Path, work: Path, record: PretrainRecord) -> None:
+def _complete_folder(out: Path, work: Path, record: PretrainRecord) -> None:
     """Copy the kept weights next to the manifest; the manifest goes last, as the mark of a complete folder."""
     for name in os.listdir(work / "best"):
         with staged_file(out / name) as tmp:
@@ -347,16 +349,17 @@ def _finish(out: Path, work: Path, record: PretrainRecord) -> None:
     shutil.rmtree(work)
 
 
-def _finished_record(out: Path) -> PretrainRecord:
+def _record_from_manifest(out: Path) -> PretrainRecord:
+    """The record of a run finished earlier, as its manifest keeps it."""
     manifest = json.loads((out / MANIFEST).read_text())
     return PretrainRecord(run=manifest["run"], epochs=manifest["epochs"], directory=out, resumed_from=-1)
 
 
-def _record(prepared: Prepared, history: list[dict[str, Any]], best_epoch: int, *, started: datetime,
-            seconds: float, peak: int, device: torch.device, precision: str, directory: Path) -> PretrainRecord:
+def _success_record(prepared: Prepared, history: list[dict[str, Any]], best_epoch: int, *, started: datetime,
+                    seconds: float, peak: int, device: torch.device, precision: str, directory: Path) -> PretrainRecord:
     kept = next(r for r in history if r["epoch"] == best_epoch) if best_epoch else history[-1]
     run = {
-        **_base_row(prepared), "status": "success", "chosen_epoch": kept["epoch"],
+        **_pretrain_columns(prepared), "status": "success", "chosen_epoch": kept["epoch"],
         "chosen_by": "probe_acc" if kept.get("probe_acc") is not None else "last",
         "final_loss": history[-1]["loss"], "probe_acc": kept.get("probe_acc"),
         "effective_rank": kept["effective_rank"], "embedding_std": kept["embedding_std"],
@@ -369,25 +372,22 @@ def _record(prepared: Prepared, history: list[dict[str, Any]], best_epoch: int, 
                           directory=directory)
 
 
-def failed_run(prepared: Prepared, started: datetime, error: BaseException) -> dict[str, Any]:
-    """The row of a pretraining run that raised after its input was checked."""
-    from vjepa_core.training.experiment import error_message
+def failed_pretrain_record(prepared: Prepared, started: datetime, error: BaseException) -> PretrainRecord:
+    """The record of a pretraining run that raised after its input was checked: one row, no epochs."""
+    return PretrainRecord(run={
+        **_pretrain_columns(prepared), "status": "failed", "error": error_message(error), "started_at": started,
+        "finished_at": datetime.now(), "train_seconds": (datetime.now() - started).total_seconds()})
 
-    return {**_base_row(prepared), "status": "failed", "error": error_message(error), "started_at": started,
-            "finished_at": datetime.now(), "train_seconds": (datetime.now() - started).total_seconds()}
 
-
-def _base_row(prepared: Prepared) -> dict[str, Any]:
-    """The columns every pretraining run has, failed ones too."""
-    from vjepa_core.training.experiment import git_sha, versions
-
+def _pretrain_columns(prepared: Prepared) -> dict[str, Any]:
+    """The columns every pretraining run has, failed ones too: what was asked for, on which videos, by which code."""
     spec = prepared.spec
     return {"pretrain_id": prepared.pretrain_id, "model": describe_model(spec.model), "dataset": spec.data,
             "data_fingerprint": prepared.data_fingerprint, "num_videos": len(prepared.videos),
             "videos_skipped": len(prepared.skipped), "probe_data": spec.probe_data or None, "epochs": spec.epochs,
             "batch_size": spec.batch_size, "lr": spec.lr, "masks": spec.masks,
             "masked_ratio": float(np.mean([expected_masked(m, prepared.grid) for m in prepared.masks])),
-            "spec": spec.to_dict(), "git_sha": git_sha(), "versions": versions(),
+            "spec": spec.to_dict(), **provenance_columns(),
             "skipped_videos": [{"path": p, "reason": r} for p, r in prepared.skipped]}
 
 

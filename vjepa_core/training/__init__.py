@@ -3,4 +3,5 @@
 - `features`: what the trainable part eats: pixel clips, or cached frozen-encoder tokens.
 - `loop`: the training loop (`fit`) and evaluation (`evaluate`).
 - `experiment`: one run end to end, spec -> `RunRecord` (the warehouse rows of the run).
+- `joint`: which runs may train side by side on one pass of the cached tokens.
 """

@@ -1,22 +1,23 @@
 """One experiment end to end: spec -> data -> model -> strategy -> fit -> metrics -> checkpoint -> record.
 
-`run_experiment(spec, paths, options)` returns a `RunRecord` (the warehouse rows of the run) and
-writes nothing to the warehouse itself: the caller (the runner's driver) is the only writer, which
-keeps remote executors simple. `failed_record` builds the row of a run that raised.
-`run_experiments(specs, ...)` trains the runs of one `joint_groups` group side by side over one pass
-of the cached tokens (a sweep's lr x weight decay grid): the same records as one run at a time.
+- `prepare_data(spec, results, options)` -> `PreparedData`: the dataset found, probed and split (all a
+  run's bad input shows here); a matrix prepares it once for all its runs.
+- `run_experiment(spec, paths, options)` returns a `RunRecord` (the warehouse rows of the run) and
+  writes nothing to the warehouse itself: the caller (the runner's driver) is the only writer, which
+  keeps remote executors simple. `failed_run_record` builds the row of a run that raised.
+- `run_experiments(specs, ...)` trains the runs of one `training.joint.joint_groups` group side by side
+  over one pass of the cached tokens (a sweep's lr x weight decay grid): the same records as one run at
+  a time.
+- `preprocessing(spec, crop_size)`, `measure_inference_ms(...)`: what a checkpoint's manifest and a
+  run's row record of how the model reads a video and how fast it answers.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import logging
-import platform
-import subprocess
 import time
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,20 +26,20 @@ from typing import Any
 
 import torch
 
-from vjepa_core import __version__
 from vjepa_core.analysis.metrics import SplitReport, split_report
-from vjepa_core.data import Splits, check_videos, discover_dataset, make_splits, make_synthetic, synthetic_dir
+from vjepa_core.data import Splits, check_videos, discover_dataset, make_splits, resolve_data
 from vjepa_core.data.clips import ClipConfig, EvalClips, TrainClips
 from vjepa_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from vjepa_core.errors import UserError, WriteFailed
+from vjepa_core.errors import UserError, WriteFailed, error_message
 from vjepa_core.models import base_fingerprint, count_parameters, describe_model, load_run_model
-from vjepa_core.models.device import PeakMemory, resolve_device, resolve_precision
-from vjepa_core.paths import REPO_ROOT
+from vjepa_core.models.device import PeakMemory, autocast, resolve_device, resolve_precision
+from vjepa_core.provenance import provenance_columns
 from vjepa_core.spec import ExecOptions, RunSpec
 from vjepa_core.store.checkpoint import checkpoint_dtype, save_checkpoint
 from vjepa_core.store.warehouse import RunRecord
 from vjepa_core.strategies import get_strategy
 from vjepa_core.training.features import FeedConfig, PixelFeed, Timings, TokenFeed
+from vjepa_core.training.joint import joinable, joint_key
 from vjepa_core.training.loop import FitResult, SplitScores, evaluate, fit_together
 
 log = logging.getLogger(__name__)
@@ -52,13 +53,6 @@ class Paths:
     @property
     def checkpoints(self) -> Path:
         return self.results / "checkpoints"
-
-
-def resolve_data(data: str, results: Path, *, progress: bool = False) -> str:
-    """`synthetic` means the built-in generated set under results/; anything else is a path."""
-    if data == "synthetic":
-        return str(make_synthetic(synthetic_dir(results), progress=progress))
-    return data
 
 
 @dataclass(frozen=True)
@@ -122,7 +116,7 @@ def run_experiments(specs: Sequence[RunSpec], paths: Paths, options: ExecOptions
                          started=started, base_fp=base_fp, runs=len(specs), inference_ms=inference_ms,
                          shared_seconds=setup_seconds + time.perf_counter() - start, timings=timings.as_dict(),
                          cache=feed.cache_report() if isinstance(feed, TokenFeed) else {})
-        records = [_finish(spec, model, result, feed, shared, paths, first=i == 0)
+        records = [_evaluate_and_save(spec, model, result, feed, shared, paths, first=i == 0)
                    for i, (spec, model, result) in enumerate(zip(specs, models, fitted, strict=True))]
     for record in records:
         record.run["peak_memory_bytes"] = memory.peak_bytes
@@ -175,7 +169,7 @@ class _Shared:
                 "encoded_clips": 0}
 
 
-def _finish(spec: RunSpec, model: torch.nn.Module, fitted: FitResult, feed: Feed,
+def _evaluate_and_save(spec: RunSpec, model: torch.nn.Module, fitted: FitResult, feed: Feed,
             shared: _Shared, paths: Paths, *, first: bool) -> RunRecord:
     """Score one trained run on test, save its checkpoint and build its rows."""
     start = time.perf_counter()
@@ -195,7 +189,7 @@ def _finish(spec: RunSpec, model: torch.nn.Module, fitted: FitResult, feed: Feed
     trainable, total = count_parameters(model)
     own_seconds = fitted.seconds + time.perf_counter() - start
     run = {
-        **base_row(spec, shared.options, shared.started), "dataset": shared.data.name,
+        **_run_columns(spec, shared.options, shared.started), "dataset": shared.data.name,
         "dataset_path": shared.data.root, "num_classes": len(labels), "status": "success",
         "precision": shared.precision, "device": str(shared.device), "trainable_params": trainable,
         "total_params": total, "finished_at": datetime.now(),
@@ -215,43 +209,6 @@ def _finish(spec: RunSpec, model: torch.nn.Module, fitted: FitResult, feed: Feed
     )
 
 
-# -- training runs together -------------------------------------------------------------------------
-
-# What may differ between runs trained together: how each one optimises, and what trains. Everything
-# else (data, model, probe recipe, frames, views, seed, batch size, precision) makes the shared batches.
-PER_RUN_FIELDS = ("strategy", "lr", "weight_decay", "schedule", "warmup_ratio", "grad_clip", "label_smoothing",
-                  "epochs", "early_stopping_patience", "accumulation_steps", "encoder_lr_scale", "lora_rank",
-                  "lora_alpha", "lora_dropout", "lora_mlp")
-
-
-def joinable(spec: RunSpec, options: ExecOptions) -> bool:
-    """Runs on cached tokens can share one pass over them; runs that train the encoder cannot."""
-    return get_strategy(spec.strategy).frozen_encoder and options.cache
-
-
-def joint_key(spec: RunSpec) -> tuple[Any, ...]:
-    """Runs with the same key see the same batches: they can train together."""
-    values = spec.to_dict()
-    shared = tuple((name, json.dumps(values[name])) for name in sorted(values) if name not in PER_RUN_FIELDS)
-    return (*shared, get_strategy(spec.strategy).frozen_pooler)  # pooled vectors or tokens
-
-
-def joint_groups(specs: Sequence[RunSpec], options: ExecOptions) -> list[list[RunSpec]]:
-    """`specs` in groups that train together (at most `options.joint` each), in plan order of first member."""
-    groups: dict[tuple[Any, ...], list[list[RunSpec]]] = {}
-    order: list[list[RunSpec]] = []
-    for spec in specs:
-        if not joinable(spec, options) or options.joint <= 1:
-            order.append([spec])
-            continue
-        chunks = groups.setdefault(joint_key(spec), [])
-        if not chunks or len(chunks[-1]) >= options.joint:
-            chunks.append([])
-            order.append(chunks[-1])
-        chunks[-1].append(spec)
-    return order
-
-
 def _report(split: str, scores: SplitScores, splits: Splits, labels: list[str]) -> SplitReport:
     videos = [item.path for item in getattr(splits, split)]
     return split_report(split, scores.probs, scores.labels, classes=labels, videos=videos, loss=scores.loss)
@@ -261,8 +218,6 @@ def _report(split: str, scores: SplitScores, splits: Splits, labels: list[str]) 
 def measure_inference_ms(model: torch.nn.Module, clips: EvalClips, device: torch.device, precision: str,
                          *, videos: int = 4) -> float:
     """Mean ms per video for the whole model (encoder + pooler + head) at batch 1, decode excluded."""
-    from vjepa_core.models.device import autocast
-
     model.eval()
     inputs = [clips[i * clips.views_per_video][0] for i in range(min(videos, len(clips.videos)))]
     if not inputs:
@@ -285,8 +240,8 @@ def preprocessing(spec: RunSpec, crop_size: int) -> dict[str, Any]:
             "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
 
 
-def base_row(spec: RunSpec, options: ExecOptions, started: datetime) -> dict[str, Any]:
-    """The columns every run has, failed ones too."""
+def _run_columns(spec: RunSpec, options: ExecOptions, started: datetime) -> dict[str, Any]:
+    """The columns every run has, failed ones too: what was asked for, when, and by which code."""
     return {
         "run_id": spec.run_id, "matrix_id": options.matrix_id, "strategy": spec.strategy,
         "model": describe_model(spec.model), "dataset": Path(spec.data).name or spec.data,
@@ -295,42 +250,14 @@ def base_row(spec: RunSpec, options: ExecOptions, started: datetime) -> dict[str
         "weight_decay": spec.weight_decay, "batch_size": spec.batch_size,
         "accumulation_steps": spec.accumulation_steps, "lora_rank": spec.lora_rank,
         "lora_alpha": spec.lora_alpha, "lora_dropout": spec.lora_dropout, "seed": spec.seed,
-        "precision": spec.precision, "started_at": started, "git_sha": git_sha(), "versions": versions(),
-        "spec": spec.to_dict(),
+        "precision": spec.precision, "started_at": started, "spec": spec.to_dict(), **provenance_columns(),
     }
 
 
-def failed_record(spec: RunSpec, options: ExecOptions, started: datetime, error: BaseException) -> RunRecord:
+def failed_run_record(spec: RunSpec, options: ExecOptions, started: datetime, error: BaseException) -> RunRecord:
     """The row of a run that raised `error`: its one-line message (the exception's type too, unless a
     user can act on the message alone) and its kind (`storage` when the disk refused a write)."""
-    run = {**base_row(spec, options, started), "status": "failed", "error": error_message(error),
+    run = {**_run_columns(spec, options, started), "status": "failed", "error": error_message(error),
            "error_kind": "storage" if isinstance(error, WriteFailed) else "error", "finished_at": datetime.now(),
            "train_seconds": (datetime.now() - started).total_seconds()}
     return RunRecord(run=run)
-
-
-def error_message(error: BaseException) -> str:
-    """One line: the message alone when a user can act on it (UserError, WriteFailed), else with the type."""
-    if isinstance(error, UserError | WriteFailed):
-        return str(error)
-    return "".join(traceback.format_exception_only(type(error), error)).strip()
-
-
-def git_sha() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
-                             timeout=5, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
-def versions() -> dict[str, str]:
-    import peft
-    import torchvision
-    import transformers
-
-    return {"vjepa_lab": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "transformers": transformers.__version__,
-            "peft": peft.__version__}
-
