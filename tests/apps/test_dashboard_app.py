@@ -18,10 +18,10 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 import pytest
-from conftest import DASHBOARD_MATRIX, DASHBOARD_VARIETY, TrainedRuns, plant_claim
 from streamlit.testing.v1 import AppTest
 
 from dashboard.queries import commands, run_rows, standings
+from tests.support import DASHBOARD_MATRIX, DASHBOARD_VARIETY, TrainedRuns, plant_claim
 from vjepa_core.spec import RunSpec
 from vjepa_core.store import warehouse as wh
 from vjepa_core.store.warehouse import RunRecord, Warehouse

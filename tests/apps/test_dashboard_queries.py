@@ -20,12 +20,12 @@ import duckdb
 import pandas as pd
 import pytest
 import typer
-from conftest import DASHBOARD_MATRIX, DASHBOARD_VARIETY, TrainedRuns, plant_claim
 from scipy import stats as scipy_stats
 from typer.testing import CliRunner
 
 from dashboard.queries import commands, comparison, detail, live, readiness, run_rows, standings, sweeps
 from runner.options import build_spec, with_spec_options
+from tests.support import DASHBOARD_MATRIX, DASHBOARD_VARIETY, TrainedRuns, plant_claim
 from vjepa_core.analysis.stats import run_chance_test
 from vjepa_core.spec import RunSpec
 from vjepa_core.store import warehouse as wh

@@ -25,7 +25,6 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TrainedRuns
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
@@ -35,6 +34,7 @@ from typer.testing import CliRunner
 from demo.__main__ import main as demo_main
 from demo.app import build_demo
 from runner.cli import app as runner_app
+from tests.support import TrainedRuns
 from vjepa_core.data.synthetic import write_long_video
 
 STARTUP_TIMEOUT = 120.0

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 import torchvision.transforms.v2.functional as tvF
-from conftest import TRAINED_SEEDS, TRAINED_STRATEGIES, TrainedRuns, said_once
 
 from demo.service import (
     CheckpointCache,
@@ -24,6 +23,7 @@ from demo.service import (
     resolve_checkpoint,
     validate_video,
 )
+from tests.support import TRAINED_SEEDS, TRAINED_STRATEGIES, TrainedRuns, said_once
 from vjepa_core.data import SYNTHETIC_CLASSES, eval_clip_indices, make_synthetic, probe_video, read_frames
 from vjepa_core.inference.predict import Predictor
 from vjepa_core.store.warehouse import Warehouse

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import said_once
 from scipy import stats
 from typer.testing import CliRunner
 
 from runner.cli import app
+from tests.support import said_once
 from vjepa_core.analysis.stats import run_chance_test
 from vjepa_core.store.warehouse import Warehouse
 

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import TrainedRuns
 from typer.testing import CliRunner
 
 from runner.cli import app
+from tests.support import TrainedRuns
 from vjepa_core.data import discover_dataset, eval_views, read_frames
 from vjepa_core.data.clips import ClipConfig, EvalClips
 from vjepa_core.models import load_model

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import av
 import pytest
-from conftest import TrainedRuns
 from typer.testing import CliRunner
 
 from runner.cli import app
+from tests.support import TrainedRuns
 from vjepa_core.data.synthetic import write_long_video
 
 CLI = CliRunner()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import TRAINED_SEEDS, TRAINED_STRATEGIES, TrainedRuns
 
 from runner.matrix import summary_frame
+from tests.support import TRAINED_SEEDS, TRAINED_STRATEGIES, TrainedRuns
 from vjepa_core.analysis.stats import compare_runs, run_chance_test
 from vjepa_core.store.warehouse import Warehouse
 

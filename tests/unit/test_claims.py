@@ -14,8 +14,8 @@ from pathlib import Path
 
 import duckdb
 import psutil
-from conftest import dead_pid, plant_claim
 
+from tests.support import dead_pid, plant_claim
 from vjepa_core.store import warehouse as wh
 from vjepa_core.store.claims import BUSY, CLAIMED, DONE, Claims, claim_alive, pid_alive, utc_now
 from vjepa_core.store.warehouse import RunRecord, Warehouse, read_connection, schema_version

@@ -1,0 +1,130 @@
+"""What several test files share besides fixtures (those live in conftest.py): run sets, helpers, checks.
+
+Run sets (built by the real runner; conftest's session fixtures call these once):
+- `SYNTHETIC_SMALL`: the parameters of the `synthetic_small` video set.
+- `train_fixture_runs(root, data) -> TrainedRuns`: TRAINED_STRATEGIES x TRAINED_SEEDS on `data`, tiny
+  preset, 2 epochs each, plus one failed run, in `root/vjepa.duckdb` and `root/results`.
+- `add_dashboard_variety(root, base, data) -> TrainedRuns`: `base`'s warehouse copied, plus DASHBOARD_VARIETY
+  (1-epoch runs varying data size, frames, lr and LoRA rank) under DASHBOARD_MATRIX, still marked running,
+  and `runner embed`'s vectors of `data`.
+
+Processes: `dead_pid()`, the pid of a process that ran and was reaped (as after kill -9);
+`plant_claim(store, run_id, **columns)`, a `claims` row as another process would have left it.
+
+Checks: `said_once(message)`, no part of an error message repeats.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+SYNTHETIC_SMALL = {"videos_per_class": 4, "height": 96, "width": 128, "num_frames": 40, "fps": 12, "seed": 0}
+
+
+def said_once(message: str) -> bool:
+    """No part of an error message (between ': ' and parentheses) repeats: causes wrapped, not restated."""
+    parts = [part.strip() for part in re.split(r": |\(|\)", message) if part.strip()]
+    return len(parts) == len(set(parts))
+
+
+@dataclass(frozen=True)
+class TrainedRuns:
+    """A warehouse and results folder filled by the real runner (`runner.execute.execute_one`)."""
+
+    warehouse: Path
+    results: Path
+    run_ids: tuple[str, ...]
+    matrix_id: str
+
+
+TRAINED_STRATEGIES = ("head", "pooler_head", "lora")
+TRAINED_SEEDS = (0, 1)
+
+
+def train_fixture_runs(root: Path, data: Path) -> TrainedRuns:
+    """3 strategies x 2 seeds on `data` with the tiny preset, 2 epochs each, plus one failed run."""
+    from runner.execute import execute_one
+    from vjepa_core.spec import ExecOptions, RunSpec
+    from vjepa_core.store.warehouse import RunRecord, Warehouse
+
+    warehouse, results = root / "vjepa.duckdb", root / "results"
+    options = ExecOptions(progress=False, matrix_id="fixture-matrix")
+    run_ids = []
+    for strategy in TRAINED_STRATEGIES:
+        for seed in TRAINED_SEEDS:
+            spec = RunSpec(strategy=strategy, data=str(data), model="tiny", epochs=2, seed=seed,
+                           batch_size=4, train_views=2)
+            run = execute_one(spec, results, warehouse, options)
+            assert run["status"] == "success", run.get("error")
+            run_ids.append(run["run_id"])
+    failed = RunSpec(strategy="full", data=str(data), model="tiny", epochs=1, lr=0.5)
+    Warehouse(warehouse).write_run(RunRecord(run={
+        "run_id": failed.run_id, "matrix_id": "fixture-matrix", "strategy": "full", "model": "preset:tiny",
+        "dataset": "synthetic", "status": "failed", "error": "RuntimeError: loss is NaN", "seed": 0,
+        "spec": failed.to_dict(), "started_at": datetime.now(), "finished_at": datetime.now()}))
+    return TrainedRuns(warehouse, results, tuple(run_ids), "fixture-matrix")
+
+
+DASHBOARD_MATRIX = "dashboard-variety"
+# head: videos per class 1 (two seeds) and 2, frames 8 and 4; lora: lr x rank, 2 x 2. All 1 epoch.
+DASHBOARD_VARIETY = (
+    {"strategy": "head", "videos_per_class": 1, "seed": 0}, {"strategy": "head", "videos_per_class": 1, "seed": 1},
+    {"strategy": "head", "videos_per_class": 2}, {"strategy": "head", "videos_per_class": 2, "frames_per_clip": 4},
+    *({"strategy": "lora", "videos_per_class": 2, "lr": lr, "lora_rank": rank}
+      for lr in (1e-3, 1e-2) for rank in (4, 8)),
+)
+
+
+def add_dashboard_variety(root: Path, base: TrainedRuns, data: Path) -> TrainedRuns:
+    """`base`'s warehouse copied to `root`, plus DASHBOARD_VARIETY run by the real runner (matrix still "running")
+    and the vectors of the real `runner embed` for the Embeddings page."""
+    from typer.testing import CliRunner
+
+    from runner.cli import app
+    from runner.execute import execute_one
+    from vjepa_core.spec import ExecOptions, RunSpec
+    from vjepa_core.store.warehouse import Warehouse
+
+    warehouse, results = root / "vjepa.duckdb", root / "results"
+    shutil.copy(base.warehouse, warehouse)
+    store = Warehouse(warehouse)
+    store.upsert_matrix({"matrix_id": DASHBOARD_MATRIX, "name": "dashboard variety", "status": "running",
+                         "total_runs": len(DASHBOARD_VARIETY) + 2, "started_at": datetime.now()})
+    options = ExecOptions(progress=False, matrix_id=DASHBOARD_MATRIX)
+    run_ids = []
+    for overrides in DASHBOARD_VARIETY:
+        spec = RunSpec.from_dict({"data": str(data), "model": "tiny", "epochs": 1, "batch_size": 4,
+                                  "train_views": 1, "frames_per_clip": 8, **overrides})
+        run = execute_one(spec, results, warehouse, options)
+        assert run["status"] == "success", run.get("error")
+        run_ids.append(run["run_id"])
+        store.upsert_matrix({"matrix_id": DASHBOARD_MATRIX, "current_run_id": run["run_id"]})
+    embedded = CliRunner().invoke(app, ["embed", str(data), "--model", "tiny", "--warehouse", str(warehouse),
+                                        "--results", str(results), "--quiet"])
+    assert embedded.exit_code == 0, embedded.output
+    return TrainedRuns(warehouse, results, (*base.run_ids, *run_ids), DASHBOARD_MATRIX)
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()  # reaped: its pid names no process now, as after kill -9
+    return process.pid
+
+
+def plant_claim(store: Any, run_id: str, **columns: Any) -> None:
+    """A `claims` row as another runner process would have left it; columns override the dead default."""
+    from vjepa_core.store.claims import utc_now
+
+    row = {"run_id": run_id, "owner": f"planted-{run_id}", "host": socket.gethostname(), "pid": dead_pid(),
+           "pid_started": None, "command": "run-matrix", "claimed_at": utc_now(), "heartbeat_at": utc_now(),
+           **columns}
+    with store.write_transaction() as conn:
+        conn.execute(f"INSERT INTO claims ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
