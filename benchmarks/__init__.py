@@ -1,1 +1,5 @@
-"""Benchmarks of vjepa-lab; `bench_matrix` is what `runner bench` runs."""
+"""Figures that print, run from a checkout as `python -m benchmarks.<name>` (not installed with the package).
+
+`runner bench`'s own workloads ship with the CLI (`runner/bench_matrix.py`, `runner/bench_joint.py`); these
+need a checkout's harness: tmpfs mounts, SIGKILLs, concurrent runners, rebuilding the shipped preset.
+"""

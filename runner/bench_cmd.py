@@ -1,8 +1,9 @@
 """`runner bench`: the naive loop vs the cached matrix, with the measured lower bound; or (`--sweep`) a
 probe sweep's runs one at a time vs side by side on one pass of the cached tokens.
 
-The measuring code is `benchmarks.bench_matrix` and `benchmarks.bench_joint`; this command parses
-flags and renders their dicts.
+The measuring code is `runner.bench_matrix` and `runner.bench_joint` (workloads of this command, so they
+ship with it; the `benchmarks/` folder of a checkout holds the figures that need a harness); this command
+parses flags and renders their dicts.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def bench(
     With --sweep: the probe sweep one run at a time vs side by side, both wall times and their ratio
     (measured in one run), and that both arms agree.
     """
-    from benchmarks.bench_matrix import Workload, run_bench
+    from runner.bench_matrix import Workload, run_bench
     from vjepa_core.strategies import STRATEGIES
     from vjepa_core.training.features import default_workers
 
@@ -119,7 +120,7 @@ def print_bench(result: dict[str, Any]) -> None:
 
 def _bench_sweep(runs: int, feature_layers: str, model: str, classes: int, eval_per_class: int,
                  workers: int | None, as_json: bool, work_dir: Path | None, **sizes: int) -> None:
-    from benchmarks.bench_joint import LRS, WEIGHT_DECAYS, SweepWorkload, run_sweep_bench
+    from runner.bench_joint import LRS, WEIGHT_DECAYS, SweepWorkload, run_sweep_bench
     from vjepa_core.spec import RunSpec
 
     if not 1 <= runs <= len(LRS) * len(WEIGHT_DECAYS):

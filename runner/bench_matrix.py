@@ -1,4 +1,4 @@
-"""The matrix benchmark: the four frozen-backbone strategies, run the naive way and our way, in one process.
+"""`runner bench`'s workload: the four frozen-backbone strategies, run the naive way and our way, in one process.
 
 - naive (the original study): every strategy decodes and runs the frozen encoder on every clip,
   every step, at batch 1, in fp32, with no cache (`PixelFeed`, `ExecOptions(cache=False)`).

@@ -1,4 +1,4 @@
-"""The probe-sweep benchmark: a sweep's runs one at a time vs side by side on one pass of the cached tokens.
+"""`runner bench --sweep`'s workload: a sweep's runs one at a time vs side by side on one pass of the cached tokens.
 
 Both arms train the same runs (the official probe grid, lr 5e-3..1e-4 x weight decay 0.01..0.8, no
 warmup, cosine to 0, with feature layers) on the same warm token cache, in one process:
