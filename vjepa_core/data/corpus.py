@@ -2,7 +2,8 @@
 
 Both render uint8 RGB frames [num_frames, height, width, 3] of `Sprite`s (disc, square, ring or bar,
 plain or striped, optionally rotating and changing size) over a textured background, in the look of
-`vjepa_core.data.synthetic` (same background, colours, noise and wrap-around at the edges).
+`vjepa_core.data.synthetic` (`vjepa_core.data.drawing`'s background, colours, noise and wrap-around at the
+edges).
 
 - `render_corpus_video(index, params)`: 1-4 sprites, each with a random motion (straight at any angle
   and speed, oscillating along any axis, orbiting, or still), size change and spin. What
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vjepa_core.data.synthetic import _background, _shape_colour
+from vjepa_core.data.drawing import background, shape_colour, torus_offsets, with_noise
 
 SOURCE_CLASSES = ("up_left", "up_right", "down_left", "down_right", "grow", "shrink", "orbit", "spin")
 SHAPES = ("disc", "square", "ring", "bar")
@@ -66,25 +67,24 @@ def render_source_video(name: str, index: int, params: dict) -> np.ndarray:
 def _render(rng: np.random.Generator, sprites: list[Sprite], params: dict, *, texture: float,
             noise: float, pan: tuple[float, float] | None = None) -> np.ndarray:
     height, width, num_frames = params["height"], params["width"], params["num_frames"]
-    background = _background(rng, height, width, texture)
-    frames = np.broadcast_to(background, (num_frames, height, width, 3)).copy()
+    wall = background(rng, height, width, texture)
+    frames = np.broadcast_to(wall, (num_frames, height, width, 3)).copy()
     if pan is not None:  # the camera moves: the background slides (wrapping), and so does every sprite
         for t in range(num_frames):
-            frames[t] = np.roll(background, (round(pan[0] * t), round(pan[1] * t)), axis=(0, 1))
+            frames[t] = np.roll(wall, (round(pan[0] * t), round(pan[1] * t)), axis=(0, 1))
         t = np.arange(num_frames)
         sprites = [Sprite(s.ys + pan[0] * t, s.xs + pan[1] * t, s.sizes, s.angles, s.shape, s.stripes)
                    for s in sprites]
     for sprite in sprites:
         mask, u = _sprite_mask(sprite, height=height, width=width)
-        colour = _shape_colour(rng, background)
+        colour = shape_colour(rng, wall)
         if sprite.stripes:
             # Striped sprites alternate their colour with a darker shade, so spin and sliding show inside them.
             shade = 0.55 + 0.45 * (np.sin(2 * np.pi * sprite.stripes * u) > 0)
             frames[mask] = colour * shade[mask][:, None]
         else:
             frames[mask] = colour
-    frames += rng.standard_normal(frames.shape, dtype=np.float32) * np.float32(noise * 255)
-    return np.clip(frames, 0, 255).round().astype(np.uint8)
+    return with_noise(frames, rng, noise)
 
 
 def _random_sprite(rng: np.random.Generator, params: dict) -> Sprite:
@@ -145,8 +145,7 @@ def _orbit(rng: np.random.Generator, t: np.ndarray, y0: float, x0: float, side: 
 
 def _sprite_mask(sprite: Sprite, *, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """(bool [T, H, W] where the sprite lies, float [T, H, W] coordinate along its own x axis)."""
-    dy = (np.arange(height)[None, :, None] - sprite.ys[:, None, None] + height / 2) % height - height / 2
-    dx = (np.arange(width)[None, None, :] - sprite.xs[:, None, None] + width / 2) % width - width / 2
+    dy, dx = torus_offsets(sprite.ys, sprite.xs, height=height, width=width)
     cos, sin = np.cos(sprite.angles)[:, None, None], np.sin(sprite.angles)[:, None, None]
     u, v = cos * dx + sin * dy, -sin * dx + cos * dy
     size = sprite.sizes[:, None, None]

@@ -35,6 +35,8 @@ from typing import Any
 import av
 import numpy as np
 
+from vjepa_core.data.corpus import SOURCE_CLASSES, SOURCE_FLIP_PAIRS, render_corpus_video, render_source_video
+from vjepa_core.data.drawing import background, shape_colour, torus_offsets, with_noise
 from vjepa_core.errors import UserError
 from vjepa_core.progress import progress_bar
 from vjepa_core.store.atomic import exclusive, staged_file, write_text
@@ -120,8 +122,6 @@ def video_name(name: str, index: int, ext: str) -> str:
 
 def render_any(name: str, index: int, params: dict[str, Any]) -> np.ndarray:
     """Video `index` of any known class: the default six, a source class, or the unlabelled corpus."""
-    from vjepa_core.data.corpus import render_corpus_video, render_source_video
-
     if name == UNLABELLED:
         return render_corpus_video(index, params)
     if name in SYNTHETIC_CLASSES:
@@ -131,16 +131,12 @@ def render_any(name: str, index: int, params: dict[str, Any]) -> np.ndarray:
 
 def class_names(text: str) -> tuple[str, ...]:
     """'up,down' -> the names; 'default' and 'source' stand for their whole lists (as in make-synthetic)."""
-    from vjepa_core.data.corpus import SOURCE_CLASSES
-
     groups = {"default": SYNTHETIC_CLASSES, "source": SOURCE_CLASSES}
     return tuple(name for part in text.split(",") if part.strip()
                  for name in groups.get(part.strip(), (part.strip(),)))
 
 
 def known_classes() -> tuple[str, ...]:
-    from vjepa_core.data.corpus import SOURCE_CLASSES
-
     return (*SYNTHETIC_CLASSES, *SOURCE_CLASSES, UNLABELLED)
 
 
@@ -149,14 +145,13 @@ def render_video(name: str, index: int, params: dict[str, Any]) -> np.ndarray:
     # Seeded by the class *name* and index, so adding a class does not change the others' videos.
     rng = np.random.default_rng([params["seed"], zlib.crc32(name.encode()), index])
     height, width, num_frames = params["height"], params["width"], params["num_frames"]
-    background = _background(rng, height, width, params.get("texture", 1.0))
-    frames = np.broadcast_to(background, (num_frames, height, width, 3)).copy()
+    wall = background(rng, height, width, params.get("texture", 1.0))
+    frames = np.broadcast_to(wall, (num_frames, height, width, 3)).copy()
     for _ in range(int(rng.integers(1, 3))):
         ys, xs = _trajectory(name, rng, num_frames=num_frames, height=height, width=width)
         mask = _shape_mask(rng, ys, xs, height=height, width=width)
-        frames[mask] = _shape_colour(rng, background)
-    frames += rng.standard_normal(frames.shape, dtype=np.float32) * np.float32(params["noise"] * 255)
-    return np.clip(frames, 0, 255).round().astype(np.uint8)
+        frames[mask] = shape_colour(rng, wall)
+    return with_noise(frames, rng, params["noise"])
 
 
 def _params(*, classes: Sequence[str], videos_per_class: int, height: int, width: int, num_frames: int,
@@ -223,23 +218,7 @@ def _write_manifest(out: Path, params: dict[str, Any], *, complete: bool) -> Non
 
 
 def _flip_pairs(classes: Sequence[str]) -> dict[str, str]:
-    from vjepa_core.data.corpus import SOURCE_FLIP_PAIRS
-
     return {a: b for a, b in {**FLIP_PAIRS, **SOURCE_FLIP_PAIRS}.items() if a in classes and b in classes}
-
-
-def _background(rng: np.random.Generator, height: int, width: int, texture: float) -> np.ndarray:
-    """float32 [H, W, 3]: a random base colour modulated by two random colour gratings of strength `texture`.
-
-    Strong texture drowns the moving shapes' edges in a frozen random encoder's tokens; the default is
-    mild so the motion, not the wallpaper, is what the features carry."""
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    image = np.broadcast_to(rng.uniform(50, 205, 3).astype(np.float32), (height, width, 3)).copy()
-    for _ in range(2):
-        fy, fx = rng.uniform(-3, 3, 2)
-        grating = np.sin(2 * np.pi * (fy * yy / height + fx * xx / width) + rng.uniform(0, 2 * np.pi))
-        image += grating[..., None] * (texture * rng.uniform(-40, 40, 3)).astype(np.float32)
-    return image
 
 
 def _trajectory(name: str, rng: np.random.Generator, *, num_frames: int, height: int,
@@ -266,22 +245,10 @@ def _shape_mask(rng: np.random.Generator, ys: np.ndarray, xs: np.ndarray, *, hei
                 width: int) -> np.ndarray:
     """bool [T, H, W]: a disc or a square at each centre, wrapping around the frame's edges."""
     size = rng.uniform(0.12, 0.2) * min(height, width)
-    # Distances on a torus: a shape leaving one edge comes back at the other, so it stays in view.
-    dy = (np.arange(height)[None, :, None] - ys[:, None, None] + height / 2) % height - height / 2
-    dx = (np.arange(width)[None, None, :] - xs[:, None, None] + width / 2) % width - width / 2
+    dy, dx = torus_offsets(ys, xs, height=height, width=width)
     if rng.random() < 0.5:
         return dy**2 + dx**2 <= size**2
     return (np.abs(dy) <= size) & (np.abs(dx) <= size)
-
-
-def _shape_colour(rng: np.random.Generator, background: np.ndarray) -> np.ndarray:
-    """A random colour that stands out from the background's mean colour."""
-    colour = rng.uniform(0, 255, 3)
-    mean = background.mean(axis=(0, 1))
-    if np.abs(colour - mean).mean() < 60:
-        # Push every channel away from the background, towards whichever end is further.
-        colour = np.where(mean > 127, rng.uniform(0, 50, 3), rng.uniform(205, 255, 3))
-    return colour.astype(np.float32)
 
 
 def _encode(frames: np.ndarray, path: Path, *, fps: int) -> None:
@@ -336,14 +303,14 @@ def _segment_frames(name: str, rng: np.random.Generator, *, count: int, height: 
     """uint8 [height, width, 3] frames of one segment of class `name`, one at a time."""
     scale = height / _LONG_BASE_HEIGHT
     base_w = max(16, round(width / scale))
-    background = np.clip(_background(rng, height, width, 0.1), 0, 255).astype(np.uint8)
+    wall = np.clip(background(rng, height, width, 0.1), 0, 255).astype(np.uint8)
     shapes = []
     for _ in range(int(rng.integers(1, 3))):
         ys, xs = _trajectory(name, rng, num_frames=count, height=_LONG_BASE_HEIGHT, width=base_w)
         size = rng.uniform(0.12, 0.2) * min(_LONG_BASE_HEIGHT, base_w) * scale
-        shapes.append((ys * scale, xs * scale, size, bool(rng.random() < 0.5), _shape_colour(rng, background)))
+        shapes.append((ys * scale, xs * scale, size, bool(rng.random() < 0.5), shape_colour(rng, wall)))
     for t in range(count):
-        frame = background.copy()
+        frame = wall.copy()
         for ys, xs, size, disc, colour in shapes:
             _draw_shape(frame, ys[t], xs[t], size=size, disc=disc, colour=colour)
         yield frame
