@@ -152,7 +152,7 @@ def compare(
     for given, run in zip((run_a, run_b), runs, strict=True):
         if run is None:
             fail(f"run {given!r} is not in {path}")
-    result = compare_runs(path, runs[0]["run_id"], runs[1]["run_id"], split=split, n_boot=n_boot)
+    result = compare_runs(store, runs[0]["run_id"], runs[1]["run_id"], split=split, n_boot=n_boot)
     names = [f"{run['strategy']} ({run['run_id'][:8]})" for run in runs]
     typer.echo(f"{names[0]}: {pct(result.acc_a)}   {names[1]}: {pct(result.acc_b)}   "
                f"({result.only_a_correct} videos only A got right, {result.only_b_correct} only B)")

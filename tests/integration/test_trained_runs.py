@@ -43,9 +43,10 @@ def test_summary_frame_has_mean_and_std_over_seeds(trained_runs: TrainedRuns) ->
 
 def test_compare_runs_from_the_warehouse(trained_runs: TrainedRuns) -> None:
     run_a, run_b = trained_runs.run_ids[0], trained_runs.run_ids[-1]
-    result = compare_runs(trained_runs.warehouse, run_a, run_b)
+    store = Warehouse(trained_runs.warehouse)
+    result = compare_runs(store, run_a, run_b)
     assert result.n_shared > 0 and 0 <= result.acc_a <= 1 and 0 <= result.mcnemar_p <= 1
-    same = compare_runs(trained_runs.warehouse, run_a, run_a)
+    same = compare_runs(store, run_a, run_a)
     assert same.diff == 0 and same.mcnemar_p == 1.0 and not same.significant
 
 

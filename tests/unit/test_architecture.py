@@ -1,7 +1,19 @@
 """The layout holds the architecture: what may import what, and where strategy names may appear.
 
-- The library (`vjepa_core`) never imports the apps built on it (`runner`, `dashboard`, `demo`).
-- Module-level imports form no cycle: every module reads top-down.
+Every import counts: at module level, inside functions, under `if TYPE_CHECKING:`.
+
+- Layers, lowest first (`LAYERS`); a module imports its own layer or lower ones, never a higher one:
+  1. base: errors, paths, progress, provenance, and `store.atomic` (temp file + rename, the one file-writing
+     primitive every layer that writes uses; it imports errors only, so it sits here, below the store);
+  2. strategies: the registry and what each strategy trains (torch only inside functions);
+  3. spec: `RunSpec` and `ExecOptions`, which validate strategy names and fields against the registry
+     (so the strategies sit below the spec, not beside data and models);
+  4. data, models, analysis;
+  5. store: the warehouse, claims, checkpoints, the token cache;
+  6. training, pretrain, inference;
+  7. the apps: runner, dashboard, demo. (`benchmarks/` and `tests/` stand on top of everything.)
+  So the library never imports the apps built on it. Every module of the four packages has a layer.
+- No cycle among the project's modules: every module reads top-down.
 - The dashboard's query layer and the warehouse load without torch.
 - No module outside `vjepa_core/strategies/` lists strategy names or branches on one: they ask the registry.
 """
@@ -19,6 +31,17 @@ from vjepa_core.strategies import STRATEGIES
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("vjepa_core", "runner", "dashboard", "demo", "benchmarks")
+LAYERS = (
+    ("vjepa_core", "vjepa_core.errors", "vjepa_core.paths", "vjepa_core.progress", "vjepa_core.provenance",
+     "vjepa_core.store.atomic"),
+    ("vjepa_core.strategies",),
+    ("vjepa_core.spec",),
+    ("vjepa_core.data", "vjepa_core.models", "vjepa_core.analysis"),
+    ("vjepa_core.store",),
+    ("vjepa_core.training", "vjepa_core.pretrain", "vjepa_core.inference"),
+    ("runner", "dashboard", "demo"),
+)
+WHOLE_PACKAGE_ONLY = {"vjepa_core"}  # its __init__ (the version), not every module under it
 
 
 def modules() -> dict[str, Path]:
@@ -33,11 +56,10 @@ def modules() -> dict[str, Path]:
     return found
 
 
-def imported_names(tree: ast.Module, module: str, *, top_level_only: bool) -> set[str]:
-    """Modules `tree` imports (resolved to project modules where `from pkg import sub` names a submodule)."""
-    nodes = tree.body if top_level_only else list(ast.walk(tree))
+def imported_names(tree: ast.Module, module: str) -> set[str]:
+    """Modules `tree` imports anywhere (resolved to project modules where `from pkg import sub` names a submodule)."""
     names: set[str] = set()
-    for node in nodes:
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
@@ -50,22 +72,49 @@ def _relative(module: str, name: str, level: int) -> str:
     return ".".join([*module.split(".")[:-level], name])
 
 
-def test_the_library_never_imports_the_apps() -> None:
-    offenders = []
-    for module, path in modules().items():
-        if not module.startswith("vjepa_core"):
-            continue
-        tree = ast.parse(path.read_text())
-        for name in imported_names(tree, module, top_level_only=False):
-            if name.split(".")[0] in ("runner", "dashboard", "demo"):
-                offenders.append(f"{module} imports {name}")
-    assert offenders == []
+def layer_of(module: str) -> int | None:
+    """Index in LAYERS of the longest prefix naming `module` (a package names its modules), else None."""
+    best: tuple[int, int] | None = None  # (prefix length, layer)
+    for layer, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            inside = module.startswith(prefix + ".") and prefix not in WHOLE_PACKAGE_ONLY
+            if (module == prefix or inside) and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), layer)
+    return None if best is None else best[1]
 
 
-def test_module_level_imports_have_no_cycle() -> None:
+def layer_violations(imports: dict[str, set[str]]) -> list[str]:
+    """`module (layer) imports name (higher layer)` for every import that reaches up."""
+    found = []
+    for module, names in sorted(imports.items()):
+        own = layer_of(module)
+        for name in sorted(names):
+            other = layer_of(name)
+            if own is not None and other is not None and other > own:
+                found.append(f"{module} (layer {own + 1}) imports {name} (layer {other + 1})")
+    return found
+
+
+def all_imports() -> dict[str, set[str]]:
+    """Every project module -> every name it imports, anywhere in the file."""
+    return {module: imported_names(ast.parse(path.read_text()), module)
+            for module, path in modules().items()}
+
+
+def test_every_library_and_app_module_has_a_layer() -> None:
+    assert [m for m in modules() if not m.startswith("benchmarks") and layer_of(m) is None] == []
+    assert layer_of("vjepa_core.new_module") is None and layer_of("vjepa_core.store.atomic") == 0
+
+
+def test_no_module_imports_a_higher_layer() -> None:
+    assert layer_violations(all_imports()) == []
+
+
+def test_imports_have_no_cycle() -> None:
+    """Imports inside functions count: a cycle hidden in a function is still a cycle for a reader."""
     known = modules()
-    graph = {module: {name for name in imported_names(ast.parse(path.read_text()), module, top_level_only=True)
-                      if name in known and name != module} for module, path in known.items()}
+    graph = {module: {name for name in names if name in known and name != module}
+             for module, names in all_imports().items()}
     cycles = _cycles(graph)
     assert cycles == [], "import cycles: " + "; ".join(" -> ".join(cycle) for cycle in cycles)
 
@@ -145,5 +194,8 @@ def test_the_checks_see_what_they_look_for() -> None:
     flagged = [hit for node in ast.walk(listing) for hit in _listed_names(node, names)]
     assert flagged == ["head", "lora", "full"]
     assert _cycles({"a": {"b"}, "b": {"a"}, "c": set()}) == [["a", "b"]]
-    assert "runner.app" in imported_names(ast.parse("def f():\n    from runner.app import app"), "x",
-                                          top_level_only=False)
+    assert "runner.app" in imported_names(ast.parse("def f():\n    from runner.app import app"), "x")
+    hidden = {"vjepa_core.data.corpus": {"vjepa_core.store.warehouse"}, "vjepa_core.spec": {"vjepa_core.data"},
+              "vjepa_core.store.atomic": {"vjepa_core.errors"}, "vjepa_core.models.loading": {"vjepa_core.spec"}}
+    assert layer_violations(hidden) == ["vjepa_core.data.corpus (layer 4) imports vjepa_core.store.warehouse (layer 5)",
+                                        "vjepa_core.spec (layer 3) imports vjepa_core.data (layer 4)"]

@@ -5,7 +5,7 @@
 - `compare_predictions(a, b)`: two runs' per-video predictions (DataFrames with `video` and
   `correct` columns) joined on the videos both scored; a paired bootstrap interval of the accuracy
   difference (b - a) and McNemar's exact test on the discordant videos.
-- `compare_runs(warehouse, run_a, run_b)`: the same, read from the warehouse.
+- `compare_runs(store, run_a, run_b)`: the same, read from a warehouse the caller opened.
 - `chance_test(correct, total, supports)`: is one run's test accuracy above chance, the score of always
   answering the largest test class (1/K on a balanced set)? A one-sided exact binomial test.
 """
@@ -16,7 +16,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -175,16 +175,25 @@ def compare_predictions(pred_a: pd.DataFrame, pred_b: pd.DataFrame, *, n_boot: i
     )
 
 
-def compare_runs(warehouse: Path | str, run_a: str, run_b: str, *, split: str = "test",
-                 n_boot: int = 2000) -> PairedComparison:
-    from vjepa_core.store.warehouse import Warehouse
+class RunReader(Protocol):
+    """What `compare_runs` reads runs from: a `vjepa_core.store.warehouse.Warehouse`, which the caller opens
+    (the analysis sits below the store and never opens one itself)."""
 
-    store = Warehouse(warehouse)
+    path: Path
+
+    def get_run(self, run_id_or_prefix: str) -> dict[str, Any] | None: ...
+
+    def table(self, name: str, run_id: str | None = None) -> pd.DataFrame: ...
+
+
+def compare_runs(store: RunReader, run_a: str, run_b: str, *, split: str = "test",
+                 n_boot: int = 2000) -> PairedComparison:
+    """`compare_predictions` of two runs of `store` on `split`; a UserError when either has no predictions."""
     frames = []
     for run_id in (run_a, run_b):
         run = store.get_run(run_id)
         if run is None:
-            raise UserError(f"compare: run {run_id!r} is not in {warehouse}")
+            raise UserError(f"compare: run {run_id!r} is not in {store.path}")
         predictions = store.table("predictions", run["run_id"])
         predictions = predictions[predictions["split"] == split]
         if predictions.empty:
