@@ -134,8 +134,8 @@ def efficiency_chart(board: pd.DataFrame) -> alt.Chart:
 
 def scaling_chart(table: pd.DataFrame, x: str, metric: str, *, x_title: str, log_x: bool = False,
                   chance: Sequence[float] = ()) -> alt.LayerChart:
-    """One line per strategy of `metric` vs `x`, bars = std over seeds (table from `queries.standings.scaling`);
-    accuracy charts draw a rule at each `chance` level."""
+    """One line per series of `metric` vs `x` (a strategy, or a strategy and model: `queries.standings.scaling`),
+    bars = std over seeds; accuracy charts draw a rule at each `chance` level."""
     data = table[table["metric"] == metric].copy()
     accuracy = metric != "train_seconds"
     # mean - std below zero is an artefact of two seeds, not a negative time or accuracy.

@@ -16,8 +16,8 @@ if not standings.has_variation(runs, "train_vpc"):
 
 chance = standings.chance_levels(runs)
 table = standings.scaling(runs, "train_vpc")
-st.caption("One line per strategy; dots are means over seeds, bars ± one std. Pick a matrix in the sidebar so "
-           "that only the data size changes between points.")
+st.caption("One line per strategy (per strategy and model when the runs use several models); dots are means over "
+           "seeds, bars ± one std. Pick a matrix in the sidebar so that only the data size changes between points.")
 x_title = "training videos per class (log scale)"
 left, right = st.columns(2)
 for column, metric in ((left, "test_acc"), (right, "best_val_acc")):

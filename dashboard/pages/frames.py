@@ -16,7 +16,8 @@ if not standings.has_variation(runs, "frames_per_clip"):
 
 chance = standings.chance_levels(runs)
 table = standings.scaling(runs, "frames_per_clip")
-st.caption("One line per strategy; dots are means over seeds, bars ± one std.")
+st.caption("One line per strategy (per strategy and model when the runs use several models); dots are means over "
+           "seeds, bars ± one std.")
 left, right = st.columns(2)
 left.altair_chart(charts.scaling_chart(table, "frames_per_clip", "test_acc", x_title="frames per clip",
                                        chance=chance), width="stretch")
