@@ -6,16 +6,12 @@ Command modules (`runner/*_cmd.py`) import `app` from here and register themselv
 
 from __future__ import annotations
 
-import functools
-import inspect
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
 
-from runner.options import progress_enabled
+from runner.options import keyword, option_group, progress_enabled
 from vjepa_core.errors import UserError
 from vjepa_core.paths import warehouse_path
 from vjepa_core.spec import ExecOptions
@@ -38,33 +34,14 @@ CHECKPOINT_DTYPES = ("auto", "fp32", "fp16", "bf16")
 
 # How runs execute (vjepa_core.spec.ExecOptions): the same options on every command that trains.
 EXEC_PARAMETERS = [
-    inspect.Parameter("device", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=DeviceOption),
-    inspect.Parameter("decoder", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=DecoderOption),
-    inspect.Parameter("workers", inspect.Parameter.KEYWORD_ONLY, annotation=int | None, default=WorkersOption),
-    inspect.Parameter("checkpoint_dtype", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
+    keyword("device", str, DeviceOption),
+    keyword("decoder", str, DecoderOption),
+    keyword("workers", int | None, WorkersOption),
+    keyword("checkpoint_dtype", str, typer.Option(
         "auto", "--checkpoint-dtype", help="Weights in checkpoints: fp32, fp16, bf16, or auto (half precision for "
         "bf16/fp16 runs and for pooler-sized checkpoints, fp32 for encoder weights trained in fp32).")),
-    inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=QuietOption),
+    keyword("quiet", bool, QuietOption),
 ]
-
-
-def option_group(parameters: list[inspect.Parameter], build: Callable[..., Any], name: str
-                 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """A decorator adding `parameters` (typer options) to a command, which receives them as ONE argument
-    `name` = `build(**their values)`: options shared by several commands are declared once."""
-    names = [p.name for p in parameters]
-
-    def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            values = {key: kwargs.pop(key) for key in names}
-            return func(*args, **{name: build(**values)}, **kwargs)
-
-        own = [p for p in inspect.signature(func).parameters.values() if p.name != name]
-        wrapper.__signature__ = inspect.Signature([*own, *parameters])  # type: ignore[attr-defined]
-        return wrapper
-
-    return decorator
 
 
 def exec_options(*, device: str = "auto", decoder: str = "auto", workers: int | None = None, quiet: bool = False,

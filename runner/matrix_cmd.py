@@ -8,7 +8,6 @@ run the same command again to finish it).
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,20 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from runner.app import app, exec_options, existing_warehouse, option_group, with_exec_options
-from runner.options import ResultsOption, WarehouseOption, fail, stdout_console, user_errors
-from runner.options import with_spec_options as _with_spec_options
+from runner.app import app, exec_options, existing_warehouse, with_exec_options
+from runner.options import (
+    ResultsOption,
+    WarehouseOption,
+    fail,
+    keyword,
+    option_group,
+    stdout_console,
+    user_errors,
+    with_spec_options,
+)
 from runner.output import fmt, pct
 from vjepa_core.paths import results_path, warehouse_path
-from vjepa_core.spec import ExecOptions
+from vjepa_core.spec import ExecOptions, reads_option
 
 SpecArgument = typer.Argument(None, help="Matrix spec YAML (see experiments/README.md); default: the built-in "
                               "study (experiments/default.yaml).")
@@ -42,27 +49,23 @@ class Launch:
     joint: int
 
 
-def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
-
-
 LAUNCH_PARAMETERS = [
-    _option("force", bool, typer.Option(False, "--force", help="Run every run again, even those that already "
+    keyword("force", bool, typer.Option(False, "--force", help="Run every run again, even those that already "
                                         "succeeded.")),
-    _option("retry_failed", bool, typer.Option(False, "--retry-failed", help="Run again the runs that failed in an "
+    keyword("retry_failed", bool, typer.Option(False, "--retry-failed", help="Run again the runs that failed in an "
                                                "earlier invocation (by default they are skipped: the same spec "
                                                "fails the same way).")),
-    _option("dry_run", bool, typer.Option(False, "--dry-run", help="List the planned runs and whether each is "
+    keyword("dry_run", bool, typer.Option(False, "--dry-run", help="List the planned runs and whether each is "
                                           "done; run nothing.")),
-    _option("executor", str, typer.Option("local", "--executor", help="local (this process) or ray (one Ray task "
+    keyword("executor", str, typer.Option("local", "--executor", help="local (this process) or ray (one Ray task "
                                           "per run).")),
-    _option("ray_address", str | None, typer.Option(None, "--ray-address", help="Ray cluster address (default: "
+    keyword("ray_address", str | None, typer.Option(None, "--ray-address", help="Ray cluster address (default: "
                                                     "start a local Ray).")),
-    _option("gpus_per_run", float, typer.Option(0.0, "--gpus-per-run", help="GPUs each Ray task reserves "
+    keyword("gpus_per_run", float, typer.Option(0.0, "--gpus-per-run", help="GPUs each Ray task reserves "
                                                 "(num_gpus).")),
-    _option("cpus_per_run", float, typer.Option(1.0, "--cpus-per-run", help="CPUs each Ray task reserves "
+    keyword("cpus_per_run", float, typer.Option(1.0, "--cpus-per-run", help="CPUs each Ray task reserves "
                                                 "(num_cpus).")),
-    _option("joint", int, typer.Option(ExecOptions.joint, "--joint", help="Train up to this many runs side by side "
+    keyword("joint", int, typer.Option(ExecOptions.joint, "--joint", help="Train up to this many runs side by side "
                                        "on one pass of the cached encoder tokens when they differ only in how they "
                                        "optimise or what trains (lr, weight decay, epochs, LoRA settings, a "
                                        "frozen-encoder strategy): one model load, each batch read once. Each stays "
@@ -76,7 +79,7 @@ with_launch_options = option_group(LAUNCH_PARAMETERS, Launch, "launch")
 @user_errors
 @with_launch_options
 @with_exec_options
-@_with_spec_options
+@with_spec_options
 def run_matrix_cmd(
     spec: Path | None = SpecArgument,
     warehouse: Path | None = WarehouseOption,
@@ -102,7 +105,7 @@ def run_matrix_cmd(
 @user_errors
 @with_launch_options
 @with_exec_options
-@_with_spec_options
+@with_spec_options
 def sweep(
     spec: Path = typer.Argument(..., help="Sweep spec YAML: axes over lr, lora_rank, ... and a phase2 block."),
     top_k: int | None = typer.Option(None, "--top-k", help="Phase 2 re-runs this many best configurations "
@@ -189,7 +192,6 @@ def _run(matrix: Any, launch: Launch | None, execution: ExecOptions | None, *, w
 
 def _print_plan(matrix: Any, warehouse: Path) -> None:
     from vjepa_core.store.warehouse import Warehouse
-    from vjepa_core.strategies import get_strategy
 
     done = Warehouse(warehouse).completed_run_ids([s.run_id for s in matrix.runs])
     table = Table(title=f"matrix {matrix.name} ({matrix.matrix_id}): {len(matrix.runs)} run(s), {len(done)} done")
@@ -198,7 +200,7 @@ def _print_plan(matrix: Any, warehouse: Path) -> None:
         table.add_column(column, no_wrap=column in ("run_id", "strategy"))
     for s in matrix.runs:
         table.add_row(s.run_id, s.strategy, fmt(s.videos_per_class), str(s.frames_per_clip), str(s.epochs),
-                      f"{s.lr:g}", f"{s.weight_decay:g}", _lora_cell(s, get_strategy(s.strategy)), str(s.seed),
+                      f"{s.lr:g}", f"{s.weight_decay:g}", _lora_cell(s), str(s.seed),
                       "yes" if s.run_id in done else "")
     stdout_console().print(table)
     if matrix.phase2 is not None:
@@ -206,8 +208,8 @@ def _print_plan(matrix: Any, warehouse: Path) -> None:
                         f"with {matrix.phase2.overrides}")
 
 
-def _lora_cell(spec: Any, strategy: Any) -> str:
-    return "-" if "lora_rank" in strategy.unused_options() else f"{spec.lora_rank}/{spec.lora_alpha:g}"
+def _lora_cell(spec: Any) -> str:
+    return f"{spec.lora_rank}/{spec.lora_alpha:g}" if reads_option(spec.strategy, "lora_rank") else "-"
 
 
 def _print_summary(matrix: Any, outcome: Any, warehouse: Path) -> None:

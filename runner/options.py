@@ -1,8 +1,14 @@
-"""CLI plumbing shared by the runner's commands: run-spec flags, paths, one-line errors.
+"""CLI plumbing shared by the runner's commands: generated option groups, paths, one-line errors.
 
-`with_spec_options` adds one `--flag` per `RunSpec` field to a typer command (generated from the
-dataclass, so the CLI can never fall out of step with the spec); the command receives them as a
-dict of only the flags the user set, to lay over defaults <- YAML.
+- `option_group(parameters, build, name)`: adds typer options to a command, which receives them as ONE
+  argument `name = build(**their values)`; the one place that rewrites a command's signature.
+- `spec_parameters(spec_class, panel=...)`: one `--flag` per field of a spec dataclass (`RunSpec`,
+  `PretrainSpec`), with the field's declared help and default (`vjepa_core.fields`), so the CLI cannot
+  fall out of step with the spec; the dashboard's reproduce command writes the same flags.
+- `with_spec_options`: every `RunSpec` field as an option; the command receives `overrides`, a dict of
+  only the flags the user set, to lay over defaults <- YAML (`build_spec`).
+- `keyword(name, annotation, option)`: one hand-written option as a parameter for `option_group`.
+- `WarehouseOption`, `ResultsOption`, `fail`, `user_errors`, `stdout_console`, `load_yaml`, `progress_enabled`.
 """
 
 from __future__ import annotations
@@ -23,13 +29,14 @@ import yaml
 from rich.console import Console
 
 from vjepa_core.errors import UserError, WriteFailed
+from vjepa_core.fields import allowed, declared, defaults, flag, hints, shown
 from vjepa_core.paths import (
     DEFAULT_RESULTS,
     DEFAULT_WAREHOUSE,
     RESULTS_ENV,
     WAREHOUSE_ENV,
 )
-from vjepa_core.spec import FIELD_HELP, RunSpec, field_names, field_type
+from vjepa_core.spec import RunSpec
 
 WarehouseOption = typer.Option(None, "--warehouse", envvar=WAREHOUSE_ENV, show_default=DEFAULT_WAREHOUSE,
                                help="DuckDB warehouse file (env VJEPA_WAREHOUSE).")
@@ -89,45 +96,56 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _cli_type(name: str) -> Any:
-    allowed = typing.get_args(field_type(name)) or (field_type(name),)
-    if typing.get_origin(field_type(name)) in (Literal, tuple):
-        return str  # a tuple of layers is written 17,19,21,23
-    kinds = [a for a in allowed if a is not type(None)]
-    return kinds[0] if len(kinds) == 1 else kinds[0]
+def keyword(name: str, annotation: Any, option: Any) -> inspect.Parameter:
+    """A keyword-only parameter `name: annotation = option`, for `option_group`."""
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=option)
 
 
-def _shown(default: Any) -> str:
-    return ",".join(map(str, default)) or "none" if isinstance(default, tuple) else str(default)
+def option_group(parameters: list[inspect.Parameter], build: Callable[..., Any], name: str
+                 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A decorator adding `parameters` (typer options) to a command, which receives them as ONE argument
+    `name` = `build(**their values)`: options shared by several commands are declared once."""
+    names = [p.name for p in parameters]
+
+    def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            values = {key: kwargs.pop(key) for key in names}
+            return func(*args, **{name: build(**values)}, **kwargs)
+
+        own = [p for p in inspect.signature(func).parameters.values() if p.name != name]
+        wrapper.__signature__ = inspect.Signature([*own, *parameters])  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorator
 
 
-def spec_parameters() -> list[inspect.Parameter]:
+def spec_parameters(spec_class: type, *, panel: str) -> list[inspect.Parameter]:
+    """One option per field of `spec_class`: `--frames-per-clip`, `--augment/--no-augment`; unset is None."""
     params = []
-    for name in field_names():
-        flag = "--" + name.replace("_", "-")
-        kind = _cli_type(name)
-        decls = [f"{flag}/--no-{flag[2:]}"] if kind is bool else [flag]
-        option = typer.Option(None, *decls, help=FIELD_HELP[name], rich_help_panel="Run options",
-                              show_default=_shown(getattr(RunSpec(), name)))
-        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option,
-                                        annotation=kind | None))
+    for name, declaration in declared(spec_class).items():
+        kind, default = _cli_type(hints(spec_class)[name]), defaults(spec_class)[name]
+        decls = [f"{flag(name)}/--no-{flag(name)[2:]}"] if kind is bool else [flag(name)]
+        option = typer.Option(None, *decls, help=declaration.help, rich_help_panel=panel,
+                              show_default=shown(default) or False)  # "": nothing to show (pretrain's --probe-data)
+        params.append(keyword(name, kind | None, option))
     return params
 
 
-def with_spec_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Add every RunSpec field as an option; pass the set ones to `func` as `overrides: dict`."""
-    names = field_names()
+def _cli_type(hint: Any) -> Any:
+    """The type typer parses: a literal's or a tuple's text is checked by the spec (a tuple is written 17,19,21)."""
+    if typing.get_origin(hint) in (Literal, tuple):
+        return str
+    return next(kind for kind in allowed(hint) if kind is not type(None))
 
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        overrides = {name: kwargs.pop(name) for name in names if kwargs.get(name) is not None}
-        for name in names:
-            kwargs.pop(name, None)
-        return func(*args, overrides=overrides, **kwargs)
 
-    own = [p for p in inspect.signature(func).parameters.values() if p.name != "overrides"]
-    wrapper.__signature__ = inspect.Signature([*own, *spec_parameters()])  # type: ignore[attr-defined]
-    return wrapper
+def set_flags(**values: Any) -> dict[str, Any]:
+    """The options the user gave (typer passes None for the others)."""
+    return {name: value for name, value in values.items() if value is not None}
+
+
+# Every RunSpec field as an option; the command gets `overrides`: the flags set, to lay over defaults <- YAML.
+with_spec_options = option_group(spec_parameters(RunSpec, panel="Run options"), set_flags, "overrides")
 
 
 def load_yaml(path: Path) -> dict[str, Any]:

@@ -8,10 +8,6 @@ last finished epoch when started again with the same arguments.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import inspect
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,38 +15,27 @@ from typing import Any
 import typer
 
 from runner.app import DecoderOption, DeviceOption, QuietOption, app
-from runner.options import ResultsOption, WarehouseOption, progress_enabled, stdout_console, user_errors
+from runner.options import (
+    ResultsOption,
+    WarehouseOption,
+    option_group,
+    progress_enabled,
+    set_flags,
+    spec_parameters,
+    stdout_console,
+    user_errors,
+)
 from vjepa_core.paths import results_path, warehouse_path
-from vjepa_core.pretrain.spec import HELP, PretrainSpec
+from vjepa_core.pretrain.spec import PretrainSpec
 
-
-def _spec_parameters() -> list[inspect.Parameter]:
-    """One option per PretrainSpec field, generated so that the CLI cannot fall out of step with the spec."""
-    params = []
-    for field in dataclasses.fields(PretrainSpec):
-        flag = "--" + field.name.replace("_", "-")
-        option = typer.Option(field.default, flag, help=HELP[field.name], rich_help_panel="Pretraining options")
-        params.append(inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=option,
-                                        annotation=type(field.default)))
-    return params
-
-
-def _with_pretrain_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    names = [f.name for f in dataclasses.fields(PretrainSpec)]
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        values = {name: kwargs.pop(name) for name in names}
-        return func(*args, spec_values=values, **kwargs)
-
-    own = [p for p in inspect.signature(func).parameters.values() if p.name != "spec_values"]
-    wrapper.__signature__ = inspect.Signature([*own, *_spec_parameters()])  # type: ignore[attr-defined]
-    return wrapper
+# Every PretrainSpec field as an option; the command gets `overrides`: the flags set, laid over the defaults.
+with_pretrain_options = option_group(spec_parameters(PretrainSpec, panel="Pretraining options"), set_flags,
+                                     "overrides")
 
 
 @app.command()
 @user_errors
-@_with_pretrain_options
+@with_pretrain_options
 def pretrain(
     force: bool = typer.Option(False, "--force", help="Start again from scratch even if this run finished or has "
                                "saved epochs."),
@@ -61,7 +46,7 @@ def pretrain(
     warehouse: Path | None = WarehouseOption,
     results: Path | None = ResultsOption,
     quiet: bool = QuietOption,
-    spec_values: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> None:
     """Pretrain a V-JEPA 2 encoder on unlabelled videos with its own objective (masked latent prediction).
 
@@ -75,7 +60,7 @@ def pretrain(
     from vjepa_core.data import resolve_data
     from vjepa_core.pretrain.loop import PretrainOptions, prepare, read_probe_set, read_videos
 
-    spec = PretrainSpec(**(spec_values or {}))
+    spec = PretrainSpec.from_dict(overrides or {})
     root = results_path(results)
     options = PretrainOptions(device=device, decoder=decoder, num_workers=workers, progress=progress_enabled(quiet),
                               force=force)

@@ -1,84 +1,157 @@
 """The frozen run spec: everything that decides a run's result, and nothing else.
 
-Built as defaults <- YAML <- CLI flags. `__post_init__` rejects unknown keys, wrong types and
-impossible values with a `UserError` naming the field, then resets the options its strategy never
-reads to their defaults (`Strategy.unused_options`). `run_id` is a hash of the canonical JSON, so
-the same experiment always gets the same id and a finished one can be skipped. Fields added after
-ids were first handed out (`ADDED_FIELDS`) count only when they differ from their default, so the
-runs of an older spec keep their ids.
-Execution details (device, decoder, workers, cache) live in `ExecOptions`: they change how fast a
-run goes, not what it computes, so they are not part of the id.
+Each run option is declared once, as a `RunSpec` field with its type, default and a `RunOption`: help,
+bounds, when it was `added`, whether it is `per_run`, `swept`, a warehouse `column`, and which strategies
+read it (`read_by`, a method of `Strategy` saying what it trains). What follows is derived from the fields:
+- `RunSpec`: built as defaults <- YAML <- CLI flags (`from_dict`); `__post_init__` coerces and checks
+  every value (`vjepa_core.fields.settle`: a `UserError` naming the field), then resets the options its
+  strategy never reads to their defaults. `run_id` hashes the canonical JSON (fields added later count
+  only when they differ from their default, so older runs keep their ids); `config_id` leaves the seed out.
+- `config_id(spec_dict)`: the same for a warehouse row's spec.
+- `RUN_OPTIONS` (name -> RunOption), `field_names()`, `PER_RUN_FIELDS` (what may differ between runs
+  trained side by side), `SWEPT_FIELDS` (what a sweep may vary), `COLUMN_FIELDS` + `spec_columns(spec)`
+  (what the warehouse's `runs` table holds in a column of the field's name).
+- `unused_options(strategy)`, `reads_option(strategy_name, option)`: which options a strategy reads.
+- `ExecOptions`: how a run executes (device, decoder, workers, cache): it changes how fast a run
+  goes, not what it computes, so none of it is part of the id.
+
+Adding a run option is one field here; a `column=True` one also needs its column in `store/schema.sql` and
+a migration (a test holds that); the CLI flag, help, id, joint grouping, dashboard and reproduce command
+follow from the field.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import hashlib
-import json
-import types
-import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from vjepa_core.errors import UserError
-from vjepa_core.strategies import STRATEGIES, get_strategy
+from vjepa_core.fields import (
+    Option,
+    Precision,
+    check_known,
+    declared,
+    defaults,
+    digest,
+    identity,
+    option,
+    settle,
+)
+from vjepa_core.strategies import STRATEGIES, Strategy, get_strategy
 
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Schedule = Literal["cosine", "constant"]
 
 
 @dataclass(frozen=True)
+class RunOption(Option):
+    """A run option's declaration (see `Option` for help, added and bounds).
+
+    `per_run`: runs trained side by side on one pass of cached tokens may differ in it (how each optimises,
+    what trains); the others make the shared batches. `swept`: a sweep may vary it (not the seeds or the
+    data). `column`: the warehouse's `runs` table holds it in a column of its name. `repeat`: runs that
+    differ only in it repeat one configuration (the seed). `read_by`: the `Strategy` method that says a
+    strategy reads it (None: every strategy does).
+    """
+
+    per_run: bool = False
+    swept: bool = True
+    column: bool = False
+    repeat: bool = False
+    read_by: Callable[[Strategy], bool] | None = None
+
+
+def run_option(default: Any, help: str, **details: Any) -> Any:
+    """A `RunSpec` field: its default, its help, and the other `RunOption` details."""
+    return option(default, RunOption(help, **details))
+
+
+@dataclass(frozen=True)
 class RunSpec:
-    strategy: str = "pooler_head"
-    model: str = "tiny"
-    data: str = "synthetic"
-    videos_per_class: int | None = None
-    frames_per_clip: int = 16
-    frame_stride: int = 2
-    epochs: int = 20
-    batch_size: int = 8
-    accumulation_steps: int = 1
-    lr: float = 1e-3
-    encoder_lr_scale: float = 1.0
-    weight_decay: float = 0.01
-    schedule: Schedule = "cosine"
-    warmup_ratio: float = 0.1
-    grad_clip: float = 1.0
-    label_smoothing: float = 0.0
-    early_stopping_patience: int = 0
-    lora_rank: int = 16
-    lora_alpha: float = 32.0
-    lora_dropout: float = 0.05
-    lora_mlp: bool = False
-    augment: bool = True
-    hflip: bool = True
-    train_views: int = 4
-    eval_clips: int = 1
-    eval_crops: int = 1
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
-    split_seed: int = 0
-    seed: int = 0
-    precision: Precision = "auto"
-    feature_layers: tuple[int, ...] = ()
-    pooler_layers: int | None = None
+    strategy: str = run_option(
+        "pooler_head", f"What trains: {', '.join(STRATEGIES)}.", per_run=True, column=True)
+    model: str = run_option(
+        "tiny", "Hub id (facebook/vjepa2-vitl-fpc16-256-ssv2), a local save_pretrained folder, or a preset "
+        "(tiny, small: random init; tiny-jepa: tiny pretrained offline, with a source-task pooler).",
+        column=True)  # the column holds it resolved (experiment.base_row)
+    data: str = run_option(
+        "synthetic", "'synthetic', a folder (per class, or train/val/test/<class>), or a CSV manifest "
+        "path,label[,split][,group].", swept=False)
+    videos_per_class: int | None = run_option(
+        None, "Training videos per class (a balanced, nested subset); val/test stay whole.", at_least=1,
+        column=True)
+    frames_per_clip: int = run_option(16, "Frames the model sees per clip.", at_least=1, column=True)
+    frame_stride: int = run_option(2, "Take every Nth frame when sampling a clip.", at_least=1, column=True)
+    epochs: int = run_option(20, "Training epochs.", at_least=1, per_run=True, column=True)
+    batch_size: int = run_option(8, "Clips per step.", at_least=1, column=True)
+    accumulation_steps: int = run_option(
+        1, "Steps whose gradients add up before one optimizer update.", at_least=1, per_run=True, column=True)
+    lr: float = run_option(1e-3, "Peak learning rate (AdamW).", above=0, per_run=True, column=True)
+    encoder_lr_scale: float = run_option(
+        1.0, "The encoder weights' learning rate as a fraction of lr (full, scratch): a gentler step for "
+        "pretrained weights than for the new pooler and head. LoRA adapters take lr.", above=0, at_most=1,
+        per_run=True, read_by=Strategy.trains_encoder_weights)
+    weight_decay: float = run_option(
+        0.01, "AdamW weight decay on matrices (not on biases and norms).", at_least=0, per_run=True, column=True)
+    schedule: Schedule = run_option("cosine", "cosine (after warmup) or constant.", per_run=True)
+    warmup_ratio: float = run_option(
+        0.1, "Fraction of updates spent warming the learning rate up linearly.", at_least=0, below=1,
+        per_run=True)
+    grad_clip: float = run_option(1.0, "Clip the gradient norm to this (0 = off).", at_least=0, per_run=True)
+    label_smoothing: float = run_option(
+        0.0, "Cross-entropy label smoothing.", at_least=0, below=1, per_run=True)
+    early_stopping_patience: int = run_option(
+        0, "Stop after this many epochs without a better val accuracy (0 = off).", at_least=0, per_run=True)
+    lora_rank: int = run_option(
+        16, "LoRA rank r.", at_least=1, per_run=True, column=True, read_by=Strategy.uses_lora)
+    lora_alpha: float = run_option(
+        32.0, "LoRA alpha (scale = alpha / r).", above=0, per_run=True, column=True, read_by=Strategy.uses_lora)
+    lora_dropout: float = run_option(
+        0.05, "Dropout on the LoRA input.", at_least=0, below=1, per_run=True, column=True,
+        read_by=Strategy.uses_lora)
+    lora_mlp: bool = run_option(
+        False, "lora_backbone: also adapt the encoder MLPs.", per_run=True,
+        read_by=Strategy.adapts_encoder_with_lora)
+    augment: bool = run_option(True, "Random temporal offset, resized crop and flip in training.")
+    hflip: bool = run_option(True, "Mirror training clips (labels swap per the dataset's flip_pairs.json).")
+    train_views: int = run_option(
+        4, "Augmented views cached per training video for frozen-encoder strategies.", at_least=1)
+    eval_clips: int = run_option(1, "Clips per video at evaluation (softmax averaged).", at_least=1)
+    eval_crops: int = run_option(
+        1, "Spatial crops per clip at evaluation (1 = centre, 3 = along the long side).", at_least=1)
+    val_fraction: float = run_option(
+        0.15, "Share of each class held out for validation (auto-split data).", above=0, below=1)
+    test_fraction: float = run_option(
+        0.15, "Share of each class held out for test (auto-split data).", above=0, below=1)
+    split_seed: int = run_option(0, "Seed of the train/val/test split and the data-size subsets.", swept=False)
+    seed: int = run_option(
+        0, "Seed of initialisation, shuffling and augmentation choice.", swept=False, column=True, repeat=True)
+    precision: Precision = run_option(
+        "auto", "auto, fp32, bf16 or fp16 autocast (auto: bf16/fp16 on GPU, fp32 on CPU).",
+        column=True)  # the column holds the precision used (experiment._finish)
+    feature_layers: tuple[int, ...] = run_option(
+        (), "Encoder blocks whose tokens feed the pooler, e.g. 17,19,21,23 (ViT-L's last four even blocks, the "
+        "official Diving-48/Jester probe); negative counts from the end; empty: the last.", added="2026-11-25")
+    pooler_layers: int | None = run_option(
+        None, "Self-attention layers of the pooler before its cross-attention (the official num_probe_blocks "
+        "minus 1); another depth than the model's starts a fresh pooler. Read only by strategies that train the "
+        "pooler's own weights (pooler_head, pooler_head_lora, full, scratch). Default: the model's.", at_least=0,
+        added="2026-11-25", read_by=Strategy.trains_pooler_weights)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "feature_layers", _int_tuple(self.feature_layers))
-        _check_types(self)
-        _check_values(self)
+        settle(self)
+        _check_together(self)
         # The pooler reads its tokens as a set: the order layers are named in changes nothing.
         object.__setattr__(self, "feature_layers", tuple(sorted(self.feature_layers)))
-        _reset_unused(self)
+        for name in unused_options(get_strategy(self.strategy)):
+            object.__setattr__(self, name, RUN_DEFAULTS[name])  # frozen: only __post_init__ may do this
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunSpec:
         """Build from a plain dict (YAML, JSON, CLI); unknown keys are an error naming them."""
-        unknown = sorted(set(values) - set(field_names()))
-        if unknown:
-            raise UserError(f"unknown run option(s): {', '.join(unknown)} (known: {', '.join(field_names())})")
-        return cls(**{key: _coerce(key, value) for key, value in values.items()})
+        check_known(cls, values, "run option")
+        return cls(**values)
 
     def replace(self, **changes: Any) -> RunSpec:
         return RunSpec.from_dict({**self.to_dict(), **changes})
@@ -88,36 +161,55 @@ class RunSpec:
 
     @property
     def run_id(self) -> str:
-        return _digest(_identity(self.to_dict()))
+        return digest(identity(RunSpec, self.to_dict()))
 
     @property
     def config_id(self) -> str:
         return config_id(self.to_dict())
 
 
+def _check_together(spec: RunSpec) -> None:
+    """What no single field's bounds can say."""
+    if len(set(spec.feature_layers)) != len(spec.feature_layers):
+        raise UserError(f"feature_layers: each layer once, got {list(spec.feature_layers)}")
+    if spec.val_fraction + spec.test_fraction >= 1:
+        raise UserError("val_fraction + test_fraction must leave videos for training (sum < 1)")
+    get_strategy(spec.strategy)  # a UserError naming the choices
+
+
+RUN_OPTIONS: dict[str, RunOption] = declared(RunSpec)  # type: ignore[assignment]
+RUN_DEFAULTS: dict[str, Any] = defaults(RunSpec)
+PER_RUN_FIELDS = tuple(name for name, o in RUN_OPTIONS.items() if o.per_run)
+SWEPT_FIELDS = tuple(name for name, o in RUN_OPTIONS.items() if o.swept)
+COLUMN_FIELDS = tuple(name for name, o in RUN_OPTIONS.items() if o.column)
+REPEAT_FIELDS = tuple(name for name, o in RUN_OPTIONS.items() if o.repeat)
+
+
+def field_names() -> list[str]:
+    return list(RUN_OPTIONS)
+
+
 def config_id(spec: dict[str, Any]) -> str:
     """A configuration is a run spec without its seed: its seeds are repeats of one configuration.
 
     Takes the spec as a dict (a warehouse row's `spec` JSON), so that readers need not rebuild a RunSpec."""
-    return _digest({key: value for key, value in _identity(spec).items() if key != "seed"})
+    return digest({key: value for key, value in identity(RunSpec, spec).items() if key not in REPEAT_FIELDS})
 
 
-# Run options added after run ids were in use: at their default they are left out of the id.
-ADDED_FIELDS = ("feature_layers", "pooler_layers")
+def spec_columns(spec: RunSpec) -> dict[str, Any]:
+    """The spec's values that the warehouse's `runs` table holds in columns of their names."""
+    return {name: getattr(spec, name) for name in COLUMN_FIELDS}
 
 
-def _identity(values: dict[str, Any]) -> dict[str, Any]:
-    defaults = {f.name: f.default for f in dataclasses.fields(RunSpec)}
-    return {key: value for key, value in values.items()
-            if key not in ADDED_FIELDS or _canonical({"v": value}) != _canonical({"v": defaults[key]})}
+def unused_options(strategy: Strategy) -> tuple[str, ...]:
+    """Run options `strategy` never reads, in field order: a spec resets them to their defaults, so that they
+    neither change its run_id nor split one configuration in two (`head` at lora_rank 8 and 64)."""
+    return tuple(name for name, o in RUN_OPTIONS.items() if o.read_by is not None and not o.read_by(strategy))
 
 
-def _canonical(values: dict[str, Any]) -> str:
-    return json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def _digest(values: dict[str, Any]) -> str:
-    return hashlib.sha256(_canonical(values).encode()).hexdigest()[:16]
+def reads_option(strategy: str, option: str) -> bool:
+    """Whether runs of the strategy named `strategy` use the run option `option` (unknown strategies: assume so)."""
+    return strategy not in STRATEGIES or option not in unused_options(STRATEGIES[strategy])
 
 
 @dataclass(frozen=True)
@@ -133,168 +225,3 @@ class ExecOptions:
     matrix_id: str | None = None
     checkpoint_dtype: str = "auto"  # fp32, fp16, bf16, or auto (vjepa_core.store.checkpoint.checkpoint_dtype)
     joint: int = 20  # runs trained side by side on one pass of cached tokens (vjepa_core.training.joint)
-
-
-def field_names() -> list[str]:
-    return [f.name for f in dataclasses.fields(RunSpec)]
-
-
-def field_type(name: str) -> Any:
-    return _type_hints()[name]
-
-
-@functools.cache
-def _type_hints() -> dict[str, Any]:
-    # Resolving the string annotations is slow (~ms per field); a matrix builds hundreds of specs.
-    return typing.get_type_hints(RunSpec)
-
-
-def _allowed(hint: Any) -> tuple[type, ...] | tuple[Any, ...]:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return tuple(t for arg in typing.get_args(hint) for t in _allowed(arg))
-    if origin is Literal:
-        return typing.get_args(hint)
-    return (hint,)
-
-
-def _coerce(name: str, value: Any) -> Any:
-    """YAML and the CLI give ints for floats and strings for everything; accept the harmless cases."""
-    if name not in field_names():
-        return value
-    if typing.get_origin(field_type(name)) is tuple:
-        return _int_tuple(value)
-    allowed = _allowed(field_type(name))
-    if isinstance(value, int) and not isinstance(value, bool) and float in allowed and int not in allowed:
-        return float(value)
-    if isinstance(value, str) and str not in allowed and not any(isinstance(a, str) for a in allowed):
-        for kind in (int, float):
-            if kind in allowed:
-                try:
-                    return kind(value)
-                except ValueError:
-                    pass
-        if value.lower() in ("none", "null") and type(None) in allowed:
-            return None
-        if bool in allowed and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-    return value
-
-
-def _int_tuple(value: Any) -> Any:
-    """A list of layers from YAML or JSON, '17,19,21,23' or '[17, 19]' from the CLI, or one int -> a tuple.
-
-    Anything else is returned as it is, for `_check_types` to name."""
-    if isinstance(value, str):
-        parts = [part.strip() for part in value.strip().strip("[]()").split(",") if part.strip()]
-        try:
-            return tuple(int(part) for part in parts)
-        except ValueError:
-            return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value,)
-    return tuple(value) if isinstance(value, list) else value
-
-
-def _check_types(spec: RunSpec) -> None:
-    for f in dataclasses.fields(spec):
-        value = getattr(spec, f.name)
-        if typing.get_origin(field_type(f.name)) is tuple:
-            if not isinstance(value, tuple) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-                raise UserError(f"{f.name}: expected a list of integers (e.g. 17,19,21,23), got {value!r}")
-            continue
-        allowed = _allowed(field_type(f.name))
-        literals = [a for a in allowed if not isinstance(a, type)]
-        kinds = tuple(a for a in allowed if isinstance(a, type))
-        if literals and value in literals:
-            continue
-        bool_for_number = isinstance(value, bool) and bool not in kinds  # True is an int to Python
-        if bool_for_number or not (kinds and isinstance(value, kinds)):
-            expected = " | ".join(repr(a) if not isinstance(a, type) else a.__name__ for a in allowed)
-            raise UserError(f"{f.name}: expected {expected}, got {value!r}")
-
-
-_POSITIVE = ("frames_per_clip", "frame_stride", "epochs", "batch_size", "accumulation_steps", "lora_rank",
-             "train_views", "eval_clips", "eval_crops")
-
-
-def _reset_unused(spec: RunSpec) -> None:
-    defaults = {f.name: f.default for f in dataclasses.fields(RunSpec)}
-    for name in STRATEGIES[spec.strategy].unused_options():
-        object.__setattr__(spec, name, defaults[name])  # frozen: only __post_init__ may do this
-
-
-def _check_values(spec: RunSpec) -> None:
-    for name in _POSITIVE:
-        if getattr(spec, name) < 1:
-            raise UserError(f"{name} must be at least 1, got {getattr(spec, name)}")
-    if spec.videos_per_class is not None and spec.videos_per_class < 1:
-        raise UserError(f"videos_per_class must be at least 1, got {spec.videos_per_class}")
-    if not spec.lr > 0:
-        raise UserError(f"lr must be > 0, got {spec.lr}")
-    checks = {
-        "weight_decay": spec.weight_decay >= 0,
-        "encoder_lr_scale": 0 < spec.encoder_lr_scale <= 1,
-        "lora_alpha": spec.lora_alpha > 0,
-        "lora_dropout": 0 <= spec.lora_dropout < 1,
-        "warmup_ratio": 0 <= spec.warmup_ratio < 1,
-        "grad_clip": spec.grad_clip >= 0,
-        "label_smoothing": 0 <= spec.label_smoothing < 1,
-        "early_stopping_patience": spec.early_stopping_patience >= 0,
-        "val_fraction": 0 < spec.val_fraction < 1,
-        "test_fraction": 0 < spec.test_fraction < 1,
-    }
-    for name, ok in checks.items():
-        if not ok:
-            raise UserError(f"{name} is out of range: {getattr(spec, name)}")
-    if len(set(spec.feature_layers)) != len(spec.feature_layers):
-        raise UserError(f"feature_layers: each layer once, got {list(spec.feature_layers)}")
-    if spec.pooler_layers is not None and spec.pooler_layers < 0:
-        raise UserError(f"pooler_layers must be at least 0, got {spec.pooler_layers}")
-    if spec.val_fraction + spec.test_fraction >= 1:
-        raise UserError("val_fraction + test_fraction must leave videos for training (sum < 1)")
-    get_strategy(spec.strategy)  # a UserError naming the choices
-
-
-FIELD_HELP: dict[str, str] = {
-    "strategy": "What trains: head, pooler_head, lora, pooler_head_lora, lora_backbone, full, scratch.",
-    "model": "Hub id (facebook/vjepa2-vitl-fpc16-256-ssv2), a local save_pretrained folder, or a preset "
-             "(tiny, small: random init; tiny-jepa: tiny pretrained offline, with a source-task pooler).",
-    "data": "'synthetic', a folder (per class, or train/val/test/<class>), or a CSV manifest "
-            "path,label[,split][,group].",
-    "videos_per_class": "Training videos per class (a balanced, nested subset); val/test stay whole.",
-    "frames_per_clip": "Frames the model sees per clip.",
-    "frame_stride": "Take every Nth frame when sampling a clip.",
-    "epochs": "Training epochs.",
-    "batch_size": "Clips per step.",
-    "accumulation_steps": "Steps whose gradients add up before one optimizer update.",
-    "lr": "Peak learning rate (AdamW).",
-    "encoder_lr_scale": "The encoder weights' learning rate as a fraction of lr (full, scratch): a gentler "
-                        "step for pretrained weights than for the new pooler and head. LoRA adapters take lr.",
-    "weight_decay": "AdamW weight decay on matrices (not on biases and norms).",
-    "schedule": "cosine (after warmup) or constant.",
-    "warmup_ratio": "Fraction of updates spent warming the learning rate up linearly.",
-    "grad_clip": "Clip the gradient norm to this (0 = off).",
-    "label_smoothing": "Cross-entropy label smoothing.",
-    "early_stopping_patience": "Stop after this many epochs without a better val accuracy (0 = off).",
-    "lora_rank": "LoRA rank r.",
-    "lora_alpha": "LoRA alpha (scale = alpha / r).",
-    "lora_dropout": "Dropout on the LoRA input.",
-    "lora_mlp": "lora_backbone: also adapt the encoder MLPs.",
-    "augment": "Random temporal offset, resized crop and flip in training.",
-    "hflip": "Mirror training clips (labels swap per the dataset's flip_pairs.json).",
-    "train_views": "Augmented views cached per training video for frozen-encoder strategies.",
-    "eval_clips": "Clips per video at evaluation (softmax averaged).",
-    "eval_crops": "Spatial crops per clip at evaluation (1 = centre, 3 = along the long side).",
-    "val_fraction": "Share of each class held out for validation (auto-split data).",
-    "test_fraction": "Share of each class held out for test (auto-split data).",
-    "split_seed": "Seed of the train/val/test split and the data-size subsets.",
-    "seed": "Seed of initialisation, shuffling and augmentation choice.",
-    "precision": "auto, fp32, bf16 or fp16 autocast (auto: bf16/fp16 on GPU, fp32 on CPU).",
-    "feature_layers": "Encoder blocks whose tokens feed the pooler, e.g. 17,19,21,23 (ViT-L's last four even "
-                      "blocks, the official Diving-48/Jester probe); negative counts from the end; empty: the last.",
-    "pooler_layers": "Self-attention layers of the pooler before its cross-attention (the official num_probe_blocks "
-                     "minus 1); another depth than the model's starts a fresh pooler. Read only by strategies that "
-                     "train the pooler's own weights (pooler_head, pooler_head_lora, full, scratch). Default: the "
-                     "model's.",
-}

@@ -7,14 +7,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import shlex
 from pathlib import Path
 from typing import Any
 
 from vjepa_core import paths
-from vjepa_core.spec import RunSpec, field_names
+from vjepa_core.fields import command_line
+from vjepa_core.spec import RunSpec
 
 
 def command_for(command: str, path: Path) -> str:
@@ -23,21 +22,8 @@ def command_for(command: str, path: Path) -> str:
     return command if path == default else f"{command} --warehouse {shlex.quote(str(path))}"
 
 
-
 def reproduce_command(spec: dict[str, Any]) -> str:
-    """`runner run` with a flag for every spec field that differs from RunSpec(): same spec, same run_id."""
-    # The dataclass defaults, not RunSpec(): constructing one validates the strategy, which imports torch.
-    defaults = {f.name: f.default for f in dataclasses.fields(RunSpec)}
-    parts = ["runner", "run"]
-    for name in field_names():
-        if name not in spec or json.dumps(spec[name]) == json.dumps(defaults[name]):  # JSON: a list is a tuple
-            continue
-        flag, value = "--" + name.replace("_", "-"), spec[name]
-        if isinstance(value, list | tuple):
-            parts.append(f"{flag}={','.join(map(str, value))}")  # '=': -7,-5 must not read as a flag
-        elif isinstance(value, bool):
-            parts.append(flag if value else f"--no-{flag[2:]}")
-        else:
-            # repr round-trips a float exactly, so the rebuilt spec hashes the same.
-            parts += [flag, shlex.quote(repr(value) if isinstance(value, float) else str(value))]
-    return " ".join(parts)
+    """`runner run` with a flag for every spec field that differs from its default: same spec, same run_id.
+
+    The flags are the ones `runner run` generates from the same fields (`vjepa_core.fields.command_line`)."""
+    return command_line(RunSpec, spec, "runner run")

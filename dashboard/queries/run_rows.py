@@ -11,7 +11,6 @@
 - `spec_dict(spec) -> dict`: a stored spec (JSON text or dict) as a dict.
 - `config_labels(specs, strategies, basis=) -> [label]`, `value_text(key, value) -> str`: how a
   configuration and one option's value are named on the pages.
-- `reads_option(strategy, option) -> bool`: whether runs of a strategy use a spec field.
 """
 
 from __future__ import annotations
@@ -26,9 +25,8 @@ from typing import Any
 import pandas as pd
 
 from vjepa_core.analysis.stats import above_chance_p, chance_level
-from vjepa_core.spec import config_id
+from vjepa_core.spec import config_id, reads_option
 from vjepa_core.store import warehouse as wh
-from vjepa_core.strategies import STRATEGIES
 
 
 def load_runs(path: str | Path) -> pd.DataFrame:
@@ -116,11 +114,6 @@ def config_labels(specs: list[dict[str, Any]], strategies: list[Any], *,
         parts = [f"{_short(key)}={value_text(key, spec.get(key))}" for key in varying if reads_option(name, key)]
         labels.append(" · ".join([name, *parts]))
     return labels
-
-
-def reads_option(strategy: str, option: str) -> bool:
-    """Whether runs of `strategy` use the spec field `option` (unknown strategies: assume they do)."""
-    return strategy not in STRATEGIES or option not in STRATEGIES[strategy].unused_options()
 
 
 def _short(key: str) -> str:

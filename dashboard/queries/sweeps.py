@@ -1,7 +1,7 @@
 """Hyper-parameter sweeps: which options vary, and how the runs score across them.
 
 - `varying_options(runs) -> [option]`: spec fields (RunSpec order) with two or more values among the
-  successful runs, except `NOT_SWEPT` bookkeeping.
+  successful runs, among those a sweep may vary (`vjepa_core.spec.SWEPT_FIELDS`: not seeds or data).
 - `sweep_grid(runs, x=, y=, metric=) -> grid`: mean `metric` and seed count per (strategy, x, y) cell.
 - `parallel_coordinates(runs, options, color=) -> long`: run_id, config, axis, value, position in [0, 1].
 - `top_configs(board, k) -> top`: the k best configurations by validation accuracy, with the val-test gap.
@@ -14,18 +14,14 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from dashboard.queries.run_rows import reads_option, spec_dict, value_text
-from vjepa_core.spec import field_names
-
-# What the parallel-coordinates view may sweep over: hyper-parameters, not bookkeeping.
-NOT_SWEPT = ("seed", "data", "split_seed")
+from dashboard.queries.run_rows import spec_dict, value_text
+from vjepa_core.spec import SWEPT_FIELDS, reads_option
 
 
 def varying_options(runs: pd.DataFrame) -> list[str]:
     """Spec fields (RunSpec order) with two or more values among the successful runs: the swept options."""
     specs = [spec_dict(spec) for spec in runs.loc[runs["status"] == "success", "spec"]]
-    return [name for name in field_names() if name not in NOT_SWEPT
-            and len({json.dumps(spec.get(name), default=str) for spec in specs}) > 1]
+    return [name for name in SWEPT_FIELDS if len({json.dumps(spec.get(name), default=str) for spec in specs}) > 1]
 
 
 def sweep_grid(runs: pd.DataFrame, *, x: str = "lr", y: str = "lora_rank",

@@ -17,7 +17,7 @@ from vjepa_core.models import (
     resolve_layers,
     weights_fingerprint,
 )
-from vjepa_core.spec import RunSpec
+from vjepa_core.spec import RunSpec, unused_options
 from vjepa_core.strategies import get_strategy
 
 LABELS = ["up", "down"]
@@ -102,7 +102,7 @@ def test_spec_fields_reach_the_model_and_only_where_they_are_read() -> None:
     assert feature_layers(model) == (0, 1) and model.config.num_pooler_layers == 2
     head = RunSpec(strategy="head", pooler_layers=2)  # head trains no pooler weight: the option is reset
     assert head.pooler_layers is None and head.run_id == RunSpec(strategy="head").run_id
-    assert "pooler_layers" in get_strategy("lora").unused_options()
+    assert "pooler_layers" in unused_options(get_strategy("lora"))
 
 
 def test_embeddings_of_other_feature_layers_are_told_apart() -> None:

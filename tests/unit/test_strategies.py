@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vjepa_core.models import count_parameters, load_model
-from vjepa_core.spec import RunSpec
+from vjepa_core.spec import RunSpec, unused_options
 from vjepa_core.strategies import STRATEGIES, get_strategy, register
 from vjepa_core.strategies.base import ENCODER_WEIGHT, POOLER_WEIGHT, Strategy
 
@@ -102,17 +102,17 @@ def test_trainable_counts_grow_with_what_trains() -> None:
 
 
 def test_unused_options_are_the_ones_no_parameter_depends_on() -> None:
-    unused = {name: strategy.unused_options() for name, strategy in STRATEGIES.items()}
+    unused = {name: unused_options(strategy) for name, strategy in STRATEGIES.items()}  # in RunSpec field order
     lora = ("lora_rank", "lora_alpha", "lora_dropout", "lora_mlp")
-    assert unused == {"head": (*lora, "encoder_lr_scale", "pooler_layers"), "pooler_head": (*lora, "encoder_lr_scale"),
-                      "lora": ("lora_mlp", "encoder_lr_scale", "pooler_layers"),
-                      "pooler_head_lora": ("lora_mlp", "encoder_lr_scale"),
+    assert unused == {"head": ("encoder_lr_scale", *lora, "pooler_layers"), "pooler_head": ("encoder_lr_scale", *lora),
+                      "lora": ("encoder_lr_scale", "lora_mlp", "pooler_layers"),
+                      "pooler_head_lora": ("encoder_lr_scale", "lora_mlp"),
                       "lora_backbone": ("encoder_lr_scale", "pooler_layers"), "full": lora, "scratch": lora}
     model, trainable = trainable_names("full")
     assert ENCODER_WEIGHT in dict(model.named_parameters()) and ENCODER_WEIGHT in trainable  # a real name
     assert POOLER_WEIGHT in dict(model.named_parameters()) and POOLER_WEIGHT in trainable
     # pooler_layers counts only where the pooler's own weights train: a fresh frozen pooler would be noise.
-    assert {name for name, s in STRATEGIES.items() if "pooler_layers" not in s.unused_options()} == {
+    assert {name for name, s in STRATEGIES.items() if "pooler_layers" not in unused_options(s)} == {
         name for name in STRATEGIES if POOLER_WEIGHT in trainable_names(name)[1]}
     # lora_mlp counts only where it adds adapters: the encoder's MLPs in lora_backbone.
     assert trainable_names("lora_backbone", lora_mlp=True)[1] != trainable_names("lora_backbone")[1]

@@ -1,20 +1,21 @@
 """The frozen pretraining spec: everything that decides a pretraining run's weights, and nothing else.
 
-Built as defaults <- CLI flags; `__post_init__` rejects wrong types and impossible values with a
-`UserError` naming the field. `pretrain_id(data_fingerprint)` hashes the canonical JSON together with
-the fingerprint of the videos it reads, so the same run on the same videos always lands in the same
-`results/pretrained/<id>/` folder, which is what lets a killed run resume.
+Each option is declared once, as a field with its type, default and `Option` (help, bounds); the CLI
+flags (`runner pretrain`), validation and hashing are derived from it as for the run spec
+(`vjepa_core.fields`). Built as defaults <- CLI flags (`from_dict`); `__post_init__` coerces and checks
+every value and the masks, a `UserError` naming the field. `pretrain_id(data_fingerprint)` hashes the
+canonical JSON together with the fingerprint of the videos it reads, so the same run on the same videos
+always lands in the same `results/pretrained/<id>/` folder, which is what lets a killed run resume.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from vjepa_core.errors import UserError
+from vjepa_core.fields import Option, Precision, canonical, check_known, digest_text, identity, option, settle
 from vjepa_core.pretrain.masks import parse_masks
 
 # V-JEPA 2's recipe scaled to a CPU: its masks, AdamW with warmup + cosine, L1 loss, an EMA target whose
@@ -22,93 +23,61 @@ from vjepa_core.pretrain.masks import parse_masks
 MASKS = "8x0.15,2x0.7"
 
 
+def _option(default: Any, help: str, **bounds: Any) -> Any:
+    return option(default, Option(help, **bounds))
+
+
 @dataclass(frozen=True)
 class PretrainSpec:
-    model: str = "tiny"
-    data: str = "synthetic"
-    probe_data: str = ""
-    epochs: int = 10
-    batch_size: int = 16
-    clips_per_video: int = 1
-    lr: float = 5e-4
-    weight_decay: float = 0.04
-    warmup_ratio: float = 0.1
-    grad_clip: float = 1.0
-    ema_start: float = 0.996
-    ema_end: float = 1.0
-    masks: str = MASKS
-    frames_per_clip: int = 16
-    frame_stride: int = 2
-    crop_scale: float = 0.3
-    seed: int = 0
-    precision: str = "auto"
+    model: str = _option(
+        "tiny", "Where pretraining starts: a preset (tiny, small: random init; tiny-jepa), a local save_pretrained "
+        "folder, or a hub id (facebook/vjepa2-vitl-fpc16-256-ssv2).")
+    data: str = _option(
+        "synthetic", "Unlabelled videos: 'synthetic', a folder (of class folders, or train/val/test/<class>), or a "
+        "CSV manifest; labels and splits are ignored, every video is used.")
+    probe_data: str = _option(
+        "", "A labelled set for a frozen attentive probe after every epoch (one learned query over the tokens + a "
+        "linear layer, its train split -> its val split); the epoch with the best probe accuracy is kept, else "
+        "the last.")
+    epochs: int = _option(10, "Passes over the videos.", at_least=1)
+    batch_size: int = _option(16, "Clips per step.", at_least=1)
+    clips_per_video: int = _option(1, "Random clips drawn from each video per epoch.", at_least=1)
+    lr: float = _option(5e-4, "Peak AdamW learning rate (linear warmup, then cosine to 0).", above=0)
+    weight_decay: float = _option(
+        0.04, "AdamW weight decay on matrices (not on biases, norms and mask tokens).", at_least=0)
+    warmup_ratio: float = _option(0.1, "Fraction of steps spent warming the learning rate up.", at_least=0, below=1)
+    grad_clip: float = _option(1.0, "Clip the gradient norm to this (0 = off).", at_least=0)
+    ema_start: float = _option(0.996, "EMA momentum of the target encoder at the first step ...", at_least=0,
+                               at_most=1)
+    ema_end: float = _option(
+        1.0, "... rising linearly to this at the last step (equal values: a constant).", at_least=0, at_most=1)
+    masks: str = _option(
+        MASKS, "Multi-block masks, one per comma: blocks x spatial scale, optionally /share of time the context "
+        "may come from; e.g. 8x0.15,2x0.7 (V-JEPA 2's), or 4x0.15/0.5 to predict the second half too.")
+    frames_per_clip: int = _option(16, "Frames per clip.", at_least=1)
+    frame_stride: int = _option(2, "Take every Nth frame.", at_least=1)
+    crop_scale: float = _option(0.3, "Smallest area share of the random resized crop (V-JEPA 2: 0.3).", above=0,
+                                at_most=1)
+    seed: int = _option(0, "Seed of initialisation, clip order, augmentation and masks.")
+    precision: Precision = _option("auto", "auto, fp32, bf16 or fp16 autocast (auto: bf16/fp16 on GPU, fp32 on CPU).")
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            kind = type(f.default)
-            ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-            if kind is float and isinstance(value, int) and not isinstance(value, bool):
-                object.__setattr__(self, f.name, float(value))
-                ok = True
-            if not ok:
-                raise UserError(f"{f.name}: expected {kind.__name__}, got {value!r}")
-        _check_values(self)
+        settle(self)
+        if self.ema_end < self.ema_start:
+            raise UserError(f"ema_end is out of range: {self.ema_end} (need ema_start <= ema_end <= 1)")
+        parse_masks(self.masks)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> PretrainSpec:
+        """Build from a plain dict (the CLI's flags); unknown keys are an error naming them."""
+        check_known(cls, values, "pretraining option")
+        return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def canonical_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return canonical(identity(PretrainSpec, self.to_dict()))
 
     def pretrain_id(self, data_fingerprint: str) -> str:
-        return hashlib.sha256(f"{self.canonical_json()}|{data_fingerprint}".encode()).hexdigest()[:16]
-
-
-HELP: dict[str, str] = {
-    "model": "Where pretraining starts: a preset (tiny, small: random init; tiny-jepa), a local save_pretrained "
-             "folder, or a hub id (facebook/vjepa2-vitl-fpc16-256-ssv2).",
-    "data": "Unlabelled videos: 'synthetic', a folder (of class folders, or train/val/test/<class>), or a CSV "
-            "manifest; labels and splits are ignored, every video is used.",
-    "probe_data": "A labelled set for a frozen attentive probe after every epoch (one learned query over the "
-                  "tokens + a linear layer, its train split -> its val split); the epoch with the best probe "
-                  "accuracy is kept, else the last.",
-    "epochs": "Passes over the videos.",
-    "batch_size": "Clips per step.",
-    "clips_per_video": "Random clips drawn from each video per epoch.",
-    "lr": "Peak AdamW learning rate (linear warmup, then cosine to 0).",
-    "weight_decay": "AdamW weight decay on matrices (not on biases, norms and mask tokens).",
-    "warmup_ratio": "Fraction of steps spent warming the learning rate up.",
-    "grad_clip": "Clip the gradient norm to this (0 = off).",
-    "ema_start": "EMA momentum of the target encoder at the first step ...",
-    "ema_end": "... rising linearly to this at the last step (equal values: a constant).",
-    "masks": "Multi-block masks, one per comma: blocks x spatial scale, optionally /share of time the context "
-             "may come from; e.g. 8x0.15,2x0.7 (V-JEPA 2's), or 4x0.15/0.5 to predict the second half too.",
-    "frames_per_clip": "Frames per clip.",
-    "frame_stride": "Take every Nth frame.",
-    "crop_scale": "Smallest area share of the random resized crop (V-JEPA 2: 0.3).",
-    "seed": "Seed of initialisation, clip order, augmentation and masks.",
-    "precision": "auto, fp32, bf16 or fp16 autocast (auto: bf16/fp16 on GPU, fp32 on CPU).",
-}
-
-
-def _check_values(spec: PretrainSpec) -> None:
-    for name in ("epochs", "batch_size", "clips_per_video", "frames_per_clip", "frame_stride"):
-        if getattr(spec, name) < 1:
-            raise UserError(f"{name} must be at least 1, got {getattr(spec, name)}")
-    checks = {
-        "lr": spec.lr > 0,
-        "weight_decay": spec.weight_decay >= 0,
-        "warmup_ratio": 0 <= spec.warmup_ratio < 1,
-        "grad_clip": spec.grad_clip >= 0,
-        "ema_start": 0 <= spec.ema_start <= 1,
-        "ema_end": spec.ema_start <= spec.ema_end <= 1,
-        "crop_scale": 0 < spec.crop_scale <= 1,
-    }
-    for name, ok in checks.items():
-        if not ok:
-            raise UserError(f"{name} is out of range: {getattr(spec, name)}"
-                            + (" (need ema_start <= ema_end <= 1)" if name == "ema_end" else ""))
-    if spec.precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise UserError(f"precision: expected auto, fp32, bf16 or fp16, got {spec.precision!r}")
-    parse_masks(spec.masks)
+        return digest_text(f"{self.canonical_json()}|{data_fingerprint}")

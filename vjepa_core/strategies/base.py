@@ -3,6 +3,8 @@
 A strategy never runs anything. `adapt(model, spec)` injects its LoRA layers (PEFT) in place, and
 `is_trainable(name)` answers for every parameter name of the adapted model. `apply_trainable`
 sets `requires_grad` from that answer: the training loop never looks at a strategy's name.
+Which run options a strategy reads follows from what it trains (`uses_lora`, `adapts_encoder_with_lora`,
+`trains_encoder_weights`, `trains_pooler_weights`): the run spec's fields name these, not strategies.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ ENCODER_MLP = r"vjepa2\.encoder\.layer\.\d+\.mlp\.(fc1|fc2)"
 ADAPTER_NAME = "default"
 ENCODER_WEIGHT = "vjepa2.encoder.layer.0.attention.query.weight"  # one of the encoder's own weights
 POOLER_WEIGHT = "pooler.query_tokens"  # one of the pooler's own weights
-LORA_OPTIONS = ("lora_rank", "lora_alpha", "lora_dropout", "lora_mlp")
 
 
 class LoraSettings(Protocol):
@@ -44,17 +45,25 @@ class Strategy:
     lora_scope: tuple[str, ...] = ()
     random_init: bool = False
 
-    def unused_options(self) -> tuple[str, ...]:
-        """RunSpec fields this strategy never reads. A spec resets them to their defaults, so that they
-        neither change its run_id nor split one configuration in two (`head` at lora_rank 8 and 64)."""
-        unused = [*LORA_OPTIONS] if not self.lora_scope else []
-        if self.lora_scope and ENCODER_ATTENTION not in self.lora_scope:
-            unused.append("lora_mlp")
-        if not self.is_trainable(ENCODER_WEIGHT):
-            unused.append("encoder_lr_scale")  # it scales the encoder's own weights only (training/loop.py)
-        if not self.is_trainable(POOLER_WEIGHT):
-            unused.append("pooler_layers")  # a fresh pooler of another depth is only worth it if it trains
-        return tuple(unused)
+    # What a strategy reads of the run options is said by these properties, never by its name: each
+    # RunSpec field names the one it depends on (`RunOption.read_by`), and `spec.unused_options` resets
+    # the others, so that they neither change a run_id nor split one configuration in two.
+
+    def uses_lora(self) -> bool:
+        """It adds LoRA adapters: it reads lora_rank, lora_alpha and lora_dropout."""
+        return bool(self.lora_scope)
+
+    def adapts_encoder_with_lora(self) -> bool:
+        """Its LoRA reaches the encoder: lora_mlp adds the encoder MLPs to it."""
+        return ENCODER_ATTENTION in self.lora_scope
+
+    def trains_encoder_weights(self) -> bool:
+        """The encoder's own weights train: encoder_lr_scale scales their step (training/loop.py)."""
+        return self.is_trainable(ENCODER_WEIGHT)
+
+    def trains_pooler_weights(self) -> bool:
+        """The pooler's own weights train: a fresh pooler of another depth (pooler_layers) is worth it only then."""
+        return self.is_trainable(POOLER_WEIGHT)
 
     def lora_targets(self, spec: LoraSettings) -> str | None:
         """One regex over module names, or None for strategies without LoRA."""
