@@ -74,7 +74,7 @@ class RunSpec:
     model: str = run_option(
         "tiny", "Hub id (facebook/vjepa2-vitl-fpc16-256-ssv2), a local save_pretrained folder, or a preset "
         "(tiny, small: random init; tiny-jepa: tiny pretrained offline, with a source-task pooler).",
-        column=True)  # the column holds it resolved (experiment.base_row)
+        column=True)  # the column holds it resolved (training.experiment)
     data: str = run_option(
         "synthetic", "'synthetic', a folder (per class, or train/val/test/<class>), or a CSV manifest "
         "path,label[,split][,group].", swept=False)
@@ -129,7 +129,7 @@ class RunSpec:
         0, "Seed of initialisation, shuffling and augmentation choice.", swept=False, column=True, repeat=True)
     precision: Precision = run_option(
         "auto", "auto, fp32, bf16 or fp16 autocast (auto: bf16/fp16 on GPU, fp32 on CPU).",
-        column=True)  # the column holds the precision used (experiment._finish)
+        column=True)  # a trained run's column holds the precision used (training.experiment)
     feature_layers: tuple[int, ...] = run_option(
         (), "Encoder blocks whose tokens feed the pooler, e.g. 17,19,21,23 (ViT-L's last four even blocks, the "
         "official Diving-48/Jester probe); negative counts from the end; empty: the last.", added="2026-11-25")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
+import duckdb
 import pytest
 import typer
 from typer.testing import CliRunner
 
 from runner.options import option_group, set_flags, spec_parameters, with_spec_options
 from vjepa_core.errors import UserError
-from vjepa_core.fields import Option, command_line, declared
+from vjepa_core.fields import Option, allowed, command_line, declared, hints
 from vjepa_core.pretrain.spec import PretrainSpec
 from vjepa_core.spec import (
     COLUMN_FIELDS,
@@ -22,6 +23,7 @@ from vjepa_core.spec import (
     reads_option,
     spec_columns,
 )
+from vjepa_core.store.warehouse import schema_sql
 
 
 def test_the_declarations_say_what_the_hand_kept_lists_said() -> None:
@@ -37,6 +39,22 @@ def test_the_declarations_say_what_the_hand_kept_lists_said() -> None:
     assert all(o.help for spec in (RunSpec, PretrainSpec) for o in declared(spec).values())
     spec = RunSpec(strategy="lora", lr=3e-4, seed=2)
     assert spec_columns(spec)["lr"] == 3e-4 and spec_columns(spec)["seed"] == 2 and len(spec_columns(spec)) == 15
+
+
+# The warehouse types a spec field's Python type may land in.
+COLUMN_TYPES = {int: ("INTEGER", "BIGINT"), float: ("DOUBLE",), str: ("VARCHAR",), bool: ("BOOLEAN",)}
+
+
+def test_every_field_declared_a_column_has_its_column_in_the_warehouse_schema() -> None:
+    """schema.sql (the current version; migrations bring older files to it) has each `column=True` field."""
+    with duckdb.connect(":memory:") as conn:
+        conn.execute(schema_sql())
+        columns = dict(conn.execute("SELECT column_name, data_type FROM information_schema.columns "
+                                    "WHERE table_name = 'runs'").fetchall())
+    for name in COLUMN_FIELDS:
+        assert name in columns, f"RunSpec.{name} is declared column=True but runs has no column {name}"
+        kinds = {type(a) if not isinstance(a, type) else a for a in allowed(hints(RunSpec)[name])} - {type(None)}
+        assert all(columns[name] in COLUMN_TYPES[kind] for kind in kinds), (name, columns[name])
 
 
 def test_which_strategies_read_an_option_follows_what_they_train() -> None:

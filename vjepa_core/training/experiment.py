@@ -34,7 +34,7 @@ from vjepa_core.errors import UserError, WriteFailed, error_message
 from vjepa_core.models import base_fingerprint, count_parameters, describe_model, load_run_model
 from vjepa_core.models.device import PeakMemory, autocast, resolve_device, resolve_precision
 from vjepa_core.provenance import provenance_columns
-from vjepa_core.spec import ExecOptions, RunSpec
+from vjepa_core.spec import ExecOptions, RunSpec, spec_columns
 from vjepa_core.store.checkpoint import checkpoint_dtype, save_checkpoint
 from vjepa_core.store.warehouse import RunRecord
 from vjepa_core.strategies import get_strategy
@@ -243,14 +243,10 @@ def preprocessing(spec: RunSpec, crop_size: int) -> dict[str, Any]:
 def _run_columns(spec: RunSpec, options: ExecOptions, started: datetime) -> dict[str, Any]:
     """The columns every run has, failed ones too: what was asked for, when, and by which code."""
     return {
-        "run_id": spec.run_id, "matrix_id": options.matrix_id, "strategy": spec.strategy,
+        "run_id": spec.run_id, "matrix_id": options.matrix_id, **spec_columns(spec),
+        # The model column names what was loaded (a preset, a folder's absolute path); the dataset its name.
         "model": describe_model(spec.model), "dataset": Path(spec.data).name or spec.data,
-        "videos_per_class": spec.videos_per_class, "frames_per_clip": spec.frames_per_clip,
-        "frame_stride": spec.frame_stride, "epochs": spec.epochs, "lr": spec.lr,
-        "weight_decay": spec.weight_decay, "batch_size": spec.batch_size,
-        "accumulation_steps": spec.accumulation_steps, "lora_rank": spec.lora_rank,
-        "lora_alpha": spec.lora_alpha, "lora_dropout": spec.lora_dropout, "seed": spec.seed,
-        "precision": spec.precision, "started_at": started, "spec": spec.to_dict(), **provenance_columns(),
+        "started_at": started, "spec": spec.to_dict(), **provenance_columns(),
     }
 
 

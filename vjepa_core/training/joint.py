@@ -1,6 +1,9 @@
 """Which runs may train side by side on one pass of the cached tokens: the policy the matrix driver groups by.
 
-- `PER_RUN_FIELDS`: the spec fields runs trained together may differ in (how each optimises, what trains).
+Runs trained together may differ in the spec fields declared `per_run` (`vjepa_core.spec.PER_RUN_FIELDS`:
+how each optimises, what trains); everything else (data, model, probe recipe, frames, views, seed, batch
+size, precision) makes the shared batches.
+
 - `joinable(spec, options)`: can this run share a pass at all (frozen encoder, token cache on)?
 - `joint_key(spec)`: runs with equal keys see the same batches.
 - `joint_groups(specs, options)`: `specs` cut into the groups `training.experiment.run_experiments` trains.
@@ -12,14 +15,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from vjepa_core.spec import ExecOptions, RunSpec
+from vjepa_core.spec import PER_RUN_FIELDS, ExecOptions, RunSpec
 from vjepa_core.strategies import get_strategy
-
-# What may differ between runs trained together: how each one optimises, and what trains. Everything
-# else (data, model, probe recipe, frames, views, seed, batch size, precision) makes the shared batches.
-PER_RUN_FIELDS = ("strategy", "lr", "weight_decay", "schedule", "warmup_ratio", "grad_clip", "label_smoothing",
-                  "epochs", "early_stopping_patience", "accumulation_steps", "encoder_lr_scale", "lora_rank",
-                  "lora_alpha", "lora_dropout", "lora_mlp")
 
 
 def joinable(spec: RunSpec, options: ExecOptions) -> bool:
