@@ -2,10 +2,13 @@
 
 Tiers
 -----
-Each test carries the marker of its folder: `unit` (tests/unit: tiny models, no trained runs, no
-`runner` subprocesses; the whole tier under a minute), `integration` (tests/integration: the CLI end
-to end, real experiments, subprocesses, kills), `apps` (tests/apps: dashboard and demo), `browser`
-(tests/browser: headless Chromium). `pytest -m unit` (or `pytest tests/unit`) runs one tier.
+Each test carries the marker of its folder, and `pytest tests/<tier>` (or `pytest -m <tier>`) runs one:
+- `unit` (tests/unit): tiny models and small synthetic sets in one process, about a minute for the
+  whole tier: no trained runs, no `runner` and no processes that race or get killed (subprocesses only
+  for small things: a pid that is gone, what an import loads, git);
+- `integration` (tests/integration): real runs (`run_experiment`, the CLI end to end), processes racing
+  for the warehouse, the cache and the claims, kills and full disks;
+- `apps` (tests/apps): the dashboard and the demo; `browser` (tests/browser): headless Chromium.
 
 Datasets
 --------
@@ -30,16 +33,24 @@ which the disk-full benchmark uses too (a benchmark never imports tests; tests r
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from benchmarks.robustness import MountRefused, SmallDisk
 from tests.support import SYNTHETIC_SMALL, TrainedRuns, add_dashboard_variety, train_fixture_runs
 from vjepa_core.data.synthetic import make_synthetic
 
 TIERS = ("unit", "integration", "apps", "browser")
+
+# The tests' models are tiny: one intra-op thread does their ops faster than two (no hand-offs on tensors of
+# a few kB), and far faster when other jobs share the cores, where a second thread spins waiting for the
+# first. The processes the tests start inherit the same count (OMP_NUM_THREADS, unless set already), so that
+# numbers compared across processes come from the same arithmetic.
+torch.set_num_threads(int(os.environ.setdefault("OMP_NUM_THREADS", "1")))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -8,6 +8,11 @@ Run sets (built by the real runner; conftest's session fixtures call these once)
   (1-epoch runs varying data size, frames, lr and LoRA rank) under DASHBOARD_MATRIX, still marked running,
   and `runner embed`'s vectors of `data`.
 
+Warehouse rows: `make_record(run_id, ...)`, a successful run's `RunRecord` with made-up numbers;
+`snapshot(warehouse)`, every run table as a DataFrame.
+
+Files: `leftovers(folder)`, the temporary files an atomic write left below `folder`.
+
 Processes: `dead_pid()`, the pid of a process that ran and was reaped (as after kill -9);
 `plant_claim(store, run_id, **columns)`, a `claims` row as another process would have left it.
 
@@ -22,9 +27,15 @@ import socket
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
+
+from vjepa_core.store import atomic
+from vjepa_core.store import warehouse as wh
+from vjepa_core.store.warehouse import RunRecord, Warehouse
 
 SYNTHETIC_SMALL = {"videos_per_class": 4, "height": 96, "width": 128, "num_frames": 40, "fps": 12, "seed": 0}
 
@@ -53,7 +64,6 @@ def train_fixture_runs(root: Path, data: Path) -> TrainedRuns:
     """3 strategies x 2 seeds on `data` with the tiny preset, 2 epochs each, plus one failed run."""
     from runner.execute import execute_one
     from vjepa_core.spec import ExecOptions, RunSpec
-    from vjepa_core.store.warehouse import RunRecord, Warehouse
 
     warehouse, results = root / "vjepa.duckdb", root / "results"
     options = ExecOptions(progress=False, matrix_id="fixture-matrix")
@@ -91,7 +101,6 @@ def add_dashboard_variety(root: Path, base: TrainedRuns, data: Path) -> TrainedR
     from runner.cli import app
     from runner.execute import execute_one
     from vjepa_core.spec import ExecOptions, RunSpec
-    from vjepa_core.store.warehouse import Warehouse
 
     warehouse, results = root / "vjepa.duckdb", root / "results"
     shutil.copy(base.warehouse, warehouse)
@@ -111,6 +120,58 @@ def add_dashboard_variety(root: Path, base: TrainedRuns, data: Path) -> TrainedR
                                         "--results", str(results), "--quiet"])
     assert embedded.exit_code == 0, embedded.output
     return TrainedRuns(warehouse, results, (*base.run_ids, *run_ids), DASHBOARD_MATRIX)
+
+
+START = datetime(2025, 3, 1, 12, 0, 0)
+
+
+def make_record(run_id: str, *, predictions: int = 4, epochs: int = 3, test_acc: float = 0.75) -> RunRecord:
+    """A successful run's rows with made-up numbers: 2 classes, `predictions` test videos, `epochs` epochs."""
+    classes = ["up", "down"]
+    return RunRecord(
+        run={
+            "run_id": run_id,
+            "matrix_id": "m1",
+            "strategy": "head",
+            "model": "tiny",
+            "dataset": "synthetic",
+            "status": "success",
+            "started_at": START,
+            "finished_at": START + timedelta(seconds=90),
+            "test_acc": test_acc,
+            "trainable_params": 2**33,  # BIGINT, past int32
+            "spec": {"strategy": "head", "lr": 1e-3},
+            "skipped_videos": [],
+        },
+        epochs=[{"epoch": e, "train_loss": 1.0 / (e + 1), "val_acc": 0.5 + e / 10} for e in range(epochs)],
+        class_metrics=[
+            {"split": "test", "class_name": c, "precision": 0.8, "recall": 0.7, "f1": 0.75, "support": 2}
+            for c in classes
+        ],
+        confusion=[
+            {"split": "test", "true_class": t, "pred_class": p, "count": 1} for t in classes for p in classes
+        ],
+        predictions=[
+            {
+                "split": "test",
+                "video": f"v{i:05d}.mp4",
+                "true_class": classes[i % 2],
+                "pred_class": "up",
+                "confidence": 0.9,
+                "correct": i % 2 == 0,
+                "probs": {"up": 0.9, "down": 0.1},
+            }
+            for i in range(predictions)
+        ],
+    )
+
+
+def snapshot(warehouse: Warehouse) -> dict[str, pd.DataFrame]:
+    return {name: warehouse.table(name) for name in wh.RUN_TABLES}
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*") if atomic.is_temp(p))
 
 
 def dead_pid() -> int:

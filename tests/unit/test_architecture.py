@@ -22,11 +22,10 @@ Every import counts: at module level, inside functions, under `if TYPE_CHECKING:
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from vjepa_core.strategies import STRATEGIES
 
@@ -155,13 +154,25 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-@pytest.mark.parametrize("module", [*(name for name in modules() if name.startswith("dashboard.queries")),
-                                    "dashboard.charts", "dashboard.embeddings", "vjepa_core.store.warehouse",
-                                    "vjepa_core.spec"])
-def test_readers_load_without_torch(module: str) -> None:
-    code = f"import sys, {module}; print(sorted(m for m in ('torch', 'peft', 'transformers') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    assert out.stdout.strip() == "[]"
+READERS = ("dashboard.queries", "dashboard.charts", "dashboard.embeddings", "vjepa_core.store.warehouse",
+           "vjepa_core.spec")
+IMPORT_IN_TURN = """
+import importlib, json, sys
+heavy = ("torch", "peft", "transformers")
+for module in sys.argv[1:]:
+    importlib.import_module(module)
+    print(json.dumps([module, sorted(m for m in heavy if m in sys.modules)]))
+"""
+
+
+def test_readers_load_without_torch() -> None:
+    """In one fresh process, each reader imported in turn: none brings torch, peft or transformers with it."""
+    readers = [*(name for name in modules() if name.startswith("dashboard.queries.")), *READERS]
+    out = subprocess.run([sys.executable, "-c", IMPORT_IN_TURN, *readers], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    loaded = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [module for module, _ in loaded] == readers
+    assert [(module, heavy) for module, heavy in loaded if heavy] == []
 
 
 def test_strategy_names_live_in_the_registry() -> None:

@@ -1,12 +1,8 @@
-"""Atomic files and folders: whole or absent, on a real filesystem, a real full disk and real killed writers."""
+"""Atomic files and folders: whole or absent, on a real filesystem and a real full disk.
+(Writers in other processes, racing or killed: tests/integration/test_atomic_processes.py.)"""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,15 +10,11 @@ import duckdb
 import numpy as np
 import pytest
 
-from vjepa_core.data.decode import probe_video
+from tests.support import leftovers
 from vjepa_core.errors import WriteFailed
 from vjepa_core.store import atomic
 from vjepa_core.store.cache import TokenCache
 from vjepa_core.store.warehouse import RunRecord, Warehouse
-
-
-def leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.rglob("*") if atomic.is_temp(p))
 
 
 def test_write_bytes_replaces_whole_and_a_failed_writer_leaves_nothing(tmp_path: Path) -> None:
@@ -50,64 +42,6 @@ def test_staged_dir_swaps_a_whole_folder_in_and_keeps_the_old_one_on_failure(tmp
         raise ValueError("training diverged")
     assert (target / "weights").read_text() == "2"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
-
-
-SWAPPER = """
-import sys
-from pathlib import Path
-from vjepa_core.store import atomic
-for i in range(25):
-    with atomic.staged_dir(Path(sys.argv[1])) as tmp:
-        for name in ("manifest.json", "trained.safetensors", "adapter"):
-            (tmp / name).write_text(f"{sys.argv[2]}-{i}")
-"""
-
-
-def test_writers_racing_for_one_folder_leave_one_whole_version(tmp_path: Path) -> None:
-    target = tmp_path / "checkpoints" / "run"
-    writers = [subprocess.Popen([sys.executable, "-c", SWAPPER, str(target), f"w{n}"], stderr=subprocess.PIPE,
-                                text=True) for n in range(3)]
-    for writer in writers:
-        assert writer.wait(timeout=120) == 0, writer.stderr.read()
-    versions = {p.read_text() for p in target.iterdir()}
-    assert len(versions) == 1 and versions.pop().endswith("-24")  # one writer's last version, whole
-    assert sorted(p.name for p in target.parent.iterdir()) == ["run"]  # no temporary or displaced folder
-
-
-def test_sweep_removes_what_a_killed_writer_left_and_nothing_else(tmp_path: Path) -> None:
-    # A real writer, killed with SIGKILL in the middle of its temporary file.
-    code = ("import sys, time; from vjepa_core.store import atomic\n"
-            "with atomic.staged_file(sys.argv[1]) as tmp:\n"
-            "    tmp.write_bytes(b'x' * 1000); print('writing', flush=True); time.sleep(60)\n")
-    writer = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "entry.npy")], stdout=subprocess.PIPE,
-                              text=True)
-    assert writer.stdout.readline().strip() == "writing"
-    os.kill(writer.pid, signal.SIGKILL)
-    writer.wait()
-    killed = leftovers(tmp_path)
-    assert len(killed) == 1 and f".{writer.pid}." in killed[0]
-    ours = atomic.temp_name(tmp_path / "live.npy")  # this process: alive, so still at work
-    ours.write_bytes(b"y")
-    elsewhere = tmp_path / ".x.npy.tmp.another-host.1.abc"  # another machine's writer: unknowable here
-    elsewhere.write_bytes(b"z")
-    (tmp_path / ".hidden").write_text("not ours")
-
-    assert atomic.sweep(tmp_path) == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([ours.name, elsewhere.name, ".hidden"])
-
-
-def test_two_processes_generating_one_synthetic_set_take_turns(tmp_path: Path) -> None:
-    code = ("import sys; from vjepa_core.data.synthetic import make_synthetic\n"
-            "make_synthetic(sys.argv[1], classes=('up', 'left'), videos_per_class=3, height=32, width=48,"
-            " num_frames=8)\n")
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "syn")], stderr=subprocess.PIPE,
-                              text=True) for _ in range(2)]
-    for proc in procs:
-        assert proc.wait(timeout=120) == 0, proc.stderr.read()
-    videos = sorted((tmp_path / "syn").glob("*/*.*"))
-    assert len(videos) == 6 and all(probe_video(v).num_frames == 8 for v in videos)
-    assert json.loads((tmp_path / "syn" / "synthetic.json").read_text())["complete"] is True
-    assert leftovers(tmp_path) == []
 
 
 def test_a_full_disk_is_one_line_naming_the_path_and_leaves_nothing(small_disk) -> None:  # noqa: ANN001

@@ -1,74 +1,24 @@
-"""The DuckDB warehouse: schema and migrations, atomic run writes, lookups, exports, and a writer
-process racing a reader for the file lock."""
+"""The DuckDB warehouse: schema and migrations, atomic run writes, lookups, exports, lock waits in one process.
+(Other processes holding the lock, killed writers and a writer racing a reader: tests/integration/
+test_warehouse_processes.py.)"""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
+from tests.support import START, make_record, snapshot
 from vjepa_core.errors import UserError
 from vjepa_core.store import warehouse as wh
 from vjepa_core.store.warehouse import RunRecord, Warehouse, read_connection, schema_version
-
-START = datetime(2025, 3, 1, 12, 0, 0)
-
-
-def make_record(run_id: str, *, predictions: int = 4, epochs: int = 3, test_acc: float = 0.75) -> RunRecord:
-    classes = ["up", "down"]
-    return RunRecord(
-        run={
-            "run_id": run_id,
-            "matrix_id": "m1",
-            "strategy": "head",
-            "model": "tiny",
-            "dataset": "synthetic",
-            "status": "success",
-            "started_at": START,
-            "finished_at": START + timedelta(seconds=90),
-            "test_acc": test_acc,
-            "trainable_params": 2**33,  # BIGINT, past int32
-            "spec": {"strategy": "head", "lr": 1e-3},
-            "skipped_videos": [],
-        },
-        epochs=[{"epoch": e, "train_loss": 1.0 / (e + 1), "val_acc": 0.5 + e / 10} for e in range(epochs)],
-        class_metrics=[
-            {"split": "test", "class_name": c, "precision": 0.8, "recall": 0.7, "f1": 0.75, "support": 2}
-            for c in classes
-        ],
-        confusion=[
-            {"split": "test", "true_class": t, "pred_class": p, "count": 1} for t in classes for p in classes
-        ],
-        predictions=[
-            {
-                "split": "test",
-                "video": f"v{i:05d}.mp4",
-                "true_class": classes[i % 2],
-                "pred_class": "up",
-                "confidence": 0.9,
-                "correct": i % 2 == 0,
-                "probs": {"up": 0.9, "down": 0.1},
-            }
-            for i in range(predictions)
-        ],
-    )
-
-
-def snapshot(warehouse: Warehouse) -> dict[str, pd.DataFrame]:
-    return {name: warehouse.table(name) for name in wh.RUN_TABLES}
-
 
 # -- schema and versions ---------------------------------------------------------------------------
 
@@ -365,34 +315,6 @@ def test_failure_mid_write_keeps_the_previous_state(tmp_path: Path, spoil: str, 
         pd.testing.assert_frame_equal(after[name], before[name])
 
 
-def crash_while_writing(path: str) -> None:
-    """Child process: dies (no cleanup, no rollback) in the middle of write_run's transaction."""
-    insert = wh._insert
-
-    def insert_then_die(conn: duckdb.DuckDBPyConnection, table: str, *args: Any, **kwargs: Any) -> None:
-        if table == "predictions":
-            os._exit(3)
-        insert(conn, table, *args, **kwargs)
-
-    wh._insert = insert_then_die
-    Warehouse(path).write_run(make_record("r1", predictions=9, test_acc=0.1))
-
-
-def test_a_writer_killed_mid_transaction_leaves_the_previous_state(tmp_path: Path) -> None:
-    warehouse = Warehouse(tmp_path / "w.duckdb")
-    warehouse.write_run(make_record("r1", predictions=5))
-    before = snapshot(warehouse)
-
-    child = multiprocessing.get_context("spawn").Process(target=crash_while_writing, args=(str(warehouse.path),))
-    child.start()
-    child.join(timeout=60)
-
-    assert child.exitcode == 3
-    after = snapshot(warehouse)
-    for name in wh.RUN_TABLES:
-        pd.testing.assert_frame_equal(after[name], before[name])
-
-
 def test_bad_records_are_refused_before_the_file_is_touched(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
     warehouse = Warehouse(path)
@@ -487,36 +409,6 @@ def test_default_warehouse_path_honours_the_environment(monkeypatch: pytest.Monk
 
 # -- concurrency -----------------------------------------------------------------------------------
 
-HOLD_LOCK = """
-import sys, duckdb
-conn = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == "read")
-print("locked", flush=True)
-sys.stdin.read()
-"""
-
-
-@pytest.mark.parametrize("held_for", ["write", "read"])
-def test_a_held_lock_times_out_with_a_clear_error(tmp_path: Path, held_for: str) -> None:
-    path = tmp_path / "w.duckdb"
-    Warehouse(path).migrate()
-    warehouse = Warehouse(path, read_timeout=0.3, write_timeout=0.3)
-    blocked = warehouse.runs if held_for == "write" else lambda: warehouse.write_run(make_record("r1"))
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(path), held_for], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        start = time.monotonic()
-        with pytest.raises(wh.WarehouseBusy, match=f"{path} is locked by PID {holder.pid}"):
-            blocked()
-        assert 0.3 <= time.monotonic() - start < 1.0
-    finally:
-        holder.communicate("")
-    assert not wh._writer_flag(path).exists()  # a writer that gave up lowers its flag
-    warehouse.write_run(make_record("r1"))  # the lock went with the process
-    assert warehouse.completed_run_ids() == {"r1"}
-
-
 def test_same_process_lock_conflict_is_retried_then_times_out(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
     Warehouse(path).migrate()
@@ -570,88 +462,3 @@ def test_an_empty_duckdb_file_becomes_a_warehouse(tmp_path: Path) -> None:
     warehouse = Warehouse(path)
     assert warehouse.completed_run_ids() == set()
     assert schema_version(path) == wh.SCHEMA_VERSION
-
-
-CONCURRENT_RUNS = 30
-PREDICTIONS_PER_RUN = 200
-EPOCHS_PER_RUN = 5
-
-
-def timing_connects(seconds: list[float]) -> Callable[..., duckdb.DuckDBPyConnection]:
-    """`warehouse._connect`, also recording how long each open took (lock waits included)."""
-    connect = wh._connect
-
-    def timed(*args: Any, **kwargs: Any) -> duckdb.DuckDBPyConnection:
-        start = time.perf_counter()
-        conn = connect(*args, **kwargs)
-        seconds.append(time.perf_counter() - start)
-        return conn
-
-    return timed
-
-
-def write_runs_in_a_child(path: str, results: Any) -> None:
-    """Child process: the runner's write pattern (matrix progress, then the run's rows)."""
-    try:
-        open_seconds: list[float] = []
-        wh._connect = timing_connects(open_seconds)  # this process exits after the test
-        warehouse = Warehouse(path)
-        for i in range(CONCURRENT_RUNS):
-            run_id = f"run{i:03d}"
-            warehouse.upsert_matrix({"matrix_id": "m1", "status": "running", "current_run_id": run_id})
-            warehouse.write_run(make_record(run_id, predictions=PREDICTIONS_PER_RUN, epochs=EPOCHS_PER_RUN))
-            if i % 5 == 4:  # a forced re-run replaces a visible run while the reader reads
-                rerun = make_record(f"run{i - 1:03d}", predictions=PREDICTIONS_PER_RUN, epochs=EPOCHS_PER_RUN)
-                warehouse.write_run(rerun)
-        results.put(("ok", open_seconds))
-    except BaseException as error:  # reported to the parent, which fails the test with it
-        results.put(("error", repr(error)))
-
-
-READ_PROGRESS = """
-SELECT r.run_id,
-       (SELECT count(*) FROM predictions p WHERE p.run_id = r.run_id) AS predictions,
-       (SELECT count(*) FROM epochs e WHERE e.run_id = r.run_id) AS epochs
-FROM runs r ORDER BY r.run_id
-"""
-
-
-def test_reader_and_writer_processes_share_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "w.duckdb"
-    Warehouse(path).migrate()  # the file exists before the dashboard starts polling
-    read_opens: list[float] = []
-    monkeypatch.setattr(wh, "_connect", timing_connects(read_opens))
-    context = multiprocessing.get_context("spawn")
-    results = context.Queue()
-    writer = context.Process(target=write_runs_in_a_child, args=(str(path), results))
-    writer.start()
-
-    seen = []
-    while writer.is_alive() and results.empty():  # as fast as it can: worse than any dashboard
-        with read_connection(path) as conn:
-            rows = conn.execute(READ_PROGRESS).fetchall()
-        # Every run the reader can see is complete: all its predictions and epochs, never a part.
-        assert all(row[1:] == (PREDICTIONS_PER_RUN, EPOCHS_PER_RUN) for row in rows), rows
-        seen.append(len(rows))
-    status, write_opens = results.get(timeout=60)
-    writer.join(timeout=60)
-
-    assert status == "ok", write_opens
-    assert seen == sorted(seen)  # progress never goes backwards
-    assert len({n for n in seen if 0 < n < CONCURRENT_RUNS}) >= 5  # the reads really did overlap the writes
-    with read_connection(path) as conn:
-        assert conn.execute(READ_PROGRESS).fetchall() == [
-            (f"run{i:03d}", PREDICTIONS_PER_RUN, EPOCHS_PER_RUN) for i in range(CONCURRENT_RUNS)
-        ]
-    # Waits stay far below the timeouts, even with this reader hammering the file.
-    assert max(read_opens) < wh.READ_TIMEOUT / 3
-    assert max(write_opens) < wh.READ_TIMEOUT / 3
-    print(f"\nopen seconds: {describe(read_opens, 'reader')}; {describe(write_opens, 'writer')}")
-
-
-def describe(seconds: list[float], who: str) -> str:
-    ordered = sorted(seconds)
-    return (
-        f"{who} {len(ordered)} opens, median {ordered[len(ordered) // 2] * 1000:.0f} ms,"
-        f" p95 {ordered[int(len(ordered) * 0.95)] * 1000:.0f} ms, max {ordered[-1] * 1000:.0f} ms"
-    )
