@@ -13,7 +13,8 @@ Every import counts: at module level, inside functions, under `if TYPE_CHECKING:
   5. store: the warehouse, claims, checkpoints, the token cache;
   6. training, pretrain, inference;
   7. the apps: runner, dashboard, demo. (`benchmarks/` and `tests/` stand on top of everything.)
-  So the library never imports the apps built on it. Every module of the four packages has a layer.
+  So the library never imports the apps built on it. Every module of the four packages has a layer, and none
+  imports `benchmarks` or `tests` (a checkout's folders, not installed).
 - No cycle among the project's modules: every module reads top-down.
 - The dashboard's query layer and the warehouse load without torch.
 - No module outside `vjepa_core/strategies/` lists strategy names or branches on one: they ask the registry.
@@ -108,6 +109,13 @@ def test_every_library_and_app_module_has_a_layer() -> None:
 
 def test_no_module_imports_a_higher_layer() -> None:
     assert layer_violations(all_imports()) == []
+
+
+def test_installed_packages_never_import_the_checkout_only_folders() -> None:
+    """`benchmarks` and `tests` are not installed: nothing in the four packages may need them."""
+    offenders = [f"{module} imports {name}" for module, names in all_imports().items()
+                 if layer_of(module) is not None for name in names if name.split(".")[0] in ("benchmarks", "tests")]
+    assert offenders == []
 
 
 def test_imports_have_no_cycle() -> None:
