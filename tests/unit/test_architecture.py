@@ -23,6 +23,7 @@ Every import counts: at module level, inside functions, under `if TYPE_CHECKING:
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import subprocess
 import sys
@@ -96,8 +97,9 @@ def layer_violations(imports: dict[str, set[str]]) -> list[str]:
     return found
 
 
+@functools.cache
 def all_imports() -> dict[str, set[str]]:
-    """Every project module -> every name it imports, anywhere in the file."""
+    """Every project module -> every name it imports, anywhere in the file (read once per session)."""
     return {module: imported_names(ast.parse(path.read_text()), module)
             for module, path in modules().items()}
 
