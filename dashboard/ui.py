@@ -21,7 +21,7 @@ import streamlit as st
 from dashboard.queries import readiness, run_rows
 from vjepa_core import paths
 from vjepa_core.errors import UserError
-from vjepa_core.store.warehouse import WarehouseBusy
+from vjepa_core.store.locking import WarehouseBusy
 
 T = TypeVar("T")
 FILTERS = {"f_matrix": "matrix_id", "f_dataset": "dataset", "f_model": "model", "f_strategy": "strategy",

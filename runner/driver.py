@@ -1,7 +1,8 @@
 """The matrix driver: plans a matrix's runs, claims each before it trains, and records each as it finishes.
 
-`run_matrix` is the warehouse's only writer. It claims a run (`vjepa_core.store.claims`) only when
-the executor has a free slot for it, so several runner processes on one warehouse (the same matrix,
+`run_matrix` records a matrix in the warehouse (its row, and each run as it finishes) through
+`vjepa_core.store.warehouse.Warehouse`, the file's only writer. It claims a run (`vjepa_core.store.claims`)
+only when the executor has a free slot for it, so several runner processes on one warehouse (the same matrix,
 or overlapping ones) share the work: a run another live process trains is skipped ("running
 elsewhere", looked at once more when the rest is done), one whose process is gone is taken over.
 Each record is written, and its claim released, in one transaction as it arrives; no connection is
@@ -28,6 +29,7 @@ from vjepa_core.models import check_run_model
 from vjepa_core.progress import progress_bar
 from vjepa_core.spec import ExecOptions, RunSpec
 from vjepa_core.store.claims import BUSY, CLAIMED, Claims, Verdict
+from vjepa_core.store.liveness import process_started
 from vjepa_core.store.warehouse import RunRecord, Warehouse
 from vjepa_core.training.experiment import PreparedData, prepare_data
 from vjepa_core.training.joint import joint_groups
@@ -164,11 +166,11 @@ class _Live:
                     self.slots_used -= 1
 
     def update(self, **columns: Any) -> None:
-        # Every writer stamps its own pid: with two processes on one matrix, the row names a live one.
+        # Every writer stamps its own process: with two processes on one matrix, the row names a live one.
         self.store.upsert_matrix({
             "matrix_id": self.matrix.matrix_id, "name": self.matrix.name, "total_runs": len(self.outcome.run_ids),
             "spec": {**self.matrix.source, "run_ids": self.outcome.run_ids}, "pid": os.getpid(),
-            "host": socket.gethostname(), **columns})
+            "pid_started": process_started(os.getpid()), "host": socket.gethostname(), **columns})
 
     def _record(self, spec: RunSpec, record: RunRecord, bar: Any) -> None:
         self.claims.record(record)  # one transaction: readers see this run whole or not at all

@@ -1,4 +1,4 @@
-"""Execute run specs and record them: the driver side, the warehouse's only writer.
+"""Execute run specs and record them (in the warehouse, through its claims): the driver side, not the executors.
 
 `execute_one` checks the input first (a bad spec, folder or model raises `UserError` and writes
 nothing), skips a spec that already succeeded unless forced, claims it (`vjepa_core.store.claims`:

@@ -5,7 +5,7 @@ Executors share one interface: `submit(group, data)` for a group of runs trained
 returns the `(spec, RunRecord)` pairs of the next group to finish; `capacity` is how many groups they
 can train at once, so the driver claims runs only when a slot is free for them
 (`vjepa_core.store.claims`). They never touch the warehouse: the driver (`runner.driver.run_matrix`)
-is its only writer.
+records what they return.
 
 `LocalExecutor` runs lazily, one group at a time, inside `next_completed()`; `RayExecutor` sends each
 group to a Ray task (`num_gpus=gpus_per_run`) that calls `run_group_and_catch` and returns the records.

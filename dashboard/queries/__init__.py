@@ -3,7 +3,7 @@
 Reads take the warehouse path, run in short read-only blocks and never write, migrate or create the file
 (they raise `UserError`, e.g. `WarehouseBusy`, for the page to show); shaping is pure, DataFrame in,
 DataFrame out.
-- `status`: can the pages render (`warehouse_status -> Status`).
+- `readiness`: can the pages render (`warehouse_status -> Status`), and if not, why and what to run.
 - `commands`: the `runner` commands a page shows (`command_for`, `reproduce_command`).
 - `run_rows`: runs and their configurations (`load_runs`, `load_run_tables`, `filter_runs`, ...).
 - `live`: matrix progress and who trains what now (`matrix_progress`, `running_now`).

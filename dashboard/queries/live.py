@@ -6,26 +6,26 @@
 - `running_now(path) -> claims`: which process (host, PID, command) trains which run, since when, its
   last heartbeat, and whether that process is alive (`running`) or gone (`gone`: the next runner takes
   the run over); shaped by `shape_claims(claims, now=)`.
-- `process_gone(pid, host) -> bool`: `pid` ran on this machine and no longer exists.
+Both ask `vjepa_core.store.liveness` (host, pid and start time: a reused pid is another process).
 """
 
 from __future__ import annotations
 
-import socket
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from vjepa_core.store import warehouse as wh
-from vjepa_core.store.claims import claim_alive, pid_alive, utc_now
+from vjepa_core.store.claims import claim_alive, utc_now
+from vjepa_core.store.liveness import process_gone
 
 
 def matrix_progress(path: str | Path, *, recent: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per matrix: total, done, succeeded, failed, fraction, elapsed and ETA; plus the newest runs."""
     progress_sql = """
-        SELECT m.matrix_id, m.name, m.status, m.total_runs, m.started_at, m.updated_at, m.current_run_id, m.pid, m.host,
+        SELECT m.matrix_id, m.name, m.status, m.total_runs, m.started_at, m.updated_at, m.current_run_id,
+               m.pid, m.pid_started, m.host,
                count(r.run_id) AS done, count(*) FILTER (WHERE r.status = 'success') AS succeeded,
                count(*) FILTER (WHERE r.status = 'failed') AS failed, max(r.test_acc) AS best_test_acc
         FROM matrices m LEFT JOIN runs r USING (matrix_id)
@@ -62,17 +62,11 @@ def shape_claims(claims: pd.DataFrame, *, now: datetime) -> pd.DataFrame:
 def _mark_stopped(progress: pd.DataFrame) -> pd.DataFrame:
     """A 'running' matrix whose process is gone from this machine (kill -9, OOM, reboot) is 'stopped'."""
     progress = progress.copy()
-    gone = [status == "running" and process_gone(pid, host)
-            for status, pid, host in zip(progress["status"], progress["pid"], progress["host"], strict=True)]
+    gone = [status == "running" and process_gone(pid, host, started)
+            for status, pid, host, started in zip(progress["status"], progress["pid"], progress["host"],
+                                                  progress["pid_started"], strict=True)]
     progress.loc[gone, "status"] = "stopped"
     return progress
-
-
-def process_gone(pid: Any, host: Any) -> bool:
-    """True only if `pid` ran on this machine and no longer exists (another machine's pid is unknowable)."""
-    if pd.isna(pid) or host != socket.gethostname():
-        return False
-    return not pid_alive(pid)
 
 
 def _with_eta(progress: pd.DataFrame) -> pd.DataFrame:

@@ -14,7 +14,9 @@ import duckdb
 
 from dashboard.queries.commands import command_for
 from vjepa_core.errors import UserError
+from vjepa_core.store import schema
 from vjepa_core.store import warehouse as wh
+from vjepa_core.store.locking import WarehouseBusy
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ def warehouse_status(path: str | Path) -> Status:
                       "Run an experiment matrix first; the dashboard fills in as runs finish.", run_matrix)
     try:
         version = wh.schema_version(path)
-    except wh.WarehouseBusy as error:
+    except WarehouseBusy as error:
         return Status("busy", "The warehouse is busy; retrying.", str(error))
     except (UserError, duckdb.Error) as error:
         return Status("unreadable", f"`{path}` cannot be read.", str(error).splitlines()[0], run_matrix)
@@ -52,14 +54,14 @@ def warehouse_status(path: str | Path) -> Status:
         return Status("no_schema", f"`{path}` holds no vjepa-lab results.",
                       "It is empty or another program's DuckDB file. Point the dashboard at a warehouse "
                       "(--warehouse / VJEPA_WAREHOUSE) or fill this one:", run_matrix)
-    if version < wh.SCHEMA_VERSION:
+    if version < schema.SCHEMA_VERSION:
         upgrade = f"python -c \"from vjepa_core.store.warehouse import Warehouse; Warehouse('{path}').migrate()\""
-        return Status("old", f"`{path}` has schema version {version}; this dashboard reads {wh.SCHEMA_VERSION}.",
+        return Status("old", f"`{path}` has schema version {version}; this dashboard reads {schema.SCHEMA_VERSION}.",
                       "The dashboard only reads, so it does not upgrade files. Any runner write upgrades it, "
                       "or upgrade it now:", upgrade)
-    if version > wh.SCHEMA_VERSION:
+    if version > schema.SCHEMA_VERSION:
         return Status("newer", f"`{path}` has schema version {version}, newer than this vjepa-lab reads "
-                      f"({wh.SCHEMA_VERSION}).", "Upgrade vjepa-lab:", "pip install -U vjepa-lab")
+                      f"({schema.SCHEMA_VERSION}).", "Upgrade vjepa-lab:", "pip install -U vjepa-lab")
     return _content_status(path, run_matrix)
 
 
@@ -69,7 +71,7 @@ def _content_status(path: Path, run_matrix: str) -> Status:
             counts = dict(conn.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall())
             errors = conn.execute("SELECT DISTINCT error FROM runs WHERE status = 'failed' AND error IS NOT NULL "
                                   "ORDER BY error LIMIT 5").fetchall()
-    except wh.WarehouseBusy as error:
+    except WarehouseBusy as error:
         return Status("busy", "The warehouse is busy; retrying.", str(error))
     total, succeeded = sum(counts.values()), counts.get("success", 0)
     if total == 0:

@@ -27,6 +27,7 @@ import pandas as pd
 from vjepa_core.analysis.stats import above_chance_p, chance_level
 from vjepa_core.spec import config_id, reads_option
 from vjepa_core.store import warehouse as wh
+from vjepa_core.store.schema import RUN_TABLES
 
 
 def load_runs(path: str | Path) -> pd.DataFrame:
@@ -54,7 +55,7 @@ def load_run_tables(path: str | Path, run_ids: Sequence[str]) -> dict[str, pd.Da
     ids = list(run_ids)
     with wh.read_connection(path) as conn:
         tables = {name: conn.execute(f'SELECT * FROM "{name}" {ONLY_IDS}', [ids]).df()
-                  for name in wh.RUN_TABLES if name != "runs"}
+                  for name in RUN_TABLES if name != "runs"}
         runs = conn.execute(RUNS_SQL.format(where=ONLY_IDS), [ids]).df()
     return {"runs": enrich_runs(runs), **tables}
 

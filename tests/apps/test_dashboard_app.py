@@ -22,8 +22,9 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.queries import commands, run_rows, standings
 from tests.support import DASHBOARD_MATRIX, DASHBOARD_VARIETY, TrainedRuns, plant_claim
+from vjepa_core import paths
 from vjepa_core.spec import RunSpec
-from vjepa_core.store import warehouse as wh
+from vjepa_core.store import schema
 from vjepa_core.store.warehouse import RunRecord, Warehouse
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
@@ -31,7 +32,7 @@ APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 
 def _app(monkeypatch: pytest.MonkeyPatch, warehouse: Path, page: str | None = None, *,
          query: dict[str, str] | None = None) -> AppTest:
-    monkeypatch.setenv(wh.WAREHOUSE_ENV, str(warehouse))
+    monkeypatch.setenv(paths.WAREHOUSE_ENV, str(warehouse))
     at = AppTest.from_file(APP, default_timeout=90)
     at.run()
     if page:
@@ -133,7 +134,7 @@ def test_efficiency_bars_start_above_zero_on_their_log_axis(monkeypatch: pytest.
 
 
 def test_data_scaling_numbers(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns) -> None:
-    monkeypatch.setenv(wh.WAREHOUSE_ENV, str(dashboard_runs.warehouse))
+    monkeypatch.setenv(paths.WAREHOUSE_ENV, str(dashboard_runs.warehouse))
     at = AppTest.from_file(APP, default_timeout=90).run()
     at.sidebar.multiselect(key="f_matrix").set_value([DASHBOARD_MATRIX])
     at.switch_page("pages/data_scaling.py").run()
@@ -258,7 +259,7 @@ def test_old_schema_explained(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, t
     shutil.copy(trained_runs.warehouse, warehouse)
     before = warehouse.read_bytes()
     # This code one schema version ahead of the file: exactly what an old warehouse looks like to it.
-    monkeypatch.setattr(wh, "SCHEMA_VERSION", wh.SCHEMA_VERSION + 1)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", schema.SCHEMA_VERSION + 1)
     at = _app(monkeypatch, warehouse)
     assert any("schema version" in w.value for w in at.warning)
     assert any("migrate()" in c.value for c in at.code)

@@ -12,9 +12,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.queries import pretraining
+from vjepa_core import paths
 from vjepa_core.pretrain.loop import PretrainOptions, prepare, pretrain, read_probe_set, read_videos
 from vjepa_core.pretrain.spec import PretrainSpec
-from vjepa_core.store import warehouse as wh
 from vjepa_core.store.warehouse import RunRecord, Warehouse
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
@@ -38,7 +38,7 @@ def pretrained(tmp_path_factory: pytest.TempPathFactory, synthetic_small: Path) 
 
 
 def _page(monkeypatch: pytest.MonkeyPatch, warehouse: Path) -> AppTest:
-    monkeypatch.setenv(wh.WAREHOUSE_ENV, str(warehouse))
+    monkeypatch.setenv(paths.WAREHOUSE_ENV, str(warehouse))
     at = AppTest.from_file(APP, default_timeout=90)
     at.run()
     at.switch_page("pages/pretraining.py")

@@ -28,6 +28,7 @@ from runner.options import build_spec, with_spec_options
 from tests.support import DASHBOARD_MATRIX, DASHBOARD_VARIETY, TrainedRuns, plant_claim
 from vjepa_core.analysis.stats import run_chance_test
 from vjepa_core.spec import RunSpec
+from vjepa_core.store import schema
 from vjepa_core.store import warehouse as wh
 from vjepa_core.store.claims import Claims, utc_now
 from vjepa_core.store.warehouse import RunRecord, Warehouse
@@ -60,16 +61,16 @@ def test_status_explains_every_unusable_warehouse(tmp_path: Path, trained_runs: 
 
     newer = _copy(trained_runs.warehouse, tmp_path / "newer.duckdb")
     with duckdb.connect(str(newer)) as conn:
-        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(wh.SCHEMA_VERSION + 1)])
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(schema.SCHEMA_VERSION + 1)])
     assert readiness.warehouse_status(newer).kind == "newer"
 
     ok = readiness.warehouse_status(trained_runs.warehouse)
     assert (ok.kind, ok.runs, ok.succeeded) == ("ok", 7, 6)
     # This code one schema version ahead of the file: the file is "old", and the dashboard must not upgrade it.
-    monkeypatch.setattr(wh, "SCHEMA_VERSION", wh.SCHEMA_VERSION + 1)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", schema.SCHEMA_VERSION + 1)
     old = readiness.warehouse_status(trained_runs.warehouse)
     assert old.kind == "old" and "migrate()" in old.command
-    assert wh.schema_version(trained_runs.warehouse) == wh.SCHEMA_VERSION - 1
+    assert wh.schema_version(trained_runs.warehouse) == schema.SCHEMA_VERSION - 1
 
 
 def test_leaderboard_groups_seeds_into_configurations(trained_runs: TrainedRuns) -> None:

@@ -13,8 +13,9 @@ import duckdb
 import psutil
 
 from tests.support import dead_pid, plant_claim
-from vjepa_core.store import warehouse as wh
-from vjepa_core.store.claims import BUSY, CLAIMED, DONE, Claims, claim_alive, pid_alive, utc_now
+from vjepa_core.store import schema
+from vjepa_core.store.claims import BUSY, CLAIMED, DONE, Claims, claim_alive, utc_now
+from vjepa_core.store.liveness import pid_alive
 from vjepa_core.store.warehouse import RunRecord, Warehouse, read_connection, schema_version
 
 
@@ -106,14 +107,15 @@ def test_a_version_4_file_gains_the_claims_table(tmp_path: Path) -> None:
         conn.execute("DROP TABLE embeddings")
         conn.execute("DROP TABLE pretrain_runs")  # came later, in version 7
         conn.execute("DROP TABLE pretrain_epochs")
+        conn.execute("ALTER TABLE matrices DROP COLUMN pid_started")  # came later, in version 8
         conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
     with Claims(Warehouse(path), command="run") as claims:  # the first claim upgrades the file
         assert claims.claim("r2").kind == CLAIMED
-    assert schema_version(path) == wh.SCHEMA_VERSION
+    assert schema_version(path) == schema.SCHEMA_VERSION
     with read_connection(path) as conn:
         columns = [r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE "
                                               "table_name = 'claims' ORDER BY ordinal_position").fetchall()]
-    assert columns == list(wh._catalog()["claims"])
+    assert columns == list(schema.catalog()["claims"])
 
 
 def test_claims_table_is_readable_without_a_warehouse(tmp_path: Path) -> None:

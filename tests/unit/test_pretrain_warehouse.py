@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from vjepa_core.store import warehouse as wh
+from vjepa_core.store import schema
 from vjepa_core.store.warehouse import RunRecord, Warehouse, read_connection, schema_version
 
 
@@ -56,13 +56,14 @@ def test_a_version_6_file_gains_the_pretraining_tables(tmp_path: Path) -> None:
     with duckdb.connect(str(path)) as conn:  # what a version-6 file looks like
         conn.execute("DROP TABLE pretrain_runs")
         conn.execute("DROP TABLE pretrain_epochs")
+        conn.execute("ALTER TABLE matrices DROP COLUMN pid_started")  # came later, in version 8
         conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
-    assert Warehouse(path).migrate() == 6 and schema_version(path) == wh.SCHEMA_VERSION == 7
+    assert Warehouse(path).migrate() == 6 and schema_version(path) == schema.SCHEMA_VERSION == 8
     Warehouse(path).write_pretrain(*_pretrain())
     assert Warehouse(path).get_run("r")["test_acc"] == 0.5  # earlier runs survive the upgrade
     assert Warehouse(path).pretrain_table("pretrain_runs").chosen_by.tolist() == ["last"]
     with read_connection(path) as conn:  # an upgraded file has the layout of a new one
-        for table in wh.PRETRAIN_TABLES:
+        for table in schema.PRETRAIN_TABLES:
             columns = [r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE "
                                                   "table_name = ? ORDER BY ordinal_position", [table]).fetchall()]
-            assert columns == list(wh._catalog()[table])
+            assert columns == list(schema.catalog()[table])

@@ -4,6 +4,7 @@ test_warehouse_processes.py.)"""
 
 from __future__ import annotations
 
+import ast
 import os
 import threading
 import time
@@ -17,6 +18,7 @@ import pytest
 
 from tests.support import START, make_record, snapshot
 from vjepa_core.errors import UserError
+from vjepa_core.store import locking, schema
 from vjepa_core.store import warehouse as wh
 from vjepa_core.store.warehouse import RunRecord, Warehouse, read_connection, schema_version
 
@@ -24,8 +26,8 @@ from vjepa_core.store.warehouse import RunRecord, Warehouse, read_connection, sc
 
 
 def test_schema_file_states_the_code_version() -> None:
-    first_line = wh.schema_sql().splitlines()[0]
-    assert first_line == f"-- schema_version: {wh.SCHEMA_VERSION}"
+    first_line = schema.schema_sql().splitlines()[0]
+    assert first_line == f"-- schema_version: {schema.SCHEMA_VERSION}"
 
 
 def test_schema_created_on_first_write(tmp_path: Path) -> None:
@@ -36,7 +38,7 @@ def test_schema_created_on_first_write(tmp_path: Path) -> None:
 
     warehouse.write_run(make_record("r1"))
 
-    assert schema_version(path) == wh.SCHEMA_VERSION
+    assert schema_version(path) == schema.SCHEMA_VERSION
     with read_connection(path) as conn:
         types = dict(
             conn.execute(
@@ -50,24 +52,24 @@ def test_schema_created_on_first_write(tmp_path: Path) -> None:
     assert types["runs.test_acc"] == "DOUBLE"
     assert types["predictions.correct"] == "BOOLEAN"
     assert types["epochs.epoch"] == "INTEGER"
-    assert {name.split(".")[0] for name in types} == {*wh.TABLES, "meta", "claims"}
+    assert {name.split(".")[0] for name in types} == {*schema.TABLES, "meta", "claims"}
 
 
 def test_migrates_an_older_file_step_by_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "w.duckdb"
     Warehouse(path).write_run(make_record("r1"))
-    current = wh.SCHEMA_VERSION  # the file's version; two made-up steps follow it
-    monkeypatch.setattr(wh, "SCHEMA_VERSION", current + 2)
+    current = schema.SCHEMA_VERSION  # the file's version; two made-up steps follow it
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", current + 2)
     monkeypatch.setattr(
-        wh,
+        schema,
         "MIGRATIONS",
         {
-            **wh.MIGRATIONS,
+            **schema.MIGRATIONS,
             current: "ALTER TABLE runs ADD COLUMN note VARCHAR; UPDATE runs SET note = 'v2'",
             current + 1: "UPDATE runs SET note = note || '+v3'",
         },
     )
-    with pytest.raises(wh.SchemaOutdated, match=str(path)), read_connection(path):
+    with pytest.raises(schema.SchemaOutdated, match=str(path)), read_connection(path):
         pass  # a bare reader cannot upgrade, and says so
 
     run = Warehouse(path).get_run("r1")  # Warehouse reads upgrade once, then read
@@ -90,8 +92,9 @@ def test_a_version_2_file_gains_the_matrix_host_and_the_error_kind(tmp_path: Pat
         conn.execute("DROP TABLE embeddings")
         conn.execute("DROP TABLE pretrain_runs")
         conn.execute("DROP TABLE pretrain_epochs")
+        conn.execute("ALTER TABLE matrices DROP COLUMN pid_started")
         conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
-    assert Warehouse(path).migrate() == 2 and schema_version(path) == wh.SCHEMA_VERSION
+    assert Warehouse(path).migrate() == 2 and schema_version(path) == schema.SCHEMA_VERSION
     Warehouse(path).upsert_matrix({"matrix_id": "m", "host": "box-1"})
     matrix = Warehouse(path).matrix("m")
     assert (matrix["status"], matrix["pid"], matrix["host"]) == ("finished", 7, "box-1")
@@ -103,7 +106,7 @@ def test_a_version_2_file_gains_the_matrix_host_and_the_error_kind(tmp_path: Pat
         for table in ("matrices", "runs"):
             columns = [r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE "
                                                   "table_name = ? ORDER BY ordinal_position", [table]).fetchall()]
-            assert columns == list(wh._catalog()[table])
+            assert columns == list(schema.catalog()[table])
 
 
 def _embedding_rows(fingerprint: str, videos: list[str], label: str = "up") -> pd.DataFrame:
@@ -118,14 +121,32 @@ def test_a_version_5_file_gains_the_embeddings_table(tmp_path: Path) -> None:
         conn.execute("DROP TABLE embeddings")
         conn.execute("DROP TABLE pretrain_runs")  # came later, in version 7
         conn.execute("DROP TABLE pretrain_epochs")
+        conn.execute("ALTER TABLE matrices DROP COLUMN pid_started")  # came later, in version 8
         conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
-    assert Warehouse(path).migrate() == 5 and schema_version(path) == wh.SCHEMA_VERSION
+    assert Warehouse(path).migrate() == 5 and schema_version(path) == schema.SCHEMA_VERSION
     with read_connection(path) as conn:
         columns = dict(conn.execute("SELECT column_name, data_type FROM information_schema.columns "
                                     "WHERE table_name = 'embeddings' ORDER BY ordinal_position").fetchall())
-    assert columns == wh._catalog()["embeddings"]  # an upgraded file has the layout of a new one
+    assert columns == schema.catalog()["embeddings"]  # an upgraded file has the layout of a new one
     assert Warehouse(path).write_embeddings(_embedding_rows("f1", ["a.mp4"]), np.ones((1, 3))) == 1
     assert Warehouse(path).get_run("r1")["test_acc"] == 0.75
+
+
+def test_a_version_7_file_gains_the_matrix_process_start(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    Warehouse(path).upsert_matrix({"matrix_id": "m", "status": "running", "pid": 7, "host": "box-1"})
+    with duckdb.connect(str(path)) as conn:  # what a version-7 file looks like
+        conn.execute("ALTER TABLE matrices DROP COLUMN pid_started")
+        conn.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
+    assert Warehouse(path).migrate() == 7 and schema_version(path) == schema.SCHEMA_VERSION
+    matrix = Warehouse(path).matrix("m")
+    assert (matrix["pid"], matrix["host"], matrix["pid_started"]) == (7, "box-1", None)  # unknown: the pid decides
+    Warehouse(path).upsert_matrix({"matrix_id": "m", "pid_started": 1700000000.25})
+    assert Warehouse(path).matrix("m")["pid_started"] == 1700000000.25
+    with read_connection(path) as conn:
+        columns = dict(conn.execute("SELECT column_name, data_type FROM information_schema.columns "
+                                    "WHERE table_name = 'matrices' ORDER BY ordinal_position").fetchall())
+    assert columns == schema.catalog()["matrices"]  # an upgraded file has the layout of a new one
 
 
 def test_embeddings_are_replaced_by_key_in_one_transaction(tmp_path: Path) -> None:
@@ -150,9 +171,9 @@ def test_failed_migration_step_leaves_the_file_at_the_last_good_version(
 ) -> None:
     path = tmp_path / "w.duckdb"
     Warehouse(path).write_run(make_record("r1"))
-    current = wh.SCHEMA_VERSION
-    monkeypatch.setattr(wh, "SCHEMA_VERSION", current + 1)
-    monkeypatch.setattr(wh, "MIGRATIONS", {**wh.MIGRATIONS,
+    current = schema.SCHEMA_VERSION
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", current + 1)
+    monkeypatch.setattr(schema, "MIGRATIONS", {**schema.MIGRATIONS,
                                            current: "ALTER TABLE runs ADD COLUMN note VARCHAR; SELECT * FROM nowhere"})
 
     with pytest.raises(duckdb.CatalogException):
@@ -311,7 +332,7 @@ def test_failure_mid_write_keeps_the_previous_state(tmp_path: Path, spoil: str, 
         warehouse.write_run(record)
 
     after = snapshot(warehouse)
-    for name in wh.RUN_TABLES:
+    for name in schema.RUN_TABLES:
         pd.testing.assert_frame_equal(after[name], before[name])
 
 
@@ -330,6 +351,28 @@ def test_bad_records_are_refused_before_the_file_is_touched(tmp_path: Path) -> N
         with pytest.raises(ValueError, match=message):
             warehouse.write_run(record)
     assert not path.exists()
+
+
+def test_the_warehouse_is_the_files_only_writer() -> None:
+    """Only `store.warehouse` opens a read-write connection, and only `store.locking` opens a file at all."""
+    root = Path(__file__).resolve().parents[2]
+    writers, openers = set(), set()
+    for package in ("vjepa_core", "runner", "dashboard", "demo", "benchmarks"):
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(node, ast.Call):
+                    continue
+                func = node.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                module = getattr(func.value, "id", "") if isinstance(func, ast.Attribute) else ""
+                first = node.args[0] if node.args else None
+                in_memory = isinstance(first, ast.Constant) and first.value == ":memory:"
+                if name == "write_connection":
+                    writers.add(path.relative_to(root).as_posix())
+                if module == "duckdb" and name == "connect" and not in_memory:
+                    openers.add(path.relative_to(root).as_posix())
+    assert writers == {"vjepa_core/store/warehouse.py"}
+    assert openers == {"vjepa_core/store/locking.py"}
 
 
 def test_upsert_matrix_updates_only_the_given_columns(tmp_path: Path) -> None:
@@ -385,7 +428,7 @@ def test_export_writes_one_file_per_table_with_every_row(tmp_path: Path, fmt: st
 
     paths = warehouse.export(tmp_path / "out", fmt)  # type: ignore[arg-type]
 
-    assert [p.name for p in paths] == [f"{t}.{fmt}" for t in wh.TABLES]
+    assert [p.name for p in paths] == [f"{t}.{fmt}" for t in schema.TABLES]
     expected = {"runs": 3, "epochs": 6, "class_metrics": 4, "confusion": 8, "predictions": 9, "matrices": 1,
                 "embeddings": 2, "pretrain_runs": 1, "pretrain_epochs": 2}
     for path in paths:
@@ -412,7 +455,7 @@ def test_default_warehouse_path_honours_the_environment(monkeypatch: pytest.Monk
 def test_same_process_lock_conflict_is_retried_then_times_out(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
     Warehouse(path).migrate()
-    with duckdb.connect(str(path)), pytest.raises(wh.WarehouseBusy, match="another connection in this process"):
+    with duckdb.connect(str(path)), pytest.raises(locking.WarehouseBusy, match="another connection in this process"):
         Warehouse(path, read_timeout=0.1).runs()
 
 
@@ -420,12 +463,12 @@ def test_readers_give_way_to_a_waiting_writer_but_not_to_a_stale_flag(tmp_path: 
     path = tmp_path / "w.duckdb"
     warehouse = Warehouse(path, read_timeout=0.2)
     warehouse.write_run(make_record("r1"))
-    flag = wh._writer_flag(path)
+    flag = locking._writer_flag(path)
     flag.write_text("4242")
-    with pytest.raises(wh.WarehouseBusy, match=r"a waiting writer \(PID 4242\)"):
+    with pytest.raises(locking.WarehouseBusy, match=r"a waiting writer \(PID 4242\)"):
         warehouse.runs()
 
-    stale = time.time() - 2 * wh._FLAG_FRESH  # left by a writer that died while waiting
+    stale = time.time() - 2 * locking._FLAG_FRESH  # left by a writer that died while waiting
     os.utime(flag, (stale, stale))
     assert warehouse.runs()["run_id"].tolist() == ["r1"]
 
@@ -433,8 +476,8 @@ def test_readers_give_way_to_a_waiting_writer_but_not_to_a_stale_flag(tmp_path: 
 def test_readers_give_way_to_a_stuck_writer_only_for_a_while(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "w.duckdb"
     Warehouse(path).write_run(make_record("r1"))
-    monkeypatch.setattr(wh, "_YIELD_TO_WRITER", 0.3)
-    flag = wh._writer_flag(path)
+    monkeypatch.setattr(locking, "_YIELD_TO_WRITER", 0.3)
+    flag = locking._writer_flag(path)
     flag.write_text("4242")
     stop = threading.Event()
 
@@ -457,8 +500,8 @@ def test_an_empty_duckdb_file_becomes_a_warehouse(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
     duckdb.connect(str(path)).close()  # e.g. left by a first write that crashed
     assert schema_version(path) == 0
-    with pytest.raises(wh.SchemaOutdated), read_connection(path):
+    with pytest.raises(schema.SchemaOutdated), read_connection(path):
         pass
     warehouse = Warehouse(path)
     assert warehouse.completed_run_ids() == set()
-    assert schema_version(path) == wh.SCHEMA_VERSION
+    assert schema_version(path) == schema.SCHEMA_VERSION

@@ -8,8 +8,10 @@
 - On any failure, Ctrl-C included, the temporary file or folder is removed before the error
   propagates. A failure of the disk itself (full, over quota, read-only, no permission) becomes
   `WriteFailed`: one line naming the path and what to do.
-- Temporary names are `.<name>.tmp.<host>.<pid>.<random>`, so that `sweep(folder)` can remove
-  what a writer killed with SIGKILL left, once that process is gone from this machine.
+- Temporary names are `.<name>.tmp.<host>.<pid>.t<start ms>.<random>` (the writer's host, pid and
+  start time), so that `sweep(folder)` can remove what a writer killed with SIGKILL left, once that
+  process is gone from this machine (`vjepa_core.store.liveness`: a reused pid is another process).
+  Names from before start times were recorded, `.<name>.tmp.<host>.<pid>.<random>`, are still read.
 - `exclusive(lock_file)`: an advisory lock (flock) for work that must not run twice at once in
   one place (generating the synthetic set); the kernel drops it when its process dies.
 """
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
+import math
 import os
 import shutil
 import socket
@@ -27,6 +31,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from vjepa_core.errors import WriteFailed
+from vjepa_core.store.liveness import process_gone, process_started
 
 TMP_MARK = ".tmp."
 # Where results go when this disk is full: the runner's flag. Exports and the warehouse say their own.
@@ -77,7 +82,17 @@ def _staged(path: Path, elsewhere: str, *, folder: bool) -> Iterator[Path]:
 
 
 def temp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}{TMP_MARK}{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:12]}")
+    """A fresh temporary name beside `path` that names this process (host, pid, start time)."""
+    pid = os.getpid()
+    started = _own_start(pid)
+    stamp = f".t{round(started * 1000)}" if started is not None and not math.isnan(started) else ""
+    return path.with_name(f".{path.name}{TMP_MARK}{socket.gethostname()}.{pid}{stamp}.{uuid.uuid4().hex[:12]}")
+
+
+@functools.cache
+def _own_start(pid: int) -> float | None:
+    # Keyed by pid: a forked child asks again.
+    return process_started(pid)
 
 
 def is_temp(path: Path) -> bool:
@@ -161,20 +176,22 @@ def _swap_in(tmp: Path, path: Path) -> None:
 
 
 def _writer_gone(entry: Path) -> bool:
-    try:
-        host, pid, _ = entry.name.split(TMP_MARK, 1)[1].rsplit(".", 2)
-        pid_number = int(pid)
-    except ValueError:
-        return False  # not one of ours
-    if host != socket.gethostname():
-        return False  # another machine's writer may still be at work: its own sweep removes it
-    try:
-        os.kill(pid_number, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    writer = _writer(entry)
+    return writer is not None and process_gone(*writer)
+
+
+def _writer(entry: Path) -> tuple[int, str, float | None] | None:
+    """(pid, host, start time or None) from a temporary name, or None if it is not one of ours."""
+    parts = entry.name.split(TMP_MARK, 1)[1].split(".")  # host (may hold dots), pid, [t<start ms>], random
+    if len(parts) < 3:
+        return None
+    if len(parts) >= 4 and parts[-2].startswith("t") and parts[-2][1:].isdigit():
+        host, pid, started = parts[:-3], parts[-3], int(parts[-2][1:]) / 1000
+    else:  # an older name, without the start time: the pid alone decides
+        host, pid, started = parts[:-2], parts[-2], None
+    if not pid.isdigit():
+        return None
+    return int(pid), ".".join(host), started
 
 
 def _fsync(path: Path) -> None:

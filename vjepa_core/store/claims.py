@@ -10,8 +10,8 @@ pid and the pid's start time, command, matrix, strategy, claimed_at and heartbea
     one started; nothing to do.
   - `BUSY`: a live process holds it (`Verdict.holder` says which); skip it.
   - `CLAIMED`: it was free, or its holder is gone, and now it is ours. Gone means: on this machine,
-    no process with that pid and start time (kill -9, OOM, reboot); on another machine, no
-    heartbeat for `stale_after` seconds (its pid cannot be checked from here).
+    no process with that pid and start time (kill -9, OOM, reboot: `vjepa_core.store.liveness`);
+    on another machine, no heartbeat for `stale_after` seconds (its pid cannot be checked from here).
 - While any claim is held, a daemon thread refreshes their heartbeat every `heartbeat` seconds.
 - `record(run_record)` writes the run's rows and releases its claim in one transaction;
   `close()` (or leaving the `with` block, Ctrl-C and SIGTERM included) releases the rest.
@@ -32,8 +32,8 @@ from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any, Literal
 
-import psutil
-
+from vjepa_core.store.liveness import pid_alive, process_started
+from vjepa_core.store.rows import records
 from vjepa_core.store.warehouse import RunRecord, Warehouse
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,6 @@ HEARTBEAT_SECONDS = 15.0
 # Another machine's claim counts as abandoned after this long without a heartbeat. Generous: a
 # heartbeat can wait up to warehouse.WRITE_TIMEOUT (120 s) for the file's lock.
 STALE_AFTER_SECONDS = 300.0
-# psutil's create_time and the one stored may differ by rounding; a reused pid starts much later.
-_START_SLACK = 1.0
 
 CLAIMED: Literal["claimed"] = "claimed"
 DONE: Literal["done"] = "done"
@@ -81,29 +79,6 @@ class RunningElsewhere(Exception):
 def utc_now() -> datetime:
     """Naive UTC, as the warehouse stores TIMESTAMPs."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-def process_started(pid: int) -> float | None:
-    """The start time of process `pid` (epoch seconds), or None if there is none (or only a zombie)."""
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return None
-        return process.create_time()
-    except psutil.NoSuchProcess:
-        return None
-    except psutil.AccessDenied:
-        return float("nan")  # exists, owned by another user: alive, start unknown
-
-
-def pid_alive(pid: Any, started: Any = None) -> bool:
-    """Does process `pid` (started at `started`, when known) still run on this machine?"""
-    actual = process_started(int(pid))
-    if actual is None:
-        return False
-    if started is None or started != started or actual != actual:  # unknown start (NaN): trust the pid
-        return True
-    return abs(actual - float(started)) <= _START_SLACK
 
 
 def claim_alive(row: dict[str, Any], *, now: datetime | None = None,
@@ -145,7 +120,7 @@ class Claims:
                                 "OR finished_at >= ?)", [run_id, self.force, self.since]).fetchall()[0][0]
             if done:
                 return Verdict(DONE)
-            rows = _records(conn.execute("SELECT * FROM claims WHERE run_id = ?", [run_id]))
+            rows = records(conn.execute("SELECT * FROM claims WHERE run_id = ?", [run_id]))
             held = rows[0] if rows else None
             if held is not None and held["owner"] != self.owner and claim_alive(held, now=now,
                                                                                stale_after=self.stale_after):
@@ -219,8 +194,3 @@ def _naive(value: Any) -> datetime:
     if hasattr(value, "to_pydatetime"):
         value = value.to_pydatetime()
     return value.replace(tzinfo=None) if value.tzinfo is not None else value
-
-
-def _records(result: Any) -> list[dict[str, Any]]:
-    names = [column[0] for column in result.description]
-    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]

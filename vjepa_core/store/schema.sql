@@ -1,9 +1,9 @@
--- schema_version: 7
--- The vjepa-lab warehouse schema. The number above must equal vjepa_core.warehouse.SCHEMA_VERSION
+-- schema_version: 8
+-- The vjepa-lab warehouse schema. The number above must equal vjepa_core.store.schema.SCHEMA_VERSION
 -- (a test checks it). This file always describes the CURRENT version: it is applied, in one
 -- transaction, to an empty DuckDB file on first write, and the code then records the version in
 -- `meta`. To change it: edit this file, bump SCHEMA_VERSION and add MIGRATIONS[old_version] in
--- vjepa_core/warehouse.py, the step that brings a file of the old version to the new one.
+-- vjepa_core/store/schema.py, the step that brings a file of the old version to the new one.
 --
 -- Conventions: TIMESTAMP columns hold naive UTC; JSON columns hold JSON text; a run's rows in
 -- every table share its run_id and are replaced together. No FOREIGN KEYs: DuckDB checks them
@@ -131,7 +131,8 @@ CREATE TABLE matrices (
     finished_at TIMESTAMP,
     pid INTEGER,
     current_run_id VARCHAR,
-    host VARCHAR                           -- where `pid` runs: a dead pid there means a killed matrix
+    host VARCHAR,                          -- where `pid` runs: a dead pid there means a killed matrix
+    pid_started DOUBLE                     -- when `pid` started (epoch s): a reused pid is another process
 );
 
 -- Which process trains which run right now (vjepa_core.store.claims): a run is claimed before it
