@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -64,15 +65,25 @@ def test_a_cache_entry_that_does_not_fit_leaves_no_half_entry(small_disk, tmp_pa
     video.write_bytes(b"x")
     cache = TokenCache(disk.path / "cache", {"kind": "tokens"})
     stored = 0
+
+    def encode(missing: list[int]) -> Iterator[tuple[int, np.ndarray, dict]]:
+        nonlocal stored
+        for view in missing:
+            yield view, np.ones((64, 128)), {}
+            stored += 1  # the cache stored it before asking for the next one
+
     with pytest.raises(WriteFailed, match=f"writing {disk.path / 'cache'}/.*: free space there"):
-        for view in range(100):
-            cache.put(cache.key(video, {"view": view}), np.ones((64, 128)), {})
-            stored += 1
+        cache.fetch({view: (video, {"view": view}) for view in range(100)}, encode_missing=encode)
     assert 0 < stored < 100
     names = [p.name for p in disk.files()]
     assert sorted(n for n in names if n.endswith(".npy")) == sorted(n.replace(".json", ".npy") for n in names
                                                                     if n.endswith(".json") and n != "group.json")
-    assert all(cache.get(cache.key(video, {"view": view})) is not None for view in range(stored))
+    held = cache.fetch({view: (video, {"view": view}) for view in range(stored)}, encode_missing=refuse)
+    assert sorted(held) == list(range(stored)) and cache.stats.hits == stored  # every finished entry is whole
+
+
+def refuse(missing: list[int]) -> Iterator[tuple[int, np.ndarray, dict]]:
+    raise AssertionError(f"{len(missing)} entries should have been in the cache")
 
 
 def test_export_to_a_full_disk_leaves_no_file(small_disk, tmp_path: Path) -> None:  # noqa: ANN001

@@ -61,8 +61,7 @@ class Embeddings:
 class _View:
     video: int
     window: Window | None  # None: the whole video's eval view
-    cache_key: str
-    view: dict[str, Any]
+    view: dict[str, Any]  # its description in the token cache
 
 
 def embedding_fingerprint(model: torch.nn.Module, source: str, clip_cfg: ClipConfig) -> str:
@@ -87,40 +86,34 @@ def embed_videos(model: torch.nn.Module, videos: Sequence[VideoItem], *, source:
     labels = sorted({item.label for item in videos})
     clips = EvalClips(list(videos), labels, clip_cfg)
     cache = TokenCache(cache_root, token_group(model, clips, feed.precision, name=model_name))
-    views = _views(clips, cache, windowing)
-    tokens: dict[str, np.ndarray] = {}
-    missing = []
-    for view in views:
-        found = cache.get(view.cache_key)
-        if found is None:
-            missing.append(view)
-        else:
-            tokens[view.cache_key] = found[0]
-    encoded = 0
-    for view, array in encode_stream(model, _missing_clips(clips, missing, feed), feed, total=len(missing)):
-        meta = {"video": str(clips.videos[view.video].path), "view": view.view, "flipped": False}
-        tokens[view.cache_key] = cache.put(view.cache_key, array, meta)
-        encoded += 1
-    vectors = _reduce(model, [tokens[view.cache_key] for view in views], source, feed)
+    views = _views(clips, windowing)
+
+    def encode(missing: list[_View]) -> Iterator[tuple[_View, np.ndarray, dict[str, Any]]]:
+        for view, array in encode_stream(model, _missing_clips(clips, missing, feed), feed, total=len(missing)):
+            yield view, array, {"video": str(clips.videos[view.video].path), "view": view.view, "flipped": False}
+
+    tokens = cache.fetch({view: (clips.videos[view.video].path, view.view) for view in views}, encode_missing=encode)
+    vectors = _reduce(model, [tokens[view][0] for view in views], source, feed)
     fingerprint = embedding_fingerprint(model, source, clip_cfg)
     rows = _rows(views, clips, fingerprint=fingerprint, source=source, windowing=windowing, dim=vectors.shape[1])
-    return Embeddings(rows, vectors, encoded, cache.stats.hits, fingerprint)
+    # Every miss was encoded, once: the misses are the clips the encoder ran on.
+    return Embeddings(rows, vectors, cache.stats.misses, cache.stats.hits, fingerprint)
 
 
-def _views(clips: EvalClips, cache: TokenCache, windowing: Windowing | None) -> list[_View]:
+def _views(clips: EvalClips, windowing: Windowing | None) -> list[_View]:
     cfg = clips.config
     views = []
     for index, item in enumerate(clips.videos):
         if windowing is None:
             view = clips.view_key(index, 0)
-            views.append(_View(index, None, cache.key(item.path, view), view))
+            views.append(_View(index, None, view))
             continue
         info = probe_video(item.path, decoder=cfg.decoder)
         for window in plan_windows(info, window=windowing.window, stride=windowing.stride,
                                    frames_per_clip=cfg.frames_per_clip, frame_stride=cfg.frame_stride):
             view = {"kind": "window", "start": window.start_frame, "end": window.end_frame, "clips": 1, "clip": 0,
                     "crops": 1, "crop": 0}
-            views.append(_View(index, window, cache.key(item.path, view), view))
+            views.append(_View(index, window, view))
     return views
 
 
@@ -184,7 +177,7 @@ def write_parquet(path: Path, rows: pd.DataFrame, vectors: np.ndarray) -> Path:
     import pyarrow.parquet as pq
 
     from vjepa_core.store.atomic import staged_file
-    from vjepa_core.store.warehouse import vector_column
+    from vjepa_core.store.rows import vector_column
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,12 @@ too, so nothing half-written stays. A read that finds a missing, unparsable or m
 a miss, and the entry is rebuilt over it. Temporary files left by a killed writer are swept when
 the group is next opened. Reads are memory-mapped. `TokenCache(None, ...)` keeps entries in
 memory instead (`ExecOptions.cache_on_disk=False`), for one run only.
+
+- `TokenCache(root, group).fetch(wanted, encode_missing=f) -> {tag: (array, meta)}`: the one call. `wanted`
+  maps a caller's tag to (video path, view description); what the cache holds is read, and
+  `f(missing tags)` yields (tag, array, meta) for the rest, each stored as it arrives. `stats` counts
+  hits and misses; `size_bytes()` the group's bytes.
+- `video_identity(path)`, `list_groups(root)`, `clear(root, older_than_seconds=)`, `directory_bytes(path)`.
 """
 
 from __future__ import annotations
@@ -27,9 +33,10 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -37,6 +44,8 @@ from vjepa_core.store.atomic import sweep, write_bytes, write_text
 
 DTYPE = np.float16  # half the bytes of fp32; the trainable part upcasts, and fp16 keeps 11 bits of mantissa
 GROUP_FILE = "group.json"
+Entry = tuple[np.ndarray, dict[str, Any]]  # array (tokens [N, D] or a pooled vector [D]), metadata
+Tag = TypeVar("Tag", bound=Hashable)
 
 
 def _digest(value: Any) -> str:
@@ -56,35 +65,52 @@ class CacheStats:
 
 
 class TokenCache:
-    """Entries of one group: `get(key)` -> (array, meta) or None; `put(key, array, meta)`."""
+    """Entries of one group: `fetch` what is wanted, encoding only what the cache does not hold."""
 
     def __init__(self, root: Path | None, group: dict[str, Any]) -> None:
         self.group = group
         self.group_id = _digest(group)
         self.dir = Path(root) / self.group_id if root is not None else None
-        self._memory: dict[str, tuple[np.ndarray, dict[str, Any]]] = {}
+        self._memory: dict[str, Entry] = {}
         self.stats = CacheStats()
         if self.dir is not None:
             sweep(self.dir)
 
-    def key(self, video: str | os.PathLike[str], view: dict[str, Any]) -> str:
-        return _digest({"video": video_identity(video), "view": view})
+    def fetch(self, wanted: Mapping[Tag, tuple[str | os.PathLike[str], dict[str, Any]]], *,
+              encode_missing: Callable[[list[Tag]], Iterable[tuple[Tag, np.ndarray, dict[str, Any]]]]
+              ) -> dict[Tag, Entry]:
+        """Every entry of `wanted` (tag -> (video, view)): read if held (a hit), else made by `encode_missing`.
 
-    def get(self, key: str) -> tuple[np.ndarray, dict[str, Any]] | None:
-        found = self._memory.get(key) if self.dir is None else _read_entry(self.dir, key)
-        if found is None:
-            self.stats.misses += 1
-        else:
-            self.stats.hits += 1
+        `encode_missing(missing tags)` is called once, only if something is missing, and yields
+        (tag, array, meta) for each; every one is stored as it arrives, so that an interrupted fill keeps
+        what it finished. Arrays on disk come back memory-mapped.
+        """
+        keys = {tag: _entry_key(video, view) for tag, (video, view) in wanted.items()}
+        found: dict[Tag, Entry] = {}
+        missing: list[Tag] = []
+        for tag, key in keys.items():
+            entry = self._memory.get(key) if self.dir is None else _read_entry(self.dir, key)
+            if entry is None:
+                missing.append(tag)
+            else:
+                found[tag] = entry
+        self.stats.hits += len(found)
+        self.stats.misses += len(missing)
+        if missing:
+            for tag, array, meta in encode_missing(missing):
+                found[tag] = self._store(keys[tag], array, meta)
+        unfilled = [tag for tag in missing if tag not in found]
+        if unfilled:
+            raise RuntimeError(f"encode_missing left {len(unfilled)} of {len(missing)} missing entries unfilled")
         return found
 
-    def put(self, key: str, array: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
-        """Store one entry; returns what a later `get` will return (a memory map on disk)."""
+    def _store(self, key: str, array: np.ndarray, meta: dict[str, Any]) -> Entry:
+        """Store one entry; returns what a later read returns (a memory map on disk)."""
         array = np.ascontiguousarray(array, dtype=DTYPE)
         meta = {**meta, "shape": list(array.shape), "dtype": str(array.dtype), "created": time.time()}
         if self.dir is None:
             self._memory[key] = (array, meta)
-            return array
+            return array, meta
         if not (self.dir / GROUP_FILE).is_file():
             write_text(self.dir / GROUP_FILE, json.dumps(self.group, indent=1, default=str))
         npy = self.dir / f"{key}.npy"
@@ -97,7 +123,7 @@ class TokenCache:
         except BaseException:
             npy.unlink(missing_ok=True)  # no array without its commit mark
             raise
-        return np.load(npy, mmap_mode="r")
+        return np.load(npy, mmap_mode="r"), meta
 
     def size_bytes(self) -> int:
         if self.dir is None:
@@ -105,7 +131,11 @@ class TokenCache:
         return directory_bytes(self.dir)
 
 
-def _read_entry(directory: Path, key: str) -> tuple[np.ndarray, dict[str, Any]] | None:
+def _entry_key(video: str | os.PathLike[str], view: dict[str, Any]) -> str:
+    return _digest({"video": video_identity(video), "view": view})
+
+
+def _read_entry(directory: Path, key: str) -> Entry | None:
     """The entry, or None if any part of it is missing, unreadable or disagrees with its metadata."""
     try:
         meta = json.loads((directory / f"{key}.json").read_text())

@@ -11,8 +11,9 @@ A feed gives the training loop batches (inputs, labels [B], video indices [B]) a
   `train_views` cached augmented views per video per epoch, so augmentation survives caching;
   evaluation views are fixed.
 
-Filling the cache decodes each video once for all of its missing views (in DataLoader workers)
-and runs the encoder on batches of `encode_batch_size` clips under autocast.
+Filling the cache is one `TokenCache.fetch` per cache (tokens, and pooled vectors): it returns what
+the cache holds and hands the missing views back to be made, each video decoded once for all of them
+(in DataLoader workers) and encoded in batches of `encode_batch_size` clips under autocast.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,11 +38,11 @@ from vjepa_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD, resize_size
 from vjepa_core.models import encoder_fingerprint, feature_layers, weights_fingerprint
 from vjepa_core.models.device import autocast
 from vjepa_core.progress import progress_bar
-from vjepa_core.store.cache import TokenCache
+from vjepa_core.store.cache import Entry, TokenCache
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # inputs, labels, video indices
 Request = tuple[str, int, int]  # split, video index in that split, view number
-Entry = tuple[np.ndarray, dict[str, Any]]  # array (tokens [N, D] or pooled [D]), metadata
+Made = tuple[Request, np.ndarray, dict[str, Any]]  # a missing entry, made: request, array, metadata
 T = TypeVar("T")
 
 
@@ -246,24 +248,18 @@ class TokenFeed:
 
     # -- filling -------------------------------------------------------------------------------
 
-    def _key(self, cache: TokenCache, request: Request) -> str:
-        split, video, view = request
-        source = self.sources[split]
-        return cache.key(source.videos[video].path, source.view_key(video, view))
-
-    def _lookup(self, cache: TokenCache, requests: list[Request]) -> tuple[dict[Request, Entry], list[Request]]:
-        found, missing = {}, []
-        for request in requests:
-            entry = cache.get(self._key(cache, request))
-            if entry is None:
-                missing.append(request)
-            else:
-                found[request] = entry
-        return found, missing
+    def _wanted(self, requests: list[Request]) -> dict[Request, tuple[Path, dict[str, Any]]]:
+        """Each request's cache address: its video and the description of its view."""
+        return {(split, video, view): (self.sources[split].videos[video].path,
+                                       self.sources[split].view_key(video, view))
+                for split, video, view in requests}
 
     @torch.no_grad()
     def _fill_tokens(self, model: torch.nn.Module, requests: list[Request]) -> dict[Request, Entry]:
-        found, missing = self._lookup(self.tokens, requests)
+        return self.tokens.fetch(self._wanted(requests), encode_missing=partial(self._encode, model))
+
+    def _encode(self, model: torch.nn.Module, missing: list[Request]) -> Iterator[Made]:
+        """The encoder's tokens of the `missing` views, each video decoded once for all of its views."""
         per_video: dict[tuple[str, int], list[int]] = defaultdict(list)
         for split, video, view in missing:
             per_video[(split, video)].append(view)
@@ -273,16 +269,17 @@ class TokenFeed:
                  for request, clip, flipped in batch)
         for (request, flipped), tokens in encode_stream(model, clips, self.cfg, total=len(missing)):
             source = self.sources[request[0]]
-            meta = {"video": str(source.videos[request[1]].path), "view": source.view_key(request[1], request[2]),
-                    "flipped": flipped}
-            found[request] = (self.tokens.put(self._key(self.tokens, request), tokens, meta), meta)
             self.encoded_clips += 1
-        return found
+            yield request, tokens, {"video": str(source.videos[request[1]].path),
+                                    "view": source.view_key(request[1], request[2]), "flipped": flipped}
 
     @torch.no_grad()
     def _fill_pooled(self, model: torch.nn.Module, requests: list[Request]) -> dict[Request, Entry]:
         assert self.pooled_cache is not None
-        found, missing = self._lookup(self.pooled_cache, requests)
+        return self.pooled_cache.fetch(self._wanted(requests), encode_missing=partial(self._pool, model))
+
+    def _pool(self, model: torch.nn.Module, missing: list[Request]) -> Iterator[Made]:
+        """The frozen pooler's vectors of the `missing` views, from their (cached or encoded) tokens."""
         tokens = self._fill_tokens(model, missing)
         start = time.perf_counter()
         for first in range(0, len(missing), self.cfg.encode_batch_size):
@@ -291,10 +288,8 @@ class TokenFeed:
             with autocast(self.cfg.device, self.cfg.precision):
                 pooled = model.pooler(inputs).to(torch.float16).cpu().numpy()
             for request, vector in zip(chunk, pooled, strict=True):
-                meta = tokens[request][1]
-                found[request] = (self.pooled_cache.put(self._key(self.pooled_cache, request), vector, meta), meta)
+                yield request, vector, tokens[request][1]
         self.cfg.timings.encode += time.perf_counter() - start
-        return found
 
     # -- serving -------------------------------------------------------------------------------
 
