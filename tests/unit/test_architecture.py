@@ -5,7 +5,8 @@ Every import counts: at module level, inside functions, under `if TYPE_CHECKING:
 - Layers, lowest first (`LAYERS`); a module imports its own layer or lower ones, never a higher one:
   1. base: errors, paths, progress, provenance, fields (how a spec's options are declared, checked and hashed),
      and `store.atomic` (temp file + rename, the one file-writing primitive every layer that writes uses; it
-     imports errors only, so it sits here, below the store);
+     imports errors and `store.liveness` only, so it sits here, below the store, with `store.liveness`, the one
+     "is that process gone" rule, which imports psutil only);
   2. strategies: the registry and what each strategy trains (torch only inside functions);
   3. spec: `RunSpec` and `ExecOptions`, which validate strategy names and fields against the registry
      (so the strategies sit below the spec, not beside data and models);
@@ -35,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("vjepa_core", "runner", "dashboard", "demo", "benchmarks")
 LAYERS = (
     ("vjepa_core", "vjepa_core.errors", "vjepa_core.paths", "vjepa_core.progress", "vjepa_core.provenance",
-     "vjepa_core.fields", "vjepa_core.store.atomic"),
+     "vjepa_core.fields", "vjepa_core.store.atomic", "vjepa_core.store.liveness"),
     ("vjepa_core.strategies",),
     ("vjepa_core.spec",),
     ("vjepa_core.data", "vjepa_core.models", "vjepa_core.analysis"),
