@@ -23,7 +23,7 @@ from vjepa_core.spec import (
     reads_option,
     spec_columns,
 )
-from vjepa_core.store.warehouse import schema_sql
+from vjepa_core.store.schema import schema_sql
 
 
 def test_the_declarations_say_what_the_hand_kept_lists_said() -> None:
