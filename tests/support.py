@@ -33,8 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from vjepa_core.store import atomic
-from vjepa_core.store import warehouse as wh
+from vjepa_core.store import atomic, schema
 from vjepa_core.store.warehouse import RunRecord, Warehouse
 
 SYNTHETIC_SMALL = {"videos_per_class": 4, "height": 96, "width": 128, "num_frames": 40, "fps": 12, "seed": 0}
@@ -167,7 +166,7 @@ def make_record(run_id: str, *, predictions: int = 4, epochs: int = 3, test_acc:
 
 
 def snapshot(warehouse: Warehouse) -> dict[str, pd.DataFrame]:
-    return {name: warehouse.table(name) for name in wh.RUN_TABLES}
+    return {name: warehouse.table(name) for name in schema.RUN_TABLES}
 
 
 def leftovers(folder: Path) -> list[str]:

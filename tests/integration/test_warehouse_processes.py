@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from tests.support import make_record, snapshot
+from vjepa_core.store import locking, schema
 from vjepa_core.store import warehouse as wh
 from vjepa_core.store.warehouse import Warehouse, read_connection
 
@@ -41,26 +42,26 @@ def test_a_held_lock_times_out_with_a_clear_error(tmp_path: Path, held_for: str)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         start = time.monotonic()
-        with pytest.raises(wh.WarehouseBusy, match=f"{path} is locked by PID {holder.pid}"):
+        with pytest.raises(locking.WarehouseBusy, match=f"{path} is locked by PID {holder.pid}"):
             blocked()
         assert 0.3 <= time.monotonic() - start < 1.0
     finally:
         holder.communicate("")
-    assert not wh._writer_flag(path).exists()  # a writer that gave up lowers its flag
+    assert not locking._writer_flag(path).exists()  # a writer that gave up lowers its flag
     warehouse.write_run(make_record("r1"))  # the lock went with the process
     assert warehouse.completed_run_ids() == {"r1"}
 
 
 def crash_while_writing(path: str) -> None:
     """Child process: dies (no cleanup, no rollback) in the middle of write_run's transaction."""
-    insert = wh._insert
+    insert = wh.insert
 
     def insert_then_die(conn: duckdb.DuckDBPyConnection, table: str, *args: Any, **kwargs: Any) -> None:
         if table == "predictions":
             os._exit(3)
         insert(conn, table, *args, **kwargs)
 
-    wh._insert = insert_then_die
+    wh.insert = insert_then_die
     Warehouse(path).write_run(make_record("r1", predictions=9, test_acc=0.1))
 
 
@@ -75,7 +76,7 @@ def test_a_writer_killed_mid_transaction_leaves_the_previous_state(tmp_path: Pat
 
     assert child.exitcode == 3
     after = snapshot(warehouse)
-    for name in wh.RUN_TABLES:
+    for name in schema.RUN_TABLES:
         pd.testing.assert_frame_equal(after[name], before[name])
 
 
@@ -85,8 +86,8 @@ EPOCHS_PER_RUN = 5
 
 
 def timing_connects(seconds: list[float]) -> Callable[..., duckdb.DuckDBPyConnection]:
-    """`warehouse._connect`, also recording how long each open took (lock waits included)."""
-    connect = wh._connect
+    """`locking._connect`, also recording how long each open took (lock waits included)."""
+    connect = locking._connect
 
     def timed(*args: Any, **kwargs: Any) -> duckdb.DuckDBPyConnection:
         start = time.perf_counter()
@@ -101,7 +102,7 @@ def write_runs_in_a_child(path: str, results: Any) -> None:
     """Child process: the runner's write pattern (matrix progress, then the run's rows)."""
     try:
         open_seconds: list[float] = []
-        wh._connect = timing_connects(open_seconds)  # this process exits after the test
+        locking._connect = timing_connects(open_seconds)  # this process exits after the test
         warehouse = Warehouse(path)
         for i in range(CONCURRENT_RUNS):
             run_id = f"run{i:03d}"
@@ -127,7 +128,7 @@ def test_reader_and_writer_processes_share_the_file(tmp_path: Path, monkeypatch:
     path = tmp_path / "w.duckdb"
     Warehouse(path).migrate()  # the file exists before the dashboard starts polling
     read_opens: list[float] = []
-    monkeypatch.setattr(wh, "_connect", timing_connects(read_opens))
+    monkeypatch.setattr(locking, "_connect", timing_connects(read_opens))
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     writer = context.Process(target=write_runs_in_a_child, args=(str(path), results))
@@ -151,8 +152,8 @@ def test_reader_and_writer_processes_share_the_file(tmp_path: Path, monkeypatch:
             (f"run{i:03d}", PREDICTIONS_PER_RUN, EPOCHS_PER_RUN) for i in range(CONCURRENT_RUNS)
         ]
     # Waits stay far below the timeouts, even with this reader hammering the file.
-    assert max(read_opens) < wh.READ_TIMEOUT / 3
-    assert max(write_opens) < wh.READ_TIMEOUT / 3
+    assert max(read_opens) < locking.READ_TIMEOUT / 3
+    assert max(write_opens) < locking.READ_TIMEOUT / 3
     print(f"\nopen seconds: {describe(read_opens, 'reader')}; {describe(write_opens, 'writer')}")
 
 

@@ -19,7 +19,6 @@ import pytest
 from tests.support import START, make_record, snapshot
 from vjepa_core.errors import UserError
 from vjepa_core.store import locking, schema
-from vjepa_core.store import warehouse as wh
 from vjepa_core.store.warehouse import RunRecord, Warehouse, read_connection, schema_version
 
 # -- schema and versions ---------------------------------------------------------------------------
