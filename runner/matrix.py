@@ -20,7 +20,8 @@ Every expanded run is built with `RunSpec.from_dict`, so errors name the field; 
 `prepare_data` runs once per group. `matrix_id` is a hash of the name, the sorted phase-1 run ids
 and the phase-2 block: the same study always has the same id. `phase2_runs(results)` picks the
 top-k configurations (a configuration = a run spec without its seed) by mean validation accuracy
-and lays `set` over them.
+and lays `set` over them. `summary_frame(runs)` is the matrix summary: one row per configuration
+(`vjepa_core.analysis.configurations`, the grouping the dashboard and `runner compare` use too).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Any
 
 import pandas as pd
 
+from vjepa_core.analysis.configurations import config_labels, spec_dict, with_configurations
 from vjepa_core.errors import UserError
 from vjepa_core.spec import RunSpec, field_names
 
@@ -46,6 +48,8 @@ PHASE2_KEYS = ("top_k", "by", "set")
 # Only validation metrics: choosing configurations by test accuracy would leak the test set.
 RANK_BY = ("best_val_acc",)
 DATA_FIELDS = ("data", "videos_per_class", "val_fraction", "test_fraction", "split_seed")
+# The summary table's columns (data size x frames) and its "on <model>": a row names the rest of a configuration.
+SUMMARY_COLUMNS = ("videos_per_class", "frames_per_clip", "model")
 
 # The built-in study of `runner run-matrix`: package data, also reachable as experiments/default.yaml (a link).
 DEFAULT_MATRIX_FILE = Path(__file__).with_name("default_study.yaml")
@@ -276,16 +280,24 @@ def top_configurations(specs: Iterable[RunSpec], results: pd.DataFrame, *, top_k
 
 
 def summary_frame(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per (model, strategy, videos_per_class, frames_per_clip) of the successful `runs` rows.
+    """One row per configuration of the successful `runs` rows (`with_configurations`: the key the dashboard's
+    leaderboard and `runner compare` use too), in the order they first appear.
 
-    Columns: n, test_acc_mean, test_acc_std (NaN with one seed), trainable_params, seconds (mean).
+    Columns: config_id, config (its label), row (the label without the table's columns: data size, frames
+    and model), model, strategy, videos_per_class, frames_per_clip, n, test_acc_mean, test_acc_std (NaN with
+    one seed), trainable_params (median), seconds (mean).
     """
-    ok = runs[runs["status"] == "success"].copy()
-    keys = ["model", "strategy", "videos_per_class", "frames_per_clip"]
+    keys = ["config_id", "config", "row", "model", "strategy", "videos_per_class", "frames_per_clip"]
+    ok = with_configurations(runs)
+    ok = ok[ok["status"] == "success"].copy()
     if ok.empty:
         return pd.DataFrame(columns=[*keys, "n", "test_acc_mean", "test_acc_std", "trainable_params", "seconds"])
+    specs = [spec_dict(spec) for spec in ok.get("spec", pd.Series([None] * len(ok), index=ok.index))]
+    ok["row"] = config_labels(specs, ok["strategy"].tolist(), basis=[spec for spec in specs if spec],
+                              leave_out=SUMMARY_COLUMNS)
     ok["videos_per_class"] = ok["videos_per_class"].astype("Int64")
-    grouped = ok.groupby(keys, dropna=False, sort=False)
-    frame = grouped.agg(n=("run_id", "count"), test_acc_mean=("test_acc", "mean"), test_acc_std=("test_acc", "std"),
+    grouped = ok.groupby("config_id", sort=False)
+    frame = grouped.agg(**{key: (key, "first") for key in keys[1:]}, n=("run_id", "count"),
+                        test_acc_mean=("test_acc", "mean"), test_acc_std=("test_acc", "std"),
                         trainable_params=("trainable_params", "median"), seconds=("train_seconds", "mean"))
     return frame.reset_index()

@@ -1,5 +1,8 @@
 """`runner run-matrix`, `runner sweep` and `runner compare`: experiments at scale, and whether they differ.
 
+The matrix summary and `compare` group runs into configurations as the dashboard does
+(`vjepa_core.analysis.configurations`): a configuration is a spec without its seed.
+
 Exit codes: 0 every run of the matrix succeeded, 1 some failed (the summary says how many),
 2 bad input (one line, nothing written), 130 interrupted (the matrix is marked `interrupted`;
 run the same command again to finish it).
@@ -135,13 +138,20 @@ def sweep(
 @app.command()
 @user_errors
 def compare(
-    run_a: str = typer.Argument(..., help="A run id (or unique prefix)."),
-    run_b: str = typer.Argument(..., help="Another run id, scored on the same videos."),
+    run_a: str = typer.Argument(..., help="A run id, or a configuration id (every seed of one configuration: the "
+                                "dashboard's config_id), or a unique prefix of either."),
+    run_b: str = typer.Argument(..., help="Another run or configuration, scored on the same videos."),
     split: str = typer.Option("test", help="Which split's predictions to pair: test or val."),
     n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap resamples for the confidence interval."),
     warehouse: Path | None = WarehouseOption,
 ) -> None:
-    """Do two runs' accuracies differ beyond noise? Paired bootstrap CI + exact McNemar on shared videos."""
+    """Do two runs, or two configurations, differ beyond noise? Paired bootstrap CI + exact McNemar on shared videos.
+
+    Two run ids: one paired test. A configuration (the runs of one spec that differ only by seed) is compared
+    seed by seed with the other side: one paired test per seed both ran, then the mean of the per-seed
+    differences with a t-interval over the seeds. Run ids are looked up first.
+    """
+    from vjepa_core.analysis.configurations import compare_seed_pairs, seed_pairs, with_configurations
     from vjepa_core.analysis.stats import compare_runs
     from vjepa_core.store.warehouse import Warehouse
 
@@ -151,15 +161,50 @@ def compare(
         fail(f"--n-boot must be at least 100, got {n_boot}")
     path = existing_warehouse(warehouse)
     store = Warehouse(path)
-    runs = [store.get_run(run_id) for run_id in (run_a, run_b)]
-    for given, run in zip((run_a, run_b), runs, strict=True):
-        if run is None:
-            fail(f"run {given!r} is not in {path}")
-    result = compare_runs(store, runs[0]["run_id"], runs[1]["run_id"], split=split, n_boot=n_boot)
-    names = [f"{run['strategy']} ({run['run_id'][:8]})" for run in runs]
-    typer.echo(f"{names[0]}: {pct(result.acc_a)}   {names[1]}: {pct(result.acc_b)}   "
-               f"({result.only_a_correct} videos only A got right, {result.only_b_correct} only B)")
-    typer.echo(result.verdict(names[0], names[1]))
+    runs = with_configurations(store.runs())
+    sides = [_side(store, runs, given) for given in (run_a, run_b)]
+    if all(side.run is not None for side in sides):
+        result = compare_runs(store, sides[0].runs["run_id"].iloc[0], sides[1].runs["run_id"].iloc[0], split=split,
+                              n_boot=n_boot)
+        typer.echo(f"{sides[0].name}: {pct(result.acc_a)}   {sides[1].name}: {pct(result.acc_b)}   "
+                   f"({result.only_a_correct} videos only A got right, {result.only_b_correct} only B)")
+        typer.echo(result.verdict(sides[0].name, sides[1].name))
+        return
+    pairs = seed_pairs(sides[0].runs, sides[1].runs)
+    if not pairs:
+        seeds = [sorted(side.runs.loc[side.runs["status"] == "success", "seed"].astype(int)) for side in sides]
+        fail(f"{sides[0].name} (seeds {seeds[0]}) and {sides[1].name} (seeds {seeds[1]}) share no seed that "
+             "succeeded in both: nothing to pair")
+    compared = compare_seed_pairs(store, pairs, split=split, n_boot=n_boot)
+    means = [sum(getattr(r, acc) for r in compared.per_seed) / len(pairs) for acc in ("acc_a", "acc_b")]
+    typer.echo(f"{sides[0].name}: {pct(means[0])}   {sides[1].name}: {pct(means[1])}   "
+               f"(mean over seed(s) {', '.join(map(str, compared.seeds))})")
+    for seed, result in zip(compared.seeds, compared.per_seed, strict=True):
+        typer.echo(f"seed {seed}: {result.verdict(sides[0].name, sides[1].name)}")
+    typer.echo(compared.verdict(sides[0].name, sides[1].name))
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One side of `runner compare`: a run (`run` set) or the runs of a configuration."""
+
+    name: str
+    runs: pd.DataFrame
+    run: dict[str, Any] | None = None
+
+
+def _side(store: Any, runs: pd.DataFrame, given: str) -> _Side:
+    """A run whose id is or uniquely starts with `given` (as before configurations counted), else a configuration."""
+    from vjepa_core.analysis.configurations import find_configuration
+
+    run = store.get_run(given)
+    if run is not None:
+        return _Side(f"{run['strategy']} ({run['run_id'][:8]})", runs[runs["run_id"] == run["run_id"]], run)
+    key = find_configuration(runs, given)
+    if key is None:
+        fail(f"run {given!r} is not in {store.path} (nor is a configuration with that id)")
+    group = runs[runs["config_id"] == key]
+    return _Side(f"{group['config'].iloc[0]} ({key[:8]})", group)
 
 
 # -- shared body ------------------------------------------------------------------------------------
@@ -238,8 +283,9 @@ def _print_summary(matrix: Any, outcome: Any, warehouse: Path) -> None:
 
 
 def summary_table(frame: Any, *, title: str) -> Table:
-    """Rows: strategy (on which model, if the matrix has several); columns: videos/class (x frames if it
-    varies); cells: test acc (mean +- std)."""
+    """Rows: configurations apart from the columns' options, i.e. the strategy (on which model, if the matrix
+    has several) and what else differs (`lr=0.01`); columns: videos/class (x frames if it varies); cells:
+    test acc (mean +- std over the seeds of one configuration)."""
     table = Table(title=title)
     table.add_column("strategy")
     models_vary = frame["model"].nunique() > 1
@@ -250,10 +296,10 @@ def summary_table(frame: Any, *, title: str) -> Table:
         table.add_column(f"{label}/class" + (f", {frames} fr" if frames_vary else ""), justify="right")
     table.add_column("trainable", justify="right")
     table.add_column("s/run", justify="right")
-    for (model, strategy), rows in frame.groupby(["model", "strategy"], sort=False):
+    for (model, strategy, row), rows in frame.groupby(["model", "strategy", "row"], sort=False):
         values = {(r.videos_per_class, r.frames_per_clip): _cell(r) for r in rows.itertuples()}
-        label = f"{strategy} on {str(model).removeprefix('preset:')}" if models_vary else strategy
-        table.add_row(label, *[values.get(cell, "-") for cell in cells],
+        name = f"{strategy} on {str(model).removeprefix('preset:')}" if models_vary else strategy
+        table.add_row(name + row.removeprefix(strategy), *[values.get(cell, "-") for cell in cells],
                       fmt(int(rows["trainable_params"].median())), f"{rows['seconds'].mean():.1f}")
     return table
 

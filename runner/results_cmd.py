@@ -53,6 +53,7 @@ def show(
                                  "above_chance_p."),
 ) -> None:
     """Show one run: spec, metrics, per-epoch curve, per-class scores and confusion."""
+    from vjepa_core.spec import config_id
     from vjepa_core.store.warehouse import Warehouse
 
     store = Warehouse(existing_warehouse(warehouse))
@@ -78,6 +79,8 @@ def show(
                 "best_epoch", "train_seconds", "inference_ms", "peak_memory_bytes", "device",
                 "checkpoint_path", "videos_skipped"):
         out.print(f"  {key:<18} {fmt(run.get(key), '.4g')}")
+    if run.get("spec"):  # `runner compare` takes it: every seed of this configuration
+        out.print(f"  {'configuration':<18} {config_id(run['spec'])}")
     if chance is not None:
         out.print(f"  {'vs chance':<18} {chance.text()}")
     if interval is not None:

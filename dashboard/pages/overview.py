@@ -36,7 +36,7 @@ st.dataframe(
     table, hide_index=True, width="stretch",
     column_order=["best", "config", "strategy", "n", "test_acc_mean", "test_acc_std", "test_acc_ci_low",
                   "test_acc_ci_high", "test_acc_interval", "vs_chance", "best_val_acc_mean", "trainable_params",
-                  "train_seconds_mean", "inference_ms_mean", "failed"],
+                  "train_seconds_mean", "inference_ms_mean", "failed", "config_id"],
     column_config={
         "best": st.column_config.TextColumn("best", width="small", help="best configuration of its strategy"),
         "test_acc_mean": st.column_config.ProgressColumn("test acc", format="percent", min_value=0, max_value=1),
@@ -52,6 +52,8 @@ st.dataframe(
         "train_seconds_mean": st.column_config.NumberColumn("train s", format="%.1f"),
         "inference_ms_mean": st.column_config.NumberColumn("inference ms", format="%.0f"),
         "n": st.column_config.NumberColumn("n seeds"),
+        "config_id": st.column_config.TextColumn("config id", help="runner compare ID_A ID_B takes it (or a "
+                                                 "prefix): every seed of the configuration, paired by seed"),
     },
 )
 st.download_button("Download leaderboard (CSV)", board.to_csv(index=False).encode(), file_name="leaderboard.csv",

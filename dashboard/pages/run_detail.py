@@ -8,7 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, ui
-from dashboard.queries import commands, detail, run_rows
+from dashboard.queries import commands, detail
+from vjepa_core.analysis.configurations import spec_dict
 from vjepa_core.analysis.stats import ALPHA
 
 st.title("Run detail")
@@ -24,7 +25,7 @@ run_id = st.selectbox("run", ids, index=ids.index(wanted) if wanted in ids else 
 st.query_params["run"] = run_id
 tables = ui.run_tables([run_id])
 run = tables["runs"].iloc[0].to_dict()
-spec = run_rows.spec_dict(run["spec"])
+spec = spec_dict(run["spec"])
 
 if run["status"] != "success":
     st.error(f"This run failed: {run.get('error')}", icon=":material/error:")
@@ -45,6 +46,7 @@ cols[4].metric("wall time", f"{run['train_seconds']:.1f} s" if pd.notna(run["tra
 st.markdown("**Reproduce** (same spec, same run id):")
 st.code(commands.reproduce_command(spec), language="bash", wrap_lines=True)
 st.markdown(f"**Checkpoint:** `{run.get('checkpoint_path') or 'none'}`  ·  **run id:** `{run_id}`  ·  "
+            f"**configuration:** `{run['config_id']}`  ·  "
             f"**matrix:** `{run.get('matrix_id') or '-'}`  ·  **device:** `{run.get('device') or '-'}`")
 with st.expander("Spec and versions"):
     left, right = st.columns(2)

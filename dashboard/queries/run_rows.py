@@ -1,31 +1,26 @@
 """Runs as the pages see them: every `runs` row plus what identifies its configuration and its chance level.
 
-- `load_runs(path) -> runs`: every `runs` row, oldest first, plus `config_id` (hash of the spec without
-  `seed`: the runs of one configuration differ only by seed), `config` (a label naming what differs
-  between configurations), `train_vpc` (training videos per class actually used), `chance_acc` (share of
-  the largest test class: what always answering it scores) and `above_chance_p` (exact binomial test).
+- `load_runs(path) -> runs`: every `runs` row, oldest first, plus `config_id` and `config` (the
+  configuration key and label the CLI uses too: `vjepa_core.analysis.configurations`), `train_vpc`
+  (training videos per class actually used), `chance_acc` (share of the largest test class: what always
+  answering it scores) and `above_chance_p` (exact binomial test).
 - `load_run_tables(path, run_ids) -> {table: DataFrame}`: those runs' rows in every run table
   (runs, epochs, class_metrics, confusion, predictions), from one snapshot.
 - `enrich_runs(runs)`, `with_chance(runs)`: the columns above, on rows read elsewhere.
 - `filter_runs(runs, matrices=, datasets=, models=, strategies=, statuses=, dates=)`: the sidebar's filters.
-- `spec_dict(spec) -> dict`: a stored spec (JSON text or dict) as a dict.
-- `config_labels(specs, strategies, basis=) -> [label]`, `value_text(key, value) -> str`: how a
-  configuration and one option's value are named on the pages.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
+from vjepa_core.analysis.configurations import with_configurations
 from vjepa_core.analysis.stats import above_chance_p, chance_level
-from vjepa_core.spec import config_id, reads_option
 from vjepa_core.store import warehouse as wh
 from vjepa_core.store.schema import RUN_TABLES
 
@@ -60,21 +55,8 @@ def load_run_tables(path: str | Path, run_ids: Sequence[str]) -> dict[str, pd.Da
     return {"runs": enrich_runs(runs), **tables}
 
 
-def spec_dict(spec: Any) -> dict[str, Any]:
-    if isinstance(spec, dict):
-        return dict(spec)
-    if isinstance(spec, str) and spec:
-        return json.loads(spec)
-    return {}
-
-
 def enrich_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    runs = runs.copy()
-    specs = [spec_dict(spec) for spec in runs.get("spec", pd.Series(dtype=object))]
-    runs["config_id"] = [config_id(spec) if spec else run_id for spec, run_id in zip(specs, runs["run_id"],
-                                                                                      strict=True)]
-    succeeded = [spec for spec, status in zip(specs, runs["status"], strict=True) if status == "success"]
-    runs["config"] = config_labels(specs, runs["strategy"].tolist(), basis=succeeded or specs)
+    runs = with_configurations(runs)  # the configuration key the CLI's matrix summary and compare use too
     # "All videos" is a number too: the data-scaling axis needs it, and num_train says what it was.
     num_train, num_classes = runs["num_train"].astype("float64"), runs["num_classes"].astype("float64")
     per_class = (num_train / num_classes.where(num_classes > 0)).round()
@@ -97,37 +79,6 @@ def with_chance(runs: pd.DataFrame) -> pd.DataFrame:
         runs.loc[scored, "above_chance_p"] = above_chance_p(correct[scored].to_numpy(), total[scored].to_numpy(),
                                                             runs.loc[scored, "chance_acc"].to_numpy())
     return runs.drop(columns=["test_largest_class", "test_support"], errors="ignore")
-
-
-def config_labels(specs: list[dict[str, Any]], strategies: list[Any], *,
-                  basis: list[dict[str, Any]] | None = None) -> list[str]:
-    """`strategy · key=value ...` naming the spec fields that differ between the `basis` runs (default all),
-    except those the run's strategy never reads (no `encoder_lr_scale=1` on a `lora` run).
-
-    The basis is the successful runs: a failed run with an odd lr should not lengthen every label.
-    """
-    basis = specs if basis is None else basis
-    keys = sorted({key for spec in basis for key in spec} - {"seed", "strategy"})
-    varying = [key for key in keys if len({json.dumps(spec.get(key), default=str) for spec in basis}) > 1]
-    labels = []
-    for spec, strategy in zip(specs, strategies, strict=True):
-        name = str(spec.get("strategy", strategy))
-        parts = [f"{_short(key)}={value_text(key, spec.get(key))}" for key in varying if reads_option(name, key)]
-        labels.append(" · ".join([name, *parts]))
-    return labels
-
-
-def _short(key: str) -> str:
-    return {"videos_per_class": "videos", "frames_per_clip": "frames", "lora_rank": "rank",
-            "lora_alpha": "alpha", "lora_dropout": "dropout", "weight_decay": "wd"}.get(key, key)
-
-
-def value_text(key: str, value: Any) -> str:
-    if value is None:
-        return "all" if key == "videos_per_class" else "-"
-    if key == "data":
-        return Path(str(value)).name or str(value)
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def filter_runs(runs: pd.DataFrame, *, matrices: Sequence[str] = (), datasets: Sequence[str] = (),

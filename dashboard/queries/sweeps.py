@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from dashboard.queries.run_rows import spec_dict, value_text
+from vjepa_core.analysis.configurations import spec_dict, value_text
 from vjepa_core.spec import SWEPT_FIELDS, reads_option
 
 

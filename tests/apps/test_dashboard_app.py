@@ -23,6 +23,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard.queries import commands, run_rows, standings
 from tests.support import DASHBOARD_MATRIX, DASHBOARD_VARIETY, TrainedRuns, plant_claim
 from vjepa_core import paths
+from vjepa_core.analysis.configurations import spec_dict
 from vjepa_core.spec import RunSpec
 from vjepa_core.store import schema
 from vjepa_core.store.warehouse import RunRecord, Warehouse
@@ -183,7 +184,7 @@ def test_run_detail_of_a_failed_run(monkeypatch: pytest.MonkeyPatch, dashboard_r
     failed = runs[runs["status"] == "failed"].iloc[0]
     at = _app(monkeypatch, dashboard_runs.warehouse, "run_detail", query={"run": failed["run_id"]})
     assert any("loss is NaN" in e.value for e in at.error)
-    assert commands.reproduce_command(run_rows.spec_dict(failed["spec"])) in [c.value for c in at.code]
+    assert commands.reproduce_command(spec_dict(failed["spec"])) in [c.value for c in at.code]
 
 
 def test_compare(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns) -> None:

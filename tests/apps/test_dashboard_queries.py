@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 from dashboard.queries import commands, comparison, detail, live, readiness, run_rows, standings, sweeps
 from runner.options import build_spec, with_spec_options
 from tests.support import DASHBOARD_MATRIX, DASHBOARD_VARIETY, TrainedRuns, plant_claim
+from vjepa_core.analysis.configurations import config_labels, spec_dict
 from vjepa_core.analysis.stats import run_chance_test
 from vjepa_core.spec import RunSpec
 from vjepa_core.store import schema
@@ -103,7 +104,7 @@ def test_leaderboard_groups_seeds_into_configurations(trained_runs: TrainedRuns)
 def test_labels_name_only_the_differences_a_strategy_reads() -> None:
     specs = [RunSpec(strategy="head").to_dict(), RunSpec(strategy="lora", lora_rank=8).to_dict(),
              RunSpec(strategy="full", encoder_lr_scale=0.1).to_dict(), RunSpec(strategy="full").to_dict()]
-    labels = run_rows.config_labels(specs, [s["strategy"] for s in specs])
+    labels = config_labels(specs, [s["strategy"] for s in specs])
     assert labels == ["head", "lora · rank=8", "full · encoder_lr_scale=0.1", "full · encoder_lr_scale=1"]
 
 
@@ -220,7 +221,7 @@ def _rebuilt_run_id(command: str) -> str:
 def test_reproduce_command_rebuilds_the_run_id(dashboard_runs: TrainedRuns) -> None:
     runs = run_rows.load_runs(dashboard_runs.warehouse)
     for row in runs.itertuples():  # success and failed, every strategy, lr / rank / frames / data size
-        command = commands.reproduce_command(run_rows.spec_dict(row.spec))
+        command = commands.reproduce_command(spec_dict(row.spec))
         assert _rebuilt_run_id(command) == row.run_id, command
     assert commands.reproduce_command(RunSpec().to_dict()) == "runner run"
     probe = RunSpec(strategy="pooler_head", feature_layers=(-7, -5, -3, -1), pooler_layers=3)
