@@ -1,0 +1,155 @@
+"""Paired tests and power, against independent computations: statsmodels' exact McNemar, scipy's permutation
+test (exact enumeration and Monte Carlo), a hand-written Holm step-down, and a brute-force power simulation."""
+
+from __future__ import annotations
+
+import gc
+from functools import cache
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.multitest import multipletests
+
+from vjepa_core.analysis.paired import holm, mcnemar_power, min_detectable_difference, paired_test, sign_flip_p
+
+
+def statsmodels_mcnemar(first: np.ndarray, second: np.ndarray) -> float:
+    """The exact McNemar p of two right/wrong vectors, from their 2x2 table."""
+    table = [[int((first & second).sum()), int((first & ~second).sum())],
+             [int((~first & second).sum()), int((~first & ~second).sum())]]
+    return float(mcnemar(table, exact=True).pvalue)
+
+
+def scipy_sign_flip(differences: np.ndarray, **options: object) -> float:
+    result = scipy_stats.permutation_test((differences.astype(float),), lambda x, axis: np.sum(x, axis=axis),
+                                          permutation_type="samples", alternative="two-sided", **options)
+    return float(result.pvalue)
+
+
+@pytest.mark.parametrize(("only_first", "only_second", "agree"), [(0, 6, 10), (3, 9, 40), (20, 5, 29), (0, 0, 54),
+                                                                   (7, 7, 40), (40, 2, 12), (1, 0, 53)])
+def test_one_seed_is_exact_mcnemar(only_first: int, only_second: int, agree: int) -> None:
+    first = np.array([True] * only_first + [False] * only_second + [True] * agree)
+    second = np.array([False] * only_first + [True] * only_second + [True] * agree)
+    result = paired_test(first[None, :], second[None, :])
+    expected = statsmodels_mcnemar(first, second)
+    assert result.p == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert result.p_per_seed == pytest.approx((expected,), rel=1e-9)
+    assert (result.only_first, result.only_second) == ((only_first,), (only_second,))
+    assert result.difference == pytest.approx((only_first - only_second) / len(first))
+    assert result.disagreement == pytest.approx((only_first + only_second) / len(first))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_several_seeds_match_scipy_exact_permutation_test(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    seeds, videos = 3, 40
+    first = rng.random((seeds, videos)) < 0.8
+    # Mostly the same answers, a few videos differ: few enough nonzero differences to enumerate 2^k signs.
+    second = first.copy()
+    flip = rng.choice(videos, size=12, replace=False)
+    second[:, flip] = rng.random((seeds, 12)) < 0.5
+    per_video = (first & ~second).sum(0).astype(int) - (second & ~first).sum(0)
+    nonzero = per_video[per_video != 0]
+    assert 0 < len(nonzero) <= 12
+    expected = scipy_sign_flip(nonzero, n_resamples=np.inf)  # exact: every sign pattern once
+    assert paired_test(first, second).p == pytest.approx(expected, rel=1e-9)
+    for row in range(seeds):
+        assert paired_test(first, second).p_per_seed[row] == pytest.approx(statsmodels_mcnemar(first[row],
+                                                                                               second[row]))
+
+
+def test_many_videos_match_scipy_monte_carlo() -> None:
+    rng = np.random.default_rng(7)
+    first = rng.random((3, 200)) < 0.75
+    second = rng.random((3, 200)) < 0.68
+    per_video = (first & ~second).sum(0).astype(int) - (second & ~first).sum(0)
+    exact = sign_flip_p(per_video)
+    estimate = scipy_sign_flip(per_video, n_resamples=10_000, rng=np.random.default_rng(0))
+    assert 0.001 < exact < 0.5
+    assert exact == pytest.approx(estimate, abs=4 * np.sqrt(exact * (1 - exact) / 10_000))
+
+
+def test_sign_flip_edge_cases() -> None:
+    assert sign_flip_p([0, 0, 0]) == 1.0
+    assert sign_flip_p([3]) == pytest.approx(1.0)  # one video, either sign: nothing to see
+    assert sign_flip_p([2, 2, 2, 2, 2, 2]) == pytest.approx(2 * 0.5**6)
+    with pytest.raises(ValueError, match="integers"):
+        sign_flip_p([0.5, 1.0])
+    with pytest.raises(ValueError, match="equal non-empty"):
+        paired_test(np.ones((2, 3), bool), np.ones((1, 3), bool))
+
+
+def hand_holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down, written from its definition: the i-th smallest p times (m - i), running maximum."""
+    order = np.argsort(p_values)
+    m, running, adjusted = len(p_values), 0.0, [0.0] * len(p_values)
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+HOLM_CASES = [[0.01, 0.04, 0.03, 0.2], [0.001, 0.5], [0.04], [0.02, 0.02, 0.02], [0.3, 0.0004, 0.012, 0.9, 0.011]]
+
+
+def test_holm_matches_statsmodels_and_the_definition() -> None:
+    gc.freeze()  # statsmodels' Holm runs gc.collect(): seconds in a process this size, unless nothing is young
+    try:
+        expected = [list(multipletests(p_values, method="holm")[1]) for p_values in HOLM_CASES]
+    finally:
+        gc.unfreeze()
+    for p_values, theirs in zip(HOLM_CASES, expected, strict=True):
+        assert holm(p_values) == pytest.approx(theirs, rel=1e-12)
+        assert holm(p_values) == pytest.approx(hand_holm(p_values), rel=1e-12)
+
+
+def test_holm_skips_untested_comparisons() -> None:
+    adjusted = holm([0.01, float("nan"), 0.04])
+    assert adjusted[0] == pytest.approx(0.02) and np.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.04)
+    assert holm([]) == [] and np.isnan(holm([float("nan")])[0])
+
+
+def simulated_power(videos: int, disagreement: float, difference: float, *, alpha: float, draws: int,
+                    seed: int) -> float:
+    """Brute force: draw test sets, run statsmodels' exact McNemar on each, count rejections."""
+    rate = max(disagreement, difference)
+    tables = np.random.default_rng(seed).multinomial(videos, [(rate + difference) / 2, (rate - difference) / 2,
+                                                              1 - rate], size=draws)
+
+    @cache
+    def p_value(b: int, c: int) -> float:
+        return float(mcnemar([[0, b], [c, 0]], exact=True).pvalue)
+
+    return float(np.mean([p_value(int(b), int(c)) < alpha for b, c, _ in tables]))
+
+
+@pytest.mark.parametrize(("videos", "disagreement", "difference", "alpha"),
+                         [(54, 0.3, 0.2, 0.05), (54, 0.15, 0.1, 0.05), (100, 0.2, 0.12, 0.01), (54, 0.1, 0.2, 0.05)])
+def test_power_matches_a_brute_force_simulation(videos: int, disagreement: float, difference: float,
+                                                alpha: float) -> None:
+    draws = 20_000
+    exact = mcnemar_power(videos, disagreement, difference, alpha=alpha)
+    simulated = simulated_power(videos, disagreement, difference, alpha=alpha, draws=draws, seed=videos)
+    assert exact == pytest.approx(simulated, abs=4 * np.sqrt(exact * (1 - exact) / draws))
+
+
+def test_min_detectable_difference_reaches_80_percent_power_and_no_less() -> None:
+    mdd = min_detectable_difference(54, 0.2)
+    assert mdd is not None and 0.1 < mdd < 0.3
+    assert mcnemar_power(54, 0.2, mdd) >= 0.8 > mcnemar_power(54, 0.2, mdd - 0.001)
+    assert simulated_power(54, 0.2, mdd, alpha=0.05, draws=20_000, seed=1) == pytest.approx(0.8, abs=0.015)
+    # A stricter alpha or fewer videos need a larger difference; more videos a smaller one.
+    assert min_detectable_difference(54, 0.2, alpha=0.01) > mdd > min_detectable_difference(500, 0.2)
+    # Connor's normal approximation (n = (z_a sqrt(psi) + z_b sqrt(psi - d^2))^2 / d^2) lands close for many videos.
+    z_a, z_b, psi = scipy_stats.norm.ppf(0.975), scipy_stats.norm.ppf(0.8), 0.2
+    large = min_detectable_difference(2000, psi)
+    connor = (z_a * np.sqrt(psi) + z_b * np.sqrt(psi - large**2)) ** 2 / large**2
+    assert connor == pytest.approx(2000, rel=0.05)
+
+
+def test_too_few_videos_detect_nothing() -> None:
+    assert min_detectable_difference(5, 0.5) is None  # 5 discordant videos: the exact p is at least 0.0625
+    assert mcnemar_power(0, 0.5, 0.5) == 0.0

@@ -1,0 +1,414 @@
+"""The verdict of a matrix or sweep: per question, the configuration chosen on validation, reported on test,
+and every other configuration tested against it on the shared test videos. Pure: DataFrames in, no torch.
+
+Questions. A configuration is a run spec without its seed (`vjepa_core.spec.config_id`). A *setting* is a
+data size (`videos_per_class`), a frames setting (`frames_per_clip`) and a model.
+- "which configuration": at each setting the configurations compete (the strategies, or a sweep's points);
+- "which data size" / "which frames setting" / "which model": configurations equal in everything but that
+  one setting compete (`lora` at 10 and at 40 videos per class).
+A question needs two or more competing configurations; all share one test set (data and split settings).
+
+The winner has the best mean validation accuracy over its seeds (`best_val_acc`, the epoch each run kept);
+`TIE_BREAK` settles equal means without looking at the test set. It is reported with its mean test accuracy
+and the project's 95% interval (`stats.accuracy_summary`: Wilson over the test videos with one seed,
+Student-t over seeds otherwise). Every other configuration is paired with it on the test videos both were
+scored on (seeds paired by number; `paired.paired_test`: exact McNemar per seed pair, combined by the exact
+sign-flip test over videos), the p-values are Holm-adjusted within the question, and each gets `worse`
+(adjusted p < 0.05, lower test accuracy), `better` (adjusted p < 0.05, higher: validation and test
+disagree) or `tied`. The question's minimum detectable difference is that of the exact McNemar test at 80%
+power and alpha 0.05 split over its comparisons (alpha / m, Holm's strictest step), for its number of test
+videos and the median disagreement rate of its comparisons.
+
+Offers: `matrix_verdicts(runs, predictions) -> list[Verdict]`, `verdicts_json(verdicts) -> dict` (the
+`runner verdict --json` object), `failed_runs(runs)`, and the types `Config`, `Question`, `Entry`,
+`Verdict`, `LeftOut`. The sentences are `vjepa_core.analysis.verdict_text`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vjepa_core.analysis.paired import POWER, PairedTest, holm, min_detectable_difference, paired_test
+from vjepa_core.analysis.stats import ALPHA, accuracy_summary
+from vjepa_core.spec import config_id
+from vjepa_core.strategies import STRATEGIES
+
+SETTINGS = ("videos_per_class", "frames_per_clip", "model")
+# Never compete: pairing needs every competitor scored on one test set.
+TEST_SET = ("data", "split_seed", "val_fraction", "test_fraction")
+CHOSEN_ON = "val"
+TIE_BREAK = ("equal mean validation accuracies go to fewer trainable parameters, then fewer training videos per "
+             "class, then fewer frames per clip, then the lower configuration id (never to the test set)")
+WORSE, BETTER, TIED, UNTESTED = "worse", "better", "tied", "untested"
+
+
+@dataclass(frozen=True)
+class Config:
+    """One configuration's runs: `runs` succeeded (one row per seed), `failed` did not."""
+
+    config_id: str
+    spec: dict[str, Any]   # without the seed
+    runs: pd.DataFrame
+    failed: pd.DataFrame
+
+    @property
+    def strategy(self) -> str:
+        return str(self.spec.get("strategy"))
+
+    @property
+    def val_acc(self) -> float:
+        return float(self.runs["best_val_acc"].mean()) if len(self.runs) else math.nan
+
+    @property
+    def test(self) -> dict[str, Any]:
+        scored = self.runs.dropna(subset=["test_acc"])
+        videos = scored["num_test"].fillna(0).astype(int).tolist() if "num_test" in scored else []
+        return accuracy_summary(scored["test_acc"].tolist(), videos)
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted(int(seed) for seed in self.runs["seed"])
+
+    def run_of_seed(self, seed: int) -> str:
+        return str(self.runs.loc[self.runs["seed"] == seed, "run_id"].iloc[0])
+
+
+@dataclass(frozen=True)
+class Question:
+    kind: str                   # "configuration", or the setting that competes (a SETTINGS field)
+    fixed: dict[str, Any]       # what every competitor shares, among the fields that vary in the matrix
+    config_ids: tuple[str, ...]
+    title: str                  # "which strategy at 10/class on tiny-jepa"
+
+
+@dataclass(frozen=True)
+class Entry:
+    config: Config
+    label: str
+    verdict: str = "chosen"     # chosen (the winner), worse, better, tied, untested
+    test: PairedTest | None = None
+    p_holm: float = math.nan
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    run_id: str
+    label: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    question: Question
+    winner: Entry
+    others: tuple[Entry, ...]
+    tied_on_val: tuple[str, ...]     # labels of others with the winner's exact mean validation accuracy
+    left_out: tuple[LeftOut, ...]
+    test_videos: int
+    disagreement: float              # median over the comparisons
+    mdd_alpha: float
+    min_detectable_difference: float | None
+
+    @property
+    def configurations(self) -> int:
+        return 1 + len(self.others)
+
+
+# -- configurations and questions ---------------------------------------------------------------
+
+
+def spec_of(value: Any) -> dict[str, Any]:
+    """A `runs.spec` cell (dict, or JSON text as DuckDB returns it) as a dict."""
+    if isinstance(value, dict):
+        return dict(value)
+    return json.loads(value) if isinstance(value, str) and value else {}
+
+
+def configurations(runs: pd.DataFrame) -> dict[str, Config]:
+    """Every configuration of `runs` (successful and failed runs), in order of first appearance."""
+    runs = runs.copy()
+    specs = [spec_of(spec) for spec in runs["spec"]]
+    runs["config_id"] = [config_id(spec) for spec in specs]
+    runs["seed"] = [spec.get("seed", 0) for spec in specs]
+    found = {}
+    for key, group in runs.groupby("config_id", sort=False):
+        spec = {k: v for k, v in spec_of(group["spec"].iloc[0]).items() if k != "seed"}
+        ok = group["status"] == "success"
+        found[key] = Config(key, spec, group[ok].sort_values("seed").reset_index(drop=True),
+                            group[~ok].reset_index(drop=True))
+    return found
+
+
+def _key(spec: dict[str, Any], fields: list[str] | tuple[str, ...]) -> str:
+    return json.dumps({field: spec.get(field) for field in fields}, sort_keys=True, default=str)
+
+
+def varying_fields(configs: list[Config]) -> list[str]:
+    """Spec fields (besides the seed) with two or more values among `configs`, in spec order."""
+    names = list(dict.fromkeys(name for config in configs for name in config.spec))
+    return [name for name in names if len({_key(c.spec, [name]) for c in configs}) > 1]
+
+
+def find_questions(configs: dict[str, Config]) -> list[Question]:
+    """The questions of these configurations (those with successful runs compete): see the module doc."""
+    live = [c for c in configs.values() if len(c.runs)]
+    varying = varying_fields(live)
+    questions = []
+    for ids in _groups(live, question_fields("configuration", live)):
+        spec = configs[ids[0]].spec
+        fixed = {field: spec.get(field) for field in SETTINGS if field in varying}
+        what = "which strategy" if len({configs[i].strategy for i in ids}) == len(ids) else "which configuration"
+        questions.append(Question("configuration", fixed, ids, f"{what} {_describe(fixed)}".strip()))
+    for setting in SETTINGS:
+        for ids in _groups(live, question_fields(setting, live)):  # equal but for the setting: it differs
+            spec = configs[ids[0]].spec
+            # Name what sets this strategy's configurations apart in the matrix, not every field that varies.
+            kin = varying_fields([c for c in live if c.strategy == spec.get("strategy")])
+            fixed = {field: spec.get(field) for field in kin if field != setting}
+            noun = {"videos_per_class": "data size", "frames_per_clip": "frames setting"}.get(setting, setting)
+            subject = " ".join([str(spec.get("strategy")), _describe(fixed)]).strip()
+            questions.append(Question(setting, {"strategy": spec.get("strategy"), **fixed}, ids,
+                                      f"which {noun} for {subject}"))
+    return sorted(questions, key=_question_order)
+
+
+def _question_order(question: Question) -> tuple[Any, ...]:
+    """Configuration questions first, by setting; then each setting's questions, strategies in registry order."""
+    kinds = ["configuration", *SETTINGS]
+    strategies = list(STRATEGIES)
+    strategy = question.fixed.get("strategy")
+    rank = strategies.index(strategy) if strategy in strategies else len(strategies)
+    values = [(value is None, value if isinstance(value, int | float) else 0, str(value))
+              for key, value in question.fixed.items() if key != "strategy"]
+    return (kinds.index(question.kind), rank, values)
+
+
+def question_fields(kind: str, configs: list[Config]) -> list[str]:
+    """The spec fields the competitors of a `kind` question share: the setting and the test set for
+    "configuration", every field but the competing setting for a setting question."""
+    if kind == "configuration":
+        return [*SETTINGS, *TEST_SET]
+    return sorted(({name for c in configs for name in c.spec} | set(SETTINGS)) - {kind})
+
+
+def _groups(configs: list[Config], fields: list[str]) -> list[tuple[str, ...]]:
+    groups: dict[str, list[str]] = {}
+    for config in configs:
+        groups.setdefault(_key(config.spec, fields), []).append(config.config_id)
+    return [tuple(ids) for ids in groups.values() if len(ids) >= 2]
+
+
+def _describe(values: dict[str, Any]) -> str:
+    return " ".join(_part(field, value) for field, value in values.items())
+
+
+SHORT = {"lora_rank": "rank", "lora_alpha": "alpha", "lora_dropout": "dropout", "weight_decay": "wd"}
+
+
+def _part(field: str, value: Any) -> str:
+    if field == "videos_per_class":
+        return "at all videos" if value is None else f"at {value}/class"
+    if field == "frames_per_clip":
+        return f"with {value} frames"
+    if field == "model":
+        return f"on {Path(str(value).removeprefix('preset:')).name or value}"
+    if field == "data":
+        return f"data={Path(str(value)).name or value}"
+    shown = f"{value:g}" if isinstance(value, float) else json.dumps(value) if isinstance(value, list) else value
+    return f"{SHORT.get(field, field)}={shown}"
+
+
+def labels(configs: list[Config]) -> dict[str, str]:
+    """Shortest names that tell `configs` apart: the strategy, plus what differs among those sharing it."""
+    named = {}
+    for config in configs:
+        same = [c for c in configs if c.strategy == config.strategy]
+        parts = [_part(field, config.spec.get(field)) for field in varying_fields(same)]
+        named[config.config_id] = " ".join([config.strategy, *parts])
+    return named
+
+
+# -- deciding a question ------------------------------------------------------------------------
+
+
+def _rank(config: Config) -> tuple[Any, ...]:
+    params = config.runs["trainable_params"].median() if "trainable_params" in config.runs else math.nan
+    videos = config.spec.get("videos_per_class")
+    return (-round(config.val_acc, 9), _or_inf(params), _or_inf(videos), _or_inf(config.spec.get("frames_per_clip")),
+            config.config_id)
+
+
+def _or_inf(value: Any) -> float:
+    return math.inf if value is None or pd.isna(value) else float(value)
+
+
+def test_correct(predictions: pd.DataFrame) -> dict[str, pd.Series]:
+    """Per run: right or not on each test video, indexed by (video, occurrence) so a video listed twice pairs."""
+    test = predictions[predictions["split"] == "test"].copy()
+    if test.empty:
+        return {}
+    test["correct"] = test["correct"].fillna(test["true_class"] == test["pred_class"]).astype(bool)
+    test["occurrence"] = test.groupby(["run_id", "video"]).cumcount()
+    return {run_id: rows.set_index(["video", "occurrence"])["correct"] for run_id, rows in test.groupby("run_id")}
+
+
+def seed_pairs(first: Config, second: Config) -> list[tuple[int, int]]:
+    """The seeds both ran, by number; with none in common, the i-th seed of one with the i-th of the other."""
+    shared = sorted(set(first.seeds) & set(second.seeds))
+    return [(s, s) for s in shared] or list(zip(first.seeds, second.seeds, strict=False))
+
+
+def compare(winner: Config, other: Config, correct: dict[str, pd.Series]) -> PairedTest | None:
+    """The paired test of `winner` against `other` on the test videos every paired run scored (None: none)."""
+    pairs = [(correct.get(winner.run_of_seed(a)), correct.get(other.run_of_seed(b)))
+             for a, b in seed_pairs(winner, other)]
+    if not pairs or any(a is None or b is None for a, b in pairs):
+        return None
+    shared = pairs[0][0].index
+    for a, b in pairs:
+        shared = shared.intersection(a.index).intersection(b.index)
+    if shared.empty:
+        return None
+    first = np.stack([a.loc[shared].to_numpy(dtype=bool) for a, _ in pairs])
+    second = np.stack([b.loc[shared].to_numpy(dtype=bool) for _, b in pairs])
+    return paired_test(first, second)
+
+
+def decide(question: Question, configs: dict[str, Config], correct: dict[str, pd.Series], *,
+           left_out: tuple[LeftOut, ...] = ()) -> Verdict:
+    """The verdict of one question (see the module doc)."""
+    competitors = sorted((configs[i] for i in question.config_ids), key=_rank)
+    names = labels(competitors)
+    winner, rest = competitors[0], competitors[1:]
+    tests = [compare(winner, other, correct) for other in rest]
+    adjusted = holm([math.nan if t is None else t.p for t in tests])
+    others = tuple(Entry(other, names[other.config_id], _call(test, p_holm), test, p_holm)
+                   for other, test, p_holm in zip(rest, tests, adjusted, strict=True))
+    tested = [t for t in tests if t is not None]
+    alpha = ALPHA / max(1, len(tested))
+    videos = int(np.median([t.videos for t in tested])) if tested else 0
+    disagreement = float(np.median([t.disagreement for t in tested])) if tested else math.nan
+    mdd = min_detectable_difference(videos, disagreement, alpha=alpha) if tested else None
+    ties = tuple(names[o.config_id] for o in rest if round(o.val_acc, 9) == round(winner.val_acc, 9))
+    return Verdict(question, Entry(winner, names[winner.config_id]), others, ties, left_out, videos,
+                   disagreement, alpha, mdd)
+
+
+def _call(test: PairedTest | None, p_holm: float) -> str:
+    if test is None:
+        return UNTESTED
+    if p_holm < ALPHA and test.difference != 0:
+        return WORSE if test.difference > 0 else BETTER
+    return TIED
+
+
+# -- a matrix -----------------------------------------------------------------------------------
+
+
+def failed_runs(configs: dict[str, Config]) -> list[LeftOut]:
+    """Every run that cannot compete: failed, or succeeded without a validation accuracy."""
+    names = labels(list(configs.values()))
+    out = [LeftOut(str(run["run_id"]), f"{names[c.config_id]} seed {run['seed']}", _reason(run))
+           for c in configs.values() for run in c.failed.to_dict("records")]
+    out += [LeftOut(str(run["run_id"]), f"{names[c.config_id]} seed {run['seed']}", "no validation accuracy")
+            for c in configs.values() for run in c.runs.to_dict("records") if pd.isna(run.get("best_val_acc"))]
+    return sorted(out, key=lambda item: item.label)
+
+
+def _reason(run: dict[str, Any]) -> str:
+    error = run.get("error")
+    first = str(error).strip().splitlines()[0] if isinstance(error, str) and error.strip() else "no error recorded"
+    return f"{run.get('status')}: {first}"
+
+
+def matrix_verdicts(runs: pd.DataFrame, predictions: pd.DataFrame) -> list[Verdict]:
+    """Every question's verdict for the `runs` rows of one matrix and their `predictions` rows.
+
+    `runs` needs run_id, status, spec, best_val_acc, test_acc, num_test, trainable_params (error for failed
+    runs); `predictions` run_id, split, video, correct, true_class, pred_class. Failed runs and runs without
+    a validation accuracy are left out of every question they belong to, and named in its `left_out`.
+    """
+    all_configs = configurations(runs)
+    out = failed_runs(all_configs)
+    excluded = {left.run_id for left in out}
+    configs = {key: Config(c.config_id, c.spec, c.runs[~c.runs["run_id"].isin(excluded)].reset_index(drop=True),
+                           c.failed) for key, c in all_configs.items()}
+    correct = test_correct(predictions)
+    verdicts = []
+    for question in find_questions(configs):
+        members = _members(question, all_configs)
+        left = tuple(item for item in out if item.run_id in members)
+        verdicts.append(decide(question, configs, correct, left_out=left))
+    return verdicts
+
+
+def _members(question: Question, configs: dict[str, Config]) -> set[str]:
+    """Run ids of every configuration, with or without a successful run, that this question would hold."""
+    fields = question_fields(question.kind, list(configs.values()))
+    anchor = _key(configs[question.config_ids[0]].spec, fields)
+    return {str(run_id) for c in configs.values() if _key(c.spec, fields) == anchor
+            for run_id in [*c.runs["run_id"], *c.failed["run_id"]]}
+
+
+# -- JSON -----------------------------------------------------------------------------------------
+
+
+def verdicts_json(verdicts: list[Verdict], *, left_out: Sequence[LeftOut] = (),
+                  matrix: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The `runner verdict --json` object: {"verdicts": [...]} plus what the numbers mean."""
+    return {
+        **({"matrix": matrix} if matrix else {}),
+        "chosen_on": CHOSEN_ON, "tie_break": TIE_BREAK, "alpha": ALPHA, "power": POWER,
+        "test": "exact McNemar per seed pair, combined over seed pairs by an exact sign-flip test over the test "
+                "videos; Holm-adjusted within each question",
+        "verdicts": [_verdict_json(v) for v in verdicts],
+        "left_out": [vars(item) for item in left_out],
+    }
+
+
+def _verdict_json(verdict: Verdict) -> dict[str, Any]:
+    winner = verdict.winner.config
+    summary = winner.test
+    return {
+        "question": verdict.question.title, "kind": verdict.question.kind,
+        "fixed": _clean(verdict.question.fixed), "chosen_on": CHOSEN_ON, "configurations": verdict.configurations,
+        "tied_on_validation_with": list(verdict.tied_on_val),
+        "winner": {**_config_json(verdict.winner), "test_interval": [_num(summary["ci_low"]), _num(summary["ci_high"])],
+                   "interval": summary["interval"]},
+        "others": [_other_json(entry) for entry in verdict.others],
+        "min_detectable_difference": _num(verdict.min_detectable_difference),
+        "test_videos": verdict.test_videos, "disagreement": _num(verdict.disagreement),
+        "mdd_alpha": verdict.mdd_alpha, "left_out": [vars(item) for item in verdict.left_out],
+    }
+
+
+def _config_json(entry: Entry) -> dict[str, Any]:
+    config = entry.config
+    return {"config": entry.label, "config_id": config.config_id, "strategy": config.strategy,
+            "val_acc": _num(config.val_acc), "test_acc": _num(config.test["mean"]), "seeds": config.seeds,
+            "run_ids": [str(r) for r in config.runs["run_id"]]}
+
+
+def _other_json(entry: Entry) -> dict[str, Any]:
+    test = entry.test
+    return {**_config_json(entry), "p": _num(test.p) if test else None, "p_holm": _num(entry.p_holm),
+            "verdict": entry.verdict, "p_per_seed": list(test.p_per_seed) if test else [],
+            "test_videos": test.videos if test else 0, "seed_pairs": test.seed_pairs if test else 0,
+            "difference_vs_winner": _num(-test.difference) if test else None,
+            "disagreement": _num(test.disagreement) if test else None}
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def _clean(values: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(values, default=str))

@@ -1,0 +1,79 @@
+"""The verdict in plain sentences: one renderer for the matrix summary, `runner verdict`, the dashboard and
+the model card, so that they all say the same thing.
+
+- `verdict_sentences(verdict) -> str`: a question's answer in two to four sentences (the winner chosen on
+  validation with its test accuracy and interval; whom it beats, whom it ties with; what the test set could
+  detect; runs left out).
+- `verdicts_text(verdicts) -> str`: every question, one paragraph each.
+- `winner_line(verdict) -> str`: one sentence, "chosen on validation among N configurations", for a card.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from vjepa_core.analysis.verdict import BETTER, TIED, UNTESTED, WORSE, Entry, Verdict
+
+
+def pct(value: float | None) -> str:
+    return "-" if value is None or math.isnan(value) else f"{100 * value:.1f}%"
+
+
+def p_text(value: float) -> str:
+    return f"{value:.2g}" if value >= 1e-4 else f"{value:.1e}"
+
+
+def winner_line(verdict: Verdict) -> str:
+    winner = verdict.winner.config
+    test = winner.test
+    tie = f"; tied on validation with {_names(verdict.tied_on_val)}, settled by the tie-break" \
+        if verdict.tied_on_val else ""
+    return (f"{verdict.winner.label}, chosen on validation among {verdict.configurations} configurations "
+            f"(val {pct(winner.val_acc)}{tie}): test {pct(test['mean'])}, 95% CI {pct(test['ci_low'])} to "
+            f"{pct(test['ci_high'])} ({test['interval']}).")
+
+
+def verdict_sentences(verdict: Verdict) -> str:
+    question = verdict.question.title
+    parts = [f"{question[0].upper()}{question[1:]}? {winner_line(verdict)}"]
+    worse = [e for e in verdict.others if e.verdict == WORSE]
+    tied = [e for e in verdict.others if e.verdict == TIED]
+    if worse:
+        parts.append(f"It beats {_list(worse)}.")
+    if tied:
+        parts.append(f"It ties with {_list(tied)}.")
+    for entry in (e for e in verdict.others if e.verdict == BETTER):
+        parts.append(f"Validation and test disagree: {entry.label} did better on test "
+                     f"({pct(entry.config.test['mean'])}, Holm p = {p_text(entry.p_holm)}).")
+    untested = [e.label for e in verdict.others if e.verdict == UNTESTED]
+    if untested:
+        parts.append(f"Not tested (no shared test predictions): {_names(untested)}.")
+    parts.append(_detectable(verdict))
+    if verdict.left_out:
+        parts.append("Left out: " + "; ".join(f"{item.label} ({item.reason})" for item in verdict.left_out) + ".")
+    return " ".join(part for part in parts if part)
+
+
+def verdicts_text(verdicts: Sequence[Verdict]) -> str:
+    return "\n\n".join(verdict_sentences(v) for v in verdicts)
+
+
+def _list(entries: list[Entry]) -> str:
+    return _names([f"{e.label} ({pct(e.config.test['mean'])}, Holm p = {p_text(e.p_holm)})" for e in entries])
+
+
+def _names(names: Sequence[str]) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _detectable(verdict: Verdict) -> str:
+    if verdict.test_videos == 0:
+        return ""
+    alpha = f"alpha {verdict.mdd_alpha:.2g}" + (f" = 0.05/{len(verdict.others)}" if len(verdict.others) > 1 else "")
+    how = f"80% power, {alpha}, disagreement {pct(verdict.disagreement)}"
+    if verdict.min_detectable_difference is None:
+        return f"These {verdict.test_videos} test videos are too few to detect any difference ({how})."
+    return (f"On {verdict.test_videos} test videos, differences under {100 * verdict.min_detectable_difference:.1f} "
+            f"points were not detectable ({how}).")
