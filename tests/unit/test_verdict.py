@@ -184,10 +184,10 @@ def test_a_failed_run_is_left_out_and_said_so(tmp_path: Path) -> None:
     assert [entry.label for entry in verdict.others] == ["lora"]
     assert verdict.others[0].config.seeds == [0, 1] and verdict.others[0].test.seed_pairs == 2
     assert {(item.label, item.reason) for item in verdict.left_out} == {
-        ("lora seed 2", "failed: OutOfMemoryError: CUDA out of memory"),
-        ("scratch seed 0", "failed: RuntimeError: loss is NaN")}
-    assert verdict_sentences(verdict).endswith("Left out: lora seed 2 (failed: OutOfMemoryError: CUDA out of "
-                                               "memory); scratch seed 0 (failed: RuntimeError: loss is NaN).")
+        ("lora, seed 2", "failed: OutOfMemoryError: CUDA out of memory"),
+        ("scratch, seed 0", "failed: RuntimeError: loss is NaN")}
+    assert verdict_sentences(verdict).endswith("Left out: lora, seed 2 (failed: OutOfMemoryError: CUDA out of "
+                                               "memory); scratch, seed 0 (failed: RuntimeError: loss is NaN).")
     out = verdicts_json([verdict], left_out=failed_runs(configurations(runs)))
     assert failed in {item["run_id"] for item in out["left_out"]}
     assert failed in {item["run_id"] for item in out["verdicts"][0]["left_out"]}
@@ -206,6 +206,7 @@ def default_shape(store: Warehouse) -> None:
 def test_the_questions_of_a_matrix(tmp_path: Path) -> None:
     store = Warehouse(tmp_path / "w.duckdb")
     default_shape(store)
+    failed = write(store, "scratch", videos_per_class=40, error="RuntimeError: loss is NaN")
     verdicts = matrix_verdicts(*read(store))
     assert [(v.question.kind, v.question.title, v.configurations) for v in verdicts] == [
         ("configuration", "which strategy at 10/class on tiny-jepa", 4),
@@ -222,6 +223,10 @@ def test_the_questions_of_a_matrix(tmp_path: Path) -> None:
     assert model.others[0].verdict == "worse"  # 17% against ~80% on 54 videos
     assert model.question.fixed == {"strategy": "head", "videos_per_class": 40}
     assert verdicts_text(verdicts).count("\n\n") == len(verdicts) - 1
+    # The failed run belongs to the 40/class question only (no scratch run succeeded: no data-size question).
+    assert [[item.label for item in v.left_out] for v in verdicts] == [
+        [], ["scratch at 40/class on tiny-jepa, seed 0"], [], [], [], [], []]
+    assert verdicts[1].left_out[0].run_id == failed
 
 
 def test_a_tie_on_validation_goes_to_fewer_parameters_never_to_test(tmp_path: Path) -> None:

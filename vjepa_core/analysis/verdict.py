@@ -314,12 +314,22 @@ def _call(test: PairedTest | None, p_holm: float) -> str:
 
 
 def failed_runs(configs: dict[str, Config]) -> list[LeftOut]:
-    """Every run that cannot compete: failed, or succeeded without a validation accuracy."""
-    names = labels(list(configs.values()))
-    out = [LeftOut(str(run["run_id"]), f"{names[c.config_id]} seed {run['seed']}", _reason(run))
-           for c in configs.values() for run in c.failed.to_dict("records")]
-    out += [LeftOut(str(run["run_id"]), f"{names[c.config_id]} seed {run['seed']}", "no validation accuracy")
-            for c in configs.values() for run in c.runs.to_dict("records") if pd.isna(run.get("best_val_acc"))]
+    """Every run that cannot compete: failed, or succeeded without a validation accuracy. Each is named by
+    its configuration, the settings that vary in the matrix and its seed ("scratch at 40/class, seed 0")."""
+    everything = list(configs.values())
+    names = labels(everything)
+    varying = varying_fields(everything)
+    settings = [field for field in SETTINGS if field in varying]
+
+    def name(config: Config, run: dict[str, Any]) -> str:
+        shown = _describe({f: config.spec.get(f) for f in settings if _part(f, config.spec.get(f))
+                           not in names[config.config_id]})
+        return f"{' '.join(filter(None, [names[config.config_id], shown]))}, seed {run['seed']}"
+
+    out = [LeftOut(str(run["run_id"]), name(c, run), _reason(run))
+           for c in everything for run in c.failed.to_dict("records")]
+    out += [LeftOut(str(run["run_id"]), name(c, run), "no validation accuracy")
+            for c in everything for run in c.runs.to_dict("records") if pd.isna(run.get("best_val_acc"))]
     return sorted(out, key=lambda item: item.label)
 
 
