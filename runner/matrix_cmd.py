@@ -259,6 +259,7 @@ def _lora_cell(spec: Any) -> str:
 
 def _print_summary(matrix: Any, outcome: Any, warehouse: Path) -> None:
     from runner.matrix import summary_frame
+    from runner.verdict_cmd import verdict_lines
     from vjepa_core.store.warehouse import Warehouse
 
     store = Warehouse(warehouse)
@@ -280,6 +281,9 @@ def _print_summary(matrix: Any, outcome: Any, warehouse: Path) -> None:
     # Plain echo, not rich: these lines must never be wrapped (the command is meant to be pasted).
     typer.secho(line, fg="red" if failed else "green")
     typer.echo(f"dashboard: runner dashboard --warehouse {warehouse}")
+    verdict = verdict_lines(warehouse, outcome.run_ids)
+    if verdict:
+        typer.echo(f"\nverdict (runner verdict {matrix.matrix_id} --json: every number):\n{verdict}")
 
 
 def summary_table(frame: Any, *, title: str) -> Table:

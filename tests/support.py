@@ -17,6 +17,12 @@ Processes: `dead_pid()`, the pid of a process that ran and was reaped (as after 
 `plant_claim(store, run_id, **columns)`, a `claims` row as another process would have left it.
 
 Checks: `said_once(message)`, no part of an error message repeats.
+
+Scored runs (for verdicts; written with the real Warehouse API, no training): `write_scored_run(store,
+strategy, val=, correct=, ...)` writes a run row and its test predictions (`right(range(38))`: right on those
+of the VIDEOS test videos), or a failed run with `error=`. Independent statistics to check ours against:
+`statsmodels_mcnemar(first, second)` (exact, from the 2x2 table) and `hand_holm(p_values)` (the step-down
+written from its definition).
 """
 
 from __future__ import annotations
@@ -188,3 +194,62 @@ def plant_claim(store: Any, run_id: str, **columns: Any) -> None:
            **columns}
     with store.write_transaction() as conn:
         conn.execute(f"INSERT INTO claims ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+
+
+# -- scored runs, for verdicts -------------------------------------------------------------------------
+
+VIDEOS = 54
+SCORED_PARAMS = {"head": 774, "pooler_head": 380_934, "lora": 29_446, "pooler_head_lora": 409_606,
+                 "full": 974_470, "scratch": 974_470}
+
+
+def right(*videos: Any) -> Any:
+    """A right/wrong vector over the VIDEOS test videos: right on the videos listed (ranges or lists)."""
+    import numpy as np
+
+    correct = np.zeros(VIDEOS, dtype=bool)
+    for chosen in videos:
+        correct[list(chosen)] = True
+    return correct
+
+
+def write_scored_run(store: Any, strategy: str, *, val: float | None = None, correct: Any = None,
+                     videos_per_class: int = 10, seed: int = 0, model: str = "tiny-jepa", error: str | None = None,
+                     params: int | None = None, matrix_id: str = "m") -> str:
+    """One run as the runner writes it: a `runs` row and its test predictions (none if it failed)."""
+    from vjepa_core.spec import RunSpec
+    from vjepa_core.store.warehouse import RunRecord
+
+    spec = RunSpec(strategy=strategy, model=model, videos_per_class=videos_per_class, seed=seed, epochs=2)
+    run = {"run_id": spec.run_id, "matrix_id": matrix_id, "strategy": strategy, "model": model,
+           "status": "failed" if error else "success", "error": error, "spec": spec.to_dict(), "seed": seed,
+           "videos_per_class": videos_per_class, "frames_per_clip": spec.frames_per_clip,
+           "trainable_params": params or SCORED_PARAMS[strategy], "started_at": datetime.now()}
+    predictions = []
+    if correct is not None:
+        run.update({"best_val_acc": val, "test_acc": float(sum(correct)) / len(correct), "num_test": len(correct),
+                    "num_val": VIDEOS})
+        predictions = [{"split": "test", "video": f"clips/v{i:03d}.mp4", "true_class": "up",
+                        "pred_class": "up" if ok else "down", "confidence": 0.9, "correct": bool(ok)}
+                       for i, ok in enumerate(correct)]
+    store.write_run(RunRecord(run=run, predictions=predictions))
+    return spec.run_id
+
+
+def statsmodels_mcnemar(first: Any, second: Any) -> float:
+    """The exact McNemar p of two right/wrong vectors, from their 2x2 table (statsmodels)."""
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    table = [[int((first & second).sum()), int((first & ~second).sum())],
+             [int((~first & second).sum()), int((~first & ~second).sum())]]
+    return float(mcnemar(table, exact=True).pvalue)
+
+
+def hand_holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down, written from its definition: the i-th smallest p times (m - i), running maximum."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    m, running, adjusted = len(p_values), 0.0, [0.0] * len(p_values)
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted

@@ -12,14 +12,8 @@ from scipy import stats as scipy_stats
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
+from tests.support import hand_holm, statsmodels_mcnemar
 from vjepa_core.analysis.paired import holm, mcnemar_power, min_detectable_difference, paired_test, sign_flip_p
-
-
-def statsmodels_mcnemar(first: np.ndarray, second: np.ndarray) -> float:
-    """The exact McNemar p of two right/wrong vectors, from their 2x2 table."""
-    table = [[int((first & second).sum()), int((first & ~second).sum())],
-             [int((~first & second).sum()), int((~first & ~second).sum())]]
-    return float(mcnemar(table, exact=True).pvalue)
 
 
 def scipy_sign_flip(differences: np.ndarray, **options: object) -> float:
@@ -80,16 +74,6 @@ def test_sign_flip_edge_cases() -> None:
         sign_flip_p([0.5, 1.0])
     with pytest.raises(ValueError, match="equal non-empty"):
         paired_test(np.ones((2, 3), bool), np.ones((1, 3), bool))
-
-
-def hand_holm(p_values: list[float]) -> list[float]:
-    """Holm's step-down, written from its definition: the i-th smallest p times (m - i), running maximum."""
-    order = np.argsort(p_values)
-    m, running, adjusted = len(p_values), 0.0, [0.0] * len(p_values)
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p_values[index]))
-        adjusted[index] = running
-    return adjusted
 
 
 HOLM_CASES = [[0.01, 0.04, 0.03, 0.2], [0.001, 0.5], [0.04], [0.02, 0.02, 0.02], [0.3, 0.0004, 0.012, 0.9, 0.011]]

@@ -13,44 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
-from test_paired import hand_holm, statsmodels_mcnemar
 
-from vjepa_core.analysis.verdict import TIE_BREAK, configurations, failed_runs, matrix_verdicts, verdicts_json
+from tests.support import VIDEOS, hand_holm, right, statsmodels_mcnemar
+from tests.support import write_scored_run as write
+from vjepa_core.analysis.verdict import TIE_BREAK, left_out_runs, matrix_verdicts, verdicts_json
 from vjepa_core.analysis.verdict_text import verdict_sentences, verdicts_text, winner_line
-from vjepa_core.spec import RunSpec
-from vjepa_core.store.warehouse import RunRecord, Warehouse
-
-VIDEOS = 54
-PARAMS = {"head": 774, "pooler_head": 380_934, "lora": 29_446, "pooler_head_lora": 409_606, "full": 974_470,
-          "scratch": 974_470}
-
-
-def right(*ranges: range | list[int]) -> np.ndarray:
-    """A right/wrong vector over the VIDEOS test videos: right on the videos listed."""
-    correct = np.zeros(VIDEOS, dtype=bool)
-    for videos in ranges:
-        correct[list(videos)] = True
-    return correct
-
-
-def write(store: Warehouse, strategy: str, *, val: float | None = None, correct: np.ndarray | None = None,
-          videos_per_class: int = 10, seed: int = 0, model: str = "tiny-jepa", error: str | None = None,
-          params: int | None = None) -> str:
-    """One run as the runner writes it: a `runs` row and its test predictions (none if it failed)."""
-    spec = RunSpec(strategy=strategy, model=model, videos_per_class=videos_per_class, seed=seed, epochs=2)
-    status = "failed" if error else "success"
-    run = {"run_id": spec.run_id, "matrix_id": "m", "strategy": strategy, "model": model, "status": status,
-           "error": error, "spec": spec.to_dict(), "seed": seed, "videos_per_class": videos_per_class,
-           "frames_per_clip": spec.frames_per_clip, "trainable_params": params or PARAMS[strategy]}
-    predictions = []
-    if correct is not None:
-        run.update({"best_val_acc": val, "test_acc": float(np.mean(correct)), "num_test": len(correct),
-                    "num_val": VIDEOS})
-        predictions = [{"split": "test", "video": f"clips/v{i:03d}.mp4", "true_class": "up",
-                        "pred_class": "up" if ok else "down", "confidence": 0.9, "correct": bool(ok)}
-                       for i, ok in enumerate(correct)]
-    store.write_run(RunRecord(run=run, predictions=predictions))
-    return spec.run_id
+from vjepa_core.store.warehouse import Warehouse
 
 
 def read(store: Warehouse) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -188,7 +156,7 @@ def test_a_failed_run_is_left_out_and_said_so(tmp_path: Path) -> None:
         ("scratch, seed 0", "failed: RuntimeError: loss is NaN")}
     assert verdict_sentences(verdict).endswith("Left out: lora, seed 2 (failed: OutOfMemoryError: CUDA out of "
                                                "memory); scratch, seed 0 (failed: RuntimeError: loss is NaN).")
-    out = verdicts_json([verdict], left_out=failed_runs(configurations(runs)))
+    out = verdicts_json([verdict], left_out=left_out_runs(runs))
     assert failed in {item["run_id"] for item in out["left_out"]}
     assert failed in {item["run_id"] for item in out["verdicts"][0]["left_out"]}
 
@@ -247,7 +215,9 @@ def test_no_question_without_two_configurations(tmp_path: Path) -> None:
     write(store, "lora", error="RuntimeError: loss is NaN")
     runs, predictions = read(store)
     assert matrix_verdicts(runs, predictions) == []
-    assert [item.reason for item in failed_runs(configurations(runs))] == ["failed: RuntimeError: loss is NaN"]
+    assert [item.reason for item in left_out_runs(runs)] == ["failed: RuntimeError: loss is NaN"]
+    assert verdicts_text([], left_out_runs(runs)) == ("Left out of every question: lora, seed 0 (failed: "
+                                                      "RuntimeError: loss is NaN).")
 
 
 def test_verdict_modules_load_without_torch() -> None:

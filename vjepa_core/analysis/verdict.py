@@ -20,8 +20,8 @@ power and alpha 0.05 split over its comparisons (alpha / m, Holm's strictest ste
 videos and the median disagreement rate of its comparisons.
 
 Offers: `matrix_verdicts(runs, predictions) -> list[Verdict]`, `verdicts_json(verdicts) -> dict` (the
-`runner verdict --json` object), `failed_runs(runs)`, and the types `Config`, `Question`, `Entry`,
-`Verdict`, `LeftOut`. The sentences are `vjepa_core.analysis.verdict_text`.
+`runner verdict --json` object), `left_out_runs(runs)` (the runs that cannot compete, named), and the types
+`Config`, `Question`, `Entry`, `Verdict`, `LeftOut`. The sentences are `vjepa_core.analysis.verdict_text`.
 """
 
 from __future__ import annotations
@@ -331,6 +331,11 @@ def failed_runs(configs: dict[str, Config]) -> list[LeftOut]:
     out += [LeftOut(str(run["run_id"]), name(c, run), "no validation accuracy")
             for c in everything for run in c.runs.to_dict("records") if pd.isna(run.get("best_val_acc"))]
     return sorted(out, key=lambda item: item.label)
+
+
+def left_out_runs(runs: pd.DataFrame) -> list[LeftOut]:
+    """`failed_runs` of the `runs` rows of a matrix (none for no rows)."""
+    return failed_runs(configurations(runs)) if len(runs) else []
 
 
 def _reason(run: dict[str, Any]) -> str:

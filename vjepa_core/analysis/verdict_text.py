@@ -4,7 +4,7 @@ the model card, so that they all say the same thing.
 - `verdict_sentences(verdict) -> str`: a question's answer in two to four sentences (the winner chosen on
   validation with its test accuracy and interval; whom it beats, whom it ties with; what the test set could
   detect; runs left out).
-- `verdicts_text(verdicts) -> str`: every question, one paragraph each.
+- `verdicts_text(verdicts, left_out) -> str`: every question, one paragraph each, then the runs left out of all.
 - `winner_line(verdict) -> str`: one sentence, "chosen on validation among N configurations", for a card.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from vjepa_core.analysis.verdict import BETTER, TIED, UNTESTED, WORSE, Entry, Verdict
+from vjepa_core.analysis.verdict import BETTER, TIED, UNTESTED, WORSE, Entry, LeftOut, Verdict
 
 
 def pct(value: float | None) -> str:
@@ -51,12 +51,23 @@ def verdict_sentences(verdict: Verdict) -> str:
         parts.append(f"Not tested (no shared test predictions): {_names(untested)}.")
     parts.append(_detectable(verdict))
     if verdict.left_out:
-        parts.append("Left out: " + "; ".join(f"{item.label} ({item.reason})" for item in verdict.left_out) + ".")
+        parts.append("Left out: " + "; ".join(_left(item) for item in verdict.left_out) + ".")
     return " ".join(part for part in parts if part)
 
 
-def verdicts_text(verdicts: Sequence[Verdict]) -> str:
-    return "\n\n".join(verdict_sentences(v) for v in verdicts)
+def verdicts_text(verdicts: Sequence[Verdict], left_out: Sequence[LeftOut] = ()) -> str:
+    """Every question, a paragraph each; then the `left_out` runs no question names (a configuration with no
+    successful run has no question to be left out of, but the reader must still hear of it)."""
+    named = {item.run_id for verdict in verdicts for item in verdict.left_out}
+    rest = [item for item in left_out if item.run_id not in named]
+    paragraphs = [verdict_sentences(v) for v in verdicts]
+    if rest:
+        paragraphs.append("Left out of every question: " + "; ".join(_left(item) for item in rest) + ".")
+    return "\n\n".join(paragraphs)
+
+
+def _left(item: LeftOut) -> str:
+    return f"{item.label} ({item.reason})"
 
 
 def _list(entries: list[Entry]) -> str:
