@@ -67,7 +67,7 @@ def leaderboard_chart(board: pd.DataFrame) -> alt.LayerChart:
     """Mean test accuracy and its 95% interval per configuration: t over seeds, or with one seed Wilson over the
     test videos (board: config, strategy, test_acc_mean/_std/_ci_low/_ci_high/_interval, n, best_in_strategy)."""
     data = board.assign(low=board["test_acc_ci_low"], high=board["test_acc_ci_high"])
-    data["best"] = data["best_in_strategy"].map({True: "best of its strategy", False: "other"})
+    data["best"] = data["best_in_strategy"].map({True: "best of its strategy on validation", False: "other"})
     order = data.sort_values("test_acc_mean", ascending=False)["config"].tolist()
     y = alt.Y("config:N", sort=order, title=None, axis=alt.Axis(labelLimit=360))
     base = alt.Chart(data).encode(y=y)
@@ -84,7 +84,7 @@ def leaderboard_chart(board: pd.DataFrame) -> alt.LayerChart:
         x2="high:Q", color=strategy_color(data["strategy"]))
     points = base.mark_point(filled=True).encode(
         x="test_acc_mean:Q", color=strategy_color(data["strategy"]),
-        shape=alt.Shape("best:N", scale=alt.Scale(domain=["best of its strategy", "other"],
+        shape=alt.Shape("best:N", scale=alt.Scale(domain=["best of its strategy on validation", "other"],
                                                   range=["diamond", "circle"]), title=None),
         size=alt.condition("datum.best_in_strategy", alt.value(220), alt.value(80)), tooltip=tooltip)
     chance = chance_rule(data["chance_acc"], "x", x_title)

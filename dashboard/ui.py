@@ -3,6 +3,7 @@
 - `warehouse_path()`: `--warehouse PATH` after streamlit's `--`, else VJEPA_WAREHOUSE, else the default.
 - Reads are cached per (path, file fingerprint): a new write changes the file's mtime/size (or its
   WAL's), so fresh results show on the next rerun while an idle warehouse is read once.
+- `matrices()` and `verdict(matrix_id, spec)`: the matrices and one matrix's verdict, cached the same way.
 - `guard()`: the runs to show, or a friendly explanation plus the command to run, then `st.stop()`:
   a page never shows a traceback for a missing, empty, old, busy or all-failed warehouse.
 """
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 import pandas as pd
 import streamlit as st
 
-from dashboard.queries import readiness, run_rows
+from dashboard.queries import readiness, run_rows, verdicts
 from vjepa_core import paths
 from vjepa_core.errors import UserError
 from vjepa_core.store.locking import WarehouseBusy
@@ -59,6 +60,27 @@ def _runs(path: str, stamp: tuple[int, ...]) -> pd.DataFrame:
 @st.cache_data(show_spinner=False, max_entries=32)
 def _run_tables(path: str, stamp: tuple[int, ...], run_ids: tuple[str, ...]) -> dict[str, pd.DataFrame]:
     return run_rows.load_run_tables(path, run_ids)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _matrices(path: str, stamp: tuple[int, ...]) -> pd.DataFrame:
+    return verdicts.load_matrices(path)
+
+
+@st.cache_data(show_spinner="Testing the configurations against the validation winner...", max_entries=16)
+def _verdict(path: str, stamp: tuple[int, ...], matrix: tuple[str, str | None]) -> list[tuple[str, str]]:
+    return verdicts.matrix_paragraphs(path, {"matrix_id": matrix[0], "spec": matrix[1]})
+
+
+def matrices() -> pd.DataFrame:
+    path = warehouse_path()
+    return read(_matrices, str(path), fingerprint(path))
+
+
+def verdict(matrix_id: str, spec: str | None) -> list[tuple[str, str]]:
+    """A matrix's verdict as (question, answer) pairs (`dashboard.queries.verdicts.matrix_paragraphs`)."""
+    path = warehouse_path()
+    return read(_verdict, str(path), fingerprint(path), (matrix_id, spec))
 
 
 def runs() -> pd.DataFrame:

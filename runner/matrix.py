@@ -57,7 +57,8 @@ DEFAULT_MATRIX_FILE = Path(__file__).with_name("default_study.yaml")
 
 @dataclass(frozen=True)
 class Phase2:
-    """Re-run the best `top_k` configurations with `overrides` (field -> values, a cartesian grid)."""
+    """Re-run the `top_k` configurations best on `by` (a validation metric, never test) with `overrides`
+    (field -> values, a cartesian grid)."""
 
     top_k: int
     by: str

@@ -111,8 +111,8 @@ def run_matrix_cmd(
 @with_spec_options
 def sweep(
     spec: Path = typer.Argument(..., help="Sweep spec YAML: axes over lr, lora_rank, ... and a phase2 block."),
-    top_k: int | None = typer.Option(None, "--top-k", help="Phase 2 re-runs this many best configurations "
-                                     "(overrides the spec's phase2.top_k)."),
+    top_k: int | None = typer.Option(None, "--top-k", help="Phase 2 re-runs this many configurations, the "
+                                     "best on mean validation accuracy (overrides the spec's phase2.top_k)."),
     warehouse: Path | None = WarehouseOption,
     results: Path | None = ResultsOption,
     launch: Launch | None = None,

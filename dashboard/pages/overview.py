@@ -1,23 +1,49 @@
-"""Overview: the leaderboard of configurations (mean and 95% interval), best per strategy marked."""
+"""Overview: the verdict of a matrix (each question's winner chosen on validation, tested on the test set), then
+the leaderboard of configurations (mean and 95% interval), the best of each strategy on validation marked."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from dashboard import charts, ui
-from dashboard.queries import standings
+from dashboard.queries import standings, verdicts
 
 st.title("Which strategy wins?")
 all_runs = ui.guard()
 runs = ui.filtered(all_runs)
 board = standings.leaderboard(runs)
 
+st.subheader("Verdict")
+matrices = ui.matrices()
+options = verdicts.matrix_options(runs, matrices)
+if options.empty:
+    st.info("None of these runs belongs to a matrix. A verdict compares the configurations of one study:",
+            icon=":material/gavel:")
+    st.code("runner run-matrix", language="bash")
+else:
+    labels = dict(zip(options["matrix_id"], options["label"], strict=True))
+    chosen = st.selectbox("matrix", list(labels), format_func=labels.get, key="verdict_matrix",
+                          help="The newest matrix among the shown runs comes first.") if len(labels) > 1 \
+        else next(iter(labels))
+    specs = dict(zip(matrices["matrix_id"], matrices["spec"], strict=True))
+    paragraphs = ui.verdict(chosen, specs.get(chosen))
+    if not paragraphs:
+        st.info(f"{labels[chosen]}: nothing to compare (a verdict needs two configurations of one setting).",
+                icon=":material/gavel:")
+    for question, answer in paragraphs:
+        st.markdown(f"**{question}** {answer}" if question else answer)
+    st.caption(verdicts.HOW)
+
+on_val = board.iloc[standings.chosen_on_validation(board)[0]] if not board.empty else None
 cols = st.columns(5)
 cols[0].metric("runs", len(runs))
 cols[1].metric("succeeded", int((runs["status"] == "success").sum()))
 cols[2].metric("failed", int((runs["status"] == "failed").sum()))
 cols[3].metric("configurations", len(board))
-cols[4].metric("best mean test acc", ui.fmt_pct(board["test_acc_mean"].max() if not board.empty else None))
+cols[4].metric("test acc of the best on validation", ui.fmt_pct(None if on_val is None else on_val["test_acc_mean"]),
+               help=None if on_val is None else f"{on_val['config']}: the best mean validation accuracy of the shown "
+               "configurations; its test accuracy, never the best test accuracy (choosing on the test set and "
+               "reporting that same score flatters it)")
 
 if board.empty:
     st.info("No successful run matches the filters; clear some filters in the sidebar.", icon=":material/filter_alt:")
@@ -26,8 +52,8 @@ if board.empty:
 st.subheader("Leaderboard")
 st.caption("Test accuracy per configuration (a run spec minus its seed): dot = mean over seeds, bar = its 95% "
            "interval (t over seeds; with one seed, Wilson over the test videos, the test set's own noise); "
-           "a diamond marks the best configuration of each strategy; the dashed line is chance (always answering "
-           "the largest test class). Hover for details.")
+           "a diamond marks the best configuration of each strategy on validation (mean over seeds, never on test); "
+           "the dashed line is chance (always answering the largest test class). Hover for details.")
 st.altair_chart(charts.leaderboard_chart(board), width="stretch")
 
 table = board.assign(best=board["best_in_strategy"].map({True: "★", False: ""}),
@@ -38,7 +64,8 @@ st.dataframe(
                   "test_acc_ci_high", "test_acc_interval", "vs_chance", "best_val_acc_mean", "trainable_params",
                   "train_seconds_mean", "inference_ms_mean", "failed", "config_id"],
     column_config={
-        "best": st.column_config.TextColumn("best", width="small", help="best configuration of its strategy"),
+        "best": st.column_config.TextColumn("best", width="small", help="best configuration of its strategy on "
+                                            "validation accuracy (mean over seeds)"),
         "test_acc_mean": st.column_config.ProgressColumn("test acc", format="percent", min_value=0, max_value=1),
         "test_acc_std": st.column_config.NumberColumn("± std", format="%.3f"),
         "test_acc_ci_low": st.column_config.NumberColumn("95% CI low", format="%.3f"),

@@ -27,7 +27,7 @@ def matrix_progress(path: str | Path, *, recent: int = 10) -> tuple[pd.DataFrame
         SELECT m.matrix_id, m.name, m.status, m.total_runs, m.started_at, m.updated_at, m.current_run_id,
                m.pid, m.pid_started, m.host,
                count(r.run_id) AS done, count(*) FILTER (WHERE r.status = 'success') AS succeeded,
-               count(*) FILTER (WHERE r.status = 'failed') AS failed, max(r.test_acc) AS best_test_acc
+               count(*) FILTER (WHERE r.status = 'failed') AS failed
         FROM matrices m LEFT JOIN runs r USING (matrix_id)
         GROUP BY ALL ORDER BY m.started_at DESC NULLS LAST"""
     recent_sql = """SELECT run_id, matrix_id, strategy, status, test_acc, best_val_acc, train_seconds, finished_at

@@ -2,8 +2,12 @@
 
 - `leaderboard(runs) -> board`: one row per configuration over its successful seeds:
   `<metric>_mean/_std/_ci_low/_ci_high` for `METRICS`, `<accuracy>_interval` (which interval: t over
-  seeds, or with one seed Wilson over the videos scored), `n`, `failed`, `run_ids`, `best_in_strategy`,
-  `chance_acc`, `above_chance` (seeds above chance at p < 0.05), `inference_ms_mean`, `acc_per_mparam`.
+  seeds, or with one seed Wilson over the videos scored), `n`, `failed`, `run_ids`, `best_in_strategy` (the
+  best of its strategy on validation: `chosen_on_validation`), `chance_acc`, `above_chance` (seeds above chance
+  at p < 0.05), `inference_ms_mean`, `acc_per_mparam`.
+- `chosen_on_validation(board) -> positions`: the best rows on mean validation accuracy, ties broken as the
+  verdict breaks them (`vjepa_core.analysis.verdict.TIE_BREAK`), never by the test set: of all rows, or of
+  each `by` group.
 - `pareto(board, x=, y=) -> board`: adds `on_frontier`.
 - `chance_levels(runs) -> [float]`: the distinct chance accuracies of the successful runs.
 - `has_variation(runs, column) -> bool`: some strategy ran at two or more values of `column`.
@@ -42,7 +46,7 @@ CONFIG_COLUMNS = ("config_id", "config", "strategy", "model", "dataset", "train_
 
 
 def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per configuration over its successful seeds, best test accuracy first."""
+    """One row per configuration over its successful seeds, highest mean test accuracy first."""
     rows = []
     for _, group in runs.groupby("config_id", sort=False):
         success = group[group["status"] == "success"]
@@ -61,11 +65,25 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
                "inference_ms_mean"]
     board = pd.DataFrame(rows, columns=columns)
     board = board.sort_values(["test_acc_mean", "best_val_acc_mean"], ascending=False, ignore_index=True)
-    best = board.groupby("strategy")["test_acc_mean"].idxmax() if not board.empty else []
-    board["best_in_strategy"] = board.index.isin(list(best))
+    board["best_in_strategy"] = board.index.isin(board.index[chosen_on_validation(board, by="strategy")])
     millions = board["trainable_params"].astype("float64") / 1e6
     board["acc_per_mparam"] = board["test_acc_mean"] / millions.where(millions > 0)
     return board
+
+
+# The verdict's ranking (vjepa_core.analysis.verdict): validation first, then the cheaper configuration.
+VALIDATION_ORDER = (("best_val_acc_mean", False), ("trainable_params", True), ("train_vpc", True),
+                    ("frames_per_clip", True), ("config_id", True))
+
+
+def chosen_on_validation(board: pd.DataFrame, *, by: str | None = None) -> list[int]:
+    """Positions (`iloc`) of the row with the best mean validation accuracy, or of each `by` group's best."""
+    if board.empty:
+        return []
+    columns, ascending = zip(*VALIDATION_ORDER, strict=True)
+    ranked = board.reset_index(drop=True).sort_values(list(columns), ascending=list(ascending), na_position="last")
+    first = ranked.groupby(by, sort=False).head(1) if by else ranked.head(1)
+    return sorted(first.index)
 
 
 def pareto(board: pd.DataFrame, *, x: str = "trainable_params", y: str = "test_acc_mean") -> pd.DataFrame:

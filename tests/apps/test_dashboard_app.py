@@ -104,6 +104,40 @@ def test_overview_leaderboard(monkeypatch: pytest.MonkeyPatch, dashboard_runs: T
     assert {m.label: m.value for m in at.metric}["runs"] == str((runs["strategy"] == "lora").sum())
 
 
+def test_overview_leads_with_the_verdict(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns) -> None:
+    at = _app(monkeypatch, dashboard_runs.warehouse)
+    assert at.subheader[0].value == "Verdict"
+    texts = [m.value for m in at.markdown]
+    # The newest matrix first: at 2/class and 8 frames, head and four lora points compete. The winner, worked
+    # out here from the raw rows: the best mean validation accuracy, ties to fewer trainable parameters.
+    raw = Warehouse(dashboard_runs.warehouse).runs(matrix_id=DASHBOARD_MATRIX, status="success")
+    cell = raw[(raw["videos_per_class"] == 2) & (raw["frames_per_clip"] == 8)]
+    ranked = cell.groupby(["strategy", "lr", "lora_rank"], as_index=False).agg(
+        val=("best_val_acc", "mean"), params=("trainable_params", "median")).sort_values(
+        ["val", "params"], ascending=[False, True])
+    best = ranked.iloc[0]
+    name = "head" if best["strategy"] == "head" else f"lora lr={best['lr']:g} rank={best['lora_rank']}"
+    assert texts[0].startswith(f"**Which configuration at 2/class with 8 frames?** {name}, chosen on validation "
+                               f"among 5 configurations (val {100 * best['val']:.1f}%")
+    assert [text.split("**")[1] for text in texts[:3]] == [
+        "Which configuration at 2/class with 8 frames?", "Which data size for head with 8 frames?",
+        "Which frames setting for head at 2/class?"]
+    assert all("test videos are too few to detect any difference" in text or "were not detectable" in text
+               for text in texts[:3])
+    assert "Chosen on validation (mean over seeds)" in at.caption[0].value
+    on_val = standings.leaderboard(run_rows.load_runs(dashboard_runs.warehouse))
+    on_val = on_val.iloc[standings.chosen_on_validation(on_val)[0]]
+    assert {m.label: m.value for m in at.metric}["test acc of the best on validation"] == \
+        f"{100 * on_val['test_acc_mean']:.1f}%"
+
+    # The other matrix: three strategies over two seeds, and the failed `full` run said to be left out.
+    at.selectbox(key="verdict_matrix").set_value("fixture-matrix").run()
+    assert not at.exception
+    (text,) = [m.value for m in at.markdown if m.value.startswith("**Which strategy?**")]
+    assert "chosen on validation among 3 configurations" in text and "(t over 2 seeds)" in text
+    assert text.endswith("Left out: full, seed 0 (failed: RuntimeError: loss is NaN).")
+
+
 @pytest.mark.parametrize(("page", "charts", "marks"), [
     ("params", 2, {"circle", "line", "bar"}),
     ("data_scaling", 3, {"line", "rule"}),

@@ -23,7 +23,7 @@ import typer
 from scipy import stats as scipy_stats
 from typer.testing import CliRunner
 
-from dashboard.queries import commands, comparison, detail, live, readiness, run_rows, standings, sweeps
+from dashboard.queries import commands, comparison, detail, live, readiness, run_rows, standings, sweeps, verdicts
 from runner.options import build_spec, with_spec_options
 from tests.support import DASHBOARD_MATRIX, DASHBOARD_VARIETY, TrainedRuns, plant_claim
 from vjepa_core.analysis.configurations import config_labels, spec_dict
@@ -72,6 +72,25 @@ def test_status_explains_every_unusable_warehouse(tmp_path: Path, trained_runs: 
     old = readiness.warehouse_status(trained_runs.warehouse)
     assert old.kind == "old" and "migrate()" in old.command
     assert wh.schema_version(trained_runs.warehouse) == schema.SCHEMA_VERSION - 1
+
+
+def test_best_of_each_strategy_is_chosen_on_validation(dashboard_runs: TrainedRuns) -> None:
+    board = standings.leaderboard(run_rows.load_runs(dashboard_runs.warehouse))
+    for _, group in board.groupby("strategy"):
+        (marked,) = group.index[group["best_in_strategy"]]
+        assert group.loc[marked, "best_val_acc_mean"] == group["best_val_acc_mean"].max()
+        ties = group[group["best_val_acc_mean"] == group["best_val_acc_mean"].max()]
+        assert group.loc[marked, "trainable_params"] == ties["trainable_params"].min()
+
+
+def test_matrix_options_newest_first_also_without_a_matrices_row() -> None:
+    runs = pd.DataFrame({"run_id": ["a", "b", "c", "d"], "matrix_id": ["m1", "m1", "m2", None],
+                         "started_at": pd.to_datetime(["2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04"])})
+    matrices = pd.DataFrame({"matrix_id": ["m1"], "name": ["default"], "spec": ["{}"],
+                             "started_at": pd.to_datetime(["2026-01-01"])})
+    options = verdicts.matrix_options(runs, matrices)
+    assert options[["matrix_id", "label"]].values.tolist() == [["m2", "m2 (m2), 1 run(s)"],
+                                                              ["m1", "default (m1), 2 run(s)"]]
 
 
 def test_leaderboard_groups_seeds_into_configurations(trained_runs: TrainedRuns) -> None:

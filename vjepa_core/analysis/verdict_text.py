@@ -1,9 +1,10 @@
 """The verdict in plain sentences: one renderer for the matrix summary, `runner verdict`, the dashboard and
 the model card, so that they all say the same thing.
 
-- `verdict_sentences(verdict) -> str`: a question's answer in two to four sentences (the winner chosen on
-  validation with its test accuracy and interval; whom it beats, whom it ties with; what the test set could
-  detect; runs left out).
+- `verdict_sentences(verdict) -> str`: a question and its answer in two to four sentences (the winner chosen
+  on validation with its test accuracy and interval; whom it beats, whom it ties with; what the test set could
+  detect; runs left out); `question_text` and `answer_text` are its two halves, for a page that sets the
+  question apart.
 - `verdicts_text(verdicts, left_out) -> str`: every question, one paragraph each, then the runs left out of all.
 - `winner_line(verdict) -> str`: one sentence, "chosen on validation among N configurations", for a card.
 """
@@ -34,9 +35,19 @@ def winner_line(verdict: Verdict) -> str:
             f"{pct(test['ci_high'])} ({test['interval']}).")
 
 
+def question_text(verdict: Verdict) -> str:
+    """'Which strategy at 10/class on tiny-jepa?'"""
+    title = verdict.question.title
+    return f"{title[0].upper()}{title[1:]}?"
+
+
 def verdict_sentences(verdict: Verdict) -> str:
-    question = verdict.question.title
-    parts = [f"{question[0].upper()}{question[1:]}? {winner_line(verdict)}"]
+    return f"{question_text(verdict)} {answer_text(verdict)}"
+
+
+def answer_text(verdict: Verdict) -> str:
+    """The answer after the question: the winner, whom it beats and ties with, what could be detected."""
+    parts = [winner_line(verdict)]
     worse = [e for e in verdict.others if e.verdict == WORSE]
     tied = [e for e in verdict.others if e.verdict == TIED]
     if worse:
@@ -58,12 +69,18 @@ def verdict_sentences(verdict: Verdict) -> str:
 def verdicts_text(verdicts: Sequence[Verdict], left_out: Sequence[LeftOut] = ()) -> str:
     """Every question, a paragraph each; then the `left_out` runs no question names (a configuration with no
     successful run has no question to be left out of, but the reader must still hear of it)."""
+    rest = left_out_of_all(verdicts, left_out)
+    return "\n\n".join([*(verdict_sentences(v) for v in verdicts), *([left_out_sentence(rest)] if rest else [])])
+
+
+def left_out_of_all(verdicts: Sequence[Verdict], left_out: Sequence[LeftOut]) -> list[LeftOut]:
+    """The `left_out` runs that no question names."""
     named = {item.run_id for verdict in verdicts for item in verdict.left_out}
-    rest = [item for item in left_out if item.run_id not in named]
-    paragraphs = [verdict_sentences(v) for v in verdicts]
-    if rest:
-        paragraphs.append("Left out of every question: " + "; ".join(_left(item) for item in rest) + ".")
-    return "\n\n".join(paragraphs)
+    return [item for item in left_out if item.run_id not in named]
+
+
+def left_out_sentence(items: Sequence[LeftOut]) -> str:
+    return "Left out of every question: " + "; ".join(_left(item) for item in items) + "."
 
 
 def _left(item: LeftOut) -> str:
