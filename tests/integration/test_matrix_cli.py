@@ -3,6 +3,7 @@ exit codes, bad input, a real `kill -9` mid-matrix, and reads of the warehouse w
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -69,6 +70,12 @@ def test_run_matrix_records_failures_skips_done_runs_and_retries_on_request(tmp_
     above = sum(test.p_value < 0.05 for test in chance)
     assert f"chance {100 * chance[0].chance:.1f}% (always the largest test class); {above} of 2 run(s) above it" \
         in summary
+    # It ends with the verdict: chosen on validation (ties to fewer trainable parameters), the failed run named.
+    verdict = first.output[first.output.index(f"verdict (runner verdict {matrix['matrix_id']} --json"):]
+    ok = runs[runs.status == "success"].sort_values(["best_val_acc", "trainable_params"], ascending=[False, True])
+    assert f"Which strategy? {ok['strategy'].iloc[0]}, chosen on validation among 2 configurations (val " \
+        f"{100 * ok['best_val_acc'].iloc[0]:.1f}%" in verdict
+    assert "Left out of every question: head on no_weights, seed 0 (failed: " in verdict
 
     started = time.perf_counter()
     again = invoke("run-matrix", spec, *where)
@@ -197,3 +204,11 @@ def test_sweep_reruns_the_best_configuration_with_more_seeds(tmp_path: Path, syn
     assert (matrix["status"], matrix["total_runs"]) == ("finished", 3)
     again = invoke("sweep", spec, "--top-k", "1", *where)
     assert "3 run(s): 0 ran, 3 skipped (already done), 0 failed" in again.output
+    # `runner verdict` takes the sweep by name: the lr with the best mean validation accuracy over its seeds.
+    verdict = invoke("verdict", "sweep", "--json", "--warehouse", tmp_path / "w.duckdb")
+    assert verdict.exit_code == 0, verdict.output
+    (question,) = json.loads(verdict.output)["verdicts"]
+    means = runs.groupby("lr")["best_val_acc"].mean()
+    chosen = runs.set_index("run_id").loc[question["winner"]["run_ids"], "lr"].unique().tolist()
+    assert len(chosen) == 1 and means[chosen[0]] == means.max()
+    assert question["winner"]["seeds"] == ([0, 1] if chosen[0] == best_lr else [0])
