@@ -14,8 +14,8 @@ from scipy import stats as scipy_stats
 
 from tests.support import VIDEOS, hand_holm, right, statsmodels_mcnemar
 from tests.support import write_scored_run as write
-from vjepa_core.analysis.verdict import TIE_BREAK, left_out_runs, matrix_verdicts, verdicts_json
-from vjepa_core.analysis.verdict_text import verdict_sentences, verdicts_text, winner_line
+from vjepa_core.analysis.verdict import TIE_BREAK, left_out_runs, matrix_verdicts, verdicts_json, verdicts_of_run
+from vjepa_core.analysis.verdict_text import run_line, verdict_sentences, verdicts_text, winner_line
 from vjepa_core.store.warehouse import Warehouse
 
 
@@ -88,6 +88,20 @@ def test_sentences_name_the_choice_the_beaten_and_the_tied(val_and_test_disagree
     assert text.endswith(f"On 54 test videos, differences under {mdd:.1f} points were not detectable (80% power, "
                          f"alpha 0.025 = 0.05/2, disagreement {100 * verdict.disagreement:.1f}%).")
     assert winner_line(verdict) in text
+
+
+def test_what_the_verdict_says_of_one_run(val_and_test_disagree: Warehouse) -> None:
+    runs, predictions = read(val_and_test_disagree)
+    verdicts = matrix_verdicts(runs, predictions)
+    ids = dict(zip(runs["strategy"], runs["run_id"], strict=True))
+    (verdict,) = verdicts_of_run(verdicts, ids["lora"])
+    assert run_line(verdict, ids["head"]) == f"Which strategy? {winner_line(verdict)}"
+    lora_p = verdict.others[[e.label for e in verdict.others].index("lora")].p_holm
+    assert run_line(verdict, ids["lora"]) == (f"Which strategy? Not this configuration (lora, test 85.2%): "
+                                              f"{winner_line(verdict)} This one is tied with it (Holm p = "
+                                              f"{lora_p:.2g}).")
+    assert run_line(verdict, ids["pooler_head"]).endswith("This one is worse than it (Holm p = 1.5e-05).")
+    assert verdicts_of_run(verdicts, "not-a-run") == []
 
 
 def test_three_seeds_combine_over_the_same_videos(tmp_path: Path) -> None:

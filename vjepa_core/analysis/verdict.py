@@ -20,7 +20,8 @@ power and alpha 0.05 split over its comparisons (alpha / m, Holm's strictest ste
 videos and the median disagreement rate of its comparisons.
 
 Offers: `matrix_verdicts(runs, predictions) -> list[Verdict]`, `verdicts_json(verdicts) -> dict` (the
-`runner verdict --json` object), `left_out_runs(runs)` (the runs that cannot compete, named), and the types
+`runner verdict --json` object), `left_out_runs(runs)` (the runs that cannot compete, named),
+`verdicts_of_run(verdicts, run_id)` (the questions a run competes in), and the types
 `Config`, `Question`, `Entry`, `Verdict`, `LeftOut`. The sentences are `vjepa_core.analysis.verdict_text`.
 """
 
@@ -300,6 +301,12 @@ def decide(question: Question, configs: dict[str, Config], correct: dict[str, pd
     ties = tuple(names[o.config_id] for o in rest if round(o.val_acc, 9) == round(winner.val_acc, 9))
     return Verdict(question, Entry(winner, names[winner.config_id]), others, ties, left_out, videos,
                    disagreement, alpha, mdd)
+
+
+def verdicts_of_run(verdicts: Sequence[Verdict], run_id: str) -> list[Verdict]:
+    """The questions one run's configuration competes in (its own setting's first), e.g. for its model card."""
+    return [v for v in verdicts for entry in (v.winner, *v.others)
+            if run_id in set(entry.config.runs["run_id"].astype(str))]
 
 
 def _call(test: PairedTest | None, p_holm: float) -> str:

@@ -6,7 +6,8 @@ the model card, so that they all say the same thing.
   detect; runs left out); `question_text` and `answer_text` are its two halves, for a page that sets the
   question apart.
 - `verdicts_text(verdicts, left_out) -> str`: every question, one paragraph each, then the runs left out of all.
-- `winner_line(verdict) -> str`: one sentence, "chosen on validation among N configurations", for a card.
+- `winner_line(verdict) -> str`: one sentence, "chosen on validation among N configurations", for a card;
+  `run_line(verdict, run_id)`: what the question says of one run (chosen, or who was and how it compares).
 """
 
 from __future__ import annotations
@@ -33,6 +34,19 @@ def winner_line(verdict: Verdict) -> str:
     return (f"{verdict.winner.label}, chosen on validation among {verdict.configurations} configurations "
             f"(val {pct(winner.val_acc)}{tie}): test {pct(test['mean'])}, 95% CI {pct(test['ci_low'])} to "
             f"{pct(test['ci_high'])} ({test['interval']}).")
+
+
+def run_line(verdict: Verdict, run_id: str) -> str:
+    """What the verdict says of one run's configuration: the winner line if it was chosen, else who was chosen
+    and how this one compares (a model card states both)."""
+    if run_id in set(verdict.winner.config.runs["run_id"].astype(str)):
+        return f"{question_text(verdict)} {winner_line(verdict)}"
+    (entry,) = [e for e in verdict.others if run_id in set(e.config.runs["run_id"].astype(str))]
+    against = {WORSE: "worse than it", BETTER: "better than it on test", TIED: "tied with it",
+               UNTESTED: "not tested against it"}[entry.verdict]
+    held = f" (Holm p = {p_text(entry.p_holm)})" if entry.verdict != UNTESTED else ""
+    return (f"{question_text(verdict)} Not this configuration ({entry.label}, test {pct(entry.config.test['mean'])}): "
+            f"{winner_line(verdict)} This one is {against}{held}.")
 
 
 def question_text(verdict: Verdict) -> str:
