@@ -251,7 +251,7 @@ def _or_inf(value: Any) -> float:
     return math.inf if value is None or pd.isna(value) else float(value)
 
 
-def test_correct(predictions: pd.DataFrame) -> dict[str, pd.Series]:
+def correct_by_run(predictions: pd.DataFrame) -> dict[str, pd.Series]:
     """Per run: right or not on each test video, indexed by (video, occurrence) so a video listed twice pairs."""
     test = predictions[predictions["split"] == "test"].copy()
     if test.empty:
@@ -363,7 +363,7 @@ def matrix_verdicts(runs: pd.DataFrame, predictions: pd.DataFrame) -> list[Verdi
     excluded = {left.run_id for left in out}
     configs = {key: Config(c.config_id, c.spec, c.runs[~c.runs["run_id"].isin(excluded)].reset_index(drop=True),
                            c.failed) for key, c in all_configs.items()}
-    correct = test_correct(predictions)
+    correct = correct_by_run(predictions)
     verdicts = []
     for question in find_questions(configs):
         members = _members(question, all_configs)
