@@ -40,7 +40,7 @@ cols[0].metric("runs", len(runs))
 cols[1].metric("succeeded", int((runs["status"] == "success").sum()))
 cols[2].metric("failed", int((runs["status"] == "failed").sum()))
 cols[3].metric("configurations", len(board))
-cols[4].metric("test acc of the best on validation", ui.fmt_pct(None if on_val is None else on_val["test_acc_mean"]),
+cols[4].metric("val-chosen test acc", ui.fmt_pct(None if on_val is None else on_val["test_acc_mean"]),
                help=None if on_val is None else f"{on_val['config']}: the best mean validation accuracy of the shown "
                "configurations; its test accuracy, never the best test accuracy (choosing on the test set and "
                "reporting that same score flatters it)")

@@ -127,7 +127,7 @@ def test_overview_leads_with_the_verdict(monkeypatch: pytest.MonkeyPatch, dashbo
     assert "Chosen on validation (mean over seeds)" in at.caption[0].value
     on_val = standings.leaderboard(run_rows.load_runs(dashboard_runs.warehouse))
     on_val = on_val.iloc[standings.chosen_on_validation(on_val)[0]]
-    assert {m.label: m.value for m in at.metric}["test acc of the best on validation"] == \
+    assert {m.label: m.value for m in at.metric}["val-chosen test acc"] == \
         f"{100 * on_val['test_acc_mean']:.1f}%"
 
     # The other matrix: three strategies over two seeds, and the failed `full` run said to be left out.
