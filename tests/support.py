@@ -215,12 +215,12 @@ def right(*videos: Any) -> Any:
 
 def write_scored_run(store: Any, strategy: str, *, val: float | None = None, correct: Any = None,
                      videos_per_class: int = 10, seed: int = 0, model: str = "tiny-jepa", error: str | None = None,
-                     params: int | None = None, matrix_id: str = "m") -> str:
+                     params: int | None = None, matrix_id: str = "m", data: str = "synthetic") -> str:
     """One run as the runner writes it: a `runs` row and its test predictions (none if it failed)."""
     from vjepa_core.spec import RunSpec
     from vjepa_core.store.warehouse import RunRecord
 
-    spec = RunSpec(strategy=strategy, model=model, videos_per_class=videos_per_class, seed=seed, epochs=2)
+    spec = RunSpec(strategy=strategy, model=model, videos_per_class=videos_per_class, seed=seed, epochs=2, data=data)
     run = {"run_id": spec.run_id, "matrix_id": matrix_id, "strategy": strategy, "model": model,
            "status": "failed" if error else "success", "error": error, "spec": spec.to_dict(), "seed": seed,
            "videos_per_class": videos_per_class, "frames_per_clip": spec.frames_per_clip,

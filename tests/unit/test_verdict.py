@@ -209,6 +209,16 @@ def test_the_questions_of_a_matrix(tmp_path: Path) -> None:
     assert verdicts[1].left_out[0].run_id == failed
 
 
+def test_two_datasets_never_compete(tmp_path: Path) -> None:
+    store = Warehouse(tmp_path / "w.duckdb")
+    for data in ("/videos/ucf", "/videos/kinetics"):
+        write(store, "head", val=0.8, correct=right(range(30)), data=data)
+        write(store, "lora", val=0.7, correct=right(range(20)), data=data)
+    verdicts = matrix_verdicts(*read(store))
+    assert sorted(v.question.title for v in verdicts) == ["which strategy data=kinetics", "which strategy data=ucf"]
+    assert all(v.configurations == 2 for v in verdicts)
+
+
 def test_a_tie_on_validation_goes_to_fewer_parameters_never_to_test(tmp_path: Path) -> None:
     store = Warehouse(tmp_path / "w.duckdb")
     write(store, "full", val=0.8, correct=right(range(50)))

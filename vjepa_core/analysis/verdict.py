@@ -165,7 +165,7 @@ def find_questions(configs: dict[str, Config]) -> list[Question]:
     questions = []
     for ids in _groups(live, question_fields("configuration", live)):
         spec = configs[ids[0]].spec
-        fixed = {field: spec.get(field) for field in SETTINGS if field in varying}
+        fixed = {field: spec.get(field) for field in (*SETTINGS, *TEST_SET) if field in varying}
         what = "which strategy" if len({configs[i].strategy for i in ids}) == len(ids) else "which configuration"
         questions.append(Question("configuration", fixed, ids, f"{what} {_describe(fixed)}".strip()))
     for setting in SETTINGS:
