@@ -1,8 +1,9 @@
 """The verdict of a matrix or sweep: per question, the configuration chosen on validation, reported on test,
 and every other configuration tested against it on the shared test videos. Pure: DataFrames in, no torch.
 
-Questions. A configuration is a run spec without its seed (`vjepa_core.spec.config_id`). A *setting* is a
-data size (`videos_per_class`), a frames setting (`frames_per_clip`) and a model.
+Questions. A configuration is a run spec without its seed (the project's one grouping key,
+`analysis.configurations.with_configurations`). A *setting* is a data size (`videos_per_class`), a frames
+setting (`frames_per_clip`) and a model.
 - "which configuration": at each setting the configurations compete (the strategies, or a sweep's points);
 - "which data size" / "which frames setting" / "which model": configurations equal in everything but that
   one setting compete (`lora` at 10 and at 40 videos per class).
@@ -12,12 +13,13 @@ The winner has the best mean validation accuracy over its seeds (`best_val_acc`,
 `TIE_BREAK` settles equal means without looking at the test set. It is reported with its mean test accuracy
 and the project's 95% interval (`stats.accuracy_summary`: Wilson over the test videos with one seed,
 Student-t over seeds otherwise). Every other configuration is paired with it on the test videos both were
-scored on (seeds paired by number; `paired.paired_test`: exact McNemar per seed pair, combined by the exact
-sign-flip test over videos), the p-values are Holm-adjusted within the question, and each gets `worse`
-(adjusted p < 0.05, lower test accuracy), `better` (adjusted p < 0.05, higher: validation and test
-disagree) or `tied`. The question's minimum detectable difference is that of the exact McNemar test at 80%
-power and alpha 0.05 split over its comparisons (alpha / m, Holm's strictest step), for its number of test
-videos and the median disagreement rate of its comparisons.
+scored on (the seeds both ran, paired by number as `runner compare` pairs them; `paired.paired_test`: exact
+McNemar per seed pair, combined by the exact sign-flip test over videos), the p-values are Holm-adjusted
+within the question, and each gets `worse` (adjusted p < 0.05, lower test accuracy), `better` (adjusted
+p < 0.05, higher: validation and test disagree), `tied`, or `untested` (no seed or test video in common).
+The question's minimum detectable difference is that of the exact McNemar test at 80% power and alpha 0.05
+split over its comparisons (alpha / m, Holm's strictest step), for its number of test videos and the median
+disagreement rate of its comparisons.
 
 Offers: `matrix_verdicts(runs, predictions) -> list[Verdict]`, `verdicts_json(verdicts) -> dict` (the
 `runner verdict --json` object), `left_out_runs(runs)` (the runs that cannot compete, named),
@@ -37,9 +39,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vjepa_core.analysis.configurations import SHORT_NAMES, seed_pairs, spec_dict, value_text, with_configurations
 from vjepa_core.analysis.paired import POWER, PairedTest, holm, min_detectable_difference, paired_test
 from vjepa_core.analysis.stats import ALPHA, accuracy_summary
-from vjepa_core.spec import config_id
+from vjepa_core.spec import REPEAT_FIELDS
 from vjepa_core.strategies import STRATEGIES
 
 SETTINGS = ("videos_per_class", "frames_per_clip", "model")
@@ -78,8 +81,6 @@ class Config:
     def seeds(self) -> list[int]:
         return sorted(int(seed) for seed in self.runs["seed"])
 
-    def run_of_seed(self, seed: int) -> str:
-        return str(self.runs.loc[self.runs["seed"] == seed, "run_id"].iloc[0])
 
 
 @dataclass(frozen=True)
@@ -126,22 +127,14 @@ class Verdict:
 # -- configurations and questions ---------------------------------------------------------------
 
 
-def spec_of(value: Any) -> dict[str, Any]:
-    """A `runs.spec` cell (dict, or JSON text as DuckDB returns it) as a dict."""
-    if isinstance(value, dict):
-        return dict(value)
-    return json.loads(value) if isinstance(value, str) and value else {}
-
-
 def configurations(runs: pd.DataFrame) -> dict[str, Config]:
-    """Every configuration of `runs` (successful and failed runs), in order of first appearance."""
-    runs = runs.copy()
-    specs = [spec_of(spec) for spec in runs["spec"]]
-    runs["config_id"] = [config_id(spec) for spec in specs]
-    runs["seed"] = [spec.get("seed", 0) for spec in specs]
+    """Every configuration of `runs` (successful and failed runs), in order of first appearance, grouped by
+    the project's one configuration key (`analysis.configurations.with_configurations`)."""
+    runs = with_configurations(runs)
+    runs["seed"] = [spec_dict(spec).get("seed", 0) for spec in runs["spec"]]
     found = {}
     for key, group in runs.groupby("config_id", sort=False):
-        spec = {k: v for k, v in spec_of(group["spec"].iloc[0]).items() if k != "seed"}
+        spec = {k: v for k, v in spec_dict(group["spec"].iloc[0]).items() if k not in REPEAT_FIELDS}
         ok = group["status"] == "success"
         found[key] = Config(key, spec, group[ok].sort_values("seed").reset_index(drop=True),
                             group[~ok].reset_index(drop=True))
@@ -211,20 +204,16 @@ def _describe(values: dict[str, Any]) -> str:
     return " ".join(_part(field, value) for field, value in values.items())
 
 
-SHORT = {"lora_rank": "rank", "lora_alpha": "alpha", "lora_dropout": "dropout", "weight_decay": "wd"}
-
-
 def _part(field: str, value: Any) -> str:
+    """A setting as a phrase ("at 10/class", "with 8 frames", "on tiny-jepa"), any other option as key=value."""
     if field == "videos_per_class":
         return "at all videos" if value is None else f"at {value}/class"
     if field == "frames_per_clip":
         return f"with {value} frames"
     if field == "model":
         return f"on {Path(str(value).removeprefix('preset:')).name or value}"
-    if field == "data":
-        return f"data={Path(str(value)).name or value}"
-    shown = f"{value:g}" if isinstance(value, float) else json.dumps(value) if isinstance(value, list) else value
-    return f"{SHORT.get(field, field)}={shown}"
+    shown = json.dumps(value) if isinstance(value, list) else value_text(field, value)
+    return f"{SHORT_NAMES.get(field, field)}={shown}"
 
 
 def labels(configs: list[Config]) -> dict[str, str]:
@@ -261,16 +250,9 @@ def correct_by_run(predictions: pd.DataFrame) -> dict[str, pd.Series]:
     return {run_id: rows.set_index(["video", "occurrence"])["correct"] for run_id, rows in test.groupby("run_id")}
 
 
-def seed_pairs(first: Config, second: Config) -> list[tuple[int, int]]:
-    """The seeds both ran, by number; with none in common, the i-th seed of one with the i-th of the other."""
-    shared = sorted(set(first.seeds) & set(second.seeds))
-    return [(s, s) for s in shared] or list(zip(first.seeds, second.seeds, strict=False))
-
-
 def compare(winner: Config, other: Config, correct: dict[str, pd.Series]) -> PairedTest | None:
     """The paired test of `winner` against `other` on the test videos every paired run scored (None: none)."""
-    pairs = [(correct.get(winner.run_of_seed(a)), correct.get(other.run_of_seed(b)))
-             for a, b in seed_pairs(winner, other)]
+    pairs = [(correct.get(a), correct.get(b)) for _, a, b in seed_pairs(winner.runs, other.runs)]
     if not pairs or any(a is None or b is None for a, b in pairs):
         return None
     shared = pairs[0][0].index

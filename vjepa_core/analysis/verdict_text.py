@@ -73,7 +73,7 @@ def answer_text(verdict: Verdict) -> str:
                      f"({pct(entry.config.test['mean'])}, Holm p = {p_text(entry.p_holm)}).")
     untested = [e.label for e in verdict.others if e.verdict == UNTESTED]
     if untested:
-        parts.append(f"Not tested (no shared test predictions): {_names(untested)}.")
+        parts.append(f"Not tested (no seed or test video in common): {_names(untested)}.")
     parts.append(_detectable(verdict))
     if verdict.left_out:
         parts.append("Left out: " + "; ".join(_left(item) for item in verdict.left_out) + ".")
