@@ -42,8 +42,10 @@ _UCF_GROUP = re.compile(r"^v_.+_(g\d+)_c\d+$")
 
 @dataclass(frozen=True)
 class VideoItem:
+    """One video file; `label` is None in sets read without labels (`vjepa_core.data.videosets`)."""
+
     path: str
-    label: str
+    label: str | None = None
     group: str | None = None
     split: str | None = None
 
@@ -92,16 +94,17 @@ def discover_dataset(data: str | os.PathLike[str]) -> DatasetSource:
     if path.is_file():
         if path.suffix.lower() != ".csv":
             raise UserError(f"{path}: expected a folder of class folders or a .csv manifest")
-        items, root, name = _items_from_csv(path), path.parent, path.stem
+        items, root, name = manifest_items(path), path.parent, path.stem
     else:
-        items, root, name = _items_from_folders(path), path, path.resolve().name
+        items, root, name = folder_items(path), path, path.resolve().name
     classes = tuple(sorted({item.label for item in items}))
     return DatasetSource(root=str(root), name=name, items=tuple(items), classes=classes,
                          presplit=any(item.split for item in items),
                          flip_pairs=_read_flip_pairs(root / FLIP_PAIRS_FILE, classes))
 
 
-def _items_from_folders(root: Path) -> list[VideoItem]:
+def folder_items(root: Path) -> list[VideoItem]:
+    """The videos of `root/<class>/**` or `root/{train,val,test}/<class>/**`, labelled by their class folder."""
     subdirs = _subfolders(root)
     if not subdirs:
         raise UserError(f"{root}: no class folders (expected {root}/<class>/*.mp4 or {root}/train/<class>/...)")
@@ -147,15 +150,21 @@ def _ucf_group(path: Path) -> str | None:
     return match.group(1) if match else None
 
 
-def _items_from_csv(csv_path: Path) -> list[VideoItem]:
+def manifest_items(csv_path: Path, *, labelled: bool = True) -> list[VideoItem]:
+    """The rows of a CSV manifest `path,label[,split][,group]`, paths relative to its folder.
+
+    `labelled=False` reads a set of videos for commands that need no labels: only `path` is required,
+    an empty label is None, and a listed file that is missing is left for the decoder to report.
+    """
+    columns = ("path", "label") if labelled else ("path",)
     with csv_path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         header = [name.strip().lower() for name in next(reader, [])]
-        missing = [name for name in ("path", "label") if name not in header]
+        missing = [name for name in columns if name not in header]
         if missing:
-            raise UserError(f"{csv_path}: missing column(s) {', '.join(missing)}; the header must be "
-                            "path,label[,split][,group]")
-        items = [_csv_item(csv_path, line, dict(zip(header, row, strict=False)))
+            expected = "path,label[,split][,group]" if labelled else "path[,label][,split][,group]"
+            raise UserError(f"{csv_path}: missing column(s) {', '.join(missing)}; the header must be {expected}")
+        items = [_csv_item(csv_path, line, dict(zip(header, row, strict=False)), labelled=labelled)
                  for line, row in enumerate(reader, start=2) if any(cell.strip() for cell in row)]
     if not items:
         raise UserError(f"{csv_path}: the manifest lists no videos")
@@ -165,23 +174,23 @@ def _items_from_csv(csv_path: Path) -> list[VideoItem]:
     return items
 
 
-def _csv_item(csv_path: Path, line: int, row: dict[str, str]) -> VideoItem:
+def _csv_item(csv_path: Path, line: int, row: dict[str, str], *, labelled: bool) -> VideoItem:
     where = f"{csv_path}: line {line}"
     path, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
-    if not path or not label:
-        raise UserError(f"{where}: empty path or label")
+    if not path or (labelled and not label):
+        raise UserError(f"{where}: empty path or label" if labelled else f"{where}: empty path")
     full = Path(path).expanduser()
     full = full if full.is_absolute() else csv_path.parent / full
-    if not full.is_file():
+    if labelled and not full.is_file():
         raise UserError(f"{where}: video file not found: {full}")
     split = None
-    if "split" in row:
+    if (row.get("split") or "").strip() or (labelled and "split" in row):
         value = (row.get("split") or "").strip().lower()
         if value not in SPLIT_ALIASES:
             raise UserError(f"{where}: unknown split value {value!r} (use train, val or test)")
         split = SPLIT_ALIASES[value]
     group = (row.get("group") or "").strip() or None
-    return VideoItem(str(full.resolve()), label, group, split)
+    return VideoItem(str(full.resolve()), label or None, group, split)
 
 
 def _read_flip_pairs(path: Path, classes: Sequence[str]) -> dict[str, str]:
