@@ -11,7 +11,6 @@ import av
 import numpy as np
 import pytest
 
-from vjepa_core.data.datasets import VideoItem
 from vjepa_core.data.videosets import (
     NoDecodableVideos,
     check_video_set,
@@ -19,7 +18,6 @@ from vjepa_core.data.videosets import (
     find_videos,
     read_video_set,
     summary_line,
-    unlabelled,
 )
 from vjepa_core.errors import UserError
 
@@ -85,7 +83,6 @@ def test_class_folders_keep_their_labels(synthetic_small: Path) -> None:
     assert {item.label for item in videos.items} == {"up", "down", "left", "right", "wave", "still"}
     assert all(Path(item.path).parent.name == item.label for item in videos.items)
     assert videos.describe() == f"24 videos: {synthetic_small} (class folders, 6 classes)"
-    assert unlabelled(videos).items == tuple(VideoItem(item.path) for item in videos.items)
 
 
 def test_presplit_folders_keep_labels_and_splits(synthetic_small: Path, tmp_path: Path) -> None:

@@ -123,11 +123,6 @@ def check_video_set(videos: VideoSet, *, decoder: str = "auto", progress: bool =
     return dataclasses.replace(videos, items=tuple(good), skipped=(*videos.skipped, *skipped))
 
 
-def unlabelled(videos: VideoSet) -> VideoSet:
-    """The same videos without labels, splits or groups (what pretraining reads)."""
-    return dataclasses.replace(videos, items=tuple(VideoItem(item.path) for item in videos.items))
-
-
 # ---- reporting -------------------------------------------------------------------------------
 
 def summary_line(done: int, skipped: Sequence[tuple[str, str]], *, verb: str) -> str:
