@@ -92,6 +92,7 @@ def test_a_version_2_file_gains_the_matrix_host_and_the_error_kind(tmp_path: Pat
         conn.execute("DROP TABLE pretrain_runs")
         conn.execute("DROP TABLE pretrain_epochs")
         conn.execute("ALTER TABLE matrices DROP COLUMN pid_started")
+        conn.execute("DROP TABLE embedding_skips")
         conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     assert Warehouse(path).migrate() == 2 and schema_version(path) == schema.SCHEMA_VERSION
     Warehouse(path).upsert_matrix({"matrix_id": "m", "host": "box-1"})
@@ -121,6 +122,7 @@ def test_a_version_5_file_gains_the_embeddings_table(tmp_path: Path) -> None:
         conn.execute("DROP TABLE pretrain_runs")  # came later, in version 7
         conn.execute("DROP TABLE pretrain_epochs")
         conn.execute("ALTER TABLE matrices DROP COLUMN pid_started")  # came later, in version 8
+        conn.execute("DROP TABLE embedding_skips")  # came later, in version 9
         conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
     assert Warehouse(path).migrate() == 5 and schema_version(path) == schema.SCHEMA_VERSION
     with read_connection(path) as conn:
@@ -131,11 +133,53 @@ def test_a_version_5_file_gains_the_embeddings_table(tmp_path: Path) -> None:
     assert Warehouse(path).get_run("r1")["test_acc"] == 0.75
 
 
+def test_a_version_8_file_gains_the_embedding_skips_table(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    Warehouse(path).write_embeddings(_embedding_rows("f1", ["a.mp4"]), np.ones((1, 3)))
+    with duckdb.connect(str(path)) as conn:  # what a version-8 file looks like
+        conn.execute("DROP TABLE embedding_skips")
+        conn.execute("UPDATE meta SET value = '8' WHERE key = 'schema_version'")
+    assert Warehouse(path).migrate() == 8 and schema_version(path) == schema.SCHEMA_VERSION
+    with read_connection(path) as conn:
+        columns = dict(conn.execute("SELECT column_name, data_type FROM information_schema.columns "
+                                    "WHERE table_name = 'embedding_skips' ORDER BY ordinal_position").fetchall())
+    assert columns == schema.catalog()["embedding_skips"]  # an upgraded file has the layout of a new one
+    assert Warehouse(path).embeddings()["video"].tolist() == ["a.mp4"]
+
+
+def _skips(fingerprint: str, videos: list[str], window: float | None = None) -> pd.DataFrame:
+    return pd.DataFrame({"model_fingerprint": fingerprint, "video": videos, "window_s": window,
+                         "stride_s": None if window is None else window / 2, "reason": "no video stream",
+                         "dataset": "clips", "created_at": datetime.now()})
+
+
+def test_embeddings_and_the_files_skipped_land_together_and_a_fixed_file_leaves_the_skips(tmp_path: Path) -> None:
+    store = Warehouse(tmp_path / "w.duckdb")
+    assert store.embedding_skips().empty  # no file yet: nothing skipped, nothing created
+    assert store.write_embeddings(_embedding_rows("f1", ["a.mp4"]), np.ones((1, 3)),
+                                  skipped=_skips("f1", ["b.mp4", "c.mp4"])) == 1
+    assert store.write_embeddings(_embedding_rows("f1", []), np.ones((0, 3)),
+                                  skipped=_skips("f1", ["d.mp4"], 2.0)) == 0
+    skips = store.embedding_skips("f1")
+    assert list(zip(skips["video"], skips["window_s"].fillna(0), strict=True)) == [("b.mp4", 0), ("c.mp4", 0),
+                                                                                  ("d.mp4", 2.0)]
+    # b.mp4 was repaired and embeds now; c.mp4 still fails: the set's skips say so, other sets keep theirs
+    store.write_embeddings(_embedding_rows("f1", ["b.mp4"]), np.ones((1, 3)), skipped=_skips("f1", ["c.mp4"]))
+    skips = store.embedding_skips("f1")
+    assert list(zip(skips["video"], skips["window_s"].fillna(0), strict=True)) == [("c.mp4", 0), ("d.mp4", 2.0)]
+    assert sorted(store.embeddings("f1")["video"]) == ["a.mp4", "b.mp4"]
+    with pytest.raises(ValueError, match="embedding_skips.window_s"):  # validated before the file is opened
+        store.write_embeddings(_embedding_rows("f1", []), np.ones((0, 3)),
+                               skipped=_skips("f1", ["e.mp4"]).assign(window_s="wide"))
+    assert "e.mp4" not in set(store.embedding_skips()["video"])
+
+
 def test_a_version_7_file_gains_the_matrix_process_start(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
     Warehouse(path).upsert_matrix({"matrix_id": "m", "status": "running", "pid": 7, "host": "box-1"})
     with duckdb.connect(str(path)) as conn:  # what a version-7 file looks like
         conn.execute("ALTER TABLE matrices DROP COLUMN pid_started")
+        conn.execute("DROP TABLE embedding_skips")  # came later, in version 9
         conn.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
     assert Warehouse(path).migrate() == 7 and schema_version(path) == schema.SCHEMA_VERSION
     matrix = Warehouse(path).matrix("m")
@@ -422,14 +466,15 @@ def test_export_writes_one_file_per_table_with_every_row(tmp_path: Path, fmt: st
     warehouse.write_run(make_record("r2", predictions=3))
     warehouse.write_run(RunRecord(run={"run_id": "r3", "status": "failed", "error": "boom"}))
     warehouse.upsert_matrix({"matrix_id": "m1", "status": "finished"})
-    warehouse.write_embeddings(_embedding_rows("f1", ["a.mp4", "b.mp4"]), np.ones((2, 3)))
+    warehouse.write_embeddings(_embedding_rows("f1", ["a.mp4", "b.mp4"]), np.ones((2, 3)),
+                               skipped=_skips("f1", ["c.mp4"]))
     warehouse.write_pretrain({"pretrain_id": "p1", "status": "success"}, [{"epoch": 0}, {"epoch": 1, "loss": 0.3}])
 
     paths = warehouse.export(tmp_path / "out", fmt)  # type: ignore[arg-type]
 
     assert [p.name for p in paths] == [f"{t}.{fmt}" for t in schema.TABLES]
     expected = {"runs": 3, "epochs": 6, "class_metrics": 4, "confusion": 8, "predictions": 9, "matrices": 1,
-                "embeddings": 2, "pretrain_runs": 1, "pretrain_epochs": 2}
+                "embeddings": 2, "embedding_skips": 1, "pretrain_runs": 1, "pretrain_epochs": 2}
     for path in paths:
         reader = "read_csv_auto" if fmt == "csv" else "read_parquet"
         count = duckdb.execute(f"SELECT count(*) FROM {reader}(?)", [str(path)]).fetchall()[0][0]

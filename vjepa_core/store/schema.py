@@ -25,7 +25,7 @@ import duckdb
 from vjepa_core.errors import UserError
 from vjepa_core.store.locking import Connection, transaction
 
-SCHEMA_VERSION: int = 8
+SCHEMA_VERSION: int = 9
 # MIGRATIONS[n] is the SQL that brings a version-n file to version n + 1. Add one whenever
 # schema.sql changes; version 1 is the first released schema.
 MIGRATIONS: dict[int, str] = {
@@ -60,6 +60,9 @@ MIGRATIONS: dict[int, str] = {
        "probe_acc DOUBLE, PRIMARY KEY (pretrain_id, epoch));",
     # 8: when a matrix's process started, so that a reused pid does not keep a killed matrix 'running'.
     7: "ALTER TABLE matrices ADD COLUMN pid_started DOUBLE;",
+    # 9: the files `runner embed` skipped, by the set of vectors that lacks them.
+    8: "CREATE TABLE embedding_skips (model_fingerprint VARCHAR NOT NULL, video VARCHAR NOT NULL, window_s DOUBLE, "
+       "stride_s DOUBLE, reason VARCHAR NOT NULL, dataset VARCHAR, created_at TIMESTAMP);",
 }
 
 RUN_STATUSES = ("success", "failed")
@@ -68,7 +71,7 @@ ERROR_KINDS = ("storage", "error")
 MATRIX_STATUSES = ("running", "finished", "interrupted")
 RUN_TABLES = ("runs", "epochs", "class_metrics", "confusion", "predictions")
 PRETRAIN_TABLES = ("pretrain_runs", "pretrain_epochs")
-TABLES = (*RUN_TABLES, "matrices", "embeddings", *PRETRAIN_TABLES)
+TABLES = (*RUN_TABLES, "matrices", "embeddings", "embedding_skips", *PRETRAIN_TABLES)
 EMBEDDING_KEY = ("model_fingerprint", "video", "start_frame", "end_frame")
 
 

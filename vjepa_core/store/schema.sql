@@ -1,4 +1,4 @@
--- schema_version: 8
+-- schema_version: 9
 -- The vjepa-lab warehouse schema. The number above must equal vjepa_core.store.schema.SCHEMA_VERSION
 -- (a test checks it). This file always describes the CURRENT version: it is applied, in one
 -- transaction, to an empty DuckDB file on first write, and the code then records the version in
@@ -174,6 +174,19 @@ CREATE TABLE embeddings (
     embedding FLOAT[] NOT NULL,
     created_at TIMESTAMP,
     PRIMARY KEY (model_fingerprint, video, start_frame, end_frame)
+);
+
+-- The files `runner embed` could not embed (not a video, no video stream, shorter than the window), by
+-- the set of vectors that lacks them: (model_fingerprint, window_s, stride_s). Rewritten with the set:
+-- a file that embeds later leaves this table.
+CREATE TABLE embedding_skips (
+    model_fingerprint VARCHAR NOT NULL,
+    video VARCHAR NOT NULL,                -- the file's path
+    window_s DOUBLE,                       -- windows only: the set's window length and stride
+    stride_s DOUBLE,
+    reason VARCHAR NOT NULL,               -- why, as the warning line said it
+    dataset VARCHAR,
+    created_at TIMESTAMP
 );
 
 -- One row per `runner pretrain` run (vjepa_core.pretrain): self-supervised masked latent prediction

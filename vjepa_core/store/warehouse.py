@@ -3,9 +3,9 @@
 Contract (DESIGN.md, "Warehouse (DuckDB) contract"):
 - Tables `runs`, `epochs`, `class_metrics`, `confusion`, `predictions`, `matrices`, `claims`
   (which process trains which run: `vjepa_core.store.claims`), `embeddings` (`runner embed`'s
-  vectors), `pretrain_runs` and `pretrain_epochs` (`runner pretrain`: one row per run, collapse
-  diagnostics per epoch), plus `meta` holding `schema_version` (`vjepa_core.store.schema`: the
-  schema, its version and migrations).
+  vectors) and `embedding_skips` (the files it could not embed), `pretrain_runs` and `pretrain_epochs`
+  (`runner pretrain`: one row per run, collapse diagnostics per epoch), plus `meta` holding
+  `schema_version` (`vjepa_core.store.schema`: the schema, its version and migrations).
 - `Warehouse` is the file's only writer: no other module opens a read-write connection
   (`vjepa_core.store.locking`, the lock-and-retry protocol, is used for writing only from here).
   `Warehouse.write_run(RunRecord)` replaces every row of one run_id, in every table, in ONE
@@ -14,10 +14,12 @@ Contract (DESIGN.md, "Warehouse (DuckDB) contract"):
   (`vjepa_core.store.rows`) before the file is opened, then inserted with one INSERT ... SELECT per
   table. Given the owner of the run's claim, the same transaction releases it. `write_transaction()`
   is that one path for the other store modules (claims). `write_pretrain` replaces a pretraining
-  run's rows, `write_embeddings` upserts vectors, `upsert_matrix` keeps a matrix's row current, each
-  in one transaction; every write first brings an older file up to date (`migrate`).
+  run's rows, `write_embeddings` upserts vectors (and records the files skipped, `embedding_skips`),
+  `upsert_matrix` keeps a matrix's row current, each in one transaction; every write first brings an
+  older file up to date (`migrate`).
 - Reads: `completed_run_ids`, `get_run` (id or unique prefix), `runs`, `table`, `pretrain_table`,
-  `claims`, `matrices`, `matrix`, `embeddings`, `export` (every table as csv/parquet, all or nothing).
+  `claims`, `matrices`, `matrix`, `embeddings`, `embedding_skips`, `export` (every table as csv/parquet,
+  all or nothing).
   The dicts of `get_run` and `matrix` decode JSON columns; DataFrames keep them as text.
 - Outside the class, for readers that never write (the dashboard, the demo):
   `read_connection(path)`, one consistent read-only snapshot of an up-to-date file (keep the block
@@ -64,6 +66,7 @@ _ORDER_BY = {
     "predictions": "run_id, split, video",
     "matrices": "started_at NULLS LAST, matrix_id",
     "embeddings": "model_fingerprint, video, start_frame, end_frame",
+    "embedding_skips": "model_fingerprint, window_s NULLS FIRST, stride_s, video",
     "pretrain_runs": "started_at NULLS LAST, pretrain_id",
     "pretrain_epochs": "pretrain_id, epoch",
 }
@@ -148,20 +151,39 @@ class Warehouse:
         with self._writing() as conn:
             insert(conn, "matrices", rows, on_conflict=f"ON CONFLICT (matrix_id) DO UPDATE SET {updates}")
 
-    def write_embeddings(self, rows: pd.DataFrame, vectors: np.ndarray) -> int:
+    def write_embeddings(self, rows: pd.DataFrame, vectors: np.ndarray, skipped: pd.DataFrame | None = None) -> int:
         """Insert one `embeddings` row per row of `rows` with its vector (`vectors[i]`), replacing rows
-        with the same key (model fingerprint, video, frame span), in one transaction. Returns the count."""
+        with the same key (model fingerprint, video, frame span), and record `skipped` (`embedding_skips`
+        rows: the files of the same sets that could not be embedded), in one transaction. A set's earlier
+        skip rows for the files written now, embedded or skipped, are replaced. Returns the vectors' count."""
         if len(rows) != len(vectors):
             raise ValueError(f"embeddings: {len(rows)} rows but {len(vectors)} vectors")
-        if not len(rows):
+        skipped = skipped if skipped is not None else pd.DataFrame()
+        if not len(rows) and not len(skipped):
             return 0
-        records = rows.astype(object).where(rows.notna(), None).to_dict("records")
-        table = arrow_rows("embeddings", records).append_column("embedding", vector_column(vectors))
+        table = arrow_rows("embeddings", _records(rows)).append_column("embedding", vector_column(vectors))
+        skips = arrow_rows("embedding_skips", _records(skipped))
         updates = ", ".join(f'"{name}" = excluded."{name}"' for name in table.column_names if name not in EMBEDDING_KEY)
+        touched = _set_videos(rows, skipped)
         with self._writing() as conn, transaction(conn):
+            if touched.num_rows:
+                conn.register("_touched", touched)
+                conn.execute("DELETE FROM embedding_skips AS s USING _touched AS t WHERE s.video = t.video AND "
+                             "s.model_fingerprint = t.model_fingerprint AND s.window_s IS NOT DISTINCT FROM "
+                             "t.window_s AND s.stride_s IS NOT DISTINCT FROM t.stride_s")
+                conn.unregister("_touched")
             insert(conn, "embeddings", table,
-                    on_conflict=f"ON CONFLICT ({', '.join(EMBEDDING_KEY)}) DO UPDATE SET {updates}")
+                   on_conflict=f"ON CONFLICT ({', '.join(EMBEDDING_KEY)}) DO UPDATE SET {updates}")
+            insert(conn, "embedding_skips", skips)
         return table.num_rows
+
+    def embedding_skips(self, model_fingerprint: str | None = None) -> pd.DataFrame:
+        """`embedding_skips` rows (of one fingerprint if given): the files `runner embed` could not embed."""
+        if not self.path.exists():
+            return pd.DataFrame(columns=list(catalog()["embedding_skips"]))
+        where, params = ("WHERE model_fingerprint = ?", [model_fingerprint]) if model_fingerprint else ("", [])
+        sql = f"SELECT * FROM embedding_skips {where} ORDER BY {_ORDER_BY['embedding_skips']}"
+        return self._read(lambda conn: conn.execute(sql, params).df())
 
     def embeddings(self, model_fingerprint: str | None = None) -> pd.DataFrame:
         """`embeddings` rows (of one fingerprint if given), the vector as a list per row."""
@@ -345,3 +367,16 @@ def _copy_table(conn: Connection, table: str, target: Path, fmt: str) -> Path:
     options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet"
     conn.execute(f'COPY (SELECT * FROM "{table}" ORDER BY {_ORDER_BY[table]}) TO {quoted} ({options})')
     return target
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A DataFrame's rows as dicts, missing values as None."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+def _set_videos(rows: pd.DataFrame, skipped: pd.DataFrame) -> pa.Table:
+    """(model_fingerprint, window_s, stride_s, video) of every file a write of embeddings covers."""
+    keys = ["model_fingerprint", "window_s", "stride_s", "video"]
+    frames = [frame.reindex(columns=keys) for frame in (rows, skipped) if len(frame)]
+    touched = pd.concat(frames).drop_duplicates() if frames else pd.DataFrame(columns=keys)
+    return arrow_rows("embedding_skips", _records(touched)) if len(touched) else pa.table({})
