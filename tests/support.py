@@ -23,6 +23,9 @@ strategy, val=, correct=, ...)` writes a run row and its test predictions (`righ
 of the VIDEOS test videos), or a failed run with `error=`. Independent statistics to check ours against:
 `statsmodels_mcnemar(first, second)` (exact, from the 2x2 table) and `hand_holm(p_values)` (the step-down
 written from its definition).
+
+Bad videos: `write_bad_videos(folder, good)` writes real broken files (zero bytes, text named .mp4,
+audio only, a video cut in half) and returns each one's path -> the reason the probe gives (`BAD_VIDEOS`).
 """
 
 from __future__ import annotations
@@ -253,3 +256,41 @@ def hand_holm(p_values: list[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p_values[index]))
         adjusted[index] = running
     return adjusted
+
+
+# -- bad videos -----------------------------------------------------------------------------------------
+
+NOT_READABLE = "not a readable video (Invalid data found when processing input)"
+# file name -> the reason the probe gives for it
+BAD_VIDEOS = {"empty.mp4": "empty file (0 bytes)", "notes.mp4": NOT_READABLE, "sound.mp4": "no video stream",
+              "cut.mp4": NOT_READABLE}
+
+
+def write_bad_videos(folder: Path, good: Path, names: tuple[str, ...] = tuple(BAD_VIDEOS)) -> dict[str, str]:
+    """Real bad files in `folder` (those of BAD_VIDEOS in `names`): zero bytes, text named .mp4, audio only
+    (AAC in an mp4, written with PyAV), the video `good` cut in half. Returns resolved path -> reason."""
+    folder.mkdir(parents=True, exist_ok=True)
+    writers = {
+        "empty.mp4": lambda path: path.write_bytes(b""),
+        "notes.mp4": lambda path: path.write_text("shot list: take 1, take 2\n" * 20),
+        "sound.mp4": _write_audio_only,
+        "cut.mp4": lambda path: path.write_bytes(good.read_bytes()[: good.stat().st_size // 2]),
+    }
+    for name in names:
+        writers[name](folder / name)
+    return {str((folder / name).resolve()): BAD_VIDEOS[name] for name in names}
+
+
+def _write_audio_only(path: Path) -> None:
+    """Half a second of silence as AAC in an mp4 container: a media file without a video stream."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=8000)
+        stream.layout = "mono"
+        for i in range(4):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 8000, i * 1024
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))

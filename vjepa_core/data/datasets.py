@@ -209,11 +209,17 @@ def _read_flip_pairs(path: Path, classes: Sequence[str]) -> dict[str, str]:
     return dict(pairs)
 
 
+def label_names(items: Iterable[VideoItem]) -> list[str]:
+    """The distinct labels of `items`, sorted; a set read without labels has none."""
+    return sorted({item.label for item in items if item.label is not None})
+
+
 # ---- checking -------------------------------------------------------------------------------
 
-def check_videos(items: Iterable[VideoItem], *, decoder: str = "auto",
-                 progress: bool = False) -> tuple[list[VideoItem], list[tuple[str, str]]]:
-    """Probe every file: (items that decode, [(path, reason)] for those skipped)."""
+def check_videos(items: Iterable[VideoItem], *, decoder: str = "auto", progress: bool = False,
+                 warn: bool = True) -> tuple[list[VideoItem], list[tuple[str, str]]]:
+    """Probe every file: (items that decode, [(path, reason)] for those skipped, each logged as a
+    warning unless the caller reports them itself: `warn=False`)."""
     items = list(items)
     good: list[VideoItem] = []
     skipped: list[tuple[str, str]] = []
@@ -222,7 +228,8 @@ def check_videos(items: Iterable[VideoItem], *, decoder: str = "auto",
             probe_video(item.path, decoder=decoder)
         except VideoDecodeError as error:
             reason = str(error).removeprefix(f"{item.path}: ")
-            logger.warning("skipping %s: %s", item.path, reason)
+            if warn:
+                logger.warning("skipping %s: %s", item.path, reason)
             skipped.append((item.path, reason))
         else:
             good.append(item)

@@ -71,6 +71,11 @@ class VideoSet:
         return names[0] if len(names) == 1 else f"{names[0]}+{len(names) - 1}"
 
     @property
+    def subject(self) -> str | None:
+        """What messages about the whole set name: its source when there is one, else nothing."""
+        return self.name if len(self.reads) == 1 else None
+
+    @property
     def labelled(self) -> bool:
         """True when every video has a label (a labelled layout or a manifest with labels)."""
         return bool(self.items) and all(item.label is not None for item in self.items)
@@ -116,10 +121,11 @@ def find_videos(sources: Source | Sequence[Source]) -> VideoSet:
 
 
 def check_video_set(videos: VideoSet, *, decoder: str = "auto", progress: bool = False) -> VideoSet:
-    """Probe every file (`check_videos`): keep those that decode, record the others; none decodes -> error."""
-    good, skipped = check_videos(videos.items, decoder=decoder, progress=progress)
+    """Probe every file (`check_videos`): keep those that decode, record the others (in `skipped`, not logged:
+    the caller reports them); none decodes -> `NoDecodableVideos`."""
+    good, skipped = check_videos(videos.items, decoder=decoder, progress=progress, warn=False)
     if not good:
-        raise NoDecodableVideos(nothing_usable(skipped, what=videos.name))
+        raise NoDecodableVideos(nothing_usable(skipped, what=videos.subject))
     return dataclasses.replace(videos, items=tuple(good), skipped=(*videos.skipped, *skipped))
 
 
@@ -143,13 +149,17 @@ def exit_code(done: int, skipped: Sequence[tuple[str, str]]) -> int:
     return EXIT_PARTIAL if skipped else EXIT_OK
 
 
-def nothing_usable(skipped: Sequence[tuple[str, str]], *, what: str) -> str:
-    """The one line for a set in which no video could be used: a single file's own error, else the causes."""
+def nothing_usable(skipped: Sequence[tuple[str, str]], *, what: str | None = None, verb: str = "decoded") -> str:
+    """The one line for a set in which no video could be used: a single file's own error, else the cause
+    (or each cause's count), after `what`, the set's name, when it has one."""
     if len(skipped) == 1:
         path, reason = skipped[0]
         return f"{path}: {reason}"
-    causes = summary_line(0, skipped, verb="usable").split(": ", 1)[-1]
-    return f"{what}: none of the {len(skipped)} videos could be read ({causes})"
+    causes = Counter(reason for _, reason in skipped).most_common()
+    line = f"{what + ': ' if what else ''}none of the {len(skipped)} videos could be {verb}"
+    if len(causes) == 1:
+        return f"{line}: {causes[0][0]}"
+    return f"{line} ({', '.join(f'{count} {reason}' for reason, count in causes)})"
 
 
 # ---- sources ---------------------------------------------------------------------------------

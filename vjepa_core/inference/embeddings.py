@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ import torch
 
 from vjepa_core.data import VideoItem, probe_video
 from vjepa_core.data.clips import ClipConfig, EvalClips
+from vjepa_core.data.datasets import label_names
 from vjepa_core.errors import UserError
 from vjepa_core.inference.windows import Window, plan_windows, stream_views
 from vjepa_core.models import encoder_fingerprint, feature_layers, weights_fingerprint
@@ -55,6 +56,7 @@ class Embeddings:
     encoded_clips: int
     cache_hits: int
     fingerprint: str
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): no window fits the video
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,10 +85,9 @@ def embed_videos(model: torch.nn.Module, videos: Sequence[VideoItem], *, source:
     if source not in SOURCES:
         raise UserError(f"unknown embedding source {source!r} (choose from {', '.join(SOURCES)})")
     model.eval()
-    labels = sorted({item.label for item in videos})
-    clips = EvalClips(list(videos), labels, clip_cfg)
+    clips = EvalClips(list(videos), label_names(videos), clip_cfg)
     cache = TokenCache(cache_root, token_group(model, clips, feed.precision, name=model_name))
-    views = _views(clips, windowing)
+    views, skipped = _views(clips, windowing)
 
     def encode(missing: list[_View]) -> Iterator[tuple[_View, np.ndarray, dict[str, Any]]]:
         for view, array in encode_stream(model, _missing_clips(clips, missing, feed), feed, total=len(missing)):
@@ -97,24 +98,30 @@ def embed_videos(model: torch.nn.Module, videos: Sequence[VideoItem], *, source:
     fingerprint = embedding_fingerprint(model, source, clip_cfg)
     rows = _rows(views, clips, fingerprint=fingerprint, source=source, windowing=windowing, dim=vectors.shape[1])
     # Every miss was encoded, once: the misses are the clips the encoder ran on.
-    return Embeddings(rows, vectors, cache.stats.misses, cache.stats.hits, fingerprint)
+    return Embeddings(rows, vectors, cache.stats.misses, cache.stats.hits, fingerprint, skipped)
 
 
-def _views(clips: EvalClips, windowing: Windowing | None) -> list[_View]:
+def _views(clips: EvalClips, windowing: Windowing | None) -> tuple[list[_View], list[tuple[str, str]]]:
+    """Every view to embed, and (path, reason) for each video no window fits (shorter than the window)."""
     cfg = clips.config
-    views = []
+    views, skipped = [], []
     for index, item in enumerate(clips.videos):
         if windowing is None:
             view = clips.view_key(index, 0)
             views.append(_View(index, None, view))
             continue
-        info = probe_video(item.path, decoder=cfg.decoder)
-        for window in plan_windows(info, window=windowing.window, stride=windowing.stride,
-                                   frames_per_clip=cfg.frames_per_clip, frame_stride=cfg.frame_stride):
+        try:
+            windows = plan_windows(probe_video(item.path, decoder=cfg.decoder), window=windowing.window,
+                                   stride=windowing.stride, frames_per_clip=cfg.frames_per_clip,
+                                   frame_stride=cfg.frame_stride)
+        except UserError as error:
+            skipped.append((item.path, error.reason))
+            continue
+        for window in windows:
             view = {"kind": "window", "start": window.start_frame, "end": window.end_frame, "clips": 1, "clip": 0,
                     "crops": 1, "crop": 0}
             views.append(_View(index, window, view))
-    return views
+    return views, skipped
 
 
 def _missing_clips(clips: EvalClips, missing: list[_View], feed: FeedConfig) -> Iterator[tuple[_View, torch.Tensor]]:

@@ -88,8 +88,9 @@ class WindowPrediction:
 
 
 def write_rows(path: str | Path, rows: Sequence[dict[str, Any]]) -> Path:
-    """Write table rows to `path` as .csv (header from the first row) or .json (a list), atomically:
-    a failure never leaves a partial table (`vjepa_core.store.atomic`)."""
+    """Write table rows to `path` as .csv (header: every column any row has, in order of appearance; a row
+    without one leaves it empty) or .json (a list), atomically: a failure never leaves a partial table
+    (`vjepa_core.store.atomic`)."""
     path = Path(path)
     if path.suffix.lower() not in (".csv", ".json"):
         raise UserError(f"{path}: write the table as .csv or .json")
@@ -98,10 +99,19 @@ def write_rows(path: str | Path, rows: Sequence[dict[str, Any]]) -> Path:
         if path.suffix.lower() == ".json":
             json.dump(list(rows), handle, indent=1)
         else:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["start", "end"])
+            columns = list(dict.fromkeys(name for row in rows for name in row)) or ["start", "end"]
+            writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
             writer.writerows(rows)
     return path
+
+
+def check_window(window: float, stride: float) -> None:
+    """A window and stride in seconds that can place windows in any video, else a `UserError`."""
+    if not (math.isfinite(window) and window > 0):
+        raise UserError(f"window must be > 0 seconds, got {window:g}")
+    if not (math.isfinite(stride) and stride > 0):
+        raise UserError(f"stride must be > 0 seconds, got {stride:g}")
 
 
 def plan_windows(info: VideoInfo, *, window: float, stride: float, frames_per_clip: int, frame_stride: int,
@@ -112,10 +122,7 @@ def plan_windows(info: VideoInfo, *, window: float, stride: float, frames_per_cl
     stride at least one frame). The final window is moved to end at the last frame when the regular
     grid stops short of it, so the whole video is covered. Bad values are a `UserError`.
     """
-    if not (math.isfinite(window) and window > 0):
-        raise UserError(f"window must be > 0 seconds, got {window:g}")
-    if not (math.isfinite(stride) and stride > 0):
-        raise UserError(f"stride must be > 0 seconds, got {stride:g}")
+    check_window(window, stride)
     if info.fps <= 0:
         raise UserError("the video has no frame rate: cannot place windows in time")
     duration = info.num_frames / info.fps

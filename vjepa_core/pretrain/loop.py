@@ -39,6 +39,7 @@ from transformers.utils import logging as hf_logging
 
 from vjepa_core.data import VideoItem, check_videos, discover_dataset, make_splits, probe_video
 from vjepa_core.data.clips import ClipConfig, EvalClips, TrainClips
+from vjepa_core.data.videosets import VideoSet, check_video_set, find_videos
 from vjepa_core.errors import UserError, error_message
 from vjepa_core.models import describe_model, load_model
 from vjepa_core.models.device import PeakMemory, autocast, resolve_device, resolve_precision
@@ -102,12 +103,12 @@ def pretrain_dir(results: Path) -> Path:
 
 # ---- validation: everything that can be wrong with the input, before anything is written ----------------
 
-def prepare(spec: PretrainSpec, *, videos: list[VideoItem], probe_items: tuple[list[VideoItem], list[VideoItem],
+def prepare(spec: PretrainSpec, *, videos: VideoSet, probe_items: tuple[list[VideoItem], list[VideoItem],
             list[str]] | None, options: PretrainOptions) -> Prepared:
-    """Check videos, model, masks and probe set; UserError (nothing written) for any bad input."""
-    good, skipped = check_videos(videos, decoder=options.decoder, progress=options.progress)
-    if not good:
-        raise UserError(f"data: none of the {len(videos)} videos could be decoded")
+    """Check videos, model, masks and probe set; UserError (nothing written) for any bad input. Files that
+    do not decode or are shorter than a clip are skipped, each with its reason, in `Prepared.skipped`."""
+    checked = check_video_set(videos, decoder=options.decoder, progress=options.progress)
+    good, skipped = list(checked.items), list(checked.skipped)
     long_enough = [item for item in good if probe_video(item.path, decoder=options.decoder).num_frames
                    >= spec.frames_per_clip]
     skipped += [(item.path, f"shorter than frames_per_clip={spec.frames_per_clip}")
@@ -125,13 +126,11 @@ def prepare(spec: PretrainSpec, *, videos: list[VideoItem], probe_items: tuple[l
                     masks=masks, grid=grid, model=model, probe=probe_items)
 
 
-def read_videos(data: str, *, split: str | None = None) -> list[VideoItem]:
-    """Every video of a dataset in any layout the runner reads (labels ignored); `split` keeps one split."""
-    source = discover_dataset(data)
-    items = list(source.items)
-    if split is not None:
-        items = [item for item in items if item.split == split]
-    return sorted(items, key=lambda item: item.path)
+def read_videos(data: str) -> VideoSet:
+    """Every video `data` names, in any layout `vjepa_core.data.videosets` reads, sorted by path. Labels, where
+    the layout has them, never reach the objective; they only seed each video's augmentation draws."""
+    found = find_videos(data)
+    return dataclasses.replace(found, items=tuple(sorted(found.items, key=lambda item: item.path)))
 
 
 def read_probe_set(data: str, *, seed: int = 0) -> tuple[list[VideoItem], list[VideoItem], list[str]]:
@@ -186,8 +185,9 @@ def pretrain(prepared: Prepared, results: Path, options: PretrainOptions) -> Pre
     target = make_target_encoder(model)
     config = model.config
     clip_cfg = ClipConfig(spec.frames_per_clip, spec.frame_stride, config.crop_size, options.decoder)
-    train = TrainClips(prepared.videos, sorted({v.label for v in prepared.videos}), clip_cfg, view_seed=spec.seed,
-                       augment=True, hflip=True)
+    # Labels (None in a set read without them) only seed each video's augmentation draws, never a loss.
+    labels = sorted({v.label for v in prepared.videos}, key=str)
+    train = TrainClips(prepared.videos, labels, clip_cfg, view_seed=spec.seed, augment=True, hflip=True)
     train.augmenter.scale = (spec.crop_scale, 1.0)
     probe = _ProbeClips(prepared, clip_cfg)
     steps_per_epoch = math.ceil(len(prepared.videos) * spec.clips_per_video / spec.batch_size)
@@ -296,7 +296,7 @@ class _ProbeClips:
             self.items, self.num_train, self.classes = train + val, len(train), classes
         else:
             self.items, self.num_train, self.classes = prepared.videos[:DIAGNOSTIC_CLIPS], 0, []
-        labels = self.classes or sorted({v.label for v in self.items})
+        labels = self.classes or sorted({v.label for v in self.items}, key=str)
         self.clips = EvalClips(self.items, labels, clip_cfg)
         self.labels = torch.tensor([self.clips.label_of(i) for i in range(len(self.items))])
         self._pixels: torch.Tensor | None = None

@@ -33,8 +33,9 @@ class PretrainSpec:
         "tiny", "Where pretraining starts: a preset (tiny, small: random init; tiny-jepa), a local save_pretrained "
         "folder, or a hub id (facebook/vjepa2-vitl-fpc16-256-ssv2).")
     data: str = _option(
-        "synthetic", "Unlabelled videos: 'synthetic', a folder (of class folders, or train/val/test/<class>), or a "
-        "CSV manifest; labels and splits are ignored, every video is used.")
+        "synthetic", "Unlabelled videos: 'synthetic', a folder (every video under it, recursively), a glob "
+        "('clips/**/*.mp4', quoted), a list file (.txt: one path per line), a CSV manifest with a path column, or a "
+        "labelled layout (class folders, train/val/test/<class>); labels and splits are ignored, every video is used.")
     probe_data: str = _option(
         "", "A labelled set for a frozen attentive probe after every epoch (one learned query over the tokens + a "
         "linear layer, its train split -> its val split); the epoch with the best probe accuracy is kept, else "
