@@ -1,4 +1,4 @@
-"""`runner embed`: one vector per video (or window) into parquet and the warehouse's `embeddings` table."""
+"""`runner embed`: one vector per video (or window) of any set of videos into parquet and the warehouse."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from runner.app import DecoderOption, DeviceOption, QuietOption, WorkersOption, app
+from runner.bulk import VIDEO_SET_HELP, Tally, read_videos
 from runner.options import ResultsOption, WarehouseOption, progress_enabled, user_errors
 from vjepa_core.errors import UserError
 from vjepa_core.paths import results_path, warehouse_path
@@ -16,8 +17,7 @@ from vjepa_core.paths import results_path, warehouse_path
 @app.command()
 @user_errors
 def embed(
-    data: str = typer.Argument(..., help="'synthetic', a folder (one sub-folder per class, or train/val/test/<class>)"
-                               " or a CSV manifest path,label[,split][,group]."),
+    data: list[str] = typer.Argument(..., help=f"'synthetic', video files, or {VIDEO_SET_HELP}."),
     model: str | None = typer.Option(None, "--model", show_default="tiny, or the checkpoint's base model",
                                      help="Base model: a preset (tiny, small, tiny-jepa), a hub id or a local folder."),
     checkpoint: Path | None = typer.Option(None, "--checkpoint", help="Embed with this trained checkpoint's pooler "
@@ -40,13 +40,19 @@ def embed(
     results: Path | None = ResultsOption,
     quiet: bool = QuietOption,
 ) -> None:
-    """Embed every video of a dataset with the frozen encoder (mean-pooled tokens) or a checkpoint's pooler.
+    """Embed every video of a set with the frozen encoder (mean-pooled tokens) or a checkpoint's pooler.
 
-    Vectors go to a parquet file and to the warehouse's `embeddings` table (keyed by model fingerprint and video). Encoder tokens come from the shared token cache: a second call encodes 0 clips.
+    DATA is any set of videos: a plain folder (read recursively), class folders (their labels are kept with the vectors), a glob, a list file or a CSV manifest. Vectors go to a parquet file and to the warehouse's `embeddings` table (keyed by model fingerprint and video). Encoder tokens come from the shared token cache: a second call encodes 0 clips.
+
+    A file that cannot be embedded (not a video, no video stream, shorter than the window) is one warning line, counted in the summary and recorded in the warehouse's `embedding_skips` table.
+
+    Exit codes: 0 every video embedded; 1 some skipped; 2 bad usage or no video could be embedded (nothing is written).
 
     Example: runner embed synthetic --model tiny
     """  # noqa: E501 (typer keeps a docstring's line breaks: one line per paragraph)
+    from vjepa_core.data.datasets import label_names
     from vjepa_core.inference.embeddings import Windowing, embed_videos, write_parquet
+    from vjepa_core.inference.windows import check_window
     from vjepa_core.store.warehouse import Warehouse
 
     if stride is not None and window is None:
@@ -54,35 +60,48 @@ def embed(
     if batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {batch_size}")
     windowing = None if window is None else Windowing(window, window / 2 if stride is None else stride)
+    if windowing is not None:
+        check_window(windowing.window, windowing.stride)
     root = results_path(results)
-    dataset, videos = _videos(data, root, decoder=decoder, progress=progress_enabled(quiet))
-    setup = _model(model, checkpoint, sorted({v.label for v in videos}), frames_per_clip, frame_stride)
+    videos = read_videos(data, results=root, decoder=decoder, progress=progress_enabled(quiet))
+    tally = Tally(len(videos.items) + len(videos.skipped), verb="embedded", skipped=videos.skipped)
+    setup = _model(model, checkpoint, label_names(videos.items) or ["video"], frames_per_clip, frame_stride)
     feed = _feed(device, setup["precision"], batch_size, workers, progress_enabled(quiet))
     clip_cfg = _clip_config(setup, decoder)
-    result = embed_videos(setup["model"].to(feed.device), videos, source=setup["source"], clip_cfg=clip_cfg,
+    result = embed_videos(setup["model"].to(feed.device), videos.items, source=setup["source"], clip_cfg=clip_cfg,
                           feed=feed, cache_root=root / "cache", model_name=setup["name"], windowing=windowing)
-    rows = result.rows.assign(dataset=dataset, model=setup["name"], checkpoint=setup["run_id"])
+    for path, reason in result.skipped:
+        tally.skip(path, reason, warn=False)
+    tally.ok(result.rows["video"].nunique() if len(result.rows) else 0)
+    tally.check_usable(videos.subject)
+    tally.warn()
+    rows = result.rows.assign(dataset=videos.name, model=setup["name"], checkpoint=setup["run_id"])
     suffix = "" if windowing is None else f"-w{windowing.window:g}s{windowing.stride:g}"
     parquet = write_parquet(out or root / "embeddings" / f"{result.fingerprint}{suffix}.parquet", rows, result.vectors)
-    written = Warehouse(warehouse_path(warehouse)).write_embeddings(rows, result.vectors)
+    store = Warehouse(warehouse_path(warehouse))
+    skipped = _skip_rows(tally.skipped, windowing=windowing, dataset=videos.name, fingerprint=result.fingerprint)
+    written = store.write_embeddings(rows, result.vectors, skipped=skipped)
     what = "one per window" if windowing else "one per video"
-    typer.echo(f"embedded {len(videos)} videos: {len(rows)} vectors ({what}), {result.vectors.shape[1]} dims "
+    typer.echo(f"data: {videos.describe()}")
+    typer.echo(f"embedded {tally.done} videos: {len(rows)} vectors ({what}), {result.vectors.shape[1]} dims "
                f"({setup['describe']}), fingerprint {result.fingerprint}")
     typer.echo(f"encoded clips: {result.encoded_clips} (cached: {result.cache_hits})")
     typer.echo(f"parquet:   {parquet}")
     typer.echo(f"warehouse: {warehouse_path(warehouse)}, table embeddings ({written} rows)")
+    typer.echo(tally.summary(), err=True)
+    tally.exit()
 
 
-def _videos(data: str, results: Path, *, decoder: str, progress: bool) -> tuple[str, list[Any]]:
-    from vjepa_core.data import check_videos, discover_dataset, resolve_data
+def _skip_rows(skipped: list[tuple[str, str]], *, windowing: Any, dataset: str, fingerprint: str) -> Any:
+    """The warehouse's `embedding_skips` rows (a DataFrame): each file this set of vectors lacks, and why."""
+    from datetime import datetime
 
-    source = discover_dataset(resolve_data(data, results, progress=progress))
-    good, skipped = check_videos(source.items, decoder=decoder, progress=progress)
-    for path, reason in skipped:
-        typer.secho(f"warning: skipped {path}: {reason}", err=True, fg="yellow")
-    if not good:
-        raise UserError(f"data: none of the {len(source.items)} videos in {source.root} could be decoded")
-    return source.name, list(good)
+    import pandas as pd
+
+    now = datetime.now()
+    window, stride = (windowing.window, windowing.stride) if windowing else (None, None)
+    return pd.DataFrame([{"model_fingerprint": fingerprint, "video": path, "window_s": window, "stride_s": stride,
+                          "reason": reason, "dataset": dataset, "created_at": now} for path, reason in skipped])
 
 
 def _model(model: str | None, checkpoint: Path | None, labels: list[str], frames_per_clip: int | None,

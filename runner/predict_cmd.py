@@ -1,4 +1,4 @@
-"""`runner predict`: classify videos with a saved checkpoint, whole or window by window."""
+"""`runner predict`: classify videos (files, folders, globs, list files) with a checkpoint, whole or by window."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 import typer
 
 from runner.app import DecoderOption, DeviceOption, QuietOption, app
+from runner.bulk import VIDEO_SET_HELP, Tally
 from runner.options import progress_enabled, user_errors
 from vjepa_core.errors import UserError
 
@@ -20,7 +21,7 @@ from vjepa_core.errors import UserError
 @user_errors
 def predict(
     checkpoint: Path = typer.Argument(..., help="A checkpoint folder (results/checkpoints/<run_id>)."),
-    videos: list[Path] = typer.Argument(..., help="One or more video files."),
+    videos: list[str] = typer.Argument(..., help=f"Video files, or {VIDEO_SET_HELP}."),
     top_k: int = typer.Option(3, "--top-k", "-k", help="How many labels to print per video (or window)."),
     window: float | None = typer.Option(None, "--window", metavar="SECONDS",
                                         help="Classify overlapping windows of this many seconds of an untrimmed "
@@ -40,42 +41,101 @@ def predict(
 ) -> None:
     """Classify videos with a saved checkpoint and print the top-k labels.
 
+    VIDEOS may be files, folders (every video under them), globs or list files. A file that cannot be classified (no video stream, empty, corrupt) is one warning line and a row with an `error` field, and the others are classified: the summary says `19 classified, 1 skipped: no video stream`.
+
     With --window, each video is cut into overlapping windows (e.g. --window 2 --stride 1) and every window gets its own row: start, end, top-k labels and probabilities.
+
+    Exit codes: 0 every video classified; 1 some skipped; 2 bad usage or no video could be classified (nothing is written).
     """  # noqa: E501 (typer keeps a docstring's line breaks: one line per paragraph)
+    from vjepa_core.data.videosets import find_videos
     from vjepa_core.inference.predict import Predictor
 
     _check_options(top_k=top_k, window=window, stride=stride, batch_size=batch_size, as_json=as_json,
                    as_csv=as_csv)
+    found = find_videos(videos)
     predictor = Predictor.from_checkpoint(checkpoint, base_model=model, device=device, decoder=decoder)
-    printer = RowPrinter("json" if as_json else "csv" if as_csv else "text", top_k)
+    printer = RowPrinter("json" if as_json else "csv" if as_csv else "text", top_k,
+                         columns=_columns(predictor.labels, top_k, windows=window is not None))
+    tally = Tally(len(found.items), verb="classified")
     started = time.perf_counter()
+    paths = [Path(item.path) for item in found.items]
     if window is None:
-        for video in videos:
-            printer.video(video, predictor.classify(video).as_dict(top_k))
+        _predict_videos(predictor, paths, printer, tally, progress=progress_enabled(quiet) and not tally.single)
     else:
-        # Every video is probed and planned before any is classified: bad input fails in seconds.
-        plans = [_plan(predictor, video, window=window, stride=window / 2 if stride is None else stride)
-                 for video in videos]
+        # Every video is probed and planned before any is classified: bad input shows in seconds.
+        plans = _plans(predictor, paths, tally, window=window, stride=window / 2 if stride is None else stride)
+        tally.check_usable(found.subject, usable=len(plans))
+        tally.warn()
+        for path, reason in tally.skipped:
+            printer.error(Path(path), reason)
         for video, header, windows in plans:
-            _predict_windows(predictor, video, windows, printer, header=header, batch_size=batch_size,
+            _predict_windows(predictor, video, windows, printer, tally, header=header, batch_size=batch_size,
                              progress=progress_enabled(quiet))
-        _summary(sum(len(windows) for _, _, windows in plans), time.perf_counter() - started)
+        _windows_summary(sum(len(windows) for _, _, windows in plans), time.perf_counter() - started)
+    tally.check_usable(found.subject)
+    if not tally.single:
+        typer.echo(tally.summary(), err=True)
     if out is not None:
         from vjepa_core.inference.windows import write_rows
 
         typer.echo(f"wrote {len(printer.rows)} rows to {write_rows(out, printer.rows)}", err=True)
+    tally.exit()
 
 
 def _check_options(*, top_k: int, window: float | None, stride: float | None, batch_size: int, as_json: bool,
                    as_csv: bool) -> None:
+    from vjepa_core.inference.windows import check_window
+
     if top_k < 1:
         raise UserError(f"--top-k must be at least 1, got {top_k}")
     if stride is not None and window is None:
         raise UserError("--stride needs --window (the window length in seconds)")
+    if window is not None:
+        check_window(window, window / 2 if stride is None else stride)
     if batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {batch_size}")
     if as_json and as_csv:
         raise UserError("choose one of --json and --csv")
+
+
+def _columns(labels: list[str], top_k: int, *, windows: bool) -> list[str]:
+    """The table's columns, known before any row: a bad first file still gets the full CSV header."""
+    ranks = [name for rank in range(1, min(top_k, len(labels)) + 1) for name in (f"label_{rank}", f"prob_{rank}")]
+    if not windows:
+        return ["video", *ranks, "error"]
+    return ["video", "start", "end", *ranks, *(f"p_{label}" for label in labels), "error"]
+
+
+def _predict_videos(predictor: Any, videos: list[Path], printer: RowPrinter, tally: Tally, *,
+                    progress: bool) -> None:
+    from vjepa_core.errors import VideoDecodeError
+    from vjepa_core.progress import progress_bar
+
+    for video in progress_bar(videos, desc="classify", unit="videos", enabled=progress):
+        try:
+            result = predictor.classify(video)
+        except VideoDecodeError as error:
+            if tally.single:
+                raise
+            tally.skip(str(video), error.reason)
+            printer.error(video, error.reason)
+        else:
+            tally.ok()
+            printer.video(video, result.as_dict(printer.top_k))
+
+
+def _plans(predictor: Any, videos: list[Path], tally: Tally, *, window: float,
+           stride: float) -> list[tuple[Path, str, list[Any]]]:
+    """Each video's windows; a video that cannot be planned (unreadable, shorter than a window) is skipped."""
+    plans = []
+    for video in videos:
+        try:
+            plans.append(_plan(predictor, video, window=window, stride=stride))
+        except UserError as error:
+            if tally.single:
+                raise
+            tally.skip(str(video), error.reason.removeprefix(f"{video}: "), warn=False)
+    return plans
 
 
 def _plan(predictor: Any, video: Path, *, window: float, stride: float) -> tuple[Path, str, list[Any]]:
@@ -94,19 +154,30 @@ def _plan(predictor: Any, video: Path, *, window: float, stride: float) -> tuple
     return video, header, windows
 
 
-def _predict_windows(predictor: Any, video: Path, windows: list[Any], printer: RowPrinter, *, header: str,
-                     batch_size: int, progress: bool) -> None:
+def _predict_windows(predictor: Any, video: Path, windows: list[Any], printer: RowPrinter, tally: Tally, *,
+                     header: str, batch_size: int, progress: bool) -> None:
+    """Print each window's row as it is classified; a video that fails to decode part-way keeps the rows it
+    printed, and is counted as skipped with the reason."""
+    from vjepa_core.errors import VideoDecodeError
     from vjepa_core.inference.windows import classify_windows
     from vjepa_core.progress import progress_bar
 
     printer.header(header)
     predictions = classify_windows(predictor, video, windows, batch_size=batch_size)
-    for prediction in progress_bar(predictions, total=len(windows), desc=video.name, unit="windows",
-                                   enabled=progress):
-        printer.window(video, prediction)
+    try:
+        for prediction in progress_bar(predictions, total=len(windows), desc=video.name, unit="windows",
+                                       enabled=progress):
+            printer.window(video, prediction)
+    except VideoDecodeError as error:
+        if tally.single:
+            raise
+        tally.skip(str(video), error.reason)
+        printer.error(video, error.reason)
+    else:
+        tally.ok()
 
 
-def _summary(windows: int, seconds: float) -> None:
+def _windows_summary(windows: int, seconds: float) -> None:
     from vjepa_core.models.device import process_peak_rss
 
     typer.echo(f"{windows} windows in {seconds:.1f} s ({windows / max(seconds, 1e-9):.1f} windows/s), "
@@ -114,10 +185,13 @@ def _summary(windows: int, seconds: float) -> None:
 
 
 class RowPrinter:
-    """Prints rows as text, JSON lines or CSV on stdout as they come, and keeps them for --out."""
+    """Prints rows as text, JSON lines or CSV on stdout as they come, and keeps them for --out.
 
-    def __init__(self, style: str, top_k: int) -> None:
-        self.style, self.top_k = style, top_k
+    Every kept row has every one of `columns` (None where it has no value): a bad file's row is its
+    video and `error`."""
+
+    def __init__(self, style: str, top_k: int, *, columns: list[str]) -> None:
+        self.style, self.top_k, self.columns = style, top_k, columns
         self.rows: list[dict[str, Any]] = []
         self._csv: csv.DictWriter | None = None
 
@@ -146,11 +220,18 @@ class RowPrinter:
             typer.echo(f"  {prediction.window.start:8.2f} - {prediction.window.end:8.2f} s   {labels}")
         self._keep({"video": str(video), **prediction.flat_row(self.top_k)})
 
+    def error(self, video: Path, reason: str) -> None:
+        """A file that could not be classified: its row says why (the warning line is the tally's)."""
+        if self.style == "json":
+            typer.echo(json.dumps({"video": str(video), "error": reason}))
+        self._keep({"video": str(video), "error": reason})
+
     def _keep(self, row: dict[str, Any]) -> None:
+        row = {name: row.get(name) for name in self.columns}
         self.rows.append(row)
         if self.style == "csv":
             if self._csv is None:
-                self._csv = csv.DictWriter(sys.stdout, fieldnames=list(row))
+                self._csv = csv.DictWriter(sys.stdout, fieldnames=self.columns)
                 self._csv.writeheader()
             self._csv.writerow(row)
             sys.stdout.flush()

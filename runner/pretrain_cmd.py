@@ -2,8 +2,9 @@
 
 Bad input (no decodable video, videos shorter than a clip, a model that is not V-JEPA 2, masks that
 cannot work on the model's token grid, a probe set without classes) is one line and exit 2, with
-nothing written. A run that fails later is recorded as failed (exit 1); a killed one resumes from its
-last finished epoch when started again with the same arguments.
+nothing written. Some files skipped (unreadable, too short) is one warning line each and exit 1 once
+the others are pretrained on. A run that fails later is recorded as failed (exit 1); a killed one
+resumes from its last finished epoch when started again with the same arguments.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import typer
 
 from runner.app import DecoderOption, DeviceOption, QuietOption, app
+from runner.bulk import Tally
 from runner.options import (
     ResultsOption,
     WarehouseOption,
@@ -55,6 +57,13 @@ def pretrain(
     epoch. The result, results/pretrained/<id>/, is a save_pretrained folder: pass it to any command as
     --model. Re-running the same command resumes a killed run from its last finished epoch.
 
+    --data is any set of videos: a plain folder (read recursively), a glob, a list file, a CSV manifest
+    with a path column, or a labelled layout (its labels are not used). A file that does not decode or is
+    shorter than a clip is one warning line, counted in the summary and recorded with the run.
+
+    Exit codes: 0 every video used; 1 some skipped, or the run failed (recorded as failed); 2 bad usage or
+    no usable video (nothing is written).
+
     Example: runner pretrain --data videos/ --model tiny --probe-data labelled/ --epochs 10
     """
     from vjepa_core.data import resolve_data
@@ -67,11 +76,16 @@ def pretrain(
     videos = read_videos(resolve_data(spec.data, root, progress=options.progress))
     probe = read_probe_set(resolve_data(spec.probe_data, root), seed=spec.seed) if spec.probe_data else None
     prepared = prepare(spec, videos=videos, probe_items=probe, options=options)
+    tally = Tally(len(prepared.videos) + len(prepared.skipped), verb="used", skipped=prepared.skipped)
+    tally.ok(len(prepared.videos))
+    tally.warn()
     record = _run(prepared, root, options)
     _record(warehouse_path(warehouse), record)
     _print_summary(record.run, record)
     if record.run["status"] != "success":
         raise typer.Exit(1)
+    typer.echo(tally.summary(), err=True)
+    tally.exit()
 
 
 def _run(prepared: Any, root: Path, options: Any) -> Any:
@@ -116,6 +130,4 @@ def _print_summary(run: dict[str, Any], record: Any) -> None:
               f"{fmt(run['initial_effective_rank'], '.1f')} -> {fmt(run['effective_rank'], '.1f')}, embedding std "
               f"{fmt(run['initial_embedding_std'], '.3f')} -> {fmt(run['embedding_std'], '.3f')}{probe}, "
               f"{fmt(run['train_seconds'], '.0f')} s")
-    if run.get("videos_skipped"):
-        out.print(f"[yellow]{run['videos_skipped']} video(s) skipped (unreadable or too short)[/]")
     out.print(f"model: {run['output_path']}\nuse it: runner run --model {run['output_path']} --data ...")

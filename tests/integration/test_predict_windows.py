@@ -90,16 +90,34 @@ def _no_frames(path: Path) -> Path:
     (["--window", "3", "--model", "small"], "checkpoint: trained on base model 'tiny'"),
     (["--window", "3", "--batch-size", "0"], "--batch-size must be at least 1"),
     (["--window", "3", "--csv", "--json"], "choose one of --json and --csv"),
-    (["--window", "3", "NOFRAMES"], "no.mp4: "),
+    (["--window", "3", "NOFRAMES"], "no.mp4: "),  # the only video has no frames: nothing usable
 ])
 def test_bad_input_is_one_line_and_exit_2(checkpoint: Path, long_video: Path, tmp_path: Path, args: list[str],
                                           message: str) -> None:
     videos = [long_video]
     if "NOFRAMES" in args:
         args = [a for a in args if a != "NOFRAMES"]
-        videos.append(_no_frames(tmp_path / "no.mp4"))
+        videos = [_no_frames(tmp_path / "no.mp4")]
     result = invoke("predict", checkpoint, *videos, *args, "--out", tmp_path / "rows.json")
     assert result.exit_code == 2, result.output
     assert message in result.stderr and result.stderr.count("\n") == 1
     assert not (tmp_path / "rows.json").exists()  # nothing half-written
     assert result.stdout == ""  # every video is checked before any is classified
+
+
+def test_a_bad_video_among_good_ones_is_skipped_with_its_reason(checkpoint: Path, long_video: Path,
+                                                                tmp_path: Path) -> None:
+    """Planned before any is classified: the bad file is one warning line, the good one is classified (exit 1)."""
+    bad = _no_frames(tmp_path / "no.mp4")
+    result = invoke("predict", checkpoint, bad, long_video, "--window", "3", "--json", "--out", tmp_path / "rows.json")
+    assert result.exit_code == 1, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and warnings[0].startswith(f"warning: skipped {bad}: ")
+    reason = warnings[0].removeprefix(f"warning: skipped {bad}: ")
+    assert f"1 classified, 1 skipped: {reason}" in result.stderr.splitlines()
+    printed = [json.loads(line) for line in result.stdout.splitlines()]
+    assert printed[0] == {"video": str(bad), "error": reason}
+    assert [row["start"] for row in printed[1:]] == [0.0, 1.5, 3.0, 4.5, 5.0]
+    rows = json.loads((tmp_path / "rows.json").read_text())
+    assert [row["video"] for row in rows] == [str(bad)] + [str(long_video)] * 5
+    assert rows[0]["error"] == reason and all(row["error"] is None for row in rows[1:])
