@@ -2,10 +2,12 @@
 
 Reads (take the warehouse path; short read-only blocks; raise `UserError` for the page to show):
 - `embedding_sets(path) -> sets`: one row per set of vectors `runner embed` wrote, i.e. per
-  (`model_fingerprint`, `window_s`, `stride_s`): `set_id`, `label` (what a picker shows), `model`,
-  `source`, `checkpoint`, `dataset`, `kind` (videos / windows), `vectors`, `videos`, `dim`, `created_at`.
+  (`model_fingerprint`, `window_s`, `stride_s`): `set_id`, `label` (what a picker shows: how many videos,
+  and for windows how many vectors each has), `model`, `source`, `checkpoint`, `dataset`, `kind` (videos /
+  windows), `vectors`, `videos`, `min_per_video`, `max_per_video`, `dim`, `created_at`.
 - `load_embeddings(path, set_id) -> (rows, vectors)`: the set's rows (video, label, start/end seconds,
-  `name`: file name plus the window) and their vectors, float32 [rows, D].
+  `name`: file name plus the window; `label` is NO_LABEL and `labelled` False for videos read without
+  labels) and their vectors, float32 [rows, D].
 Shaping (pure numpy/pandas):
 - `project(vectors) -> (coords [rows, 2], explained [2])`: PCA, the two directions of most variance
   (signs fixed so the largest loading is positive: the same data always draws the same map).
@@ -24,14 +26,22 @@ import pandas as pd
 from vjepa_core.store import warehouse as wh
 
 SET_KEYS = ("model_fingerprint", "window_s", "stride_s")
+NO_LABEL = "(no label)"  # videos embedded from a set without labels (a plain folder, a glob, a list)
 
 
 def embedding_sets(path: str | Path) -> pd.DataFrame:
     sql = """
+        WITH per_video AS (
+            SELECT model_fingerprint, window_s, stride_s, video, count(*) AS vectors, any_value(model) AS model,
+                   any_value(source) AS source, any_value(checkpoint) AS checkpoint, any_value(dataset) AS dataset,
+                   any_value(dim) AS dim, max(created_at) AS created_at
+            FROM embeddings GROUP BY model_fingerprint, window_s, stride_s, video)
         SELECT model_fingerprint, window_s, stride_s, any_value(model) AS model, any_value(source) AS source,
-               any_value(checkpoint) AS checkpoint, any_value(dataset) AS dataset, count(*) AS vectors,
-               count(DISTINCT video) AS videos, any_value(dim) AS dim, max(created_at) AS created_at
-        FROM embeddings GROUP BY ALL ORDER BY created_at DESC, model_fingerprint"""
+               any_value(checkpoint) AS checkpoint, any_value(dataset) AS dataset, sum(vectors)::BIGINT AS vectors,
+               count(*) AS videos, min(vectors) AS min_per_video, max(vectors) AS max_per_video,
+               any_value(dim) AS dim, max(created_at) AS created_at
+        FROM per_video GROUP BY model_fingerprint, window_s, stride_s
+        ORDER BY created_at DESC, model_fingerprint, window_s NULLS FIRST, stride_s"""
     with wh.read_connection(path) as conn:
         sets = conn.execute(sql).df()
     sets["kind"] = np.where(sets["window_s"].isna(), "videos", "windows")
@@ -48,9 +58,18 @@ def set_id(row: dict) -> str:
 
 
 def _describe(row: dict) -> str:
+    """What a picker shows: 'syn · preset:tiny encoder (mean) · 360 videos, one vector each · 64-d'; windowed:
+    '... · 1,200 vectors, one per 2 s window every 1 s: 12-60 per video, 40 videos · 64-d'."""
     made_by = f"pooler of {row['checkpoint']}" if row["source"] == "pooler" else f"{row['model']} encoder (mean)"
-    per = "per video" if row["kind"] == "videos" else f"per {row['window_s']:g} s window"
-    return f"{row['dataset']} · {made_by} · {row['vectors']} vectors {per} · {row['dim']}-d"
+    videos = f"{row['videos']:,} video{'s' * (row['videos'] != 1)}"
+    if row["kind"] == "videos":
+        what = f"{videos}, one vector each"
+    else:
+        low, high = row["min_per_video"], row["max_per_video"]
+        per_video = f"{low}" if low == high else f"{low}-{high}"
+        what = (f"{row['vectors']:,} vectors, one per {row['window_s']:g} s window every {row['stride_s']:g} s: "
+                f"{per_video} per video, {videos}")
+    return f"{row['dataset']} · {made_by} · {what} · {row['dim']}-d"
 
 
 def load_embeddings(path: str | Path, chosen: str) -> tuple[pd.DataFrame, np.ndarray]:
@@ -66,6 +85,8 @@ def load_embeddings(path: str | Path, chosen: str) -> tuple[pd.DataFrame, np.nda
         rows = conn.execute(sql, params).df()
     vectors = np.array(rows.pop("embedding").tolist(), dtype=np.float32).reshape(len(rows), -1)
     rows["name"] = [_name(row) for row in rows.to_dict("records")]
+    rows["labelled"] = rows["label"].notna()
+    rows["label"] = rows["label"].astype(object).where(rows["labelled"], NO_LABEL)
     return rows, vectors
 
 

@@ -46,8 +46,9 @@ st.caption(f"{len(rows)} vectors, PCA: the two axes explain {explained[0]:.0%} a
            "variance. Ringed: the picked video (large) and its nearest neighbours by cosine similarity.")
 st.altair_chart(charts.embedding_map_chart(frame, x_title=f"PC 1 ({explained[0]:.0%})",
                                            y_title=f"PC 2 ({explained[1]:.0%})"), width="stretch")
-table = near.assign(video=[names[i] for i in near["row"]], label=list(rows["label"].iloc[near["row"]]),
-                    same_class=list(rows["label"].iloc[near["row"]] == rows["label"].iloc[picked]))
+table = near.assign(video=[names[i] for i in near["row"]], label=list(rows["label"].iloc[near["row"]]))
+if rows["labelled"].any():  # a set read without labels has no classes to compare
+    table["same_class"] = list(rows["label"].iloc[near["row"]] == rows["label"].iloc[picked])
 st.subheader(f"Nearest to {names[picked]}")
 st.dataframe(table.drop(columns=["row"]), hide_index=True, width="stretch",
              column_config={"similarity": st.column_config.NumberColumn(format="%.3f")})

@@ -375,6 +375,31 @@ def test_embeddings_map_and_neighbours(monkeypatch: pytest.MonkeyPatch, dashboar
     assert len(picked) == 1 and picked.index[0] == 7
 
 
+def test_embeddings_of_a_plain_folder_say_what_the_set_is(monkeypatch: pytest.MonkeyPatch, synthetic_small: Path,
+                                                          tmp_path: Path) -> None:
+    """The real `runner embed` over a folder without class folders: the picker says '24 videos, one vector
+    each' (never '24 vectors per video'), the map has no classes and the neighbours no class column."""
+    from typer.testing import CliRunner
+
+    from runner.cli import app
+
+    footage = tmp_path / "footage"
+    footage.mkdir()
+    for video in synthetic_small.glob("*/*_00[01].*"):
+        shutil.copy(video, footage / video.name)
+    warehouse = tmp_path / "w.duckdb"
+    embedded = CliRunner().invoke(app, ["embed", str(footage), "--model", "tiny", "--frames-per-clip", "8",
+                                        "--warehouse", str(warehouse), "--results", str(tmp_path / "results"), "-q"])
+    assert embedded.exit_code == 0, embedded.output
+    at = _app(monkeypatch, warehouse, "embeddings")
+    (picker,) = [box for box in at.selectbox if box.key == "emb_set"]
+    assert len(picker.options) == 1 and "footage · preset:tiny encoder (mean) · 12 videos, one vector each" in \
+        picker.options[0]
+    points = _charts(at)[0]["_frames"][0]
+    assert len(points) == 12 and set(points["label"]) == {"(no label)"}
+    assert list(at.dataframe[0].value.columns) == ["rank", "similarity", "video", "label"]
+
+
 def test_embeddings_page_without_embeddings(monkeypatch: pytest.MonkeyPatch, trained_runs: TrainedRuns,
                                             tmp_path: Path) -> None:
     at = _app(monkeypatch, trained_runs.warehouse, "embeddings")

@@ -69,3 +69,19 @@ def test_sets_and_vectors_from_the_warehouse(tmp_path: Path) -> None:
     assert list(windows["name"]) == ["long.mp4 @ 1.0-3.0 s", "long2.mp4 @ 1.0-3.0 s"]
     frame = embeddings.embedding_map(rows, embeddings.project(vectors)[0], picked=0, neighbour_rows=[2])
     assert list(frame["role"]) == ["picked", "other", "neighbour"]
+
+
+def test_a_picker_says_how_many_videos_and_how_many_vectors_each_has(tmp_path: Path) -> None:
+    """360 vectors of 360 videos are '360 videos, one vector each', never '360 vectors per video'."""
+    path = tmp_path / "w.duckdb"
+    store = Warehouse(path)
+    _write(store, "aaa", [f"/d/clip{i}.mp4" for i in range(360)], [None] * 360)
+    _write(store, "aaa", ["/d/long.mp4"] * 3 + ["/d/short.mp4"], [None] * 4, window=2.0)
+    _write(store, "bbb", ["/d/a.mp4", "/d/a.mp4", "/d/b.mp4", "/d/b.mp4"], ["x"] * 4, window=2.0)
+    labels = embeddings.embedding_sets(path).set_index("set_id")["label"]
+    assert labels["aaa"] == "syn · preset:tiny encoder (mean) · 360 videos, one vector each · 4-d"
+    assert labels["aaa:2/1"] == ("syn · preset:tiny encoder (mean) · 4 vectors, one per 2 s window every 1 s: "
+                                 "1-3 per video, 2 videos · 4-d")
+    assert labels["bbb:2/1"].endswith("4 vectors, one per 2 s window every 1 s: 2 per video, 2 videos · 4-d")
+    rows, _ = embeddings.load_embeddings(path, "aaa")
+    assert set(rows["label"]) == {embeddings.NO_LABEL} and not rows["labelled"].any()
