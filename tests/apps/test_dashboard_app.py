@@ -377,15 +377,15 @@ def test_embeddings_map_and_neighbours(monkeypatch: pytest.MonkeyPatch, dashboar
 
 def test_embeddings_of_a_plain_folder_say_what_the_set_is(monkeypatch: pytest.MonkeyPatch, synthetic_small: Path,
                                                           tmp_path: Path) -> None:
-    """The real `runner embed` over a folder without class folders: the picker says '24 videos, one vector
-    each' (never '24 vectors per video'), the map has no classes and the neighbours no class column."""
+    """The real `runner embed` over a folder without class folders: the picker says '6 videos, one vector
+    each' (never '6 vectors per video'), the map has no classes and the neighbours no class column."""
     from typer.testing import CliRunner
 
     from runner.cli import app
 
     footage = tmp_path / "footage"
     footage.mkdir()
-    for video in synthetic_small.glob("*/*_00[01].*"):
+    for video in synthetic_small.glob("*/*_000.*"):
         shutil.copy(video, footage / video.name)
     warehouse = tmp_path / "w.duckdb"
     embedded = CliRunner().invoke(app, ["embed", str(footage), "--model", "tiny", "--frames-per-clip", "8",
@@ -393,10 +393,10 @@ def test_embeddings_of_a_plain_folder_say_what_the_set_is(monkeypatch: pytest.Mo
     assert embedded.exit_code == 0, embedded.output
     at = _app(monkeypatch, warehouse, "embeddings")
     (picker,) = [box for box in at.selectbox if box.key == "emb_set"]
-    assert len(picker.options) == 1 and "footage · preset:tiny encoder (mean) · 12 videos, one vector each" in \
+    assert len(picker.options) == 1 and "footage · preset:tiny encoder (mean) · 6 videos, one vector each" in \
         picker.options[0]
     points = _charts(at)[0]["_frames"][0]
-    assert len(points) == 12 and set(points["label"]) == {"(no label)"}
+    assert len(points) == 6 and set(points["label"]) == {"(no label)"}
     assert list(at.dataframe[0].value.columns) == ["rank", "similarity", "video", "label"]
 
 

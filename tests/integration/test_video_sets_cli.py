@@ -13,8 +13,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -226,13 +224,6 @@ def test_predict_exit_2_when_nothing_is_usable(checkpoint: Path, mixed: tuple, t
     assert not (tmp_path / "rows.csv").exists()
     nothing = invoke("predict", checkpoint, f"{folder}/*.mov")
     assert nothing.exit_code == 2 and nothing.stderr.startswith(f"error: {folder}/*.mov: no video files match")
-
-
-def test_the_exit_codes_of_a_real_process(checkpoint: Path, mixed: tuple) -> None:
-    folder, _, _ = mixed
-    proc = subprocess.run([sys.executable, "-m", "runner", "predict", str(checkpoint), str(folder), "-q"],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == SUMMARY
 
 
 @pytest.mark.parametrize("command", ["predict", "embed", "pretrain"])
