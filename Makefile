@@ -15,7 +15,7 @@ setup:
 
 setup-test:
 	$(PIP) -e ".[test]"
-	bash scripts/install-browser.sh
+	bash scripts/install-test-tools.sh
 
 lint:
 	ruff check .

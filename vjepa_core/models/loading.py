@@ -17,10 +17,11 @@ predictor + pooler) and is refused if the file's sha256 is not the one its `<nam
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -173,20 +174,29 @@ def load_config(name: str) -> VJEPA2Config:
     return VJEPA2Config.from_dict(values)
 
 
-def _from_pretrained(name: str, label_args: dict[str, Any]) -> VJEPA2ForVideoClassification:
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """transformers' warnings and progress bars off for the block (its table of newly initialised keys, a
+    "Loading weights" / "Writing model shards" bar per call, over in a blink); errors still show."""
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()  # its table of newly initialised keys; we say it in one line below
-    hf_logging.disable_progress_bar()  # a "Loading weights" bar per run, over in a blink
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
-        model, info = VJEPA2ForVideoClassification.from_pretrained(
-            name, ignore_mismatched_sizes=True, attn_implementation="sdpa", use_safetensors=True,
-            output_loading_info=True, **label_args)
-    except OSError as exc:
-        raise UserError(_load_error(name)) from exc
+        yield
     finally:
         hf_logging.set_verbosity(verbosity)
         if bars:
             hf_logging.enable_progress_bar()
+
+
+def _from_pretrained(name: str, label_args: dict[str, Any]) -> VJEPA2ForVideoClassification:
+    try:
+        with quiet_transformers():  # the new keys are said in one line below
+            model, info = VJEPA2ForVideoClassification.from_pretrained(
+                name, ignore_mismatched_sizes=True, attn_implementation="sdpa", use_safetensors=True,
+                output_loading_info=True, **label_args)
+    except OSError as exc:
+        raise UserError(_load_error(name)) from exc
     new = sorted({key.split(".")[0] for key in info["missing_keys"]} | {"classifier"})
     log.info("model %s: new %s (not in the checkpoint)", name, ", ".join(new))
     if "pooler" in new:

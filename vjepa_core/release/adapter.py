@@ -1,0 +1,143 @@
+"""The adapter-only form of a LoRA run: a PEFT adapter, the weights it cannot carry, a reference to the base.
+
+Folder (`write_adapter_form`):
+- `adapter_config.json` + `adapter_model.safetensors`: PEFT's own format (written by `PeftModel.save_pretrained`),
+  the LoRA weights and, as `modules_to_save`, the trained classifier;
+- `config.json`: the released architecture (labels, `num_frames`, pooler depth), the `config=` of the base load;
+- `pooler.safetensors`, only when the run's pooler is not the one plain transformers loads from the base
+  reference: a pooler the run trained (PEFT cannot save a module's own weights and LoRA layers inside it
+  at once), or one vjepa-lab created (an encoder-only base, another pooler depth);
+- `base/`, only for a preset base: the base model as the run started (a preset exists only inside vjepa-lab,
+  so the folder carries it and loads without vjepa-lab).
+
+`load_adapter_form(folder, base)` is the model card's snippet as code: transformers loads the base with the
+released config, PEFT applies the adapter, `merge_and_unload` returns a plain `VJEPA2ForVideoClassification`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from peft import PeftModel, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+from safetensors.torch import load_file, save_file
+from transformers import AutoConfig, AutoModelForVideoClassification, VJEPA2Config
+
+from vjepa_core.errors import UserError
+from vjepa_core.models import PRESETS, load_run_model
+from vjepa_core.models.loading import quiet_transformers
+from vjepa_core.release.model import save_model
+from vjepa_core.store.checkpoint import PEFT_PREFIX, WEIGHT_DTYPES, LoadedCheckpoint
+from vjepa_core.strategies import STRATEGIES, get_strategy
+from vjepa_core.strategies.base import ADAPTER_NAME, is_lora
+
+BASE_DIR = "base"
+POOLER_FILE = "pooler.safetensors"
+HEAD = "classifier"
+
+
+@dataclass(frozen=True)
+class BaseReference:
+    """Where the adapter's base model comes from: `name` is what `from_pretrained` takes."""
+
+    name: str
+    kind: str  # "hub" (a hub id), "local" (a folder on this machine), "bundled" (`base/` in the release)
+
+    def path_in(self, folder: Path) -> str:
+        return str(folder / BASE_DIR) if self.kind == "bundled" else self.name
+
+
+@dataclass(frozen=True)
+class AdapterForm:
+    base: BaseReference
+    carries_pooler: bool
+
+
+def base_reference(base_model: str) -> BaseReference:
+    if base_model in PRESETS:
+        return BaseReference(BASE_DIR, "bundled")
+    path = Path(base_model).expanduser()
+    return BaseReference(str(path.resolve()), "local") if path.exists() else BaseReference(base_model, "hub")
+
+
+def lora_strategies() -> list[str]:
+    return [name for name, strategy in STRATEGIES.items() if strategy.lora_scope]
+
+
+def check_adapter_form(loaded: LoadedCheckpoint) -> None:
+    spec = loaded.spec
+    if get_strategy(spec.strategy).lora_config(spec) is None:
+        raise UserError(f"--adapter-only needs a LoRA run ({', '.join(lora_strategies())}); run {spec.run_id} "
+                        f"is {spec.strategy}: release it whole, without --adapter-only")
+
+
+def write_adapter_form(folder: Path, loaded: LoadedCheckpoint, *, config: VJEPA2Config, dtype: str) -> AdapterForm:
+    """Write the adapter-only form of `loaded` into `folder` (see the module docstring)."""
+    check_adapter_form(loaded)
+    spec = loaded.spec
+    reference = base_reference(loaded.manifest["base_model"])
+    if reference.kind == "bundled":
+        start = load_run_model(spec, loaded.labels)  # the base as the run started: preset weights, seeded head
+        start.config = config
+        save_model(start, folder / BASE_DIR, dtype=dtype)
+        del start
+    base = _load_base(reference.path_in(folder), config)
+    run = base_weights(loaded.model)
+    _check_encoder(base, run, reference)
+    own = base.state_dict()
+    carries_pooler = any(not torch.equal(own[key], run[key]) for key in own if key.startswith("pooler."))
+    keep = [key for key in run if key.startswith(f"{HEAD}.") or (carries_pooler and key.startswith("pooler."))]
+    base.load_state_dict({key: run[key] for key in keep}, strict=False)
+    lora = get_strategy(spec.strategy).lora_config(spec)
+    lora.modules_to_save = [HEAD]
+    base.name_or_path = reference.name  # what PEFT records as base_model_name_or_path
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # transformers' deprecation notes inside PEFT's wrapper
+        model = get_peft_model(base, lora, adapter_name=ADAPTER_NAME)
+    adapter = {PEFT_PREFIX + key: value for key, value in
+               get_peft_model_state_dict(loaded.model, adapter_name=ADAPTER_NAME).items()}
+    adapter.update({f"{PEFT_PREFIX}{key}": run[key] for key in keep if key.startswith(f"{HEAD}.")})
+    result = set_peft_model_state_dict(model, adapter, adapter_name=ADAPTER_NAME)
+    if result.unexpected_keys:
+        raise RuntimeError(f"adapter weights do not fit the base: {result.unexpected_keys[:3]}")
+    model.to(WEIGHT_DTYPES[dtype]).save_pretrained(folder, safe_serialization=True)
+    if carries_pooler:
+        pooler = {key: run[key].to(WEIGHT_DTYPES[dtype]).contiguous() for key in keep if key.startswith("pooler.")}
+        save_file(pooler, folder / POOLER_FILE, metadata={"format": "pt"})
+    config.save_pretrained(folder)
+    return AdapterForm(reference, carries_pooler)
+
+
+def load_adapter_form(folder: Path, base: str) -> torch.nn.Module:
+    """The adapter-only release as a plain model: transformers + PEFT, the lines the model card shows."""
+    with quiet_transformers(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        model = _load_base(base, AutoConfig.from_pretrained(folder))
+        if (Path(folder) / POOLER_FILE).is_file():
+            model.load_state_dict(load_file(Path(folder) / POOLER_FILE), strict=False)
+        return PeftModel.from_pretrained(model, folder).merge_and_unload().eval()
+
+
+def base_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The run's weights without its LoRA layers, named as in a plain model (`q_proj.base_layer.weight` ->
+    `q_proj.weight`)."""
+    return {key.replace(".base_layer.", "."): value for key, value in model.state_dict().items()
+            if not is_lora(key)}
+
+
+def _load_base(name: str, config: VJEPA2Config) -> torch.nn.Module:
+    with quiet_transformers():
+        # ignore_mismatched_sizes: the base's own classifier (another label set) is replaced by the run's.
+        return AutoModelForVideoClassification.from_pretrained(name, config=config, ignore_mismatched_sizes=True)
+
+
+def _check_encoder(base: torch.nn.Module, run: dict[str, torch.Tensor], reference: BaseReference) -> None:
+    own = base.state_dict()
+    differ = [key for key in own if key.startswith("vjepa2.encoder.") and not torch.equal(own[key], run[key])]
+    if differ:
+        raise UserError(f"base model {reference.name} as transformers loads it does not have the encoder the run "
+                        f"used ({len(differ)} weights differ, e.g. {differ[0]}): cannot release the adapter alone")
+
+

@@ -1,0 +1,355 @@
+"""The model card: the warehouse's evidence about one run as a Hugging Face `ModelCard` (README.md).
+
+In:  `Evidence` (`release.evidence.read_evidence`: warehouse rows only) and `Released` (what the folder holds:
+     labels, form, dtype, base reference, the evaluation's preprocessing, the measured logit difference, the
+     commands). Out: `model_card(evidence, released)` -> `huggingface_hub.ModelCard`, whose YAML header follows
+     the Hub's conventions (library_name, pipeline_tag, base_model for a hub base, tags, metrics, model-index
+     with the warehouse's test accuracy) and whose body gives the labels, how to use it, the recipe, the test
+     accuracy with its interval, chance level and binomial p, per-class scores, the confusion matrix
+     (`CONFUSION_PNG`, written by `release.figures`), the run's place in its matrix, how to reproduce it,
+     and its limitations.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from vjepa_core.models import PRESETS, load_config
+from vjepa_core.models.loading import SHIPPED_WEIGHTS
+from vjepa_core.release.adapter import POOLER_FILE, BaseReference
+from vjepa_core.release.evidence import (
+    Evidence,
+    MatrixPlace,
+    TestAccuracy,
+    configuration_name,
+    matrix_place,
+    size_label,
+    test_accuracy,
+)
+from vjepa_core.strategies import get_strategy
+
+CONFUSION_PNG = "confusion_matrix.png"
+SYNTHETIC = "synthetic"
+
+
+@dataclass(frozen=True)
+class Released:
+    """What the release folder holds, for the card's usage section and provenance."""
+
+    labels: list[str]
+    preprocessing: dict[str, Any]
+    dtype: str
+    folder_name: str
+    reproduce: str          # the `runner run ...` command that trains this run again
+    release_command: str    # the `runner release ...` command that wrote the folder
+    max_logit_delta: float  # plain transformers vs vjepa-lab's model on one clip, measured at release
+    adapter_base: BaseReference | None = None  # set for the adapter-only form
+    carries_pooler: bool = False
+    synthetic_data: bool = False
+    extra_tags: list[str] = field(default_factory=list)
+
+
+def model_card(evidence: Evidence, released: Released) -> ModelCard:
+    accuracy = test_accuracy(evidence)
+    place = matrix_place(evidence)
+    data = card_data(evidence, released)
+    sections = [_title(evidence, released, accuracy), _labels(released), _usage(released), _recipe(evidence),
+                _evaluation(evidence, released, accuracy), _place(place), _reproduce(released),
+                _limitations(released, accuracy, place), _provenance(evidence, released)]
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n")
+
+
+def card_data(evidence: Evidence, released: Released) -> ModelCardData:
+    run, spec = evidence.run, evidence.spec
+    strategy = get_strategy(spec["strategy"])
+    hub_base = _hub_id(spec["model"]) if not strategy.random_init else None
+    dataset = str(run.get("dataset") or spec["data"])
+    name = f"{dataset} (vjepa-lab synthetic videos)" if released.synthetic_data else dataset
+    results = [EvalResult(task_type="video-classification", dataset_type=dataset, dataset_name=name,
+                          dataset_split="test", metric_type="accuracy", metric_name="test accuracy",
+                          metric_value=round(float(run["test_acc"]), 6))]
+    if _number(run.get("test_macro_f1")):
+        results.append(EvalResult(task_type="video-classification", dataset_type=dataset, dataset_name=name,
+                                  dataset_split="test", metric_type="f1", metric_config="macro",
+                                  metric_name="test macro-F1", metric_value=round(float(run["test_macro_f1"]), 6)))
+    tags = ["video-classification", "vjepa2", "vjepa-lab", spec["strategy"]]
+    if strategy.lora_scope:
+        tags += ["lora", "peft"]
+    if released.synthetic_data:
+        tags.append("synthetic-data")
+    extra: dict[str, Any] = {}
+    if hub_base:
+        extra["base_model_relation"] = "adapter" if released.adapter_base else "finetune"
+    return ModelCardData(library_name="transformers", pipeline_tag="video-classification", base_model=hub_base,
+                         tags=[*tags, *released.extra_tags], metrics=["accuracy", "f1"],
+                         model_name=_name(evidence), eval_results=results, **extra)
+
+
+def _name(evidence: Evidence) -> str:
+    return f"vjepa2-{evidence.spec['strategy']}-{evidence.run_id[:8]}"
+
+
+def _title(evidence: Evidence, released: Released, accuracy: TestAccuracy) -> str:
+    run, spec = evidence.run, evidence.spec
+    form = "LoRA adapter of a " if released.adapter_base else ""
+    return (f"# {_name(evidence)}\n\n"
+            f"A {form}V-JEPA 2 video classifier for {len(released.labels)} classes, trained with "
+            f"vjepa-lab run `{evidence.run_id}` (strategy `{spec['strategy']}` on {_short_base(spec)}, dataset "
+            f"`{run.get('dataset')}`). Test accuracy **{_pct(accuracy.accuracy)}** on {accuracy.total} videos "
+            f"(95% interval {_pct(accuracy.ci_low)} to {_pct(accuracy.ci_high)}; chance {_pct(accuracy.chance)}). "
+            f"Every figure on this card comes from the vjepa-lab warehouse row of that run.")
+
+
+def describe_base(model: str, *, random_init: bool = False) -> str:
+    """The base model in words: a hub link, a local folder, or what a vjepa-lab preset is."""
+    if random_init:
+        return f"random initial weights (the architecture of {describe_base(model)}, none of its weights)"
+    if model in PRESETS:
+        config = load_config(model)
+        shape = (f"hidden size {config.hidden_size}, {config.num_hidden_layers} layers, "
+                 f"{config.crop_size} px crop, {config.num_pooler_layers}-layer pooler")
+        origin = ("pretrained offline by vjepa-lab (`runner pretrain` on synthetic videos, plus a pooler trained on "
+                  "a synthetic source task)" if model in SHIPPED_WEIGHTS
+                  else "random weights from a fixed seed, a test stand-in, not a pretrained model")
+        return f"the vjepa-lab preset `{model}` (V-JEPA 2 with ViT-L's proportions scaled down: {shape}; {origin})"
+    hub = _hub_id(model)
+    if hub:
+        return f"[{hub}](https://huggingface.co/{hub})"
+    return f"the local model folder `{model}`"
+
+
+def _short_base(spec: dict[str, Any]) -> str:
+    if get_strategy(spec["strategy"]).random_init:
+        return "random initial weights"
+    model = spec["model"]
+    return f"the vjepa-lab preset `{model}`" if model in PRESETS else describe_base(model)
+
+
+def _hub_id(model: str) -> str | None:
+    if model in PRESETS or Path(model).expanduser().exists() or model.count("/") != 1:
+        return None
+    return model
+
+
+def _labels(released: Released) -> str:
+    rows = "\n".join(f"| {i} | {label} |" for i, label in enumerate(released.labels))
+    return f"## Labels\n\n| id | label |\n|---|---|\n{rows}"
+
+
+def _usage(released: Released) -> str:
+    pre = released.preprocessing
+    frames, stride = int(pre["frames_per_clip"]), int(pre["frame_stride"])
+    model = f"./{released.folder_name}"
+    if released.adapter_base is not None:
+        load = _adapter_usage(released, model)
+    else:
+        load = ("```python\nfrom transformers import pipeline\n\n"
+                f'pipe = pipeline("video-classification", model="{model}")  # or its Hub id once uploaded\n'
+                'print(pipe("clip.mp4", top_k=3))\n```')
+    views = int(pre.get("eval_clips", 1)) * int(pre.get("eval_crops", 1))
+    averaged = (f" The evaluation then averaged the softmax of {pre.get('eval_clips', 1)} clip(s) x "
+                f"{pre.get('eval_crops', 1)} crop(s) per video." if views > 1 else "")
+    return f"""## How to use
+
+{load}
+
+Needs `transformers`, `torch` and, for video files, `torchcodec` with FFmpeg's libraries (Debian/Ubuntu:
+`apt-get install ffmpeg`). The folder's `video_preprocessor_config.json` is the run's evaluation
+preprocessing: short side resized to {pre['resize_shortest_edge']} px, centre crop {pre['crop_size']} px,
+ImageNet mean/std.
+
+**Frame sampling.** The pipeline spreads `config.num_frames` = {frames} frames evenly over the *whole* video.
+The run was evaluated on a centred clip of {frames} frames taken every {stride} frames.{averaged} They agree
+on videos about {(frames - 1) * stride + 1} frames long; on longer videos the pipeline sees sparser frames
+than the model was trained on. To classify exactly as the run was evaluated, give the pipeline that clip:
+
+```python
+from torchcodec.decoders import VideoDecoder
+
+decoder = VideoDecoder("clip.mp4")
+n = decoder.metadata.num_frames
+start = max(0, n - {(frames - 1) * stride + 1}) // 2
+frames = decoder.get_frames_at([min(start + i * {stride}, n - 1) for i in range({frames})]).data
+print(pipe(frames, top_k=3))
+```"""
+
+
+def _adapter_usage(released: Released, model: str) -> str:
+    base = released.adapter_base
+    assert base is not None
+    where = {"bundled": 'f"{MODEL}/base"  # the base model as the run started, carried in this folder',
+             "local": f'"{base.name}"  # a folder on the machine that trained it: copy it along',
+             "hub": f'"{base.name}"'}[base.kind]
+    pooler = (f'base.load_state_dict(load_file(f"{{MODEL}}/{POOLER_FILE}"), strict=False)  # the trained pooler\n'
+              if released.carries_pooler else "")
+    imports = "from safetensors.torch import load_file\n" if released.carries_pooler else ""
+    carried = "head and pooler" if released.carries_pooler else "head"
+    return f"""The LoRA adapter alone (PEFT's format) with the trained {carried}, on its base model:
+
+```python
+from peft import PeftModel
+{imports}from transformers import AutoConfig, AutoModelForVideoClassification, pipeline
+
+MODEL = "{model}"  # this folder, or its Hub id once uploaded
+BASE = {where}
+base = AutoModelForVideoClassification.from_pretrained(
+    BASE, config=AutoConfig.from_pretrained(MODEL), ignore_mismatched_sizes=True)
+{pooler}model = PeftModel.from_pretrained(base, MODEL).merge_and_unload()
+pipe = pipeline("video-classification", model=model, video_processor=MODEL)
+print(pipe("clip.mp4", top_k=3))
+```"""
+
+
+def _recipe(evidence: Evidence) -> str:
+    run, spec = evidence.run, evidence.spec
+    strategy = get_strategy(spec["strategy"])
+    per_class = (f"{int(spec['videos_per_class'])} per class" if spec.get("videos_per_class")
+                 else f"all: {run.get('num_train')} over {run.get('num_classes')} classes")
+    rows = [("strategy", f"`{spec['strategy']}`: {strategy.summary}"),
+            ("base model", describe_base(spec["model"], random_init=strategy.random_init)),
+            ("trainable parameters", f"{_int(run.get('trainable_params'))} of {_int(run.get('total_params'))} "
+                                     "(predictor excluded)"),
+            ("epochs", f"{run.get('epochs')} (weights kept from epoch {run.get('best_epoch')}, best on validation)"),
+            ("learning rate", f"{spec['lr']:g} ({spec['schedule']}, warmup {spec['warmup_ratio']:g}), weight decay "
+                              f"{spec['weight_decay']:g}, batch {spec['batch_size']} x {spec['accumulation_steps']}"),
+            ("frames", f"{spec['frames_per_clip']} per clip, every {spec['frame_stride']} frames"),
+            ("training videos", per_class),
+            ("seed", str(spec["seed"])),
+            ("precision, device", f"{run.get('precision')}, {run.get('device')}")]
+    if strategy.lora_scope:
+        rows.append(("LoRA", f"rank {spec['lora_rank']}, alpha {spec['lora_alpha']:g}, "
+                             f"dropout {spec['lora_dropout']:g}"))
+    if run.get("train_seconds"):
+        rows.append(("wall time", f"{float(run['train_seconds']):.0f} s"))
+    table = "\n".join(f"| {name} | {value} |" for name, value in rows)
+    return f"## Training recipe\n\n| | |\n|---|---|\n{table}"
+
+
+def _evaluation(evidence: Evidence, released: Released, accuracy: TestAccuracy) -> str:
+    call = "above chance" if accuracy.p_value < 0.05 else "not distinguishable from chance"
+    order = {label: i for i, label in enumerate(released.labels)}
+    scores = evidence.class_metrics.sort_values("class_name", key=lambda names: names.map(order))
+    rows = "\n".join(f"| {row.class_name} | {row.precision:.2f} | {row.recall:.2f} | {row.f1:.2f} | "
+                     f"{int(row.support)} |" for row in scores.itertuples())
+    macro = (f" Macro-F1 {float(evidence.run['test_macro_f1']):.3f}." if _number(evidence.run.get("test_macro_f1"))
+             else "")
+    return f"""## Evaluation (test split)
+
+- Accuracy **{_pct(accuracy.accuracy)}** ({accuracy.correct} of {accuracy.total} test videos); 95% Wilson
+  interval {_pct(accuracy.ci_low)} to {_pct(accuracy.ci_high)} (one run: the interval is over its test videos).{macro}
+- Chance level {_pct(accuracy.chance)} (always answering the largest test class); one-sided exact binomial
+  p = {accuracy.p_value:.2g}: {call}.
+
+| class | precision | recall | F1 | test videos |
+|---|---|---|---|---|
+{rows}
+
+![Confusion matrix on the test split]({CONFUSION_PNG})"""
+
+
+def _place(place: MatrixPlace | None) -> str:
+    if place is None:
+        return ("## Place in its study\n\nThis run was trained alone (not in a `runner run-matrix` or `runner sweep` "
+                "with other configurations), so there is nothing to compare it with here.")
+    configs = place.configurations
+    with_model = configs["model"].nunique() > 1
+    configs = configs.assign(row=[configuration_name(row, with_model=with_model) for _, row in configs.iterrows()],
+                             size=[size_label(v) for v in configs["videos_per_class"]])
+    sizes = sorted(configs["size"].unique(), key=lambda s: (s == "all", int(s) if s.isdigit() else 0))
+    lines = [f"| configuration | {' | '.join(f'{s} / class' for s in sizes)} |", f"|---|{'---|' * len(sizes)}"]
+    crowded = False
+    for name in dict.fromkeys(configs["row"]):
+        cells = []
+        for size in sizes:
+            cell = configs[(configs["row"] == name) & (configs["size"] == size)]
+            crowded |= len(cell) > 1
+            cells.append(_cell(cell))
+        lines.append(f"| {name} | {' | '.join(cells)} |")
+    note = ("\n\nCells that hold several configurations (other learning rates, frames, ranks...) show the one "
+            "with the best validation accuracy." if crowded else "")
+    return (f"## Place in its study\n\nTest accuracy (validation accuracy) of every configuration of matrix "
+            f"`{place.matrix_id}`, mean over seeds; ◀ marks this run's configuration, ★ the one chosen on "
+            f"validation.\n\n" + "\n".join(lines) + note + "\n\n" + _against_best(place, with_model=with_model))
+
+
+def _cell(cell: pd.DataFrame) -> str:
+    if cell.empty:
+        return "-"
+    shown = cell[cell["this"]] if cell["this"].any() else cell.sort_values("val_acc", ascending=False).head(1)
+    row = shown.iloc[0]
+    marks = (" ◀" if row["this"] else "") + (" ★" if row["best"] else "")
+    text = f"{_pct(row['test_acc'])} ({_pct(row['val_acc'])}){marks}"
+    return f"**{text}**" if row["this"] else text
+
+
+def _against_best(place: MatrixPlace, *, with_model: bool) -> str:
+    count = len(place.configurations)
+    best = f"{configuration_name(place.best, with_model=with_model)} at {size_label(place.best['videos_per_class'])}" \
+           f" / class"
+    tie = f" ({place.tied} configurations share that validation accuracy; the first run wins)" if place.tied > 1 else ""
+    if place.comparison is None and place.compared_with is None:
+        return (f"Chosen on validation among {count} configurations: this run's configuration "
+                f"(validation {_pct(place.best['val_acc'])}){tie}.")
+    head = (f"Chosen on validation among {count} configurations: {best} (validation {_pct(place.best['val_acc'])}, "
+            f"test {_pct(place.best['test_acc'])}){tie}.")
+    result = place.comparison
+    if result is None:
+        return f"{head} It shares no test videos with this run: no paired test."
+    call = "a real difference" if result.significant else "within noise"
+    return (f"{head} This run against it (run `{place.compared_with}`) on their {result.n_shared} shared test "
+            f"videos: {100 * result.diff:+.1f} points, exact McNemar p = {result.mcnemar_p:.3g} "
+            f"({result.only_b_correct} right only here, {result.only_a_correct} only there): {call}.")
+
+
+def _reproduce(released: Released) -> str:
+    return (f"## Reproduce\n\n```bash\n{released.reproduce}\n{released.release_command}\n```\n\n"
+            "The first command trains the same run (same spec, same run id); the second writes this folder.")
+
+
+def _limitations(released: Released, accuracy: TestAccuracy, place: MatrixPlace | None) -> str:
+    seeds = 1 if place is None else int(place.configurations.loc[place.configurations["this"], "seeds"].iloc[0])
+    items = [f"{'One seed' if seeds == 1 else f'{seeds} seeds'} of this configuration: seed-to-seed variation "
+             f"{'is not measured' if seeds == 1 else 'is in the matrix table (mean over seeds)'}.",
+             f"{accuracy.total} test videos: the 95% interval spans {100 * (accuracy.ci_high - accuracy.ci_low):.0f} "
+             "points; differences of a few videos are noise."]
+    if released.synthetic_data:
+        items.append("Trained and tested on vjepa-lab's synthetic videos (moving shapes): this says nothing about "
+                     "real footage.")
+    if released.dtype != "fp32":
+        items.append(f"Weights stored in {released.dtype}: logits differ from the fp32 model by up to "
+                     f"{released.max_logit_delta:.2g} on the release check.")
+    items.append("The pipeline samples frames differently from the evaluation (see How to use).")
+    return "## Limitations\n\n" + "\n".join(f"- {item}" for item in items)
+
+
+def _provenance(evidence: Evidence, released: Released) -> str:
+    run = evidence.run
+    versions = run.get("versions") or {}
+    if isinstance(versions, str):
+        versions = json.loads(versions)
+    installed = ", ".join(f"{name} {version}" for name, version in versions.items())
+    form = "an adapter" if released.adapter_base else "merged weights"
+    finished = pd.Timestamp(run["finished_at"]).strftime("%Y-%m-%d %H:%M UTC") if run.get("finished_at") else "-"
+    return (f"## Provenance\n\nRun `{evidence.run_id}` finished {finished} "
+            f"(git {str(run.get('git_sha'))[:12]}; {installed}). Released as {form} in {released.dtype}; "
+            f"at release, plain transformers reproduced vjepa-lab's logits on a test clip within "
+            f"max |Δ| = {released.max_logit_delta:.2g}.")
+
+
+def _pct(value: float) -> str:
+    return f"{100 * float(value):.1f}%"
+
+
+def _int(value: Any) -> str:
+    return f"{int(value):,}" if _number(value) else "-"
+
+
+def _number(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))

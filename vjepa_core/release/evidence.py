@@ -1,0 +1,157 @@
+"""What the warehouse holds about one run, for its model card: read once, then pure functions over it.
+
+- `read_evidence(warehouse, run_id)` -> `Evidence`: the run's `runs` row, its test `class_metrics`,
+  `confusion` and `predictions` rows, and the rows and test predictions of the other runs of its matrix
+  (or sweep). An unknown, ambiguous or unsuccessful run is a `UserError`.
+- `test_accuracy(evidence)` -> `TestAccuracy`: accuracy, n, the Wilson 95% interval, the chance level
+  (the largest test class's share) and the one-sided binomial p-value against it.
+- `matrix_place(evidence)` -> `MatrixPlace` or None (a run outside any matrix): one row per configuration
+  (a spec without its seed) with its mean validation and test accuracy, the configuration chosen on
+  validation, and this run against that one on their shared test videos (exact McNemar).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from vjepa_core.analysis.stats import PairedComparison, compare_predictions, run_chance_test, wilson_interval
+from vjepa_core.errors import UserError
+from vjepa_core.spec import config_id
+from vjepa_core.store.warehouse import Warehouse
+
+SPLIT = "test"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    run: dict[str, Any]
+    class_metrics: pd.DataFrame   # test rows: class_name, precision, recall, f1, support
+    confusion: pd.DataFrame       # test rows: true_class, pred_class, count
+    predictions: pd.DataFrame     # test rows: video, true_class, pred_class, confidence, correct
+    matrix_runs: pd.DataFrame     # successful runs of the run's matrix, this one included (empty: no matrix)
+    matrix_predictions: pd.DataFrame  # their test predictions, with run_id
+
+    @property
+    def run_id(self) -> str:
+        return str(self.run["run_id"])
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return dict(self.run["spec"])
+
+
+@dataclass(frozen=True)
+class TestAccuracy:
+    accuracy: float
+    correct: int
+    total: int
+    ci_low: float
+    ci_high: float
+    chance: float
+    p_value: float  # one-sided exact binomial test against `chance`
+
+
+@dataclass(frozen=True)
+class MatrixPlace:
+    matrix_id: str
+    configurations: pd.DataFrame  # one row per configuration: config_id, strategy, model, videos_per_class,
+    #                               seeds, val_acc, test_acc, run_ids, this (bool), best (bool)
+    best: pd.Series               # the configuration chosen on validation
+    tied: int                     # configurations sharing the best validation accuracy (1: no tie)
+    comparison: PairedComparison | None  # this run vs the best configuration's run (None: this is the best)
+    compared_with: str | None     # that run's id
+
+
+def read_evidence(warehouse: Path, run_id: str) -> Evidence:
+    """Every row the card needs, read from `warehouse`; a run that cannot be released is a `UserError`."""
+    if not Path(warehouse).is_file():
+        raise UserError(f"no warehouse at {warehouse}: pass --warehouse (or VJEPA_WAREHOUSE)")
+    store = Warehouse(warehouse)
+    run = store.get_run(run_id)
+    if run is None:
+        raise UserError(f"run {run_id!r} is not in {warehouse} (runner list shows its runs)")
+    if run["status"] != "success":
+        error = (run.get("error") or "no error recorded").splitlines()[0]
+        raise UserError(f"run {run['run_id']} did not succeed (status {run['status']}: {error}): nothing to release")
+    tables = {name: _test_rows(store.table(name, run["run_id"])) for name in ("class_metrics", "confusion",
+                                                                                "predictions")}
+    matrix_runs, matrix_predictions = _matrix(store, run)
+    return Evidence(run, tables["class_metrics"], tables["confusion"], tables["predictions"], matrix_runs,
+                    matrix_predictions)
+
+
+def _test_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["split"] == SPLIT].reset_index(drop=True)
+
+
+def _matrix(store: Warehouse, run: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if not run.get("matrix_id"):
+        return pd.DataFrame(), pd.DataFrame()
+    runs = store.runs(matrix_id=run["matrix_id"], status="success").reset_index(drop=True)
+    predictions = [_test_rows(store.table("predictions", other)) for other in runs["run_id"]]
+    return runs, pd.concat(predictions, ignore_index=True) if predictions else pd.DataFrame()
+
+
+def test_accuracy(evidence: Evidence) -> TestAccuracy:
+    """The warehouse's test accuracy with its Wilson interval and chance test (`stats.run_chance_test`)."""
+    chance = run_chance_test(evidence.run, evidence.class_metrics)
+    if chance is None:
+        raise UserError(f"run {evidence.run_id} has no test scores in the warehouse: nothing to report")
+    low, high = wilson_interval(chance.correct, chance.total)
+    return TestAccuracy(float(evidence.run["test_acc"]), chance.correct, chance.total, float(low), float(high),
+                        chance.chance, chance.p_value)
+
+
+def configuration_name(row: pd.Series | dict[str, Any], *, with_model: bool) -> str:
+    name = str(row["strategy"])
+    return f"{name} on {Path(str(row['model'])).name.removeprefix('preset:')}" if with_model else name
+
+
+def matrix_place(evidence: Evidence) -> MatrixPlace | None:
+    """Where the run stands among its matrix's configurations (None: it ran alone, or alone in its matrix)."""
+    runs = evidence.matrix_runs
+    if runs.empty or len(runs) < 2:
+        return None
+    runs = runs.assign(config_id=[config_id(dict(spec)) for spec in runs["spec"]])
+    configurations = (runs.groupby("config_id", sort=False)
+                      .agg(strategy=("strategy", "first"), model=("model", "first"),
+                           videos_per_class=("videos_per_class", "first"), seeds=("seed", "nunique"),
+                           val_acc=("best_val_acc", "mean"), test_acc=("test_acc", "mean"),
+                           run_ids=("run_id", list))
+                      .reset_index())
+    mine = config_id(evidence.spec)
+    configurations["this"] = configurations["config_id"] == mine
+    # Chosen on validation only; ties go to the first configuration the matrix ran (never to test accuracy).
+    best_val = configurations["val_acc"].max()
+    ranked = configurations[configurations["val_acc"] == best_val]
+    best = ranked.iloc[0]
+    configurations["best"] = configurations["config_id"] == best["config_id"]
+    if best["config_id"] == mine:
+        return MatrixPlace(str(evidence.run["matrix_id"]), configurations, best, len(ranked), None, None)
+    other = _paired_run(runs, best["run_ids"], seed=evidence.run["seed"])
+    mine_predictions = evidence.predictions
+    theirs = evidence.matrix_predictions[evidence.matrix_predictions["run_id"] == other]
+    try:
+        comparison = compare_predictions(theirs, mine_predictions)
+    except UserError:  # no shared test videos (another dataset in the same matrix): nothing to pair
+        comparison = None
+    return MatrixPlace(str(evidence.run["matrix_id"]), configurations, best, len(ranked), comparison, other)
+
+
+def _paired_run(runs: pd.DataFrame, candidates: list[str], *, seed: Any) -> str:
+    """The best configuration's run with this run's seed (a paired test should differ in one thing), else
+    its first."""
+    same_seed = runs[runs["run_id"].isin(candidates) & (runs["seed"] == seed)]
+    return str(same_seed["run_id"].iloc[0]) if not same_seed.empty else str(candidates[0])
+
+
+def size_label(videos_per_class: Any) -> str:
+    """Column heading of a data size: the training videos per class, or "all"."""
+    if videos_per_class is None or (isinstance(videos_per_class, float) and math.isnan(videos_per_class)):
+        return "all"
+    return str(int(videos_per_class))

@@ -1,0 +1,85 @@
+"""The Space folder: a Gradio app that runs a released model anywhere, with no vjepa-lab code.
+
+`write_space(folder, ...)` writes, beside the released model in `folder/model/`:
+- `app.py`: `space_template/app.py` as is (transformers + torchcodec + gradio; it samples frames as the run
+  was evaluated, reading `model/release.json`);
+- `requirements.txt`: the versions the release was checked with; `packages.txt`: ffmpeg (a Space's apt
+  packages: torchcodec needs FFmpeg's shared libraries);
+- `space.json`: title, description, model folder, upload limits (`runner demo`'s defaults);
+- `README.md`: the Space card (`huggingface_hub.SpaceCard`: sdk gradio, app_file app.py, ...);
+- `examples/`: 2-3 videos of the run's test split (`pick_examples`: distinct classes, right answers first).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from importlib import metadata, resources
+from pathlib import Path
+
+import pandas as pd
+from huggingface_hub import SpaceCard, SpaceCardData
+
+MODEL_DIR = "model"
+APP = "app.py"
+REQUIREMENTS = ("torch", "transformers", "torchcodec", "gradio")
+# `runner demo`'s defaults (demo/service.py Limits; a test holds them equal): the library cannot import the demo.
+UPLOAD_LIMITS = {"max_mb": 200.0, "max_seconds": 120.0, "min_frames": 8}
+EXAMPLES = 3
+
+
+def app_source() -> str:
+    return resources.files("vjepa_core.release").joinpath("space_template", APP).read_text()
+
+
+def pick_examples(predictions: pd.DataFrame, count: int = EXAMPLES) -> list[Path]:
+    """Up to `count` test videos that exist on disk, one per true class, those the run got right first."""
+    chosen: list[Path] = []
+    classes: set[str] = set()
+    ordered = predictions.assign(wrong=~predictions["correct"].astype(bool)).sort_values(["wrong", "true_class",
+                                                                                          "video"])
+    for row in ordered.itertuples():
+        if len(chosen) == count:
+            break
+        if row.true_class not in classes and Path(row.video).is_file():
+            chosen.append(Path(row.video))
+            classes.add(row.true_class)
+    return chosen
+
+
+def requirements() -> str:
+    """Pinned versions of what the app imports, as installed here (local tags like +cu130 dropped)."""
+    return "".join(f"{name}=={metadata.version(name).split('+')[0]}\n" for name in REQUIREMENTS)
+
+
+def write_space(folder: Path, *, title: str, description: str, examples: list[Path], tags: list[str],
+                hub_models: list[str]) -> None:
+    """Everything of the Space but the model folder (`folder / MODEL_DIR`), which the caller writes."""
+    (folder / APP).write_text(app_source())
+    (folder / "requirements.txt").write_text(requirements())
+    (folder / "packages.txt").write_text("ffmpeg\n")
+    settings = {"title": title, "description": description, "model": MODEL_DIR, "limits": UPLOAD_LIMITS}
+    (folder / "space.json").write_text(json.dumps(settings, indent=2) + "\n")
+    if examples:
+        (folder / "examples").mkdir()
+        for index, video in enumerate(examples):
+            shutil.copyfile(video, folder / "examples" / f"{index}_{video.parent.name}_{video.name}")
+    data = SpaceCardData(title=title[:60], sdk="gradio", sdk_version=metadata.version("gradio"),
+                         python_version=f"{sys.version_info.major}.{sys.version_info.minor}", app_file=APP,
+                         models=hub_models or None, tags=tags, emoji="🎬", colorFrom="indigo", colorTo="blue",
+                         pinned=False, short_description=_short(description))
+    body = (f"# {title}\n\n{description}\n\n"
+            "Run it anywhere: `pip install -r requirements.txt && python app.py` (FFmpeg's libraries too: "
+            "`apt-get install ffmpeg`; this Space installs them from `packages.txt`). "
+            "`python app.py --help` lists the host, port and upload limits.\n\n"
+            f"The model, its card (figures, recipe, limitations) and its confusion matrix are in `{MODEL_DIR}/`; "
+            f"`{MODEL_DIR}/README.md` is the card.\n\n"
+            "From a script: `Client(url).predict(handle_file(\"clip.mp4\"), api_name=\"/classify\")` "
+            "(gradio_client) returns every label's probability.\n")
+    SpaceCard(f"---\n{data.to_yaml()}\n---\n\n{body}").save(folder / "README.md")
+
+
+def _short(text: str) -> str:
+    first = text.split("\n")[0].strip().rstrip(".")
+    return first if len(first) <= 60 else first[:57].rstrip() + "..."

@@ -1,0 +1,174 @@
+"""A Gradio app for one V-JEPA 2 video classifier, written by vjepa-lab's `runner release --space`.
+
+`pip install -r requirements.txt && python app.py [--host H] [--port P]` is all it needs (FFmpeg's shared
+libraries too: `apt-get install ffmpeg`; a Hugging Face Space installs them from packages.txt). It imports
+no vjepa-lab code: transformers loads `model/`, torchcodec decodes the video, and the frames are chosen as
+the run was evaluated (`model/release.json`: centred clips of F frames every S frames, the softmax of its
+clips x crops averaged), so it answers as `runner predict` did on the machine that trained the model.
+
+Scripts call it with gradio_client: `Client(url).predict(handle_file("clip.mp4"), api_name="/classify")`
+returns {label: probability} for every label. A video that is not readable, too big, too long or too short
+gets a one-line message; the app keeps serving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no telemetry calls
+
+import gradio as gr  # noqa: E402
+import torch  # noqa: E402
+from torchcodec.decoders import VideoDecoder  # noqa: E402
+from transformers import AutoModelForVideoClassification, AutoVideoProcessor  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+MB = 1_000_000
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".webm", ".mkv")
+
+
+class BadVideo(ValueError):
+    """A video this app refuses; the message is one line, shown as is."""
+
+
+def clip_indices(num_frames: int, frames: int, stride: int, clips: int = 1) -> list[list[int]]:
+    """`clips` clips of `frames` frames `stride` apart, centred in equal parts of the valid starts (one: the
+    centred clip); a video shorter than a clip repeats its last frame. The evaluation's own rule."""
+    last_start = max(0, num_frames - ((frames - 1) * stride + 1))
+    starts = [((2 * i + 1) * last_start) // (2 * clips) for i in range(clips)]
+    return [[min(start + j * stride, num_frames - 1) for j in range(frames)] for start in starts]
+
+
+class Classifier:
+    """The released model, its video processor and the evaluation's sampling."""
+
+    def __init__(self, folder: Path) -> None:
+        self.model = AutoModelForVideoClassification.from_pretrained(folder).eval()
+        self.processor = AutoVideoProcessor.from_pretrained(folder)
+        self.evaluation = json.loads((folder / "release.json").read_text())["evaluation"]
+        config = self.model.config
+        self.labels = [config.id2label[i] for i in range(config.num_labels)]
+
+    def views(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 frames [T, 3, H, W] -> normalised views [crops, T, 3, crop, crop], as the run was evaluated."""
+        crops = int(self.evaluation["eval_crops"])
+        if crops == 1:
+            return self.processor(frames, do_sample_frames=False, return_tensors="pt")["pixel_values_videos"]
+        # Three crops along the long side (start, centre, end) of the resized, normalised clip.
+        whole = self.processor(frames, do_sample_frames=False, do_center_crop=False,
+                               return_tensors="pt")["pixel_values_videos"][0]
+        size = int(self.evaluation["crop_size"])
+        height, width = whole.shape[-2:]
+        top, left = int((height - size) / 2), int((width - size) / 2)
+        offsets = ([(0, left), (top, left), (height - size, left)] if height > width
+                   else [(top, 0), (top, left), (top, width - size)])
+        return torch.stack([whole[..., y:y + size, x:x + size] for y, x in offsets])
+
+    @torch.no_grad()
+    def classify(self, decoder: VideoDecoder) -> dict[str, float]:
+        """{label: probability} for every label: the mean softmax over the evaluation's views."""
+        ev = self.evaluation
+        clips = clip_indices(decoder.metadata.num_frames, int(ev["frames_per_clip"]), int(ev["frame_stride"]),
+                             int(ev["eval_clips"]))
+        views = torch.cat([self.views(decoder.get_frames_at(indices).data) for indices in clips])
+        dtype = next(self.model.parameters()).dtype
+        logits = self.model(pixel_values_videos=views.to(dtype)).logits.float()
+        probs = torch.softmax(logits, dim=-1).mean(0)
+        return {label: float(p) for label, p in zip(self.labels, probs, strict=True)}
+
+
+def open_video(path: str | None, limits: dict[str, float]) -> VideoDecoder:
+    """A decoder for `path` if it is a readable video within the limits, else `BadVideo` (one line)."""
+    if not path:
+        raise BadVideo("no video: upload one, record one with the webcam, or pick an example")
+    file = Path(path)
+    name = file.name
+    if file.suffix.lower() not in VIDEO_SUFFIXES:
+        raise BadVideo(f"{name}: not a video file (accepted: {', '.join(s[1:] for s in VIDEO_SUFFIXES)})")
+    size = file.stat().st_size if file.is_file() else 0
+    if size == 0:
+        raise BadVideo(f"{name}: empty file (0 bytes)")
+    if size > limits["max_mb"] * MB:
+        raise BadVideo(f"{name} is {size / MB:.1f} MB; the limit is {limits['max_mb']:g} MB")
+    try:
+        decoder = VideoDecoder(str(file))
+    except (RuntimeError, ValueError) as error:
+        raise BadVideo(f"{name}: not a readable video ({decoder_reason(error, file)})") from error
+    meta = decoder.metadata
+    frames = meta.num_frames or 0
+    if frames < limits["min_frames"]:
+        raise BadVideo(f"{name} is too short: {frames} frame(s); at least {int(limits['min_frames'])} needed")
+    seconds = meta.duration_seconds or 0.0
+    if seconds > limits["max_seconds"]:
+        raise BadVideo(f"{name} is {seconds:.1f} s long; the limit is {limits['max_seconds']:g} s")
+    return decoder
+
+
+def decoder_reason(error: Exception, file: Path) -> str:
+    """FFmpeg's words from a torchcodec error, without its source location or the server-side path."""
+    text = " ".join(str(error).split())
+    reason = text.split(str(file), 1)[1] if str(file) in text else text.rsplit(", ", 1)[-1]
+    return reason.strip(" :,") or type(error).__name__
+
+
+def build_app(classifier: Classifier, settings: dict[str, Any], *, examples: list[Path]) -> gr.Blocks:
+    """The app, not launched: upload, webcam or example clips in; the top-k labels out."""
+    limits = settings["limits"]
+
+    def classify(path: str | None) -> dict[str, float]:
+        try:
+            return classifier.classify(open_video(path, limits))
+        except BadVideo as error:
+            raise gr.Error(str(error), print_exception=False) from error
+
+    def top(path: str | None, k: float) -> dict[str, float]:
+        probs = classify(path)
+        return dict(sorted(probs.items(), key=lambda item: -item[1])[:int(k)])
+
+    count = len(classifier.labels)
+    with gr.Blocks(title=settings["title"], analytics_enabled=False) as app:
+        gr.Markdown(settings["description"])
+        with gr.Row():
+            with gr.Column():
+                video = gr.Video(sources=["upload", "webcam"], label="Video")
+                k = gr.Slider(1, count, value=min(5, count), step=1, label="Top-k labels")
+                run = gr.Button("Classify", variant="primary")
+                if examples:
+                    gr.Examples([[str(path)] for path in examples], inputs=[video],
+                                label="Example clips (from the run's test split)")
+            with gr.Column():
+                labels = gr.Label(num_top_classes=count, label="Prediction")
+                gr.Markdown(f"Limits: {limits['max_mb']:g} MB, {limits['max_seconds']:g} s, at least "
+                            f"{int(limits['min_frames'])} frames.")
+        api_out = gr.JSON(visible=False)
+        api_trigger = gr.Button(visible=False)
+        run.click(top, inputs=[video, k], outputs=[labels], api_name="classify_top")
+        api_trigger.click(classify, inputs=[video], outputs=[api_out], api_name="classify")
+    return app
+
+
+def main() -> None:
+    settings = json.loads((HERE / "space.json").read_text())
+    parser = argparse.ArgumentParser(description=settings["title"])
+    parser.add_argument("--host", default=None, help="address to listen on (default: GRADIO_SERVER_NAME, "
+                        "else 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port (default: GRADIO_SERVER_PORT, else 7860)")
+    parser.add_argument("--max-mb", type=float, default=settings["limits"]["max_mb"], help="largest upload in MB")
+    parser.add_argument("--max-seconds", type=float, default=settings["limits"]["max_seconds"],
+                        help="longest accepted video")
+    args = parser.parse_args()
+    settings["limits"].update(max_mb=args.max_mb, max_seconds=args.max_seconds)
+    examples = sorted((HERE / "examples").glob("*")) if (HERE / "examples").is_dir() else []
+    app = build_app(Classifier(HERE / settings["model"]), settings, examples=examples)
+    # Gradio's own cap stops huge files at the door; below it, the app's clearer message applies.
+    app.queue(default_concurrency_limit=1).launch(server_name=args.host, server_port=args.port,
+                                                  max_file_size=int(2 * args.max_mb * MB),
+                                                  allowed_paths=[str(HERE / "examples")])
+
+
+if __name__ == "__main__":
+    main()

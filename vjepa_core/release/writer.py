@@ -1,0 +1,223 @@
+"""`release_run(request)`: a run's checkpoint and warehouse rows -> a folder the world's tools open.
+
+Every check that can fail on bad input (unknown or unsuccessful run, no checkpoint, a model plain
+transformers cannot express, `--adapter-only` on a run without LoRA, OUT not empty) runs before anything is
+written: a `UserError`, one line, and no file. The folder is then filled under a temporary name beside OUT
+and renamed into place (`store.atomic.staged_dir`, as checkpoints are), so a full disk or a crash leaves
+nothing; before the rename, plain transformers loads the folder and its logits on a fixed clip are compared
+with vjepa-lab's own model (fp32: within `FP32_TOLERANCE`, else nothing is written).
+
+Layout of OUT: the model folder (`config.json`, `model.safetensors` or the adapter files,
+`video_preprocessor_config.json`, `release.json`, `README.md` = the model card, `confusion_matrix.png`);
+with `space`, OUT is a Space folder (`release.space`) holding the model folder as `model/`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vjepa_core import __version__
+from vjepa_core.errors import UserError
+from vjepa_core.paths import checkpoints_dir
+from vjepa_core.release.adapter import AdapterForm, check_adapter_form, load_adapter_form, write_adapter_form
+from vjepa_core.release.card import CONFUSION_PNG, Released, card_data, model_card
+from vjepa_core.release.evidence import Evidence, read_evidence
+from vjepa_core.release.figures import write_confusion_png
+from vjepa_core.release.model import (
+    RELEASE_DTYPES,
+    check_releasable,
+    load_plain,
+    logits,
+    merge_lora,
+    probe_clip,
+    release_config,
+    save_model,
+    video_processor,
+)
+from vjepa_core.release.space import MODEL_DIR, pick_examples, write_space
+from vjepa_core.store.atomic import staged_dir
+from vjepa_core.store.checkpoint import MANIFEST, LoadedCheckpoint, load_checkpoint
+
+RELEASE_FILE = "release.json"
+FP32_TOLERANCE = 1e-4
+ELSEWHERE = "choose an OUT folder on another disk"
+
+
+class ReleaseCheckFailed(RuntimeError):
+    """The folder written does not reproduce vjepa-lab's model: a bug, never bad input."""
+
+
+@dataclass(frozen=True)
+class ReleaseRequest:
+    run_id: str
+    out: Path
+    warehouse: Path
+    results: Path | None = None  # where to look for the checkpoint if the run's recorded path is gone
+    dtype: str = "fp32"
+    adapter_only: bool = False
+    space: bool = False
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class ReleaseReport:
+    out: Path
+    run_id: str
+    form: str  # "merged" | "adapter"
+    dtype: str
+    max_logit_delta: float
+    bytes: int
+    files: list[str]
+    examples: int
+
+
+def release_run(request: ReleaseRequest, *, reproduce: str, release_command: str,
+                say: Callable[[str], None] = lambda _: None) -> ReleaseReport:
+    """Write the release of `request.run_id` to `request.out` (see the module docstring)."""
+    check_request(request)
+    evidence = read_evidence(request.warehouse, request.run_id)
+    folder = checkpoint_folder(evidence.run, request.results)
+    say(f"loading checkpoint {folder}")
+    loaded = load_checkpoint(folder)
+    check_releasable(loaded)
+    if request.adapter_only:
+        check_adapter_form(loaded)
+    with staged_dir(request.out, elsewhere=ELSEWHERE) as staging:
+        model_dir = staging / MODEL_DIR if request.space else staging
+        model_dir.mkdir(exist_ok=True)
+        form, delta = _write_model(model_dir, loaded, request, say=say)
+        released = _released(evidence, loaded, request, form=form, delta=delta,
+                             reproduce=reproduce, release_command=release_command)
+        say("writing the model card")
+        _write_card(model_dir, evidence, released)
+        _write_release_file(model_dir, loaded, request, delta=delta)
+        examples = pick_examples(evidence.predictions) if request.space else []
+        if request.space:
+            _write_space(staging, evidence, released, examples)
+        for path in staging.rglob("*"):
+            if path.is_file():
+                path.chmod(0o644)  # safetensors writes 0600; a release is for sharing
+    files = sorted(str(path.relative_to(request.out)) for path in request.out.rglob("*") if path.is_file())
+    size = sum((request.out / name).stat().st_size for name in files)
+    return ReleaseReport(request.out, evidence.run_id, "adapter" if request.adapter_only else "merged",
+                         request.dtype, delta, size, files, len(examples))
+
+
+def check_request(request: ReleaseRequest) -> None:
+    """Usage errors found without reading anything big: dtype, combination, the state of OUT."""
+    if request.dtype not in RELEASE_DTYPES:
+        raise UserError(f"--dtype: expected one of {', '.join(RELEASE_DTYPES)}, got {request.dtype!r}")
+    if request.space and request.adapter_only:
+        raise UserError("--space carries the whole model so that the app runs with no download: release the "
+                        "Space without --adapter-only (and the adapter in a folder of its own)")
+    out = request.out
+    if out.exists() and not out.is_dir():
+        raise UserError(f"OUT {out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not request.force:
+            raise UserError(f"OUT {out} is not empty: choose a new or empty folder, or pass --force to replace "
+                            f"an earlier release there")
+        if not is_release(out):
+            raise UserError(f"OUT {out} is not empty and holds no earlier release ({RELEASE_FILE}): --force only "
+                            f"replaces a release folder; choose a new or empty folder")
+
+
+def is_release(folder: Path) -> bool:
+    return (folder / RELEASE_FILE).is_file() or (folder / MODEL_DIR / RELEASE_FILE).is_file()
+
+
+def checkpoint_folder(run: dict[str, Any], results: Path | None) -> Path:
+    """The run's checkpoint: its recorded path, else `<results>/checkpoints/<run_id>`."""
+    candidates = [Path(run["checkpoint_path"])] if run.get("checkpoint_path") else []
+    if results is not None:
+        candidates.append(checkpoints_dir(results) / run["run_id"])
+    for candidate in candidates:
+        if (candidate / MANIFEST).is_file():
+            return candidate
+    where = " or ".join(str(c) for c in candidates) or "no checkpoint path recorded"
+    raise UserError(f"run {run['run_id']} has no checkpoint ({where}): was it deleted? pass --results for "
+                    f"another results folder, or train it again with --force")
+
+
+def _write_model(folder: Path, loaded: LoadedCheckpoint, request: ReleaseRequest, *,
+                 say: Callable[[str], None]) -> tuple[AdapterForm | None, float]:
+    """The weights, config and processor; returns the adapter form (None: merged) and the checked max |Δlogit|."""
+    pre = loaded.manifest["preprocessing"]
+    config = release_config(loaded.model, pre)
+    # A short clip (two tubelets) is enough to compare weights; a full one at ViT-L scale costs seconds.
+    probe = probe_clip(config, min(int(pre["frames_per_clip"]), 2 * config.tubelet_size))
+    reference = logits(loaded.model, probe)
+    form: AdapterForm | None = None
+    if request.adapter_only:
+        say("writing the adapter")
+        form = write_adapter_form(folder, loaded, config=config, dtype=request.dtype)
+        say("checking the folder with transformers + PEFT")
+        plain = load_adapter_form(folder, form.base.path_in(folder))
+    else:
+        say(f"writing model.safetensors ({request.dtype})")
+        model = merge_lora(loaded.model)
+        model.config = config
+        save_model(model, folder, dtype=request.dtype)
+        say("checking the folder with plain transformers")
+        plain = load_plain(folder)
+    delta = float((logits(plain, probe) - reference).abs().max())
+    del plain
+    if not torch.isfinite(torch.tensor(delta)) or (request.dtype == "fp32" and delta > FP32_TOLERANCE):
+        raise ReleaseCheckFailed(f"the released folder does not reproduce run {loaded.manifest['run_id']}: "
+                                 f"max |Δlogit| = {delta:.3g} (fp32 tolerance {FP32_TOLERANCE:g})")
+    video_processor(pre).save_pretrained(folder)
+    return form, delta
+
+
+def _released(evidence: Evidence, loaded: LoadedCheckpoint, request: ReleaseRequest, *, form: AdapterForm | None,
+              delta: float, reproduce: str, release_command: str) -> Released:
+    folder_name = f"{request.out.name}/{MODEL_DIR}" if request.space else request.out.name
+    return Released(labels=loaded.labels, preprocessing=loaded.manifest["preprocessing"], dtype=request.dtype,
+                    folder_name=folder_name, reproduce=reproduce, release_command=release_command,
+                    max_logit_delta=delta, adapter_base=form.base if form else None,
+                    carries_pooler=bool(form and form.carries_pooler), synthetic_data=is_synthetic(evidence.run))
+
+
+def is_synthetic(run: dict[str, Any]) -> bool:
+    """Trained on vjepa-lab's synthetic videos: the built-in set, or a folder `make-synthetic` wrote."""
+    if run["spec"].get("data") == "synthetic":
+        return True
+    path = run.get("dataset_path")
+    return bool(path) and (Path(path) / "synthetic.json").is_file()
+
+
+def _write_card(folder: Path, evidence: Evidence, released: Released) -> None:
+    write_confusion_png(folder / CONFUSION_PNG, evidence.confusion, released.labels,
+                        title=f"run {evidence.run_id[:8]}: test confusion (counts)")
+    model_card(evidence, released).save(folder / "README.md")
+
+
+def _write_release_file(folder: Path, loaded: LoadedCheckpoint, request: ReleaseRequest, *, delta: float) -> None:
+    """`release.json`: what the folder is and how the run sampled frames (the Space app reads it)."""
+    pre = loaded.manifest["preprocessing"]
+    evaluation = {key: pre[key] for key in ("frames_per_clip", "frame_stride", "eval_clips", "eval_crops",
+                                            "crop_size", "resize_shortest_edge")}
+    record = {"format": "vjepa-lab release", "run_id": loaded.manifest["run_id"],
+              "form": "adapter" if request.adapter_only else "merged", "dtype": request.dtype,
+              "evaluation": {**evaluation, "clip": "centred in equal parts of the video (eval_clip_indices)"},
+              "max_logit_delta": delta, "released_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+              "vjepa_lab_version": __version__}
+    (folder / RELEASE_FILE).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def _write_space(folder: Path, evidence: Evidence, released: Released, examples: list[Path]) -> None:
+    labels = ", ".join(released.labels)
+    title = f"V-JEPA 2 {evidence.spec['strategy']} classifier ({evidence.run_id[:8]})"
+    description = (f"Classifies a video into one of {len(released.labels)} classes ({labels}) with a V-JEPA 2 "
+                   f"model fine-tuned by vjepa-lab run {evidence.run_id} (strategy {evidence.spec['strategy']}, "
+                   f"test accuracy {100 * float(evidence.run['test_acc']):.1f}% on its test split).")
+    data = card_data(evidence, released)
+    write_space(folder, title=title, description=description, examples=examples, tags=data.tags or [],
+                hub_models=[data.base_model] if isinstance(data.base_model, str) else [])
