@@ -32,7 +32,8 @@ PAGES = {"": 1, "params": 2, "data_scaling": 3, "frames": 2, "sweeps": 3, "embed
          "compare": 3, "live": 0}
 
 pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/install-test-tools.sh)")]
+              pytest.mark.skipif(not CHROMIUM.exists(),
+                                 reason="needs Debian's chromium (scripts/install-test-tools.sh)")]
 
 
 def _free_port() -> int:

@@ -102,7 +102,8 @@ def write_adapter_form(folder: Path, loaded: LoadedCheckpoint, *, config: VJEPA2
     result = set_peft_model_state_dict(model, adapter, adapter_name=ADAPTER_NAME)
     if result.unexpected_keys:
         raise RuntimeError(f"adapter weights do not fit the base: {result.unexpected_keys[:3]}")
-    model.to(WEIGHT_DTYPES[dtype]).save_pretrained(folder, safe_serialization=True)
+    # save_embedding_layers=False: PEFT would look the base up on the hub to see whether to save embeddings.
+    model.to(WEIGHT_DTYPES[dtype]).save_pretrained(folder, safe_serialization=True, save_embedding_layers=False)
     if carries_pooler:
         pooler = {key: run[key].to(WEIGHT_DTYPES[dtype]).contiguous() for key in keep if key.startswith("pooler.")}
         save_file(pooler, folder / POOLER_FILE, metadata={"format": "pt"})

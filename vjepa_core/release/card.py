@@ -25,15 +25,15 @@ from vjepa_core.models import PRESETS, load_config
 from vjepa_core.models.loading import SHIPPED_WEIGHTS
 from vjepa_core.release.adapter import POOLER_FILE, BaseReference
 from vjepa_core.release.evidence import (
+    AccuracyFigures,
     Evidence,
     MatrixPlace,
-    TestAccuracy,
+    accuracy_figures,
     configuration_name,
     matrix_place,
     size_label,
-    test_accuracy,
 )
-from vjepa_core.strategies import get_strategy
+from vjepa_core.strategies import STRATEGIES, get_strategy
 
 CONFUSION_PNG = "confusion_matrix.png"
 SYNTHETIC = "synthetic"
@@ -57,7 +57,7 @@ class Released:
 
 
 def model_card(evidence: Evidence, released: Released) -> ModelCard:
-    accuracy = test_accuracy(evidence)
+    accuracy = accuracy_figures(evidence)
     place = matrix_place(evidence)
     data = card_data(evidence, released)
     sections = [_title(evidence, released, accuracy), _labels(released), _usage(released), _recipe(evidence),
@@ -96,7 +96,7 @@ def _name(evidence: Evidence) -> str:
     return f"vjepa2-{evidence.spec['strategy']}-{evidence.run_id[:8]}"
 
 
-def _title(evidence: Evidence, released: Released, accuracy: TestAccuracy) -> str:
+def _title(evidence: Evidence, released: Released, accuracy: AccuracyFigures) -> str:
     run, spec = evidence.run, evidence.spec
     form = "LoRA adapter of a " if released.adapter_base else ""
     return (f"# {_name(evidence)}\n\n"
@@ -232,7 +232,7 @@ def _recipe(evidence: Evidence) -> str:
     return f"## Training recipe\n\n| | |\n|---|---|\n{table}"
 
 
-def _evaluation(evidence: Evidence, released: Released, accuracy: TestAccuracy) -> str:
+def _evaluation(evidence: Evidence, released: Released, accuracy: AccuracyFigures) -> str:
     call = "above chance" if accuracy.p_value < 0.05 else "not distinguishable from chance"
     order = {label: i for i, label in enumerate(released.labels)}
     scores = evidence.class_metrics.sort_values("class_name", key=lambda names: names.map(order))
@@ -265,7 +265,9 @@ def _place(place: MatrixPlace | None) -> str:
     sizes = sorted(configs["size"].unique(), key=lambda s: (s == "all", int(s) if s.isdigit() else 0))
     lines = [f"| configuration | {' | '.join(f'{s} / class' for s in sizes)} |", f"|---|{'---|' * len(sizes)}"]
     crowded = False
-    for name in dict.fromkeys(configs["row"]):
+    order = list(STRATEGIES)  # rows in the registry's order, the order of --help and the dashboard
+    names = configs.sort_values("strategy", key=lambda col: col.map(order.index), kind="stable")["row"]
+    for name in dict.fromkeys(names):
         cells = []
         for size in sizes:
             cell = configs[(configs["row"] == name) & (configs["size"] == size)]
@@ -313,7 +315,7 @@ def _reproduce(released: Released) -> str:
             "The first command trains the same run (same spec, same run id); the second writes this folder.")
 
 
-def _limitations(released: Released, accuracy: TestAccuracy, place: MatrixPlace | None) -> str:
+def _limitations(released: Released, accuracy: AccuracyFigures, place: MatrixPlace | None) -> str:
     seeds = 1 if place is None else int(place.configurations.loc[place.configurations["this"], "seeds"].iloc[0])
     items = [f"{'One seed' if seeds == 1 else f'{seeds} seeds'} of this configuration: seed-to-seed variation "
              f"{'is not measured' if seeds == 1 else 'is in the matrix table (mean over seeds)'}.",

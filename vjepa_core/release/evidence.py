@@ -3,7 +3,7 @@
 - `read_evidence(warehouse, run_id)` -> `Evidence`: the run's `runs` row, its test `class_metrics`,
   `confusion` and `predictions` rows, and the rows and test predictions of the other runs of its matrix
   (or sweep). An unknown, ambiguous or unsuccessful run is a `UserError`.
-- `test_accuracy(evidence)` -> `TestAccuracy`: accuracy, n, the Wilson 95% interval, the chance level
+- `accuracy_figures(evidence)` -> `AccuracyFigures`: accuracy, n, the Wilson 95% interval, the chance level
   (the largest test class's share) and the one-sided binomial p-value against it.
 - `matrix_place(evidence)` -> `MatrixPlace` or None (a run outside any matrix): one row per configuration
   (a spec without its seed) with its mean validation and test accuracy, the configuration chosen on
@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-import math
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ class Evidence:
 
 
 @dataclass(frozen=True)
-class TestAccuracy:
+class AccuracyFigures:
     accuracy: float
     correct: int
     total: int
@@ -97,13 +97,13 @@ def _matrix(store: Warehouse, run: dict[str, Any]) -> tuple[pd.DataFrame, pd.Dat
     return runs, pd.concat(predictions, ignore_index=True) if predictions else pd.DataFrame()
 
 
-def test_accuracy(evidence: Evidence) -> TestAccuracy:
+def accuracy_figures(evidence: Evidence) -> AccuracyFigures:
     """The warehouse's test accuracy with its Wilson interval and chance test (`stats.run_chance_test`)."""
     chance = run_chance_test(evidence.run, evidence.class_metrics)
     if chance is None:
         raise UserError(f"run {evidence.run_id} has no test scores in the warehouse: nothing to report")
     low, high = wilson_interval(chance.correct, chance.total)
-    return TestAccuracy(float(evidence.run["test_acc"]), chance.correct, chance.total, float(low), float(high),
+    return AccuracyFigures(float(evidence.run["test_acc"]), chance.correct, chance.total, float(low), float(high),
                         chance.chance, chance.p_value)
 
 
@@ -117,7 +117,7 @@ def matrix_place(evidence: Evidence) -> MatrixPlace | None:
     runs = evidence.matrix_runs
     if runs.empty or len(runs) < 2:
         return None
-    runs = runs.assign(config_id=[config_id(dict(spec)) for spec in runs["spec"]])
+    runs = runs.assign(config_id=[config_id(_as_dict(spec)) for spec in runs["spec"]])
     configurations = (runs.groupby("config_id", sort=False)
                       .agg(strategy=("strategy", "first"), model=("model", "first"),
                            videos_per_class=("videos_per_class", "first"), seeds=("seed", "nunique"),
@@ -143,6 +143,10 @@ def matrix_place(evidence: Evidence) -> MatrixPlace | None:
     return MatrixPlace(str(evidence.run["matrix_id"]), configurations, best, len(ranked), comparison, other)
 
 
+def _as_dict(spec: Any) -> dict[str, Any]:
+    return json.loads(spec) if isinstance(spec, str) else dict(spec)
+
+
 def _paired_run(runs: pd.DataFrame, candidates: list[str], *, seed: Any) -> str:
     """The best configuration's run with this run's seed (a paired test should differ in one thing), else
     its first."""
@@ -152,6 +156,6 @@ def _paired_run(runs: pd.DataFrame, candidates: list[str], *, seed: Any) -> str:
 
 def size_label(videos_per_class: Any) -> str:
     """Column heading of a data size: the training videos per class, or "all"."""
-    if videos_per_class is None or (isinstance(videos_per_class, float) and math.isnan(videos_per_class)):
+    if videos_per_class is None or pd.isna(videos_per_class):
         return "all"
     return str(int(videos_per_class))

@@ -146,7 +146,7 @@ def build_app(classifier: Classifier, settings: dict[str, Any], *, examples: lis
                             f"{int(limits['min_frames'])} frames.")
         api_out = gr.JSON(visible=False)
         api_trigger = gr.Button(visible=False)
-        run.click(top, inputs=[video, k], outputs=[labels], api_name="classify_top")
+        run.click(top, inputs=[video, k], outputs=[labels], api_name="classify_top", api_visibility="undocumented")
         api_trigger.click(classify, inputs=[video], outputs=[api_out], api_name="classify")
     return app
 

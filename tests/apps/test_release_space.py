@@ -1,0 +1,166 @@
+"""A released Space as a user meets it: `python app.py --port P` started from the folder in its own process (and
+an interpreter that cannot import vjepa-lab), called with gradio_client. It answers as `runner predict` does on
+the checkpoint, refuses bad uploads with a message and keeps serving; its sampling rule is the evaluation's.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from conftest import TrainedRuns
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from test_demo_service import BAD_MESSAGES, by_strategy_seed, clip, write_bad_videos
+
+from vjepa_core.data import eval_clip_indices
+from vjepa_core.release.writer import ReleaseRequest, release_run
+from vjepa_core.store.warehouse import Warehouse
+
+STARTUP_TIMEOUT = 240.0
+RUNNER = [sys.executable, "-c", "from runner.cli import main; main()"]
+# The app runs in an interpreter where importing vjepa-lab fails, as on a machine without it.
+BLOCKED = "import sys; [sys.modules.__setitem__(m, None) for m in ('vjepa_core', 'runner', 'demo', 'dashboard')]"
+
+
+@dataclass
+class Space:
+    folder: Path
+    client: Client
+    checkpoint: Path
+    log: Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(url: str, server: subprocess.Popen, log: Path) -> Client:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        assert server.poll() is None, f"app exited with {server.returncode}: {log.read_text()[-2000:]}"
+        try:
+            return Client(url, verbose=False)
+        except Exception:  # not listening yet
+            time.sleep(1.0)
+    raise AssertionError(f"the Space app at {url} did not come up in {STARTUP_TIMEOUT:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def space(trained_runs: TrainedRuns, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Space]:
+    """`runner release <lora run> OUT --space`, then `python app.py --port P` in OUT; stopped afterwards."""
+    run_id = by_strategy_seed(trained_runs)[("lora", 0)]
+    folder = tmp_path_factory.mktemp("space") / "out"
+    release_run(ReleaseRequest(run_id, folder, trained_runs.warehouse, space=True), reproduce="runner run ...",
+                release_command=f"runner release {run_id} {folder} --space")
+    port, log = free_port(), folder.parent / "app.log"
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    script = f"{BLOCKED}; import runpy; sys.argv = ['app.py', '--port', '{port}']; runpy.run_path('app.py', " \
+             f"run_name='__main__')"
+    with open(log, "w") as out:
+        server = subprocess.Popen([sys.executable, "-c", script], cwd=folder, env=env, stdout=out,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        client = wait_ready(f"http://127.0.0.1:{port}/", server, log)
+        yield Space(folder, client, trained_runs.results / "checkpoints" / run_id, log)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def runner_predict(checkpoint: Path, videos: list[Path]) -> dict[str, dict[str, float]]:
+    """`runner predict --json` on every video at once: {video: {label: probability}}."""
+    out = subprocess.run([*RUNNER, "predict", str(checkpoint), *map(str, videos), "--json", "--top-k", "6"],
+                         capture_output=True, text=True, check=True)
+    rows = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    return {row["video"]: {top["label"]: top["prob"] for top in row["top"]} for row in rows}
+
+
+def test_the_folder_is_a_space(space: Space) -> None:
+    names = sorted(str(p.relative_to(space.folder)) for p in space.folder.rglob("*") if p.is_file())
+    assert {"app.py", "requirements.txt", "packages.txt", "README.md", "space.json", "model/config.json",
+            "model/model.safetensors", "model/README.md", "model/release.json"} <= set(names)
+    examples = [name for name in names if name.startswith("examples/")]
+    assert 2 <= len(examples) <= 3
+    header = (space.folder / "README.md").read_text().split("---")[1]
+    assert "sdk: gradio" in header and "app_file: app.py" in header
+    assert (space.folder / "packages.txt").read_text() == "ffmpeg\n"
+
+
+def test_it_answers_as_runner_predict(space: Space, synthetic_small: Path) -> None:
+    videos = [path for name in ("down", "wave") for path in (clip(synthetic_small, name),
+                                                             next((synthetic_small / name).glob("*.avi")))]
+    expected = runner_predict(space.checkpoint, videos)
+    for video in videos:
+        probs = space.client.predict(handle_file(video), api_name="/classify")
+        theirs = expected[str(video)]
+        assert max(probs, key=probs.get) == max(theirs, key=theirs.get), video
+        assert probs == pytest.approx(theirs, abs=1e-4), video
+
+
+def test_examples_from_the_test_split_are_classified(space: Space, trained_runs: TrainedRuns) -> None:
+    run = Warehouse(trained_runs.warehouse).get_run(json.loads((space.folder / "model" / "release.json").read_text())
+                                                    ["run_id"])
+    assert run is not None
+    test_videos = set(Warehouse(trained_runs.warehouse).table("predictions", run["run_id"]).query("split == 'test'")
+                      ["video"].map(lambda v: Path(v).name))
+    for example in sorted((space.folder / "examples").iterdir()):
+        assert example.name.split("_", 2)[2] in test_videos
+        probs = space.client.predict(handle_file(example), api_name="/classify")
+        assert sum(probs.values()) == pytest.approx(1.0)
+
+
+def test_bad_uploads_get_a_message_and_the_app_keeps_serving(space: Space, synthetic_small: Path,
+                                                            tmp_path: Path) -> None:
+    good = clip(synthetic_small)
+    messages = {**BAD_MESSAGES, "corrupt": "corrupt.mp4: not a readable video",
+                "renamed": "bad.mp4: not a readable video (Invalid data found when processing input)",
+                "big": None, "long": None}  # within the Space's default limits (200 MB, 120 s)
+    for name, path in write_bad_videos(tmp_path, good).items():
+        if messages[name] is None:
+            continue
+        with pytest.raises(AppError) as error:
+            space.client.predict(handle_file(path), api_name="/classify")
+        assert messages[name] in str(error.value) and "\n" not in str(error.value), name
+    probs = space.client.predict(handle_file(good), api_name="/classify")
+    assert sum(probs.values()) == pytest.approx(1.0)
+    assert "Traceback" not in space.log.read_text()
+
+
+def test_the_served_api(space: Space) -> None:
+    endpoints = space.client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert list(endpoints) == ["/classify"]
+
+
+def app_module(folder: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("released_space_app", folder / "app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_apps_sampling_rule_is_the_evaluations(space: Space) -> None:
+    app = app_module(space.folder)
+    for clips in (1, 2, 3):
+        for frames in (1, 4, 16):
+            for stride in (1, 2, 4):
+                for length in (1, 5, 31, 40, 97, 300):
+                    ours = [list(c) for c in eval_clip_indices(length, frames, stride, clips)]
+                    assert app.clip_indices(length, frames, stride, clips) == ours, (length, frames, stride, clips)
+    error = RuntimeError("SingleStreamDecoder, /__w/torchcodec/src/SingleStreamDecoder.cpp:41, Could not open "
+                         "input file: /tmp/gradio/abc/bad.mp4 Invalid data found when processing input")
+    assert app.decoder_reason(error, Path("/tmp/gradio/abc/bad.mp4")) == "Invalid data found when processing input"

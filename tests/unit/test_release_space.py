@@ -1,0 +1,56 @@
+"""The Space folder's parts: an app that imports no vjepa-lab code, pinned requirements, the demo's upload
+limits, and example clips from the run's test split.
+
+The app itself (its sampling rule, served in its own process, called with gradio_client):
+tests/apps/test_release_space.py.
+"""
+
+from __future__ import annotations
+
+import ast
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from demo.service import MB, Limits
+from vjepa_core.release.space import REQUIREMENTS, UPLOAD_LIMITS, app_source, pick_examples, requirements
+
+PROJECT = ("vjepa_core", "runner", "dashboard", "demo", "benchmarks")
+
+
+def test_the_app_imports_no_vjepa_lab_code() -> None:
+    tree = ast.parse(app_source())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    assert not {name for name in imported if name.split(".")[0] in PROJECT}
+    assert {"gradio", "torch", "transformers", "torchcodec.decoders"} <= imported
+
+
+def test_upload_limits_are_the_demos() -> None:
+    limits = Limits()
+    demo = {"max_mb": limits.max_bytes / MB, "max_seconds": limits.max_seconds, "min_frames": limits.min_frames}
+    assert demo == UPLOAD_LIMITS
+
+
+def test_requirements_pin_what_is_installed() -> None:
+    lines = requirements().splitlines()
+    assert [line.split("==")[0] for line in lines] == list(REQUIREMENTS)
+    for line in lines:
+        name, version = line.split("==")
+        assert metadata.version(name).startswith(version) and "+" not in version
+
+
+def test_examples_are_existing_test_videos_one_per_class_right_ones_first(tmp_path: Path) -> None:
+    videos = {}
+    for name in ("a_wrong.mp4", "a_right.mp4", "b_right.avi", "c_gone.mp4", "c_right.mp4", "d_right.mp4"):
+        videos[name] = tmp_path / name
+        if name != "c_gone.mp4":
+            videos[name].write_bytes(b"video")
+    predictions = pd.DataFrame({
+        "video": [str(videos[n]) for n in videos],
+        "true_class": ["a", "a", "b", "c", "c", "d"],
+        "correct": [False, True, True, True, True, True],
+    })
+    assert pick_examples(predictions) == [videos["a_right.mp4"], videos["b_right.avi"], videos["c_right.mp4"]]
+    assert pick_examples(predictions.iloc[[0]]) == [videos["a_wrong.mp4"]]  # a wrong one rather than none
