@@ -4,7 +4,7 @@ scored by the real `split_report` from chosen test predictions.
 
 `make_run(root, strategy, ...)` -> `FakeRun` (warehouse, results, run id, spec, labels);
 `add_matrix_run(run, ...)`: another run of the same matrix (rows only, no checkpoint) for the card's table;
-`write_rows(warehouse, spec, ...)`: a run's rows alone.
+`write_rows(warehouse, spec, ...)`: a run's rows alone; `release(run, out, **options)`: `release_run` on it.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import torch
 
 from vjepa_core.analysis.metrics import split_report
 from vjepa_core.models import base_fingerprint, count_parameters, describe_model, load_run_model
+from vjepa_core.release.writer import ReleaseReport, ReleaseRequest, release_run
 from vjepa_core.spec import RunSpec
 from vjepa_core.store.checkpoint import save_checkpoint
 from vjepa_core.store.warehouse import RunRecord, Warehouse
@@ -100,3 +101,10 @@ def write_rows(warehouse: Path, spec: RunSpec, *, correct: int, val_acc: float, 
            "best_val_acc": val_acc, "best_epoch": 3, "num_train": 30, "num_val": 9, "num_test": TEST_VIDEOS}
     Warehouse(warehouse).write_run(RunRecord(run=run, class_metrics=report.class_metrics,
                                              confusion=report.confusion, predictions=report.predictions))
+
+
+def release(run: FakeRun, out: Path, **options: Any) -> ReleaseReport:
+    """`release_run` of `run` into `out` (the code of `runner release`)."""
+    return release_run(ReleaseRequest(run.run_id, out, run.warehouse, **options),
+                       reproduce=f"runner run --strategy {run.spec.strategy}",
+                       release_command=f"runner release {run.run_id} {out}")

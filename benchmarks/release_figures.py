@@ -1,0 +1,153 @@
+"""The README's Release figures, measured in one process: `python -m benchmarks.release_figures`.
+
+Takes a trained run (`--warehouse W --run RUN_ID`), or first trains the default study's `lora` configuration on
+`tiny-jepa` (10 training videos per class, 40 epochs, the built-in synthetic set) with `runner run`. Then:
+- releases it merged in fp32, fp16 and bf16, and adapter-only (`release_run`, the code of `runner release`);
+- max |Δlogit|: vjepa-lab's model (the checkpoint loader's, LoRA unmerged) against each folder as plain
+  transformers (and PEFT) loads it, on the evaluation views of every test video of the run;
+- top-1 agreement with `runner predict` (its `Predictor`) on those videos of `pipeline("video-classification")`
+  given the file (the pipeline's own sampling: `num_frames` spread over the whole video) and given the
+  evaluation's clip (the model card's snippet);
+- the folders' sizes.
+`--sizes-only` skips the logits and the pipeline (for a ViT-L run: 12 s per clip on this CPU).
+
+    python -m benchmarks.release_figures [--warehouse W --run RUN_ID] [--work DIR] [--sizes-only] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vjepa_core.data import eval_clip_indices, eval_views, probe_video, read_frames
+from vjepa_core.inference.predict import Predictor
+from vjepa_core.release.adapter import base_reference, load_adapter_form
+from vjepa_core.release.model import load_plain, logits
+from vjepa_core.release.writer import ReleaseRequest, release_run
+from vjepa_core.store.checkpoint import load_checkpoint
+from vjepa_core.store.warehouse import Warehouse
+
+FORMS = {"merged fp32": {}, "merged fp16": {"dtype": "fp16"}, "merged bf16": {"dtype": "bf16"},
+         "adapter-only fp32": {"adapter_only": True}}
+RUN = ["runner", "run", "--data", "synthetic", "--model", "tiny-jepa", "--strategy", "lora",
+       "--videos-per-class", "10", "--epochs", "40", "--quiet"]
+
+
+def folder_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def train(work: Path) -> tuple[Path, str]:
+    warehouse = work / "vjepa.duckdb"
+    subprocess.run([*RUN, "--warehouse", str(warehouse), "--results", str(work / "results")], check=True)
+    return warehouse, str(Warehouse(warehouse).runs()["run_id"].iloc[-1])
+
+
+def release_all(warehouse: Path, run_id: str, work: Path) -> dict[str, dict[str, Any]]:
+    forms = {}
+    for name, options in FORMS.items():
+        out = work / name.replace(" ", "-")
+        started = time.perf_counter()
+        report = release_run(ReleaseRequest(run_id, out, warehouse, force=True, **options),
+                             reproduce="(benchmark)", release_command="(benchmark)")
+        weights = sum((out / f).stat().st_size for f in report.files if f.endswith(".safetensors"))
+        forms[name] = {"folder": out, "bytes": folder_bytes(out), "weights_bytes": weights,
+                       "release_check_delta": report.max_logit_delta, "seconds": time.perf_counter() - started}
+    return forms
+
+
+def test_views(warehouse: Path, run_id: str) -> tuple[list[str], Predictor]:
+    store = Warehouse(warehouse)
+    run = store.get_run(run_id)
+    assert run is not None
+    predictions = store.table("predictions", run_id)
+    videos = sorted(predictions[predictions["split"] == "test"]["video"])
+    return videos, Predictor.from_checkpoint(Path(run["checkpoint_path"]), device="cpu")
+
+
+def evaluation_clips(video: str, pre: dict[str, Any]) -> torch.Tensor:
+    """The views [V, T, 3, crop, crop] the run's evaluation scored `video` on (as `Predictor.classify`)."""
+    info = probe_video(video)
+    clips = eval_clip_indices(info.num_frames, pre["frames_per_clip"], pre["frame_stride"], pre["eval_clips"])
+    return torch.stack([view for indices in clips for view in
+                        eval_views(read_frames(video, indices), pre["crop_size"], num_crops=pre["eval_crops"])])
+
+
+def logit_deltas(forms: dict[str, dict[str, Any]], videos: list[str], checkpoint: Path) -> None:
+    loaded = load_checkpoint(checkpoint)
+    pre = loaded.manifest["preprocessing"]
+    views = [evaluation_clips(video, pre) for video in videos]
+    reference = [logits(loaded.model, clip) for clip in views]
+    for name, form in forms.items():
+        folder = form["folder"]
+        base = base_reference(loaded.manifest["base_model"]).path_in(folder)
+        model = load_adapter_form(folder, base) if name.startswith("adapter") else load_plain(folder)
+        form["max_abs_logit_delta"] = max(float((logits(model, clip) - ref).abs().max())
+                                          for clip, ref in zip(views, reference, strict=True))
+
+
+def pipeline_agreement(folder: Path, videos: list[str], predictor: Predictor) -> dict[str, Any]:
+    from torchcodec.decoders import VideoDecoder
+    from transformers import pipeline
+
+    pipe = pipeline("video-classification", model=str(folder))
+    pre = predictor.pre
+    same_file = same_clip = 0
+    for video in videos:
+        ours = predictor.classify(video).top(1)[0][0]
+        same_file += pipe(video, top_k=1)[0]["label"] == ours
+        decoder = VideoDecoder(video)
+        indices = eval_clip_indices(decoder.metadata.num_frames, pre["frames_per_clip"], pre["frame_stride"])[0]
+        same_clip += pipe(decoder.get_frames_at(indices.tolist()).data, top_k=1)[0]["label"] == ours
+    return {"videos": len(videos), "agree_given_file": same_file, "agree_given_eval_clip": same_clip,
+            "eval_clips": pre["eval_clips"], "eval_crops": pre["eval_crops"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.release_figures", description=__doc__.split("\n")[0])
+    parser.add_argument("--warehouse", type=Path, help="warehouse of an existing run (else one is trained)")
+    parser.add_argument("--run", help="the run to release (with --warehouse)")
+    parser.add_argument("--work", type=Path, help="where releases (and a trained run) go (default: a temp folder)")
+    parser.add_argument("--sizes-only", action="store_true", help="only release and measure the folders' sizes")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    work = args.work or Path(tempfile.mkdtemp(prefix="release-figures-"))
+    load_before = os.getloadavg()[0]  # the 2 cores are shared: times are only indicative
+    warehouse, run_id = (args.warehouse, args.run) if args.warehouse else train(work)
+    forms = release_all(warehouse, run_id, work)
+    figures: dict[str, Any] = {"run_id": run_id, "forms": forms}
+    if not args.sizes_only:
+        videos, predictor = test_views(warehouse, run_id)
+        logit_deltas(forms, videos, predictor.loaded.path)
+        figures["pipeline"] = pipeline_agreement(forms["merged fp32"]["folder"], videos, predictor)
+    figures["load_average"] = {"before": load_before, "after": os.getloadavg()[0]}
+    for form in forms.values():
+        form["folder"] = str(form["folder"])
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return 0
+    print(f"run {run_id} (load average {load_before:.1f} before, {figures['load_average']['after']:.1f} after)")
+    for name, form in forms.items():
+        delta = form.get("max_abs_logit_delta")
+        print(f"  {name:18s} {form['bytes'] / 2**20:8.2f} MiB (weights {form['weights_bytes'] / 2**20:.2f} MiB)"
+              + (f", max |Δlogit| {delta:.3g} over the test videos" if delta is not None else "")
+              + f", release check {form['release_check_delta']:.3g}, {form['seconds']:.1f} s")
+    if "pipeline" in figures:
+        p = figures["pipeline"]
+        print(f"  pipeline vs runner predict, top-1 on {p['videos']} test videos: given the file "
+              f"{p['agree_given_file']}/{p['videos']}, given the evaluation's clip {p['agree_given_eval_clip']}/"
+              f"{p['videos']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
