@@ -57,8 +57,7 @@ def release_all(warehouse: Path, run_id: str, work: Path) -> dict[str, dict[str,
     for name, options in FORMS.items():
         out = work / name.replace(" ", "-")
         started = time.perf_counter()
-        report = release_run(ReleaseRequest(run_id, out, warehouse, force=True, **options),
-                             reproduce="(benchmark)", release_command="(benchmark)")
+        report = release_run(ReleaseRequest(run_id, out, warehouse, force=True, **options))
         weights = sum((out / f).stat().st_size for f in report.files if f.endswith(".safetensors"))
         forms[name] = {"folder": out, "bytes": folder_bytes(out), "weights_bytes": weights,
                        "release_check_delta": report.max_logit_delta, "seconds": time.perf_counter() - started}

@@ -105,6 +105,4 @@ def write_rows(warehouse: Path, spec: RunSpec, *, correct: int, val_acc: float, 
 
 def release(run: FakeRun, out: Path, **options: Any) -> ReleaseReport:
     """`release_run` of `run` into `out` (the code of `runner release`)."""
-    return release_run(ReleaseRequest(run.run_id, out, run.warehouse, **options),
-                       reproduce=f"runner run --strategy {run.spec.strategy}",
-                       release_command=f"runner release {run.run_id} {out}")
+    return release_run(ReleaseRequest(run.run_id, out, run.warehouse, **options))

@@ -19,11 +19,11 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from conftest import TrainedRuns
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from test_demo_service import BAD_MESSAGES, by_strategy_seed, clip, write_bad_videos
 
+from tests.support import TrainedRuns
 from vjepa_core.data import eval_clip_indices
 from vjepa_core.release.writer import ReleaseRequest, release_run
 from vjepa_core.store.warehouse import Warehouse
@@ -64,8 +64,7 @@ def space(trained_runs: TrainedRuns, tmp_path_factory: pytest.TempPathFactory) -
     """`runner release <lora run> OUT --space`, then `python app.py --port P` in OUT; stopped afterwards."""
     run_id = by_strategy_seed(trained_runs)[("lora", 0)]
     folder = tmp_path_factory.mktemp("space") / "out"
-    release_run(ReleaseRequest(run_id, folder, trained_runs.warehouse, space=True), reproduce="runner run ...",
-                release_command=f"runner release {run_id} {folder} --space")
+    release_run(ReleaseRequest(run_id, folder, trained_runs.warehouse, space=True))
     port, log = free_port(), folder.parent / "app.log"
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     script = f"{BLOCKED}; import runpy; sys.argv = ['app.py', '--port', '{port}']; runpy.run_path('app.py', " \

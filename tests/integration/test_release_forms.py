@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 import torch
 from huggingface_hub import ModelCard
-from release_support import LABELS, FakeRun, make_run, release
 from transformers import AutoVideoProcessor
 
+from tests.release_support import LABELS, FakeRun, make_run, release
 from vjepa_core.data import eval_views
 from vjepa_core.errors import WriteFailed
 from vjepa_core.release.adapter import BASE_DIR, POOLER_FILE, load_adapter_form

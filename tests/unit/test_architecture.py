@@ -12,7 +12,7 @@ Every import counts: at module level, inside functions, under `if TYPE_CHECKING:
      (so the strategies sit below the spec, not beside data and models);
   4. data, models, analysis;
   5. store: the warehouse, claims, checkpoints, the token cache;
-  6. training, pretrain, inference;
+  6. training, pretrain, inference, release (a run's checkpoint and warehouse rows -> a folder for the world);
   7. the apps: runner, dashboard, demo. (`benchmarks/` and `tests/` stand on top of everything.)
   So the library never imports the apps built on it. Every module of the four packages has a layer, and none
   imports `benchmarks` or `tests` (a checkout's folders, not installed).
@@ -41,7 +41,7 @@ LAYERS = (
     ("vjepa_core.spec",),
     ("vjepa_core.data", "vjepa_core.models", "vjepa_core.analysis"),
     ("vjepa_core.store",),
-    ("vjepa_core.training", "vjepa_core.pretrain", "vjepa_core.inference"),
+    ("vjepa_core.training", "vjepa_core.pretrain", "vjepa_core.inference", "vjepa_core.release"),
     ("runner", "dashboard", "demo"),
 )
 WHOLE_PACKAGE_ONLY = {"vjepa_core"}  # its __init__ (the version), not every module under it

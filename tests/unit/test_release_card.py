@@ -12,13 +12,15 @@ import pytest
 from huggingface_hub import ModelCard
 from huggingface_hub.repocard_data import model_index_to_eval_results
 from PIL import Image
-from release_support import LABELS, MATRIX, TEST_VIDEOS, fake_spec, write_rows
 
+from tests.release_support import LABELS, MATRIX, TEST_VIDEOS, fake_spec, write_rows
 from vjepa_core.analysis.stats import chance_test, compare_predictions, wilson_interval
+from vjepa_core.fields import command_line
 from vjepa_core.release.adapter import BaseReference
 from vjepa_core.release.card import Released, describe_base, model_card
 from vjepa_core.release.evidence import accuracy_figures, matrix_place, read_evidence
 from vjepa_core.release.figures import confusion_grid, write_confusion_png
+from vjepa_core.spec import RunSpec
 
 PRE = {"crop_size": 64, "resize_shortest_edge": 73, "frames_per_clip": 4, "frame_stride": 2, "eval_clips": 1,
        "eval_crops": 1, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
@@ -26,7 +28,7 @@ PRE = {"crop_size": 64, "resize_shortest_edge": 73, "frames_per_clip": 4, "frame
 
 def released(**changes: object) -> Released:
     values = {"labels": LABELS, "preprocessing": PRE, "dtype": "fp32", "folder_name": "out",
-              "reproduce": "runner run --strategy head", "release_command": "runner release abc out",
+              "release_command": "runner release abc out",
               "max_logit_delta": 4.8e-7, **changes}
     return Released(**values)  # type: ignore[arg-type]
 
@@ -84,7 +86,8 @@ def test_body_gives_interval_chance_p_and_per_class_scores(tmp_path: Path) -> No
         assert f"| {row.class_name} | {row.precision:.2f} | {row.recall:.2f} | {row.f1:.2f} | 4 |" in text
     assert "![Confusion matrix on the test split](confusion_matrix.png)" in text
     assert "This run was trained alone" in text
-    assert "runner run --strategy head\nrunner release abc out" in text
+    assert f"{command_line(RunSpec, spec.to_dict(), 'runner run')}\nrunner release abc out" in text
+    assert RunSpec.from_dict(spec.to_dict()).run_id == spec.run_id
     assert "One seed of this configuration" in text
 
 
@@ -107,7 +110,8 @@ def test_matrix_place_chooses_on_validation_and_tests_against_the_best(tmp_path:
     assert "| configuration | 10 / class | 40 / class |" in text
     assert "| head | **75.0% (70.0%) ◀** | - |" in text
     assert "| pooler_head | - | 41.7% (80.0%) ★ |" in text
-    assert "Chosen on validation among 3 configurations: pooler_head at 40 / class" in text
+    assert f"Chosen on validation among 3 configurations: {place.best['config']} (configuration " in text
+    assert place.best["config"].startswith("pooler_head")
     assert f"McNemar p = {expected.mcnemar_p:.3g}" in text and f"{100 * expected.diff:+.1f} points" in text
 
 

@@ -10,8 +10,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from release_support import make_run, release
 
+from tests.release_support import make_run, release
 from vjepa_core.errors import UserError
 from vjepa_core.release.writer import ReleaseRequest, release_run
 from vjepa_core.store.warehouse import RunRecord, Warehouse
@@ -45,7 +45,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
     }
     for name, (request, words) in cases.items():
         with pytest.raises(UserError, match=words) as error:
-            release_run(request, reproduce="r", release_command="c")
+            release_run(request)
         assert "\n" not in str(error.value), name
     assert not (tmp_path / "a").exists()
     assert [p.name for p in busy.iterdir()] == ["notes.txt"]
@@ -59,8 +59,7 @@ def test_a_run_whose_checkpoint_is_gone_or_that_failed(tmp_path: Path) -> None:
     Warehouse(run.warehouse).write_run(RunRecord(run={"run_id": "badbadbadbadbad0", "status": "failed",
                                                       "error": "RuntimeError: loss is NaN\ntraceback", "spec": {}}))
     with pytest.raises(UserError, match=r"did not succeed \(status failed: RuntimeError: loss is NaN\)"):
-        release_run(ReleaseRequest("badbadbadbadbad0", tmp_path / "out", run.warehouse), reproduce="r",
-                    release_command="c")
+        release_run(ReleaseRequest("badbadbadbadbad0", tmp_path / "out", run.warehouse))
     assert not (tmp_path / "out").exists()
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from vjepa_core.fields import command_line
 from vjepa_core.models import PRESETS, load_config
 from vjepa_core.models.loading import SHIPPED_WEIGHTS
 from vjepa_core.release.adapter import POOLER_FILE, BaseReference
@@ -33,6 +34,7 @@ from vjepa_core.release.evidence import (
     matrix_place,
     size_label,
 )
+from vjepa_core.spec import RunSpec
 from vjepa_core.strategies import STRATEGIES, get_strategy
 
 CONFUSION_PNG = "confusion_matrix.png"
@@ -47,7 +49,6 @@ class Released:
     preprocessing: dict[str, Any]
     dtype: str
     folder_name: str
-    reproduce: str          # the `runner run ...` command that trains this run again
     release_command: str    # the `runner release ...` command that wrote the folder
     max_logit_delta: float  # plain transformers vs vjepa-lab's model on one clip, measured at release
     adapter_base: BaseReference | None = None  # set for the adapter-only form
@@ -61,7 +62,7 @@ def model_card(evidence: Evidence, released: Released) -> ModelCard:
     place = matrix_place(evidence)
     data = card_data(evidence, released)
     sections = [_title(evidence, released, accuracy), _labels(released), _usage(released), _recipe(evidence),
-                _evaluation(evidence, released, accuracy), _place(place), _reproduce(released),
+                _evaluation(evidence, released, accuracy), _place(place), _reproduce(evidence, released),
                 _limitations(released, accuracy, place), _provenance(evidence, released)]
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n")
 
@@ -293,8 +294,7 @@ def _cell(cell: pd.DataFrame) -> str:
 
 def _against_best(place: MatrixPlace, *, with_model: bool) -> str:
     count = len(place.configurations)
-    best = f"{configuration_name(place.best, with_model=with_model)} at {size_label(place.best['videos_per_class'])}" \
-           f" / class"
+    best = f"{place.best['config']} (configuration {str(place.best['config_id'])[:8]})"
     tie = f" ({place.tied} configurations share that validation accuracy; the first run wins)" if place.tied > 1 else ""
     if place.comparison is None and place.compared_with is None:
         return (f"Chosen on validation among {count} configurations: this run's configuration "
@@ -310,8 +310,9 @@ def _against_best(place: MatrixPlace, *, with_model: bool) -> str:
             f"({result.only_b_correct} right only here, {result.only_a_correct} only there): {call}.")
 
 
-def _reproduce(released: Released) -> str:
-    return (f"## Reproduce\n\n```bash\n{released.reproduce}\n{released.release_command}\n```\n\n"
+def _reproduce(evidence: Evidence, released: Released) -> str:
+    train = command_line(RunSpec, evidence.spec, "runner run")
+    return (f"## Reproduce\n\n```bash\n{train}\n{released.release_command}\n```\n\n"
             "The first command trains the same run (same spec, same run id); the second writes this folder.")
 
 

@@ -12,16 +12,15 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from vjepa_core.analysis.configurations import with_configurations
 from vjepa_core.analysis.stats import PairedComparison, compare_predictions, run_chance_test, wilson_interval
 from vjepa_core.errors import UserError
-from vjepa_core.spec import config_id
 from vjepa_core.store.warehouse import Warehouse
 
 SPLIT = "test"
@@ -59,8 +58,8 @@ class AccuracyFigures:
 @dataclass(frozen=True)
 class MatrixPlace:
     matrix_id: str
-    configurations: pd.DataFrame  # one row per configuration: config_id, strategy, model, videos_per_class,
-    #                               seeds, val_acc, test_acc, run_ids, this (bool), best (bool)
+    configurations: pd.DataFrame  # one row per configuration: config_id, config (its label), strategy, model,
+    #                               videos_per_class, seeds, val_acc, test_acc, run_ids, this (bool), best (bool)
     best: pd.Series               # the configuration chosen on validation
     tied: int                     # configurations sharing the best validation accuracy (1: no tie)
     comparison: PairedComparison | None  # this run vs the best configuration's run (None: this is the best)
@@ -117,14 +116,14 @@ def matrix_place(evidence: Evidence) -> MatrixPlace | None:
     runs = evidence.matrix_runs
     if runs.empty or len(runs) < 2:
         return None
-    runs = runs.assign(config_id=[config_id(_as_dict(spec)) for spec in runs["spec"]])
+    runs = with_configurations(runs)  # the one grouping key (matrix summary, leaderboard, runner compare)
     configurations = (runs.groupby("config_id", sort=False)
-                      .agg(strategy=("strategy", "first"), model=("model", "first"),
+                      .agg(config=("config", "first"), strategy=("strategy", "first"), model=("model", "first"),
                            videos_per_class=("videos_per_class", "first"), seeds=("seed", "nunique"),
                            val_acc=("best_val_acc", "mean"), test_acc=("test_acc", "mean"),
                            run_ids=("run_id", list))
                       .reset_index())
-    mine = config_id(evidence.spec)
+    mine = runs.loc[runs["run_id"] == evidence.run_id, "config_id"].iloc[0]
     configurations["this"] = configurations["config_id"] == mine
     # Chosen on validation only; ties go to the first configuration the matrix ran (never to test accuracy).
     best_val = configurations["val_acc"].max()
@@ -141,10 +140,6 @@ def matrix_place(evidence: Evidence) -> MatrixPlace | None:
     except UserError:  # no shared test videos (another dataset in the same matrix): nothing to pair
         comparison = None
     return MatrixPlace(str(evidence.run["matrix_id"]), configurations, best, len(ranked), comparison, other)
-
-
-def _as_dict(spec: Any) -> dict[str, Any]:
-    return json.loads(spec) if isinstance(spec, str) else dict(spec)
 
 
 def _paired_run(runs: pd.DataFrame, candidates: list[str], *, seed: Any) -> str:

@@ -28,6 +28,7 @@ from vjepa_core.errors import UserError
 from vjepa_core.paths import checkpoints_dir
 from vjepa_core.release.adapter import AdapterForm, check_adapter_form, load_adapter_form, write_adapter_form
 from vjepa_core.release.card import CONFUSION_PNG, Released, card_data, model_card
+from vjepa_core.release.command import release_command
 from vjepa_core.release.evidence import Evidence, read_evidence
 from vjepa_core.release.figures import write_confusion_png
 from vjepa_core.release.model import (
@@ -78,8 +79,7 @@ class ReleaseReport:
     examples: int
 
 
-def release_run(request: ReleaseRequest, *, reproduce: str, release_command: str,
-                say: Callable[[str], None] = lambda _: None) -> ReleaseReport:
+def release_run(request: ReleaseRequest, *, say: Callable[[str], None] = lambda _: None) -> ReleaseReport:
     """Write the release of `request.run_id` to `request.out` (see the module docstring)."""
     check_request(request)
     evidence = read_evidence(request.warehouse, request.run_id)
@@ -93,8 +93,7 @@ def release_run(request: ReleaseRequest, *, reproduce: str, release_command: str
         model_dir = staging / MODEL_DIR if request.space else staging
         model_dir.mkdir(exist_ok=True)
         form, delta = _write_model(model_dir, loaded, request, say=say)
-        released = _released(evidence, loaded, request, form=form, delta=delta,
-                             reproduce=reproduce, release_command=release_command)
+        released = _released(evidence, loaded, request, form=form, delta=delta)
         say("writing the model card")
         _write_card(model_dir, evidence, released)
         _write_release_file(model_dir, loaded, request, delta=delta)
@@ -177,10 +176,12 @@ def _write_model(folder: Path, loaded: LoadedCheckpoint, request: ReleaseRequest
 
 
 def _released(evidence: Evidence, loaded: LoadedCheckpoint, request: ReleaseRequest, *, form: AdapterForm | None,
-              delta: float, reproduce: str, release_command: str) -> Released:
+              delta: float) -> Released:
     folder_name = f"{request.out.name}/{MODEL_DIR}" if request.space else request.out.name
+    command = release_command(evidence.run_id, str(request.out), dtype=request.dtype,
+                              adapter_only=request.adapter_only, space=request.space)
     return Released(labels=loaded.labels, preprocessing=loaded.manifest["preprocessing"], dtype=request.dtype,
-                    folder_name=folder_name, reproduce=reproduce, release_command=release_command,
+                    folder_name=folder_name, release_command=command,
                     max_logit_delta=delta, adapter_base=form.base if form else None,
                     carries_pooler=bool(form and form.carries_pooler), synthetic_data=is_synthetic(evidence.run))
 
