@@ -13,7 +13,7 @@ from rich.table import Table
 from runner.app import app, console, existing_warehouse
 from runner.options import ResultsOption, WarehouseOption, fail, stdout_console, user_errors
 from runner.output import chance_of, fmt, pct, print_frame, status_markup
-from vjepa_core.paths import results_path
+from vjepa_core.paths import DEFAULT_WAREHOUSE, results_path
 
 
 @app.command("list")
@@ -62,7 +62,10 @@ def show(
         fail(f"run {run_id!r} is not in {store.path}")
     chance = chance_of(store, run)
     interval = test_interval(run)
+    release = release_line(run, store.path)
     if as_json:
+        if release is not None:
+            run = {**run, "release_command": release}
         if chance is not None:
             run = {**run, "chance_acc": chance.chance, "above_chance_p": chance.p_value}
         if interval is not None:
@@ -86,12 +89,24 @@ def show(
     if interval is not None:
         out.print(f"  {'test acc 95% CI':<18} {pct(interval['ci_low'])} - {pct(interval['ci_high'])} "
                   f"({interval['interval']}: one seed, so the test set's own noise)")
+    if release is not None:  # the folder plain transformers opens, with its model card
+        out.print(f"  {'release':<18} {release}")
     print_frame(out, "epochs", store.table("epochs", run["run_id"]))
     print_frame(out, "test per class", store.table("class_metrics", run["run_id"]).query("split == 'test'"))
     confusion = store.table("confusion", run["run_id"]).query("split == 'test'")
     if not confusion.empty:
         pivot = confusion.pivot_table(index="true_class", columns="pred_class", values="count", fill_value=0)
         print_frame(out, "test confusion (rows: true, columns: predicted)", pivot.reset_index())
+
+
+def release_line(run: dict[str, Any], warehouse: Path) -> str | None:
+    """`runner release` for a successful run with a checkpoint (with --warehouse unless it is the default)."""
+    from vjepa_core.release.command import release_command
+
+    if run["status"] != "success" or not run.get("checkpoint_path"):
+        return None
+    elsewhere = None if warehouse == Path(DEFAULT_WAREHOUSE) else str(warehouse)
+    return release_command(run["run_id"], f"release-{run['run_id'][:8]}", warehouse=elsewhere)
 
 
 @app.command()

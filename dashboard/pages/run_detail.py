@@ -1,4 +1,4 @@
-"""Run detail: spec, curves, confusion, per-class scores, worst videos, time split, reproduce command."""
+"""Run detail: spec, curves, confusion, per-class scores, worst videos, time split, reproduce and release commands."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dashboard import charts, ui
 from dashboard.queries import commands, detail
 from vjepa_core.analysis.configurations import spec_dict
 from vjepa_core.analysis.stats import ALPHA
+from vjepa_core.release.command import release_command
 
 st.title("Run detail")
 runs = ui.filtered(ui.guard()).sort_values("started_at", ascending=False)
@@ -45,6 +46,11 @@ cols[4].metric("wall time", f"{run['train_seconds']:.1f} s" if pd.notna(run["tra
 
 st.markdown("**Reproduce** (same spec, same run id):")
 st.code(commands.reproduce_command(spec), language="bash", wrap_lines=True)
+if run["status"] == "success" and run.get("checkpoint_path"):
+    st.markdown("**Release** (a folder plain transformers opens, with a model card made from these figures; "
+                "`--adapter-only`, `--dtype fp16`, `--space` for other forms):")
+    st.code(commands.command_for(release_command(run_id, f"release-{run_id[:8]}"), ui.warehouse_path()),
+            language="bash", wrap_lines=True)
 st.markdown(f"**Checkpoint:** `{run.get('checkpoint_path') or 'none'}`  ·  **run id:** `{run_id}`  ·  "
             f"**configuration:** `{run['config_id']}`  ·  "
             f"**matrix:** `{run.get('matrix_id') or '-'}`  ·  **device:** `{run.get('device') or '-'}`")

@@ -24,6 +24,7 @@ from dashboard.queries import commands, run_rows, standings
 from tests.support import DASHBOARD_MATRIX, DASHBOARD_VARIETY, TrainedRuns, plant_claim
 from vjepa_core import paths
 from vjepa_core.analysis.configurations import spec_dict
+from vjepa_core.release.command import release_command
 from vjepa_core.spec import RunSpec
 from vjepa_core.store import schema
 from vjepa_core.store.warehouse import RunRecord, Warehouse
@@ -197,6 +198,8 @@ def test_run_detail(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns
     assert at.selectbox[0].value == run_id
     shown = [c.value for c in at.code]
     assert commands.reproduce_command(run["spec"]) in shown
+    release = release_command(run_id, f"release-{run_id[:8]}", warehouse=str(dashboard_runs.warehouse))
+    assert release in shown
     assert any(run["checkpoint_path"] in m.value for m in at.markdown)
     drawn = _charts(at)
     assert len(drawn) == 4  # curves, confusion, per-class bars, time split
@@ -218,7 +221,7 @@ def test_run_detail_of_a_failed_run(monkeypatch: pytest.MonkeyPatch, dashboard_r
     failed = runs[runs["status"] == "failed"].iloc[0]
     at = _app(monkeypatch, dashboard_runs.warehouse, "run_detail", query={"run": failed["run_id"]})
     assert any("loss is NaN" in e.value for e in at.error)
-    assert commands.reproduce_command(spec_dict(failed["spec"])) in [c.value for c in at.code]
+    assert [c.value for c in at.code] == [commands.reproduce_command(spec_dict(failed["spec"]))]  # no release
 
 
 def test_compare(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns) -> None:

@@ -1,0 +1,166 @@
+"""`runner release` end to end on runs the real runner trained: one per strategy of the default study on
+`tiny-jepa` (1 epoch each on `synthetic_small`), released through the CLI, opened with plain transformers and
+its pipeline on the run's own test videos; bad input is one line, exit code 2 and nothing written; `runner show`
+prints the command.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from huggingface_hub import ModelCard
+from typer.testing import CliRunner
+
+from runner.cli import app
+from tests.support import TrainedRuns, said_once
+from vjepa_core.data import eval_clip_indices
+from vjepa_core.inference.predict import Predictor
+from vjepa_core.release.adapter import BASE_DIR, load_adapter_form
+from vjepa_core.release.command import release_command
+from vjepa_core.release.model import load_plain, logits
+from vjepa_core.release.writer import FP32_TOLERANCE, RELEASE_FILE
+from vjepa_core.spec import ExecOptions, RunSpec
+from vjepa_core.store.warehouse import Warehouse
+
+DEFAULT_STUDY = ("head", "pooler_head", "lora", "pooler_head_lora", "full", "scratch")
+MATRIX = "release-study"
+
+
+@dataclass(frozen=True)
+class Study:
+    warehouse: Path
+    results: Path
+    runs: dict[str, str]  # strategy -> run id
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory, synthetic_small: Path) -> Study:
+    """The default study's strategies on tiny-jepa, 1 epoch each, by the real runner (one matrix)."""
+    from runner.execute import execute_one
+
+    root = tmp_path_factory.mktemp("release-study")
+    options = ExecOptions(progress=False, matrix_id=MATRIX)
+    runs = {}
+    for strategy in DEFAULT_STUDY:
+        spec = RunSpec(strategy=strategy, data=str(synthetic_small), model="tiny-jepa", epochs=1, batch_size=4,
+                       train_views=1, frames_per_clip=8)
+        run = execute_one(spec, root / "results", root / "vjepa.duckdb", options)
+        assert run["status"] == "success", run.get("error")
+        runs[strategy] = run["run_id"]
+    return Study(root / "vjepa.duckdb", root / "results", runs)
+
+
+def runner(*args: str | Path) -> object:
+    return CliRunner().invoke(app, [str(arg) for arg in args])
+
+
+def run_predictor(study: Study, run_id: str) -> tuple[Predictor, list[str]]:
+    run = Warehouse(study.warehouse).get_run(run_id)
+    assert run is not None
+    predictions = Warehouse(study.warehouse).table("predictions", run_id)
+    return (Predictor.from_checkpoint(Path(run["checkpoint_path"]), device="cpu"),
+            sorted(predictions[predictions["split"] == "test"]["video"]))
+
+
+@pytest.mark.parametrize("strategy", DEFAULT_STUDY)
+def test_every_strategy_of_the_default_study_releases_and_round_trips(study: Study, strategy: str,
+                                                                      tmp_path: Path) -> None:
+    run_id = study.runs[strategy]
+    out = tmp_path / "release"
+    result = runner("release", run_id[:10], out, "--warehouse", study.warehouse, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert f"released run {run_id} (merged, fp32)" in result.output
+    predictor, videos = run_predictor(study, run_id)
+    plain = load_plain(out)
+    pre = predictor.pre
+    # The run's own evaluation views of its test videos: vjepa-lab's model vs the folder plain transformers opens.
+    for video in videos[:3]:
+        views = torch.stack([predictor.classify(video).frames])
+        assert (logits(plain, views) - logits(predictor.model, views)).abs().max().item() <= FP32_TOLERANCE
+    card = ModelCard.load(out / "README.md")
+    accuracy = {r.metric_type: r.metric_value for r in card.data.eval_results}["accuracy"]
+    assert accuracy == pytest.approx(Warehouse(study.warehouse).get_run(run_id)["test_acc"], abs=1e-6)
+    assert card.data.base_model is None and "preset `tiny-jepa`" in card.text
+    assert "Chosen on validation among 6 configurations" in card.text
+    assert release_command(run_id, str(out)) in card.text
+    assert json.loads((out / RELEASE_FILE).read_text())["evaluation"]["frames_per_clip"] == pre["frames_per_clip"]
+
+
+@pytest.mark.parametrize("strategy", ["lora", "pooler_head_lora"])
+def test_adapter_only_release_gives_the_merged_logits(study: Study, strategy: str, tmp_path: Path) -> None:
+    run_id = study.runs[strategy]
+    for name, flags in (("merged", []), ("adapter", ["--adapter-only"])):
+        result = runner("release", run_id, tmp_path / name, "--warehouse", study.warehouse, "--quiet", *flags)
+        assert result.exit_code == 0, result.output
+    predictor, videos = run_predictor(study, run_id)
+    views = torch.stack([predictor.classify(videos[0]).frames])
+    adapter = load_adapter_form(tmp_path / "adapter", str(tmp_path / "adapter" / BASE_DIR))
+    merged = load_plain(tmp_path / "merged")
+    assert (logits(adapter, views) - logits(merged, views)).abs().max().item() <= FP32_TOLERANCE
+
+
+def test_the_pipeline_classifies_the_runs_test_videos(study: Study, tmp_path: Path) -> None:
+    """pipeline("video-classification") opens the folder and classifies files; given the clip the run was
+    evaluated on (the card's snippet) it agrees with `runner predict` on every test video."""
+    from torchcodec.decoders import VideoDecoder
+    from transformers import pipeline
+
+    run_id = study.runs["lora"]
+    assert runner("release", run_id, tmp_path / "out", "--warehouse", study.warehouse, "--quiet").exit_code == 0
+    pipe = pipeline("video-classification", model=str(tmp_path / "out"))
+    predictor, videos = run_predictor(study, run_id)
+    pre = predictor.pre
+    for video in videos:
+        ours = predictor.classify(video)
+        on_file = pipe(video, top_k=6)
+        assert {row["label"] for row in on_file} == set(ours.probs)
+        decoder = VideoDecoder(video)
+        indices = eval_clip_indices(decoder.metadata.num_frames, pre["frames_per_clip"], pre["frame_stride"])[0]
+        on_clip = {row["label"]: row["score"] for row in pipe(decoder.get_frames_at(indices.tolist()).data, top_k=6)}
+        assert max(on_clip, key=on_clip.get) == ours.top(1)[0][0]
+        assert on_clip == pytest.approx(ours.probs, abs=1e-4)
+
+
+def test_bad_input_is_one_line_exit_2_and_nothing_written(study: Study, trained_runs: TrainedRuns,
+                                                           tmp_path: Path, synthetic_small: Path) -> None:
+    from runner.execute import execute_one
+
+    layered = RunSpec(strategy="pooler_head", data=str(synthetic_small), model="tiny-jepa", epochs=1, batch_size=4,
+                      train_views=1, frames_per_clip=8, feature_layers=(0, 1))
+    warehouse = tmp_path / "w.duckdb"
+    assert execute_one(layered, tmp_path / "results", warehouse, ExecOptions(progress=False))["status"] == "success"
+    failed = next(r for r in Warehouse(trained_runs.warehouse).runs().itertuples() if r.status == "failed")
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("mine")
+    cases = [
+        (("release", "0000ffff", tmp_path / "a", "--warehouse", study.warehouse), "is not in"),
+        (("release", failed.run_id, tmp_path / "a", "--warehouse", trained_runs.warehouse), "did not succeed"),
+        (("release", study.runs["head"], busy, "--warehouse", study.warehouse), "is not empty"),
+        (("release", study.runs["head"], tmp_path / "a", "--warehouse", study.warehouse, "--adapter-only"),
+         "needs a LoRA run"),
+        (("release", study.runs["head"], tmp_path / "a", "--warehouse", study.warehouse, "--dtype", "int4"),
+         "--dtype"),
+        (("release", layered.run_id, tmp_path / "a", "--warehouse", warehouse), "--feature-layers"),
+        (("release", study.runs["head"], tmp_path / "a", "--warehouse", tmp_path / "none.duckdb"), "no warehouse"),
+    ]
+    for args, words in cases:
+        result = runner(*args, "--quiet")
+        assert result.exit_code == 2, (args, result.output)
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert len(lines) == 1 and words in lines[0] and said_once(lines[0]), (args, result.output)
+    assert not (tmp_path / "a").exists() and [p.name for p in busy.iterdir()] == ["keep.txt"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".a")]
+
+
+def test_runner_show_prints_the_release_command(study: Study) -> None:
+    run_id = study.runs["lora"]
+    result = runner("show", run_id, "--warehouse", study.warehouse)
+    expected = release_command(run_id, f"release-{run_id[:8]}", warehouse=str(study.warehouse))
+    assert result.exit_code == 0 and expected in " ".join(result.output.split())
+    shown = json.loads(runner("show", run_id, "--warehouse", study.warehouse, "--json").output)
+    assert shown["release_command"] == expected
