@@ -1,11 +1,10 @@
 """A released Space as a user meets it: `python app.py --port P` started from the folder in its own process (and
 an interpreter that cannot import vjepa-lab), called with gradio_client. It answers as `runner predict` does on
-the checkpoint, refuses bad uploads with a message and keeps serving; its sampling rule is the evaluation's.
+the checkpoint, refuses bad uploads with a message and keeps serving (its sampling rule: tests/unit).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -16,7 +15,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from gradio_client import Client, handle_file
@@ -24,12 +22,11 @@ from gradio_client.exceptions import AppError
 from test_demo_service import BAD_MESSAGES, by_strategy_seed, clip, write_bad_videos
 
 from tests.support import TrainedRuns
-from vjepa_core.data import eval_clip_indices
+from vjepa_core.inference.predict import Predictor
 from vjepa_core.release.writer import ReleaseRequest, release_run
 from vjepa_core.store.warehouse import Warehouse
 
 STARTUP_TIMEOUT = 240.0
-RUNNER = [sys.executable, "-c", "from runner.cli import main; main()"]
 # The app runs in an interpreter where importing vjepa-lab fails, as on a machine without it.
 BLOCKED = "import sys; [sys.modules.__setitem__(m, None) for m in ('vjepa_core', 'runner', 'demo', 'dashboard')]"
 
@@ -81,11 +78,10 @@ def space(trained_runs: TrainedRuns, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def runner_predict(checkpoint: Path, videos: list[Path]) -> dict[str, dict[str, float]]:
-    """`runner predict --json` on every video at once: {video: {label: probability}}."""
-    out = subprocess.run([*RUNNER, "predict", str(checkpoint), *map(str, videos), "--json", "--top-k", "6"],
-                         capture_output=True, text=True, check=True)
-    rows = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
-    return {row["video"]: {top["label"]: top["prob"] for top in row["top"]} for row in rows}
+    """What `runner predict` says of each video: {video: {label: probability}} (its `Predictor`, in process:
+    a second interpreter would only add its start-up)."""
+    predictor = Predictor.from_checkpoint(checkpoint, device="cpu")
+    return {str(video): predictor.classify(str(video)).probs for video in videos}
 
 
 def test_the_folder_is_a_space(space: Space) -> None:
@@ -142,24 +138,3 @@ def test_bad_uploads_get_a_message_and_the_app_keeps_serving(space: Space, synth
 def test_the_served_api(space: Space) -> None:
     endpoints = space.client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert list(endpoints) == ["/classify"]
-
-
-def app_module(folder: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location("released_space_app", folder / "app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_apps_sampling_rule_is_the_evaluations(space: Space) -> None:
-    app = app_module(space.folder)
-    for clips in (1, 2, 3):
-        for frames in (1, 4, 16):
-            for stride in (1, 2, 4):
-                for length in (1, 5, 31, 40, 97, 300):
-                    ours = [list(c) for c in eval_clip_indices(length, frames, stride, clips)]
-                    assert app.clip_indices(length, frames, stride, clips) == ours, (length, frames, stride, clips)
-    error = RuntimeError("SingleStreamDecoder, /__w/torchcodec/src/SingleStreamDecoder.cpp:41, Could not open "
-                         "input file: /tmp/gradio/abc/bad.mp4 Invalid data found when processing input")
-    assert app.decoder_reason(error, Path("/tmp/gradio/abc/bad.mp4")) == "Invalid data found when processing input"

@@ -1,5 +1,5 @@
 """The model card carries the warehouse's figures: a Hub-valid YAML header that huggingface_hub parses back to
-the same test accuracy, and a body whose interval, chance test, per-class scores, matrix place and McNemar p are
+the same test accuracy, and a body whose interval, chance test, per-class scores and matrix place are
 those of vjepa-lab's statistics on the same rows."""
 
 from __future__ import annotations
@@ -14,13 +14,17 @@ from huggingface_hub.repocard_data import model_index_to_eval_results
 from PIL import Image
 
 from tests.release_support import LABELS, MATRIX, TEST_VIDEOS, fake_spec, write_rows
-from vjepa_core.analysis.stats import chance_test, compare_predictions, wilson_interval
+from vjepa_core.analysis.stats import chance_test, wilson_interval
+from vjepa_core.analysis.verdict import matrix_verdicts, verdicts_of_run
+from vjepa_core.analysis.verdict_text import run_line
 from vjepa_core.fields import command_line
 from vjepa_core.release.adapter import BaseReference
 from vjepa_core.release.card import Released, describe_base, model_card
 from vjepa_core.release.evidence import accuracy_figures, matrix_place, read_evidence
 from vjepa_core.release.figures import confusion_grid, write_confusion_png
 from vjepa_core.spec import RunSpec
+from vjepa_core.store.matrix_results import scored_runs
+from vjepa_core.store.warehouse import Warehouse
 
 PRE = {"crop_size": 64, "resize_shortest_edge": 73, "frames_per_clip": 4, "frame_stride": 2, "eval_clips": 1,
        "eval_crops": 1, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
@@ -91,31 +95,37 @@ def test_body_gives_interval_chance_p_and_per_class_scores(tmp_path: Path) -> No
     assert "One seed of this configuration" in text
 
 
-def test_matrix_place_chooses_on_validation_and_tests_against_the_best(tmp_path: Path) -> None:
+def test_matrix_place_is_the_verdict_of_the_matrix(tmp_path: Path) -> None:
+    """The card states what `runner verdict` says of the run: its own setting's question, then its data size's,
+    each chosen on validation (never on test) and tested on the shared test videos."""
     warehouse = tmp_path / "w.duckdb"
     mine = fake_spec(tmp_path, "head", videos_per_class=10)
     write_rows(warehouse, mine, correct=9, val_acc=0.7)
-    by_test = fake_spec(tmp_path, "lora", videos_per_class=10)  # best on test, not on validation
-    write_rows(warehouse, by_test, correct=12, val_acc=0.6)
-    by_val = fake_spec(tmp_path, "pooler_head", videos_per_class=40)
-    write_rows(warehouse, by_val, correct=5, val_acc=0.8)
+    by_val = fake_spec(tmp_path, "lora", videos_per_class=10)  # chosen at 10/class: best on validation
+    write_rows(warehouse, by_val, correct=3, val_acc=0.8)
+    write_rows(warehouse, fake_spec(tmp_path, "pooler_head", videos_per_class=10), correct=12, val_acc=0.6)
+    more = mine.replace(videos_per_class=40)  # chosen among head's data sizes
+    write_rows(warehouse, more, correct=10, val_acc=0.9)
     evidence = read_evidence(warehouse, mine.run_id)
     place = matrix_place(evidence)
     assert place is not None and place.matrix_id == MATRIX
-    assert place.best["strategy"] == "pooler_head" and place.compared_with == by_val.run_id
-    theirs = evidence.matrix_predictions[evidence.matrix_predictions["run_id"] == by_val.run_id]
-    expected = compare_predictions(theirs, evidence.predictions)
-    assert place.comparison == expected
+    runs, predictions = scored_runs(warehouse, list(Warehouse(warehouse).runs()["run_id"]))  # as runner verdict
+    expected = verdicts_of_run(matrix_verdicts(runs, predictions), mine.run_id)
+    assert [v.question.title for v in place.verdicts] == [v.question.title for v in expected] == \
+        ["which strategy at 10/class", "which data size for head"]
+    assert [v.winner.label for v in place.verdicts] == ["lora", "head at 40/class"]
     text = model_card(evidence, released()).text
+    for verdict in expected:
+        assert f"- {run_line(verdict, mine.run_id)}" in text
+    assert "lora, chosen on validation among 3 configurations (val 80.0%)" in text
+    assert "Not this configuration (head, test 75.0%)" in text
     assert "| configuration | 10 / class | 40 / class |" in text
-    assert "| head | **75.0% (70.0%) ◀** | - |" in text
-    assert "| pooler_head | - | 41.7% (80.0%) ★ |" in text
-    assert f"Chosen on validation among 3 configurations: {place.best['config']} (configuration " in text
-    assert place.best["config"].startswith("pooler_head")
-    assert f"McNemar p = {expected.mcnemar_p:.3g}" in text and f"{100 * expected.diff:+.1f} points" in text
+    assert "| head | **75.0% (70.0%) ◀** | 83.3% (90.0%) |" in text
+    assert "| lora | 25.0% (80.0%) ★ | - |" in text
+    assert "| pooler_head | 100.0% (60.0%) | - |" in text
 
 
-def test_the_best_configuration_with_two_seeds(tmp_path: Path) -> None:
+def test_the_chosen_configuration_with_two_seeds(tmp_path: Path) -> None:
     warehouse = tmp_path / "w.duckdb"
     mine = fake_spec(tmp_path, "head")
     write_rows(warehouse, mine, correct=9, val_acc=0.9)
@@ -123,11 +133,25 @@ def test_the_best_configuration_with_two_seeds(tmp_path: Path) -> None:
     write_rows(warehouse, fake_spec(tmp_path, "lora"), correct=12, val_acc=0.75)
     evidence = read_evidence(warehouse, mine.run_id)
     place = matrix_place(evidence)
-    assert place is not None and place.comparison is None  # mean val 0.8 over two seeds beats 0.75
+    assert place is not None and [v.winner.label for v in place.verdicts] == ["head"]  # mean val 0.8 > 0.75
     row = place.configurations[place.configurations["this"]].iloc[0]
     assert row["seeds"] == 2 and row["val_acc"] == pytest.approx(0.8) and row["test_acc"] == pytest.approx(20 / 24)
+    assert row["chosen"]
     text = model_card(evidence, released()).text
-    assert "this run's configuration (validation 80.0%)" in text and "2 seeds of this configuration" in text
+    assert "head, chosen on validation among 2 configurations (val 80.0%)" in text
+    assert "2 seeds of this configuration" in text
+
+
+def test_a_rival_without_a_question_is_said(tmp_path: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    mine = fake_spec(tmp_path, "head", videos_per_class=10)
+    write_rows(warehouse, mine, correct=9, val_acc=0.7)
+    write_rows(warehouse, fake_spec(tmp_path, "lora", videos_per_class=40), correct=12, val_acc=0.8)
+    place = matrix_place(read_evidence(warehouse, mine.run_id))
+    assert place is not None and place.verdicts == [] and not place.configurations["chosen"].any()
+    text = model_card(read_evidence(warehouse, mine.run_id), released()).text
+    assert "no question is asked of it" in text
+    assert "| head | **75.0% (70.0%) ◀** | - |" in text and "| lora | - | 100.0% (80.0%) |" in text
 
 
 def test_adapter_card_names_its_base_and_the_snippet(tmp_path: Path) -> None:

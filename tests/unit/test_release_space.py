@@ -1,30 +1,65 @@
 """The Space folder's parts: an app that imports no vjepa-lab code, pinned requirements, the demo's upload
 limits, and example clips from the run's test split.
 
-The app itself (its sampling rule, served in its own process, called with gradio_client):
-tests/apps/test_release_space.py.
+The app itself (served in its own process, called with gradio_client): tests/apps/test_release_space.py.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 
 import pandas as pd
 
 from demo.service import MB, Limits
-from vjepa_core.release.space import REQUIREMENTS, UPLOAD_LIMITS, app_source, pick_examples, requirements
+from vjepa_core.data import eval_clip_indices
+from vjepa_core.release.space import (
+    APP_FILES,
+    REQUIREMENTS,
+    UPLOAD_LIMITS,
+    app_sources,
+    pick_examples,
+    requirements,
+)
 
 PROJECT = ("vjepa_core", "runner", "dashboard", "demo", "benchmarks")
 
 
 def test_the_app_imports_no_vjepa_lab_code() -> None:
-    tree = ast.parse(app_source())
-    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    imported = set()
+    for source in app_sources().values():
+        tree = ast.parse(source)
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     assert not {name for name in imported if name.split(".")[0] in PROJECT}
-    assert {"gradio", "torch", "transformers", "torchcodec.decoders"} <= imported
+    assert {"gradio", "torch", "transformers", "torchcodec.decoders", "clip_sampling"} <= imported
+    assert {name.split(".")[0] for name in imported} - {"gradio", "torch", "transformers", "torchcodec"} <= \
+        {"__future__", "argparse", "json", "os", "pathlib", "typing", *(Path(f).stem for f in APP_FILES)}
+
+
+def sampling_module(tmp_path: Path) -> ModuleType:
+    (tmp_path / "clip_sampling.py").write_text(app_sources()["clip_sampling.py"])
+    spec = importlib.util.spec_from_file_location("released_clip_sampling", tmp_path / "clip_sampling.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_apps_sampling_rule_is_the_evaluations(tmp_path: Path) -> None:
+    app = sampling_module(tmp_path)
+    for clips in (1, 2, 3):
+        for frames in (1, 4, 16):
+            for stride in (1, 2, 4):
+                for length in (1, 5, 31, 40, 97, 300):
+                    ours = [list(c) for c in eval_clip_indices(length, frames, stride, clips)]
+                    assert app.clip_indices(length, frames, stride, clips) == ours, (length, frames, stride, clips)
+    error = RuntimeError("SingleStreamDecoder, /__w/torchcodec/src/SingleStreamDecoder.cpp:41, Could not open "
+                         "input file: /tmp/gradio/abc/bad.mp4 Invalid data found when processing input")
+    assert app.decoder_reason(error, Path("/tmp/gradio/abc/bad.mp4")) == "Invalid data found when processing input"
 
 
 def test_upload_limits_are_the_demos() -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from vjepa_core.analysis.verdict_text import run_line
 from vjepa_core.fields import command_line
 from vjepa_core.models import PRESETS, load_config
 from vjepa_core.models.loading import SHIPPED_WEIGHTS
@@ -275,39 +276,31 @@ def _place(place: MatrixPlace | None) -> str:
             crowded |= len(cell) > 1
             cells.append(_cell(cell))
         lines.append(f"| {name} | {' | '.join(cells)} |")
-    note = ("\n\nCells that hold several configurations (other learning rates, frames, ranks...) show the one "
-            "with the best validation accuracy." if crowded else "")
+    note = ("\n\nCells that hold several configurations (other learning rates, frames, ranks...) show this run's, "
+            "else the chosen one, else the one with the best validation accuracy." if crowded else "")
     return (f"## Place in its study\n\nTest accuracy (validation accuracy) of every configuration of matrix "
-            f"`{place.matrix_id}`, mean over seeds; ◀ marks this run's configuration, ★ the one chosen on "
-            f"validation.\n\n" + "\n".join(lines) + note + "\n\n" + _against_best(place, with_model=with_model))
+            f"`{place.matrix_id}`, mean over seeds; ◀ marks this run's configuration, ★ the configuration chosen "
+            f"on validation at its setting.\n\n" + "\n".join(lines) + note + "\n\n" + _verdict(place))
 
 
 def _cell(cell: pd.DataFrame) -> str:
     if cell.empty:
         return "-"
-    shown = cell[cell["this"]] if cell["this"].any() else cell.sort_values("val_acc", ascending=False).head(1)
-    row = shown.iloc[0]
-    marks = (" ◀" if row["this"] else "") + (" ★" if row["best"] else "")
+    row = cell.sort_values(["this", "chosen", "val_acc"], ascending=False).iloc[0]
+    marks = (" ◀" if row["this"] else "") + (" ★" if row["chosen"] else "")
     text = f"{_pct(row['test_acc'])} ({_pct(row['val_acc'])}){marks}"
     return f"**{text}**" if row["this"] else text
 
 
-def _against_best(place: MatrixPlace, *, with_model: bool) -> str:
-    count = len(place.configurations)
-    best = f"{place.best['config']} (configuration {str(place.best['config_id'])[:8]})"
-    tie = f" ({place.tied} configurations share that validation accuracy; the first run wins)" if place.tied > 1 else ""
-    if place.comparison is None and place.compared_with is None:
-        return (f"Chosen on validation among {count} configurations: this run's configuration "
-                f"(validation {_pct(place.best['val_acc'])}){tie}.")
-    head = (f"Chosen on validation among {count} configurations: {best} (validation {_pct(place.best['val_acc'])}, "
-            f"test {_pct(place.best['test_acc'])}){tie}.")
-    result = place.comparison
-    if result is None:
-        return f"{head} It shares no test videos with this run: no paired test."
-    call = "a real difference" if result.significant else "within noise"
-    return (f"{head} This run against it (run `{place.compared_with}`) on their {result.n_shared} shared test "
-            f"videos: {100 * result.diff:+.1f} points, exact McNemar p = {result.mcnemar_p:.3g} "
-            f"({result.only_b_correct} right only here, {result.only_a_correct} only there): {call}.")
+def _verdict(place: MatrixPlace) -> str:
+    """What the matrix's verdict (`runner verdict`, `analysis.verdict_text.run_line`) says of this run."""
+    if not place.verdicts:
+        return ("The verdict compares configurations that share a setting (data size, frames, model); this run's "
+                "configuration has no such rival in the matrix, so no question is asked of it.")
+    said = "\n".join(f"- {run_line(verdict, place.run_id)}" for verdict in place.verdicts)
+    return (f"What the matrix's verdict (`runner verdict {place.matrix_id}`) says of this run; rivals are tested "
+            f"against the chosen configuration on their shared test videos (exact McNemar per seed, combined over "
+            f"seeds, Holm-adjusted within the question):\n\n{said}")
 
 
 def _reproduce(evidence: Evidence, released: Released) -> str:

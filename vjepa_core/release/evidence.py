@@ -1,13 +1,14 @@
 """What the warehouse holds about one run, for its model card: read once, then pure functions over it.
 
 - `read_evidence(warehouse, run_id)` -> `Evidence`: the run's `runs` row, its test `class_metrics`,
-  `confusion` and `predictions` rows, and the rows and test predictions of the other runs of its matrix
-  (or sweep). An unknown, ambiguous or unsuccessful run is a `UserError`.
+  `confusion` and `predictions` rows, and the rows and test predictions of every run of its matrix (or
+  sweep), as `runner verdict` reads them (`store.matrix_results`). An unknown, ambiguous or unsuccessful run
+  is a `UserError`.
 - `accuracy_figures(evidence)` -> `AccuracyFigures`: accuracy, n, the Wilson 95% interval, the chance level
   (the largest test class's share) and the one-sided binomial p-value against it.
 - `matrix_place(evidence)` -> `MatrixPlace` or None (a run outside any matrix): one row per configuration
-  (a spec without its seed) with its mean validation and test accuracy, the configuration chosen on
-  validation, and this run against that one on their shared test videos (exact McNemar).
+  (a spec without its seed) with its mean validation and test accuracy, and the matrix's verdict
+  (`analysis.verdict`): the configurations chosen on validation, and the questions this run competes in.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from typing import Any
 import pandas as pd
 
 from vjepa_core.analysis.configurations import with_configurations
-from vjepa_core.analysis.stats import PairedComparison, compare_predictions, run_chance_test, wilson_interval
+from vjepa_core.analysis.stats import run_chance_test, wilson_interval
+from vjepa_core.analysis.verdict import Verdict, matrix_verdicts, verdicts_of_run
 from vjepa_core.errors import UserError
+from vjepa_core.store.matrix_results import find_matrix, matrix_run_ids, scored_runs
 from vjepa_core.store.warehouse import Warehouse
 
 SPLIT = "test"
@@ -32,7 +35,7 @@ class Evidence:
     class_metrics: pd.DataFrame   # test rows: class_name, precision, recall, f1, support
     confusion: pd.DataFrame       # test rows: true_class, pred_class, count
     predictions: pd.DataFrame     # test rows: video, true_class, pred_class, confidence, correct
-    matrix_runs: pd.DataFrame     # successful runs of the run's matrix, this one included (empty: no matrix)
+    matrix_runs: pd.DataFrame     # every run of the run's matrix, this one and failed ones included (empty: none)
     matrix_predictions: pd.DataFrame  # their test predictions, with run_id
 
     @property
@@ -58,12 +61,11 @@ class AccuracyFigures:
 @dataclass(frozen=True)
 class MatrixPlace:
     matrix_id: str
-    configurations: pd.DataFrame  # one row per configuration: config_id, config (its label), strategy, model,
-    #                               videos_per_class, seeds, val_acc, test_acc, run_ids, this (bool), best (bool)
-    best: pd.Series               # the configuration chosen on validation
-    tied: int                     # configurations sharing the best validation accuracy (1: no tie)
-    comparison: PairedComparison | None  # this run vs the best configuration's run (None: this is the best)
-    compared_with: str | None     # that run's id
+    run_id: str
+    configurations: pd.DataFrame  # one row per configuration with a successful run: config_id, config (its
+    #   label), strategy, model, videos_per_class, seeds, val_acc, test_acc (means over seeds), run_ids,
+    #   this (bool: this run's), chosen (bool: chosen on validation in a "which configuration" question)
+    verdicts: list[Verdict]       # the questions this run's configuration competes in (its own setting's first)
 
 
 def read_evidence(warehouse: Path, run_id: str) -> Evidence:
@@ -89,11 +91,14 @@ def _test_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _matrix(store: Warehouse, run: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The runs of the run's matrix and their test predictions, as `runner verdict` reads them."""
     if not run.get("matrix_id"):
         return pd.DataFrame(), pd.DataFrame()
-    runs = store.runs(matrix_id=run["matrix_id"], status="success").reset_index(drop=True)
-    predictions = [_test_rows(store.table("predictions", other)) for other in runs["run_id"]]
-    return runs, pd.concat(predictions, ignore_index=True) if predictions else pd.DataFrame()
+    try:
+        matrix = find_matrix(store.path, run["matrix_id"])
+    except UserError:  # rows written without their matrix's row: the runs that name it
+        matrix = {"matrix_id": run["matrix_id"]}
+    return scored_runs(store.path, matrix_run_ids(store.path, matrix))
 
 
 def accuracy_figures(evidence: Evidence) -> AccuracyFigures:
@@ -116,37 +121,19 @@ def matrix_place(evidence: Evidence) -> MatrixPlace | None:
     runs = evidence.matrix_runs
     if runs.empty or len(runs) < 2:
         return None
-    runs = with_configurations(runs)  # the one grouping key (matrix summary, leaderboard, runner compare)
-    configurations = (runs.groupby("config_id", sort=False)
+    verdicts = matrix_verdicts(runs, evidence.matrix_predictions)
+    succeeded = with_configurations(runs[runs["status"] == "success"])  # the one grouping key
+    configurations = (succeeded.groupby("config_id", sort=False)
                       .agg(config=("config", "first"), strategy=("strategy", "first"), model=("model", "first"),
                            videos_per_class=("videos_per_class", "first"), seeds=("seed", "nunique"),
                            val_acc=("best_val_acc", "mean"), test_acc=("test_acc", "mean"),
                            run_ids=("run_id", list))
                       .reset_index())
-    mine = runs.loc[runs["run_id"] == evidence.run_id, "config_id"].iloc[0]
-    configurations["this"] = configurations["config_id"] == mine
-    # Chosen on validation only; ties go to the first configuration the matrix ran (never to test accuracy).
-    best_val = configurations["val_acc"].max()
-    ranked = configurations[configurations["val_acc"] == best_val]
-    best = ranked.iloc[0]
-    configurations["best"] = configurations["config_id"] == best["config_id"]
-    if best["config_id"] == mine:
-        return MatrixPlace(str(evidence.run["matrix_id"]), configurations, best, len(ranked), None, None)
-    other = _paired_run(runs, best["run_ids"], seed=evidence.run["seed"])
-    mine_predictions = evidence.predictions
-    theirs = evidence.matrix_predictions[evidence.matrix_predictions["run_id"] == other]
-    try:
-        comparison = compare_predictions(theirs, mine_predictions)
-    except UserError:  # no shared test videos (another dataset in the same matrix): nothing to pair
-        comparison = None
-    return MatrixPlace(str(evidence.run["matrix_id"]), configurations, best, len(ranked), comparison, other)
-
-
-def _paired_run(runs: pd.DataFrame, candidates: list[str], *, seed: Any) -> str:
-    """The best configuration's run with this run's seed (a paired test should differ in one thing), else
-    its first."""
-    same_seed = runs[runs["run_id"].isin(candidates) & (runs["seed"] == seed)]
-    return str(same_seed["run_id"].iloc[0]) if not same_seed.empty else str(candidates[0])
+    configurations["this"] = [evidence.run_id in ids for ids in configurations["run_ids"]]
+    chosen = {v.winner.config.config_id for v in verdicts if v.question.kind == "configuration"}
+    configurations["chosen"] = configurations["config_id"].isin(chosen)
+    return MatrixPlace(str(evidence.run["matrix_id"]), evidence.run_id, configurations,
+                       verdicts_of_run(verdicts, evidence.run_id))
 
 
 def size_label(videos_per_class: Any) -> str:

@@ -1,8 +1,8 @@
 """The Space folder: a Gradio app that runs a released model anywhere, with no vjepa-lab code.
 
 `write_space(folder, ...)` writes, beside the released model in `folder/model/`:
-- `app.py`: `space_template/app.py` as is (transformers + torchcodec + gradio; it samples frames as the run
-  was evaluated, reading `model/release.json`);
+- `app.py` and `clip_sampling.py`: `space_template/` as is (transformers + torchcodec + gradio; it samples
+  frames as the run was evaluated, reading `model/release.json`);
 - `requirements.txt`: the versions the release was checked with; `packages.txt`: ffmpeg (a Space's apt
   packages: torchcodec needs FFmpeg's shared libraries);
 - `space.json`: title, description, model folder, upload limits (`runner demo`'s defaults);
@@ -23,14 +23,17 @@ from huggingface_hub import SpaceCard, SpaceCardData
 
 MODEL_DIR = "model"
 APP = "app.py"
+APP_FILES = (APP, "clip_sampling.py")  # space_template/: the app and its frame sampling (no vjepa-lab import)
 REQUIREMENTS = ("torch", "transformers", "torchcodec", "gradio")
 # `runner demo`'s defaults (demo/service.py Limits; a test holds them equal): the library cannot import the demo.
 UPLOAD_LIMITS = {"max_mb": 200.0, "max_seconds": 120.0, "min_frames": 8}
 EXAMPLES = 3
 
 
-def app_source() -> str:
-    return resources.files("vjepa_core.release").joinpath("space_template", APP).read_text()
+def app_sources() -> dict[str, str]:
+    """{file name: source} of the app's files."""
+    template = resources.files("vjepa_core.release").joinpath("space_template")
+    return {name: template.joinpath(name).read_text() for name in APP_FILES}
 
 
 def pick_examples(predictions: pd.DataFrame, count: int = EXAMPLES) -> list[Path]:
@@ -56,7 +59,8 @@ def requirements() -> str:
 def write_space(folder: Path, *, title: str, description: str, examples: list[Path], tags: list[str],
                 hub_models: list[str]) -> None:
     """Everything of the Space but the model folder (`folder / MODEL_DIR`), which the caller writes."""
-    (folder / APP).write_text(app_source())
+    for name, source in app_sources().items():
+        (folder / name).write_text(source)
     (folder / "requirements.txt").write_text(requirements())
     (folder / "packages.txt").write_text("ffmpeg\n")
     settings = {"title": title, "description": description, "model": MODEL_DIR, "limits": UPLOAD_LIMITS}

@@ -3,8 +3,9 @@
 `pip install -r requirements.txt && python app.py [--host H] [--port P]` is all it needs (FFmpeg's shared
 libraries too: `apt-get install ffmpeg`; a Hugging Face Space installs them from packages.txt). It imports
 no vjepa-lab code: transformers loads `model/`, torchcodec decodes the video, and the frames are chosen as
-the run was evaluated (`model/release.json`: centred clips of F frames every S frames, the softmax of its
-clips x crops averaged), so it answers as `runner predict` did on the machine that trained the model.
+the run was evaluated (`clip_sampling.py` reading `model/release.json`: centred clips of F frames every S
+frames, the softmax of its clips x crops averaged), so it answers as `runner predict` did on the machine that
+trained the model.
 
 Scripts call it with gradio_client: `Client(url).predict(handle_file("clip.mp4"), api_name="/classify")`
 returns {label: probability} for every label. A video that is not readable, too big, too long or too short
@@ -23,6 +24,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 
 import gradio as gr  # noqa: E402
 import torch  # noqa: E402
+from clip_sampling import clip_indices, decoder_reason  # noqa: E402  (beside this file)
 from torchcodec.decoders import VideoDecoder  # noqa: E402
 from transformers import AutoModelForVideoClassification, AutoVideoProcessor  # noqa: E402
 
@@ -33,14 +35,6 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".webm", ".mkv")
 
 class BadVideo(ValueError):
     """A video this app refuses; the message is one line, shown as is."""
-
-
-def clip_indices(num_frames: int, frames: int, stride: int, clips: int = 1) -> list[list[int]]:
-    """`clips` clips of `frames` frames `stride` apart, centred in equal parts of the valid starts (one: the
-    centred clip); a video shorter than a clip repeats its last frame. The evaluation's own rule."""
-    last_start = max(0, num_frames - ((frames - 1) * stride + 1))
-    starts = [((2 * i + 1) * last_start) // (2 * clips) for i in range(clips)]
-    return [[min(start + j * stride, num_frames - 1) for j in range(frames)] for start in starts]
 
 
 class Classifier:
@@ -106,13 +100,6 @@ def open_video(path: str | None, limits: dict[str, float]) -> VideoDecoder:
     if seconds > limits["max_seconds"]:
         raise BadVideo(f"{name} is {seconds:.1f} s long; the limit is {limits['max_seconds']:g} s")
     return decoder
-
-
-def decoder_reason(error: Exception, file: Path) -> str:
-    """FFmpeg's words from a torchcodec error, without its source location or the server-side path."""
-    text = " ".join(str(error).split())
-    reason = text.split(str(file), 1)[1] if str(file) in text else text.rsplit(", ", 1)[-1]
-    return reason.strip(" :,") or type(error).__name__
 
 
 def build_app(classifier: Classifier, settings: dict[str, Any], *, examples: list[Path]) -> gr.Blocks:
