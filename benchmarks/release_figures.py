@@ -3,8 +3,9 @@
 Takes a trained run (`--warehouse W --run RUN_ID`), or first trains the default study's `lora` configuration on
 `tiny-jepa` (10 training videos per class, 40 epochs, the built-in synthetic set) with `runner run`. Then:
 - releases it merged in fp32, fp16 and bf16, and adapter-only (`release_run`, the code of `runner release`);
-- max |Δlogit|: vjepa-lab's model (the checkpoint loader's, LoRA unmerged) against each folder as plain
-  transformers (and PEFT) loads it, on the evaluation views of every test video of the run;
+- max |Δlogit|, max |Δprobability| and top-1 agreement: vjepa-lab's model (the checkpoint loader's, LoRA
+  unmerged) against each folder as plain transformers (and PEFT) loads it, on the evaluation views of every
+  test video of the run;
 - top-1 agreement with `runner predict` (its `Predictor`) on those videos of `pipeline("video-classification")`
   given the file (the pipeline's own sampling: `num_frames` spread over the whole video) and given the
   evaluation's clip (the model card's snippet);
@@ -30,7 +31,7 @@ import torch
 
 from vjepa_core.data import eval_clip_indices, eval_views, probe_video, read_frames
 from vjepa_core.inference.predict import Predictor
-from vjepa_core.release.adapter import base_reference, load_adapter_form
+from vjepa_core.release.adapter import BASE_DIR, base_reference, load_adapter_form
 from vjepa_core.release.model import load_plain, logits
 from vjepa_core.release.writer import ReleaseRequest, release_run
 from vjepa_core.store.checkpoint import load_checkpoint
@@ -59,8 +60,10 @@ def release_all(warehouse: Path, run_id: str, work: Path) -> dict[str, dict[str,
         started = time.perf_counter()
         report = release_run(ReleaseRequest(run_id, out, warehouse, force=True, **options))
         weights = sum((out / f).stat().st_size for f in report.files if f.endswith(".safetensors"))
+        bundled = folder_bytes(out / BASE_DIR) if (out / BASE_DIR).is_dir() else 0  # a preset base, carried along
         forms[name] = {"folder": out, "bytes": folder_bytes(out), "weights_bytes": weights,
-                       "release_check_delta": report.max_logit_delta, "seconds": time.perf_counter() - started}
+                       "bundled_base_bytes": bundled, "release_check_delta": report.max_logit_delta,
+                       "seconds": time.perf_counter() - started}
     return forms
 
 
@@ -90,8 +93,13 @@ def logit_deltas(forms: dict[str, dict[str, Any]], videos: list[str], checkpoint
         folder = form["folder"]
         base = base_reference(loaded.manifest["base_model"]).path_in(folder)
         model = load_adapter_form(folder, base) if name.startswith("adapter") else load_plain(folder)
-        form["max_abs_logit_delta"] = max(float((logits(model, clip) - ref).abs().max())
-                                          for clip, ref in zip(views, reference, strict=True))
+        theirs = [logits(model, clip) for clip in views]
+        form["max_abs_logit_delta"] = max(float((mine - ref).abs().max()) for mine, ref in zip(theirs, reference,
+                                                                                                strict=True))
+        form["max_abs_prob_delta"] = max(float((mine.softmax(-1) - ref.softmax(-1)).abs().max())
+                                         for mine, ref in zip(theirs, reference, strict=True))
+        form["top1_agree"] = sum(int(mine.mean(0).argmax() == ref.mean(0).argmax())
+                                 for mine, ref in zip(theirs, reference, strict=True))
 
 
 def pipeline_agreement(folder: Path, videos: list[str], predictor: Predictor) -> dict[str, Any]:
@@ -137,8 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"run {run_id} (load average {load_before:.1f} before, {figures['load_average']['after']:.1f} after)")
     for name, form in forms.items():
         delta = form.get("max_abs_logit_delta")
-        print(f"  {name:18s} {form['bytes'] / 2**20:8.2f} MiB (weights {form['weights_bytes'] / 2**20:.2f} MiB)"
-              + (f", max |Δlogit| {delta:.3g} over the test videos" if delta is not None else "")
+        base = form["bundled_base_bytes"]
+        print(f"  {name:18s} {form['bytes'] / 2**20:8.2f} MiB (weights {form['weights_bytes'] / 2**20:.2f} MiB"
+              + (f", of which the bundled base {base / 2**20:.2f} MiB" if base else "") + ")"
+              + (f", max |Δlogit| {delta:.3g}, max |Δprob| {form['max_abs_prob_delta']:.3g}, same top-1 on "
+                 f"{form['top1_agree']} videos" if delta is not None else "")
               + f", release check {form['release_check_delta']:.3g}, {form['seconds']:.1f} s")
     if "pipeline" in figures:
         p = figures["pipeline"]

@@ -16,8 +16,8 @@ from vjepa_core.paths import results_path
 def release(
     run_id: str = typer.Argument(..., help="A run id or a unique prefix of one (runner list)."),
     out: Path = typer.Argument(..., help="The folder to write: new or empty (with --force, an earlier release)."),
-    dtype: str = typer.Option("fp32", "--dtype", help="Weights in fp32, fp16 or bf16 (half the size; the logits "
-                              "move by ~1e-3, measured and written on the model card)."),
+    dtype: str = typer.Option("fp32", "--dtype", help="Weights in fp32, fp16 or bf16: half the size, logits off by "
+                              "up to a few hundredths (measured at release, written on the model card)."),
     adapter_only: bool = typer.Option(False, "--adapter-only", help="LoRA runs: the PEFT adapter, the trained head "
                                       "(and pooler), and a reference to the base model, instead of merged weights."),
     space: bool = typer.Option(False, "--space", help="Write a Hugging Face Space: a Gradio app that imports no "
@@ -29,7 +29,7 @@ def release(
 ) -> None:
     """Release a run as a standalone transformers folder with a model card generated from the warehouse.
 
-    OUT gets config.json (labels, num_frames), model.safetensors (every weight, LoRA merged), the video processor that reproduces the run's evaluation preprocessing, README.md (the model card: test accuracy with its interval, chance level, per-class scores, confusion matrix, the run's place in its matrix, how to reproduce it) and confusion_matrix.png. Plain transformers opens it: pipeline("video-classification", model=OUT). The folder is checked with plain transformers before it appears, and written atomically: a run that cannot be released, or a full disk, leaves nothing.
+    OUT gets config.json (labels, num_frames), model.safetensors (every weight, LoRA merged), the video processor that reproduces the run's evaluation preprocessing, README.md (the model card: test accuracy with its interval, chance level, per-class scores, confusion matrix, its matrix's table and what the matrix's verdict says of it, how to reproduce it) and confusion_matrix.png. Plain transformers opens it: pipeline("video-classification", model=OUT). The folder is checked with plain transformers before it appears, and written atomically: a run that cannot be released, or a full disk, leaves nothing.
     """  # noqa: E501 (typer keeps a docstring's line breaks: one line per paragraph)
     from vjepa_core.release.writer import ReleaseCheckFailed, ReleaseRequest, release_run
 

@@ -170,7 +170,8 @@ ImageNet mean/std.
 **Frame sampling.** The pipeline spreads `config.num_frames` = {frames} frames evenly over the *whole* video.
 The run was evaluated on a centred clip of {frames} frames taken every {stride} frames.{averaged} They agree
 on videos about {(frames - 1) * stride + 1} frames long; on longer videos the pipeline sees sparser frames
-than the model was trained on. To classify exactly as the run was evaluated, give the pipeline that clip:
+than the model was trained on, and it refuses videos shorter than {frames} frames. To classify exactly as the
+run was evaluated, give the pipeline that clip (a short video repeats its last frame):
 
 ```python
 from torchcodec.decoders import VideoDecoder
