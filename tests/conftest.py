@@ -37,6 +37,7 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import anyio._backends._asyncio  # noqa: F401  (see below)
 import pytest
 import torch
 
@@ -51,6 +52,11 @@ TIERS = ("unit", "integration", "apps", "browser")
 # first. The processes the tests start inherit the same count (OMP_NUM_THREADS, unless set already), so that
 # numbers compared across processes come from the same arithmetic.
 torch.set_num_threads(int(os.environ.setdefault("OMP_NUM_THREADS", "1")))
+
+# pytest rewrites the asserts of every installed pytest plugin's package, anyio's too (even with -p no:anyio),
+# and anyio imports its asyncio backend on a server's first request, in the server's thread. Python 3.11's
+# parser is not thread-safe there ("SystemError: AST constructor recursion depth mismatch" under load, and the
+# demo's first request fails): the import above does that rewrite once, in the main thread.
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
