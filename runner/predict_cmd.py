@@ -47,27 +47,29 @@ def predict(
 
     Exit codes: 0 every video classified; 1 some skipped; 2 bad usage or no video could be classified (nothing is written).
     """  # noqa: E501 (typer keeps a docstring's line breaks: one line per paragraph)
-    from vjepa_core.data.videosets import find_videos
+    from vjepa_core.data.videosets import check_video_set, find_videos
     from vjepa_core.inference.predict import Predictor
 
     _check_options(top_k=top_k, window=window, stride=stride, batch_size=batch_size, as_json=as_json,
                    as_csv=as_csv)
     found = find_videos(videos)
+    # Every file is probed before the model loads and before any is classified: bad input shows in seconds,
+    # and a set in which nothing decodes is one error line.
+    checked = check_video_set(found, decoder=decoder, progress=progress_enabled(quiet) and len(found.items) > 1)
     predictor = Predictor.from_checkpoint(checkpoint, base_model=model, device=device, decoder=decoder)
     printer = RowPrinter("json" if as_json else "csv" if as_csv else "text", top_k,
                          columns=_columns(predictor.labels, top_k, windows=window is not None))
-    tally = Tally(len(found.items), verb="classified")
+    tally = Tally(len(found.items), verb="classified", skipped=checked.skipped)
     started = time.perf_counter()
-    paths = [Path(item.path) for item in found.items]
+    paths = [Path(item.path) for item in checked.items]
     if window is None:
+        _report_skipped(tally, printer)
         _predict_videos(predictor, paths, printer, tally, progress=progress_enabled(quiet) and not tally.single)
     else:
-        # Every video is probed and planned before any is classified: bad input shows in seconds.
+        # Every video is planned before any is classified, too: one no window fits is skipped.
         plans = _plans(predictor, paths, tally, window=window, stride=window / 2 if stride is None else stride)
         tally.check_usable(found.subject, usable=len(plans))
-        tally.warn()
-        for path, reason in tally.skipped:
-            printer.error(Path(path), reason)
+        _report_skipped(tally, printer)
         for video, header, windows in plans:
             _predict_windows(predictor, video, windows, printer, tally, header=header, batch_size=batch_size,
                              progress=progress_enabled(quiet))
@@ -80,6 +82,13 @@ def predict(
 
         typer.echo(f"wrote {len(printer.rows)} rows to {write_rows(out, printer.rows)}", err=True)
     tally.exit()
+
+
+def _report_skipped(tally: Tally, printer: RowPrinter) -> None:
+    """The files skipped before classifying: one warning line each, and a row with the reason."""
+    tally.warn()
+    for path, reason in tally.skipped:
+        printer.error(Path(path), reason)
 
 
 def _check_options(*, top_k: int, window: float | None, stride: float | None, batch_size: int, as_json: bool,
