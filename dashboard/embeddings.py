@@ -2,8 +2,9 @@
 
 Reads (take the warehouse path; short read-only blocks; raise `UserError` for the page to show):
 - `embedding_sets(path) -> sets`: one row per set of vectors `runner embed` wrote, i.e. per
-  (`model_fingerprint`, `window_s`, `stride_s`): `set_id`, `label` (what a picker shows: how many videos,
-  and for windows how many vectors each has), `model`, `source`, `checkpoint`, `dataset`, `kind` (videos /
+  (`model_fingerprint`, `window_s`, `stride_s`): `set_id`, `label` (what a picker shows: its datasets, how
+  many videos, and for windows how many vectors each has), `model`, `source`, `checkpoint`, `dataset` (the
+  names of the datasets its vectors came from, ' + '-joined), `datasets` (how many), `kind` (videos /
   windows), `vectors`, `videos`, `min_per_video`, `max_per_video`, `dim`, `created_at`.
 - `load_embeddings(path, set_id) -> (rows, vectors)`: the set's rows (video, label, start/end seconds,
   `name`: file name plus the window; `label` is NO_LABEL and `labelled` False for videos read without
@@ -26,6 +27,7 @@ import pandas as pd
 from vjepa_core.store import warehouse as wh
 
 SET_KEYS = ("model_fingerprint", "window_s", "stride_s")
+MAX_NAMED_DATASETS = 3
 NO_LABEL = "(no label)"  # videos embedded from a set without labels (a plain folder, a glob, a list)
 
 
@@ -37,7 +39,8 @@ def embedding_sets(path: str | Path) -> pd.DataFrame:
                    any_value(dim) AS dim, max(created_at) AS created_at
             FROM embeddings GROUP BY model_fingerprint, window_s, stride_s, video)
         SELECT model_fingerprint, window_s, stride_s, any_value(model) AS model, any_value(source) AS source,
-               any_value(checkpoint) AS checkpoint, any_value(dataset) AS dataset, sum(vectors)::BIGINT AS vectors,
+               any_value(checkpoint) AS checkpoint, string_agg(DISTINCT dataset, ' + ' ORDER BY dataset) AS dataset,
+               count(DISTINCT dataset) AS datasets, sum(vectors)::BIGINT AS vectors,
                count(*) AS videos, min(vectors) AS min_per_video, max(vectors) AS max_per_video,
                any_value(dim) AS dim, max(created_at) AS created_at
         FROM per_video GROUP BY model_fingerprint, window_s, stride_s
@@ -69,7 +72,13 @@ def _describe(row: dict) -> str:
         per_video = f"{low}" if low == high else f"{low}-{high}"
         what = (f"{row['vectors']:,} vectors, one per {row['window_s']:g} s window every {row['stride_s']:g} s: "
                 f"{per_video} per video, {videos}")
-    return f"{row['dataset']} · {made_by} · {what} · {row['dim']}-d"
+    return f"{_datasets(row)} · {made_by} · {what} · {row['dim']}-d"
+
+
+def _datasets(row: dict) -> str:
+    """The sets of videos a set of vectors came from (one model embeds many into one set): up to three names
+    ('clips + footage'), else how many."""
+    return row["dataset"] if row["datasets"] <= MAX_NAMED_DATASETS else f"{row['datasets']} datasets"
 
 
 def load_embeddings(path: str | Path, chosen: str) -> tuple[pd.DataFrame, np.ndarray]:

@@ -39,11 +39,11 @@ def test_neighbours_by_cosine_similarity() -> None:
 
 
 def _write(store: Warehouse, fingerprint: str, videos: list[str], labels: list[str], *, window: float | None = None,
-           source: str = "encoder") -> np.ndarray:
+           source: str = "encoder", dataset: str = "syn") -> np.ndarray:
     rows = pd.DataFrame({"model_fingerprint": fingerprint, "video": videos, "label": labels,
                          "start_frame": range(len(videos)), "end_frame": [i + 24 for i in range(len(videos))],
                          "start_s": None if window is None else 1.0, "end_s": None if window is None else 3.0,
-                         "window_s": window, "stride_s": None if window is None else 1.0, "dataset": "syn",
+                         "window_s": window, "stride_s": None if window is None else 1.0, "dataset": dataset,
                          "model": "preset:tiny", "source": source, "checkpoint": "run9" if source == "pooler" else None,
                          "dim": 4, "created_at": datetime.now()})
     vectors = np.random.default_rng(len(videos)).normal(size=(len(videos), 4)).astype(np.float32)
@@ -85,3 +85,16 @@ def test_a_picker_says_how_many_videos_and_how_many_vectors_each_has(tmp_path: P
     assert labels["bbb:2/1"].endswith("4 vectors, one per 2 s window every 1 s: 2 per video, 2 videos · 4-d")
     rows, _ = embeddings.load_embeddings(path, "aaa")
     assert set(rows["label"]) == {embeddings.NO_LABEL} and not rows["labelled"].any()
+
+
+def test_a_set_embedded_from_several_datasets_names_them(tmp_path: Path) -> None:
+    """One model embeds every folder into one set of vectors: the picker names each folder, up to three."""
+    path = tmp_path / "w.duckdb"
+    store = Warehouse(path)
+    for name in ("footage", "clips"):
+        _write(store, "aaa", [f"/{name}/v{i}.mp4" for i in range(2)], [None] * 2, dataset=name)
+    for name in ("a", "b", "c", "d"):
+        _write(store, "bbb", [f"/{name}/v.mp4"], [None], dataset=name)
+    labels = embeddings.embedding_sets(path).set_index("set_id")["label"]
+    assert labels["aaa"] == "clips + footage · preset:tiny encoder (mean) · 4 videos, one vector each · 4-d"
+    assert labels["bbb"].startswith("4 datasets · preset:tiny encoder (mean) · 4 videos, one vector each")
