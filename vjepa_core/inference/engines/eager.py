@@ -1,0 +1,63 @@
+"""Engines that run the PyTorch model itself.
+
+- `fp32`: eager PyTorch in fp32, no autocast: today's path on a CPU, and the reference every other engine is
+  checked against.
+- `bf16`, `fp16`: eager PyTorch under autocast to that type: today's path on a GPU (`auto` picks the run's
+  precision there). On a CPU without native bf16/fp16 arithmetic (AVX2 only) it is slower than fp32.
+- `torch-int8`: `torch.ao.quantization.quantize_dynamic` on every `Linear` (int8 weights per tensor, activations
+  quantized per batch, fbgemm's kernels). Deprecated by PyTorch in favour of torchao, kept for comparison.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from dataclasses import dataclass
+
+import torch
+
+from vjepa_core.inference.engines.base import Engine, Runner, register
+from vjepa_core.models.device import DTYPES
+
+
+def _device(part: torch.nn.Module) -> torch.device:
+    return next(part.parameters()).device
+
+
+@dataclass(frozen=True)
+class EagerEngine(Engine):
+    precision: str = "fp32"
+
+    def build(self, part: torch.nn.Module, example: torch.Tensor) -> Runner:
+        device, dtype = _device(part), DTYPES[self.precision]
+
+        @torch.no_grad()
+        def run(pixels: torch.Tensor) -> torch.Tensor:
+            pixels = pixels.to(device)
+            if self.precision == "fp32":
+                return part(pixels).float()
+            with torch.autocast(device_type=device.type, dtype=dtype):
+                return part(pixels).float()
+
+        return run
+
+
+@dataclass(frozen=True)
+class TorchInt8Engine(Engine):
+    def build(self, part: torch.nn.Module, example: torch.Tensor) -> Runner:
+        with warnings.catch_warnings():  # its deprecation notice, once per call; the module doc says it
+            warnings.simplefilter("ignore")
+            quantized = torch.ao.quantization.quantize_dynamic(copy.deepcopy(part).cpu(), {torch.nn.Linear},
+                                                               dtype=torch.qint8)
+
+        @torch.no_grad()
+        def run(pixels: torch.Tensor) -> torch.Tensor:
+            return quantized(pixels.cpu()).float()
+
+        return run
+
+
+FP32 = register(EagerEngine("fp32", "eager PyTorch, fp32 (the reference)", cpu_only=False))
+register(EagerEngine("bf16", "eager PyTorch under bf16 autocast", cpu_only=False, precision="bf16"))
+register(EagerEngine("fp16", "eager PyTorch under fp16 autocast", cpu_only=False, precision="fp16"))
+register(TorchInt8Engine("torch-int8", "torch.ao dynamic int8 quantization of the linear layers (deprecated API)"))

@@ -1,0 +1,89 @@
+"""Engines that export the model part to ONNX and run it with ONNX Runtime on the CPU.
+
+- `ort-fp32`: the exported graph as is (ONNX Runtime's graph optimisations, its MLAS fp32 kernels).
+- `ort-int8`: the same graph after `onnxruntime.quantization.quantize_dynamic`: every MatMul with a weight
+  becomes `MatMulInteger` on int8 weights (per output channel) with activations quantized per batch at run
+  time (u8, its AVX2 kernels); attention's activation x activation products, layer norms and softmax stay fp32.
+
+The export is `torch.onnx.export(..., dynamo=True)` (torch.export, then onnxscript), with a dynamic batch
+axis and the clip shape fixed: the rotary position tables of V-JEPA 2's attention depend on the clip shape
+only, so they fold into constants. Weights go to an external data file beside the graph (`model.onnx.data`),
+so ViT-L-sized models are not limited by protobuf's 2 GB. Files written: `model.onnx` (+ `.data`), and
+for `ort-int8` `model.int8.onnx`; the fp32 graph is removed once quantized.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from vjepa_core.inference.engines.base import Engine, EngineUnfit, Runner, first_line, quiet, register, threads
+
+INPUT, OUTPUT = "pixel_values_videos", "output"
+FP32_GRAPH, INT8_GRAPH = "model.onnx", "model.int8.onnx"
+
+
+def export_onnx(part: torch.nn.Module, example: torch.Tensor, path: Path) -> Path:
+    """`part` as an ONNX graph at `path` (weights in `<path>.data`), batch axis dynamic. Raises `EngineUnfit`."""
+    if example.shape[0] < 2:  # torch.export specialises a size-1 axis: export at batch 2 to keep it dynamic
+        example = example.expand(2, *example.shape[1:]).contiguous()
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    try:
+        with quiet(""), torch.no_grad():
+            torch.onnx.export(part, (example,), str(path), input_names=[INPUT], output_names=[OUTPUT],
+                              dynamic_shapes={INPUT: {0: batch}}, dynamo=True, external_data=True,
+                              optimize=True, verbose=False)
+    except Exception as error:  # torch.export and onnxscript raise many kinds: each means "cannot export"
+        raise EngineUnfit(f"cannot export to ONNX ({first_line(error)})") from error
+    return path
+
+
+def quantize_int8(source: Path, target: Path) -> Path:
+    """Dynamic int8 quantization of the weight MatMuls of the graph at `source` -> `target`."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with quiet(""):
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=["MatMul", "Gemm"], extra_options={"MatMulConstBOnly": True})
+    return target
+
+
+def session(path: Path) -> Runner:
+    """An ONNX Runtime CPU session on the graph at `path`, as pixels -> output."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads()
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: its warnings about unused initialisers are ours to ignore
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def run(pixels: torch.Tensor) -> torch.Tensor:
+        array = pixels.detach().to("cpu", torch.float32).contiguous().numpy()
+        return torch.from_numpy(sess.run([OUTPUT], {INPUT: array})[0])
+
+    return run
+
+
+@dataclass(frozen=True)
+class OnnxEngine(Engine):
+    int8: bool = False
+
+    def export(self, part: torch.nn.Module, example: torch.Tensor, folder: Path) -> None:
+        graph = export_onnx(part, example, folder / FP32_GRAPH)
+        if self.int8:
+            quantize_int8(graph, folder / INT8_GRAPH)
+            graph.unlink()
+            Path(f"{graph}.data").unlink(missing_ok=True)
+
+    def open(self, folder: Path) -> Runner:
+        return session(folder / (INT8_GRAPH if self.int8 else FP32_GRAPH))
+
+
+register(OnnxEngine("ort-fp32", "ONNX Runtime, fp32 (exported graph)", cacheable=True,
+                    requires=("onnxruntime", "onnx", "onnxscript")))
+register(OnnxEngine("ort-int8", "ONNX Runtime, dynamic int8 quantization of the weight matmuls", cacheable=True,
+                    requires=("onnxruntime", "onnx", "onnxscript"), int8=True))

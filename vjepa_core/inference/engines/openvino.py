@@ -1,0 +1,70 @@
+"""Engines that convert the model part to OpenVINO and run it on its CPU plugin.
+
+- `openvino-fp32`: `openvino.convert_model` of the part, fp32 weights and fp32 inference.
+- `openvino-int8`: the same model after `nncf.compress_weights(mode=INT8_ASYM)`: int8 weights per output
+  channel; the CPU plugin quantizes each linear layer's activations at run time in groups of 32
+  (`DYNAMIC_QUANTIZATION_GROUP_SIZE`, its default) and multiplies in int8.
+
+The batch axis is dynamic, the clip shape fixed. Files written: `model.xml` + `model.bin` (weights kept as
+they are: `save_model` would halve fp32 weights to fp16 unless told not to).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from vjepa_core.inference.engines.base import Engine, EngineUnfit, Runner, first_line, quiet, register, threads
+
+GRAPH = "model.xml"
+
+
+def convert(part: torch.nn.Module, example: torch.Tensor, *, int8: bool) -> object:
+    """The part as an `openvino.Model` (int8-compressed weights when `int8`). Raises `EngineUnfit`."""
+    import openvino as ov
+
+    shape = ov.PartialShape([-1, *example.shape[1:]])
+    try:
+        with quiet("nncf"), torch.no_grad():
+            model = ov.convert_model(part, example_input=example, input=[shape])
+            if int8:
+                import nncf
+
+                model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
+    except Exception as error:  # the frontends raise many kinds: each means "cannot convert"
+        raise EngineUnfit(f"cannot convert to OpenVINO ({first_line(error)})") from error
+    return model
+
+
+def compiled(path: Path) -> Runner:
+    import openvino as ov
+
+    model = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads(),
+                                                       "INFERENCE_PRECISION_HINT": "f32",
+                                                       "PERFORMANCE_HINT": "LATENCY"})
+
+    def run(pixels: torch.Tensor) -> torch.Tensor:
+        array = pixels.detach().to("cpu", torch.float32).contiguous().numpy()
+        return torch.from_numpy(model(array)[0].copy())
+
+    return run
+
+
+@dataclass(frozen=True)
+class OpenVinoEngine(Engine):
+    int8: bool = False
+
+    def export(self, part: torch.nn.Module, example: torch.Tensor, folder: Path) -> None:
+        import openvino as ov
+
+        ov.save_model(convert(part, example, int8=self.int8), str(folder / GRAPH), compress_to_fp16=False)
+
+    def open(self, folder: Path) -> Runner:
+        return compiled(folder / GRAPH)
+
+
+register(OpenVinoEngine("openvino-fp32", "OpenVINO CPU plugin, fp32", cacheable=True, requires=("openvino",)))
+register(OpenVinoEngine("openvino-int8", "OpenVINO CPU plugin, int8 weights (NNCF) and dynamically quantized "
+                        "activations", cacheable=True, requires=("openvino", "nncf"), int8=True))
