@@ -63,7 +63,7 @@ def session(path: Path) -> Runner:
 
     def run(pixels: torch.Tensor) -> torch.Tensor:
         array = pixels.detach().to("cpu", torch.float32).contiguous().numpy()
-        return torch.from_numpy(sess.run([OUTPUT], {INPUT: array})[0])
+        return torch.from_numpy(sess.run(None, {INPUT: array})[0])  # the one output
 
     return run
 
