@@ -5,9 +5,13 @@ motion class of the built-in set), rendered in memory at the model's clip shape 
 evaluation views are (resize, centre crop, ImageNet normalisation): inputs that look like video, not noise.
 
 `agreement(part, reference, candidate)` compares two outputs of the same clips:
-- `classifier` (logits [B, labels]): the largest |probability difference| over every clip and label, and the
-  share of clips whose top-1 label is the same. It passes when the largest difference is at most
-  `PROB_TOLERANCE`; a top-1 may then differ only where fp32's two best labels are that close.
+- `classifier` (logits [B, labels]): the largest |probability difference| over every clip and label, the
+  share of clips whose top-1 label is the same, and `prob_bound`, the largest probability change any clip
+  could see with the same logit errors: softmax moves a probability by at most half the largest logit change
+  (shifting all logits alike changes nothing), so |dp| <= (max dz - min dz) / 4 to first order. It passes
+  when both the measured difference and the bound are at most `PROB_TOLERANCE`. The bound matters: a few
+  probes rarely sit near a decision boundary, where probabilities move most (a trained tiny-jepa head under
+  an int8 engine: 0.0125 on 4 probes, 0.084 on its 54 test videos).
 - `encoder` (tokens [B, N, D]): the relative error ||candidate - reference|| / ||reference|| over all tokens
   and the lowest cosine similarity of a clip's mean-pooled vectors (the vectors `runner embed` writes). It
   passes when the relative error is at most `TOKEN_TOLERANCE`.
@@ -39,6 +43,7 @@ class Agreement:
     passed: bool
     max_prob_diff: float | None = None
     top1_agreement: float | None = None
+    prob_bound: float | None = None
     token_error: float | None = None
     min_cosine: float | None = None
 
@@ -47,8 +52,9 @@ class Agreement:
 
     def describe(self) -> str:
         if self.part == "classifier":
-            return (f"max |prob diff| {self.max_prob_diff:.4f} (tolerance {PROB_TOLERANCE}), top-1 agreement "
-                    f"{self.top1_agreement:.0%} on {self.probes} probe clips")
+            return (f"max |prob diff| {self.max_prob_diff:.4f}, bound from the logit errors {self.prob_bound:.4f} "
+                    f"(tolerance {PROB_TOLERANCE}), top-1 agreement {self.top1_agreement:.0%} on {self.probes} "
+                    f"probe clips")
         return (f"token error {self.token_error:.4f} (tolerance {TOKEN_TOLERANCE}), mean-vector cosine >= "
                 f"{self.min_cosine:.5f} on {self.probes} probe clips")
 
@@ -79,12 +85,15 @@ def agreement(part: str, reference: torch.Tensor, candidate: torch.Tensor) -> Ag
     reference, candidate = reference.float(), candidate.float()
     if candidate.shape != reference.shape or not torch.isfinite(candidate).all():
         return Agreement(part, len(reference), passed=False, max_prob_diff=math.inf, top1_agreement=0.0,
-                         token_error=math.inf, min_cosine=-1.0)
+                         prob_bound=math.inf, token_error=math.inf, min_cosine=-1.0)
     if part == "classifier":
         ref, cand = torch.softmax(reference, dim=-1), torch.softmax(candidate, dim=-1)
         diff = float((ref - cand).abs().max())
         top1 = float((ref.argmax(-1) == cand.argmax(-1)).float().mean())
-        return Agreement(part, len(reference), passed=diff <= PROB_TOLERANCE, max_prob_diff=diff, top1_agreement=top1)
+        moved = candidate - reference
+        bound = float((moved.max(-1).values - moved.min(-1).values).max() / 4)
+        return Agreement(part, len(reference), passed=max(diff, bound) <= PROB_TOLERANCE, max_prob_diff=diff,
+                         top1_agreement=top1, prob_bound=bound)
     norm = torch.linalg.vector_norm
     error = float(norm(candidate - reference) / norm(reference).clamp_min(1e-12))
     cosine = float(torch.nn.functional.cosine_similarity(candidate.mean(1), reference.mean(1), dim=-1).min())

@@ -2,7 +2,7 @@
 
 - `ort-fp32`: the exported graph as is (ONNX Runtime's graph optimisations, its MLAS fp32 kernels).
 - `ort-int8`: the same graph after `onnxruntime.quantization.quantize_dynamic`: every MatMul with a weight
-  becomes `MatMulInteger` on int8 weights (per output channel) with activations quantized per batch at run
+  becomes `MatMulInteger` on int8 weights (one scale per tensor) with activations quantized per call at run
   time (u8, its AVX2 kernels); attention's activation x activation products, layer norms and softmax stay fp32.
 
 The export is `torch.onnx.export(..., dynamo=True)` (torch.export, then onnxscript), with a dynamic batch
@@ -45,7 +45,10 @@ def quantize_int8(source: Path, target: Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with quiet(""):
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
+        # Per-tensor s8 weights: per-channel ones use the full s8 range in every channel, and the u8 x s8 AVX2
+        # kernel (vpmaddubsw, no VNNI) saturates its int16 pair sums. Measured on a trained tiny-jepa head
+        # checkpoint's 54 test videos: max |prob diff| 0.084 per channel, 0.011 per tensor.
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=False,
                          op_types_to_quantize=["MatMul", "Gemm"], extra_options={"MatMulConstBOnly": True})
     return target
 

@@ -3,8 +3,9 @@
 `prepare_engine(model, part=..., engine=..., device=..., precision=..., frames=..., crop=..., cache_root=...)`
 returns a `PreparedEngine`: call it on pixels [B, T, 3, crop, crop] for logits (`classifier`) or tokens
 (`encoder`). What it does:
-1. `resolve_engine` turns `auto` into a name: on a GPU (CUDA, MPS) the eager model under the run's autocast
-   precision, today's path; on a CPU `AUTO_CPU`, the engine measured fastest that keeps the answers.
+1. `candidates` turns `auto` into engines to try in order: on a GPU (CUDA, MPS) the eager model under the
+   run's autocast precision, today's path; on a CPU `AUTO_CPU`, the engines measured fastest, each taken only
+   if it keeps the answers on this model (step 4), then fp32.
 2. An engine that cannot run here (CPU-only on a GPU, a package missing) falls back to `fp32`.
 3. A cached entry of this engine for these exact weights (`store.engine_key`) is opened as it is; a rejected
    one falls back at once, with the reason it was rejected.
@@ -12,6 +13,7 @@ returns a `PreparedEngine`: call it on pixels [B, T, 3, crop, crop] for logits (
    tolerance it is used and recorded, else recorded as rejected and `fp32` runs. Either way the next start
    reads the verdict from the cache instead of checking again.
 A fallback logs one warning line, `engine X cannot run this model (reason): using fp32`: never a wrong answer.
+Under `auto` the line names every engine tried (`auto` settles silently on the second candidate).
 """
 
 from __future__ import annotations
@@ -40,22 +42,29 @@ log = logging.getLogger(__name__)
 
 AUTO = "auto"
 EAGER = ("fp32", "bf16", "fp16")  # the model itself, under its precision: nothing to check, nothing to cache
-AUTO_CPU = "ort-int8"  # measured fastest on a 2-core AVX2 CPU with the answers kept: see the README's Performance
+# Measured fastest on a 2-core AVX2 CPU (ViT-L-shaped model: ort-int8 2.1x fp32, openvino-int8 1.5x); openvino-int8
+# quantizes activations in groups of 32 rather than per tensor, and keeps answers where ort-int8 may not.
+AUTO_CPU = ("ort-int8", "openvino-int8")
 
 
 def engine_names() -> list[str]:
     return [AUTO, *ENGINES]
 
 
-def resolve_engine(name: str, device: torch.device, precision: str = "auto") -> str:
-    """The engine `name` stands for on `device`: `auto` becomes a concrete engine; unknown names are a `UserError`."""
+def candidates(name: str, device: torch.device, precision: str = "auto") -> tuple[str, ...]:
+    """The engines `name` stands for on `device`, to try in order; unknown names are a `UserError`."""
     if name != AUTO:
         if name not in ENGINES:
             raise UserError(f"engine: unknown {name!r} (choose from {', '.join(engine_names())})")
-        return name
+        return (name,)
     if device.type in ("cuda", "mps"):
-        return resolve_precision(precision, device)  # today's autocast path: fp32, bf16 or fp16 eager
+        return (resolve_precision(precision, device),)  # today's autocast path: fp32, bf16 or fp16 eager
     return AUTO_CPU
+
+
+def resolve_engine(name: str, device: torch.device, precision: str = "auto") -> str:
+    """The first engine `name` stands for on `device` (see `candidates`)."""
+    return candidates(name, device, precision)[0]
 
 
 @dataclass
@@ -102,23 +111,30 @@ def prepare_engine(model: torch.nn.Module, *, part: str, engine: str = AUTO, dev
                    ) -> PreparedEngine:
     """`model`'s `part` under `engine` (see the module docstring); `model` stays as it is."""
     start = time.perf_counter()
-    name = resolve_engine(engine, device, precision)
     module = model_part(model, part)
-    try:
-        prepared = _prepare(ENGINES[name], module, part=part, device=device, frames=frames, crop=crop,
-                            layers=feature_layers(model), cache_root=cache_root, model_name=model_name,
-                            max_bytes=max_bytes, probes=probes)
-    except EngineUnfit as unfit:
-        log.warning("engine %s cannot run this model (%s): using fp32", name, unfit)
-        prepared = PreparedEngine("fp32", name, part, FP32.build(module, _example(frames, crop)),
-                                  fallback=str(unfit))
+    probes = probes or Probes(module, frames, crop)
+    reasons = []
+    for name in candidates(engine, device, precision):
+        try:
+            prepared = _prepare(ENGINES[name], module, part=part, device=device, frames=frames, crop=crop,
+                                layers=feature_layers(model), cache_root=cache_root, model_name=model_name,
+                                max_bytes=max_bytes, probes=probes)
+            if reasons:
+                log.info("engine auto: %s (%s)", name, "; ".join(reasons))
+            break
+        except EngineUnfit as unfit:
+            reasons.append(f"{name}: {unfit}" if engine == AUTO else str(unfit))
+    else:
+        log.warning("engine %s cannot run this model (%s): using fp32", engine, "; ".join(reasons))
+        prepared = PreparedEngine("fp32", engine, part, FP32.build(module, _example(frames, crop)),
+                                  fallback="; ".join(reasons))
     prepared.requested, prepared.setup_s = engine, time.perf_counter() - start
     return prepared
 
 
 def _prepare(engine: Engine, module: torch.nn.Module, *, part: str, device: torch.device, frames: int, crop: int,
              layers: tuple[int, ...], cache_root: Path | None, model_name: str, max_bytes: int,
-             probes: Probes | None) -> PreparedEngine:
+             probes: Probes) -> PreparedEngine:
     example = _example(frames, crop)
     if engine.name in EAGER:  # eager: the reference itself, or today's autocast path on a GPU
         return PreparedEngine(engine.name, engine.name, part, engine.build(module, example))
@@ -127,7 +143,6 @@ def _prepare(engine: Engine, module: torch.nn.Module, *, part: str, device: torc
     missing = engine.missing()
     if missing:
         raise EngineUnfit(f"it needs {', '.join(missing)}: pip install {' '.join(missing)}")
-    probes = probes or Probes(module, frames, crop)
     key = store.engine_key(engine=engine.name, part=part, module=module, feature_layers=layers, frames=frames,
                            crop=crop)
     describe = {"key": key, "engine": engine.name, "part": part, "model": model_name, "frames": frames, "crop": crop}
