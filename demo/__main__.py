@@ -45,10 +45,13 @@ def warehouse_file(warehouse: Path | None) -> Path:
 
 def serve(checkpoints: Path, *, warehouse: Path | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
           share: bool = False, auth: tuple[str, str] | None = None, max_mb: float = DEFAULT_MAX_MB,
-          max_seconds: float = DEFAULT_MAX_SECONDS) -> None:
+          max_seconds: float = DEFAULT_MAX_SECONDS, engine: str | None = None) -> None:
     """Build the demo over `checkpoints` and serve it until interrupted. Bad settings raise UserError."""
     from demo.service import MB, Limits
+    from vjepa_core.inference.engines import check_engine_name
 
+    if engine is not None:
+        check_engine_name(engine)
     if not Path(checkpoints).is_dir():
         raise UserError(f"no checkpoints folder at {checkpoints}: train a run first "
                         f"(runner run --data synthetic --model tiny) or pass --checkpoints DIR")
@@ -57,7 +60,7 @@ def serve(checkpoints: Path, *, warehouse: Path | None = None, host: str = DEFAU
     limits = Limits(max_bytes=int(max_mb * MB), max_seconds=max_seconds)
     from demo.app import build_demo
 
-    demo = build_demo(checkpoints, warehouse=warehouse, limits=limits)
+    demo = build_demo(checkpoints, warehouse=warehouse, limits=limits, engine=engine)
     try:
         # Gradio's own upload cap stops truly huge files at the door; between the two limits the
         # service's clearer message applies.
@@ -85,6 +88,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", help="require this login, as user:password")
     p.add_argument("--max-mb", type=float, default=DEFAULT_MAX_MB, help="largest accepted upload in MB")
     p.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, help="longest accepted video")
+    p.add_argument("--engine", help="how the model runs: auto (the fastest engine that keeps the answers: ONNX "
+                   "Runtime int8 on a CPU), fp32 (eager), or another of runner predict --engine (default env "
+                   "VJEPA_ENGINE, else auto)")
     return p
 
 
@@ -93,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         serve(checkpoints_folder(args.checkpoints, args.results), warehouse=warehouse_file(args.warehouse),
               host=args.host, port=args.port, share=args.share, auth=parse_auth(args.auth), max_mb=args.max_mb,
-              max_seconds=args.max_seconds)
+              max_seconds=args.max_seconds, engine=args.engine)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

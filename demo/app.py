@@ -43,10 +43,11 @@ INTRO = ("### V-JEPA 2 checkpoint demo\nPick a checkpoint trained with `runner`,
 
 
 def build_demo(checkpoints_dir: Path, *, warehouse: Path | None = None, limits: Limits | None = None,
-               examples_dir: Path | None = None, device: str = "auto", decoder: str = "auto") -> gr.Blocks:
+               examples_dir: Path | None = None, device: str = "auto", decoder: str = "auto",
+               engine: str | None = None) -> gr.Blocks:
     """The app, not launched. Example clips are generated into `examples_dir` (default: a temp folder)."""
     service = DemoService(Path(checkpoints_dir), warehouse=warehouse, limits=limits or Limits(), device=device,
-                          decoder=decoder)
+                          decoder=decoder, engine=engine)
     examples = make_examples(examples_dir or _temp_examples_dir())
     choices = _choices(service)
     with gr.Blocks(title="vjepa-lab demo", analytics_enabled=False) as demo:

@@ -35,6 +35,7 @@ from vjepa_core.data import VideoInfo, probe_video
 from vjepa_core.errors import UserError
 from vjepa_core.inference.predict import Predictor
 from vjepa_core.models import load_run_model
+from vjepa_core.paths import checkpoint_results, engines_dir
 from vjepa_core.spec import RunSpec
 from vjepa_core.store.checkpoint import MANIFEST, WEIGHTS, load_checkpoint, read_manifest
 from vjepa_core.strategies import get_strategy
@@ -198,9 +199,10 @@ class CheckpointCache:
     into the module it is given, in place. `base_loads` counts real base-model loads.
     """
 
-    def __init__(self, root: Path, *, device: str = "auto", decoder: str = "auto", max_loaded: int = 4) -> None:
+    def __init__(self, root: Path, *, device: str = "auto", decoder: str = "auto", engine: str | None = None,
+                 max_loaded: int = 4) -> None:
         self.root = Path(root)
-        self.device, self.decoder, self.max_loaded = device, decoder, max_loaded
+        self.device, self.decoder, self.engine, self.max_loaded = device, decoder, engine, max_loaded
         self.base_loads = 0
         self._bases: dict[tuple[Any, ...], torch.nn.Module] = {}
         self._predictors: OrderedDict[tuple[Path, int], Predictor] = OrderedDict()
@@ -228,7 +230,8 @@ class CheckpointCache:
             check_safetensors_only(folder, manifest["base_model"])
             base = self._base(manifest)
             loaded = load_checkpoint(folder, base=copy.deepcopy(base))
-            return Predictor(loaded, device=self.device, decoder=self.decoder)
+            return Predictor(loaded, device=self.device, decoder=self.decoder, engine=self.engine,
+                             engine_cache=engines_dir(checkpoint_results(folder)))
         except UserError as exc:
             raise DemoError(f"checkpoint {name!r} cannot be loaded: {_one_line(exc.reason)}") from exc
         except Exception as exc:  # a damaged file must not take the demo down: report it, keep serving
@@ -316,10 +319,11 @@ class DemoService:
     limits: Limits = field(default_factory=Limits)
     device: str = "auto"
     decoder: str = "auto"
+    engine: str | None = None  # how the model runs (runner predict --engine; None: $VJEPA_ENGINE, else auto)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
-        self.cache = CheckpointCache(self.root, device=self.device, decoder=self.decoder)
+        self.cache = CheckpointCache(self.root, device=self.device, decoder=self.decoder, engine=self.engine)
 
     def checkpoints(self) -> list[CheckpointInfo]:
         return list_checkpoints(self.root, warehouse=self.warehouse)

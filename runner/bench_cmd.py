@@ -1,5 +1,6 @@
 """`runner bench`: the naive loop vs the cached matrix, with the measured lower bound; or (`--sweep`) a
-probe sweep's runs one at a time vs side by side on one pass of the cached tokens.
+probe sweep's runs one at a time vs side by side on one pass of the cached tokens; or (`--inference`) the
+inference engines against fp32 eager (`runner.bench_inference`).
 
 The measuring code is `runner.bench_matrix` and `runner.bench_joint` (workloads of this command, so they
 ship with it; the `benchmarks/` folder of a checkout holds the figures that need a harness); this command
@@ -17,6 +18,7 @@ import typer
 from rich.table import Table
 
 from runner.app import app
+from runner.bench_inference import DEFAULT_ENGINES, bench_inference
 from runner.options import fail, stdout_console, user_errors
 
 
@@ -33,7 +35,8 @@ def bench(
                                       "(measured)."),
     naive_epochs: int | None = typer.Option(None, help="Epochs the naive arm trains (default: --epochs); "
                                             "fewer saves time, the rest is extrapolated per epoch."),
-    model: str = typer.Option("small", help="Model preset or path."),
+    model: str | None = typer.Option(None, show_default="small; tiny-jepa with --inference",
+                                     help="Model preset, save_pretrained folder or hub id."),
     classes: int = typer.Option(6, help="Synthetic classes (2-6)."),
     train_per_class: int | None = typer.Option(None, show_default="6; 4 with --sweep",
                                                help="Training videos per class."),
@@ -43,6 +46,20 @@ def bench(
     frames_per_clip: int | None = typer.Option(None, show_default="16; 8 with --sweep", help="Frames per clip."),
     workers: int | None = typer.Option(None, "--workers", help="Decode workers (default: half the CPUs, 1-4)."),
     strategies: str = typer.Option("head,pooler_head,lora,pooler_head_lora", help="Comma-separated strategies."),
+    inference: bool = typer.Option(False, "--inference", help="Time inference engines instead: per-clip time of "
+                                   "each --engines against fp32 eager in one process, their answers against "
+                                   "fp32's, peak RSS, setup cost, effective GFLOP/s and this machine's GEMM rates."),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="--inference: a trained checkpoint's "
+                                           "classifier (results/checkpoints/<run_id>) instead of --model."),
+    engines: str = typer.Option(DEFAULT_ENGINES, help="--inference: engines to compare, comma-separated (fp32, "
+                                "the reference, always runs; auto: what runner predict uses by default)."),
+    batches: str = typer.Option("1,4", help="--inference: clips per call to time, comma-separated."),
+    rounds: int = typer.Option(5, help="--inference: timed rounds (each calls every engine once; median)."),
+    clips: int = typer.Option(8, help="--inference: synthetic clips every engine classifies for its agreement "
+                              "with fp32."),
+    peak_rss: bool = typer.Option(True, "--peak-rss/--no-peak-rss", help="--inference: measure each engine's peak "
+                                  "RSS in a process of its own (a few seconds per engine for a small model)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="--inference: no progress lines on stderr."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     work_dir: Path | None = typer.Option(None, help="Keep data, caches and checkpoints here (default: a "
                                          "temporary folder, deleted after)."),
@@ -54,11 +71,19 @@ def bench(
 
     With --sweep: the probe sweep one run at a time vs side by side, both wall times and their ratio
     (measured in one run), and that both arms agree.
+
+    With --inference: inference engines (runner predict --engine) against fp32 eager on one model.
+    Example: runner bench --inference --model /path/to/save_pretrained --engines fp32,auto --batches 1
     """
     from runner.bench_matrix import Workload, run_bench
     from vjepa_core.strategies import STRATEGIES
     from vjepa_core.training.features import default_workers
 
+    if inference:
+        bench_inference(model=model, checkpoint=checkpoint, engines=engines, batches=batches, rounds=rounds,
+                        clips=clips, frames=frames_per_clip, peak_rss=peak_rss, as_json=as_json, quiet=quiet)
+        return
+    model = model or "small"
     sizes = dict(epochs=epochs, train_per_class=train_per_class, train_views=train_views,
                  frames_per_clip=frames_per_clip)
     if sweep:

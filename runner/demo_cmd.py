@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from runner.app import app
+from runner.app import EngineOption, app
 from runner.options import ResultsOption, WarehouseOption, user_errors
 from vjepa_core.paths import results_path, warehouse_path
 
@@ -24,6 +24,7 @@ def demo(
     auth: str | None = typer.Option(None, "--auth", help="Require this login, as user:password."),
     max_mb: float = typer.Option(200.0, "--max-mb", help="Largest accepted video file, in MB."),
     max_seconds: float = typer.Option(120.0, "--max-seconds", help="Longest accepted video, in seconds."),
+    engine: str = EngineOption,
 ) -> None:
     """Classify videos with any saved checkpoint in a Gradio app (upload, webcam or example clips).
 
@@ -33,4 +34,4 @@ def demo(
 
     login = parse_auth(auth)  # a malformed --auth fails before anything is built
     serve(checkpoints or results_path(results) / "checkpoints", warehouse=warehouse_path(warehouse), host=host,
-          port=port, share=share, auth=login, max_mb=max_mb, max_seconds=max_seconds)
+          port=port, share=share, auth=login, max_mb=max_mb, max_seconds=max_seconds, engine=engine)

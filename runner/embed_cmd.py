@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from runner.app import DecoderOption, DeviceOption, QuietOption, WorkersOption, app
+from runner.app import DecoderOption, DeviceOption, EngineOption, QuietOption, WorkersOption, app
 from runner.bulk import VIDEO_SET_HELP, Tally, read_videos
 from runner.options import ResultsOption, WarehouseOption, progress_enabled, user_errors
 from vjepa_core.errors import UserError
@@ -34,6 +34,7 @@ def embed(
     out: Path | None = typer.Option(None, "--out", "-o", show_default="<results>/embeddings/<fingerprint>.parquet",
                                     help="Parquet file to write."),
     device: str = DeviceOption,
+    engine: str = EngineOption,
     decoder: str = DecoderOption,
     workers: int | None = WorkersOption,
     warehouse: Path | None = WarehouseOption,
@@ -52,9 +53,11 @@ def embed(
     """  # noqa: E501 (typer keeps a docstring's line breaks: one line per paragraph)
     from vjepa_core.data.datasets import label_names
     from vjepa_core.inference.embeddings import Windowing, embed_videos, write_parquet
+    from vjepa_core.inference.engines import check_engine_name
     from vjepa_core.inference.windows import check_window
     from vjepa_core.store.warehouse import Warehouse
 
+    check_engine_name(engine)
     if stride is not None and window is None:
         raise UserError("--stride needs --window (the window length in seconds)")
     if batch_size < 1:
@@ -68,6 +71,7 @@ def embed(
     setup = _model(model, checkpoint, label_names(videos.items) or ["video"], frames_per_clip, frame_stride)
     feed = _feed(device, setup["precision"], batch_size, workers, progress_enabled(quiet))
     clip_cfg = _clip_config(setup, decoder)
+    feed = _with_engine(feed, setup, engine, clip_cfg.frames_per_clip, root)
     result = embed_videos(setup["model"].to(feed.device), videos.items, source=setup["source"], clip_cfg=clip_cfg,
                           feed=feed, cache_root=root / "cache", model_name=setup["name"], windowing=windowing)
     for path, reason in result.skipped:
@@ -84,7 +88,7 @@ def embed(
     what = "one per window" if windowing else "one per video"
     typer.echo(f"data: {videos.describe()}")
     typer.echo(f"embedded {tally.done} videos: {len(rows)} vectors ({what}), {result.vectors.shape[1]} dims "
-               f"({setup['describe']}), fingerprint {result.fingerprint}")
+               f"({setup['describe']}, engine {feed.engine or feed.precision}), fingerprint {result.fingerprint}")
     typer.echo(f"encoded clips: {result.encoded_clips} (cached: {result.cache_hits})")
     typer.echo(f"parquet:   {parquet}")
     typer.echo(f"warehouse: {warehouse_path(warehouse)}, table embeddings ({written} rows)")
@@ -139,6 +143,22 @@ def _feed(device: str, precision: str, batch_size: int, workers: int | None, pro
     return FeedConfig(device=resolved, precision=resolve_precision(precision, resolved), batch_size=batch_size,
                       num_workers=default_workers() if workers is None else workers, encode_batch_size=batch_size,
                       progress=progress)
+
+
+def _with_engine(feed: Any, setup: dict[str, Any], engine: str, frames: int, results: Path) -> Any:
+    """`feed` with the encoder under `engine`; an eager engine keeps today's path at its precision."""
+    from dataclasses import replace
+
+    from vjepa_core.inference.engines import prepare_engine
+    from vjepa_core.paths import engines_dir
+
+    model = setup["model"].to(feed.device)
+    prepared = prepare_engine(model, part="encoder", engine=engine, device=feed.device, precision=feed.precision,
+                              frames=frames, crop=model.config.crop_size, cache_root=engines_dir(results),
+                              model_name=setup["name"])
+    if prepared.needs_model:
+        return replace(feed, precision=prepared.engine)
+    return replace(feed, encoder=prepared, engine=prepared.engine)
 
 
 def _clip_config(setup: dict[str, Any], decoder: str) -> Any:

@@ -11,10 +11,11 @@ from typing import Any
 
 import typer
 
-from runner.app import DecoderOption, DeviceOption, QuietOption, app
+from runner.app import DecoderOption, DeviceOption, EngineOption, QuietOption, app
 from runner.bulk import VIDEO_SET_HELP, Tally
 from runner.options import progress_enabled, user_errors
 from vjepa_core.errors import UserError
+from vjepa_core.paths import RESULTS_ENV
 
 
 @app.command()
@@ -32,7 +33,11 @@ def predict(
     model: str | None = typer.Option(None, help="Load the checkpoint onto this base model instead of the "
                                      "one in its manifest (must have the same weights)."),
     device: str = DeviceOption,
+    engine: str = EngineOption,
     decoder: str = DecoderOption,
+    results: Path | None = typer.Option(None, "--results", envvar=RESULTS_ENV,
+                                        show_default="the checkpoint's results folder",
+                                        help="Results folder whose engines/ keeps prepared engines."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per video (or window)."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV: a header, then one row per video (or window)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Also write every row to this .csv or .json file, "
@@ -48,15 +53,19 @@ def predict(
     Exit codes: 0 every video classified; 1 some skipped; 2 bad usage or no video could be classified (nothing is written).
     """  # noqa: E501 (typer keeps a docstring's line breaks: one line per paragraph)
     from vjepa_core.data.videosets import check_video_set, find_videos
+    from vjepa_core.inference.engines import check_engine_name
     from vjepa_core.inference.predict import Predictor
+    from vjepa_core.paths import checkpoint_results, engines_dir
 
     _check_options(top_k=top_k, window=window, stride=stride, batch_size=batch_size, as_json=as_json,
                    as_csv=as_csv)
+    check_engine_name(engine)
     found = find_videos(videos)
     # Every file is probed before the model loads and before any is classified: bad input shows in seconds,
     # and a set in which nothing decodes is one error line.
     checked = check_video_set(found, decoder=decoder, progress=progress_enabled(quiet) and len(found.items) > 1)
-    predictor = Predictor.from_checkpoint(checkpoint, base_model=model, device=device, decoder=decoder)
+    predictor = Predictor.from_checkpoint(checkpoint, base_model=model, device=device, decoder=decoder, engine=engine,
+                                          engine_cache=engines_dir(checkpoint_results(checkpoint, results)))
     printer = RowPrinter("json" if as_json else "csv" if as_csv else "text", top_k,
                          columns=_columns(predictor.labels, top_k, windows=window is not None))
     tally = Tally(len(found.items), verb="classified", skipped=checked.skipped)
@@ -73,7 +82,8 @@ def predict(
         for video, header, windows in plans:
             _predict_windows(predictor, video, windows, printer, tally, header=header, batch_size=batch_size,
                              progress=progress_enabled(quiet))
-        _windows_summary(sum(len(windows) for _, _, windows in plans), time.perf_counter() - started)
+        _windows_summary(sum(len(windows) for _, _, windows in plans), time.perf_counter() - started,
+                         engine=predictor.engine.engine)
     tally.check_usable(found.subject)
     if not tally.single:
         typer.echo(tally.summary(), err=True)
@@ -186,11 +196,11 @@ def _predict_windows(predictor: Any, video: Path, windows: list[Any], printer: R
         tally.ok()
 
 
-def _windows_summary(windows: int, seconds: float) -> None:
+def _windows_summary(windows: int, seconds: float, *, engine: str) -> None:
     from vjepa_core.models.device import process_peak_rss
 
-    typer.echo(f"{windows} windows in {seconds:.1f} s ({windows / max(seconds, 1e-9):.1f} windows/s), "
-               f"peak RSS {process_peak_rss() / 2**20:.0f} MiB", err=True)
+    typer.echo(f"{windows} windows in {seconds:.1f} s ({windows / max(seconds, 1e-9):.1f} windows/s, engine "
+               f"{engine}), peak RSS {process_peak_rss() / 2**20:.0f} MiB", err=True)
 
 
 class RowPrinter:

@@ -52,6 +52,10 @@ TIERS = ("unit", "integration", "apps", "browser")
 # first. The processes the tests start inherit the same count (OMP_NUM_THREADS, unless set already), so that
 # numbers compared across processes come from the same arithmetic.
 torch.set_num_threads(int(os.environ.setdefault("OMP_NUM_THREADS", "1")))
+# Inference runs the eager fp32 model unless a test asks for an engine: preparing the default engine (an ONNX
+# export, its quantization and its check against fp32, seconds per checkpoint) would add minutes to the suite.
+# The engines' own tests ask for `auto` and each engine by name (test_engines*, predict, embed, demo).
+os.environ.setdefault("VJEPA_ENGINE", "fp32")
 
 # pytest rewrites the asserts of every installed pytest plugin's package, anyio's too (even with -p no:anyio),
 # and anyio imports its asyncio backend on a server's first request, in the server's thread. Python 3.11's

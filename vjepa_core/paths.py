@@ -33,3 +33,17 @@ def checkpoints_dir(results: str | os.PathLike[str] | None = None) -> Path:
 
 def cache_dir(results: str | os.PathLike[str] | None = None) -> Path:
     return results_path(results) / "cache"
+
+
+def engines_dir(results: str | os.PathLike[str] | None = None) -> Path:
+    """Prepared inference engines (`vjepa_core.inference.engines.store`), beside the token cache."""
+    return results_path(results) / "engines"
+
+
+def checkpoint_results(checkpoint: str | os.PathLike[str], results: str | os.PathLike[str] | None = None) -> Path:
+    """The results folder a command on `checkpoint` writes to: `results` when given, else the folder the checkpoint
+    was saved in (<results>/checkpoints/<run_id>), else $VJEPA_RESULTS or results/."""
+    folder = Path(checkpoint).resolve()
+    if results is None and folder.parent.name == "checkpoints":
+        return folder.parent.parent
+    return results_path(results)

@@ -25,6 +25,7 @@ from demo.service import (
 )
 from tests.support import TRAINED_SEEDS, TRAINED_STRATEGIES, TrainedRuns, said_once
 from vjepa_core.data import SYNTHETIC_CLASSES, eval_clip_indices, make_synthetic, probe_video, read_frames
+from vjepa_core.inference.engines.check import PROB_TOLERANCE
 from vjepa_core.inference.predict import Predictor
 from vjepa_core.store.warehouse import Warehouse
 
@@ -211,3 +212,17 @@ def test_examples_are_one_clip_per_class(tmp_path: Path) -> None:
 def test_limits_reject_impossible_values() -> None:
     with pytest.raises(ValueError, match="must be positive"):
         Limits(max_bytes=0)
+
+
+def test_the_demo_runs_the_engine_it_is_given_and_keeps_the_answers(trained_runs: TrainedRuns,
+                                                                    synthetic_small: Path) -> None:
+    """`runner demo --engine auto` (the default outside the tests): the checkpoint's engine is prepared into the
+    engines folder beside its checkpoints (where runner predict finds it too), and classifies like fp32."""
+    name = by_strategy_seed(trained_runs)[("pooler_head", 0)]
+    video = clip(synthetic_small, "wave")
+    fast = DemoService(checkpoints_root(trained_runs), engine="auto").classify(name, video)
+    exact = DemoService(checkpoints_root(trained_runs), engine="fp32").classify(name, video)
+    predictor, _ = DemoService(checkpoints_root(trained_runs), engine="auto").cache.get(name)
+    assert predictor.engine.engine != "fp32" and predictor.engine.cached  # prepared once, opened from the cache
+    assert max(fast.probs, key=fast.probs.get) == max(exact.probs, key=exact.probs.get)
+    assert fast.probs == pytest.approx(exact.probs, abs=PROB_TOLERANCE)

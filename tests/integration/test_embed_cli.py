@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -50,10 +51,13 @@ def _clip(synthetic: Path, video: str, frames: int = 16, stride: int = 2) -> tor
 def test_frozen_encoder_vectors_and_a_second_call_encodes_nothing(synthetic_small: Path,
                                                                   places: tuple[Path, Path]) -> None:
     warehouse, results = places
-    first = invoke("embed", synthetic_small, "--model", "tiny", "--warehouse", warehouse, "--results", results, "-q")
+    # --engine fp32: the eager encoder, as training caches its tokens (the default engine is checked below)
+    args = ("embed", synthetic_small, "--model", "tiny", "--engine", "fp32", "--warehouse", warehouse, "--results",
+            results, "-q")
+    first = invoke(*args)
     assert first.exit_code == 0, first.output
     assert encoded(first.stdout) == (24, 0)
-    second = invoke("embed", synthetic_small, "--model", "tiny", "--warehouse", warehouse, "--results", results, "-q")
+    second = invoke(*args)
     assert encoded(second.stdout) == (0, 24)
     table, stored = parquet_of(second.stdout), Warehouse(warehouse).embeddings()
     assert len(table) == len(stored) == 24 and stored["model_fingerprint"].nunique() == 1
@@ -75,7 +79,7 @@ def test_checkpoint_pooler_vectors_per_window(synthetic_small: Path, trained_run
                                               places: tuple[Path, Path]) -> None:
     warehouse, results = places
     checkpoint = trained_runs.results / "checkpoints" / trained_runs.run_ids[2]  # pooler_head
-    args = ("embed", synthetic_small, "--checkpoint", checkpoint, "--window", "3", "--stride", "1",
+    args = ("embed", synthetic_small, "--checkpoint", checkpoint, "--window", "3", "--stride", "1", "--engine", "fp32",
             "--warehouse", warehouse, "--results", results, "-q")
     first = invoke(*args)
     assert first.exit_code == 0, first.output
@@ -92,6 +96,31 @@ def test_checkpoint_pooler_vectors_per_window(synthetic_small: Path, trained_run
         pooled = model.pooler(model.vjepa2(pixel_values_videos=clip[None], skip_predictor=True).last_hidden_state)
     assert np.allclose(row["embedding"], pooled[0].numpy(), atol=5e-3)
     assert len(Warehouse(warehouse).embeddings()) == 24 + 48
+
+
+def test_the_default_engine_embeds_like_fp32_into_its_own_cache_group(synthetic_small: Path,
+                                                                      places: tuple[Path, Path]) -> None:
+    warehouse, results = places  # the fp32 vectors of the first test are there
+    args = ("embed", synthetic_small, "--model", "tiny", "--engine", "auto", "--warehouse", warehouse, "--results",
+            results, "-q")
+    first = invoke(*args)
+    assert first.exit_code == 0, first.output
+    assert "engine ort-int8" in first.stdout and encoded(first.stdout) == (24, 0)  # not the fp32 tokens
+    assert encoded(invoke(*args).stdout) == (0, 24)
+    stored = Warehouse(warehouse).embeddings()
+    fp32 = stored[(stored["source"] == "encoder") & (stored["model_fingerprint"] != parquet_of(first.stdout)
+                                                     ["model_fingerprint"].iloc[0])].set_index("video")
+    int8 = parquet_of(first.stdout).set_index("video")
+    assert len(fp32) == len(int8) == 24
+    for video in int8.index:
+        a, b = (np.asarray(frame.loc[video, "embedding"], np.float32) for frame in (int8, fp32))
+        assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > 0.999
+    listed = invoke("cache", "ls", "--engines", "--results", results, "--json")
+    [entry] = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert (entry["engine"], entry["part"], entry["status"]) == ("ort-int8", "encoder", "ok")
+    cleared = invoke("cache", "clear", "--engines", "--all", "--results", results)
+    assert cleared.exit_code == 0 and cleared.stdout.startswith("removed 1 entries")
+    assert not any((results / "engines").iterdir())
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from runner.cli import app
 from tests.support import TrainedRuns
 from vjepa_core.data.synthetic import write_long_video
+from vjepa_core.inference.engines.check import PROB_TOLERANCE
 
 CLI = CliRunner()
 
@@ -74,6 +75,20 @@ def test_a_window_as_long_as_the_video_is_plain_predict(checkpoint: Path, long_v
         {t["label"]: t["prob"] for t in whole["top"]}, abs=1e-6)
 
 
+def test_the_default_engine_gives_fp32_s_top1_on_every_window(checkpoint: Path, long_video: Path) -> None:
+    def rows(*engine: str) -> list[dict]:
+        result = invoke("predict", checkpoint, long_video, "--window", "2", "--stride", "1", "--json", "-k", "6",
+                        *engine)
+        assert result.exit_code == 0, result.output
+        return [json.loads(line) for line in result.stdout.splitlines()]
+
+    default, fp32 = rows("--engine", "auto"), rows("--engine", "fp32")
+    assert len(default) == len(fp32) == 7
+    for auto_row, fp32_row in zip(default, fp32, strict=True):
+        assert (auto_row["start"], auto_row["top"][0]["label"]) == (fp32_row["start"], fp32_row["top"][0]["label"])
+        assert auto_row["probs"] == pytest.approx(fp32_row["probs"], abs=PROB_TOLERANCE)
+
+
 def _no_frames(path: Path) -> Path:
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=12)
@@ -91,6 +106,7 @@ def _no_frames(path: Path) -> Path:
     (["--window", "3", "--batch-size", "0"], "--batch-size must be at least 1"),
     (["--window", "3", "--csv", "--json"], "choose one of --json and --csv"),
     (["--window", "3", "NOFRAMES"], "no.mp4: "),  # the only video has no frames: nothing usable
+    (["--window", "3", "--engine", "int4"], "--engine: unknown 'int4' (choose from auto, fp32"),
 ])
 def test_bad_input_is_one_line_and_exit_2(checkpoint: Path, long_video: Path, tmp_path: Path, args: list[str],
                                           message: str) -> None:

@@ -8,6 +8,8 @@ Out: `embed_videos(...)` -> `Embeddings`: `rows`, a DataFrame with one row per v
 
 Sources: `encoder` is the mean over the encoder's tokens [N, D] -> [D]; `pooler` is the model's
 attentive pooler over the same tokens (a checkpoint's trained pooler, LoRA and all) -> [D].
+The encoder runs under `feed.encoder` when given (an inference engine, `runner embed --engine`): its tokens
+are cached, and its vectors fingerprinted, apart from the eager model's.
 A whole video is its centre clip, the eval view a run's val/test videos use; a window is the
 centre clip of the window, as `runner predict --window` reads it. Tokens come from the shared
 `TokenCache` under the same group and keys as training's, so embedding a dataset a run has
@@ -66,10 +68,13 @@ class _View:
     view: dict[str, Any]  # its description in the token cache
 
 
-def embedding_fingerprint(model: torch.nn.Module, source: str, clip_cfg: ClipConfig) -> str:
+def embedding_fingerprint(model: torch.nn.Module, source: str, clip_cfg: ClipConfig, *,
+                          engine: str | None = None) -> str:
     """What makes the vectors: the encoder's (and for `pooler` the pooler's) weights, the encoder blocks whose
-    tokens they pool (`feature_layers`, when not the last alone) and the preprocessing."""
+    tokens they pool (`feature_layers`, when not the last alone), the preprocessing, and the inference engine
+    that ran the encoder when it was not the eager model."""
     layers = {"layers": list(feature_layers(model))} if feature_layers(model) else {}
+    layers = {**layers, "engine": engine} if engine else layers
     parts = {"source": source, "encoder": encoder_fingerprint(model), **layers,
              "pooler": weights_fingerprint(model.pooler) if source == "pooler" else None,
              "frames_per_clip": clip_cfg.frames_per_clip, "frame_stride": clip_cfg.frame_stride,
@@ -86,7 +91,7 @@ def embed_videos(model: torch.nn.Module, videos: Sequence[VideoItem], *, source:
         raise UserError(f"unknown embedding source {source!r} (choose from {', '.join(SOURCES)})")
     model.eval()
     clips = EvalClips(list(videos), label_names(videos), clip_cfg)
-    cache = TokenCache(cache_root, token_group(model, clips, feed.precision, name=model_name))
+    cache = TokenCache(cache_root, token_group(model, clips, feed.precision, name=model_name, engine=feed.engine))
     views, skipped = _views(clips, windowing)
 
     def encode(missing: list[_View]) -> Iterator[tuple[_View, np.ndarray, dict[str, Any]]]:
@@ -95,7 +100,7 @@ def embed_videos(model: torch.nn.Module, videos: Sequence[VideoItem], *, source:
 
     tokens = cache.fetch({view: (clips.videos[view.video].path, view.view) for view in views}, encode_missing=encode)
     vectors = _reduce(model, [tokens[view][0] for view in views], source, feed)
-    fingerprint = embedding_fingerprint(model, source, clip_cfg)
+    fingerprint = embedding_fingerprint(model, source, clip_cfg, engine=feed.engine)
     rows = _rows(views, clips, fingerprint=fingerprint, source=source, windowing=windowing, dim=vectors.shape[1])
     # Every miss was encoded, once: the misses are the clips the encoder ran on.
     return Embeddings(rows, vectors, cache.stats.misses, cache.stats.hits, fingerprint, skipped)

@@ -13,8 +13,9 @@ How it measures, on a machine other jobs may share:
   warm-up call each; an engine's figure is its median round. A burst of load from elsewhere then hits
   every engine alike, and ratios stay fair when absolute times do not.
 - Peak RSS is measured per engine in a child process of its own (`multiprocessing`, spawn): it loads the
-  model, opens the engine from the cache the parent filled, runs one batch and reports the kernel's high-water
-  mark (`ru_maxrss`). In one process the mark only grows, so a per-engine figure needs a process per engine;
+  model, opens the engine from the cache the parent filled, runs one batch of the largest size and reports
+  the kernel's high-water
+  mark (`VmHWM`). In one process the mark only grows, so a per-engine figure needs a process per engine;
   each child is what a `runner predict --engine E` process holds.
 - FLOPs per clip are counted by `torch.utils.flop_counter.FlopCounterMode` on the fp32 forward (CPU attention
   included); effective GFLOP/s = FLOPs per clip / seconds per clip, next to the machine's fp32 GEMM GFLOP/s
@@ -69,6 +70,7 @@ class ModelSource:
 @dataclass
 class EngineFigures:
     engine: str  # the engine that ran (a fallback shows as fp32 with `fallback` set)
+    requested: str  # what was asked for (`auto` names the engine it settled on in `engine`)
     batch: int
     ms_per_clip: float
     speedup: float
@@ -167,19 +169,19 @@ def flops_per_clip(part: torch.nn.Module, clip: torch.Tensor) -> float:
 
 
 def bench_engines(source: ModelSource, *, engines: Sequence[str], batches: Sequence[int] = (1, 4), rounds: int = 5,
-                  frames: int = 16, clips: torch.Tensor | None = None, peak_rss: bool = True,
+                  frames: int = 16, clips: torch.Tensor | None = None, clip_count: int = 8, peak_rss: bool = True,
                   say: Callable[[str], None] = lambda line: None) -> InferenceBench:
     """Every engine in `engines` ("fp32" first: the reference) on the classifier of `source`; see the module doc.
 
     `clips` [C, T, 3, crop, crop] are the inputs (timed on the first `batch` of them, agreement on all of them);
-    by default `max(batches)` synthetic clips (at least 8). `say` receives one progress line per step."""
-    names = ["fp32", *[name for name in engines if name != "fp32"]]
+    by default `clip_count` synthetic clips (at least `max(batches)`). `say` receives one line per step."""
+    names = list(dict.fromkeys(["fp32", *engines]))
     loads = {"before": list(os.getloadavg())}
     model = source.load()
     crop = model.config.crop_size
     part = model_part(model, "classifier")
     if clips is None:
-        clips = synthetic_clips(frames, crop, count=max(8, *batches), seed=1)
+        clips = synthetic_clips(frames, crop, count=max(clip_count, *batches), seed=1)
     say(f"{source.describe()}: {len(clips)} clips of {frames} x {crop}^2, engines {', '.join(names)}")
     fp32_rate, int8_rate, kernel = gemm_rates()
     flops = flops_per_clip(part, clips)
@@ -190,7 +192,10 @@ def bench_engines(source: ModelSource, *, engines: Sequence[str], batches: Seque
     for name in names:
         prepared[name] = prepare_engine(model, part="classifier", engine=name, device=torch.device("cpu"),
                                         frames=frames, crop=crop, cache_root=Path(cache.name), probes=probes)
-        say(f"{name}: prepared in {prepared[name].setup_s:.1f} s" + _fallback_note(prepared[name]))
+        ran = prepared[name]
+        label = name if ran.engine == name else f"{name} ({ran.engine})"
+        say(f"{label}: prepared in {ran.setup_s:.1f} s" + (" (from the cache)" if ran.cached else "")
+            + _fallback_note(ran))
     outputs = {name: run_batched(runner, clips, max(batches)) for name, runner in prepared.items()}
     bench = InferenceBench(source.describe(), frames, crop, flops, fp32_rate, int8_rate, kernel,
                            torch.get_num_threads())
@@ -200,15 +205,17 @@ def bench_engines(source: ModelSource, *, engines: Sequence[str], batches: Seque
             ms = 1000 * times[name] / batch
             diff, top1 = _agreement(outputs["fp32"], outputs[name])
             bench.engines.append(EngineFigures(
-                prepared[name].engine, batch, ms, times["fp32"] / times[name], diff, top1,
+                prepared[name].engine, name, batch, ms, times["fp32"] / times[name], diff, top1,
                 prepared[name].setup_s, ENGINES[prepared[name].engine].cacheable, flops / (ms / 1000) / 1e9,
                 fallback=prepared[name].fallback))
             say(f"batch {batch}: {name} {ms:.1f} ms/clip, {times['fp32'] / times[name]:.2f}x fp32")
-    if peak_rss:
-        for figures, name in zip(bench.engines, [n for _ in batches for n in names], strict=True):
-            figures.peak_rss_mb = child_peak_rss(source, name, frames=frames, batch=figures.batch,
-                                                 cache_root=Path(cache.name))
-            say(f"batch {figures.batch}: {name} peak RSS {figures.peak_rss_mb:.0f} MiB (own process)")
+    if peak_rss:  # one child per engine, at the largest batch: the figure of every row of that engine
+        for name in names:
+            peak = child_peak_rss(source, name, frames=frames, batch=max(batches), cache_root=Path(cache.name))
+            for figures in bench.engines:
+                if figures.requested == name:
+                    figures.peak_rss_mb = peak
+            say(f"{name}: peak RSS {peak:.0f} MiB (own process, batch {max(batches)})")
     cache.cleanup()
     loads["after"] = list(os.getloadavg())
     bench.load_average = loads

@@ -3,6 +3,11 @@
 `Predictor.classify(path)` decodes the evaluation views the run was scored with (same frames,
 stride, clips and crops as its test set), averages their softmax, and reports the probabilities
 per label, the preprocessed frames [T, 3, crop, crop] of the first view, and where the time went.
+
+The model runs under an inference engine (`engine`, `vjepa_core.inference.engines`): `auto` by default, the
+fastest that keeps the answers on this device (a quantized ONNX Runtime model on a CPU, the run's autocast on
+a GPU), `fp32` for the eager model as trained; $VJEPA_ENGINE, when set, is the default instead. A prepared
+engine is kept in `engine_cache` keyed by the weights.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ import numpy as np
 import torch
 
 from vjepa_core.data import eval_clip_indices, eval_views, probe_video, read_frames
-from vjepa_core.models.device import autocast, resolve_device, resolve_precision
+from vjepa_core.inference.engines import default_engine, prepare_engine
+from vjepa_core.models.device import resolve_device, resolve_precision
+from vjepa_core.paths import checkpoint_results, engines_dir
 from vjepa_core.store.checkpoint import LoadedCheckpoint, load_checkpoint
 
 
@@ -34,18 +41,26 @@ class Prediction:
 
 
 class Predictor:
-    def __init__(self, loaded: LoadedCheckpoint, *, device: str = "auto", decoder: str = "auto") -> None:
+    def __init__(self, loaded: LoadedCheckpoint, *, device: str = "auto", decoder: str = "auto",
+                 engine: str | None = None, engine_cache: Path | None = None) -> None:
         self.loaded = loaded
         self.device = resolve_device(device)
         self.precision = resolve_precision(loaded.spec.precision, self.device)
         self.decoder = decoder
         self.model = loaded.model.to(self.device).eval()
         self.pre = loaded.manifest["preprocessing"]
+        self.engine = prepare_engine(self.model, part="classifier", engine=engine or default_engine(),
+                                     device=self.device, precision=self.precision, frames=self.pre["frames_per_clip"],
+                                     crop=self.pre["crop_size"], cache_root=engine_cache,
+                                     model_name=f"checkpoint {loaded.manifest['run_id']}")
 
     @classmethod
     def from_checkpoint(cls, path: Path, *, base_model: str | None = None, device: str = "auto",
-                        decoder: str = "auto") -> Predictor:
-        return cls(load_checkpoint(Path(path), base_model=base_model), device=device, decoder=decoder)
+                        decoder: str = "auto", engine: str | None = None, engine_cache: Path | None = None
+                        ) -> Predictor:
+        """`engine_cache` defaults to the engines folder of the results folder the checkpoint is in."""
+        return cls(load_checkpoint(Path(path), base_model=base_model), device=device, decoder=decoder, engine=engine,
+                   engine_cache=engine_cache or engines_dir(checkpoint_results(path)))
 
     @property
     def labels(self) -> list[str]:
@@ -71,10 +86,8 @@ class Predictor:
 
     @torch.no_grad()
     def probabilities(self, views: torch.Tensor) -> np.ndarray:
-        """Softmax [B, labels] of preprocessed views [B, T, 3, crop, crop], under the run's autocast."""
-        with autocast(self.device, self.precision):
-            logits = self.model(pixel_values_videos=views.to(self.device)).logits
-        return torch.softmax(logits.float(), dim=1).cpu().numpy()
+        """Softmax [B, labels] of preprocessed views [B, T, 3, crop, crop], under the prepared engine."""
+        return torch.softmax(self.engine(views).float(), dim=1).cpu().numpy()
 
 
 def label_probs(labels: list[str], probs: np.ndarray) -> dict[str, float]:

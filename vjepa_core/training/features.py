@@ -22,7 +22,7 @@ import os
 import signal
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -64,6 +64,10 @@ class FeedConfig:
     encode_batch_size: int = 8
     progress: bool = True
     timings: Timings = field(default_factory=Timings)
+    # An inference engine's encoder (`vjepa_core.inference.engines`, part "encoder": pixels -> tokens) to run
+    # instead of the eager model, and its name, which keys the tokens it makes apart (`token_group`).
+    encoder: Callable[[torch.Tensor], torch.Tensor] | None = None
+    engine: str | None = None
 
 
 def make_loader(dataset: Dataset, cfg: FeedConfig, *, batch_size: int | None, sampler: Sequence[int] | None = None
@@ -174,11 +178,14 @@ class VideoJobs(Dataset):
 def encode_tokens(model: torch.nn.Module, clips: torch.Tensor, cfg: FeedConfig) -> np.ndarray:
     """The frozen encoder's tokens: clips [B, T, 3, crop, crop] -> float16 [B, N, D], under autocast."""
     start = time.perf_counter()
-    if cfg.device.type == "cuda":  # pinned host memory lets the copy overlap with compute
-        clips = clips.pin_memory()
-    with autocast(cfg.device, cfg.precision):
-        tokens = model.vjepa2(pixel_values_videos=clips.to(cfg.device, non_blocking=True),
-                              skip_predictor=True).last_hidden_state
+    if cfg.encoder is not None:
+        tokens = cfg.encoder(clips)
+    else:
+        if cfg.device.type == "cuda":  # pinned host memory lets the copy overlap with compute
+            clips = clips.pin_memory()
+        with autocast(cfg.device, cfg.precision):
+            tokens = model.vjepa2(pixel_values_videos=clips.to(cfg.device, non_blocking=True),
+                                  skip_predictor=True).last_hidden_state
     # fp16 halves the cache; the trainable part upcasts, its error is far below run-to-run noise.
     out = tokens.to(torch.float16).cpu().numpy()
     cfg.timings.encode += time.perf_counter() - start
@@ -207,13 +214,16 @@ def _encoded(model: torch.nn.Module, chunk: list[tuple[T, torch.Tensor]], cfg: F
     yield from zip((tag for tag, _ in chunk), tokens, strict=True)
 
 
-def token_group(model: torch.nn.Module, clips: TrainClips, precision: str, *, name: str) -> dict[str, Any]:
+def token_group(model: torch.nn.Module, clips: TrainClips, precision: str, *, name: str,
+                engine: str | None = None) -> dict[str, Any]:
     """Everything that changes every token of a cache group (see vjepa_core.store.cache).
 
     Tokens of several encoder blocks (`feature_layers`) are a group of their own; the last block's
-    group has no `layers` key, so the caches written before feature layers existed stay valid."""
+    group has no `layers` key, so the caches written before feature layers existed stay valid. So do
+    tokens an inference `engine` other than the eager model made (a quantized one): a group of their own."""
     config, clip_cfg = model.config, clips.config
     layers = {"layers": list(feature_layers(model))} if feature_layers(model) else {}
+    layers = {**layers, "engine": engine} if engine else layers
     return {"kind": "tokens", **layers, "model": name, "encoder": encoder_fingerprint(model),
             "geometry": {k: getattr(config, k) for k in ("hidden_size", "num_hidden_layers", "patch_size",
                                                           "tubelet_size", "crop_size")},

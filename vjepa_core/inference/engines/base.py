@@ -112,11 +112,16 @@ def threads() -> int:
     return torch.get_num_threads()
 
 
+# Loggers that speak while a model is traced or a quantizer is imported: transformers (config notes read while
+# tracing) and torch's C++ extension loader (imported by quantizers: "No CUDA runtime is found").
+NOISY = ("transformers", "torch.utils.cpp_extension")
+
+
 @contextlib.contextmanager
 def quiet(*loggers: str) -> Iterator[None]:
     """Silence what exporters and quantizers print (progress lines, warnings, tables, advice) for one block:
     none of it is for the user, and a failure still raises."""
-    saved = [(logging.getLogger(name), logging.getLogger(name).level) for name in loggers]
+    saved = [(logging.getLogger(name), logging.getLogger(name).level) for name in (*NOISY, *loggers)]
     for logger, _ in saved:
         logger.setLevel(logging.ERROR)
     try:

@@ -5,7 +5,8 @@
 - `bf16`, `fp16`: eager PyTorch under autocast to that type: today's path on a GPU (`auto` picks the run's
   precision there). On a CPU without native bf16/fp16 arithmetic (AVX2 only) it is slower than fp32.
 - `torch-int8`: `torch.ao.quantization.quantize_dynamic` on every `Linear` (int8 weights per tensor, activations
-  quantized per batch, fbgemm's kernels). Deprecated by PyTorch in favour of torchao, kept for comparison.
+  quantized per call, one clip per call, fbgemm's kernels). Deprecated by PyTorch in favour of torchao, kept for
+  comparison.
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ class TorchInt8Engine(Engine):
 
         @torch.no_grad()
         def run(pixels: torch.Tensor) -> torch.Tensor:
-            return quantized(pixels.cpu()).float()
+            # Activations are quantized with one scale per call: one clip per call keeps a clip's answer
+            # independent of the clips batched with it.
+            return torch.cat([quantized(clip[None]).float() for clip in pixels.cpu()])
 
         return run
 

@@ -12,8 +12,9 @@ returns a `PreparedEngine`: call it on pixels [B, T, 3, crop, crop] for logits (
 4. Otherwise the engine is built, then checked once against fp32 on the probe clips (`check`): within
    tolerance it is used and recorded, else recorded as rejected and `fp32` runs. Either way the next start
    reads the verdict from the cache instead of checking again.
-A fallback logs one warning line, `engine X cannot run this model (reason): using fp32`: never a wrong answer.
-Under `auto` the line names every engine tried (`auto` settles silently on the second candidate).
+A named engine that falls back logs one warning line, `engine X cannot run this model (reason): using fp32`:
+never a wrong answer. Under `auto` the line (logged as info: fp32 is then what `auto` means for this model)
+names every engine tried; `auto` settles silently on a later candidate.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import functools
 import gc
 import logging
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -29,8 +31,8 @@ from typing import Any
 
 import torch
 
+import vjepa_core.inference.engines.store as store
 from vjepa_core.errors import UserError
-from vjepa_core.inference.engines import store
 from vjepa_core.inference.engines.base import ENGINES, Engine, EngineUnfit, Runner, model_part
 from vjepa_core.inference.engines.check import Agreement, agreement, probe_clips, run_batched
 from vjepa_core.inference.engines.eager import FP32
@@ -41,6 +43,7 @@ from vjepa_core.store.atomic import exclusive, staged_dir
 log = logging.getLogger(__name__)
 
 AUTO = "auto"
+ENGINE_ENV = "VJEPA_ENGINE"  # the default engine where none is given (`auto` when unset)
 EAGER = ("fp32", "bf16", "fp16")  # the model itself, under its precision: nothing to check, nothing to cache
 # Measured fastest on a 2-core AVX2 CPU (ViT-L-shaped model: ort-int8 2.1x fp32, openvino-int8 1.5x); openvino-int8
 # quantizes activations in groups of 32 rather than per tensor, and keeps answers where ort-int8 may not.
@@ -51,11 +54,21 @@ def engine_names() -> list[str]:
     return [AUTO, *ENGINES]
 
 
+def default_engine() -> str:
+    """$VJEPA_ENGINE, else `auto`: what runs when a command or a `Predictor` is given no engine."""
+    return os.environ.get(ENGINE_ENV) or AUTO
+
+
+def check_engine_name(name: str) -> None:
+    """A `UserError` naming the choices unless `name` is an engine or `auto`."""
+    if name not in engine_names():
+        raise UserError(f"--engine: unknown {name!r} (choose from {', '.join(engine_names())})")
+
+
 def candidates(name: str, device: torch.device, precision: str = "auto") -> tuple[str, ...]:
     """The engines `name` stands for on `device`, to try in order; unknown names are a `UserError`."""
+    check_engine_name(name)
     if name != AUTO:
-        if name not in ENGINES:
-            raise UserError(f"engine: unknown {name!r} (choose from {', '.join(engine_names())})")
         return (name,)
     if device.type in ("cuda", "mps"):
         return (resolve_precision(precision, device),)  # today's autocast path: fp32, bf16 or fp16 eager
@@ -124,8 +137,9 @@ def prepare_engine(model: torch.nn.Module, *, part: str, engine: str = AUTO, dev
             break
         except EngineUnfit as unfit:
             reasons.append(f"{name}: {unfit}" if engine == AUTO else str(unfit))
-    else:
-        log.warning("engine %s cannot run this model (%s): using fp32", engine, "; ".join(reasons))
+    else:  # `auto` settling on fp32 is what it promises (the fastest that keeps the answers); a named engine warns
+        log.log(logging.INFO if engine == AUTO else logging.WARNING, "engine %s cannot run this model (%s): using fp32",
+                engine, "; ".join(reasons))
         prepared = PreparedEngine("fp32", engine, part, FP32.build(module, _example(frames, crop)),
                                   fallback="; ".join(reasons))
     prepared.requested, prepared.setup_s = engine, time.perf_counter() - start
@@ -162,8 +176,21 @@ def _prepare(engine: Engine, module: torch.nn.Module, *, part: str, device: torc
     if entry["status"] != "ok":
         raise EngineUnfit(entry.get("reason") or "it was rejected before")
     check = Agreement(**entry["check"]) if entry.get("check") else None
-    runner = engine.open(root / key) if engine.cacheable else engine.build(module, example)
+    runner = _opened_on_first_call(engine, root / key) if engine.cacheable else engine.build(module, example)
     return PreparedEngine(engine.name, engine.name, part, runner, cached=cached, check=check, key=key)
+
+
+def _opened_on_first_call(engine: Engine, folder: Path) -> Runner:
+    """A runner that opens the engine's files when first called: a caller that frees the torch model first
+    (`PreparedEngine.needs_model` is False) never holds both in memory."""
+    opened: list[Runner] = []
+
+    def run(pixels: torch.Tensor) -> torch.Tensor:
+        if not opened:
+            opened.append(engine.open(folder))
+        return opened[0](pixels)
+
+    return run
 
 
 def _build_entry(engine: Engine, module: torch.nn.Module, example: torch.Tensor, probes: Probes, *, root: Path,
