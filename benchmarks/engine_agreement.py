@@ -1,0 +1,110 @@
+"""Do inference engines keep a trained checkpoint's answers on its own test videos? Each against fp32, per video.
+
+`python -m benchmarks.engine_agreement CKPT --warehouse W [--engines auto,ort-int8,...] [--json]`
+
+The test videos are the run's (its `predictions` rows of split `test` in the warehouse), or `--videos V...`.
+Each video's evaluation views are decoded once (`Predictor.classify`'s views: the run's frames, stride, clips
+and crops) and classified by `Predictor` under `--engine fp32` and under each engine, in one process; a
+video's probabilities are the mean softmax over its views, as `runner predict` reports them. Printed per
+engine: the engine that ran (`auto` names its choice; a rejected engine shows as fp32 with its reason), top-1
+agreement with fp32 over the videos, the largest |probability difference| over every video and label, and
+the model's ms per view (batches of 8, after the engine is prepared and one warm-up batch; the engine
+cache is a temporary folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def run_test_videos(warehouse: Path, run_id: str) -> list[str]:
+    from vjepa_core.store.warehouse import read_connection
+
+    with read_connection(warehouse) as con:
+        rows = con.execute("select distinct video from predictions where run_id = ? and split = 'test' order by video",
+                           [run_id]).fetchall()
+    return [video for (video,) in rows]
+
+
+def views_of(videos: list[str], pre: dict[str, Any]) -> tuple[torch.Tensor, np.ndarray]:
+    """Every video's evaluation views [V, T, 3, crop, crop] and the index of the video each view is of."""
+    from vjepa_core.data import eval_clip_indices, eval_views, probe_video, read_frames
+
+    stacked, owner = [], []
+    for index, video in enumerate(videos):
+        info = probe_video(video)
+        for clip in eval_clip_indices(info.num_frames, pre["frames_per_clip"], pre["frame_stride"], pre["eval_clips"]):
+            for view in eval_views(read_frames(video, clip), pre["crop_size"], num_crops=pre["eval_crops"]):
+                stacked.append(view)
+                owner.append(index)
+    return torch.stack(stacked), np.array(owner)
+
+
+def per_video(predictor: Any, views: torch.Tensor, owner: np.ndarray) -> tuple[np.ndarray, float]:
+    """(mean softmax per video [videos, labels], ms per view after one warm-up batch)."""
+    predictor.probabilities(views[:8])
+    start = time.perf_counter()
+    probs = np.concatenate([predictor.probabilities(views[i:i + 8]) for i in range(0, len(views), 8)])
+    ms = 1000 * (time.perf_counter() - start) / len(views)
+    return np.stack([probs[owner == video].mean(0) for video in range(owner.max() + 1)]), ms
+
+
+def run(checkpoint: Path, videos: list[str], engines: list[str]) -> dict[str, Any]:
+    from vjepa_core.inference.predict import Predictor
+    from vjepa_core.store.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(checkpoint)
+    views, owner = views_of(videos, loaded.manifest["preprocessing"])
+    cache = tempfile.TemporaryDirectory(prefix="vjepa-agreement-")
+    reference, fp32_ms = per_video(Predictor(loaded, device="cpu", engine="fp32"), views, owner)
+    rows = [{"engine": "fp32", "ran": "fp32", "videos": len(videos), "views": len(views), "top1_agreement": 1.0,
+             "max_prob_diff": 0.0, "ms_per_view": round(fp32_ms, 1), "fallback": None}]
+    for engine in engines:
+        predictor = Predictor(loaded, device="cpu", engine=engine, engine_cache=Path(cache.name))
+        probs, ms = per_video(predictor, views, owner)
+        rows.append({"engine": engine, "ran": predictor.engine.engine, "videos": len(videos), "views": len(views),
+                     "top1_agreement": float((probs.argmax(1) == reference.argmax(1)).mean()),
+                     "max_prob_diff": float(np.abs(probs - reference).max()), "ms_per_view": round(ms, 1),
+                     "fallback": predictor.engine.fallback})
+    cache.cleanup()
+    return {"checkpoint": str(checkpoint), "run_id": loaded.manifest["run_id"], "strategy": loaded.manifest["strategy"],
+            "base_model": loaded.manifest["base_model"], "engines": rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.engine_agreement", description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--warehouse", type=Path, help="the run's warehouse: its test videos are classified")
+    parser.add_argument("--videos", nargs="+", help="these videos instead of the run's test videos")
+    parser.add_argument("--engines", default="auto,ort-int8,openvino-int8,torch-int8")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    from vjepa_core.store.checkpoint import read_manifest
+
+    videos = args.videos or (run_test_videos(args.warehouse, read_manifest(args.checkpoint)["run_id"])
+                             if args.warehouse else [])
+    if not videos:
+        parser.exit(2, "error: no videos: give --warehouse (the run's test videos) or --videos\n")
+    result = run(args.checkpoint, videos, [name.strip() for name in args.engines.split(",") if name.strip()])
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{result['strategy']} run {result['run_id']} on {result['base_model']}: {len(videos)} test videos")
+    for row in result["engines"]:
+        ran = row["ran"] if row["ran"] == row["engine"] else f"{row['engine']} -> {row['ran']}"
+        print(f"  {ran:24s} top-1 same {row['top1_agreement']:7.1%}  max |dp| {row['max_prob_diff']:.4f}  "
+              f"{row['ms_per_view']:7.1f} ms/view" + (f"  (fell back: {row['fallback']})" if row["fallback"] else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
