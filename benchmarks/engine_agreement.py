@@ -10,6 +10,11 @@ engine: the engine that ran (`auto` names its choice; a rejected engine shows as
 agreement with fp32 over the videos, the largest |probability difference| over every video and label, and
 the model's ms per view (batches of 8, after the engine is prepared and one warm-up batch; the engine
 cache is a temporary folder).
+
+`--demo`: also the demo's classify latency per engine (`DemoService.classify` on the first video, as the
+Gradio app calls it, over the checkpoint's own folder: decode + preprocess + model, the median of 5 calls
+after the one that loads the checkpoint and prepares its engine or opens it from the engines folder beside
+the checkpoints, whose load time is printed too).
 """
 
 from __future__ import annotations
@@ -80,12 +85,32 @@ def run(checkpoint: Path, videos: list[str], engines: list[str]) -> dict[str, An
             "base_model": loaded.manifest["base_model"], "engines": rows}
 
 
+def demo_latency(checkpoint: Path, video: str, engines: list[str]) -> list[dict[str, Any]]:
+    """Per engine: the demo's first classify (load + engine preparation) and the median of the next 5."""
+    import statistics
+
+    from demo.service import DemoService
+
+    rows = []
+    for engine in ["fp32", *engines]:  # engines prepared into the engines folder beside the checkpoints, as served
+        service = DemoService(checkpoint.resolve().parent, engine=engine)
+        first = service.classify(checkpoint.name, video)
+        calls = [service.classify(checkpoint.name, video).timings_ms for _ in range(5)]
+        median = {part: statistics.median(call[part] for call in calls) for part in calls[0]}
+        rows.append({"engine": engine, "ran": service.cache.get(checkpoint.name)[0].engine.engine,
+                     "first_call_load_ms": round(first.timings_ms.get("load", 0.0)),
+                     **{f"{part}_ms": round(ms, 1) for part, ms in median.items()},
+                     "total_ms": round(sum(median.values()), 1)})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.engine_agreement", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--warehouse", type=Path, help="the run's warehouse: its test videos are classified")
     parser.add_argument("--videos", nargs="+", help="these videos instead of the run's test videos")
     parser.add_argument("--engines", default="auto,ort-int8,openvino-int8,torch-int8")
+    parser.add_argument("--demo", action="store_true", help="also the demo's classify latency per engine")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     from vjepa_core.store.checkpoint import read_manifest
@@ -94,7 +119,10 @@ def main(argv: list[str] | None = None) -> int:
                              if args.warehouse else [])
     if not videos:
         parser.exit(2, "error: no videos: give --warehouse (the run's test videos) or --videos\n")
-    result = run(args.checkpoint, videos, [name.strip() for name in args.engines.split(",") if name.strip()])
+    engines = [name.strip() for name in args.engines.split(",") if name.strip()]
+    result = run(args.checkpoint, videos, engines)
+    if args.demo:
+        result["demo"] = demo_latency(args.checkpoint, videos[0], engines)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -103,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         ran = row["ran"] if row["ran"] == row["engine"] else f"{row['engine']} -> {row['ran']}"
         print(f"  {ran:24s} top-1 same {row['top1_agreement']:7.1%}  max |dp| {row['max_prob_diff']:.4f}  "
               f"{row['ms_per_view']:7.1f} ms/view" + (f"  (fell back: {row['fallback']})" if row["fallback"] else ""))
+    for row in result.get("demo", []):
+        ran = row["ran"] if row["ran"] == row["engine"] else f"{row['engine']} -> {row['ran']}"
+        print(f"  demo, {ran:18s} classify {row['total_ms']:7.1f} ms (decode {row['decode_ms']}, preprocess "
+              f"{row['preprocess_ms']}, model {row['model_ms']}); first call loads in {row['first_call_load_ms']} ms")
     return 0
 
 
