@@ -134,13 +134,19 @@ def _predict_videos(predictor: Any, videos: list[Path], printer: RowPrinter, tal
         try:
             result = predictor.classify(video)
         except VideoDecodeError as error:
-            if tally.single:
-                raise
-            tally.skip(str(video), error.reason)
-            printer.error(video, error.reason)
+            _skip_or_raise(video, error, printer, tally)
         else:
             tally.ok()
             printer.video(video, result.as_dict(printer.top_k))
+
+
+def _skip_or_raise(video: Path, error: Any, printer: RowPrinter, tally: Tally) -> None:
+    """A video that fails to decode among many is counted, warned about and written as an error row; the one
+    video of a single-file command is that command's error."""
+    if tally.single:
+        raise error
+    tally.skip(str(video), error.reason)
+    printer.error(video, error.reason)
 
 
 def _plans(predictor: Any, videos: list[Path], tally: Tally, *, window: float,
@@ -188,10 +194,7 @@ def _predict_windows(predictor: Any, video: Path, windows: list[Any], printer: R
                                        enabled=progress):
             printer.window(video, prediction)
     except VideoDecodeError as error:
-        if tally.single:
-            raise
-        tally.skip(str(video), error.reason)
-        printer.error(video, error.reason)
+        _skip_or_raise(video, error, printer, tally)
     else:
         tally.ok()
 
