@@ -26,6 +26,7 @@ from tests.release_support import LABELS, FakeRun, make_run, release
 from vjepa_core.data import eval_views
 from vjepa_core.errors import WriteFailed
 from vjepa_core.release.adapter import BASE_DIR, POOLER_FILE, load_adapter_form
+from vjepa_core.release.hub_processor import PROCESSOR_CODE
 from vjepa_core.release.model import load_plain, logits, probe_clip, release_config
 from vjepa_core.release.writer import FP32_TOLERANCE, RELEASE_FILE, ReleaseReport
 from vjepa_core.store.checkpoint import load_checkpoint
@@ -69,7 +70,7 @@ def test_merged_lora_opens_in_plain_transformers_with_the_same_logits(lora_relea
     assert lora_releases.reports["fp32"].max_logit_delta <= FP32_TOLERANCE  # the release's own check
     assert sorted(lora_releases.reports["fp32"].files) == ["README.md", "config.json", "confusion_matrix.png",
                                                            "model.safetensors", RELEASE_FILE,
-                                                           "video_preprocessor_config.json"]
+                                                           "video_preprocessor_config.json", PROCESSOR_CODE]
 
 
 def test_adapter_only_is_peft_format_small_and_gives_the_merged_logits(lora_releases: LoraReleases) -> None:
@@ -111,6 +112,8 @@ def test_the_video_processor_is_the_runs_evaluation_preprocessing(lora_releases:
     ours = eval_views(frames, pre["crop_size"])[0]
     assert theirs.shape == ours.shape and (theirs - ours).abs().max().item() < 1e-5
     assert processor.num_frames == pre["frames_per_clip"]
+    remote = AutoVideoProcessor.from_pretrained(folder, trust_remote_code=True)  # the folder's own: the run's clip
+    assert (remote.frames_per_clip, remote.frame_stride) == (pre["frames_per_clip"], pre["frame_stride"])
     evaluation = json.loads((folder / RELEASE_FILE).read_text())["evaluation"]
     assert {key: evaluation[key] for key in ("frames_per_clip", "frame_stride", "eval_clips", "eval_crops")} == \
         {key: pre[key] for key in ("frames_per_clip", "frame_stride", "eval_clips", "eval_crops")}

@@ -15,7 +15,6 @@ from types import ModuleType
 import pandas as pd
 
 from demo.service import MB, Limits
-from vjepa_core.data import eval_clip_indices
 from vjepa_core.release.space import (
     APP_FILES,
     REQUIREMENTS,
@@ -35,28 +34,23 @@ def test_the_app_imports_no_vjepa_lab_code() -> None:
         imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     assert not {name for name in imported if name.split(".")[0] in PROJECT}
-    assert {"gradio", "torch", "transformers", "torchcodec.decoders", "clip_sampling"} <= imported
+    assert {"gradio", "torch", "transformers", "torchcodec.decoders", "decoder_errors"} <= imported
     assert {name.split(".")[0] for name in imported} - {"gradio", "torch", "transformers", "torchcodec"} <= \
         {"__future__", "argparse", "json", "os", "pathlib", "typing", *(Path(f).stem for f in APP_FILES)}
 
 
-def sampling_module(tmp_path: Path) -> ModuleType:
-    (tmp_path / "clip_sampling.py").write_text(app_sources()["clip_sampling.py"])
-    spec = importlib.util.spec_from_file_location("released_clip_sampling", tmp_path / "clip_sampling.py")
+def app_module(tmp_path: Path, name: str) -> ModuleType:
+    (tmp_path / name).write_text(app_sources()[name])
+    spec = importlib.util.spec_from_file_location(f"released_{Path(name).stem}", tmp_path / name)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_the_apps_sampling_rule_is_the_evaluations(tmp_path: Path) -> None:
-    app = sampling_module(tmp_path)
-    for clips in (1, 2, 3):
-        for frames in (1, 4, 16):
-            for stride in (1, 2, 4):
-                for length in (1, 5, 31, 40, 97, 300):
-                    ours = [list(c) for c in eval_clip_indices(length, frames, stride, clips)]
-                    assert app.clip_indices(length, frames, stride, clips) == ours, (length, frames, stride, clips)
+def test_a_decoder_error_is_ffmpegs_reason_without_paths(tmp_path: Path) -> None:
+    """(The app's frame sampling is the model's processor's: tests/unit/test_release_hub_processor.py.)"""
+    app = app_module(tmp_path, "decoder_errors.py")
     error = RuntimeError("SingleStreamDecoder, /__w/torchcodec/src/SingleStreamDecoder.cpp:41, Could not open "
                          "input file: /tmp/gradio/abc/bad.mp4 Invalid data found when processing input")
     assert app.decoder_reason(error, Path("/tmp/gradio/abc/bad.mp4")) == "Invalid data found when processing input"

@@ -1,8 +1,8 @@
 """The Space folder: a Gradio app that runs a released model anywhere, with no vjepa-lab code.
 
 `write_space(folder, ...)` writes, beside the released model in `folder/model/`:
-- `app.py` and `clip_sampling.py`: `space_template/` as is (transformers + torchcodec + gradio; it samples
-  frames as the run was evaluated, reading `model/release.json`);
+- `app.py` and `decoder_errors.py`: `space_template/` as is (transformers + torchcodec + gradio; it samples
+  frames as the run was evaluated, by the model folder's own processor and `model/release.json`);
 - `requirements.txt`: the versions the release was checked with; `packages.txt`: ffmpeg (a Space's apt
   packages: torchcodec needs FFmpeg's shared libraries);
 - `space.json`: title, description, model folder, upload limits (`runner demo`'s defaults);
@@ -23,7 +23,7 @@ from huggingface_hub import SpaceCard, SpaceCardData
 
 MODEL_DIR = "model"
 APP = "app.py"
-APP_FILES = (APP, "clip_sampling.py")  # space_template/: the app and its frame sampling (no vjepa-lab import)
+APP_FILES = (APP, "decoder_errors.py")  # space_template/: the app and its messages (no vjepa-lab import)
 REQUIREMENTS = ("torch", "transformers", "torchcodec", "gradio")
 # `runner demo`'s defaults (demo/service.py Limits; a test holds them equal): the library cannot import the demo.
 UPLOAD_LIMITS = {"max_mb": 200.0, "max_seconds": 120.0, "min_frames": 8}

@@ -8,7 +8,8 @@ nothing; before the rename, plain transformers loads the folder and its logits o
 with vjepa-lab's own model (fp32: within `FP32_TOLERANCE`, else nothing is written).
 
 Layout of OUT: the model folder (`config.json`, `model.safetensors` or the adapter files,
-`video_preprocessor_config.json`, `release.json`, `README.md` = the model card, `confusion_matrix.png`);
+`video_preprocessor_config.json` + `video_processing_vjepa_lab.py`: the processor as remote code, see
+`hub_processor`; `release.json`, `README.md` = the model card, `confusion_matrix.png`);
 with `space`, OUT is a Space folder (`release.space`) holding the model folder as `model/`.
 """
 
@@ -31,6 +32,7 @@ from vjepa_core.release.card import CONFUSION_PNG, Released, card_data, model_ca
 from vjepa_core.release.command import release_command
 from vjepa_core.release.evidence import Evidence, read_evidence
 from vjepa_core.release.figures import write_confusion_png
+from vjepa_core.release.hub_processor import write_video_processor
 from vjepa_core.release.model import (
     RELEASE_DTYPES,
     check_releasable,
@@ -40,7 +42,6 @@ from vjepa_core.release.model import (
     probe_clip,
     release_config,
     save_model,
-    video_processor,
 )
 from vjepa_core.release.space import MODEL_DIR, pick_examples, write_space
 from vjepa_core.store.atomic import staged_dir
@@ -171,7 +172,7 @@ def _write_model(folder: Path, loaded: LoadedCheckpoint, request: ReleaseRequest
     if not torch.isfinite(torch.tensor(delta)) or (request.dtype == "fp32" and delta > FP32_TOLERANCE):
         raise ReleaseCheckFailed(f"the released folder does not reproduce run {loaded.manifest['run_id']}: "
                                  f"max |Δlogit| = {delta:.3g} (fp32 tolerance {FP32_TOLERANCE:g})")
-    video_processor(pre).save_pretrained(folder)
+    write_video_processor(folder, pre)
     return form, delta
 
 

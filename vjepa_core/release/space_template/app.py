@@ -3,9 +3,9 @@
 `pip install -r requirements.txt && python app.py [--host H] [--port P]` is all it needs (FFmpeg's shared
 libraries too: `apt-get install ffmpeg`; a Hugging Face Space installs them from packages.txt). It imports
 no vjepa-lab code: transformers loads `model/`, torchcodec decodes the video, and the frames are chosen as
-the run was evaluated (`clip_sampling.py` reading `model/release.json`: centred clips of F frames every S
-frames, the softmax of its clips x crops averaged), so it answers as `runner predict` did on the machine that
-trained the model.
+the run was evaluated (the model's own processor, `model/video_processing_vjepa_lab.py`: centred clips of F
+frames every S frames; `model/release.json`: how many clips and crops, whose softmax is averaged), so it
+answers as `runner predict` did on the machine that trained the model.
 
 Scripts call it with gradio_client: `Client(url).predict(handle_file("clip.mp4"), api_name="/classify")`
 returns {label: probability} for every label. A video that is not readable, too big, too long or too short
@@ -24,7 +24,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 
 import gradio as gr  # noqa: E402
 import torch  # noqa: E402
-from clip_sampling import clip_indices, decoder_reason  # noqa: E402  (beside this file)
+from decoder_errors import decoder_reason  # noqa: E402  (beside this file)
 from torchcodec.decoders import VideoDecoder  # noqa: E402
 from transformers import AutoModelForVideoClassification, AutoVideoProcessor  # noqa: E402
 
@@ -42,7 +42,8 @@ class Classifier:
 
     def __init__(self, folder: Path) -> None:
         self.model = AutoModelForVideoClassification.from_pretrained(folder).eval()
-        self.processor = AutoVideoProcessor.from_pretrained(folder)
+        # The folder's own processor (remote code): it knows the evaluation's clip.
+        self.processor = AutoVideoProcessor.from_pretrained(folder, trust_remote_code=True)
         self.evaluation = json.loads((folder / "release.json").read_text())["evaluation"]
         config = self.model.config
         self.labels = [config.id2label[i] for i in range(config.num_labels)]
@@ -66,8 +67,7 @@ class Classifier:
     def classify(self, decoder: VideoDecoder) -> dict[str, float]:
         """{label: probability} for every label: the mean softmax over the evaluation's views."""
         ev = self.evaluation
-        clips = clip_indices(decoder.metadata.num_frames, int(ev["frames_per_clip"]), int(ev["frame_stride"]),
-                             int(ev["eval_clips"]))
+        clips = self.processor.evaluation_clips(decoder.metadata.num_frames, int(ev["eval_clips"]))
         views = torch.cat([self.views(decoder.get_frames_at(indices).data) for indices in clips])
         dtype = next(self.model.parameters()).dtype
         logits = self.model(pixel_values_videos=views.to(dtype)).logits.float()
