@@ -35,6 +35,7 @@ from vjepa_core.release.evidence import (
     matrix_place,
     size_label,
 )
+from vjepa_core.release.hub_processor import PROCESSOR_CODE
 from vjepa_core.spec import RunSpec
 from vjepa_core.strategies import STRATEGIES, get_strategy
 
@@ -148,16 +149,17 @@ def _labels(released: Released) -> str:
 def _usage(released: Released) -> str:
     pre = released.preprocessing
     frames, stride = int(pre["frames_per_clip"]), int(pre["frame_stride"])
+    span = (frames - 1) * stride + 1
     model = f"./{released.folder_name}"
     if released.adapter_base is not None:
         load = _adapter_usage(released, model)
     else:
         load = ("```python\nfrom transformers import pipeline\n\n"
-                f'pipe = pipeline("video-classification", model="{model}")  # or its Hub id once uploaded\n'
+                f'pipe = pipeline("video-classification", model="{model}", trust_remote_code=True)  # or its Hub id\n'
                 'print(pipe("clip.mp4", top_k=3))\n```')
-    views = int(pre.get("eval_clips", 1)) * int(pre.get("eval_crops", 1))
-    averaged = (f" The evaluation then averaged the softmax of {pre.get('eval_clips', 1)} clip(s) x "
-                f"{pre.get('eval_crops', 1)} crop(s) per video." if views > 1 else "")
+    clips, crops = int(pre.get("eval_clips", 1)), int(pre.get("eval_crops", 1))
+    averaged = (f" (The evaluation then averaged the softmax of {clips} clip(s) x {crops} crop(s) per video; the "
+                "pipeline scores one view, the centre crop of the centred clip.)" if clips * crops > 1 else "")
     return f"""## How to use
 
 {load}
@@ -167,18 +169,22 @@ Needs `transformers`, `torch` and, for video files, `torchcodec` with FFmpeg's l
 preprocessing: short side resized to {pre['resize_shortest_edge']} px, centre crop {pre['crop_size']} px,
 ImageNet mean/std.
 
-**Frame sampling.** The pipeline spreads `config.num_frames` = {frames} frames evenly over the *whole* video.
-The run was evaluated on a centred clip of {frames} frames taken every {stride} frames.{averaged} They agree
-on videos about {(frames - 1) * stride + 1} frames long; on longer videos the pipeline sees sparser frames
-than the model was trained on, and it refuses videos shorter than {frames} frames. To classify exactly as the
-run was evaluated, give the pipeline that clip (a short video repeats its last frame):
+**Frame sampling.** `trust_remote_code=True` loads the folder's own video processor
+(`{PROCESSOR_CODE}`: transformers' `VJEPA2VideoProcessor` with its own `sample_frames`; it imports
+only transformers and numpy, read it before you trust it). It takes the centred clip of {frames} frames every
+{stride} frames, as the run was evaluated (a video shorter than {span} frames repeats its last frame), so the
+pipeline gives the run's evaluation probabilities.{averaged} Without `trust_remote_code`, transformers loads the
+built-in `VJEPA2VideoProcessor`, which spreads `config.num_frames` = {frames} frames evenly over the *whole*
+video: the two agree on videos about {span} frames long; on longer ones the pipeline sees sparser frames than
+the model was trained on, and it refuses videos shorter than {frames} frames. Without remote code, give the
+pipeline the evaluation's clip yourself:
 
 ```python
 from torchcodec.decoders import VideoDecoder
 
 decoder = VideoDecoder("clip.mp4")
 n = decoder.metadata.num_frames
-start = max(0, n - {(frames - 1) * stride + 1}) // 2
+start = max(0, n - {span}) // 2
 frames = decoder.get_frames_at([min(start + i * {stride}, n - 1) for i in range({frames})]).data
 print(pipe(frames, top_k=3))
 ```"""
@@ -205,7 +211,7 @@ BASE = {where}
 base = AutoModelForVideoClassification.from_pretrained(
     BASE, config=AutoConfig.from_pretrained(MODEL), ignore_mismatched_sizes=True)
 {pooler}model = PeftModel.from_pretrained(base, MODEL).merge_and_unload()
-pipe = pipeline("video-classification", model=model, video_processor=MODEL)
+pipe = pipeline("video-classification", model=model, video_processor=MODEL, trust_remote_code=True)
 print(pipe("clip.mp4", top_k=3))
 ```"""
 
@@ -322,7 +328,8 @@ def _limitations(released: Released, accuracy: AccuracyFigures, place: MatrixPla
     if released.dtype != "fp32":
         items.append(f"Weights stored in {released.dtype}: logits differ from the fp32 model by up to "
                      f"{released.max_logit_delta:.2g} on the release check.")
-    items.append("The pipeline samples frames differently from the evaluation (see How to use).")
+    items.append("Without `trust_remote_code=True` the pipeline samples frames differently from the evaluation "
+                 "(see How to use).")
     return "## Limitations\n\n" + "\n".join(f"- {item}" for item in items)
 
 
