@@ -26,7 +26,7 @@ from tests.release_support import LABELS, FakeRun, make_run, release
 from vjepa_core.data import eval_views
 from vjepa_core.errors import WriteFailed
 from vjepa_core.release.adapter import BASE_DIR, POOLER_FILE, load_adapter_form
-from vjepa_core.release.hub_processor import PROCESSOR_CODE
+from vjepa_core.release.hub_processor import PROCESSOR_CLASS, PROCESSOR_CODE
 from vjepa_core.release.model import load_plain, logits, probe_clip, release_config
 from vjepa_core.release.writer import FP32_TOLERANCE, RELEASE_FILE, ReleaseReport
 from vjepa_core.store.checkpoint import load_checkpoint
@@ -195,7 +195,7 @@ def test_the_cards_adapter_lines_need_no_vjepa_lab_module(lora_releases: LoraRel
     refused), give vjepa-lab's logits. The merged folder is opened the same way by the Space app, in an
     interpreter without vjepa-lab (tests/apps/test_release_space.py)."""
     adapter = lora_releases.root / "adapter"
-    code = card_snippet((adapter / "README.md").read_text(), until="merge_and_unload()")
+    code = card_snippet((adapter / "README.md").read_text(), until="pipe = pipeline(")
     real_import = builtins.__import__
 
     def no_vjepa_lab(name: str, *args: object, **kwargs: object) -> object:
@@ -210,6 +210,7 @@ def test_the_cards_adapter_lines_need_no_vjepa_lab_module(lora_releases: LoraRel
     monkeypatch.undo()
     model = namespace["model"]
     assert type(model).__name__ == "VJEPA2ForVideoClassification"
+    assert type(namespace["pipe"].video_processor).__name__ == PROCESSOR_CLASS  # type: ignore[attr-defined]
     clip = clip_for(lora_releases.root / "fp32")
     expected = vjepa_logits(lora_releases.run, clip)
     assert (logits(model, clip) - expected).abs().max().item() <= FP32_TOLERANCE  # type: ignore[arg-type]

@@ -166,6 +166,20 @@ def test_adapter_card_names_its_base_and_the_snippet(tmp_path: Path) -> None:
     assert "pooler.safetensors" not in card.text
 
 
+def test_the_snippet_trusts_the_folders_processor_and_says_what_it_does(tmp_path: Path) -> None:
+    spec = fake_spec(tmp_path, "lora")
+    write_rows(tmp_path / "w.duckdb", spec, correct=9, val_acc=0.7, matrix=None)
+    evidence = read_evidence(tmp_path / "w.duckdb", spec.run_id)
+    text = " ".join(saved(model_card(evidence, released()), tmp_path).text.split())
+    assert 'pipe = pipeline("video-classification", model="./out", trust_remote_code=True)' in text
+    assert "`video_processing_vjepa_lab.py`" in text and "centred clip of 4 frames every 2 frames" in text
+    assert "Without `trust_remote_code`" in text and "evenly over the *whole* video" in text
+    assert "scores one view" not in text
+    several = " ".join(saved(model_card(evidence, released(preprocessing={**PRE, "eval_clips": 2})), tmp_path)
+                       .text.split())
+    assert "averaged the softmax of 2 clip(s) x 1 crop(s) per video; the pipeline scores one view" in several
+
+
 def test_confusion_png_shows_the_counts(tmp_path: Path) -> None:
     confusion = pd.DataFrame({"true_class": ["up", "up", "down", "still"], "pred_class": ["up", "down", "down", "up"],
                               "count": [3, 1, 4, 2]})
