@@ -176,8 +176,9 @@ only transformers and numpy, read it before you trust it). It takes the centred 
 pipeline gives the run's evaluation probabilities.{averaged} Without `trust_remote_code`, transformers loads the
 built-in `VJEPA2VideoProcessor`, which spreads `config.num_frames` = {frames} frames evenly over the *whole*
 video: the two agree on videos about {span} frames long; on longer ones the pipeline sees sparser frames than
-the model was trained on, and it refuses videos shorter than {frames} frames. Without remote code, give the
-pipeline the evaluation's clip yourself:
+the model was trained on, and it refuses videos shorter than {frames} frames. Without remote code (the lines
+above without `trust_remote_code=True`), give the pipeline the evaluation's clip yourself (not with the folder's
+processor, which takes whatever it is given as a whole video and would sample it again):
 
 ```python
 from torchcodec.decoders import VideoDecoder
