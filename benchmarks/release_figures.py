@@ -6,10 +6,12 @@ Takes a trained run (`--warehouse W --run RUN_ID`), or first trains the default 
 - max |Δlogit|, max |Δprobability| and top-1 agreement: vjepa-lab's model (the checkpoint loader's, LoRA
   unmerged) against each folder as plain transformers (and PEFT) loads it, on the evaluation views of every
   test video of the run;
-- top-1 agreement and max |Δprobability| with `runner predict` (its `Predictor`) on those videos of
-  `pipeline("video-classification")` given the file, with transformers' processor (`num_frames` spread over the
-  whole video) and with the folder's own (`trust_remote_code=True`: the evaluation's centred clip), and given
-  the evaluation's clip decoded by hand (the model card's snippet without remote code);
+- top-1 agreement and max |Δprobability| with `runner predict` (its `Predictor`, under `--engine fp32` and
+  under its default `auto`) on those videos of `pipeline("video-classification")` given the file, with
+  transformers' processor (`num_frames` spread over the whole video) and with the folder's own
+  (`trust_remote_code=True`: the evaluation's centred clip), and given the evaluation's clip decoded by hand
+  (the model card's snippet without remote code); and whether torchcodec, the pipeline's decoder, reads the
+  same frames as vjepa-lab's (frame counts, max |Δpixel| over every frame);
 - the folders' sizes.
 `--sizes-only` skips the logits and the pipeline (for a ViT-L run: 12 s per clip on this CPU).
 
@@ -72,13 +74,16 @@ def release_all(warehouse: Path, run_id: str, work: Path) -> dict[str, dict[str,
     return forms
 
 
-def test_views(warehouse: Path, run_id: str) -> tuple[list[str], Predictor]:
+def test_views(warehouse: Path, run_id: str) -> tuple[list[str], dict[str, Predictor]]:
+    """The run's test videos, and `runner predict`'s `Predictor` under `--engine fp32` (the evaluation's own
+    arithmetic) and under its default `--engine auto` (here the fastest engine that passes its check)."""
     store = Warehouse(warehouse)
     run = store.get_run(run_id)
     assert run is not None
     predictions = store.table("predictions", run_id)
     videos = sorted(predictions[predictions["split"] == "test"]["video"])
-    return videos, Predictor.from_checkpoint(Path(run["checkpoint_path"]), device="cpu")
+    return videos, {engine: Predictor.from_checkpoint(Path(run["checkpoint_path"]), device="cpu", engine=engine)
+                    for engine in ("fp32", "auto")}
 
 
 def evaluation_clips(video: str, pre: dict[str, Any]) -> torch.Tensor:
@@ -107,31 +112,42 @@ def logit_deltas(forms: dict[str, dict[str, Any]], videos: list[str], checkpoint
                                  for mine, ref in zip(theirs, reference, strict=True))
 
 
-def pipeline_agreement(folder: Path, videos: list[str], predictor: Predictor) -> dict[str, Any]:
-    """`runner predict` against the pipeline three ways: given the file with transformers' own processor
-    (`num_frames` spread over the whole video), given the file with the folder's processor (remote code: the
-    evaluation's clip), and given the evaluation's clip decoded by hand (the card's snippet)."""
+def pipeline_agreement(folder: Path, videos: list[str], predictors: dict[str, Predictor]) -> dict[str, Any]:
+    """Each `runner predict` engine against the pipeline three ways (`PIPELINE_WAYS`): given the file with
+    transformers' own processor (`num_frames` spread over the whole video), given the file with the folder's
+    processor (remote code: the evaluation's clip), and given the evaluation's clip decoded by hand (the card's
+    snippet). Also torchcodec (the pipeline's decoder) against vjepa-lab's on every frame of every video."""
     from torchcodec.decoders import VideoDecoder
     from transformers import pipeline
 
     pipes = {"file": pipeline("video-classification", model=str(folder)),
              "file_remote_code": pipeline("video-classification", model=str(folder), trust_remote_code=True)}
     assert type(pipes["file_remote_code"].video_processor).__name__ == PROCESSOR_CLASS
-    pre = predictor.pre
-    agree = dict.fromkeys([*pipes, "eval_clip"], 0)
-    worst = dict.fromkeys(agree, 0.0)
+    pre = next(iter(predictors.values())).pre
+    agree = {engine: dict.fromkeys(PIPELINE_WAYS, 0) for engine in predictors}
+    worst = {engine: dict.fromkeys(PIPELINE_WAYS, 0.0) for engine in predictors}
+    pixels = frame_counts = 0
     for video in videos:
-        ours = predictor.classify(video).probs
         decoder = VideoDecoder(video)
+        count = probe_video(video).num_frames
+        frame_counts += count != decoder.metadata.num_frames
+        every = list(range(count))
+        mine = torch.from_numpy(read_frames(video, every)).permute(0, 3, 1, 2).int()
+        pixels = max(pixels, int((decoder.get_frames_at(every).data.int() - mine).abs().max()))
         indices = eval_clip_indices(decoder.metadata.num_frames, pre["frames_per_clip"], pre["frame_stride"])[0]
-        answers = {name: pipe(video, top_k=len(ours)) for name, pipe in pipes.items()}
-        answers["eval_clip"] = pipes["file"](decoder.get_frames_at(indices.tolist()).data, top_k=len(ours))
-        for name, rows in answers.items():
-            theirs = {row["label"]: row["score"] for row in rows}
-            agree[name] += max(theirs, key=theirs.get) == max(ours, key=ours.get)
-            worst[name] = max(worst[name], max(abs(theirs[label] - p) for label, p in ours.items()))
-    return {"videos": len(videos), "agree": agree, "max_abs_prob_delta": worst, "eval_clips": pre["eval_clips"],
-            "eval_crops": pre["eval_crops"]}
+        answers = {way: pipe(video, top_k=len(predictors["fp32"].labels)) for way, pipe in pipes.items()}
+        answers["eval_clip"] = pipes["file"](decoder.get_frames_at(indices.tolist()).data,
+                                             top_k=len(predictors["fp32"].labels))
+        for engine, predictor in predictors.items():
+            ours = predictor.classify(video).probs
+            for way, rows in answers.items():
+                theirs = {row["label"]: row["score"] for row in rows}
+                agree[engine][way] += max(theirs, key=theirs.get) == max(ours, key=ours.get)
+                worst[engine][way] = max(worst[engine][way], max(abs(theirs[k] - p) for k, p in ours.items()))
+    return {"videos": len(videos), "engines": {name: p.engine.engine for name, p in predictors.items()},
+            "agree": agree, "max_abs_prob_delta": worst, "eval_clips": pre["eval_clips"],
+            "eval_crops": pre["eval_crops"],
+            "decoders": {"frame_counts_differ": frame_counts, "max_abs_pixel_delta": pixels}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,9 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     forms = release_all(warehouse, run_id, work)
     figures: dict[str, Any] = {"run_id": run_id, "forms": forms}
     if not args.sizes_only:
-        videos, predictor = test_views(warehouse, run_id)
-        logit_deltas(forms, videos, predictor.loaded.path)
-        figures["pipeline"] = pipeline_agreement(forms["merged fp32"]["folder"], videos, predictor)
+        videos, predictors = test_views(warehouse, run_id)
+        logit_deltas(forms, videos, predictors["fp32"].loaded.path)
+        figures["pipeline"] = pipeline_agreement(forms["merged fp32"]["folder"], videos, predictors)
     figures["load_average"] = {"before": load_before, "after": os.getloadavg()[0]}
     for form in forms.values():
         form["folder"] = str(form["folder"])
@@ -168,9 +184,14 @@ def main(argv: list[str] | None = None) -> int:
               + f", release check {form['release_check_delta']:.3g}, {form['seconds']:.1f} s")
     if "pipeline" in figures:
         p = figures["pipeline"]
-        print(f"  pipeline vs runner predict on {p['videos']} test videos (same top-1, max |Δprob|):")
-        for name, words in PIPELINE_WAYS.items():
-            print(f"    {words:58s} {p['agree'][name]}/{p['videos']}, {p['max_abs_prob_delta'][name]:.3g}")
+        for engine, chosen in p["engines"].items():
+            print(f"  pipeline vs runner predict --engine {engine} ({chosen}) on {p['videos']} test videos "
+                  "(same top-1, max |Δprob|):")
+            for way, words in PIPELINE_WAYS.items():
+                print(f"    {words:58s} {p['agree'][engine][way]}/{p['videos']}, "
+                      f"{p['max_abs_prob_delta'][engine][way]:.3g}")
+        print(f"  torchcodec vs vjepa-lab's decoder on every frame: max |Δpixel| {p['decoders']['max_abs_pixel_delta']}"
+              f", frame counts differ on {p['decoders']['frame_counts_differ']} videos")
     return 0
 
 
