@@ -22,6 +22,9 @@ def release(
                                       "(and pooler), and a reference to the base model, instead of merged weights."),
     space: bool = typer.Option(False, "--space", help="Write a Hugging Face Space: a Gradio app that imports no "
                                "vjepa-lab code, its requirements, 2-3 test clips, and the model in OUT/model."),
+    engine: str = typer.Option("auto", "--engine", help="With --space: the engine the app runs. auto: ort-int8 "
+                               "if its probabilities stay within 0.02 of fp32's on probe clips, else ort-fp32 "
+                               "(exported to OUT/model/onnx, run by onnxruntime); fp32: transformers only."),
     force: bool = typer.Option(False, "--force", help="Replace an earlier release in OUT."),
     warehouse: Path | None = WarehouseOption,
     results: Path | None = ResultsOption,
@@ -34,7 +37,7 @@ def release(
     from vjepa_core.release.writer import ReleaseCheckFailed, ReleaseRequest, release_run
 
     request = ReleaseRequest(run_id, out, existing_warehouse(warehouse), results=results_path(results), dtype=dtype,
-                             adapter_only=adapter_only, space=space, force=force)
+                             adapter_only=adapter_only, space=space, force=force, engine=engine)
     say = (lambda line: console.print(f"[dim]{line}[/]")) if progress_enabled(quiet) else (lambda _: None)
     try:
         report = release_run(request, say=say)
@@ -47,6 +50,9 @@ def release(
     shown.print(f"checked: plain transformers{' + PEFT' if adapter_only else ''} gives vjepa-lab's logits within "
                 f"max |Δ| = {report.max_logit_delta:.2g}")
     model = out / "model" if space else out
+    if report.space_engine is not None:
+        shown.print(f"Space engine: {report.space_engine.describe()}", markup=False, highlight=False,
+                    soft_wrap=True)
     if space:
         shown.print(f"serve it: cd {out} && pip install -r requirements.txt && python app.py")
     elif not adapter_only:

@@ -1,10 +1,14 @@
 """A released Space as a user meets it: `python app.py --port P` started from the folder in its own process (and
-an interpreter that cannot import vjepa-lab), called with gradio_client. It answers as `runner predict` does on
-the checkpoint, refuses bad uploads with a message and keeps serving (its sampling rule: tests/unit).
+an interpreter that cannot import vjepa-lab), called with gradio_client. It runs the engine the release exported
+(`model/onnx/`) and answers as `runner predict --engine fp32` does on the checkpoint within the engine check's
+tolerance, says which engine answered, refuses bad uploads with a message and keeps serving; without onnxruntime
+the same folder runs transformers fp32 and gives `runner predict`'s numbers (its sampling rule: tests/unit; a
+release where no engine can run: tests/integration/test_release_cli.py).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -17,11 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from test_demo_service import BAD_MESSAGES, by_strategy_seed, clip, write_bad_videos
 
 from tests.support import TrainedRuns
+from vjepa_core.inference.engines.check import PROB_TOLERANCE
 from vjepa_core.inference.predict import Predictor
 from vjepa_core.release.writer import ReleaseRequest, release_run
 from vjepa_core.store.warehouse import Warehouse
@@ -78,17 +84,33 @@ def space(trained_runs: TrainedRuns, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def runner_predict(checkpoint: Path, videos: list[Path]) -> dict[str, dict[str, float]]:
-    """What `runner predict` says of each video: {video: {label: probability}} (its `Predictor`, in process:
-    a second interpreter would only add its start-up)."""
-    predictor = Predictor.from_checkpoint(checkpoint, device="cpu")
+    """What `runner predict --engine fp32` says of each video: {video: {label: probability}} (its `Predictor`, in
+    process: a second interpreter would only add its start-up)."""
+    predictor = Predictor.from_checkpoint(checkpoint, device="cpu", engine="fp32")
     return {str(video): predictor.classify(str(video)).probs for video in videos}
+
+
+def engine_spec(space: Space) -> dict:
+    return json.loads((space.folder / "model" / "onnx" / "engine.json").read_text())
+
+
+def two_videos_per_class(synthetic_small: Path) -> list[Path]:
+    return [path for name in ("down", "wave") for path in (clip(synthetic_small, name),
+                                                           next((synthetic_small / name).glob("*.avi")))]
 
 
 def test_the_folder_is_a_space(space: Space) -> None:
     names = sorted(str(p.relative_to(space.folder)) for p in space.folder.rglob("*") if p.is_file())
     assert {"app.py", "requirements.txt", "packages.txt", "README.md", "space.json", "model/config.json",
-            "model/model.safetensors", "model/README.md", "model/release.json",
+            "model/model.safetensors", "model/README.md", "model/release.json", "model/onnx/engine.json",
             "model/video_processing_vjepa_lab.py"} <= set(names)
+    spec = engine_spec(space)
+    assert spec["engine"] in ("ort-int8", "ort-fp32") and f"model/onnx/{spec['graph']}" in names
+    pre = json.loads((space.folder / "model" / "release.json").read_text())["evaluation"]
+    assert spec["input"]["shape"] == ["batch", pre["frames_per_clip"], 3, pre["crop_size"], pre["crop_size"]]
+    assert spec["check"]["probe_clips"] == 4 and spec["check"]["max_prob_diff"] <= PROB_TOLERANCE
+    assert f"**Engine: `{spec['engine']}`.**" in (space.folder / "README.md").read_text()
+    assert "onnxruntime==" in (space.folder / "requirements.txt").read_text()
     examples = [name for name in names if name.startswith("examples/")]
     assert 2 <= len(examples) <= 3
     header = (space.folder / "README.md").read_text().split("---")[1]
@@ -96,15 +118,44 @@ def test_the_folder_is_a_space(space: Space) -> None:
     assert (space.folder / "packages.txt").read_text() == "ffmpeg\n"
 
 
-def test_it_answers_as_runner_predict(space: Space, synthetic_small: Path) -> None:
-    videos = [path for name in ("down", "wave") for path in (clip(synthetic_small, name),
-                                                             next((synthetic_small / name).glob("*.avi")))]
+def test_it_answers_as_runner_predict_under_its_engine(space: Space, synthetic_small: Path) -> None:
+    videos = two_videos_per_class(synthetic_small)
     expected = runner_predict(space.checkpoint, videos)
     for video in videos:
         probs = space.client.predict(handle_file(video), api_name="/classify")
         theirs = expected[str(video)]
         assert max(probs, key=probs.get) == max(theirs, key=theirs.get), video
-        assert probs == pytest.approx(theirs, abs=1e-4), video
+        assert probs == pytest.approx(theirs, abs=PROB_TOLERANCE), video
+
+
+def test_the_page_says_which_engine_answered(space: Space, synthetic_small: Path) -> None:
+    engine = engine_spec(space)["engine"]
+    labels, latency = space.client.predict(handle_file(clip(synthetic_small)), 2, api_name="/classify_top")
+    assert len(labels["confidences"]) == 2
+    assert latency.startswith("Classified in ") and latency.endswith(f" ms with {engine}.")
+    assert f"engine: {engine}\n" in space.log.read_text()
+
+
+def test_without_onnxruntime_the_same_folder_runs_transformers_fp32(space: Space, synthetic_small: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app's other engine, in this process: onnxruntime made unimportable, as where it is not installed."""
+    from torchcodec.decoders import VideoDecoder
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    monkeypatch.syspath_prepend(str(space.folder))  # the app imports clip_sampling from beside it
+    spec = importlib.util.spec_from_file_location("released_space_app", space.folder / "app.py")
+    assert spec is not None and spec.loader is not None
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    try:
+        classifier = app.Classifier(space.folder / "model")
+        assert classifier.engine == "transformers fp32"
+        videos = two_videos_per_class(synthetic_small)[:2]
+        expected = runner_predict(space.checkpoint, videos)
+        for video in videos:
+            assert classifier.classify(VideoDecoder(str(video))) == pytest.approx(expected[str(video)], abs=1e-4)
+    finally:
+        torch.set_flush_denormal(False)  # the app's transformers path sets it: this process's default again
 
 
 def test_examples_from_the_test_split_are_classified(space: Space, trained_runs: TrainedRuns) -> None:

@@ -7,6 +7,7 @@ prints the command.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,6 +176,10 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(study: Study, trained_
          "--dtype"),
         (("release", layered.run_id, tmp_path / "a", "--warehouse", warehouse), "--feature-layers"),
         (("release", study.runs["head"], tmp_path / "a", "--warehouse", tmp_path / "none.duckdb"), "no warehouse"),
+        (("release", study.runs["head"], tmp_path / "a", "--warehouse", study.warehouse, "--space", "--engine",
+          "openvino-int8"), "--engine: expected one of auto, ort-int8, ort-fp32, fp32"),
+        (("release", study.runs["head"], tmp_path / "a", "--warehouse", study.warehouse, "--engine", "ort-int8"),
+         "--engine chooses the Space's engine: add --space"),
     ]
     for args, words in cases:
         result = runner(*args, "--quiet")
@@ -183,6 +188,22 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(study: Study, trained_
         assert len(lines) == 1 and words in lines[0] and said_once(lines[0]), (args, result.output)
     assert not (tmp_path / "a").exists() and [p.name for p in busy.iterdir()] == ["keep.txt"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".a")]
+
+
+def test_a_space_without_a_runnable_engine_runs_transformers_and_says_why(study: Study, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """onnxruntime made unimportable, as on a machine without it: no engine can be prepared, so the Space gets no
+    graph and no onnxruntime requirement, its card says transformers fp32, and the release says why in one line."""
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    out = tmp_path / "space"
+    result = runner("release", study.runs["head"], out, "--warehouse", study.warehouse, "--space", "--quiet")
+    assert result.exit_code == 0, result.output
+    [line] = [line for line in result.output.splitlines() if line.startswith("Space engine:")]
+    assert line == ("Space engine: none (ort-int8: it needs onnxruntime: pip install onnxruntime; ort-fp32: it needs "
+                    "onnxruntime: pip install onnxruntime): the Space runs transformers fp32")
+    assert not (out / "model" / "onnx").exists() and (out / "model" / "model.safetensors").is_file()
+    assert "onnxruntime" not in (out / "requirements.txt").read_text()
+    assert "**Engine: transformers fp32.**" in (out / "README.md").read_text()
 
 
 def test_runner_show_prints_the_release_command(study: Study) -> None:

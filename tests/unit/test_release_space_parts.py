@@ -17,6 +17,7 @@ import pandas as pd
 from demo.service import MB, Limits
 from vjepa_core.release.space import (
     APP_FILES,
+    ENGINE_REQUIREMENTS,
     REQUIREMENTS,
     UPLOAD_LIMITS,
     app_sources,
@@ -34,9 +35,11 @@ def test_the_app_imports_no_vjepa_lab_code() -> None:
         imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     assert not {name for name in imported if name.split(".")[0] in PROJECT}
-    assert {"gradio", "torch", "transformers", "torchcodec.decoders", "decoder_errors"} <= imported
-    assert {name.split(".")[0] for name in imported} - {"gradio", "torch", "transformers", "torchcodec"} <= \
-        {"__future__", "argparse", "json", "os", "pathlib", "typing", *(Path(f).stem for f in APP_FILES)}
+    assert {"gradio", "torch", "transformers", "torchcodec.decoders", "onnxruntime", "decoder_errors"} <= imported
+    assert {name.split(".")[0] for name in imported} - {"gradio", "torch", "transformers", "torchcodec",
+                                                        "onnxruntime"} <= \
+        {"__future__", "argparse", "collections", "json", "os", "pathlib", "time", "typing",
+         *(Path(f).stem for f in APP_FILES)}
 
 
 def app_module(tmp_path: Path, name: str) -> ModuleType:
@@ -63,8 +66,10 @@ def test_upload_limits_are_the_demos() -> None:
 
 
 def test_requirements_pin_what_is_installed() -> None:
-    lines = requirements().splitlines()
-    assert [line.split("==")[0] for line in lines] == list(REQUIREMENTS)
+    assert [line.split("==")[0] for line in requirements().splitlines()] == list(REQUIREMENTS)
+    lines = requirements(engine=True).splitlines()
+    assert [line.split("==")[0] for line in lines] == [*REQUIREMENTS, *ENGINE_REQUIREMENTS] == [*REQUIREMENTS,
+                                                                                               "onnxruntime"]
     for line in lines:
         name, version = line.split("==")
         assert metadata.version(name).startswith(version) and "+" not in version

@@ -2,11 +2,14 @@
 
 `write_space(folder, ...)` writes, beside the released model in `folder/model/`:
 - `app.py` and `decoder_errors.py`: `space_template/` as is (transformers + torchcodec + gradio; it samples
-  frames as the run was evaluated, by the model folder's own processor and `model/release.json`);
-- `requirements.txt`: the versions the release was checked with; `packages.txt`: ffmpeg (a Space's apt
-  packages: torchcodec needs FFmpeg's shared libraries);
+  frames as the run was evaluated, by the model folder's own processor and `model/release.json`, and runs the
+  classifier under the engine in `model/onnx/` when there is one and onnxruntime imports, else transformers in
+  fp32);
+- `requirements.txt`: the versions the release was checked with (onnxruntime too when the Space has an engine);
+  `packages.txt`: ffmpeg (a Space's apt packages: torchcodec needs FFmpeg's shared libraries);
 - `space.json`: title, description, model folder, upload limits (`runner demo`'s defaults);
-- `README.md`: the Space card (`huggingface_hub.SpaceCard`: sdk gradio, app_file app.py, ...);
+- `README.md`: the Space card (`huggingface_hub.SpaceCard`: sdk gradio, app_file app.py, ...), saying which
+  engine the app runs;
 - `examples/`: 2-3 videos of the run's test split (`pick_examples`: distinct classes, right answers first).
 """
 
@@ -21,10 +24,14 @@ from pathlib import Path
 import pandas as pd
 from huggingface_hub import SpaceCard, SpaceCardData
 
+from vjepa_core.inference.engines.check import PROB_TOLERANCE
+from vjepa_core.release.space_engine import ENGINE_DIR, ENGINE_FILE, SpaceEngine
+
 MODEL_DIR = "model"
 APP = "app.py"
 APP_FILES = (APP, "decoder_errors.py")  # space_template/: the app and its messages (no vjepa-lab import)
 REQUIREMENTS = ("torch", "transformers", "torchcodec", "gradio")
+ENGINE_REQUIREMENTS = ("onnxruntime",)  # only when the release wrote an engine
 # `runner demo`'s defaults (demo/service.py Limits; a test holds them equal): the library cannot import the demo.
 UPLOAD_LIMITS = {"max_mb": 200.0, "max_seconds": 120.0, "min_frames": 8}
 EXAMPLES = 3
@@ -51,17 +58,20 @@ def pick_examples(predictions: pd.DataFrame, count: int = EXAMPLES) -> list[Path
     return chosen
 
 
-def requirements() -> str:
-    """Pinned versions of what the app imports, as installed here (local tags like +cu130 dropped)."""
-    return "".join(f"{name}=={metadata.version(name).split('+')[0]}\n" for name in REQUIREMENTS)
+def requirements(*, engine: bool = False) -> str:
+    """Pinned versions of what the app imports, as installed here (local tags like +cu130 dropped); with `engine`,
+    onnxruntime too."""
+    names = REQUIREMENTS + (ENGINE_REQUIREMENTS if engine else ())
+    return "".join(f"{name}=={metadata.version(name).split('+')[0]}\n" for name in names)
 
 
 def write_space(folder: Path, *, title: str, description: str, examples: list[Path], tags: list[str],
-                hub_models: list[str]) -> None:
-    """Everything of the Space but the model folder (`folder / MODEL_DIR`), which the caller writes."""
+                hub_models: list[str], engine: SpaceEngine) -> None:
+    """Everything of the Space but the model folder (`folder / MODEL_DIR`, with its engine), which the caller
+    writes."""
     for name, source in app_sources().items():
         (folder / name).write_text(source)
-    (folder / "requirements.txt").write_text(requirements())
+    (folder / "requirements.txt").write_text(requirements(engine=engine.engine is not None))
     (folder / "packages.txt").write_text("ffmpeg\n")
     settings = {"title": title, "description": description, "model": MODEL_DIR, "limits": UPLOAD_LIMITS}
     (folder / "space.json").write_text(json.dumps(settings, indent=2) + "\n")
@@ -80,8 +90,26 @@ def write_space(folder: Path, *, title: str, description: str, examples: list[Pa
             f"The model, its card (figures, recipe, limitations) and its confusion matrix are in `{MODEL_DIR}/`; "
             f"`{MODEL_DIR}/README.md` is the card.\n\n"
             "From a script: `Client(url).predict(handle_file(\"clip.mp4\"), api_name=\"/classify\")` "
-            "(gradio_client) returns every label's probability.\n")
+            "(gradio_client) returns every label's probability.\n\n"
+            f"{engine_paragraph(engine)}\n")
     SpaceCard(f"---\n{data.to_yaml()}\n---\n\n{body}").save(folder / "README.md")
+
+
+def engine_paragraph(engine: SpaceEngine) -> str:
+    """What runs the model, for the Space card."""
+    if engine.engine is None:
+        return (f"**Engine: transformers fp32.** The app runs `{MODEL_DIR}/` with transformers on the CPU; "
+                f"`runner release` wrote no faster engine ({engine.reason}).")
+    check = engine.check
+    assert check is not None
+    return (f"**Engine: `{engine.engine}`.** The app runs the classifier exported to ONNX, "
+            f"`{MODEL_DIR}/{engine.graph}`, with onnxruntime on the CPU, one clip per call"
+            f"{' (its weight matmuls quantized to int8)' if engine.engine == 'ort-int8' else ''}. "
+            f"Checked at release against the fp32 model on {check.probes} probe clips: probabilities within "
+            f"{check.max_prob_diff:.4f} (tolerance {PROB_TOLERANCE}), top-1 the same on {check.top1_agreement:.0%}; "
+            f"`{MODEL_DIR}/{ENGINE_DIR}/{ENGINE_FILE}` has the figures and the input shape. Without onnxruntime "
+            f"(or without that folder) the app runs `{MODEL_DIR}/` with transformers in fp32; the page says which "
+            "engine answered.")
 
 
 def _short(text: str) -> str:

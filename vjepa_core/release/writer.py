@@ -10,7 +10,9 @@ with vjepa-lab's own model (fp32: within `FP32_TOLERANCE`, else nothing is writt
 Layout of OUT: the model folder (`config.json`, `model.safetensors` or the adapter files,
 `video_preprocessor_config.json` + `video_processing_vjepa_lab.py`: the processor as remote code, see
 `hub_processor`; `release.json`, `README.md` = the model card, `confusion_matrix.png`);
-with `space`, OUT is a Space folder (`release.space`) holding the model folder as `model/`.
+with `space`, OUT is a Space folder (`release.space`) holding the model folder as `model/`, and in it the Space's
+inference engine (`release.space_engine`: `model/onnx/`, the classifier exported for ONNX Runtime and checked
+against fp32) unless no engine keeps the answers.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ import torch
 
 from vjepa_core import __version__
 from vjepa_core.errors import UserError
-from vjepa_core.paths import checkpoints_dir
+from vjepa_core.inference.engines import AUTO
+from vjepa_core.paths import checkpoint_results, checkpoints_dir, engines_dir
 from vjepa_core.release.adapter import AdapterForm, check_adapter_form, load_adapter_form, write_adapter_form
 from vjepa_core.release.card import CONFUSION_PNG, Released, card_data, model_card
 from vjepa_core.release.command import release_command
@@ -44,6 +47,7 @@ from vjepa_core.release.model import (
     save_model,
 )
 from vjepa_core.release.space import MODEL_DIR, pick_examples, write_space
+from vjepa_core.release.space_engine import ENGINE_CHOICES, SpaceEngine, prepare_space_engine
 from vjepa_core.store.atomic import staged_dir
 from vjepa_core.store.checkpoint import MANIFEST, LoadedCheckpoint, load_checkpoint
 
@@ -66,6 +70,7 @@ class ReleaseRequest:
     adapter_only: bool = False
     space: bool = False
     force: bool = False
+    engine: str = AUTO  # the Space's engine (`release.space_engine`): auto, ort-int8, ort-fp32 or fp32 (none)
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ class ReleaseReport:
     bytes: int
     files: list[str]
     examples: int
+    space_engine: SpaceEngine | None = None
 
 
 def release_run(request: ReleaseRequest, *, say: Callable[[str], None] = lambda _: None) -> ReleaseReport:
@@ -99,21 +105,31 @@ def release_run(request: ReleaseRequest, *, say: Callable[[str], None] = lambda 
         _write_card(model_dir, evidence, released)
         _write_release_file(model_dir, loaded, request, delta=delta)
         examples = pick_examples(evidence.predictions) if request.space else []
+        engine = None
         if request.space:
-            _write_space(staging, evidence, released, examples)
+            say("preparing the Space's engine (ONNX export, quantization, check against fp32)")
+            engine = prepare_space_engine(model_dir, choice=request.engine,
+                                          cache_root=engines_dir(checkpoint_results(folder)))
+            _write_space(staging, evidence, released, examples, engine)
         for path in staging.rglob("*"):
             if path.is_file():
                 path.chmod(0o644)  # safetensors writes 0600; a release is for sharing
     files = sorted(str(path.relative_to(request.out)) for path in request.out.rglob("*") if path.is_file())
     size = sum((request.out / name).stat().st_size for name in files)
     return ReleaseReport(request.out, evidence.run_id, "adapter" if request.adapter_only else "merged",
-                         request.dtype, delta, size, files, len(examples))
+                         request.dtype, delta, size, files, len(examples), engine)
 
 
 def check_request(request: ReleaseRequest) -> None:
     """Usage errors found without reading anything big: dtype, combination, the state of OUT."""
     if request.dtype not in RELEASE_DTYPES:
         raise UserError(f"--dtype: expected one of {', '.join(RELEASE_DTYPES)}, got {request.dtype!r}")
+    if request.engine not in ENGINE_CHOICES:
+        raise UserError(f"--engine: expected one of {', '.join(ENGINE_CHOICES)} (engines a plain Space runs), got "
+                        f"{request.engine!r}")
+    if request.engine != AUTO and not request.space:
+        raise UserError("--engine chooses the Space's engine: add --space (a model folder is run by its users' "
+                        "own code)")
     if request.space and request.adapter_only:
         raise UserError("--space carries the whole model so that the app runs with no download: release the "
                         "Space without --adapter-only (and the adapter in a folder of its own)")
@@ -214,7 +230,8 @@ def _write_release_file(folder: Path, loaded: LoadedCheckpoint, request: Release
     (folder / RELEASE_FILE).write_text(json.dumps(record, indent=2) + "\n")
 
 
-def _write_space(folder: Path, evidence: Evidence, released: Released, examples: list[Path]) -> None:
+def _write_space(folder: Path, evidence: Evidence, released: Released, examples: list[Path],
+                 engine: SpaceEngine) -> None:
     labels = ", ".join(released.labels)
     title = f"V-JEPA 2 {evidence.spec['strategy']} classifier ({evidence.run_id[:8]})"
     description = (f"Classifies a video into one of {len(released.labels)} classes ({labels}) with a V-JEPA 2 "
@@ -222,4 +239,4 @@ def _write_space(folder: Path, evidence: Evidence, released: Released, examples:
                    f"test accuracy {100 * float(evidence.run['test_acc']):.1f}% on its test split).")
     data = card_data(evidence, released)
     write_space(folder, title=title, description=description, examples=examples, tags=data.tags or [],
-                hub_models=[data.base_model] if isinstance(data.base_model, str) else [])
+                hub_models=[data.base_model] if isinstance(data.base_model, str) else [], engine=engine)

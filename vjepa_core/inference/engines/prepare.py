@@ -14,7 +14,9 @@ returns a `PreparedEngine`: call it on pixels [B, T, 3, crop, crop] for logits (
    reads the verdict from the cache instead of checking again.
 A named engine that falls back logs one warning line, `engine X cannot run this model (reason): using fp32`:
 never a wrong answer. Under `auto` the line (logged as info: fp32 is then what `auto` means for this model)
-names every engine tried; `auto` settles silently on a later candidate.
+names every engine tried; `auto` settles silently on a later candidate (`PreparedEngine.passed_over` says why
+the earlier ones did not run). `among` replaces `auto`'s candidates with a caller's own list (`runner release
+--space` tries the engines a plain Space can run).
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ class PreparedEngine:
     part: str
     run: Runner
     fallback: str | None = None  # why the requested engine is not the one running
+    passed_over: tuple[str, ...] = ()  # `auto`: the candidates tried before this one, each "name: why not"
     cached: bool = False  # opened from the cache rather than built
     setup_s: float = 0.0
     check: Agreement | None = None
@@ -120,20 +123,23 @@ class Probes:
 
 def prepare_engine(model: torch.nn.Module, *, part: str, engine: str = AUTO, device: torch.device,
                    precision: str = "auto", frames: int, crop: int, cache_root: Path | None = None,
-                   model_name: str = "", max_bytes: int = store.MAX_BYTES, probes: Probes | None = None
-                   ) -> PreparedEngine:
-    """`model`'s `part` under `engine` (see the module docstring); `model` stays as it is."""
+                   model_name: str = "", max_bytes: int = store.MAX_BYTES, probes: Probes | None = None,
+                   among: tuple[str, ...] | None = None) -> PreparedEngine:
+    """`model`'s `part` under `engine` (see the module docstring); `model` stays as it is. With `engine="auto"`,
+    `among` (engine names, in order) replaces the candidates `auto` stands for on `device`."""
     start = time.perf_counter()
     module = model_part(model, part)
     probes = probes or Probes(module, frames, crop)
     reasons = []
-    for name in candidates(engine, device, precision):
+    tried = among if engine == AUTO and among is not None else candidates(engine, device, precision)
+    for name in tried:
         try:
             prepared = _prepare(ENGINES[name], module, part=part, device=device, frames=frames, crop=crop,
                                 layers=feature_layers(model), cache_root=cache_root, model_name=model_name,
                                 max_bytes=max_bytes, probes=probes)
             if reasons:
                 log.info("engine auto: %s (%s)", name, "; ".join(reasons))
+                prepared.passed_over = tuple(reasons)
             break
         except EngineUnfit as unfit:
             reasons.append(f"{name}: {unfit}" if engine == AUTO else str(unfit))

@@ -2,10 +2,16 @@
 
 `pip install -r requirements.txt && python app.py [--host H] [--port P]` is all it needs (FFmpeg's shared
 libraries too: `apt-get install ffmpeg`; a Hugging Face Space installs them from packages.txt). It imports
-no vjepa-lab code: transformers loads `model/`, torchcodec decodes the video, and the frames are chosen as
-the run was evaluated (the model's own processor, `model/video_processing_vjepa_lab.py`: centred clips of F
-frames every S frames; `model/release.json`: how many clips and crops, whose softmax is averaged), so it
-answers as `runner predict` did on the machine that trained the model.
+no vjepa-lab code: torchcodec decodes the video, the frames are chosen as the run was evaluated (the model's
+own processor, `model/video_processing_vjepa_lab.py`: centred clips of F frames every S frames;
+`model/release.json`: how many clips and crops, whose softmax is averaged), so it answers as `runner predict`
+did on the machine that trained the model.
+
+The classifier (views [B, T, 3, crop, crop] -> logits [B, labels]) runs under one of two engines, named on the
+page after each answer:
+- the ONNX graph in `model/onnx/` (`engine.json` names it and its input) with onnxruntime on the CPU, when the
+  release wrote one (checked there against fp32: probabilities within 0.02) and onnxruntime imports;
+- else `model/` with transformers in fp32.
 
 Scripts call it with gradio_client: `Client(url).predict(handle_file("clip.mp4"), api_name="/classify")`
 returns {label: probability} for every label. A video that is not readable, too big, too long or too short
@@ -17,6 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,26 +34,71 @@ import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 from decoder_errors import decoder_reason  # noqa: E402  (beside this file)
 from torchcodec.decoders import VideoDecoder  # noqa: E402
-from transformers import AutoModelForVideoClassification, AutoVideoProcessor  # noqa: E402
+from transformers import AutoConfig, AutoModelForVideoClassification, AutoVideoProcessor  # noqa: E402
+
+try:
+    import onnxruntime  # noqa: E402
+except ImportError:  # the app still runs, with transformers
+    onnxruntime = None
 
 HERE = Path(__file__).resolve().parent
 MB = 1_000_000
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".webm", ".mkv")
+ENGINE_FILE = Path("onnx") / "engine.json"  # in the model folder, when the release exported an engine
+Logits = Callable[[torch.Tensor], torch.Tensor]  # views [B, T, 3, crop, crop] -> logits [B, labels]
 
 
 class BadVideo(ValueError):
     """A video this app refuses; the message is one line, shown as is."""
 
 
+def onnx_logits(folder: Path) -> tuple[Logits, str] | None:
+    """The exported classifier under onnxruntime and the engine's name; None without a graph or onnxruntime."""
+    if onnxruntime is None or not (folder / ENGINE_FILE).is_file():
+        return None
+    spec = json.loads((folder / ENGINE_FILE).read_text())
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()  # the cores, as the transformers path uses them
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # no busy-waiting between calls
+    options.log_severity_level = 3  # errors only
+    session = onnxruntime.InferenceSession(str(folder / ENGINE_FILE.parent / spec["graph"]), options,
+                                           providers=["CPUExecutionProvider"])
+    name = spec["input"]["name"]
+
+    def logits(views: torch.Tensor) -> torch.Tensor:
+        # One clip per call: int8 activations get one scale per call, so a clip never depends on its neighbours.
+        clips = views.float().contiguous().numpy()
+        return torch.cat([torch.from_numpy(session.run(None, {name: clips[i:i + 1]})[0]) for i in range(len(clips))])
+
+    return logits, spec["engine"]
+
+
+def transformers_logits(folder: Path) -> tuple[Logits, str]:
+    """`folder` with transformers in its stored dtype (fp32 unless released smaller)."""
+    # Subnormal floats (small models meet them) run in microcode on x86 CPUs. Flushing them to zero, as onnxruntime
+    # does, left a trained tiny-jepa run's logits bit-identical on its 54 test videos (vjepa-lab's measurement).
+    torch.set_flush_denormal(True)
+    model = AutoModelForVideoClassification.from_pretrained(folder).eval()
+    dtype = next(model.parameters()).dtype
+
+    def logits(views: torch.Tensor) -> torch.Tensor:
+        return model(pixel_values_videos=views.to(dtype)).logits.float()
+
+    names = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
+    return logits, f"transformers {names.get(dtype, str(dtype))}"
+
+
 class Classifier:
-    """The released model, its video processor and the evaluation's sampling."""
+    """The released model's classifier (under the engine that runs it), its video processor and the evaluation's
+    sampling."""
 
     def __init__(self, folder: Path) -> None:
-        self.model = AutoModelForVideoClassification.from_pretrained(folder).eval()
+        self.logits, self.engine = onnx_logits(folder) or transformers_logits(folder)
         # The folder's own processor (remote code): it knows the evaluation's clip.
         self.processor = AutoVideoProcessor.from_pretrained(folder, trust_remote_code=True)
         self.evaluation = json.loads((folder / "release.json").read_text())["evaluation"]
-        config = self.model.config
+        config = AutoConfig.from_pretrained(folder)
         self.labels = [config.id2label[i] for i in range(config.num_labels)]
 
     def views(self, frames: torch.Tensor) -> torch.Tensor:
@@ -69,9 +122,7 @@ class Classifier:
         ev = self.evaluation
         clips = self.processor.evaluation_clips(decoder.metadata.num_frames, int(ev["eval_clips"]))
         views = torch.cat([self.views(decoder.get_frames_at(indices).data) for indices in clips])
-        dtype = next(self.model.parameters()).dtype
-        logits = self.model(pixel_values_videos=views.to(dtype)).logits.float()
-        probs = torch.softmax(logits, dim=-1).mean(0)
+        probs = torch.softmax(self.logits(views), dim=-1).mean(0)
         return {label: float(p) for label, p in zip(self.labels, probs, strict=True)}
 
 
@@ -112,9 +163,11 @@ def build_app(classifier: Classifier, settings: dict[str, Any], *, examples: lis
         except BadVideo as error:
             raise gr.Error(str(error), print_exception=False) from error
 
-    def top(path: str | None, k: float) -> dict[str, float]:
+    def top(path: str | None, k: float) -> tuple[dict[str, float], str]:
+        start = time.perf_counter()
         probs = classify(path)
-        return dict(sorted(probs.items(), key=lambda item: -item[1])[:int(k)])
+        latency = f"Classified in {1000 * (time.perf_counter() - start):.0f} ms with {classifier.engine}."
+        return dict(sorted(probs.items(), key=lambda item: -item[1])[:int(k)]), latency
 
     count = len(classifier.labels)
     with gr.Blocks(title=settings["title"], analytics_enabled=False) as app:
@@ -129,11 +182,13 @@ def build_app(classifier: Classifier, settings: dict[str, Any], *, examples: lis
                                 label="Example clips (from the run's test split)")
             with gr.Column():
                 labels = gr.Label(num_top_classes=count, label="Prediction")
+                latency = gr.Markdown(f"Engine: {classifier.engine}.")
                 gr.Markdown(f"Limits: {limits['max_mb']:g} MB, {limits['max_seconds']:g} s, at least "
                             f"{int(limits['min_frames'])} frames.")
         api_out = gr.JSON(visible=False)
         api_trigger = gr.Button(visible=False)
-        run.click(top, inputs=[video, k], outputs=[labels], api_name="classify_top", api_visibility="undocumented")
+        run.click(top, inputs=[video, k], outputs=[labels, latency], api_name="classify_top",
+                  api_visibility="undocumented")
         api_trigger.click(classify, inputs=[video], outputs=[api_out], api_name="classify")
     return app
 
@@ -150,7 +205,9 @@ def main() -> None:
     args = parser.parse_args()
     settings["limits"].update(max_mb=args.max_mb, max_seconds=args.max_seconds)
     examples = sorted((HERE / "examples").glob("*")) if (HERE / "examples").is_dir() else []
-    app = build_app(Classifier(HERE / settings["model"]), settings, examples=examples)
+    classifier = Classifier(HERE / settings["model"])
+    print(f"engine: {classifier.engine}", flush=True)
+    app = build_app(classifier, settings, examples=examples)
     # Gradio's own cap stops huge files at the door; below it, the app's clearer message applies.
     app.queue(default_concurrency_limit=1).launch(server_name=args.host, server_port=args.port,
                                                   max_file_size=int(2 * args.max_mb * MB),
