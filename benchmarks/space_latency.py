@@ -74,7 +74,8 @@ def measure(folder: Path, video: Path, *, calls: int, onnxruntime: bool) -> dict
         server.wait(timeout=30)
     return {"space": str(folder), "video": str(video), "engine": engine or "not named (an app before engines)",
             "calls": calls, "app_ms_median": statistics.median(app_ms) if app_ms else None,
-            "wall_ms_median": round(statistics.median(wall_ms), 1), "wall_ms": [round(ms, 1) for ms in wall_ms]}
+            "wall_ms_median": round(statistics.median(wall_ms), 1), "app_ms": app_ms,
+            "wall_ms": [round(ms, 1) for ms in wall_ms]}
 
 
 def main() -> None:
