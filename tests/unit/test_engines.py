@@ -163,6 +163,22 @@ def test_an_engine_within_tolerance_is_used(tiny: torch.nn.Module, tmp_path: Pat
     assert prepared.engine == "test-close" and prepared.check.passed and 0 < prepared.check.max_prob_diff < 1e-3
 
 
+def test_auto_among_a_callers_engines_takes_the_first_that_keeps_the_answers(tiny: torch.nn.Module, tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """`among` (what `runner release --space` passes): the candidates passed over are kept with their reasons."""
+    noisy = CountingEngine("test-noisy", "logits shifted by 1 per class index", noise=1.0, builds=[])
+    close = CountingEngine("test-close", "logits shifted by 1e-4 per class index", noise=1e-4, builds=[])
+    for engine in (noisy, close):
+        monkeypatch.setitem(ENGINES, engine.name, engine)
+    prepared = prepare(tiny, "auto", tmp_path, among=("test-noisy", "test-close"))
+    assert prepared.engine == "test-close" and prepared.fallback is None and prepared.check.passed
+    [reason] = prepared.passed_over
+    assert reason.startswith("test-noisy: answers differ from fp32's: max |prob diff|")
+    none = prepare(tiny, "auto", tmp_path, among=("test-noisy",))
+    assert none.engine == "fp32" and none.fallback == reason and none.passed_over == ()
+    assert prepare(tiny, "fp32", tmp_path, among=("test-close",)).engine == "fp32"  # a named engine ignores it
+
+
 def test_an_engine_that_cannot_run_here_falls_back(tiny: torch.nn.Module, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch,
                                                    caplog: pytest.LogCaptureFixture) -> None:
