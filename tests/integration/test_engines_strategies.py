@@ -4,7 +4,9 @@ Checkpoints: head, pooler_head and lora from the session's `trained_runs` (tiny 
 pooler_head_lora and full trained here the same way. For each, `Predictor` under `--engine auto` (what
 `runner predict` and the demo run by default) against `--engine fp32` on the same decoded views of every
 video of `synthetic_small`: probabilities within `PROB_TOLERANCE`, and top-1 equal on every video but near
-ties (a flip needs fp32's best two labels within twice the probability difference).
+ties (a flip needs fp32's best two labels within twice the probability difference), and `auto` must have run an
+engine (ort-int8 on these), not fp32 after a fallback. `torch-int8` runs the LoRA checkpoints, their LoRA factors
+left in fp32.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 from tests.support import TrainedRuns
 from vjepa_core.data import discover_dataset, eval_clip_indices, eval_views, probe_video, read_frames
 from vjepa_core.inference.engines.check import PROB_TOLERANCE
+from vjepa_core.inference.engines.eager import quantizable_linears
 from vjepa_core.inference.predict import Predictor
 from vjepa_core.paths import checkpoint_results, engines_dir
 from vjepa_core.store.checkpoint import load_checkpoint
@@ -85,3 +88,18 @@ def test_the_default_engine_keeps_top1_and_probabilities(strategy: str, checkpoi
     flipped = probs.argmax(1) != reference.argmax(1)
     assert not (flipped & (top2[:, 1] - top2[:, 0] > 2 * diff)).any(), default.engine.engine
     assert flipped.sum() <= 1, default.engine.engine
+
+
+@pytest.mark.parametrize("strategy", ["lora", "pooler_head_lora"])
+def test_torch_int8_quantizes_a_lora_model_around_its_factors(strategy: str, checkpoints: dict[str, Path],
+                                                              views: tuple[torch.Tensor, np.ndarray]) -> None:
+    """PEFT's LoRA layer reads its factors' `.weight` as tensors (a quantized Linear's is a method): the factors
+    stay fp32, their base layers are int8, and the engine runs (it raised AttributeError on every LoRA model)."""
+    loaded = load_checkpoint(checkpoints[strategy])
+    names = quantizable_linears(loaded.model)
+    assert any(name.endswith("q_proj.base_layer") for name in names)
+    assert not any("lora_A" in name or "lora_B" in name for name in names)
+    reference = per_video(Predictor(loaded, device="cpu", engine="fp32"), views)
+    quantized = Predictor(loaded, device="cpu", engine="torch-int8")
+    assert quantized.engine.engine == "torch-int8", quantized.engine.fallback
+    assert float(np.abs(per_video(quantized, views) - reference).max()) <= PROB_TOLERANCE

@@ -4,9 +4,9 @@
   checked against.
 - `bf16`, `fp16`: eager PyTorch under autocast to that type: today's path on a GPU (`auto` picks the run's
   precision there). On a CPU without native bf16/fp16 arithmetic (AVX2 only) it is slower than fp32.
-- `torch-int8`: `torch.ao.quantization.quantize_dynamic` on every `Linear` (int8 weights per tensor, activations
-  quantized per call, one clip per call, fbgemm's kernels). Deprecated by PyTorch in favour of torchao, kept for
-  comparison.
+- `torch-int8`: `torch.ao.quantization.quantize_dynamic` on every `Linear` but LoRA's factors (int8 weights per
+  tensor, activations quantized per call, one clip per call, fbgemm's kernels). Deprecated by PyTorch in favour
+  of torchao, kept for comparison.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ class TorchInt8Engine(Engine):
     def build(self, part: torch.nn.Module, example: torch.Tensor) -> Runner:
         with warnings.catch_warnings():  # its deprecation notice, once per call; the module doc says it
             warnings.simplefilter("ignore")
-            quantized = torch.ao.quantization.quantize_dynamic(copy.deepcopy(part).cpu(), {torch.nn.Linear},
-                                                               dtype=torch.qint8)
+            copied = copy.deepcopy(part).cpu()
+            quantized = torch.ao.quantization.quantize_dynamic(copied, quantizable_linears(copied), dtype=torch.qint8)
 
         @torch.no_grad()
         def run(pixels: torch.Tensor) -> torch.Tensor:
@@ -58,6 +58,14 @@ class TorchInt8Engine(Engine):
             return torch.cat([quantized(clip[None]).float() for clip in pixels.cpu()])
 
         return run
+
+
+def quantizable_linears(part: torch.nn.Module) -> set[str]:
+    """Names of the `Linear` layers to quantize: all but PEFT LoRA's `lora_A`/`lora_B` factors, whose layer reads
+    their `.weight` as a tensor (a quantized `Linear` has a `weight()` method instead); their base layers are
+    quantized."""
+    return {name for name, module in part.named_modules()
+            if type(module) is torch.nn.Linear and not {"lora_A", "lora_B"} & set(name.split("."))}
 
 
 FP32 = register(EagerEngine("fp32", "eager PyTorch, fp32 (the reference)", cpu_only=False))
