@@ -9,9 +9,9 @@ evaluation views are (resize, centre crop, ImageNet normalisation): inputs that 
   share of clips whose top-1 label is the same, and `prob_bound`, the largest probability change any clip
   could see with the same logit errors: softmax moves a probability by at most half the largest logit change
   (shifting all logits alike changes nothing), so |dp| <= (max dz - min dz) / 4 to first order. It passes
-  when both the measured difference and the bound are at most `PROB_TOLERANCE`. The bound matters: a few
-  probes rarely sit near a decision boundary, where probabilities move most (a trained tiny-jepa head under
-  an int8 engine: 0.0125 on 4 probes, 0.084 on its 54 test videos).
+  when both the measured difference and the bound are at most `CHECK_LIMIT`, `PROB_TOLERANCE` (what the
+  answers on real videos must keep) over `CHECK_MARGIN`. Both matter: a few probes rarely sit near a decision
+  boundary, where probabilities move most, and real videos move the logits further than the probes do.
 - `encoder` (tokens [B, N, D]): the relative error ||candidate - reference|| / ||reference|| over all tokens
   and the lowest cosine similarity of a clip's mean-pooled vectors (the vectors `runner embed` writes). It
   passes when the relative error is at most `TOKEN_TOLERANCE`.
@@ -31,6 +31,11 @@ from vjepa_core.data.synthetic import SYNTHETIC_CLASSES, render_video
 from vjepa_core.data.transforms import eval_views, resize_size
 
 PROB_TOLERANCE = 0.02  # the issue's bound for trained checkpoints: probabilities within 0.02 of fp32's
+# Real videos' probability changes were up to 2.3x the probes' bound (trained tiny-jepa checkpoints, int8 engines,
+# 54 test videos each: bound 0.0153 -> 0.0346 measured (full, ort-int8), 0.0146 -> 0.0280 (full, openvino-int8),
+# 0.0177 -> 0.0305 (lora, openvino-int8), 0.0151 -> 0.0111 (head, openvino-int8)); the check keeps that margin.
+CHECK_MARGIN = 2.5
+CHECK_LIMIT = PROB_TOLERANCE / CHECK_MARGIN
 TOKEN_TOLERANCE = 0.05  # 5% relative error of the tokens; the mean-pooled vectors are then > 0.999 cosine
 PROBE_CLASSES = ("up", "left", "wave", "still")
 PROBE_SEED = 7
@@ -53,8 +58,8 @@ class Agreement:
     def describe(self) -> str:
         if self.part == "classifier":
             return (f"max |prob diff| {self.max_prob_diff:.4f}, bound from the logit errors {self.prob_bound:.4f} "
-                    f"(tolerance {PROB_TOLERANCE}), top-1 agreement {self.top1_agreement:.0%} on {self.probes} "
-                    f"probe clips")
+                    f"(limit {CHECK_LIMIT:.3f} on probes, for {PROB_TOLERANCE} on videos), top-1 agreement "
+                    f"{self.top1_agreement:.0%} on {self.probes} probe clips")
         return (f"token error {self.token_error:.4f} (tolerance {TOKEN_TOLERANCE}), mean-vector cosine >= "
                 f"{self.min_cosine:.5f} on {self.probes} probe clips")
 
@@ -92,7 +97,7 @@ def agreement(part: str, reference: torch.Tensor, candidate: torch.Tensor) -> Ag
         top1 = float((ref.argmax(-1) == cand.argmax(-1)).float().mean())
         moved = candidate - reference
         bound = float((moved.max(-1).values - moved.min(-1).values).max() / 4)
-        return Agreement(part, len(reference), passed=max(diff, bound) <= PROB_TOLERANCE, max_prob_diff=diff,
+        return Agreement(part, len(reference), passed=max(diff, bound) <= CHECK_LIMIT, max_prob_diff=diff,
                          top1_agreement=top1, prob_bound=bound)
     norm = torch.linalg.vector_norm
     error = float(norm(candidate - reference) / norm(reference).clamp_min(1e-12))

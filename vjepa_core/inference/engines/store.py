@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+from vjepa_core.inference.engines.check import CHECK_LIMIT, TOKEN_TOLERANCE
 from vjepa_core.store.atomic import is_temp, sweep, write_text
 from vjepa_core.store.cache import directory_bytes
 
@@ -76,7 +77,7 @@ def engine_key(*, engine: str, part: str, module: torch.nn.Module, feature_layer
                crop: int) -> str:
     description = {"format": FORMAT_VERSION, "engine": engine, "part": part, "weights": content_fingerprint(module),
                    "lora": lora_scalings(module), "layers": list(feature_layers), "frames": frames, "crop": crop,
-                   "versions": versions()}
+                   "versions": versions(), "check": [CHECK_LIMIT, TOKEN_TOLERANCE]}  # a stricter check: a new verdict
     return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:20]
 
 
