@@ -87,6 +87,11 @@ def print_inference_bench(result: dict[str, Any]) -> None:
     out.print(f"this machine: fp32 GEMM {result['gemm_gflops_fp32']:.1f} GFLOP/s (torch), int8 GEMM "
               f"{result['gemm_gops_int8']:.1f} GOP/s ({result['int8_gemm_kernel']}); load average "
               f"{loads['before'][0]:.1f} before, {loads['after'][0]:.1f} after")
+    notes = {}  # one line per engine, not per batch
     for row in result["engines"]:
-        if row["fallback"]:
-            out.print(f"{row['requested']} fell back to fp32: {row['fallback']}")
+        if row["rejected"]:
+            notes[row["requested"]] = f"is timed, but the check rejects it (auto would not run it): {row['rejected']}"
+        elif row["fallback"]:
+            notes[row["requested"]] = f"fell back to fp32: {row['fallback']}"
+    for name, note in notes.items():
+        out.print(f"{name} {note}")

@@ -155,6 +155,28 @@ def test_an_engine_off_fp32_is_rejected_once_and_fp32_answers(tiny: torch.nn.Mod
     assert again.engine == "fp32" and noisy.builds == [1]  # the verdict was read, the engine not built again
 
 
+def test_a_bench_times_a_rejected_engine_but_auto_still_passes_it_over(tiny: torch.nn.Module, clips: torch.Tensor,
+                                                                        tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`keep_rejected` (what `runner bench --inference` passes): a named engine runs with the check's reason."""
+    noisy = CountingEngine("test-noisy", "logits shifted by 1 per class index", noise=1.0, builds=[])
+    monkeypatch.setitem(ENGINES, noisy.name, noisy)
+    timed = prepare(tiny, "test-noisy", tmp_path, keep_rejected=True)
+    built = len(noisy.builds)
+    assert timed.engine == "test-noisy" and timed.fallback is None and not timed.check.passed
+    assert timed.rejected.startswith("answers differ from fp32's: max |prob diff|")
+    fp32 = prepare(tiny, "fp32", None)(clips)
+    assert torch.allclose(timed(clips), fp32 + torch.arange(len(LABELS)), atol=1e-5)
+    [row] = list_entries(tmp_path)
+    assert row["status"] == "rejected" and read_entry(tmp_path, row["key"])["files_kept"]
+    auto = prepare(tiny, "auto", tmp_path, among=("test-noisy",), keep_rejected=True)
+    assert auto.engine == "fp32" and auto.rejected is None and auto.fallback == f"test-noisy: {timed.rejected}"
+    answers = prepare(tiny, "test-noisy", tmp_path)  # without it, the same verdict means fp32
+    assert answers.engine == "fp32" and answers.fallback == timed.rejected
+    assert len(noisy.builds) == built  # the verdict was read: nothing built again
+    assert torch.equal(answers(clips), fp32)
+
+
 def test_an_engine_within_tolerance_is_used(tiny: torch.nn.Module, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     close = CountingEngine("test-close", "logits shifted by 1e-4 per class index", noise=1e-4, builds=[])

@@ -81,6 +81,7 @@ class EngineFigures:
     effective_gflops: float
     peak_rss_mb: float | None = None
     fallback: str | None = None
+    rejected: str | None = None  # timed although the check would not let it run (`auto` passes it over)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -191,7 +192,8 @@ def bench_engines(source: ModelSource, *, engines: Sequence[str], batches: Seque
     prepared: dict[str, PreparedEngine] = {}
     for name in names:
         prepared[name] = prepare_engine(model, part="classifier", engine=name, device=torch.device("cpu"),
-                                        frames=frames, crop=crop, cache_root=Path(cache.name), probes=probes)
+                                        frames=frames, crop=crop, cache_root=Path(cache.name), probes=probes,
+                                        keep_rejected=True)
         ran = prepared[name]
         label = name if ran.engine == name else f"{name} ({ran.engine})"
         say(f"{label}: prepared in {ran.setup_s:.1f} s" + (" (from the cache)" if ran.cached else "")
@@ -207,7 +209,7 @@ def bench_engines(source: ModelSource, *, engines: Sequence[str], batches: Seque
             bench.engines.append(EngineFigures(
                 prepared[name].engine, name, batch, ms, times["fp32"] / times[name], diff, top1,
                 prepared[name].setup_s, ENGINES[prepared[name].engine].cacheable, flops / (ms / 1000) / 1e9,
-                fallback=prepared[name].fallback))
+                fallback=prepared[name].fallback, rejected=prepared[name].rejected))
             say(f"batch {batch}: {name} {ms:.1f} ms/clip, {times['fp32'] / times[name]:.2f}x fp32")
     if peak_rss:  # one child per engine, at the largest batch: the figure of every row of that engine
         for name in names:
@@ -223,6 +225,8 @@ def bench_engines(source: ModelSource, *, engines: Sequence[str], batches: Seque
 
 
 def _fallback_note(prepared: PreparedEngine) -> str:
+    if prepared.rejected:
+        return f" (timed, though the check rejects it: {prepared.rejected})"
     return f" (fell back to fp32: {prepared.fallback})" if prepared.fallback else ""
 
 
@@ -262,7 +266,7 @@ def _peak_rss_of_one_batch(source: ModelSource, engine: str, frames: int, batch:
     model = source.load()
     crop = model.config.crop_size
     prepared = prepare_engine(model, part="classifier", engine=engine, device=torch.device("cpu"), frames=frames,
-                              crop=crop, cache_root=Path(cache_root))
+                              crop=crop, cache_root=Path(cache_root), keep_rejected=True)
     if not prepared.needs_model:  # what a predictor does too: an exported engine runs without the torch weights
         del model
         gc.collect()

@@ -96,6 +96,7 @@ class PreparedEngine:
     setup_s: float = 0.0
     check: Agreement | None = None
     key: str | None = None
+    rejected: str | None = None  # `keep_rejected`: why the check would not let this engine run (it runs anyway)
     keep_alive: Any = field(default=None, repr=False)  # a temporary folder the runner still reads
 
     @property
@@ -124,9 +125,12 @@ class Probes:
 def prepare_engine(model: torch.nn.Module, *, part: str, engine: str = AUTO, device: torch.device,
                    precision: str = "auto", frames: int, crop: int, cache_root: Path | None = None,
                    model_name: str = "", max_bytes: int = store.MAX_BYTES, probes: Probes | None = None,
-                   among: tuple[str, ...] | None = None) -> PreparedEngine:
+                   among: tuple[str, ...] | None = None, keep_rejected: bool = False) -> PreparedEngine:
     """`model`'s `part` under `engine` (see the module docstring); `model` stays as it is. With `engine="auto"`,
-    `among` (engine names, in order) replaces the candidates `auto` stands for on `device`."""
+    `among` (engine names, in order) replaces the candidates `auto` stands for on `device`.
+
+    `keep_rejected` is for measuring, never for answers: entries the check rejects keep their files, and a named
+    engine the check rejects is returned to run anyway, its reason in `rejected` (`auto` still passes it over)."""
     start = time.perf_counter()
     module = model_part(model, part)
     probes = probes or Probes(module, frames, crop)
@@ -136,7 +140,8 @@ def prepare_engine(model: torch.nn.Module, *, part: str, engine: str = AUTO, dev
         try:
             prepared = _prepare(ENGINES[name], module, part=part, device=device, frames=frames, crop=crop,
                                 layers=feature_layers(model), cache_root=cache_root, model_name=model_name,
-                                max_bytes=max_bytes, probes=probes)
+                                max_bytes=max_bytes, probes=probes, keep_files=keep_rejected,
+                                run_rejected=keep_rejected and engine != AUTO)
             if reasons:
                 log.info("engine auto: %s (%s)", name, "; ".join(reasons))
                 prepared.passed_over = tuple(reasons)
@@ -154,7 +159,7 @@ def prepare_engine(model: torch.nn.Module, *, part: str, engine: str = AUTO, dev
 
 def _prepare(engine: Engine, module: torch.nn.Module, *, part: str, device: torch.device, frames: int, crop: int,
              layers: tuple[int, ...], cache_root: Path | None, model_name: str, max_bytes: int,
-             probes: Probes) -> PreparedEngine:
+             probes: Probes, keep_files: bool = False, run_rejected: bool = False) -> PreparedEngine:
     example = _example(frames, crop)
     if engine.name in EAGER:  # eager: the reference itself, or today's autocast path on a GPU
         return PreparedEngine(engine.name, engine.name, part, engine.build(module, example))
@@ -167,23 +172,25 @@ def _prepare(engine: Engine, module: torch.nn.Module, *, part: str, device: torc
                            crop=crop)
     describe = {"key": key, "engine": engine.name, "part": part, "model": model_name, "frames": frames, "crop": crop}
     if cache_root is None:
-        return _uncached(engine, module, example, probes, part=part, key=key)
+        return _uncached(engine, module, example, probes, part=part, key=key, run_rejected=run_rejected)
     root = Path(cache_root)
     root.mkdir(parents=True, exist_ok=True)
     with exclusive(root / f"{key}.lock"):  # a second process preparing the same weights waits, then reads
         entry = store.read_entry(root, key)
         if entry is None:
-            entry = _build_entry(engine, module, example, probes, root=root, describe=describe)
+            entry = _build_entry(engine, module, example, probes, root=root, describe=describe, keep_files=keep_files)
             store.trim(root, max_bytes, keep=key)
             cached = False
         else:
             cached = True
         store.touch(root, key)
-    if entry["status"] != "ok":
-        raise EngineUnfit(entry.get("reason") or "it was rejected before")
+    rejected = entry.get("reason") if entry["status"] != "ok" else None
+    if rejected is not None and not (run_rejected and entry.get("files_kept")):
+        raise EngineUnfit(rejected or "it was rejected before")
     check = Agreement(**entry["check"]) if entry.get("check") else None
     runner = _opened_on_first_call(engine, root / key) if engine.cacheable else engine.build(module, example)
-    return PreparedEngine(engine.name, engine.name, part, runner, cached=cached, check=check, key=key)
+    return PreparedEngine(engine.name, engine.name, part, runner, cached=cached, check=check, key=key,
+                          rejected=rejected)
 
 
 def _opened_on_first_call(engine: Engine, folder: Path) -> Runner:
@@ -200,8 +207,9 @@ def _opened_on_first_call(engine: Engine, folder: Path) -> Runner:
 
 
 def _build_entry(engine: Engine, module: torch.nn.Module, example: torch.Tensor, probes: Probes, *, root: Path,
-                 describe: dict[str, Any]) -> dict[str, Any]:
-    """Build and check the engine into `root/<key>`; a failure is recorded as a rejected entry (no files)."""
+                 describe: dict[str, Any], keep_files: bool = False) -> dict[str, Any]:
+    """Build and check the engine into `root/<key>`; a failure is recorded as a rejected entry (no files, unless
+    `keep_files` and the engine was built: the check alone rejected it)."""
     start = time.perf_counter()
     with staged_dir(root / describe["key"]) as folder:
         try:
@@ -212,23 +220,27 @@ def _build_entry(engine: Engine, module: torch.nn.Module, example: torch.Tensor,
             reason = None if check.passed else f"answers differ from fp32's: {check.describe()}"
         except EngineUnfit as unfit:
             check, reason = None, str(unfit)
-        if reason is not None:
+        files_kept = reason is None or (keep_files and check is not None)
+        if not files_kept:
             for item in folder.iterdir():  # a rejected entry keeps only its verdict
                 item.unlink()
         entry = {**describe, "status": "ok" if reason is None else "rejected", "reason": reason,
-                 "check": check.as_dict() if check else None, "setup_s": round(time.perf_counter() - start, 2)}
+                 "files_kept": files_kept, "check": check.as_dict() if check else None,
+                 "setup_s": round(time.perf_counter() - start, 2)}
         store.write_entry(folder, entry)
     return entry
 
 
 def _uncached(engine: Engine, module: torch.nn.Module, example: torch.Tensor, probes: Probes, *, part: str,
-              key: str) -> PreparedEngine:
+              key: str, run_rejected: bool = False) -> PreparedEngine:
     folder = tempfile.TemporaryDirectory(prefix="vjepa-engine-") if engine.cacheable else None
     runner = _build(engine, module, example, Path(folder.name) if folder else None)
     check = agreement(part, probes.reference, run_batched(runner, probes.clips))
-    if not check.passed:
-        raise EngineUnfit(f"answers differ from fp32's: {check.describe()}")
-    return PreparedEngine(engine.name, engine.name, part, runner, check=check, key=key, keep_alive=folder)
+    rejected = None if check.passed else f"answers differ from fp32's: {check.describe()}"
+    if rejected is not None and not run_rejected:
+        raise EngineUnfit(rejected)
+    return PreparedEngine(engine.name, engine.name, part, runner, check=check, key=key, keep_alive=folder,
+                          rejected=rejected)
 
 
 def _build(engine: Engine, module: torch.nn.Module, example: torch.Tensor, folder: Path | None) -> Runner:
