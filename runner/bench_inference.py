@@ -84,7 +84,7 @@ def print_inference_bench(result: dict[str, Any]) -> None:
     out = stdout_console()
     out.print(table)
     loads = result["load_average"]
-    out.print(f"this machine: fp32 GEMM {result['gemm_gflops_fp32']:.1f} GFLOP/s (torch), int8 GEMM "
+    out.print(f"this machine: {result['cpu']}, fp32 GEMM {result['gemm_gflops_fp32']:.1f} GFLOP/s (torch), int8 GEMM "
               f"{result['gemm_gops_int8']:.1f} GOP/s ({result['int8_gemm_kernel']}); load average "
               f"{loads['before'][0]:.1f} before, {loads['after'][0]:.1f} after")
     notes = {}  # one line per engine, not per batch

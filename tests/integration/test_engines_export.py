@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from runner.cli import app
 from tests.support import TrainedRuns
-from vjepa_core.inference.engine_bench import ModelSource, child_peak_rss, flops_per_clip, gemm_rates
+from vjepa_core.inference.engine_bench import MATMUL_FLAGS, ModelSource, child_peak_rss, flops_per_clip, gemm_rates
 from vjepa_core.inference.engines import model_part, prepare_engine
 from vjepa_core.inference.engines.check import PROB_TOLERANCE, synthetic_clips
 from vjepa_core.inference.engines.store import engine_key, list_entries
@@ -105,6 +105,10 @@ def test_runner_bench_inference_measures_engines_side_by_side() -> None:
         "before", "after"}
     assert {"engine", "ms_per_clip", "speedup", "max_prob_diff", "top1_agreement", "peak_rss_mb", "setup_s",
             "effective_gflops"} <= set(fp32)
+    flags = {flag for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")
+             for flag in line.split(":", 1)[1].split()}
+    present = [flag for flag in MATMUL_FLAGS if flag in flags]  # what the int8 gain depends on
+    assert bench["cpu"].endswith(f"({', '.join(present)})" if present else f"(none of {'/'.join(MATMUL_FLAGS)})")
 
 
 def test_an_engine_s_peak_rss_is_its_own_process_s(tmp_path: Path) -> None:

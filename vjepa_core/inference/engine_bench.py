@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import platform
 import resource
 import statistics
 import sys
@@ -99,10 +100,29 @@ class InferenceBench:
     threads: int
     engines: list[EngineFigures] = field(default_factory=list)
     load_average: dict[str, list[float]] = field(default_factory=dict)
+    cpu: str = ""  # `cpu_description()`: the int8 gain depends on it
 
     def as_dict(self) -> dict[str, Any]:
         return {**{k: v for k, v in asdict(self).items() if k != "engines"},
                 "engines": [figures.as_dict() for figures in self.engines]}
+
+
+# The instruction sets int8 and bf16 matrix products are fast or slow by (Linux's /proc/cpuinfo names).
+MATMUL_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
+
+
+def cpu_description() -> str:
+    """The CPU's model name and which of `MATMUL_FLAGS` it has, e.g. `AMD EPYC 9R14 (avx2, fma, avx512_vnni)`."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    present = [flag for flag in MATMUL_FLAGS if flag in flags]
+    return f"{name} ({', '.join(present) if present else 'none of ' + '/'.join(MATMUL_FLAGS)})"
 
 
 def gemm_rates(shape: tuple[int, int, int] = GEMM_SHAPE, *, seconds: float = 2.0) -> tuple[float, float, str]:
@@ -200,7 +220,7 @@ def bench_engines(source: ModelSource, *, engines: Sequence[str], batches: Seque
             + _fallback_note(ran))
     outputs = {name: run_batched(runner, clips, max(batches)) for name, runner in prepared.items()}
     bench = InferenceBench(source.describe(), frames, crop, flops, fp32_rate, int8_rate, kernel,
-                           torch.get_num_threads())
+                           torch.get_num_threads(), cpu=cpu_description())
     for batch in batches:
         times = _round_robin(prepared, clips[:batch], rounds)
         for name in names:
