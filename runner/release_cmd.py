@@ -23,7 +23,7 @@ def release(
     space: bool = typer.Option(False, "--space", help="Write a Hugging Face Space: a Gradio app that imports no "
                                "vjepa-lab code, its requirements, 2-3 test clips, and the model in OUT/model."),
     engine: str = typer.Option("auto", "--engine", help="With --space: the engine the app runs. auto: ort-int8 "
-                               "if its probabilities stay within 0.02 of fp32's on probe clips, else ort-fp32 "
+                               "if it keeps fp32's answers (the engines' check on probe clips), else ort-fp32 "
                                "(exported to OUT/model/onnx, run by onnxruntime); fp32: transformers only."),
     force: bool = typer.Option(False, "--force", help="Replace an earlier release in OUT."),
     warehouse: Path | None = WarehouseOption,

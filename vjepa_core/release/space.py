@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 from huggingface_hub import SpaceCard, SpaceCardData
 
-from vjepa_core.inference.engines.check import PROB_TOLERANCE
+from vjepa_core.inference.engines.check import CHECK_LIMIT
 from vjepa_core.release.space_engine import ENGINE_DIR, ENGINE_FILE, SpaceEngine
 
 MODEL_DIR = "model"
@@ -106,7 +106,8 @@ def engine_paragraph(engine: SpaceEngine) -> str:
             f"`{MODEL_DIR}/{engine.graph}`, with onnxruntime on the CPU, one clip per call"
             f"{' (its weight matmuls quantized to int8)' if engine.engine == 'ort-int8' else ''}. "
             f"Checked at release against the fp32 model on {check.probes} probe clips: probabilities within "
-            f"{check.max_prob_diff:.4f} (tolerance {PROB_TOLERANCE}), top-1 the same on {check.top1_agreement:.0%}; "
+            f"{check.max_prob_diff:.4f} (the check's limit {CHECK_LIMIT:.3f}), top-1 the same on "
+            f"{check.top1_agreement:.0%}; "
             f"`{MODEL_DIR}/{ENGINE_DIR}/{ENGINE_FILE}` has the figures and the input shape. Without onnxruntime "
             f"(or without that folder) the app runs `{MODEL_DIR}/` with transformers in fp32; the page says which "
             "engine answered.")

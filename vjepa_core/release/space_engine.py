@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from vjepa_core.inference.engines import AUTO, ENGINES, PreparedEngine, prepare_engine
-from vjepa_core.inference.engines.check import PROB_TOLERANCE, Agreement
+from vjepa_core.inference.engines.check import CHECK_LIMIT, PROB_TOLERANCE, Agreement
 from vjepa_core.inference.engines.onnx import FP32_GRAPH, INPUT, INT8_GRAPH, OUTPUT
 from vjepa_core.inference.engines.store import ENTRY_FILE
 from vjepa_core.release.model import load_plain
@@ -60,7 +60,7 @@ class SpaceEngine:
         assert self.check is not None
         passed_over = f"; passed over {self.reason}" if self.reason else ""
         return (f"{self.engine}, max |prob diff| {self.check.max_prob_diff:.4f} vs fp32 on {self.check.probes} probe "
-                f"clips (tolerance {PROB_TOLERANCE}){passed_over}")
+                f"clips (limit {CHECK_LIMIT:.3f}){passed_over}")
 
 
 def prepare_space_engine(model_dir: Path, *, choice: str = AUTO, cache_root: Path | None = None) -> SpaceEngine:
@@ -96,7 +96,7 @@ def _write_engine(folder: Path, prepared: PreparedEngine, *, cache_root: Path | 
             "output": {"name": OUTPUT, "shape": ["batch", labels], "meaning": "logits"},
             "clips_per_call": 1,
             "check": {"against": "this folder's model in fp32 (transformers)", "tolerance": PROB_TOLERANCE,
-                      "probe_clips": check.probes, "max_prob_diff": check.max_prob_diff,
+                      "probe_limit": CHECK_LIMIT, "probe_clips": check.probes, "max_prob_diff": check.max_prob_diff,
                       "prob_bound": check.prob_bound, "top1_agreement": check.top1_agreement},
             "versions": {name: importlib.metadata.version(name) for name in ("onnxruntime", "torch", "transformers")}}
     (folder / ENGINE_FILE).write_text(json.dumps(spec, indent=2) + "\n")

@@ -185,9 +185,9 @@ def _prepare(engine: Engine, module: torch.nn.Module, *, part: str, device: torc
         else:
             cached = True
         store.touch(root, key)
-    rejected = entry.get("reason") if entry["status"] != "ok" else None
+    rejected = (entry.get("reason") or "it was rejected before") if entry["status"] != "ok" else None
     if rejected is not None and not (run_rejected and entry.get("files_kept")):
-        raise EngineUnfit(rejected or "it was rejected before")
+        raise EngineUnfit(rejected)
     check = Agreement(**entry["check"]) if entry.get("check") else None
     runner = _opened_on_first_call(engine, root / key) if engine.cacheable else engine.build(module, example)
     return PreparedEngine(engine.name, engine.name, part, runner, cached=cached, check=check, key=key,

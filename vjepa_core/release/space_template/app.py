@@ -10,7 +10,8 @@ did on the machine that trained the model.
 The classifier (views [B, T, 3, crop, crop] -> logits [B, labels]) runs under one of two engines, named on the
 page after each answer:
 - the ONNX graph in `model/onnx/` (`engine.json` names it and its input) with onnxruntime on the CPU, when the
-  release wrote one (checked there against fp32: probabilities within 0.02) and onnxruntime imports;
+  release wrote one (checked there against fp32 on probe clips, to keep probabilities within 0.02) and
+  onnxruntime imports;
 - else `model/` with transformers in fp32.
 
 Scripts call it with gradio_client: `Client(url).predict(handle_file("clip.mp4"), api_name="/classify")`
