@@ -84,6 +84,21 @@ def check_engine(engine: str, checkpoint: Path, threads: int | None = None) -> N
     assert again.cached and again.check == first.check and torch.equal(again(clips), first(clips))
     if FILES[engine]:
         assert (root / row["key"] / FILES[engine]).is_file() and row["bytes"] > 100_000
+    if engine == "ort-int8":
+        assert_int8_encoder_only(root / row["key"] / FILES[engine])
+
+
+def assert_int8_encoder_only(graph: Path) -> None:
+    """The encoder's weight matmuls are 8-bit `MatMulNBits`; the head's (pooler, classifier) stay fp32 MatMuls."""
+    import onnx
+
+    nodes = onnx.load(str(graph)).graph.node
+    int8 = [node.name for node in nodes if node.op_type == "MatMulNBits"]
+    bits = {attribute.i for node in nodes if node.op_type == "MatMulNBits" for attribute in node.attribute
+            if attribute.name == "bits"}
+    head = [node.name for node in nodes if node.op_type in ("MatMul", "Gemm") and "/pooler/" in node.name]
+    assert len(int8) >= 4 * 2 and all("/encoder/" in name for name in int8) and bits == {8}
+    assert any("/self_attn/q_proj/" in name for name in head) and any("/mlp/fc1/" in name for name in head)
 
 
 def test_runner_bench_inference_measures_engines_side_by_side() -> None:
