@@ -22,6 +22,7 @@ from runner.cli import app
 from tests.support import TrainedRuns
 from vjepa_core.inference.engine_bench import MATMUL_FLAGS, ModelSource, child_peak_rss, flops_per_clip, gemm_rates
 from vjepa_core.inference.engines import model_part, prepare_engine
+from vjepa_core.inference.engines.base import in_encoder
 from vjepa_core.inference.engines.check import PROB_TOLERANCE, synthetic_clips
 from vjepa_core.inference.engines.store import engine_key, list_entries
 from vjepa_core.models import feature_layers, load_model
@@ -86,6 +87,8 @@ def check_engine(engine: str, checkpoint: Path, threads: int | None = None) -> N
         assert (root / row["key"] / FILES[engine]).is_file() and row["bytes"] > 100_000
     if engine == "ort-int8":
         assert_int8_encoder_only(root / row["key"] / FILES[engine])
+    if engine == "openvino-int8":
+        assert_openvino_head_fp32(root / row["key"] / FILES[engine])
 
 
 def assert_int8_encoder_only(graph: Path) -> None:
@@ -99,6 +102,22 @@ def assert_int8_encoder_only(graph: Path) -> None:
     head = [node.name for node in nodes if node.op_type in ("MatMul", "Gemm") and "/pooler/" in node.name]
     assert len(int8) >= 4 * 2 and all("/encoder/" in name for name in int8) and bits == {8}
     assert any("/self_attn/q_proj/" in name for name in head) and any("/mlp/fc1/" in name for name in head)
+
+
+def assert_openvino_head_fp32(xml: Path) -> None:
+    """The head's matmuls read fp32 weight constants; the encoder's read int8 weights through a conversion."""
+    import openvino as ov
+
+    weights = {}  # matmul name -> what its weight input is
+    for op in ov.Core().read_model(str(xml)).get_ops():
+        if op.get_type_name() == "MatMul":
+            source = op.input_value(1).get_node()
+            dtype = source.get_output_element_type(0).get_type_name()
+            weights[op.get_friendly_name()] = (source.get_type_name(), dtype)
+    head = {name: kind for name, kind in weights.items() if not in_encoder(name)}
+    encoder = {name: kind for name, kind in weights.items() if in_encoder(name)}
+    assert head and all(kind == ("Constant", "f32") for kind in head.values()), head
+    assert encoder and all(kind[0] != "Constant" for kind in encoder.values()), encoder
 
 
 def test_runner_bench_inference_measures_engines_side_by_side() -> None:

@@ -28,7 +28,7 @@ from vjepa_core.inference.engines import (
     prepare_engine,
     resolve_engine,
 )
-from vjepa_core.inference.engines.base import Engine, Runner
+from vjepa_core.inference.engines.base import Engine, Runner, in_encoder
 from vjepa_core.inference.engines.check import PROB_TOLERANCE, agreement, probe_clips, synthetic_clips
 from vjepa_core.inference.engines.store import clear, engine_key, list_entries, read_entry, trim
 from vjepa_core.models import load_model
@@ -272,3 +272,11 @@ def test_the_store_is_bounded_listable_and_clearable(tmp_path: Path) -> None:
         '{"key": "old", "engine": "ort-int8", "status": "ok"}'))
     assert [row["key"] for row in list_entries(tmp_path)] == ["new"]
     assert clear(tmp_path)[0] == 1 and list_entries(tmp_path) == []
+
+
+def test_int8_engines_tell_the_encoder_from_the_head_by_node_name() -> None:
+    assert in_encoder("/model/vjepa2/encoder/layer.3/mlp/fc1/MatMul")  # ONNX, traced
+    assert in_encoder("__module.model.vjepa2.encoder.layer.3.mlp.fc1/aten::linear/MatMul")  # OpenVINO
+    assert not in_encoder("/model/pooler/cross_attention_layer/mlp/fc1/MatMul")
+    assert not in_encoder("__module.model.classifier/aten::linear/MatMul")
+    assert not in_encoder("/model/vjepa2/encoder_norm/MatMul") and not in_encoder("node_MatMul_12")

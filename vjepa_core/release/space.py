@@ -32,6 +32,7 @@ APP = "app.py"
 APP_FILES = (APP, "decoder_errors.py")  # space_template/: the app and its messages (no vjepa-lab import)
 REQUIREMENTS = ("torch", "transformers", "torchcodec", "gradio")
 ENGINE_REQUIREMENTS = ("onnxruntime",)  # only when the release wrote an engine
+INT8_NOTE = " (its encoder's weight matmuls in int8, its head in fp32)"
 # `runner demo`'s defaults (demo/service.py Limits; a test holds them equal): the library cannot import the demo.
 UPLOAD_LIMITS = {"max_mb": 200.0, "max_seconds": 120.0, "min_frames": 8}
 EXAMPLES = 3
@@ -104,7 +105,7 @@ def engine_paragraph(engine: SpaceEngine) -> str:
     assert check is not None
     return (f"**Engine: `{engine.engine}`.** The app runs the classifier exported to ONNX, "
             f"`{MODEL_DIR}/{engine.graph}`, with onnxruntime on the CPU, one clip per call"
-            f"{' (its weight matmuls quantized to int8)' if engine.engine == 'ort-int8' else ''}. "
+            f"{INT8_NOTE if engine.engine == 'ort-int8' else ''}. "
             f"Checked at release against the fp32 model on {check.probes} probe clips: probabilities within "
             f"{check.max_prob_diff:.4f} (the check's limit {CHECK_LIMIT:.3f}), top-1 the same on "
             f"{check.top1_agreement:.0%}; "

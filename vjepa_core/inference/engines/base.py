@@ -20,6 +20,7 @@ import contextlib
 import importlib.util
 import io
 import logging
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -97,6 +98,14 @@ class Engine:
 
 
 ENGINES: dict[str, Engine] = {}
+
+
+def in_encoder(node: str) -> bool:
+    """Whether a node of an exported graph belongs to the encoder, from its name (ONNX
+    `/model/vjepa2/encoder/layer.3/mlp/fc1/MatMul`, OpenVINO `__module.model.vjepa2.encoder.layer.3.mlp.fc1/...`).
+    The int8 engines quantize the encoder's weight matmuls only: the head (attentive pooler, classifier) stays
+    fp32, where int8 moved the probabilities most (measured: see `onnx.quantize_int8`)."""
+    return "encoder" in re.split(r"[^A-Za-z0-9_]+", node)
 
 
 def register(engine: Engine) -> Engine:

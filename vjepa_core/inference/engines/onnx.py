@@ -25,7 +25,16 @@ from types import ModuleType
 
 import torch
 
-from vjepa_core.inference.engines.base import Engine, EngineUnfit, Runner, first_line, quiet, register, threads
+from vjepa_core.inference.engines.base import (
+    Engine,
+    EngineUnfit,
+    Runner,
+    first_line,
+    in_encoder,
+    quiet,
+    register,
+    threads,
+)
 
 INPUT, OUTPUT = "pixel_values_videos", "output"
 FP32_GRAPH, INT8_GRAPH = "model.onnx", "model.int8.onnx"
@@ -97,11 +106,6 @@ def nbits_quantizer() -> ModuleType:
     finally:
         root.removeHandler(guard)
     return matmul_nbits_quantizer
-
-
-def in_encoder(node: str) -> bool:
-    """Whether an exported node (`/model/vjepa2/encoder/layer.3/mlp/fc1/MatMul`) belongs to the encoder."""
-    return "encoder" in node.split("/")
 
 
 def session(path: Path, *, per_clip: bool = False) -> Runner:

@@ -1,9 +1,10 @@
 """Engines that convert the model part to OpenVINO and run it on its CPU plugin.
 
 - `openvino-fp32`: `openvino.convert_model` of the part, fp32 weights and fp32 inference.
-- `openvino-int8`: the same model after `nncf.compress_weights(mode=INT8_ASYM)`: int8 weights per output
-  channel; the CPU plugin quantizes each linear layer's activations at run time in groups of 32
-  (`DYNAMIC_QUANTIZATION_GROUP_SIZE`, its default) and multiplies in int8.
+- `openvino-int8`: the same model after `nncf.compress_weights(mode=INT8_ASYM)` on the encoder's weight
+  matmuls (the head stays fp32, as in `ort-int8`): int8 weights per output channel; the CPU plugin quantizes
+  each such layer's activations at run time in groups of 32 (`DYNAMIC_QUANTIZATION_GROUP_SIZE`, its default)
+  and multiplies in int8. On the ViT-L-shaped model the head in fp32 took the probe bound from 0.0098 to 0.0074.
 
 The batch axis is dynamic, the clip shape fixed. Files written: `model.xml` + `model.bin` (weights kept as
 they are: `save_model` would halve fp32 weights to fp16 unless told not to).
@@ -16,7 +17,16 @@ from pathlib import Path
 
 import torch
 
-from vjepa_core.inference.engines.base import Engine, EngineUnfit, Runner, first_line, quiet, register, threads
+from vjepa_core.inference.engines.base import (
+    Engine,
+    EngineUnfit,
+    Runner,
+    first_line,
+    in_encoder,
+    quiet,
+    register,
+    threads,
+)
 
 GRAPH = "model.xml"
 
@@ -32,10 +42,20 @@ def convert(part: torch.nn.Module, example: torch.Tensor, *, int8: bool) -> obje
             if int8:
                 import nncf
 
-                model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
+                head = nncf.IgnoredScope(names=head_matmuls(model), validate=False)
+                model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM, ignored_scope=head)
     except Exception as error:  # the frontends raise many kinds: each means "cannot convert"
         raise EngineUnfit(f"cannot convert to OpenVINO ({first_line(error)})") from error
     return model
+
+
+def head_matmuls(model: object) -> list[str]:
+    """The names of `model`'s MatMuls outside the encoder. Raises `EngineUnfit` when none is in it."""
+    matmuls = [op.get_friendly_name() for op in model.get_ops() if op.get_type_name() == "MatMul"]
+    head = [name for name in matmuls if not in_encoder(name)]
+    if len(head) == len(matmuls):
+        raise EngineUnfit("no encoder matmul is named in the converted model")
+    return head
 
 
 def compiled(path: Path) -> Runner:

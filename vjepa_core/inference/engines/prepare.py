@@ -47,9 +47,10 @@ log = logging.getLogger(__name__)
 AUTO = "auto"
 ENGINE_ENV = "VJEPA_ENGINE"  # the default engine where none is given (`auto` when unset)
 EAGER = ("fp32", "bf16", "fp16")  # the model itself, under its precision: nothing to check, nothing to cache
-# Measured fastest (ViT-L-shaped model, 2 cores: ort-int8 2.06x fp32 and openvino-int8 1.84x with AVX-512 VNNI;
-# ort-int8 1.40x with AVX2 alone); openvino-int8 quantizes activations in groups of 32 rather than per tensor,
-# and keeps answers where ort-int8 may not.
+# Tried in order; the first that keeps the answers runs. Both quantize the encoder only. On the ViT-L-shaped model
+# (2 cores, AVX-512 VNNI, one engine per process, 4 clips): fp32 eager ~13.3 s per clip, ort-int8 8.4-9.6 s,
+# openvino-int8 7.2-9.9 s. ort-int8 goes first all the same: it is what a released Space runs, it prepares in half
+# the time, and OpenVINO's runtime, once loaded, crashes DataLoader workers forked later in the same process.
 AUTO_CPU = ("ort-int8", "openvino-int8")
 
 

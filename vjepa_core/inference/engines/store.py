@@ -37,7 +37,7 @@ from vjepa_core.store.atomic import is_temp, sweep, write_text
 from vjepa_core.store.cache import directory_bytes
 
 ENTRY_FILE = "engine.json"
-# Bump when an engine's export changes, so that older entries are not opened (2: ort-int8's MatMulNBits recipe).
+# Bump when an engine's export changes, so that older entries are not opened (2: int8 on the encoder only).
 FORMAT_VERSION = 2
 MAX_BYTES = 4 * 2**30  # a ViT-L int8 ONNX engine is ~0.3 GiB, an fp32 one ~1.2 GiB
 VERSIONED = ("torch", "transformers", "peft", "onnx", "onnxscript", "onnxruntime", "openvino", "nncf")
