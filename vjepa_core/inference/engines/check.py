@@ -34,6 +34,8 @@ PROB_TOLERANCE = 0.02  # the issue's bound for trained checkpoints: probabilitie
 # Real videos' probability changes were up to 2.3x the probes' bound (trained tiny-jepa checkpoints, int8 engines,
 # 54 test videos each: bound 0.0153 -> 0.0346 measured (full, ort-int8), 0.0146 -> 0.0280 (full, openvino-int8),
 # 0.0177 -> 0.0305 (lora, openvino-int8), 0.0151 -> 0.0111 (head, openvino-int8)); the check keeps that margin.
+# With ort-int8's later recipe (the encoder in 8-bit blocks, the head fp32) the ratio reached 9.5x on small figures
+# (pooler_head_lora: bound 0.0020 -> 0.0189), within 0.02 all the same: the probes rank engines more than bound them.
 CHECK_MARGIN = 2.5
 CHECK_LIMIT = PROB_TOLERANCE / CHECK_MARGIN
 TOKEN_TOLERANCE = 0.05  # 5% relative error of the tokens; the mean-pooled vectors are then > 0.999 cosine
