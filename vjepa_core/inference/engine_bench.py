@@ -129,7 +129,8 @@ def gemm_rates(shape: tuple[int, int, int] = GEMM_SHAPE, *, seconds: float = 2.0
     """(fp32 GFLOP/s, int8 GOP/s, int8 kernel) of an [M, K] x [K, N] product timed on this machine.
 
     fp32 is torch's matmul (the eager path's kernel). int8 is ONNX Runtime's `MatMulInteger` (u8 x s8, its
-    AVX2/VNNI kernels, what `ort-int8` runs) when installed, else fbgemm's dynamic quantized linear."""
+    AVX2/VNNI kernels: the hardware's int8 rate, with one scale per matrix; `ort-int8`'s `MatMulNBits` adds a
+    scale per block of 128) when installed, else fbgemm's dynamic quantized linear."""
     m, k, n = shape
     a, b = torch.randn(m, k), torch.randn(k, n)
     fp32 = 2 * m * k * n / _seconds_per_call(lambda: a @ b, seconds) / 1e9
