@@ -50,7 +50,8 @@ EAGER = ("fp32", "bf16", "fp16")  # the model itself, under its precision: nothi
 # Tried in order; the first that keeps the answers runs. Both quantize the encoder only. On the ViT-L-shaped model
 # (2 cores, AVX-512 VNNI, one engine per process, 4 clips): fp32 eager ~13.3 s per clip, ort-int8 8.4-9.6 s,
 # openvino-int8 7.2-9.9 s. ort-int8 goes first all the same: it is what a released Space runs, it prepares in half
-# the time, and OpenVINO's runtime, once loaded, crashes DataLoader workers forked later in the same process.
+# the time, and OpenVINO's runtime, once loaded, has crashed DataLoader workers forked later in the same process
+# (the test suite, edcc062; a runner run and a runner pretrain after it in one process did not crash since).
 AUTO_CPU = ("ort-int8", "openvino-int8")
 
 
