@@ -108,6 +108,15 @@ def in_encoder(node: str) -> bool:
     return "encoder" in re.split(r"[^A-Za-z0-9_]+", node)
 
 
+def head_matmuls(matmuls: list[str], graph: str) -> list[str]:
+    """Of a graph's weight matmuls (their names), those the int8 engines leave in fp32: the ones outside the
+    encoder. Raises `EngineUnfit` when none is in it (nodes not named by module): nothing would be int8."""
+    head = [name for name in matmuls if not in_encoder(name)]
+    if len(head) == len(matmuls):
+        raise EngineUnfit(f"no encoder matmul is named in the {graph}")
+    return head
+
+
 def register(engine: Engine) -> Engine:
     if engine.name in ENGINES:
         raise ValueError(f"engine {engine.name!r} is already registered")

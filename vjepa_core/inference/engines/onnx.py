@@ -30,7 +30,7 @@ from vjepa_core.inference.engines.base import (
     EngineUnfit,
     Runner,
     first_line,
-    in_encoder,
+    head_matmuls,
     quiet,
     register,
     threads,
@@ -82,10 +82,7 @@ def quantize_int8(source: Path, target: Path) -> Path:
     # ViT-L-shaped model: 9.0 s per clip against 6.6 s (8.0 s with the pooler fp32), probe bound 0.0057 against
     # 0.0133. Blocks of 32 were more exact (0.0021-0.0073) but slower (11.2 s); the README has the figures.
     graph = onnx.load(str(source))
-    matmuls = [node.name for node in graph.graph.node if node.op_type == "MatMul"]
-    head = [name for name in matmuls if not in_encoder(name)]
-    if len(head) == len(matmuls):  # nodes not named by module (the dynamo exporter's): nothing would be int8
-        raise EngineUnfit("no encoder matmul is named in the exported graph")
+    head = head_matmuls([node.name for node in graph.graph.node if node.op_type == "MatMul"], "exported graph")
     config = nbits.DefaultWeightOnlyQuantConfig(block_size=INT8_BLOCK, is_symmetric=True, accuracy_level=4, bits=8)
     with quiet("onnxruntime"):
         quantizer = nbits.MatMulNBitsQuantizer(graph, bits=8, block_size=INT8_BLOCK, is_symmetric=True,

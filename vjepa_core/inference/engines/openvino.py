@@ -22,7 +22,7 @@ from vjepa_core.inference.engines.base import (
     EngineUnfit,
     Runner,
     first_line,
-    in_encoder,
+    head_matmuls,
     quiet,
     register,
     threads,
@@ -42,20 +42,12 @@ def convert(part: torch.nn.Module, example: torch.Tensor, *, int8: bool) -> obje
             if int8:
                 import nncf
 
-                head = nncf.IgnoredScope(names=head_matmuls(model), validate=False)
+                matmuls = [op.get_friendly_name() for op in model.get_ops() if op.get_type_name() == "MatMul"]
+                head = nncf.IgnoredScope(names=head_matmuls(matmuls, "converted model"), validate=False)
                 model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM, ignored_scope=head)
     except Exception as error:  # the frontends raise many kinds: each means "cannot convert"
         raise EngineUnfit(f"cannot convert to OpenVINO ({first_line(error)})") from error
     return model
-
-
-def head_matmuls(model: object) -> list[str]:
-    """The names of `model`'s MatMuls outside the encoder. Raises `EngineUnfit` when none is in it."""
-    matmuls = [op.get_friendly_name() for op in model.get_ops() if op.get_type_name() == "MatMul"]
-    head = [name for name in matmuls if not in_encoder(name)]
-    if len(head) == len(matmuls):
-        raise EngineUnfit("no encoder matmul is named in the converted model")
-    return head
 
 
 def compiled(path: Path) -> Runner:
