@@ -16,6 +16,7 @@ from runner.cli import app
 from tests.support import TrainedRuns
 from vjepa_core.data import discover_dataset, eval_views, read_frames
 from vjepa_core.data.clips import ClipConfig, EvalClips
+from vjepa_core.inference.engines import AUTO_CPU
 from vjepa_core.models import load_model
 from vjepa_core.store.checkpoint import load_checkpoint
 from vjepa_core.store.warehouse import Warehouse
@@ -105,7 +106,8 @@ def test_the_default_engine_embeds_like_fp32_into_its_own_cache_group(synthetic_
             results, "-q")
     first = invoke(*args)
     assert first.exit_code == 0, first.output
-    assert "engine ort-int8" in first.stdout and encoded(first.stdout) == (24, 0)  # not the fp32 tokens
+    ran = re.search(r"engine ([\w-]+)", first.stdout)
+    assert ran and ran[1] in AUTO_CPU and encoded(first.stdout) == (24, 0)  # an int8 engine's tokens, not fp32's
     assert encoded(invoke(*args).stdout) == (0, 24)
     stored = Warehouse(warehouse).embeddings()
     fp32 = stored[(stored["source"] == "encoder") & (stored["model_fingerprint"] != parquet_of(first.stdout)
@@ -116,10 +118,10 @@ def test_the_default_engine_embeds_like_fp32_into_its_own_cache_group(synthetic_
         a, b = (np.asarray(frame.loc[video, "embedding"], np.float32) for frame in (int8, fp32))
         assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > 0.999
     listed = invoke("cache", "ls", "--engines", "--results", results, "--json")
-    [entry] = [json.loads(line) for line in listed.stdout.splitlines()]
-    assert (entry["engine"], entry["part"], entry["status"]) == ("ort-int8", "encoder", "ok")
+    entries = [json.loads(line) for line in listed.stdout.splitlines()]  # a candidate before it: its rejection too
+    assert {(entry["engine"], entry["part"], entry["status"]) for entry in entries} >= {(ran[1], "encoder", "ok")}
     cleared = invoke("cache", "clear", "--engines", "--all", "--results", results)
-    assert cleared.exit_code == 0 and cleared.stdout.startswith("removed 1 entries")
+    assert cleared.exit_code == 0 and cleared.stdout.startswith(f"removed {len(entries)} entries")
     assert not any((results / "engines").iterdir())
 
 

@@ -5,7 +5,7 @@ pooler_head_lora and full trained here the same way. For each, `Predictor` under
 `runner predict` and the demo run by default) against `--engine fp32` on the same decoded views of every
 video of `synthetic_small`: probabilities within `PROB_TOLERANCE`, and top-1 equal on every video but near
 ties (a flip needs fp32's best two labels within twice the probability difference), and `auto` must have run an
-engine (ort-int8 on these), not fp32 after a fallback. `torch-int8` runs the LoRA checkpoints, their LoRA factors
+int8 engine (`AUTO_CPU`), not fp32 after a fallback. `torch-int8` runs the LoRA checkpoints, their LoRA factors
 left in fp32.
 """
 
@@ -77,7 +77,7 @@ def test_the_default_engine_keeps_top1_and_probabilities(strategy: str, checkpoi
     default = Predictor(loaded, device="cpu", engine="auto",
                         engine_cache=engines_dir(checkpoint_results(checkpoints[strategy])))
     probs = per_video(default, views)
-    # An engine ran, not fp32 after a fallback: else this would compare fp32 with itself (ort-int8 on these).
+    # An engine ran, not fp32 after a fallback: else this would compare fp32 with itself.
     assert default.engine.engine not in ("fp32", "auto"), default.engine.fallback
     assert probs.shape == reference.shape == (24, 6)
     diff = float(np.abs(probs - reference).max())

@@ -86,7 +86,7 @@ def test_the_default_engine_gives_fp32_s_top1_on_every_window(checkpoint: Path, 
         return [json.loads(line) for line in result.stdout.splitlines()], ran
 
     (default, ran), (fp32, _) = rows("auto"), rows("fp32")
-    assert ran not in ("fp32", "auto")  # an engine ran (ort-int8 here), not fp32 compared with itself
+    assert ran not in ("fp32", "auto")  # an int8 engine ran, not fp32 compared with itself
     assert len(default) == len(fp32) == 7
     for auto_row, fp32_row in zip(default, fp32, strict=True):
         assert (auto_row["start"], auto_row["top"][0]["label"]) == (fp32_row["start"], fp32_row["top"][0]["label"])

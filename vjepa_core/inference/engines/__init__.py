@@ -3,7 +3,7 @@
 - `base`: model parts (`classifier`: pixels -> logits; `encoder`: pixels -> tokens), the `Engine` interface,
   the registry.
 - `eager`: `fp32` (the reference), `bf16` / `fp16` autocast, `torch-int8` (torch.ao dynamic quantization).
-- `onnx`: `ort-fp32`, `ort-int8` (ONNX Runtime; dynamic int8 quantization of the weight matmuls).
+- `onnx`: `ort-fp32`, `ort-int8` (ONNX Runtime; the encoder's weight matmuls in int8 blocks of 128).
 - `openvino`: `openvino-fp32`, `openvino-int8` (NNCF int8 weights, dynamically quantized activations).
 - `check`: probe clips and the agreement of an engine's outputs with fp32's.
 - `store`: prepared engines on disk, keyed by the weights; bounded, listable, clearable.
