@@ -48,9 +48,9 @@ AUTO = "auto"
 ENGINE_ENV = "VJEPA_ENGINE"  # the default engine where none is given (`auto` when unset)
 EAGER = ("fp32", "bf16", "fp16")  # the model itself, under its precision: nothing to check, nothing to cache
 # Tried in order; the first that keeps the answers runs. Both quantize the encoder only. On the ViT-L-shaped model
-# (2 cores, AVX-512 VNNI): fp32 eager ~13.3 s per clip, openvino-int8 7.2-9.9 s (the fastest in every bench run:
-# 1.73x), ort-int8 8.4-9.6 s (1.37-1.55x). OpenVINO prepares in twice the time (~240 s against ~105 s, once per
-# weights); where its check rejects it (4 of the 5 trained tiny-jepa strategies), ort-int8 runs.
+# (2 cores, AVX-512 VNNI): fp32 eager 13.2-16.2 s per clip, openvino-int8 7.2-9.9 s (the fastest in every bench run:
+# 1.64-1.90x), ort-int8 8.4-9.6 s (1.37-1.55x); each prepares in ~105 s, once per weights. Where openvino-int8's
+# check rejects it (4 of the 5 trained tiny-jepa strategies), ort-int8 runs.
 AUTO_CPU = ("openvino-int8", "ort-int8")
 
 
