@@ -120,6 +120,46 @@ def assert_openvino_head_fp32(xml: Path) -> None:
     assert encoder and all(kind[0] != "Constant" for kind in encoder.values()), encoder
 
 
+class DataDependent(torch.nn.Module):
+    """A branch on a tensor's value: `torch.export` cannot capture it, tracing follows the example's path."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = torch.nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.encoder(x)
+        return y * 2 if y.mean() > -1e9 else y
+
+
+def test_openvino_converts_through_torch_export_with_ops_named_by_module_and_traces_what_it_cannot_capture(
+        ) -> None:
+    import openvino as ov
+
+    from vjepa_core.inference.engines.openvino import convert
+
+    def outputs(model: object, x: torch.Tensor) -> torch.Tensor:
+        compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})  # not bf16 where it can
+        return torch.from_numpy(compiled(x.numpy())[0])
+
+    part = model_part(load_model("tiny", LABELS).eval(), "classifier")
+    exported = convert(part, torch.zeros(2, 16, 3, 64, 64), int8=False)
+    matmuls = [op.get_friendly_name() for op in exported.get_ops() if op.get_type_name() == "MatMul"]
+    assert all("/aten.linear.default/" in name for name in matmuls)  # torch.export's nodes, after their modules
+    assert {in_encoder(name) for name in matmuls} == {True, False}  # the encoder's and the head's told apart
+    clips = synthetic_clips(16, 64, count=3, seed=2)
+    with torch.no_grad():
+        reference = part(clips)
+    for batch in (1, 3):  # the batch axis is dynamic
+        assert torch.allclose(outputs(exported, clips[:batch]), reference[:batch], atol=1e-4)
+
+    module, x = DataDependent().eval(), torch.randn(3, 8)
+    traced = convert(module, x[:2], int8=False)
+    assert any("aten::linear" in op.get_friendly_name() for op in traced.get_ops())  # named by TorchScript
+    with torch.no_grad():
+        assert torch.allclose(outputs(traced, x), module(x), atol=1e-5)
+
+
 def test_runner_bench_inference_measures_engines_side_by_side() -> None:
     result = CliRunner().invoke(app, ["bench", "--inference", "--model", "tiny", "--engines", "fp32,torch-int8",
                                       "--batches", "1", "--rounds", "1", "--clips", "2", "--no-peak-rss", "--json",
