@@ -32,8 +32,9 @@ WorkersOption = typer.Option(None, "--workers", show_default="half the CPUs, 1-4
                              help="DataLoader worker processes for decoding (0 = decode in the main process).")
 EngineOption = typer.Option(
     "auto", "--engine", envvar="VJEPA_ENGINE",
-    help="How the model runs: auto (the fastest engine that keeps the answers here: ONNX Runtime int8 on a CPU, "
-         "the run's autocast on a GPU; checked against fp32 once per weights and cached under <results>/engines), "
+    help="How the model runs: auto (the fastest engine that keeps the answers here: on a CPU OpenVINO int8, else "
+         "ONNX Runtime int8, else fp32; on a GPU the run's autocast; checked against fp32 once per weights and "
+         "cached under <results>/engines), "
          "fp32 (eager, as trained), bf16, fp16, torch-int8, ort-fp32, ort-int8, openvino-fp32 or openvino-int8. "
          "Compare them with runner bench --inference. (env VJEPA_ENGINE)")
 CHECKPOINT_DTYPES = ("auto", "fp32", "fp16", "bf16")
