@@ -88,9 +88,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", help="require this login, as user:password")
     p.add_argument("--max-mb", type=float, default=DEFAULT_MAX_MB, help="largest accepted upload in MB")
     p.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, help="longest accepted video")
-    p.add_argument("--engine", help="how the model runs: auto (the fastest engine that keeps the answers: ONNX "
-                   "Runtime int8 on a CPU), fp32 (eager), or another of runner predict --engine (default env "
-                   "VJEPA_ENGINE, else auto)")
+    p.add_argument("--engine", help="how the model runs: auto (the fastest engine that keeps the answers: on a "
+                   "CPU OpenVINO int8, else ONNX Runtime int8), fp32 (eager), or another of runner predict "
+                   "--engine (default env VJEPA_ENGINE, else auto)")
     return p
 
 
