@@ -5,9 +5,9 @@ stride, clips and crops as its test set), averages their softmax, and reports th
 per label, the preprocessed frames [T, 3, crop, crop] of the first view, and where the time went.
 
 The model runs under an inference engine (`engine`, `vjepa_core.inference.engines`): `auto` by default, the
-fastest that keeps the answers on this device (a quantized ONNX Runtime model on a CPU, the run's autocast on
-a GPU), `fp32` for the eager model as trained; $VJEPA_ENGINE, when set, is the default instead. A prepared
-engine is kept in `engine_cache` keyed by the weights.
+fastest that keeps the answers on this device (on a CPU a quantized OpenVINO, else ONNX Runtime, model; on a
+GPU the run's autocast), `fp32` for the eager model as trained; $VJEPA_ENGINE, when set, is the default
+instead. A prepared engine is kept in `engine_cache` keyed by the weights.
 """
 
 from __future__ import annotations
