@@ -102,7 +102,7 @@ ENGINES: dict[str, Engine] = {}
 
 def in_encoder(node: str) -> bool:
     """Whether a node of an exported graph belongs to the encoder, from its name (ONNX
-    `/model/vjepa2/encoder/layer.3/mlp/fc1/MatMul`, OpenVINO `__module.model.vjepa2.encoder.layer.3.mlp.fc1/...`).
+    `/model/vjepa2/encoder/layer.3/mlp/fc1/MatMul`, OpenVINO `model.vjepa2.encoder.layer.3.mlp.fc1/linear_7/...`).
     The int8 engines quantize the encoder's weight matmuls only: the head (attentive pooler, classifier) stays
     fp32, where int8 moved the probabilities most (measured: see `onnx.quantize_int8`)."""
     return "encoder" in re.split(r"[^A-Za-z0-9_]+", node)

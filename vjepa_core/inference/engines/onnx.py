@@ -83,10 +83,9 @@ def quantize_int8(source: Path, target: Path) -> Path:
     # 0.0133. Blocks of 32 were more exact (0.0021-0.0073) but slower (11.2 s); the README has the figures.
     graph = onnx.load(str(source))
     head = head_matmuls([node.name for node in graph.graph.node if node.op_type == "MatMul"], "exported graph")
-    config = nbits.DefaultWeightOnlyQuantConfig(block_size=INT8_BLOCK, is_symmetric=True, accuracy_level=4, bits=8)
     with quiet("onnxruntime"):
         quantizer = nbits.MatMulNBitsQuantizer(graph, bits=8, block_size=INT8_BLOCK, is_symmetric=True,
-                                               accuracy_level=4, nodes_to_exclude=head, algo_config=config)
+                                               accuracy_level=4, nodes_to_exclude=head)
         quantizer.process()
         quantizer.model.save_model_to_file(str(target), use_external_data_format=False)
     return target
@@ -105,8 +104,8 @@ def nbits_quantizer() -> ModuleType:
     return matmul_nbits_quantizer
 
 
-def session(path: Path, *, per_clip: bool = False) -> Runner:
-    """An ONNX Runtime CPU session on the graph at `path`, as pixels -> output; `per_clip` runs one clip per call."""
+def session(path: Path) -> Runner:
+    """An ONNX Runtime CPU session on the graph at `path`, as pixels -> output."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -122,9 +121,6 @@ def session(path: Path, *, per_clip: bool = False) -> Runner:
 
     def run(pixels: torch.Tensor) -> torch.Tensor:
         array = pixels.detach().to("cpu", torch.float32).contiguous().numpy()
-        if per_clip:
-            return torch.cat([torch.from_numpy(sess.run(None, {INPUT: array[i:i + 1]})[0])
-                              for i in range(len(array))])
         return torch.from_numpy(sess.run(None, {INPUT: array})[0])  # the one output
 
     return run
