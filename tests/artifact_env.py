@@ -27,7 +27,7 @@ from uv import find_uv_bin
 PIP_OPTIONS = {"index-url": "--default-index", "extra-index-url": "--index", "find-links": "--find-links",
                "constraint": "--constraint"}
 UNREACHABLE = re.compile(r"dns error|failed to lookup address|error sending request|connection refused|"
-                         r"network is unreachable|operation timed out", re.IGNORECASE)
+                         r"network is unreachable|operation timed out|the network was disabled", re.IGNORECASE)
 # The artifact's own process: none of the test process's paths, and no hub calls (every model is a local folder).
 HIDDEN = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
 
