@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.robustness import audit, runner_command, strategy_for, summary_counts, write_matrix
-from runner.matrix import load_matrix
+from runner.orchestration.matrix import load_matrix
 from vjepa_core.data.synthetic import make_synthetic
 
 

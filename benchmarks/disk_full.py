@@ -26,7 +26,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.robustness import SmallDisk, debris, runner_command, strategy_for, write_matrix
+from benchmarks.robustness import debris, runner_command, strategy_for, write_matrix
+from tests.disks import SmallDisk
 from vjepa_core.store.warehouse import Warehouse
 
 SIZES_KIB = {"cache fill": 128, "checkpoint write": 1024}

@@ -43,7 +43,7 @@ from typing import Any
 import psutil
 
 from benchmarks.robustness import audit, runner_command, strategy_for, summary_counts, write_matrix
-from runner.matrix import load_matrix
+from runner.orchestration.matrix import load_matrix
 from vjepa_core.store.atomic import is_temp
 
 PHASES = ("decode", "encode", "train", "checkpoint", "warehouse")

@@ -1,6 +1,6 @@
 """The `runner` typer app and what its commands share: common options, execution options, paths.
 
-Command modules (`runner/*_cmd.py`) import `app` from here and register themselves on it;
+Command modules (`runner/commands/`) import `app` from here and register themselves on it;
 `runner/cli.py` imports them in the order `--help` lists them.
 """
 

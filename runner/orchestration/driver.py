@@ -23,8 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from runner.executors import Executor
-from runner.matrix import MatrixSpec, data_key
+from runner.orchestration.executors import Executor
+from runner.orchestration.matrix import MatrixSpec, data_key
 from vjepa_core.models import check_run_model
 from vjepa_core.progress import progress_bar
 from vjepa_core.spec import ExecOptions, RunSpec

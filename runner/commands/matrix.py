@@ -98,7 +98,7 @@ def run_matrix_cmd(
 
     Example: runner run-matrix experiments/strategies.yaml --data /videos/ucf101_subset
     """
-    from runner.matrix import load_matrix
+    from runner.orchestration.matrix import load_matrix
 
     matrix = load_matrix(spec, overrides)
     _run(matrix, launch, execution, warehouse=warehouse, results=results)
@@ -123,7 +123,7 @@ def sweep(
 
     Example: runner sweep experiments/lora_sweep.yaml --top-k 2
     """
-    from runner.matrix import load_matrix
+    from runner.orchestration.matrix import load_matrix
 
     matrix = load_matrix(spec, overrides)
     if top_k is not None:
@@ -212,8 +212,8 @@ def _side(store: Any, runs: pd.DataFrame, given: str) -> _Side:
 
 def _run(matrix: Any, launch: Launch | None, execution: ExecOptions | None, *, warehouse: Path | None,
          results: Path | None, command: str = "run-matrix") -> None:
-    from runner.driver import DriveOptions, run_matrix
-    from runner.executors import check_executor, make_executor
+    from runner.orchestration.driver import DriveOptions, run_matrix
+    from runner.orchestration.executors import check_executor, make_executor
 
     assert launch is not None, "with_launch_options passes it"
     results, warehouse = results_path(results), warehouse_path(warehouse)
@@ -258,8 +258,8 @@ def _lora_cell(spec: Any) -> str:
 
 
 def _print_summary(matrix: Any, outcome: Any, warehouse: Path) -> None:
-    from runner.matrix import summary_frame
-    from runner.verdict_cmd import verdict_lines
+    from runner.commands.verdict import verdict_lines
+    from runner.orchestration.matrix import summary_frame
     from vjepa_core.store.warehouse import Warehouse
 
     store = Warehouse(warehouse)

@@ -1,6 +1,6 @@
 """Matrix specs: base run settings plus axes, validated up front and expanded into `RunSpec`s.
 
-A matrix spec is a mapping (a YAML file; the built-in study is `runner/default_study.yaml`), documented
+A matrix spec is a mapping (a YAML file; the built-in study is `runner/orchestration/default_study.yaml`), documented
 in experiments/README.md:
 
     name: strategies                      # optional; default: the file's stem

@@ -4,7 +4,7 @@ Executors share one interface: `submit(group, data)` for a group of runs trained
 (`vjepa_core.training.joint.joint_groups`; most groups hold one run), then `next_completed()`
 returns the `(spec, RunRecord)` pairs of the next group to finish; `capacity` is how many groups they
 can train at once, so the driver claims runs only when a slot is free for them
-(`vjepa_core.store.claims`). They never touch the warehouse: the driver (`runner.driver.run_matrix`)
+(`vjepa_core.store.claims`). They never touch the warehouse: the driver (`runner.orchestration.driver.run_matrix`)
 records what they return.
 
 `LocalExecutor` runs lazily, one group at a time, inside `next_completed()`; `RayExecutor` sends each
@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from runner.execute import run_group_and_catch
+from runner.orchestration.execute import run_group_and_catch
 from vjepa_core.errors import UserError
 from vjepa_core.paths import PACKAGE_PARENT
 from vjepa_core.spec import ExecOptions, RunSpec

@@ -33,7 +33,7 @@ def run(
 
     Example: runner run --data synthetic --strategy lora --model tiny --epochs 2
     """
-    from runner.execute import execute_one
+    from runner.orchestration.execute import execute_one
     from vjepa_core.store.claims import RunningElsewhere
     from vjepa_core.store.warehouse import Warehouse
 
