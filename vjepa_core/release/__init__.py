@@ -1,4 +1,4 @@
-"""Releases: a run leaves the lab as a folder the world's tools open (DESIGN.md, "Releases").
+"""Releases: a run leaves the lab as a folder the world's tools open (docs/architecture.md, "Contracts").
 
 - `writer`: `release_run(ReleaseRequest(...))`, the whole release: checks, then the folder written atomically.
 - `model`: the run as a plain transformers `VJEPA2ForVideoClassification` (LoRA merged), its config

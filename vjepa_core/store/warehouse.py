@@ -1,6 +1,6 @@
 """The DuckDB warehouse's front door: every run's result rows in one file, written by one process at a time.
 
-Contract (DESIGN.md, "Warehouse (DuckDB) contract"):
+Contract (docs/architecture.md, "Contracts"):
 - Tables `runs`, `epochs`, `class_metrics`, `confusion`, `predictions`, `matrices`, `claims`
   (which process trains which run: `vjepa_core.store.claims`), `embeddings` (`runner embed`'s
   vectors) and `embedding_skips` (the files it could not embed), `pretrain_runs` and `pretrain_epochs`
