@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from demo.options import MB, DemoOptions
 from vjepa_core.data import VideoInfo, probe_video
 from vjepa_core.errors import UserError
 from vjepa_core.inference.predict import Predictor
@@ -45,7 +46,6 @@ log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".webm", ".mkv")
 # root/<run_id>/manifest.json is the runner's layout; one level more allows grouping folders.
 MAX_DEPTH = 2
-MB = 1_000_000
 
 
 class DemoError(UserError):
@@ -56,8 +56,8 @@ class DemoError(UserError):
 class Limits:
     """What the demo accepts: file size, duration and a minimum frame count."""
 
-    max_bytes: int = 200 * MB
-    max_seconds: float = 120.0
+    max_bytes: int = int(DemoOptions.max_mb * MB)
+    max_seconds: float = DemoOptions.max_seconds
     min_frames: int = 8
 
     def __post_init__(self) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import time
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,13 +36,14 @@ from safetensors.torch import load_file, save_file
 from vjepa_core import __version__
 from vjepa_core.errors import CheckpointError, UserError
 from vjepa_core.models import base_fingerprint, load_run_model
-from vjepa_core.spec import RunSpec
+from vjepa_core.models.device import DTYPES
+from vjepa_core.spec import CheckpointDtype, RunSpec
 from vjepa_core.store.atomic import staged_dir
 from vjepa_core.strategies import get_strategy
 from vjepa_core.strategies.base import ADAPTER_NAME, is_lora
 
-WEIGHT_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-CHECKPOINT_DTYPES = ("auto", *WEIGHT_DTYPES)
+CHECKPOINT_DTYPES: tuple[str, ...] = typing.get_args(CheckpointDtype)  # ExecOptions.checkpoint_dtype's choices
+WEIGHT_DTYPES = {name: DTYPES[name] for name in CHECKPOINT_DTYPES if name != "auto"}
 MANIFEST = "manifest.json"
 WEIGHTS = "trained.safetensors"
 ADAPTER_DIR = "adapter"
