@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="release-figures-"))
-    load_before = os.getloadavg()[0]  # the 2 cores are shared: times are only indicative
+    load_before = os.getloadavg()[0]  # the cores may be shared: the load says how far to trust the times
     warehouse, run_id = (args.warehouse, args.run) if args.warehouse else train(work)
     forms = release_all(warehouse, run_id, work)
     figures: dict[str, Any] = {"run_id": run_id, "forms": forms}

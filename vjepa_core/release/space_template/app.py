@@ -78,7 +78,7 @@ def onnx_logits(folder: Path) -> tuple[Logits, str] | None:
 def transformers_logits(folder: Path) -> tuple[Logits, str]:
     """`folder` with transformers in its stored dtype (fp32 unless released smaller)."""
     # Subnormal floats (small models meet them) run in microcode on x86 CPUs. Flushing them to zero, as onnxruntime
-    # does, left a trained tiny-jepa run's logits bit-identical on its 54 test videos (vjepa-lab's measurement).
+    # does, leaves the logits as they were (vjepa-lab's release benchmarks hold the check).
     torch.set_flush_denormal(True)
     model = AutoModelForVideoClassification.from_pretrained(folder).eval()
     dtype = next(model.parameters()).dtype
