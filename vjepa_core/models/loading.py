@@ -1,18 +1,8 @@
-"""V-JEPA 2 models: hub ids, local `save_pretrained` folders and offline presets.
-
-`load_model(name, labels)` returns a `transformers.VJEPA2ForVideoClassification` whose classifier
-has one output per label. Its input is `pixel_values_videos` [B, T, 3, crop, crop]; its encoder
-returns tokens [B, (T / tubelet) * (crop / patch)^2, hidden]; the pooler maps tokens to [B, hidden].
-
-Presets are configs with ViT-L's shape (head dim 64, MLP ratio 4, a 3-layer pooler scaled down) so
-that everything runs offline on a CPU. `tiny` and `small` are random-init: their weights come from a
-fixed seed, so a preset is the same base model on every machine. A pretrained preset (`tiny-jepa`)
-ships its weights as package data (`vjepa_core/models/presets/<name>.safetensors`, encoder +
-predictor + pooler) and is refused if the file's sha256 is not the one its `<name>.json` records;
-`benchmarks/build_tiny_jepa.py` rebuilds both.
-
-`feature_layers` and `pooler_layers` apply the official probe recipe on top (see `models.layers`);
-`load_run_model(spec, labels)` loads the model a run spec describes, the one way every caller does.
+"""V-JEPA 2 models from hub ids, local `save_pretrained` folders and offline presets, as
+`transformers.VJEPA2ForVideoClassification` with one output per label: `pixel_values_videos` [B, T, 3, crop, crop]
+-> logits [B, labels]. Presets have ViT-L's proportions scaled down so that everything runs offline on a CPU:
+`tiny` and `small` are random weights from a fixed seed, `tiny-jepa` ships pretrained weights as package data,
+refused unless their sha256 matches. `load_run_model(spec, labels)` is how every caller loads a run's model.
 """
 
 from __future__ import annotations
