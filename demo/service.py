@@ -1,17 +1,10 @@
 """The demo's plain-Python core: list checkpoints, resolve names safely, load them cached, check videos, classify.
 
-In:  a checkpoints folder (`<results>/checkpoints`, each `<name>/manifest.json` + safetensors, as
-     `vjepa_core.store.checkpoint` writes them), optionally the DuckDB warehouse (read only, for test
-     accuracy and finish time), and a video file path.
-Out: `list_checkpoints(root)` -> [CheckpointInfo], newest first;
-     `DemoService.classify(name, video)` -> `Classification`: probs {label: p} (every label of the
-     checkpoint, summing to 1), the frames the model saw as one uint8 image [rows * crop, cols * crop, 3],
-     and timings in ms (decode / preprocess / model, plus load when this call loaded the checkpoint).
-
-The prediction is `vjepa_core.inference.predict.Predictor.classify`, the code path of `runner predict`, so both
-give the same probabilities for the same checkpoint and video. Every bad input (unknown or escaping
-checkpoint name, unloadable base model, non-video, corrupt, empty, too short, too long or too big
-video) raises `DemoError` with a one-line message for the UI; the service stays usable afterwards.
+In: a checkpoints folder (`<results>/checkpoints`), optionally the warehouse (read only, for test accuracy), and
+a video file. Out: `DemoService.classify(name, video)` -> `Classification`: {label: probability} for every
+label, the frames the model saw as one uint8 image, and where the time went. The prediction is `runner
+predict`'s own `Predictor.classify`, so both give the same probabilities; every bad input is a one-line
+`DemoError`, and the service stays usable.
 """
 
 from __future__ import annotations
