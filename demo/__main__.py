@@ -1,10 +1,6 @@
-"""`python -m demo [options]`: serve the demo; `runner demo` takes the same options (`demo.options`) and calls the
-same `serve`.
-
-Paths follow the runner: checkpoints default to `<results>/checkpoints` (results: --results, env
-VJEPA_RESULTS, else `results/`); the warehouse is --warehouse, env VJEPA_WAREHOUSE, else
-`warehouse/vjepa.duckdb` (optional: without it the picker shows the manifests' metrics).
-Bad arguments print one line and exit with code 2. Nothing is shared publicly unless --share.
+"""`python -m demo [options]`: serve the demo. `runner demo` takes the same options (`demo.options.DemoOptions`)
+and calls the same `serve`; paths follow the runner's (flag, else environment variable, else default). Bad
+arguments print one line and exit with code 2. Nothing is shared publicly unless --share.
 """
 
 from __future__ import annotations
