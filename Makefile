@@ -15,7 +15,7 @@ TORCH_INDEX ?=
 # torch moves on purpose only: a new release is GBs to install and wants its own test run.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: run test venv lock test-latest test-tools lint tiny-jepa
+.PHONY: run test venv lock test-latest test-tools lint docs tiny-jepa
 
 run: $(STAMP)
 	$(BIN)/runner run-matrix $(RUN_ARGS)
@@ -50,6 +50,10 @@ test-latest: test-tools
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# The documentation site (docs/, Sphinx + MyST), warnings as errors, offline; open docs/_build/html/index.html.
+docs: $(STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
 
 # Rebuild the shipped pretrained preset (vjepa_core/models/presets/tiny-jepa.*) from scratch, timed.
 tiny-jepa: $(STAMP)

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from uv import find_uv_bin
 
 # pip's configuration keys -> uv's options. pip looks in every index for the best match; so must uv.
 PIP_OPTIONS = {"index-url": "--default-index", "extra-index-url": "--index", "find-links": "--find-links",
@@ -62,6 +61,8 @@ class ArtifactEnvs:
         return self.built[key]
 
     def _build(self, requirements: tuple[str, ...], what: str) -> Path:
+        from uv import find_uv_bin  # the test extra's; imported here so that the other tests run without it
+
         folder = self.root / hashlib.sha256("\n".join(requirements).encode()).hexdigest()[:12]
         uv = find_uv_bin()
         # The interpreter the project's environment was made from, not that environment.
