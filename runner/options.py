@@ -91,6 +91,17 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def _plain_terminate_in_child() -> None:
+    """A process a library forks from a command (OpenVINO's telemetry sender, say) dies of SIGTERM as usual: with
+    our handler it would wait for Python code to run, and one stuck in C (a DNS lookup after fork) never exits,
+    so its parent, joining it at exit, never exits either."""
+    if signal.getsignal(signal.SIGTERM) is _interrupt:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+os.register_at_fork(after_in_child=_plain_terminate_in_child)
+
+
 def keyword(name: str, annotation: Any, option: Any) -> inspect.Parameter:
     """A keyword-only parameter `name: annotation = option`, for `option_group`."""
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=option)
