@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip install --disable-pip-version-check -q
 
-.PHONY: run test setup setup-test lint docs tiny-jepa
+.PHONY: run test setup setup-test lint docs screenshots tiny-jepa
 
 run: setup
 	runner run-matrix
@@ -23,6 +23,10 @@ lint:
 # The documentation site (docs/, Sphinx + MyST), warnings as errors, offline; open docs/_build/html/index.html.
 docs:
 	$(PYTHON) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
+# The docs' dashboard and demo pictures (docs/images/), retaken by the browser tests in headless Chromium.
+screenshots:
+	VJEPA_DOCS_SCREENSHOTS=1 $(PYTHON) -m pytest tests/browser -q -p no:cacheprovider
 
 # Rebuild the shipped pretrained preset (vjepa_core/models/presets/tiny-jepa.*) from scratch, timed.
 tiny-jepa: setup
