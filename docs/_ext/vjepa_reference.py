@@ -1,8 +1,8 @@
 """Reference tables generated from the code, so that the docs never restate it by hand.
 
-`{vjepa-options} module.Class`: a spec dataclass's fields (flag, type, default, help, bounds) from their
-declarations (`vjepa_core.fields`). `{vjepa-schema}`: every warehouse table and column, with the comments of
-`vjepa_core/store/schema.sql`.
+`{vjepa-options} module.Class`: a dataclass's fields (flag, type, default, help, bounds) from their declarations
+(`vjepa_core.fields`): run and pretraining specs, execution options, the demo's options. `{vjepa-schema}`: every
+warehouse table and column, with the comments of `vjepa_core/store/schema.sql`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from docutils.statemachine import StringList
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 
-from vjepa_core.fields import declared, flag, shown
+from vjepa_core.fields import declared, flag_default, flags, shown
 
 SCHEMA = Path(__file__).resolve().parents[2] / "vjepa_core" / "store" / "schema.sql"
 COLUMN = re.compile(r"\s+(\w+)\s+([A-Z][A-Z0-9_\[\]]*(?:\(\d+(?:,\s*\d+)?\))?)[^-]*(?:--\s*(.*))?")  # name TYPE -- note
@@ -33,8 +33,9 @@ def _cell(text: str) -> str:
 def _type_name(hint: Any) -> str:
     if typing.get_origin(hint) is typing.Literal:
         return " \\| ".join(map(str, typing.get_args(hint)))
-    return re.sub(r"\btyping\.|\bNoneType\b", lambda m: "None" if m.group() == "NoneType" else "", str(hint)) \
-        if not isinstance(hint, type) else hint.__name__
+    if isinstance(hint, type):
+        return hint.__name__
+    return re.sub(r"\b(typing|pathlib)\.|\bNoneType\b", lambda m: "None" if m.group() == "NoneType" else "", str(hint))
 
 
 def _bounds(option: Any) -> str:
@@ -67,9 +68,21 @@ class OptionsTable(_Table):
         cls = getattr(importlib.import_module(module), name)
         hints = typing.get_type_hints(cls)
         defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-        body = [[f"`{flag(field)}`", _type_name(hints[field]), f"`{shown(defaults[field])}`", option.help,
+        body = [[_flags(field, option), _type_name(hints[field]), _default(defaults[field], option), option.help,
                  _bounds(option)] for field, option in declared(cls).items()]
         return ["flag", "type", "default", "meaning", "bounds"], body
+
+
+def _flags(field: str, option: Any) -> str:
+    if not option.on_cli:
+        return f"`{field}` (no flag: set in code)"
+    return ", ".join(f"`{name}`" for name in flags(field, option))
+
+
+def _default(default: Any, option: Any) -> str:
+    if option.on_cli and option.picked:
+        return option.picked
+    return f"`{shown(flag_default(default, option) if option.on_cli else default)}`"
 
 
 class SchemaTable(_Table):

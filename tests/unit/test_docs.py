@@ -1,9 +1,11 @@
 """The documentation site builds with warnings as errors, and its reference pages are generated from the code:
-every command, every run option and every warehouse table appears without anyone copying it by hand. The README
-stays a front door (at most 200 lines), and no user-facing page names one machine's paths or a commit."""
+every command, every option (run, pretraining, execution, demo) and every warehouse table appears without anyone
+copying it by hand. The README stays a front door (at most 200 lines), and no user-facing page names one
+machine's paths or a commit."""
 
 from __future__ import annotations
 
+import html
 import re
 import subprocess
 import sys
@@ -12,10 +14,11 @@ from pathlib import Path
 import pytest
 import typer
 
+from demo.options import DemoOptions
 from runner.cli import app
-from vjepa_core.fields import declared, flag
+from vjepa_core.fields import declared, flags
 from vjepa_core.pretrain.spec import PretrainSpec
-from vjepa_core.spec import RunSpec
+from vjepa_core.spec import ExecOptions, RunSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,10 +46,10 @@ def test_cli_reference_lists_every_command_and_its_options(site: Path) -> None:
 
 def test_options_reference_holds_every_field_with_its_help(site: Path) -> None:
     page = text_of(site / "reference" / "options.html")
-    for cls in (RunSpec, PretrainSpec):
+    for cls in (RunSpec, PretrainSpec, ExecOptions, DemoOptions):
         for name, option in declared(cls).items():
-            assert flag(name) in page, name
-            assert " ".join(option.help.split()[:4]) in page.replace("&lt;", "<"), name
+            assert (flags(name, option)[0] if option.on_cli else name) in page, name
+            assert " ".join(option.help.split()[:4]) in html.unescape(page), name
 
 
 def test_schema_reference_holds_every_table(site: Path) -> None:
