@@ -91,12 +91,18 @@ def save_screenshot(png: bytes, name: str) -> None:
 def docs_image(png: bytes, name: str) -> None:
     """docs/images/NAME.png under VJEPA_DOCS_SCREENSHOTS (`make screenshots`); nothing otherwise.
 
-    Reduced to 256 colours: a page's flat colours survive, and the committed pictures weigh a third."""
+    The empty background below the content is cut off, and the colours reduced to 256: a page's flat colours
+    survive, and the committed pictures weigh a third."""
     if not DOCS_SCREENSHOTS:
         return
     from PIL import Image
 
-    DOCS_IMAGES.mkdir(exist_ok=True)
     picture = Image.open(io.BytesIO(png)).convert("RGB")
-    picture.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(
+    pixels = np.asarray(picture, dtype=np.int16)
+    inner = pixels[:, 8:-8]  # borders and scrollbars run down the edges
+    inked_rows = np.flatnonzero((np.abs(inner - inner[-1, -1]).sum(axis=-1) > 30).any(axis=1))
+    bottom = min(picture.height, int(inked_rows[-1]) + 32) if inked_rows.size else picture.height
+    DOCS_IMAGES.mkdir(exist_ok=True)
+    picture.crop((0, 0, picture.width, bottom)).quantize(
+        colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(
         DOCS_IMAGES / f"{name}.png", optimize=True)
