@@ -14,7 +14,7 @@ from typing import Any
 
 from sphinx.application import Sphinx
 
-IN_FLIGHT = {"guides/install", "guides/engines", "guides/models", "guides/verdicts", "benchmarks/default-study"}
+IN_FLIGHT = {"guides/engines", "guides/models", "guides/verdicts", "benchmarks/default-study"}
 LINK = re.compile(r"\[([^\]]+)\]\(([\w./-]+)\.md(#[\w-]+)?\)")
 TOCTREE = re.compile(r"^```\{toctree\}.*?^```", re.MULTILINE | re.DOTALL)
 
