@@ -17,11 +17,14 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
 .PHONY: run test venv lock test-latest test-tools lint docs screenshots tiny-jepa
 
+# PATH as `source .venv/bin/activate` sets it, for whatever the commands start by name.
+ACTIVE := PATH="$(abspath $(BIN)):$$PATH" VIRTUAL_ENV="$(abspath $(VENV))"
+
 run: $(STAMP)
-	$(BIN)/runner run-matrix $(RUN_ARGS)
+	$(ACTIVE) runner run-matrix $(RUN_ARGS)
 
 test: $(STAMP) test-tools
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(ACTIVE) python -m pytest $(PYTEST_ARGS)
 
 venv: $(STAMP)
 
