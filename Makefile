@@ -15,7 +15,7 @@ TORCH_INDEX ?=
 # torch moves on purpose only: a new release is GBs to install and wants its own test run.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: run test venv lock test-latest test-tools lint docs tiny-jepa
+.PHONY: run test venv lock test-latest test-tools lint docs screenshots tiny-jepa
 
 # PATH as `source .venv/bin/activate` sets it, for whatever the commands start by name.
 ACTIVE := PATH="$(abspath $(BIN)):$$PATH" VIRTUAL_ENV="$(abspath $(VENV))"
@@ -57,6 +57,10 @@ lint: $(STAMP)
 # The documentation site (docs/, Sphinx + MyST), warnings as errors, offline; open docs/_build/html/index.html.
 docs: $(STAMP)
 	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
+# The docs' dashboard and demo pictures (docs/images/), retaken by the browser tests in headless Chromium.
+screenshots: $(STAMP) test-tools
+	VJEPA_DOCS_SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser -q -p no:cacheprovider
 
 # Rebuild the shipped pretrained preset (vjepa_core/models/presets/tiny-jepa.*) from scratch, timed.
 tiny-jepa: $(STAMP)

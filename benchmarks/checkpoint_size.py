@@ -1,6 +1,6 @@
 """Checkpoint bytes at ViT-L scale, fp32 against half precision, for the strategies whose checkpoint is the
 pooler: transformers' default `VJEPA2Config` with random weights (a checkpoint's size depends on shapes and
-dtype only), each frozen-encoder strategy's checkpoint saved in both. Figures: docs/benchmarks/performance.md.
+dtype only), each frozen-encoder strategy's checkpoint saved in both. Figures: docs/benchmarks/checkpoints.md.
 
     python -m benchmarks.checkpoint_size [--strategies pooler_head,lora] [--labels 174]
 """

@@ -1,6 +1,7 @@
 """The documentation site builds with warnings as errors, and its reference pages are generated from the code:
 every command, every option (run, pretraining, execution, demo) and every warehouse table appears without anyone
-copying it by hand."""
+copying it by hand. The README stays a front door (at most 200 lines), and no user-facing page names one
+machine's paths or a commit."""
 
 from __future__ import annotations
 
@@ -56,3 +57,15 @@ def test_schema_reference_holds_every_table(site: Path) -> None:
     tables = re.findall(r"CREATE TABLE (\w+)", (ROOT / "vjepa_core" / "store" / "schema.sql").read_text())
     assert {"runs", "epochs", "class_metrics", "confusion", "predictions"} <= set(tables)
     assert [t for t in tables if f" {t} " not in page] == []
+
+
+def test_readme_is_a_front_door_and_user_pages_name_no_machine() -> None:
+    readme = ROOT / "README.md"
+    assert len(readme.read_text().splitlines()) <= 200
+    written = [readme, *(p for p in (ROOT / "docs").rglob("*.md") if "_build" not in p.parts
+                         and p != ROOT / "docs" / "reference" / "cli.md")]
+    commit = re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b")
+    machine = re.compile(r"(?<![\w.])/(?:work|home|root|Users)/")
+    found = [(p.name, m.group()) for p in written for m in [*commit.finditer(p.read_text()),
+                                                            *machine.finditer(p.read_text())]]
+    assert found == []
