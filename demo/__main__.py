@@ -16,6 +16,7 @@ from typing import NoReturn
 
 from vjepa_core import paths
 from vjepa_core.errors import UserError
+from vjepa_core.inference.engines import ENGINE_ENV, engine_help
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -88,9 +89,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", help="require this login, as user:password")
     p.add_argument("--max-mb", type=float, default=DEFAULT_MAX_MB, help="largest accepted upload in MB")
     p.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, help="longest accepted video")
-    p.add_argument("--engine", help="how the model runs: auto (the fastest engine that keeps the answers: on a "
-                   "CPU OpenVINO int8, else ONNX Runtime int8), fp32 (eager), or another of runner predict "
-                   "--engine (default env VJEPA_ENGINE, else auto)")
+    p.add_argument("--engine", help=f"{engine_help()} Default: env {ENGINE_ENV}, else auto.")
     return p
 
 

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from runner.options import keyword, option_group, progress_enabled
 from vjepa_core.errors import UserError
+from vjepa_core.inference.engines import ENGINE_ENV, engine_help
 from vjepa_core.paths import warehouse_path
 from vjepa_core.spec import ExecOptions
 
@@ -30,13 +31,8 @@ QuietOption = typer.Option(False, "--quiet", "-q", help="No progress (bars on a 
                            "30 s in a log file).")
 WorkersOption = typer.Option(None, "--workers", show_default="half the CPUs, 1-4",
                              help="DataLoader worker processes for decoding (0 = decode in the main process).")
-EngineOption = typer.Option(
-    "auto", "--engine", envvar="VJEPA_ENGINE",
-    help="How the model runs: auto (the fastest engine that keeps the answers here: on a CPU OpenVINO int8, else "
-         "ONNX Runtime int8, else fp32; on a GPU the run's autocast; checked against fp32 once per weights and "
-         "cached under <results>/engines), "
-         "fp32 (eager, as trained), bf16, fp16, torch-int8, ort-fp32, ort-int8, openvino-fp32 or openvino-int8. "
-         "Compare them with runner bench --inference. (env VJEPA_ENGINE)")
+EngineOption = typer.Option("auto", "--engine", envvar=ENGINE_ENV,
+                            help=f"{engine_help()} Compare them with runner bench --inference.")
 CHECKPOINT_DTYPES = ("auto", "fp32", "fp16", "bf16")
 
 # How runs execute (vjepa_core.spec.ExecOptions): the same options on every command that trains.

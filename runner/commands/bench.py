@@ -20,6 +20,7 @@ from rich.table import Table
 from runner.app import app
 from runner.bench.inference import DEFAULT_ENGINES, bench_inference
 from runner.options import fail, stdout_console, user_errors
+from vjepa_core.paths import WAREHOUSE_ENV
 
 
 @app.command()
@@ -63,6 +64,9 @@ def bench(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     work_dir: Path | None = typer.Option(None, help="Keep data, caches and checkpoints here (default: a "
                                          "temporary folder, deleted after)."),
+    warehouse: Path | None = typer.Option(None, "--warehouse", envvar=WAREHOUSE_ENV, help="--inference --checkpoint: "
+                                          "the warehouse whose validation videos of the run the engines are checked "
+                                          "on, as runner predict checks them (else probe clips)."),
 ) -> None:
     """Time the frozen-backbone matrix two ways (naive: encoder every step, batch 1, fp32; ours: shared cache).
 
@@ -81,7 +85,8 @@ def bench(
 
     if inference:
         bench_inference(model=model, checkpoint=checkpoint, engines=engines, batches=batches, rounds=rounds,
-                        clips=clips, frames=frames_per_clip, peak_rss=peak_rss, as_json=as_json, quiet=quiet)
+                        clips=clips, frames=frames_per_clip, peak_rss=peak_rss, as_json=as_json, quiet=quiet,
+                        warehouse=warehouse)
         return
     model = model or "small"
     sizes = dict(epochs=epochs, train_per_class=train_per_class, train_views=train_views,

@@ -4,10 +4,10 @@
 stride, clips and crops as its test set), averages their softmax, and reports the probabilities
 per label, the preprocessed frames [T, 3, crop, crop] of the first view, and where the time went.
 
-The model runs under an inference engine (`engine`, `vjepa_core.inference.engines`): `auto` by default, the
-fastest that keeps the answers on this device (on a CPU a quantized OpenVINO, else ONNX Runtime, model; on a
-GPU the run's autocast), `fp32` for the eager model as trained; $VJEPA_ENGINE, when set, is the default
-instead. A prepared engine is kept in `engine_cache` keyed by the weights.
+The model runs under an inference engine (`engine`, `vjepa_core.inference.engines`): `auto` by default
+(what it means per device: `engines.auto_help`), `fp32` for the eager model as trained; $VJEPA_ENGINE, when
+set, is the default instead. An engine is checked against fp32 on the run's validation views when `warehouse`
+knows the run (else on probe clips) and kept in `engine_cache` keyed by the weights.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vjepa_core.data import eval_clip_indices, eval_views, probe_video, read_frames
-from vjepa_core.inference.engines import default_engine, prepare_engine
+from vjepa_core.inference.engines import ENGINES, REFERENCE, default_engine
+from vjepa_core.inference.engines.prepare import prepare_engine
+from vjepa_core.inference.views import clip_views, decoded_clips, validation_evidence
 from vjepa_core.models.device import resolve_device, resolve_precision
 from vjepa_core.paths import checkpoint_results, engines_dir
 from vjepa_core.store.checkpoint import LoadedCheckpoint, load_checkpoint
@@ -42,25 +43,30 @@ class Prediction:
 
 class Predictor:
     def __init__(self, loaded: LoadedCheckpoint, *, device: str = "auto", decoder: str = "auto",
-                 engine: str | None = None, engine_cache: Path | None = None) -> None:
+                 engine: str | None = None, engine_cache: Path | None = None, warehouse: Path | None = None) -> None:
         self.loaded = loaded
         self.device = resolve_device(device)
         self.precision = resolve_precision(loaded.spec.precision, self.device)
         self.decoder = decoder
         self.model = loaded.model.to(self.device).eval()
         self.pre = loaded.manifest["preprocessing"]
-        self.engine = prepare_engine(self.model, part="classifier", engine=engine or default_engine(),
-                                     device=self.device, precision=self.precision, frames=self.pre["frames_per_clip"],
+        engine = engine or default_engine()
+        run_id = loaded.manifest["run_id"]
+        # Eager engines are the model itself: nothing to check, so the views need not be decoded.
+        evidence = (validation_evidence(run_id, warehouse, self.pre, decoder=decoder)
+                    if not ENGINES.get(engine, ENGINES[REFERENCE]).eager else None)
+        self.engine = prepare_engine(self.model, part="classifier", engine=engine, device=self.device,
+                                     precision=self.precision, frames=self.pre["frames_per_clip"],
                                      crop=self.pre["crop_size"], cache_root=engine_cache,
-                                     model_name=f"checkpoint {loaded.manifest['run_id']}")
+                                     model_name=f"checkpoint {run_id}", evidence=evidence)
 
     @classmethod
     def from_checkpoint(cls, path: Path, *, base_model: str | None = None, device: str = "auto",
-                        decoder: str = "auto", engine: str | None = None, engine_cache: Path | None = None
-                        ) -> Predictor:
+                        decoder: str = "auto", engine: str | None = None, engine_cache: Path | None = None,
+                        warehouse: Path | None = None) -> Predictor:
         """`engine_cache` defaults to the engines folder of the results folder the checkpoint is in."""
         return cls(load_checkpoint(Path(path), base_model=base_model), device=device, decoder=decoder, engine=engine,
-                   engine_cache=engine_cache or engines_dir(checkpoint_results(path)))
+                   engine_cache=engine_cache or engines_dir(checkpoint_results(path)), warehouse=warehouse)
 
     @property
     def labels(self) -> list[str]:
@@ -69,13 +75,9 @@ class Predictor:
     @torch.no_grad()
     def classify(self, video: Path | str) -> Prediction:
         start = time.perf_counter()
-        info = probe_video(str(video), decoder=self.decoder)
-        clips = eval_clip_indices(info.num_frames, self.pre["frames_per_clip"], self.pre["frame_stride"],
-                                  self.pre["eval_clips"])
-        frames = [read_frames(str(video), indices, decoder=self.decoder) for indices in clips]
+        frames = decoded_clips(video, self.pre, decoder=self.decoder)
         decoded = time.perf_counter()
-        views = [view for clip in frames
-                 for view in eval_views(clip, self.pre["crop_size"], num_crops=self.pre["eval_crops"])]
+        views = clip_views(frames, self.pre)
         batch = torch.stack(views)
         prepared = time.perf_counter()
         probs = self.probabilities(batch).mean(0)
