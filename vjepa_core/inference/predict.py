@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vjepa_core.inference.engines import ENGINES, REFERENCE, default_engine
+from vjepa_core.inference.engines import ENGINES, default_engine
 from vjepa_core.inference.engines.prepare import prepare_engine
 from vjepa_core.inference.views import clip_views, decoded_clips, validation_evidence
 from vjepa_core.models.device import resolve_device, resolve_precision
@@ -52,9 +52,9 @@ class Predictor:
         self.pre = loaded.manifest["preprocessing"]
         engine = engine or default_engine()
         run_id = loaded.manifest["run_id"]
-        # Eager engines are the model itself: nothing to check, so the views need not be decoded.
-        evidence = (validation_evidence(run_id, warehouse, self.pre, decoder=decoder)
-                    if not ENGINES.get(engine, ENGINES[REFERENCE]).eager else None)
+        # An eager engine is the model itself: nothing to check against (and the views are decoded only for a check).
+        evidence = (None if engine in ENGINES and ENGINES[engine].eager else
+                    validation_evidence(run_id, warehouse, self.pre, decoder=decoder))
         self.engine = prepare_engine(self.model, part="classifier", engine=engine, device=self.device,
                                      precision=self.precision, frames=self.pre["frames_per_clip"],
                                      crop=self.pre["crop_size"], cache_root=engine_cache,
