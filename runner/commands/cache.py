@@ -52,7 +52,6 @@ def cache_ls(results: Path | None = ResultsOption, engines: bool = EnginesOption
 
 
 def _engines_ls(root: Path, *, as_json: bool) -> None:
-    from vjepa_core.inference.engines.check import Agreement
     from vjepa_core.inference.engines.store import list_entries
 
     entries = list_entries(root)
@@ -63,13 +62,24 @@ def _engines_ls(root: Path, *, as_json: bool) -> None:
                    "setup s", "last use"):
         table.add_column(column)
     for e in entries:
-        why = e["reason"] or (f"kept fp32's answers: {Agreement(**e['check']).describe()}" if e["check"] else "-")
+        why = e["reason"] or _kept(e["check"])
         plan = e["plan"]
         kept = f"{', '.join(map(str, plan['fp32_blocks'])) or 'none'} of {plan['blocks']}" if plan else "-"
         table.add_row(e["key"], str(e["engine"]), str(e["part"]), str(e["model"]), str(e["frames"]), str(e["crop"]),
                       str(e["status"]), why, kept, f"{e['bytes'] / 2**20:.1f}", f"{e['setup_s'] or 0:.1f}",
                       datetime.fromtimestamp(e["last_used"]).strftime("%Y-%m-%d %H:%M"))
     stdout_console().print(table)
+
+
+def _kept(check: dict | None) -> str:
+    from vjepa_core.inference.engines.check import Agreement
+
+    if not check:
+        return "-"
+    try:
+        return f"kept fp32's answers: {Agreement(**check).describe()}"
+    except TypeError:  # an entry an older vjepa-lab wrote (never opened again: its key differs)
+        return "kept fp32's answers (checked by an older version)"
 
 
 def _said_without_table(rows: list[dict], *, as_json: bool, empty: str) -> bool:

@@ -184,7 +184,7 @@ def _opened_on_first_call(engine: Int8Engine, folder: Path) -> Runner:
     return run
 
 
-def build_checked(engine: Engine, module: torch.nn.Module, example: torch.Tensor, evidence: Evidence, *,
+def _build_checked(engine: Engine, module: torch.nn.Module, example: torch.Tensor, evidence: Evidence, *,
                   part: str, folder: Path | None) -> tuple[Runner | None, Agreement, Plan | None]:
     """The engine built (its files into `folder` when it is `cacheable`) and checked on `evidence`: (its runner, or
     None where it must be opened from `folder`; the check; the plan of an int8 engine). Raises `EngineUnfit`."""
@@ -196,7 +196,7 @@ def build_checked(engine: Engine, module: torch.nn.Module, example: torch.Tensor
     return runner, evidence.check(part, module, runner)[0], None
 
 
-def verdict(check: Agreement, plan: Plan | None) -> str | None:
+def _verdict(check: Agreement, plan: Plan | None) -> str | None:
     """None when the check passed, else why the engine is rejected (one line)."""
     if check.passed:
         return None
@@ -213,10 +213,10 @@ def _build_entry(engine: Engine, module: torch.nn.Module, example: torch.Tensor,
     with staged_dir(root / describe["key"]) as folder:
         check = plan = None
         try:
-            runner, check, plan = build_checked(engine, module, example, evidence, part=describe["part"],
+            runner, check, plan = _build_checked(engine, module, example, evidence, part=describe["part"],
                                                 folder=folder)
             gc.collect()  # an exported model's session: freed before the entry is opened again from its place
-            reason = verdict(check, plan)
+            reason = _verdict(check, plan)
         except EngineUnfit as unfit:
             reason = str(unfit)
         if reason is not None:
@@ -232,9 +232,9 @@ def _build_entry(engine: Engine, module: torch.nn.Module, example: torch.Tensor,
 def _uncached(engine: Engine, module: torch.nn.Module, example: torch.Tensor, evidence: Evidence, *, part: str,
               key: str) -> PreparedEngine:
     folder = tempfile.TemporaryDirectory(prefix="vjepa-engine-") if isinstance(engine, Int8Engine) else None
-    runner, check, plan = build_checked(engine, module, example, evidence, part=part,
+    runner, check, plan = _build_checked(engine, module, example, evidence, part=part,
                                         folder=Path(folder.name) if folder else None)
-    reason = verdict(check, plan)
+    reason = _verdict(check, plan)
     if reason is not None:
         raise EngineUnfit(reason)
     if runner is None:
