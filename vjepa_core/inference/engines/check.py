@@ -80,9 +80,9 @@ class Agreement:
         if self.kind == VIEWS:
             return (f"top-1 the same on {self.top1_agreement:.1%}, max |prob diff| {self.max_prob_diff:.4f}, 99th "
                     f"percentile {self.p99_prob_diff:.4f} on {self.evidence} (limits {TOP1_TOLERANCE:.0%}, "
-                    f"{self.limit:.3f})")
+                    f"{self.limit:g})")
         return (f"max |prob diff| {self.max_prob_diff:.4f}, bound from the logit errors {self.prob_bound:.4f} on "
-                f"{self.evidence} (limit {self.limit:.3f})")
+                f"{self.evidence} (limit {self.limit:g})")
 
 
 def _ratio(value: float | None, limit: float) -> float:
