@@ -1,15 +1,16 @@
-"""Do inference engines keep a trained checkpoint's answers on its own test videos? Each against fp32, per video.
+"""Do inference engines keep a trained checkpoint's answers on its own videos? Each against fp32, per video.
 
 `python -m benchmarks.engine_agreement CKPT --warehouse W [--engines auto,ort-int8,...] [--json]`
 
-The test videos are the run's (its `predictions` rows of split `test` in the warehouse), or `--videos V...`.
-Each video's evaluation views are decoded once (`Predictor.classify`'s views: the run's frames, stride, clips
-and crops) and classified by `Predictor` under `--engine fp32` and under each engine, in one process; a
-video's probabilities are the mean softmax over its views, as `runner predict` reports them. Printed per
-engine: the engine that ran (`auto` names its choice; a rejected engine shows as fp32 with its reason), top-1
-agreement with fp32 over the videos, the largest |probability difference| over every video and label, and
-the model's ms per view (batches of 8, after the engine is prepared and one warm-up batch; the engine
-cache is a temporary folder).
+The videos are the run's validation and test videos (its `predictions` rows in the warehouse), or `--videos
+V...`. Each engine is prepared as `runner predict` prepares it (checked on the run's validation views, which the
+warehouse lists; the engine cache is a temporary folder). Each video's evaluation views are decoded once (the
+run's frames, stride, clips and crops) and classified by `Predictor` under `--engine fp32` and under each engine,
+in one process; a video's probabilities are the mean softmax over its views, as `runner predict` reports them.
+Printed per engine and split: the engine that ran (`auto` names its choice; a rejected engine shows as fp32 with
+its reason), the encoder blocks it keeps fp32, top-1 agreement with fp32 over the videos, the largest and the
+99th-percentile |probability difference| (per video, over its labels), and the model's ms per view (batches of 8,
+after the engine is prepared and one warm-up batch).
 
 `--demo`: also the demo's classify latency per engine (`DemoService.classify` on the first video, as the
 Gradio app calls it, over the checkpoint's own folder: decode + preprocess + model, the median of 5 calls
@@ -30,27 +31,27 @@ from typing import Any
 import numpy as np
 import torch
 
+from vjepa_core.inference.engines import AUTO, CPU, auto_order
 
-def run_test_videos(warehouse: Path, run_id: str) -> list[str]:
+
+def run_videos(warehouse: Path, run_id: str, split: str) -> list[str]:
     from vjepa_core.store.warehouse import read_connection
 
     with read_connection(warehouse) as con:
-        rows = con.execute("select distinct video from predictions where run_id = ? and split = 'test' order by video",
-                           [run_id]).fetchall()
+        rows = con.execute("select distinct video from predictions where run_id = ? and split = ? order by video",
+                           [run_id, split]).fetchall()
     return [video for (video,) in rows]
 
 
 def views_of(videos: list[str], pre: dict[str, Any]) -> tuple[torch.Tensor, np.ndarray]:
     """Every video's evaluation views [V, T, 3, crop, crop] and the index of the video each view is of."""
-    from vjepa_core.data import eval_clip_indices, eval_views, probe_video, read_frames
+    from vjepa_core.inference.views import clip_views, decoded_clips
 
     stacked, owner = [], []
     for index, video in enumerate(videos):
-        info = probe_video(video)
-        for clip in eval_clip_indices(info.num_frames, pre["frames_per_clip"], pre["frame_stride"], pre["eval_clips"]):
-            for view in eval_views(read_frames(video, clip), pre["crop_size"], num_crops=pre["eval_crops"]):
-                stacked.append(view)
-                owner.append(index)
+        views = clip_views(decoded_clips(video, pre), pre)
+        stacked += views
+        owner += [index] * len(views)
     return torch.stack(stacked), np.array(owner)
 
 
@@ -63,23 +64,35 @@ def per_video(predictor: Any, views: torch.Tensor, owner: np.ndarray) -> tuple[n
     return np.stack([probs[owner == video].mean(0) for video in range(owner.max() + 1)]), ms
 
 
-def run(checkpoint: Path, videos: list[str], engines: list[str]) -> dict[str, Any]:
+def run(checkpoint: Path, splits: dict[str, list[str]], engines: list[str], warehouse: Path | None) -> dict[str, Any]:
     from vjepa_core.inference.predict import Predictor
     from vjepa_core.store.checkpoint import load_checkpoint
 
     loaded = load_checkpoint(checkpoint)
-    views, owner = views_of(videos, loaded.manifest["preprocessing"])
+    views = {split: views_of(videos, loaded.manifest["preprocessing"]) for split, videos in splits.items()}
     cache = tempfile.TemporaryDirectory(prefix="vjepa-agreement-")
-    reference, fp32_ms = per_video(Predictor(loaded, device="cpu", engine="fp32"), views, owner)
-    rows = [{"engine": "fp32", "ran": "fp32", "videos": len(videos), "views": len(views), "top1_agreement": 1.0,
-             "max_prob_diff": 0.0, "ms_per_view": round(fp32_ms, 1), "fallback": None}]
+    fp32 = Predictor(loaded, device="cpu", engine="fp32")
+    reference = {split: per_video(fp32, *views[split]) for split in splits}
+    rows = [{"engine": "fp32", "ran": "fp32", **{
+        split: {"videos": len(videos), "views": len(views[split][0]), "top1_agreement": 1.0, "max_prob_diff": 0.0,
+                "p99_prob_diff": 0.0, "ms_per_view": round(reference[split][1], 1)}
+        for split, videos in splits.items()}}]
     for engine in engines:
-        predictor = Predictor(loaded, device="cpu", engine=engine, engine_cache=Path(cache.name))
-        probs, ms = per_video(predictor, views, owner)
-        rows.append({"engine": engine, "ran": predictor.engine.engine, "videos": len(videos), "views": len(views),
-                     "top1_agreement": float((probs.argmax(1) == reference.argmax(1)).mean()),
-                     "max_prob_diff": float(np.abs(probs - reference).max()), "ms_per_view": round(ms, 1),
-                     "fallback": predictor.engine.fallback})
+        start = time.perf_counter()
+        predictor = Predictor(loaded, device="cpu", engine=engine, engine_cache=Path(cache.name), warehouse=warehouse)
+        prepared = predictor.engine
+        row = {"engine": engine, "ran": prepared.engine, "fallback": prepared.fallback,
+               "setup_s": round(time.perf_counter() - start, 1),
+               "check": prepared.check.as_dict() if prepared.check else None,
+               "plan": prepared.plan.as_dict() if prepared.plan else None}
+        for split in splits:
+            probs, ms = per_video(predictor, *views[split])
+            diff = np.abs(probs - reference[split][0]).max(1)
+            row[split] = {"videos": len(splits[split]), "views": len(views[split][0]),
+                          "top1_agreement": float((probs.argmax(1) == reference[split][0].argmax(1)).mean()),
+                          "max_prob_diff": float(diff.max()), "p99_prob_diff": float(np.percentile(diff, 99)),
+                          "ms_per_view": round(ms, 1)}
+        rows.append(row)
     cache.cleanup()
     return {"checkpoint": str(checkpoint), "run_id": loaded.manifest["run_id"], "strategy": loaded.manifest["strategy"],
             "base_model": loaded.manifest["base_model"], "engines": rows}
@@ -107,30 +120,39 @@ def demo_latency(checkpoint: Path, video: str, engines: list[str]) -> list[dict[
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.engine_agreement", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", type=Path)
-    parser.add_argument("--warehouse", type=Path, help="the run's warehouse: its test videos are classified")
-    parser.add_argument("--videos", nargs="+", help="these videos instead of the run's test videos")
-    parser.add_argument("--engines", default="auto,ort-int8,openvino-int8,torch-int8")
+    parser.add_argument("--warehouse", type=Path, help="the run's warehouse: its validation and test videos are "
+                        "classified, and the engines checked on its validation views")
+    parser.add_argument("--videos", nargs="+", help="these videos instead of the run's validation and test videos")
+    parser.add_argument("--engines", default=",".join([AUTO, *auto_order(CPU)]))
     parser.add_argument("--demo", action="store_true", help="also the demo's classify latency per engine")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     from vjepa_core.store.checkpoint import read_manifest
 
-    videos = args.videos or (run_test_videos(args.warehouse, read_manifest(args.checkpoint)["run_id"])
-                             if args.warehouse else [])
-    if not videos:
-        parser.exit(2, "error: no videos: give --warehouse (the run's test videos) or --videos\n")
+    run_id = read_manifest(args.checkpoint)["run_id"]
+    splits = ({"videos": args.videos} if args.videos else
+              {split: run_videos(args.warehouse, run_id, split) for split in ("val", "test")} if args.warehouse else {})
+    if not any(splits.values()):
+        parser.exit(2, "error: no videos: give --warehouse (the run's validation and test videos) or --videos\n")
     engines = [name.strip() for name in args.engines.split(",") if name.strip()]
-    result = run(args.checkpoint, videos, engines)
+    result = run(args.checkpoint, splits, engines, args.warehouse)
     if args.demo:
-        result["demo"] = demo_latency(args.checkpoint, videos[0], engines)
+        result["demo"] = demo_latency(args.checkpoint, next(iter(splits.values()))[0], engines)
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"{result['strategy']} run {result['run_id']} on {result['base_model']}: {len(videos)} test videos")
+    print(f"{result['strategy']} run {result['run_id']} on {result['base_model']}: "
+          + ", ".join(f"{len(videos)} {split} videos" for split, videos in splits.items()))
     for row in result["engines"]:
         ran = row["ran"] if row["ran"] == row["engine"] else f"{row['engine']} -> {row['ran']}"
-        print(f"  {ran:24s} top-1 same {row['top1_agreement']:7.1%}  max |dp| {row['max_prob_diff']:.4f}  "
-              f"{row['ms_per_view']:7.1f} ms/view" + (f"  (fell back: {row['fallback']})" if row["fallback"] else ""))
+        kept = f" ({len(row['plan']['fp32_blocks'])}/{row['plan']['blocks']} blocks fp32)" if row.get("plan") else ""
+        for split in splits:
+            figures = row[split]
+            print(f"  {ran + kept:36s} {split:5s} top-1 same {figures['top1_agreement']:7.1%}  max |dp| "
+                  f"{figures['max_prob_diff']:.4f}  p99 {figures['p99_prob_diff']:.4f}  "
+                  f"{figures['ms_per_view']:7.1f} ms/view")
+        if row.get("fallback"):
+            print(f"    fell back: {row['fallback']}")
     for row in result.get("demo", []):
         ran = row["ran"] if row["ran"] == row["engine"] else f"{row['engine']} -> {row['ran']}"
         print(f"  demo, {ran:18s} classify {row['total_ms']:7.1f} ms (decode {row['decode_ms']}, preprocess "

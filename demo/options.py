@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vjepa_core.fields import Option, allowed, declared, defaults, flag_default, flags, from_flags, hints, option
+from vjepa_core.inference.engines import ENGINE_ENV, engine_help
 from vjepa_core.paths import DEFAULT_RESULTS, DEFAULT_WAREHOUSE, RESULTS_ENV, WAREHOUSE_ENV
 
 MB = 1_000_000
@@ -36,10 +37,7 @@ class DemoOptions:
     auth: str | None = demo_option(None, "Require this login, as user:password.")
     max_mb: float = demo_option(200.0, "Largest accepted video file, in MB.")
     max_seconds: float = demo_option(120.0, "Longest accepted video, in seconds.")
-    engine: str | None = demo_option(
-        None, "how the model runs: auto (the fastest engine that keeps the answers: on a CPU OpenVINO int8, else "
-        "ONNX Runtime int8), fp32 (eager), or another of runner predict --engine (default env VJEPA_ENGINE, else "
-        "auto)")
+    engine: str | None = demo_option(None, f"{engine_help()} Default: env {ENGINE_ENV}, else auto.")
 
 
 def add_arguments(parser: argparse.ArgumentParser, cls: type) -> argparse.ArgumentParser:

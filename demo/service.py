@@ -193,9 +193,10 @@ class CheckpointCache:
     """
 
     def __init__(self, root: Path, *, device: str = "auto", decoder: str = "auto", engine: str | None = None,
-                 max_loaded: int = 4) -> None:
+                 max_loaded: int = 4, warehouse: Path | None = None) -> None:
         self.root = Path(root)
         self.device, self.decoder, self.engine, self.max_loaded = device, decoder, engine, max_loaded
+        self.warehouse = warehouse  # where a checkpoint's engine finds its run's validation videos
         self.base_loads = 0
         self._bases: dict[tuple[Any, ...], torch.nn.Module] = {}
         self._predictors: OrderedDict[tuple[Path, int], Predictor] = OrderedDict()
@@ -224,7 +225,7 @@ class CheckpointCache:
             base = self._base(manifest)
             loaded = load_checkpoint(folder, base=copy.deepcopy(base))
             return Predictor(loaded, device=self.device, decoder=self.decoder, engine=self.engine,
-                             engine_cache=engines_dir(checkpoint_results(folder)))
+                             engine_cache=engines_dir(checkpoint_results(folder)), warehouse=self.warehouse)
         except UserError as exc:
             raise DemoError(f"checkpoint {name!r} cannot be loaded: {_one_line(exc.reason)}") from exc
         except Exception as exc:  # a damaged file must not take the demo down: report it, keep serving
@@ -316,7 +317,8 @@ class DemoService:
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
-        self.cache = CheckpointCache(self.root, device=self.device, decoder=self.decoder, engine=self.engine)
+        self.cache = CheckpointCache(self.root, device=self.device, decoder=self.decoder, engine=self.engine,
+                                     warehouse=self.warehouse)
 
     def checkpoints(self) -> list[CheckpointInfo]:
         return list_checkpoints(self.root, warehouse=self.warehouse)

@@ -16,6 +16,7 @@ from rich.console import Console
 from runner.options import flag_parameters, option_group
 from vjepa_core.errors import UserError
 from vjepa_core.fields import from_flags
+from vjepa_core.inference.engines import ENGINE_ENV, engine_help
 from vjepa_core.paths import warehouse_path
 from vjepa_core.spec import EXEC_OPTIONS, ExecOptions
 
@@ -27,13 +28,8 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 ConfigOption = typer.Option(None, "--config", "-c", help="YAML file of run options (flags override it).")
-EngineOption = typer.Option(
-    "auto", "--engine", envvar="VJEPA_ENGINE",
-    help="How the model runs: auto (the fastest engine that keeps the answers here: on a CPU OpenVINO int8, else "
-         "ONNX Runtime int8, else fp32; on a GPU the run's autocast; checked against fp32 once per weights and "
-         "cached under <results>/engines), "
-         "fp32 (eager, as trained), bf16, fp16, torch-int8, ort-fp32, ort-int8, openvino-fp32 or openvino-int8. "
-         "Compare them with runner bench --inference. (env VJEPA_ENGINE)")
+EngineOption = typer.Option("auto", "--engine", envvar=ENGINE_ENV,
+                            help=f"{engine_help()} Compare them with runner bench --inference.")
 
 
 def exec_flag(name: str, **default: Any) -> Any:

@@ -51,7 +51,11 @@ class RunOption(Option):
 
 
 def run_option(default: Any, help: str, **details: Any) -> Any:
-    """A `RunSpec` field: its default, its help, and the other `RunOption` details."""
+    """A `RunSpec` field: its default, its help, and the other `RunOption` details. An option only some strategies
+    read names them at the end of its help, from the registry."""
+    read_by = details.get("read_by")
+    if read_by is not None:
+        help = f"{help} Read by {', '.join(name for name, strategy in STRATEGIES.items() if read_by(strategy))}."
     return option(default, RunOption(help, **details))
 
 
@@ -77,8 +81,8 @@ class RunSpec:
         1, "Steps whose gradients add up before one optimizer update.", at_least=1, per_run=True, column=True)
     lr: float = run_option(1e-3, "Peak learning rate (AdamW).", above=0, per_run=True, column=True)
     encoder_lr_scale: float = run_option(
-        1.0, "The encoder weights' learning rate as a fraction of lr (full, scratch): a gentler step for "
-        "pretrained weights than for the new pooler and head. LoRA adapters take lr.", above=0, at_most=1,
+        1.0, "The encoder weights' learning rate as a fraction of lr: a gentler step for pretrained weights than "
+        "for the new pooler and classifier. LoRA adapters take lr.", above=0, at_most=1,
         per_run=True, read_by=Strategy.trains_encoder_weights)
     weight_decay: float = run_option(
         0.01, "AdamW weight decay on matrices (not on biases and norms).", at_least=0, per_run=True, column=True)
@@ -99,7 +103,7 @@ class RunSpec:
         0.05, "Dropout on the LoRA input.", at_least=0, below=1, per_run=True, column=True,
         read_by=Strategy.uses_lora)
     lora_mlp: bool = run_option(
-        False, "lora_backbone: also adapt the encoder MLPs.", per_run=True,
+        False, "Also adapt the encoder MLPs.", per_run=True,
         read_by=Strategy.adapts_encoder_with_lora)
     augment: bool = run_option(True, "Random temporal offset, resized crop and flip in training.")
     hflip: bool = run_option(True, "Mirror training clips (labels swap per the dataset's flip_pairs.json).")
@@ -123,8 +127,8 @@ class RunSpec:
         "official Diving-48/Jester probe); negative counts from the end; empty: the last.", added="2026-11-25")
     pooler_layers: int | None = run_option(
         None, "Self-attention layers of the pooler before its cross-attention (the official num_probe_blocks "
-        "minus 1); another depth than the model's starts a fresh pooler. Read only by strategies that train the "
-        "pooler's own weights (pooler_head, pooler_head_lora, full, scratch). Default: the model's.", at_least=0,
+        "minus 1); another depth than the model's starts a fresh pooler, so only strategies that train the "
+        "pooler's own weights read it. Default: the model's.", at_least=0,
         added="2026-11-25", read_by=Strategy.trains_pooler_weights)
 
     def __post_init__(self) -> None:

@@ -41,8 +41,11 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
-from vjepa_core.inference.engines import ENGINES, PreparedEngine, Probes, model_part, prepare_engine
-from vjepa_core.inference.engines.check import run_batched, synthetic_clips
+from vjepa_core.inference.engines import ENGINES, REFERENCE, EngineUnfit
+from vjepa_core.inference.engines.base import Int8Engine
+from vjepa_core.inference.engines.check import Evidence, probe_evidence, run_batched, synthetic_clips
+from vjepa_core.inference.engines.parts import model_part
+from vjepa_core.inference.engines.prepare import PreparedEngine, example_clips, prepare_engine
 
 GEMM_SHAPE = (2048, 1024, 4096)  # tokens x width x MLP width of a ViT-L clip: the shape that dominates it
 
@@ -82,7 +85,10 @@ class EngineFigures:
     effective_gflops: float
     peak_rss_mb: float | None = None
     fallback: str | None = None
-    rejected: str | None = None  # timed although the check would not let it run (`auto` passes it over)
+    rejected: str | None = None  # timed whole-model int8 although the check rejects it (`auto` passes it over)
+    check: dict[str, Any] | None = None  # the check of the engine that runs (`check.Agreement`)
+    fp32_blocks: list[int] | None = None  # an int8 engine: the encoder blocks it keeps fp32, of `blocks`
+    blocks: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -192,12 +198,14 @@ def flops_per_clip(part: torch.nn.Module, clip: torch.Tensor) -> float:
 
 def bench_engines(source: ModelSource, *, engines: Sequence[str], batches: Sequence[int] = (1, 4), rounds: int = 5,
                   frames: int = 16, clips: torch.Tensor | None = None, clip_count: int = 8, peak_rss: bool = True,
-                  say: Callable[[str], None] = lambda line: None) -> InferenceBench:
+                  evidence: Evidence | None = None, say: Callable[[str], None] = lambda line: None) -> InferenceBench:
     """Every engine in `engines` ("fp32" first: the reference) on the classifier of `source`; see the module doc.
 
     `clips` [C, T, 3, crop, crop] are the inputs (timed on the first `batch` of them, agreement on all of them);
-    by default `clip_count` synthetic clips (at least `max(batches)`). `say` receives one line per step."""
-    names = list(dict.fromkeys(["fp32", *engines]))
+    by default `clip_count` synthetic clips (at least `max(batches)`). `evidence` is what the engines are checked on
+    (default: probe clips). A named int8 engine its check rejects is timed all the same, whole-model int8, and
+    marked so. `say` receives one line per step."""
+    names = list(dict.fromkeys([REFERENCE, *engines]))
     loads = {"before": list(os.getloadavg())}
     model = source.load()
     crop = model.config.crop_size
@@ -207,51 +215,86 @@ def bench_engines(source: ModelSource, *, engines: Sequence[str], batches: Seque
     say(f"{source.describe()}: {len(clips)} clips of {frames} x {crop}^2, engines {', '.join(names)}")
     fp32_rate, int8_rate, kernel = gemm_rates()
     flops = flops_per_clip(part, clips)
-    probes = Probes(part, frames, crop)
-    _ = probes.reference  # fp32 on the probe clips, once, before any engine's setup is timed
-    cache = tempfile.TemporaryDirectory(prefix="vjepa-bench-engines-")
-    prepared: dict[str, PreparedEngine] = {}
+    evidence = evidence or probe_evidence(frames, crop)
+    evidence.reference("classifier", part)  # fp32 on the evidence, once, before any engine's setup is timed
+    workdir = tempfile.TemporaryDirectory(prefix="vjepa-bench-engines-")
+    cache = Path(workdir.name) / "engines"
+    timed: dict[str, Timed] = {}
     for name in names:
-        prepared[name] = prepare_engine(model, part="classifier", engine=name, device=torch.device("cpu"),
-                                        frames=frames, crop=crop, cache_root=Path(cache.name), probes=probes,
-                                        keep_rejected=True)
-        ran = prepared[name]
-        label = name if ran.engine == name else f"{name} ({ran.engine})"
-        say(f"{label}: prepared in {ran.setup_s:.1f} s" + (" (from the cache)" if ran.cached else "")
-            + _fallback_note(ran))
-    outputs = {name: run_batched(runner, clips, max(batches)) for name, runner in prepared.items()}
+        prepared = prepare_engine(model, part="classifier", engine=name, device=torch.device("cpu"), frames=frames,
+                                  crop=crop, cache_root=cache, evidence=evidence)
+        timed[name] = _timed(name, prepared, part, cache=cache, own=Path(workdir.name) / name, frames=frames,
+                             crop=crop)
+        label = name if prepared.engine == name else f"{name} ({prepared.engine})"
+        say(f"{label}: prepared in {prepared.setup_s:.1f} s" + (" (from the cache)" if prepared.cached else "")
+            + _note(timed[name]))
+    outputs = {name: run_batched(entry.run, clips, max(batches)) for name, entry in timed.items()}
     bench = InferenceBench(source.describe(), frames, crop, flops, fp32_rate, int8_rate, kernel,
                            torch.get_num_threads(), cpu=cpu_description())
     for batch in batches:
-        times = _round_robin(prepared, clips[:batch], rounds)
+        times = _round_robin({name: entry.run for name, entry in timed.items()}, clips[:batch], rounds)
         for name in names:
-            ms = 1000 * times[name] / batch
-            diff, top1 = _agreement(outputs["fp32"], outputs[name])
+            ms, entry = 1000 * times[name] / batch, timed[name]
+            diff, top1 = _agreement(outputs[REFERENCE], outputs[name])
             bench.engines.append(EngineFigures(
-                prepared[name].engine, name, batch, ms, times["fp32"] / times[name], diff, top1,
-                prepared[name].setup_s, ENGINES[prepared[name].engine].cacheable, flops / (ms / 1000) / 1e9,
-                fallback=prepared[name].fallback, rejected=prepared[name].rejected))
-            say(f"batch {batch}: {name} {ms:.1f} ms/clip, {times['fp32'] / times[name]:.2f}x fp32")
+                entry.engine, name, batch, ms, times[REFERENCE] / times[name], diff, top1, entry.prepared.setup_s,
+                ENGINES[entry.engine].cacheable, flops / (ms / 1000) / 1e9, fallback=entry.prepared.fallback,
+                rejected=entry.rejected, check=entry.prepared.check.as_dict() if entry.prepared.check else None,
+                fp32_blocks=list(entry.prepared.plan.fp32_blocks) if entry.prepared.plan else None,
+                blocks=entry.prepared.plan.blocks if entry.prepared.plan else None))
+            say(f"batch {batch}: {name} {ms:.1f} ms/clip, {times[REFERENCE] / times[name]:.2f}x fp32")
     if peak_rss:  # one child per engine, at the largest batch: the figure of every row of that engine
-        for name in names:
-            peak = child_peak_rss(source, name, frames=frames, batch=max(batches), cache_root=Path(cache.name))
+        for name, entry in timed.items():
+            peak = child_peak_rss(source, entry.engine, folder=entry.folder, frames=frames, batch=max(batches))
             for figures in bench.engines:
                 if figures.requested == name:
                     figures.peak_rss_mb = peak
             say(f"{name}: peak RSS {peak:.0f} MiB (own process, batch {max(batches)})")
-    cache.cleanup()
+    workdir.cleanup()
     loads["after"] = list(os.getloadavg())
     bench.load_average = loads
     return bench
 
 
-def _fallback_note(prepared: PreparedEngine) -> str:
-    if prepared.rejected:
-        return f" (timed, though the check rejects it: {prepared.rejected})"
-    return f" (fell back to fp32: {prepared.fallback})" if prepared.fallback else ""
+@dataclass
+class Timed:
+    """One engine of the bench: what runs (`engine`, `run`), its files (`folder`, None for eager engines), and
+    why the check rejects it when it is timed all the same."""
+
+    prepared: PreparedEngine
+    engine: str
+    run: Callable[[torch.Tensor], torch.Tensor]
+    folder: Path | None = None
+    rejected: str | None = None
 
 
-def _round_robin(runners: dict[str, PreparedEngine], batch: torch.Tensor, rounds: int) -> dict[str, float]:
+def _timed(name: str, prepared: PreparedEngine, part: torch.nn.Module, *, cache: Path, own: Path, frames: int,
+           crop: int) -> Timed:
+    """What the bench times for `name`: the prepared engine, or (a named int8 engine its check rejects) the whole
+    model in int8, exported into `own`."""
+    engine = ENGINES.get(name)
+    if prepared.fallback is None or not isinstance(engine, Int8Engine) or engine.missing():
+        folder = cache / prepared.key if prepared.key is not None else None
+        return Timed(prepared, prepared.engine, prepared, folder)
+    own.mkdir()
+    try:
+        engine.export(part, example_clips(frames, crop), own)
+    except EngineUnfit:  # it does not even build: fp32 is what runs
+        return Timed(prepared, prepared.engine, prepared)
+    return Timed(prepared, name, engine.open(own), own, rejected=prepared.fallback)
+
+
+def _note(entry: Timed) -> str:
+    if entry.rejected:
+        return f" (timed whole-model int8, though the check rejects it: {entry.rejected})"
+    if entry.prepared.fallback:
+        return f" (fell back to fp32: {entry.prepared.fallback})"
+    plan = entry.prepared.plan
+    return f" ({plan.describe()})" if plan is not None else ""
+
+
+def _round_robin(runners: dict[str, Callable[[torch.Tensor], torch.Tensor]], batch: torch.Tensor, rounds: int
+                 ) -> dict[str, float]:
     """Median seconds per call of each runner on `batch`: one warm-up call each, then `rounds` rounds in turn."""
     times: dict[str, list[float]] = {name: [] for name in runners}
     for runner in runners.values():
@@ -270,28 +313,29 @@ def _agreement(reference: torch.Tensor, logits: torch.Tensor) -> tuple[float, fl
     return float((ref - other).abs().max()), float((ref.argmax(-1) == other.argmax(-1)).float().mean())
 
 
-def child_peak_rss(source: ModelSource, engine: str, *, frames: int, batch: int, cache_root: Path) -> float:
-    """MiB: the peak RSS of a fresh process that loads `source`, opens `engine` (from `cache_root`, filled before)
-    and classifies one batch of `batch` clips."""
+def child_peak_rss(source: ModelSource, engine: str, *, folder: Path | None, frames: int, batch: int) -> float:
+    """MiB: the peak RSS of a fresh process that loads `source`, opens `engine` (from its files in `folder`, freeing
+    the torch model first as a `Predictor` does; an eager engine runs the model) and classifies `batch` clips."""
     context = multiprocessing.get_context("spawn")
     with context.Pool(1) as pool:
-        return pool.apply(_peak_rss_of_one_batch, (source, engine, frames, batch, str(cache_root),
+        return pool.apply(_peak_rss_of_one_batch, (source, engine, str(folder) if folder else None, frames, batch,
                                                    torch.get_num_threads()))
 
 
-def _peak_rss_of_one_batch(source: ModelSource, engine: str, frames: int, batch: int, cache_root: str,
+def _peak_rss_of_one_batch(source: ModelSource, engine: str, folder: str | None, frames: int, batch: int,
                            threads: int) -> float:
     import gc
 
     torch.set_num_threads(threads)
     model = source.load()
     crop = model.config.crop_size
-    prepared = prepare_engine(model, part="classifier", engine=engine, device=torch.device("cpu"), frames=frames,
-                              crop=crop, cache_root=Path(cache_root), keep_rejected=True)
-    if not prepared.needs_model:  # what a predictor does too: an exported engine runs without the torch weights
+    if folder is None:
+        run = ENGINES[engine].build(model_part(model, "classifier"), example_clips(frames, crop))
+    else:  # an exported engine runs without the torch weights
         del model
         gc.collect()
-    prepared(synthetic_clips(frames, crop, count=batch, seed=1))
+        run = ENGINES[engine].open(Path(folder))
+    run(synthetic_clips(frames, crop, count=batch, seed=1))
     return own_peak_rss() / 2**20
 
 

@@ -16,15 +16,16 @@ from rich.table import Table
 
 from runner.options import stdout_console
 from vjepa_core.errors import UserError
+from vjepa_core.inference.engines import AUTO, CPU, REFERENCE, auto_order, engine_names
 
 DEFAULT_MODEL = "tiny-jepa"
-DEFAULT_ENGINES = "fp32,auto,torch-int8,ort-fp32,ort-int8,openvino-fp32,openvino-int8"
+DEFAULT_ENGINES = ",".join([REFERENCE, AUTO, *auto_order(CPU)])  # the reference, auto, and each of its choices
 
 
 def bench_inference(*, model: str | None, checkpoint: Path | None, engines: str, batches: str, rounds: int,
-                    clips: int, frames: int | None, peak_rss: bool, as_json: bool, quiet: bool) -> None:
+                    clips: int, frames: int | None, peak_rss: bool, as_json: bool, quiet: bool,
+                    warehouse: Path | None = None) -> None:
     from runner.bench.engines import ModelSource, bench_engines
-    from vjepa_core.inference.engines import engine_names
 
     names = _names(engines, engine_names())
     sizes = _batches(batches)
@@ -36,7 +37,8 @@ def bench_inference(*, model: str | None, checkpoint: Path | None, engines: str,
     frames = frames or _checkpoint_frames(checkpoint) or 16
     say = (lambda line: None) if quiet else (lambda line: typer.echo(line, err=True))
     bench = bench_engines(source, engines=names, batches=sizes, rounds=rounds, frames=frames,
-                          clip_count=max(clips, *sizes), peak_rss=peak_rss, say=say)
+                          clip_count=max(clips, *sizes), peak_rss=peak_rss, say=say,
+                          evidence=_run_evidence(checkpoint, warehouse))
     if as_json:
         typer.echo(json.dumps(bench.as_dict()))
         return
@@ -61,6 +63,18 @@ def _batches(text: str) -> list[int]:
     return sizes
 
 
+def _run_evidence(checkpoint: Path | None, warehouse: Path | None) -> Any:
+    """A checkpoint's engines are checked on its run's validation views, as `runner predict` checks them."""
+    if checkpoint is None:
+        return None
+    from vjepa_core.inference.views import validation_evidence
+    from vjepa_core.paths import warehouse_path
+    from vjepa_core.store.checkpoint import read_manifest
+
+    manifest = read_manifest(checkpoint)
+    return validation_evidence(manifest["run_id"], warehouse_path(warehouse), manifest["preprocessing"])
+
+
 def _checkpoint_frames(checkpoint: Path | None) -> int | None:
     if checkpoint is None:
         return None
@@ -70,17 +84,20 @@ def _checkpoint_frames(checkpoint: Path | None) -> int | None:
 
 
 def print_inference_bench(result: dict[str, Any]) -> None:
+    from vjepa_core.inference.engines.check import Agreement
+
     table = Table(title=f"inference engines on {result['source']}: {result['frames']} frames x {result['crop']}^2, "
                         f"{result['threads']} threads, {result['flops_per_clip'] / 1e9:.1f} GFLOP per clip")
-    for column in ("engine", "batch", "ms/clip", "vs fp32", "max |dp|", "top-1 same", "peak RSS MiB", "setup s",
-                   "cached on disk", "GFLOP/s"):
+    for column in ("engine", "batch", "ms/clip", "vs fp32", "max |dp|", "top-1 same", "fp32 blocks", "peak RSS MiB",
+                   "setup s", "cached on disk", "GFLOP/s"):
         table.add_column(column, justify="left" if column == "engine" else "right")
     for row in result["engines"]:
         name = row["requested"] if row["requested"] == row["engine"] else f"{row['requested']} -> {row['engine']}"
         rss = "-" if row["peak_rss_mb"] is None else f"{row['peak_rss_mb']:.0f}"
+        kept = "-" if row["blocks"] is None else f"{len(row['fp32_blocks'])}/{row['blocks']}"
         table.add_row(name, str(row["batch"]), f"{row['ms_per_clip']:.1f}", f"{row['speedup']:.2f}x",
-                      f"{row['max_prob_diff']:.4f}", f"{row['top1_agreement']:.0%}", rss, f"{row['setup_s']:.1f}",
-                      "yes" if row["cacheable"] else "no", f"{row['effective_gflops']:.1f}")
+                      f"{row['max_prob_diff']:.4f}", f"{row['top1_agreement']:.0%}", kept, rss,
+                      f"{row['setup_s']:.1f}", "yes" if row["cacheable"] else "no", f"{row['effective_gflops']:.1f}")
     out = stdout_console()
     out.print(table)
     loads = result["load_average"]
@@ -89,6 +106,8 @@ def print_inference_bench(result: dict[str, Any]) -> None:
               f"{loads['before'][0]:.1f} before, {loads['after'][0]:.1f} after")
     notes = {}  # one line per engine, not per batch
     for row in result["engines"]:
+        if row["check"] and not row["rejected"]:
+            notes[row["requested"]] = f"({row['engine']}) kept fp32's answers: {Agreement(**row['check']).describe()}"
         if row["rejected"]:
             notes[row["requested"]] = f"is timed, but the check rejects it (auto would not run it): {row['rejected']}"
         elif row["fallback"]:

@@ -20,6 +20,10 @@ from rich.table import Table
 from runner.app import app
 from runner.bench.inference import DEFAULT_ENGINES, bench_inference
 from runner.options import fail, stdout_console, user_errors
+from vjepa_core.paths import WAREHOUSE_ENV
+from vjepa_core.strategies import STRATEGIES
+
+FROZEN_ENCODER = tuple(name for name, strategy in STRATEGIES.items() if strategy.frozen_encoder)
 
 
 @app.command()
@@ -45,7 +49,7 @@ def bench(
                                            help="Cached augmented views per training video."),
     frames_per_clip: int | None = typer.Option(None, show_default="16; 8 with --sweep", help="Frames per clip."),
     workers: int | None = typer.Option(None, "--workers", help="Decode workers (default: half the CPUs, 1-4)."),
-    strategies: str = typer.Option("head,pooler_head,lora,pooler_head_lora", help="Comma-separated strategies."),
+    strategies: str = typer.Option(",".join(FROZEN_ENCODER), help="Comma-separated frozen-encoder strategies."),
     inference: bool = typer.Option(False, "--inference", help="Time inference engines instead: per-clip time of "
                                    "each --engines against fp32 eager in one process, their answers against "
                                    "fp32's, peak RSS, setup cost, effective GFLOP/s and this machine's GEMM rates."),
@@ -63,6 +67,9 @@ def bench(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     work_dir: Path | None = typer.Option(None, help="Keep data, caches and checkpoints here (default: a "
                                          "temporary folder, deleted after)."),
+    warehouse: Path | None = typer.Option(None, "--warehouse", envvar=WAREHOUSE_ENV, help="--inference --checkpoint: "
+                                          "the warehouse whose validation videos of the run the engines are checked "
+                                          "on, as runner predict checks them (else probe clips)."),
 ) -> None:
     """Time the frozen-backbone matrix two ways (naive: encoder every step, batch 1, fp32; ours: shared cache).
 
@@ -76,12 +83,12 @@ def bench(
     Example: runner bench --inference --model /path/to/save_pretrained --engines fp32,auto --batches 1
     """
     from runner.bench.matrix import Workload, run_bench
-    from vjepa_core.strategies import STRATEGIES
     from vjepa_core.training.features import default_workers
 
     if inference:
         bench_inference(model=model, checkpoint=checkpoint, engines=engines, batches=batches, rounds=rounds,
-                        clips=clips, frames=frames_per_clip, peak_rss=peak_rss, as_json=as_json, quiet=quiet)
+                        clips=clips, frames=frames_per_clip, peak_rss=peak_rss, as_json=as_json, quiet=quiet,
+                        warehouse=warehouse)
         return
     model = model or "small"
     sizes = dict(epochs=epochs, train_per_class=train_per_class, train_views=train_views,
@@ -97,7 +104,7 @@ def bench(
     names = tuple(s.strip() for s in strategies.split(",") if s.strip())
     bad = [s for s in names if s not in STRATEGIES or not STRATEGIES[s].frozen_encoder]
     if bad or not names:
-        fail(f"--strategies takes frozen-encoder strategies (head, pooler_head, lora, pooler_head_lora), got {bad}")
+        fail(f"--strategies takes frozen-encoder strategies ({', '.join(FROZEN_ENCODER)}), got {bad}")
     if not 2 <= classes <= 6 or min(epochs, train_per_class, eval_per_class, train_views, frames_per_clip) < 1:
         fail("bench needs 2-6 classes and epochs, train/eval videos per class, views and frames of at least 1")
     if naive_epochs is not None and naive_epochs < 1:

@@ -27,7 +27,8 @@ def cache_ls(results: Path | None = ResultsOption, engines: bool = EnginesOption
              as_json: bool = typer.Option(False, "--json", help="Print one JSON object per group (or engine).")
              ) -> None:
     """List cache groups (one per model x preprocessing x kind): entries and size on disk. With --engines, the
-    prepared inference engines: engine, model, clip shape, whether it kept fp32's answers, size, last use."""
+    prepared inference engines: engine, model, clip shape, whether it kept fp32's answers and why (the evidence it
+    was checked on, the figures), the encoder blocks an int8 engine keeps fp32, size, last use."""
     from vjepa_core.store.cache import list_groups
 
     if engines:
@@ -57,19 +58,28 @@ def _engines_ls(root: Path, *, as_json: bool) -> None:
     if _said_without_table(entries, as_json=as_json, empty=f"no prepared engines at {root}"):
         return
     table = Table(title=f"prepared inference engines {root}: {sum(e['bytes'] for e in entries) / 2**20:.1f} MiB")
-    for column in ("key", "engine", "part", "model", "frames", "crop", "status", "vs fp32", "MiB", "setup s",
-                   "last use"):
+    for column in ("key", "engine", "part", "model", "frames", "crop", "status", "why", "fp32 blocks", "MiB",
+                   "setup s", "last use"):
         table.add_column(column)
     for e in entries:
-        check = e["check"] or {}
-        agreement = (f"max |dp| {check['max_prob_diff']:.4f}, bound {check['prob_bound']:.4f}"
-                     if check.get("max_prob_diff") is not None else
-                     f"token error {check['token_error']:.4f}" if check.get("token_error") is not None else "-")
+        why = e["reason"] or _kept(e["check"])
+        plan = e["plan"]
+        kept = f"{', '.join(map(str, plan['fp32_blocks'])) or 'none'} of {plan['blocks']}" if plan else "-"
         table.add_row(e["key"], str(e["engine"]), str(e["part"]), str(e["model"]), str(e["frames"]), str(e["crop"]),
-                      str(e["status"]), agreement,
-                      f"{e['bytes'] / 2**20:.1f}", f"{e['setup_s'] or 0:.1f}",
+                      str(e["status"]), why, kept, f"{e['bytes'] / 2**20:.1f}", f"{e['setup_s'] or 0:.1f}",
                       datetime.fromtimestamp(e["last_used"]).strftime("%Y-%m-%d %H:%M"))
     stdout_console().print(table)
+
+
+def _kept(check: dict | None) -> str:
+    from vjepa_core.inference.engines.check import Agreement
+
+    if not check:
+        return "-"
+    try:
+        return f"kept fp32's answers: {Agreement(**check).describe()}"
+    except TypeError:  # an entry an older vjepa-lab wrote (never opened again: its key differs)
+        return "kept fp32's answers (checked by an older version)"
 
 
 def _said_without_table(rows: list[dict], *, as_json: bool, empty: str) -> bool:

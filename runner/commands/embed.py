@@ -71,7 +71,7 @@ def embed(
     setup = _model(model, checkpoint, label_names(videos.items) or ["video"], frames_per_clip, frame_stride)
     feed = _feed(device, setup["precision"], batch_size, workers, progress_enabled(quiet))
     clip_cfg = _clip_config(setup, decoder)
-    feed = _with_engine(feed, setup, engine, clip_cfg.frames_per_clip, root)
+    feed = _with_engine(feed, setup, engine, clip_cfg.frames_per_clip, root, warehouse=warehouse_path(warehouse))
     result = embed_videos(setup["model"].to(feed.device), videos.items, source=setup["source"], clip_cfg=clip_cfg,
                           feed=feed, cache_root=root / "cache", model_name=setup["name"], windowing=windowing)
     for path, reason in result.skipped:
@@ -132,7 +132,7 @@ def _model(model: str | None, checkpoint: Path | None, labels: list[str], frames
     name = describe_model(model or loaded.manifest["base_model"])
     return {"model": loaded.model, "name": name, "source": "pooler", "run_id": loaded.manifest["run_id"],
             "precision": loaded.spec.precision, "describe": f"the pooler of checkpoint {loaded.manifest['run_id']}",
-            "frames_per_clip": pre["frames_per_clip"], "frame_stride": pre["frame_stride"]}
+            "frames_per_clip": pre["frames_per_clip"], "frame_stride": pre["frame_stride"], "preprocessing": pre}
 
 
 def _feed(device: str, precision: str, batch_size: int, workers: int | None, progress: bool) -> Any:
@@ -145,17 +145,22 @@ def _feed(device: str, precision: str, batch_size: int, workers: int | None, pro
                       progress=progress)
 
 
-def _with_engine(feed: Any, setup: dict[str, Any], engine: str, frames: int, results: Path) -> Any:
-    """`feed` with the encoder under `engine`; an eager engine keeps today's path at its precision."""
+def _with_engine(feed: Any, setup: dict[str, Any], engine: str, frames: int, results: Path, *,
+                 warehouse: Path) -> Any:
+    """`feed` with the encoder under `engine`; an eager engine keeps today's path at its precision. A checkpoint's
+    engine is checked on its run's validation views, as `runner predict` checks it."""
     from dataclasses import replace
 
-    from vjepa_core.inference.engines import prepare_engine
+    from vjepa_core.inference.engines.prepare import prepare_engine
+    from vjepa_core.inference.views import validation_evidence
     from vjepa_core.paths import engines_dir
 
     model = setup["model"].to(feed.device)
+    evidence = (validation_evidence(setup["run_id"], warehouse, setup["preprocessing"])
+                if setup["run_id"] is not None else None)
     prepared = prepare_engine(model, part="encoder", engine=engine, device=feed.device, precision=feed.precision,
                               frames=frames, crop=model.config.crop_size, cache_root=engines_dir(results),
-                              model_name=setup["name"])
+                              model_name=setup["name"], evidence=evidence)
     if prepared.needs_model:
         return replace(feed, precision=prepared.engine)
     return replace(feed, encoder=prepared, engine=prepared.engine)

@@ -13,7 +13,7 @@ import typer
 
 from runner.app import EngineOption, app, exec_flag
 from runner.bulk import VIDEO_SET_HELP, Tally
-from runner.options import progress_enabled, user_errors
+from runner.options import WarehouseOption, progress_enabled, user_errors
 from vjepa_core.errors import UserError
 from vjepa_core.paths import RESULTS_ENV
 
@@ -38,6 +38,7 @@ def predict(
     results: Path | None = typer.Option(None, "--results", envvar=RESULTS_ENV,
                                         show_default="the checkpoint's results folder",
                                         help="Results folder whose engines/ keeps prepared engines."),
+    warehouse: Path | None = WarehouseOption,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per video (or window)."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV: a header, then one row per video (or window)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Also write every row to this .csv or .json file, "
@@ -55,7 +56,7 @@ def predict(
     from vjepa_core.data.videosets import check_video_set, find_videos
     from vjepa_core.inference.engines import check_engine_name
     from vjepa_core.inference.predict import Predictor
-    from vjepa_core.paths import checkpoint_results, engines_dir
+    from vjepa_core.paths import checkpoint_results, engines_dir, warehouse_path
 
     _check_options(top_k=top_k, window=window, stride=stride, batch_size=batch_size, as_json=as_json,
                    as_csv=as_csv)
@@ -65,7 +66,8 @@ def predict(
     # and a set in which nothing decodes is one error line.
     checked = check_video_set(found, decoder=decoder, progress=progress_enabled(quiet) and len(found.items) > 1)
     predictor = Predictor.from_checkpoint(checkpoint, base_model=model, device=device, decoder=decoder, engine=engine,
-                                          engine_cache=engines_dir(checkpoint_results(checkpoint, results)))
+                                          engine_cache=engines_dir(checkpoint_results(checkpoint, results)),
+                                          warehouse=warehouse_path(warehouse))
     printer = RowPrinter("json" if as_json else "csv" if as_csv else "text", top_k,
                          columns=_columns(predictor.labels, top_k, windows=window is not None))
     tally = Tally(len(found.items), verb="classified", skipped=checked.skipped)

@@ -8,6 +8,7 @@ import typer
 
 from runner.app import app, console, exec_flag, existing_warehouse
 from runner.options import ResultsOption, WarehouseOption, fail, progress_enabled, stdout_console, user_errors
+from vjepa_core.inference.engines import SPACE, auto_help, space_choices
 from vjepa_core.paths import results_path
 
 
@@ -22,9 +23,9 @@ def release(
                                       "(and pooler), and a reference to the base model, instead of merged weights."),
     space: bool = typer.Option(False, "--space", help="Write a Hugging Face Space: a Gradio app that imports no "
                                "vjepa-lab code, its requirements, 2-3 test clips, and the model in OUT/model."),
-    engine: str = typer.Option("auto", "--engine", help="With --space: the engine the app runs. auto: ort-int8 "
-                               "if it keeps fp32's answers (the engines' check on probe clips), else ort-fp32 "
-                               "(exported to OUT/model/onnx, run by onnxruntime); fp32: transformers only."),
+    engine: str = typer.Option("auto", "--engine", help=f"With --space: the engine the app runs (exported to "
+                               f"OUT/model/onnx, run by onnxruntime), one of {', '.join(space_choices())}. "
+                               f"{auto_help(SPACE)}."),
     force: bool = typer.Option(False, "--force", help="Replace an earlier release in OUT."),
     warehouse: Path | None = WarehouseOption,
     results: Path | None = ResultsOption,

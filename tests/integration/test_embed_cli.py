@@ -16,7 +16,7 @@ from runner.cli import app
 from tests.support import TrainedRuns
 from vjepa_core.data import discover_dataset, eval_views, read_frames
 from vjepa_core.data.clips import ClipConfig, EvalClips
-from vjepa_core.inference.engines import AUTO_CPU
+from vjepa_core.inference.engines import CPU, auto_order
 from vjepa_core.models import load_model
 from vjepa_core.store.checkpoint import load_checkpoint
 from vjepa_core.store.warehouse import Warehouse
@@ -107,7 +107,7 @@ def test_the_default_engine_embeds_like_fp32_into_its_own_cache_group(synthetic_
     first = invoke(*args)
     assert first.exit_code == 0, first.output
     ran = re.search(r"engine ([\w-]+)", first.stdout)
-    assert ran and ran[1] in AUTO_CPU and encoded(first.stdout) == (24, 0)  # an int8 engine's tokens, not fp32's
+    assert ran and ran[1] in auto_order(CPU) and encoded(first.stdout) == (24, 0)  # an int8 engine's tokens, not fp32's
     assert encoded(invoke(*args).stdout) == (0, 24)
     stored = Warehouse(warehouse).embeddings()
     fp32 = stored[(stored["source"] == "encoder") & (stored["model_fingerprint"] != parquet_of(first.stdout)

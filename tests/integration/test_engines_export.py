@@ -4,8 +4,9 @@ The checkpoint is the session's trained `pooler_head` (tiny preset, seed 0), its
 engine cache of its results folder (where `runner predict` and the demo find them). An engine that keeps
 fp32's answers on the probe clips runs and answers like fp32 on other clips at any batch size, and a second
 `prepare_engine` opens the cached files (no export, no check) with the very same outputs; one that does not
-falls back to fp32 with its reason. `openvino-fp32` is `openvino-int8` without the weight compression: left
-to `runner bench --inference` (12 s more here). The bench runs end to end through the CLI on the tiny preset.
+falls back to fp32 with its reason. A `Predictor` given the warehouse checks its engine on the run's own
+validation views, and `runner cache ls --engines` shows the verdict and its evidence. The bench runs end to
+end through the CLI on the tiny preset.
 """
 
 from __future__ import annotations
@@ -21,17 +22,20 @@ from typer.testing import CliRunner
 from runner.bench.engines import MATMUL_FLAGS, ModelSource, child_peak_rss, flops_per_clip, gemm_rates
 from runner.cli import app
 from tests.support import TrainedRuns
-from vjepa_core.inference.engines import model_part, prepare_engine
 from vjepa_core.inference.engines.base import in_encoder
-from vjepa_core.inference.engines.check import PROB_TOLERANCE, synthetic_clips
+from vjepa_core.inference.engines.check import PROB_TOLERANCE, probe_evidence, synthetic_clips
+from vjepa_core.inference.engines.parts import model_part
+from vjepa_core.inference.engines.prepare import prepare_engine
 from vjepa_core.inference.engines.store import engine_key, list_entries
+from vjepa_core.inference.predict import Predictor
+from vjepa_core.inference.views import validation_videos
 from vjepa_core.models import feature_layers, load_model
 from vjepa_core.paths import checkpoint_results, engines_dir
 from vjepa_core.store.checkpoint import load_checkpoint
 
 CPU = torch.device("cpu")
 LABELS = ["up", "down", "left", "right", "wave", "still"]
-FILES = {"ort-fp32": "model.onnx", "ort-int8": "model.int8.onnx", "openvino-int8": "model.xml", "torch-int8": None}
+FILES = {"ort-int8": "model.int8.onnx", "openvino-int8": "model.xml"}
 # OpenVINO's runtime stays in a process once loaded (its own thread pool): later tests that fork DataLoader
 # workers (runner pretrain) then crash that process. Its engine is tested in a spawned process of its own.
 OWN_PROCESS = {"openvino-int8"}
@@ -67,7 +71,8 @@ def check_engine(engine: str, checkpoint: Path, threads: int | None = None) -> N
 
     first = prepare()
     key = engine_key(engine=engine, part="classifier", module=model_part(model, "classifier"),
-                     feature_layers=feature_layers(model), frames=16, crop=64)
+                     feature_layers=feature_layers(model), frames=16, crop=64,
+                     evidence=probe_evidence(16, 64).identity)
     [row] = [row for row in list_entries(root) if row["key"] == key]
     if first.fallback is not None:  # rejected: fp32 runs, and the entry keeps only the reason
         assert first.engine == "fp32" and row["status"] == "rejected" and "answers differ" in row["reason"]
@@ -83,8 +88,7 @@ def check_engine(engine: str, checkpoint: Path, threads: int | None = None) -> N
         assert torch.allclose(first(clips[:size]), first(clips)[:size], atol=1e-4)
     again = prepare()
     assert again.cached and again.check == first.check and torch.equal(again(clips), first(clips))
-    if FILES[engine]:
-        assert (root / row["key"] / FILES[engine]).is_file() and row["bytes"] > 100_000
+    assert (root / row["key"] / FILES[engine]).is_file() and row["bytes"] > 100_000
     if engine == "ort-int8":
         assert_int8_encoder_only(root / row["key"] / FILES[engine])
     if engine == "openvino-int8":
@@ -161,15 +165,17 @@ def test_openvino_converts_through_torch_export_with_ops_named_by_module_and_tra
 
 
 def test_runner_bench_inference_measures_engines_side_by_side() -> None:
-    result = CliRunner().invoke(app, ["bench", "--inference", "--model", "tiny", "--engines", "fp32,torch-int8",
+    result = CliRunner().invoke(app, ["bench", "--inference", "--model", "tiny", "--engines", "fp32,ort-int8",
                                       "--batches", "1", "--rounds", "1", "--clips", "2", "--no-peak-rss", "--json",
                                       "-q"])
     assert result.exit_code == 0, result.output
     bench = json.loads(result.stdout)
-    assert [(f["requested"], f["batch"]) for f in bench["engines"]] == [("fp32", 1), ("torch-int8", 1)]
+    assert [(f["requested"], f["batch"]) for f in bench["engines"]] == [("fp32", 1), ("ort-int8", 1)]
     fp32, int8 = bench["engines"]
     assert fp32["speedup"] == 1.0 and fp32["max_prob_diff"] == 0.0 and fp32["top1_agreement"] == 1.0
-    assert 0 < int8["max_prob_diff"] < 0.1 and int8["setup_s"] > 0 and not int8["cacheable"]
+    assert fp32["check"] is None and fp32["blocks"] is None  # the reference is not checked
+    assert 0 < int8["max_prob_diff"] < 0.1 and int8["setup_s"] > 0 and int8["cacheable"] and not int8["rejected"]
+    assert int8["check"]["kind"] == "probes" and int8["check"]["passed"] and int8["blocks"] == 2
     assert int8["speedup"] == pytest.approx(fp32["ms_per_clip"] / int8["ms_per_clip"], rel=1e-6)
     assert all(f["peak_rss_mb"] is None for f in bench["engines"])  # --no-peak-rss: measured below, once
     assert bench["flops_per_clip"] == flops_per_clip(model_part(load_model("tiny", LABELS), "classifier"),
@@ -185,9 +191,31 @@ def test_runner_bench_inference_measures_engines_side_by_side() -> None:
     assert bench["cpu"].endswith(f"({', '.join(present)})" if present else f"(none of {'/'.join(MATMUL_FLAGS)})")
 
 
+def test_a_checkpoint_s_engine_is_checked_on_its_run_s_validation_views_and_listed_with_why(
+        trained_runs: TrainedRuns, tmp_path: Path) -> None:
+    checkpoint = trained_runs.results / "checkpoints" / trained_runs.run_ids[0]  # head, seed 0
+    videos = validation_videos(trained_runs.warehouse, trained_runs.run_ids[0])
+    assert len(videos) == 6  # one per class of synthetic_small
+    cache = tmp_path / "engines"  # the engines folder of the results folder tmp_path
+    predictor = Predictor.from_checkpoint(checkpoint, device="cpu", engine="ort-int8", engine_cache=cache,
+                                          warehouse=trained_runs.warehouse)
+    check = predictor.engine.check
+    assert predictor.engine.engine == "ort-int8" and check.kind == "views" and check.passed
+    assert check.clips == 6 and check.evidence == f"6 views of 6 validation videos of run {trained_runs.run_ids[0]}"
+    assert check.top1_agreement == 1.0 and check.max_prob_diff <= 0.016 and check.p99_prob_diff <= check.max_prob_diff
+    bare = Predictor.from_checkpoint(checkpoint, device="cpu", engine="ort-int8", engine_cache=cache)
+    assert bare.engine.check.kind == "probes" and not bare.engine.cached  # other evidence: another entry
+    listed = CliRunner().invoke(app, ["cache", "ls", "--engines", "--json", "--results", str(tmp_path)])
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert {row["evidence"] for row in rows} == {check.evidence, "19 synthetic probe clips"}
+    assert all(row["status"] == "ok" and row["plan"]["blocks"] == 2 for row in rows)
+    table = CliRunner().invoke(app, ["cache", "ls", "--engines", "--results", str(tmp_path)])
+    assert table.exit_code == 0 and table.stdout.count("kept fp32's") == 2  # the why column (cells wrap in lines)
+
+
 def test_an_engine_s_peak_rss_is_its_own_process_s(tmp_path: Path) -> None:
     # A process with torch and the tiny model loaded, far below this test process (with every fixture in it).
-    peak = child_peak_rss(ModelSource(model="tiny"), "fp32", frames=16, batch=1, cache_root=tmp_path)
+    peak = child_peak_rss(ModelSource(model="tiny"), "fp32", folder=None, frames=16, batch=1)
     assert 200 < peak < 2000
 
 

@@ -177,7 +177,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(study: Study, trained_
         (("release", layered.run_id, tmp_path / "a", "--warehouse", warehouse), "--feature-layers"),
         (("release", study.runs["head"], tmp_path / "a", "--warehouse", tmp_path / "none.duckdb"), "no warehouse"),
         (("release", study.runs["head"], tmp_path / "a", "--warehouse", study.warehouse, "--space", "--engine",
-          "openvino-int8"), "--engine: expected one of auto, ort-int8, ort-fp32, fp32"),
+          "openvino-int8"), "--engine: expected one of auto, ort-int8, fp32"),
         (("release", study.runs["head"], tmp_path / "a", "--warehouse", study.warehouse, "--engine", "ort-int8"),
          "--engine chooses the Space's engine: add --space"),
     ]
@@ -199,8 +199,8 @@ def test_a_space_without_a_runnable_engine_runs_transformers_and_says_why(study:
     result = runner("release", study.runs["head"], out, "--warehouse", study.warehouse, "--space", "--quiet")
     assert result.exit_code == 0, result.output
     [line] = [line for line in result.output.splitlines() if line.startswith("Space engine:")]
-    assert line == ("Space engine: none (ort-int8: it needs onnxruntime: pip install onnxruntime; ort-fp32: it needs "
-                    "onnxruntime: pip install onnxruntime): the Space runs transformers fp32")
+    assert line == ("Space engine: none (ort-int8: it needs onnxruntime: pip install onnxruntime): the Space runs "
+                    "transformers fp32")
     assert not (out / "model" / "onnx").exists() and (out / "model" / "model.safetensors").is_file()
     assert "onnxruntime" not in (out / "requirements.txt").read_text()
     assert "**Engine: transformers fp32.**" in (out / "README.md").read_text()

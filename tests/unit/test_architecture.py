@@ -22,6 +22,10 @@ Every import counts: at module level, inside functions, under `if TYPE_CHECKING:
 - No cycle among the project's modules: every module reads top-down.
 - The dashboard's query layer and the warehouse load without torch.
 - No module outside `vjepa_core/strategies/` lists strategy names or branches on one: they ask the registry.
+  A string that names two strategies (a comma-joined default, a help text's list) is a list too.
+- Each engine name is written in one string of the packages, its registration (`vjepa_core/inference/engines/`);
+  every other list, choice, help text and branch derives from the registry. Docstrings, prose for readers, may
+  name engines; the eager engines are named after their precisions (fp32, bf16, fp16), which are not scanned.
 """
 
 from __future__ import annotations
@@ -29,10 +33,12 @@ from __future__ import annotations
 import ast
 import functools
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+from vjepa_core.inference.engines import ENGINES
 from vjepa_core.strategies import STRATEGIES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -199,11 +205,26 @@ def test_strategy_names_live_in_the_registry() -> None:
     for module, path in modules().items():
         if module.startswith("vjepa_core.strategies"):
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            listed = _listed_names(node, names)
+        tree = ast.parse(path.read_text())
+        skipped = docstrings(tree)
+        for node in ast.walk(tree):
+            listed = _listed_names(node, names) or _named_in_string(node, names, skipped, at_least=2)
             if listed:
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {listed}")
     assert offenders == []
+
+
+def test_each_engine_name_is_written_once_in_its_registration() -> None:
+    names = {name for name, engine in ENGINES.items() if not engine.eager}
+    written: dict[str, list[str]] = {name: [] for name in names}
+    for path in modules().values():
+        tree = ast.parse(path.read_text())
+        skipped = docstrings(tree)
+        for node in ast.walk(tree):
+            for name in _named_in_string(node, names, skipped):
+                written[name].append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert {name: places for name, places in written.items() if len(places) != 1} == {}
+    assert all(place.startswith("vjepa_core/inference/engines/") for [place] in written.values())
 
 
 def _listed_names(node: ast.AST, names: set[str]) -> list[str]:
@@ -217,12 +238,40 @@ def _listed_names(node: ast.AST, names: set[str]) -> list[str]:
     return []
 
 
+def _named_in_string(node: ast.AST, names: set[str], skipped: set[int], *, at_least: int = 1) -> list[str]:
+    """The names a string constant (an f-string's parts too; not a docstring) holds as whole words, when at least
+    `at_least` of them: `"head,lora"`, `"--strategies (head, lora)"`, `"ort-int8"`."""
+    if not isinstance(node, ast.Constant) or not isinstance(node.value, str) or id(node) in skipped:
+        return []
+    hits = sorted(name for name in names if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", node.value))
+    return hits if len(hits) >= at_least else []
+
+
+def docstrings(tree: ast.Module) -> set[int]:
+    """The ids of the docstring constants of a module, its classes and functions (prose for readers)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                found.add(id(first.value))
+    return found
+
+
 def test_the_checks_see_what_they_look_for() -> None:
     """The scanners are not vacuous: they flag a list of names, a branch on a name and a cycle."""
     names = set(STRATEGIES)
     listing = ast.parse('FROZEN = ("head", "lora")\nif strategy == "full": pass')
     flagged = [hit for node in ast.walk(listing) for hit in _listed_names(node, names)]
     assert flagged == ["head", "lora", "full"]
+    strings = ast.parse('"""head, lora: a docstring."""\nDEFAULT = "head,pooler_head"\n'
+                        'HELP = f"({x}) full, lora or so"\nONE = "the classifier head"\n'
+                        'ENGINE = "openvino-int8x, ort-int8"')
+    skipped = docstrings(strings)
+    assert [hit for node in ast.walk(strings) for hit in _named_in_string(node, names, skipped, at_least=2)] == [
+        "head", "pooler_head", "full", "lora"]
+    assert [hit for node in ast.walk(strings) for hit in _named_in_string(node, {"ort-int8", "openvino-int8"},
+                                                                         skipped)] == ["ort-int8"]
     assert _cycles({"a": {"b"}, "b": {"a"}, "c": set()}) == [["a", "b"]]
     assert "runner.app" in imported_names(ast.parse("def f():\n    from runner.app import app"), "x")
     hidden = {"vjepa_core.data.corpus": {"vjepa_core.store.warehouse"}, "vjepa_core.spec": {"vjepa_core.data"},

@@ -1,39 +1,53 @@
-"""Inference engines on tiny models: names, `auto`, the fp32 reference, the check against it, the fallback,
-and the on-disk store of prepared engines (keys, verdicts, bounds, listing, clearing).
+"""Inference engines on tiny models: the registry (names, `auto` per place, help texts), the fp32 reference, the
+check against it on probes and on a run's views, the fallback, mixed precision (which encoder blocks stay fp32),
+and the on-disk store of prepared engines (keys, verdicts, listing, clearing).
 
-The exporting engines (ONNX Runtime, OpenVINO) take tens of seconds each to export and are tested in
-tests/integration/test_engines_export.py; here `torch-int8` stands for an engine that is checked and cached.
+The exporting engines (ONNX Runtime, OpenVINO) take seconds each to export and are tested in
+tests/integration/test_engines_export.py; here engines made for the test (the model's logits plus a known error,
+per encoder block for an int8 one) stand for engines that are checked, quantized block by block and cached.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
 from vjepa_core.errors import UserError
 from vjepa_core.inference.engines import (
-    AUTO_CPU,
     ENGINES,
-    EngineUnfit,
-    Probes,
-    candidates,
+    SPACE,
+    auto_help,
+    auto_order,
+    engine_help,
     engine_names,
-    model_part,
-    prepare_engine,
-    resolve_engine,
+    space_choices,
 )
-from vjepa_core.inference.engines.base import Engine, Runner, in_encoder
-from vjepa_core.inference.engines.check import PROB_TOLERANCE, agreement, probe_clips, synthetic_clips
+from vjepa_core.inference.engines.base import Engine, EngineUnfit, Int8Engine, Runner, encoder_block, in_encoder
+from vjepa_core.inference.engines.check import (
+    PROB_TOLERANCE,
+    PROBE_LIMIT,
+    PROBES,
+    VIEW_LIMIT,
+    Evidence,
+    agreement,
+    probe_evidence,
+    synthetic_clips,
+    view_evidence,
+)
+from vjepa_core.inference.engines.parts import model_part
+from vjepa_core.inference.engines.prepare import candidates, prepare_engine, resolve_engine
 from vjepa_core.inference.engines.store import clear, engine_key, list_entries, read_entry, trim
 from vjepa_core.models import load_model
 
-CPU = torch.device("cpu")
+DEVICE = torch.device("cpu")
 LABELS = ["up", "down", "left", "right", "wave", "still"]
 
 
@@ -47,21 +61,34 @@ def clips() -> torch.Tensor:
     return synthetic_clips(16, 64, count=6, seed=3)
 
 
-def prepare(model: torch.nn.Module, engine: str, root: Path | None, **kwargs: object) -> object:
-    return prepare_engine(model, part=kwargs.pop("part", "classifier"), engine=engine, device=CPU, frames=16,
+@pytest.fixture(scope="module")
+def probes() -> Evidence:
+    """The probe evidence, its fp32 outputs computed once for the module (what a bench shares across engines)."""
+    return probe_evidence(16, 64)
+
+
+def prepare(model: torch.nn.Module, engine: str, root: Path | None, **kwargs: Any) -> Any:
+    return prepare_engine(model, part=kwargs.pop("part", "classifier"), engine=engine, device=DEVICE, frames=16,
                           crop=64, cache_root=root, **kwargs)
 
 
-def test_engine_names_and_what_auto_means_on_each_device() -> None:
-    assert engine_names()[0] == "auto"
-    assert {"fp32", "bf16", "torch-int8", "ort-fp32", "ort-int8", "openvino-fp32", "openvino-int8"} <= set(ENGINES)
-    assert resolve_engine("auto", CPU) == AUTO_CPU[0] and candidates("auto", CPU) == AUTO_CPU
-    assert AUTO_CPU == ("openvino-int8", "ort-int8")  # the fastest measured on a ViT-L-shaped model, then the next
-    assert resolve_engine("auto", torch.device("cuda"), "fp16") == "fp16"  # the run's autocast, as today
+def test_the_registry_names_every_engine_and_what_auto_means_in_each_place() -> None:
+    assert engine_names() == ["auto", *ENGINES] and set(ENGINES) == {"fp32", "bf16", "fp16", "ort-int8",
+                                                                     "openvino-int8"}
+    assert auto_order("cpu") == ("openvino-int8", "ort-int8") == candidates("auto", DEVICE)
+    assert auto_order(SPACE) == ("ort-int8",) == candidates("auto", DEVICE, space=True)
+    assert space_choices() == ("auto", "ort-int8", "fp32")
+    assert resolve_engine("auto", torch.device("cuda"), "fp16") == "fp16"  # the run's autocast on a GPU
     assert resolve_engine("auto", torch.device("mps")) == "fp16"
-    assert resolve_engine("ort-int8", CPU) == "ort-int8"
+    assert resolve_engine("ort-int8", DEVICE) == "ort-int8"
     with pytest.raises(UserError, match="unknown 'int4'.*auto, fp32"):
-        resolve_engine("int4", CPU)
+        resolve_engine("int4", DEVICE)
+    with pytest.raises(ValueError, match="no order"):
+        auto_order("gpu")
+    help_text = engine_help()  # every command's --engine help: each engine with its summary, auto's order
+    assert all(f"{name} ({engine.summary})" in help_text for name, engine in ENGINES.items())
+    assert "the first of openvino-int8, ort-int8 that keeps fp32's answers" in auto_help()
+    assert auto_help(SPACE).startswith("auto: the first of ort-int8 that keeps")
 
 
 def test_fp32_is_the_model_itself(tiny: torch.nn.Module, clips: torch.Tensor) -> None:
@@ -84,34 +111,79 @@ def test_the_encoder_part_keeps_the_feature_layers() -> None:
     assert torch.equal(model_part(model, "encoder")(clips), tokens)
 
 
+@dataclass(frozen=True)
+class ShiftedEngine(Engine):
+    """An engine whose answers are the model's logits plus `noise` x the class index; it counts its builds."""
+
+    noise: float = 0.0
+    builds: list = field(default_factory=list)
+
+    def build(self, part: torch.nn.Module, example: torch.Tensor) -> Runner:
+        self.builds.append(1)
+        return lambda pixels: part(pixels).detach() + self.noise * torch.arange(part.model.num_labels)
+
+
+@dataclass(frozen=True)
+class BlockwiseEngine(Int8Engine):
+    """An int8 engine made for the test: each encoder block in int8 adds `errors[block]` x the class index to the
+    logits (and `interaction` more once three blocks are int8, an error no single block shows). Its files are the
+    list of blocks kept fp32."""
+
+    errors: tuple[float, ...] = ()
+    interaction: float = 0.0
+    quantized: list = field(default_factory=list)  # the sets of fp32 blocks written, in turn
+    converted: list = field(default_factory=list)  # the parts converted: what its files run
+
+    def convert(self, part: Any, example: Any, workdir: Path) -> Any:
+        self.converted.append(part)
+        return part
+
+    def blocks(self, converted: Any) -> list[int]:
+        return list(range(len(self.errors)))
+
+    def quantize(self, converted: Any, folder: Path, *, fp32_blocks: frozenset[int] = frozenset()) -> None:
+        self.quantized.append(sorted(fp32_blocks))
+        (folder / "fp32_blocks.json").write_text(json.dumps(sorted(fp32_blocks)))
+
+    def open(self, folder: Path) -> Runner:
+        kept = set(json.loads((folder / "fp32_blocks.json").read_text()))
+        part = self.converted[-1]
+        int8 = [block for block in range(len(self.errors)) if block not in kept]
+        shift = sum(self.errors[block] for block in int8) + (self.interaction if len(int8) >= 3 else 0.0)
+        return lambda pixels: part(pixels).detach() + shift * torch.arange(part.model.num_labels)
+
+
 def test_a_checked_engine_is_close_to_fp32_and_its_verdict_is_cached(tiny: torch.nn.Module, clips: torch.Tensor,
-                                                                       tmp_path: Path) -> None:
-    first = prepare(tiny, "torch-int8", tmp_path)
-    assert first.engine == "torch-int8" and not first.cached and first.fallback is None and not first.needs_model
-    assert first.check.passed and first.check.max_prob_diff <= PROB_TOLERANCE and first.check.probes == 4
-    reference = torch.softmax(prepare(tiny, "fp32", None)(clips), -1)
-    probs = torch.softmax(first(clips), -1)
-    assert float((probs - reference).abs().max()) <= PROB_TOLERANCE
-    assert torch.equal(probs.argmax(-1), reference.argmax(-1))
+                                                                       probes: Evidence, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    close = ShiftedEngine("test-close", "logits shifted by 1e-4 per class index", noise=1e-4)
+    monkeypatch.setitem(ENGINES, close.name, close)
+    first = prepare(tiny, "test-close", tmp_path, evidence=probes)
+    assert first.engine == "test-close" and not first.cached and first.fallback is None and not first.needs_model
+    assert first.check.passed and first.check.clips == PROBES and first.check.kind == "probes"
+    assert first.check.prob_bound == pytest.approx(1e-4 * 5 / 4, rel=1e-3)  # a quarter of the logits' spread
+    assert first.check.max_prob_diff <= first.check.prob_bound <= PROBE_LIMIT
     [row] = list_entries(tmp_path)
-    assert row["engine"] == "torch-int8" and row["status"] == "ok" and row["check"]["passed"]
-    probes = Probes(model_part(tiny, "classifier"), 16, 64)
-    again = prepare(tiny, "torch-int8", tmp_path, probes=probes)
-    assert again.cached and again.check == first.check
-    assert "reference" not in vars(probes)  # the verdict came from the cache: fp32 did not run again
+    assert row["engine"] == "test-close" and row["status"] == "ok" and row["check"]["passed"]
+    assert row["evidence"] == f"{PROBES} synthetic probe clips"
+    again = prepare(tiny, "test-close", tmp_path, evidence=probe_evidence(16, 64))
+    assert again.cached and again.check == first.check and close.builds == [1, 1]  # built, not checked again
+    fresh = probe_evidence(16, 64)
+    prepare(tiny, "test-close", tmp_path, evidence=fresh)
+    assert "clips" not in vars(fresh)  # the verdict came from the cache: no probe was even rendered
 
 
-def test_the_key_follows_every_weight_and_what_shapes_the_output(tiny: torch.nn.Module) -> None:
+def test_the_key_follows_every_weight_what_shapes_the_output_and_the_evidence(tiny: torch.nn.Module) -> None:
     def key(module: torch.nn.Module, **changes: object) -> str:
         args = {"engine": "ort-int8", "part": "classifier", "module": module, "feature_layers": (), "frames": 16,
-                "crop": 64, **changes}
+                "crop": 64, "evidence": "probes:19:7", **changes}
         return engine_key(**args)
 
     part = model_part(tiny, "classifier")
     base = key(part)
     assert key(model_part(load_model("tiny", LABELS), "classifier")) == base  # the same weights
-    assert {key(part, engine="ort-fp32"), key(part, part="encoder"), key(part, frames=8), key(part, crop=32),
-            key(part, feature_layers=(0, 1))}.isdisjoint({base})
+    assert {key(part, engine="openvino-int8"), key(part, part="encoder"), key(part, frames=8), key(part, crop=32),
+            key(part, feature_layers=(0, 1)), key(part, evidence="views:1a2b")}.isdisjoint({base})
     changed = load_model("tiny", LABELS)
     weight = changed.vjepa2.encoder.layer[0].mlp.fc1.weight  # 65536 values: one off the sampling stride
     with torch.no_grad():
@@ -124,25 +196,14 @@ def test_the_key_follows_every_weight_and_what_shapes_the_output(tiny: torch.nn.
     assert key(model_part(changed, "classifier")) == base
 
 
-@dataclass(frozen=True)
-class CountingEngine(Engine):
-    """A real engine whose answers are the model's plus `noise` on the logits; it counts its builds."""
-
-    noise: float = 0.0
-    builds: list = None  # type: ignore[assignment]
-
-    def build(self, part: torch.nn.Module, example: torch.Tensor) -> Runner:
-        self.builds.append(1)
-        return lambda pixels: part(pixels).detach() + self.noise * torch.arange(part.model.num_labels)
-
-
 def test_an_engine_off_fp32_is_rejected_once_and_fp32_answers(tiny: torch.nn.Module, clips: torch.Tensor,
-                                                              tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              probes: Evidence, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch,
                                                               caplog: pytest.LogCaptureFixture) -> None:
-    noisy = CountingEngine("test-noisy", "logits shifted by 1 per class index", noise=1.0, builds=[])
+    noisy = ShiftedEngine("test-noisy", "logits shifted by 1 per class index", noise=1.0)
     monkeypatch.setitem(ENGINES, noisy.name, noisy)
     with caplog.at_level(logging.WARNING):
-        prepared = prepare(tiny, "test-noisy", tmp_path)
+        prepared = prepare(tiny, "test-noisy", tmp_path, evidence=probes)
     assert prepared.engine == "fp32" and prepared.requested == "test-noisy"
     assert "answers differ from fp32's: max |prob diff|" in prepared.fallback
     [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]
@@ -150,73 +211,80 @@ def test_an_engine_off_fp32_is_rejected_once_and_fp32_answers(tiny: torch.nn.Mod
     assert warning.getMessage().endswith("): using fp32") and "\n" not in warning.getMessage()
     assert torch.equal(prepared(clips), prepare(tiny, "fp32", None)(clips))
     [row] = list_entries(tmp_path)
-    assert row["status"] == "rejected" and not row["check"]["passed"]
-    again = prepare(tiny, "test-noisy", tmp_path)
+    assert row["status"] == "rejected" and not row["check"]["passed"] and row["reason"] == prepared.fallback
+    again = prepare(tiny, "test-noisy", tmp_path, evidence=probes)
     assert again.engine == "fp32" and noisy.builds == [1]  # the verdict was read, the engine not built again
 
 
-def test_a_bench_times_a_rejected_engine_but_auto_still_passes_it_over(tiny: torch.nn.Module, clips: torch.Tensor,
-                                                                        tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    """`keep_rejected` (what `runner bench --inference` passes): a named engine runs with the check's reason."""
-    noisy = CountingEngine("test-noisy", "logits shifted by 1 per class index", noise=1.0, builds=[])
-    monkeypatch.setitem(ENGINES, noisy.name, noisy)
-    timed = prepare(tiny, "test-noisy", tmp_path, keep_rejected=True)
-    built = len(noisy.builds)
-    assert timed.engine == "test-noisy" and timed.fallback is None and not timed.check.passed
-    assert timed.rejected.startswith("answers differ from fp32's: max |prob diff|")
-    fp32 = prepare(tiny, "fp32", None)(clips)
-    assert torch.allclose(timed(clips), fp32 + torch.arange(len(LABELS)), atol=1e-5)
+def test_an_int8_engine_keeps_its_most_sensitive_blocks_fp32_until_it_passes(
+        tiny: torch.nn.Module, clips: torch.Tensor, probes: Evidence, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Block 1 moves the logits most, then an interaction of three int8 blocks: the sensitivities say keep block 1
+    fp32, the check on the probes then wants one more, the next most sensitive (0, first of the ties)."""
+    mixed = BlockwiseEngine("test-int8", "blocks shift the logits", errors=(0.001, 0.006, 0.001, 0.001),
+                            interaction=0.004)
+    monkeypatch.setitem(ENGINES, mixed.name, mixed)
+    prepared = prepare(tiny, "test-int8", tmp_path, evidence=probes)
+    assert prepared.engine == "test-int8" and prepared.check.passed and prepared.cached is False
+    plan = prepared.plan
+    assert plan.blocks == 4 and plan.fp32_blocks == (0, 1)
+    assert plan.sensitivity == pytest.approx({0: 0.00125, 1: 0.0075, 2: 0.00125, 3: 0.00125}, rel=1e-3)
+    assert [t["fp32_blocks"] for t in plan.tries] == [0, 1, 2] and [t["passed"] for t in plan.tries] == [
+        False, False, True]
+    # whole, then each block alone in int8 (three others fp32), then the sets tried
+    assert mixed.quantized == [[], [1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2], [1], [0, 1]]
+    shift = 0.001 + 0.001  # blocks 2 and 3 in int8
+    assert torch.allclose(prepared(clips), prepare(tiny, "fp32", None)(clips) + shift * torch.arange(6), atol=1e-5)
     [row] = list_entries(tmp_path)
-    assert row["status"] == "rejected" and read_entry(tmp_path, row["key"])["files_kept"]
-    auto = prepare(tiny, "auto", tmp_path, among=("test-noisy",), keep_rejected=True)
-    assert auto.engine == "fp32" and auto.rejected is None and auto.fallback == f"test-noisy: {timed.rejected}"
-    answers = prepare(tiny, "test-noisy", tmp_path)  # without it, the same verdict means fp32
-    assert answers.engine == "fp32" and answers.fallback == timed.rejected
-    assert len(noisy.builds) == built  # the verdict was read: nothing built again
-    assert torch.equal(answers(clips), fp32)
+    assert row["plan"]["fp32_blocks"] == [0, 1] and row["status"] == "ok"
+    again = prepare(tiny, "test-int8", tmp_path, evidence=probes)
+    assert again.cached and again.plan == plan and len(mixed.quantized) == 7  # read back, nothing quantized
 
 
-def test_an_engine_within_tolerance_is_used(tiny: torch.nn.Module, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    close = CountingEngine("test-close", "logits shifted by 1e-4 per class index", noise=1e-4, builds=[])
-    monkeypatch.setitem(ENGINES, close.name, close)
-    prepared = prepare(tiny, "test-close", tmp_path)
-    assert prepared.engine == "test-close" and prepared.check.passed and 0 < prepared.check.max_prob_diff < 1e-3
+def test_an_int8_engine_that_needs_more_than_half_its_blocks_fp32_is_rejected(
+        tiny: torch.nn.Module, probes: Evidence, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    heavy = BlockwiseEngine("test-int8", "every block moves the logits", errors=(0.01, 0.01, 0.01, 0.01))
+    monkeypatch.setitem(ENGINES, heavy.name, heavy)
+    prepared = prepare(tiny, "test-int8", tmp_path, evidence=probes)
+    assert prepared.engine == "fp32" and prepared.fallback.startswith(
+        "answers differ from fp32's with 2 of 4 encoder blocks kept fp32 (0, 1): max |prob diff|")
+    [row] = list_entries(tmp_path)
+    assert row["status"] == "rejected" and [t["fp32_blocks"] for t in row["plan"]["tries"]] == [0, 2]
+    assert not (tmp_path / row["key"] / "fp32_blocks.json").exists()  # a rejected entry keeps only its verdict
 
 
-def test_auto_among_a_callers_engines_takes_the_first_that_keeps_the_answers(tiny: torch.nn.Module, tmp_path: Path,
-                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """`among` (what `runner release --space` passes): the candidates passed over are kept with their reasons."""
-    noisy = CountingEngine("test-noisy", "logits shifted by 1 per class index", noise=1.0, builds=[])
-    close = CountingEngine("test-close", "logits shifted by 1e-4 per class index", noise=1e-4, builds=[])
+def test_auto_takes_the_first_that_keeps_the_answers(tiny: torch.nn.Module, probes: Evidence, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    noisy = ShiftedEngine("test-noisy", "logits shifted by 1 per class index", noise=1.0)
+    close = ShiftedEngine("test-close", "logits shifted by 1e-4 per class index", noise=1e-4)
     for engine in (noisy, close):
         monkeypatch.setitem(ENGINES, engine.name, engine)
-    prepared = prepare(tiny, "auto", tmp_path, among=("test-noisy", "test-close"))
+    monkeypatch.setattr("vjepa_core.inference.engines.prepare.auto_order", lambda place: ("test-noisy", "test-close"))
+    prepared = prepare(tiny, "auto", tmp_path, evidence=probes)
     assert prepared.engine == "test-close" and prepared.fallback is None and prepared.check.passed
     [reason] = prepared.passed_over
     assert reason.startswith("test-noisy: answers differ from fp32's: max |prob diff|")
-    none = prepare(tiny, "auto", tmp_path, among=("test-noisy",))
+    monkeypatch.setattr("vjepa_core.inference.engines.prepare.auto_order", lambda place: ("test-noisy",))
+    none = prepare(tiny, "auto", tmp_path, evidence=probes)
     assert none.engine == "fp32" and none.fallback == reason and none.passed_over == ()
-    assert prepare(tiny, "fp32", tmp_path, among=("test-close",)).engine == "fp32"  # a named engine ignores it
 
 
 def test_an_engine_that_cannot_run_here_falls_back(tiny: torch.nn.Module, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch,
                                                    caplog: pytest.LogCaptureFixture) -> None:
-    absent = CountingEngine("test-absent", "needs a package", requires=("no_such_package_vjepa",), builds=[])
+    absent = ShiftedEngine("test-absent", "needs a package", requires=("no_such_package_vjepa",))
     monkeypatch.setitem(ENGINES, absent.name, absent)
     with caplog.at_level(logging.WARNING):
         missing = prepare(tiny, "test-absent", tmp_path)
     assert missing.engine == "fp32" and "pip install no_such_package_vjepa" in missing.fallback
     assert absent.builds == [] and list_entries(tmp_path) == []
-    on_gpu = prepare_engine(tiny, part="classifier", engine="torch-int8", device=torch.device("cuda"), frames=16,
+    on_gpu = prepare_engine(tiny, part="classifier", engine="ort-int8", device=torch.device("cuda"), frames=16,
                             crop=64, cache_root=tmp_path)
     assert on_gpu.engine == "fp32" and "CPU only" in on_gpu.fallback
     assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 2  # one line each
 
 
-def test_an_engine_that_fails_to_build_falls_back(tiny: torch.nn.Module, tmp_path: Path,
+def test_an_engine_that_fails_to_build_falls_back(tiny: torch.nn.Module, probes: Evidence, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     @dataclass(frozen=True)
     class Broken(Engine):
@@ -224,31 +292,58 @@ def test_an_engine_that_fails_to_build_falls_back(tiny: torch.nn.Module, tmp_pat
             raise EngineUnfit("cannot export to ONNX (UnsupportedOp: aten::frobnicate)")
 
     monkeypatch.setitem(ENGINES, "test-broken", Broken("test-broken", "always fails"))
-    prepared = prepare(tiny, "test-broken", tmp_path)
+    prepared = prepare(tiny, "test-broken", tmp_path, evidence=probes)
     assert prepared.engine == "fp32" and prepared.fallback == "cannot export to ONNX (UnsupportedOp: aten::frobnicate)"
     [row] = list_entries(tmp_path)
     assert row["status"] == "rejected" and row["reason"] == prepared.fallback
 
 
-def test_agreement_measures_probabilities_and_tokens() -> None:
+def views(count: int) -> Evidence:
+    return view_evidence(lambda: torch.zeros(count, 1), run_id="1a2b3c", videos=[f"v{i}.mp4" for i in range(count)],
+                         views=count)
+
+
+def test_on_a_run_s_views_the_check_is_top1_and_the_largest_probability_change() -> None:
+    logits = torch.zeros(50, 3)
+    logits[:, 0] = 2.0
+    one_flip, two_flips = logits.clone(), logits.clone()
+    one_flip[0] = torch.tensor([0.0, 2.0, 0.0])
+    two_flips[:2] = torch.tensor([0.0, 2.0, 0.0])
+    checked = agreement("classifier", logits, logits + 0.001 * torch.arange(3), evidence=views(50))
+    assert checked.passed and checked.kind == "views" and checked.limit == VIEW_LIMIT and checked.clips == 50
+    assert checked.top1_agreement == 1.0 and checked.evidence == "50 views of 50 validation videos of run 1a2b3c"
+    assert 0 < checked.p99_prob_diff <= checked.max_prob_diff < VIEW_LIMIT
+    assert "top-1 the same on 100.0%, max |prob diff|" in checked.describe()
+    flipped = agreement("classifier", logits, one_flip, evidence=views(50))
+    assert flipped.top1_agreement == 0.98 and not flipped.passed  # a flip is a large probability change too
+    assert agreement("classifier", logits, two_flips, evidence=views(50)).top1_agreement == 0.96
+    moved = agreement("classifier", logits, logits + torch.tensor([0.0, 0.0, 0.2]), evidence=views(50))
+    assert moved.top1_agreement == 1.0 and moved.max_prob_diff > VIEW_LIMIT and not moved.passed
+    assert moved.excess == pytest.approx(moved.max_prob_diff / VIEW_LIMIT)
+
+
+def test_agreement_measures_probabilities_and_tokens(probes: Evidence) -> None:
     logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 0.1, 0.0]])
-    same = agreement("classifier", logits, logits.clone())
-    assert same.passed and same.max_prob_diff == 0.0 and same.top1_agreement == 1.0
-    flipped = agreement("classifier", logits, logits + torch.tensor([[0.0, 0.0, 0.0], [0.2, 0.0, 0.0]]))
+    same = agreement("classifier", logits, logits.clone(), evidence=probes)
+    assert same.passed and same.max_prob_diff == 0.0 and same.top1_agreement == 1.0 and same.limit == PROBE_LIMIT
+    flipped = agreement("classifier", logits, logits + torch.tensor([[0.0, 0.0, 0.0], [0.2, 0.0, 0.0]]),
+                        evidence=probes)
     assert not flipped.passed and flipped.top1_agreement == 0.5 and flipped.max_prob_diff > PROB_TOLERANCE
-    assert not agreement("classifier", logits, logits * float("nan")).passed
+    assert not agreement("classifier", logits, logits * float("nan"), evidence=probes).passed
     tokens = torch.randn(2, 8, 4)
-    small = agreement("encoder", tokens, tokens * 1.01)
+    small = agreement("encoder", tokens, tokens * 1.01, evidence=probes)
     assert small.passed and small.token_error == pytest.approx(0.01, rel=1e-3) and small.min_cosine > 0.9999
-    assert not agreement("encoder", tokens, tokens * 1.2).passed
+    assert not agreement("encoder", tokens, tokens * 1.2, evidence=probes).passed
 
 
 def test_probe_clips_are_preprocessed_video_of_the_model_shape() -> None:
-    clips = probe_clips(8, 64)
-    assert clips.shape == (4, 8, 3, 64, 64) and clips.dtype == torch.float32
-    assert torch.isfinite(clips).all() and torch.equal(clips, probe_clips(8, 64))
+    evidence = probe_evidence(8, 64)
+    clips = evidence.clips
+    assert clips.shape == (PROBES, 8, 3, 64, 64) and clips.dtype == torch.float32
+    assert torch.isfinite(clips).all() and torch.equal(clips, probe_evidence(8, 64).clips)
     assert -2.5 < float(clips.min()) < -0.5 and 0.5 < float(clips.max()) < 2.7  # ImageNet-normalised pixels
     assert float((clips[:, 1:] - clips[:, :-1]).abs().mean()) > 0.01  # frames move
+    assert len({tuple(clip.flatten()[:64].tolist()) for clip in clips}) == PROBES  # every probe its own video
 
 
 def make_entry(root: Path, key: str, size: int, used: float) -> None:
@@ -274,9 +369,14 @@ def test_the_store_is_bounded_listable_and_clearable(tmp_path: Path) -> None:
     assert clear(tmp_path)[0] == 1 and list_entries(tmp_path) == []
 
 
-def test_int8_engines_tell_the_encoder_from_the_head_by_node_name() -> None:
+def test_int8_engines_tell_the_encoder_its_blocks_and_the_head_apart_by_node_name() -> None:
     assert in_encoder("/model/vjepa2/encoder/layer.3/mlp/fc1/MatMul")  # ONNX, traced
     assert in_encoder("__module.model.vjepa2.encoder.layer.3.mlp.fc1/aten::linear/MatMul")  # OpenVINO
     assert not in_encoder("/model/pooler/cross_attention_layer/mlp/fc1/MatMul")
     assert not in_encoder("__module.model.classifier/aten::linear/MatMul")
     assert not in_encoder("/model/vjepa2/encoder_norm/MatMul") and not in_encoder("node_MatMul_12")
+    assert encoder_block("/model/vjepa2/encoder/layer.13/mlp/fc1/MatMul") == 13
+    assert encoder_block("model.vjepa2.encoder.layer.3.attention.query/linear/aten.linear.default/MatMul") == 3
+    assert encoder_block("encoder.layer.0.mlp.fc2/linear_5/MatMul") == 0  # the encoder part alone
+    assert encoder_block("/model/pooler/self_attention_layers.0/mlp/fc1/MatMul") is None
+    assert encoder_block("/model/vjepa2/encoder/embeddings/patch_embeddings/proj/Conv") is None

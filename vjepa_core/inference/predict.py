@@ -3,7 +3,8 @@
 `Predictor.classify(path)` decodes the evaluation views the run was scored with (its frames, stride, clips and
 crops), averages their softmax, and returns the probabilities per label, the first view's frames
 [T, 3, crop, crop] and where the time went. The model runs under an inference engine
-(`vjepa_core.inference.engines`; $VJEPA_ENGINE, else `auto`), prepared once per weights and cached.
+(`vjepa_core.inference.engines`; $VJEPA_ENGINE, else `auto`), checked against fp32 on the run's validation views
+when `warehouse` knows the run (else on probe clips), prepared once per weights and cached.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vjepa_core.data import eval_clip_indices, eval_views, probe_video, read_frames
-from vjepa_core.inference.engines import default_engine, prepare_engine
+from vjepa_core.inference.engines import ENGINES, default_engine
+from vjepa_core.inference.engines.prepare import prepare_engine
+from vjepa_core.inference.views import clip_views, decoded_clips, validation_evidence
 from vjepa_core.models.device import resolve_device, resolve_precision
 from vjepa_core.paths import checkpoint_results, engines_dir
 from vjepa_core.store.checkpoint import LoadedCheckpoint, load_checkpoint
@@ -38,25 +40,30 @@ class Prediction:
 
 class Predictor:
     def __init__(self, loaded: LoadedCheckpoint, *, device: str = "auto", decoder: str = "auto",
-                 engine: str | None = None, engine_cache: Path | None = None) -> None:
+                 engine: str | None = None, engine_cache: Path | None = None, warehouse: Path | None = None) -> None:
         self.loaded = loaded
         self.device = resolve_device(device)
         self.precision = resolve_precision(loaded.spec.precision, self.device)
         self.decoder = decoder
         self.model = loaded.model.to(self.device).eval()
         self.pre = loaded.manifest["preprocessing"]
-        self.engine = prepare_engine(self.model, part="classifier", engine=engine or default_engine(),
-                                     device=self.device, precision=self.precision, frames=self.pre["frames_per_clip"],
+        engine = engine or default_engine()
+        run_id = loaded.manifest["run_id"]
+        # An eager engine is the model itself: nothing to check against (and the views are decoded only for a check).
+        evidence = (None if engine in ENGINES and ENGINES[engine].eager else
+                    validation_evidence(run_id, warehouse, self.pre, decoder=decoder))
+        self.engine = prepare_engine(self.model, part="classifier", engine=engine, device=self.device,
+                                     precision=self.precision, frames=self.pre["frames_per_clip"],
                                      crop=self.pre["crop_size"], cache_root=engine_cache,
-                                     model_name=f"checkpoint {loaded.manifest['run_id']}")
+                                     model_name=f"checkpoint {run_id}", evidence=evidence)
 
     @classmethod
     def from_checkpoint(cls, path: Path, *, base_model: str | None = None, device: str = "auto",
-                        decoder: str = "auto", engine: str | None = None, engine_cache: Path | None = None
-                        ) -> Predictor:
+                        decoder: str = "auto", engine: str | None = None, engine_cache: Path | None = None,
+                        warehouse: Path | None = None) -> Predictor:
         """`engine_cache` defaults to the engines folder of the results folder the checkpoint is in."""
         return cls(load_checkpoint(Path(path), base_model=base_model), device=device, decoder=decoder, engine=engine,
-                   engine_cache=engine_cache or engines_dir(checkpoint_results(path)))
+                   engine_cache=engine_cache or engines_dir(checkpoint_results(path)), warehouse=warehouse)
 
     @property
     def labels(self) -> list[str]:
@@ -65,13 +72,9 @@ class Predictor:
     @torch.no_grad()
     def classify(self, video: Path | str) -> Prediction:
         start = time.perf_counter()
-        info = probe_video(str(video), decoder=self.decoder)
-        clips = eval_clip_indices(info.num_frames, self.pre["frames_per_clip"], self.pre["frame_stride"],
-                                  self.pre["eval_clips"])
-        frames = [read_frames(str(video), indices, decoder=self.decoder) for indices in clips]
+        frames = decoded_clips(video, self.pre, decoder=self.decoder)
         decoded = time.perf_counter()
-        views = [view for clip in frames
-                 for view in eval_views(clip, self.pre["crop_size"], num_crops=self.pre["eval_crops"])]
+        views = clip_views(frames, self.pre)
         batch = torch.stack(views)
         prepared = time.perf_counter()
         probs = self.probabilities(batch).mean(0)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 from huggingface_hub import SpaceCard, SpaceCardData
 
-from vjepa_core.inference.engines.check import CHECK_LIMIT
+from vjepa_core.inference.engines import ENGINES
 from vjepa_core.release.hub_processor import PROCESSOR_CODE, processor_source
 from vjepa_core.release.requirements import distributions, imports_of, pinned
 from vjepa_core.release.space_engine import ENGINE_DIR, ENGINE_FILE, SpaceEngine
@@ -25,7 +25,6 @@ from vjepa_core.release.space_engine import ENGINE_DIR, ENGINE_FILE, SpaceEngine
 MODEL_DIR = "model"
 APP = "app.py"
 APP_FILES = (APP, "decoder_errors.py")  # space_template/: the app and its messages (no vjepa-lab import)
-INT8_NOTE = " (its encoder's weight matmuls in int8, its head in fp32)"
 # `runner demo`'s defaults (demo/service.py Limits; a test holds them equal): the library cannot import the demo.
 UPLOAD_LIMITS = {"max_mb": 200.0, "max_seconds": 120.0, "min_frames": 8}
 EXAMPLES = 3
@@ -98,12 +97,10 @@ def engine_paragraph(engine: SpaceEngine) -> str:
                 f"`runner release` wrote no faster engine ({engine.reason}).")
     check = engine.check
     assert check is not None
-    return (f"**Engine: `{engine.engine}`.** The app runs the classifier exported to ONNX, "
-            f"`{MODEL_DIR}/{engine.graph}`, with onnxruntime on the CPU, one clip per call"
-            f"{INT8_NOTE if engine.engine == 'ort-int8' else ''}. "
-            f"Checked at release against the fp32 model on {check.probes} probe clips: probabilities within "
-            f"{check.max_prob_diff:.4f} (the check's limit {CHECK_LIMIT:.3f}), top-1 the same on "
-            f"{check.top1_agreement:.0%}; "
+    kept = f"; {engine.plan.describe()}" if engine.plan is not None else ""
+    return (f"**Engine: `{engine.engine}`** ({ENGINES[engine.engine].summary}{kept}). The app runs the classifier "
+            f"exported to ONNX, `{MODEL_DIR}/{engine.graph}`, with onnxruntime on the CPU, one clip per call. "
+            f"Checked at release against the fp32 model: {check.describe()}; "
             f"`{MODEL_DIR}/{ENGINE_DIR}/{ENGINE_FILE}` has the figures and the input shape. Without onnxruntime "
             f"(or without that folder) the app runs `{MODEL_DIR}/` with transformers in fp32; the page says which "
             "engine answered.")

@@ -19,7 +19,8 @@ import torch
 
 from vjepa_core import __version__
 from vjepa_core.errors import UserError
-from vjepa_core.inference.engines import AUTO
+from vjepa_core.inference.engines import AUTO, space_choices
+from vjepa_core.inference.views import validation_evidence
 from vjepa_core.paths import checkpoint_results, checkpoints_dir, engines_dir
 from vjepa_core.release.adapter import AdapterForm, check_adapter_form, load_adapter_form, write_adapter_form
 from vjepa_core.release.card import CONFUSION_PNG, Released, card_data, model_card
@@ -38,7 +39,7 @@ from vjepa_core.release.model import (
     save_model,
 )
 from vjepa_core.release.space import MODEL_DIR, pick_examples, write_space
-from vjepa_core.release.space_engine import ENGINE_CHOICES, SpaceEngine, prepare_space_engine
+from vjepa_core.release.space_engine import SpaceEngine, prepare_space_engine
 from vjepa_core.store.atomic import staged_dir
 from vjepa_core.store.checkpoint import MANIFEST, LoadedCheckpoint, load_checkpoint
 
@@ -61,7 +62,7 @@ class ReleaseRequest:
     adapter_only: bool = False
     space: bool = False
     force: bool = False
-    engine: str = AUTO  # the Space's engine (`release.space_engine`): auto, ort-int8, ort-fp32 or fp32 (none)
+    engine: str = AUTO  # the Space's engine (`release.space_engine`): one of `engines.space_choices()`
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,9 @@ def release_run(request: ReleaseRequest, *, say: Callable[[str], None] = lambda 
         if request.space:
             say("preparing the Space's engine (ONNX export, quantization, check against fp32)")
             engine = prepare_space_engine(model_dir, choice=request.engine,
-                                          cache_root=engines_dir(checkpoint_results(folder)))
+                                          cache_root=engines_dir(checkpoint_results(folder)),
+                                          evidence=validation_evidence(evidence.run_id, request.warehouse,
+                                                                       loaded.manifest["preprocessing"]))
             _write_space(staging, evidence, released, examples, engine)
         for path in staging.rglob("*"):
             if path.is_file():
@@ -117,8 +120,8 @@ def check_request(request: ReleaseRequest) -> None:
     """Usage errors found without reading anything big: dtype, combination, the state of OUT."""
     if request.dtype not in RELEASE_DTYPES:
         raise UserError(f"--dtype: expected one of {', '.join(RELEASE_DTYPES)}, got {request.dtype!r}")
-    if request.engine not in ENGINE_CHOICES:
-        raise UserError(f"--engine: expected one of {', '.join(ENGINE_CHOICES)} (engines a plain Space runs), got "
+    if request.engine not in space_choices():
+        raise UserError(f"--engine: expected one of {', '.join(space_choices())} (engines a plain Space runs), got "
                         f"{request.engine!r}")
     if request.engine != AUTO and not request.space:
         raise UserError("--engine chooses the Space's engine: add --space (a model folder is run by its users' "

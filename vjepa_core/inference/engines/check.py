@@ -1,26 +1,26 @@
-"""Does an engine keep the answers? Its outputs against fp32's on the same probe clips.
+"""Does an engine keep the answers? Its outputs against fp32's on the clips that are the evidence.
 
-`probe_clips(frames, crop)` -> float32 [PROBES, T, 3, crop, crop]: synthetic videos of moving shapes (one per
-motion class of the built-in set), rendered in memory at the model's clip shape and preprocessed exactly as
-evaluation views are (resize, centre crop, ImageNet normalisation): inputs that look like video, not noise.
-
-`agreement(part, reference, candidate)` compares two outputs of the same clips:
-- `classifier` (logits [B, labels]): the largest |probability difference| over every clip and label, the
-  share of clips whose top-1 label is the same, and `prob_bound`, the largest probability change any clip
-  could see with the same logit errors: softmax moves a probability by at most half the largest logit change
-  (shifting all logits alike changes nothing), so |dp| <= (max dz - min dz) / 4 to first order. It passes
-  when both the measured difference and the bound are at most `CHECK_LIMIT`, `PROB_TOLERANCE` (what the
-  answers on real videos must keep) over `CHECK_MARGIN`. Both matter: a few probes rarely sit near a decision
-  boundary, where probabilities move most, and real videos move the logits further than the probes do.
-- `encoder` (tokens [B, N, D]): the relative error ||candidate - reference|| / ||reference|| over all tokens
-  and the lowest cosine similarity of a clip's mean-pooled vectors (the vectors `runner embed` writes). It
-  passes when the relative error is at most `TOKEN_TOLERANCE`.
+`Evidence` is the clips [N, T, 3, crop, crop] an engine is checked on, with fp32's outputs on them (computed once):
+- `views`: for a trained run, the evaluation views of its validation videos (`vjepa_core.inference.run_views`
+  reads them from the warehouse): the videos the model is for. A classifier passes when top-1 is the same on at
+  least `TOP1_TOLERANCE` of the views and no probability moves more than `VIEW_LIMIT`.
+- `probes`: for a bare model folder, `PROBES` synthetic videos of moving shapes rendered at the model's clip
+  shape and preprocessed as evaluation views are. A classifier passes when no clip's probabilities move more
+  than `PROBE_LIMIT` and neither could any clip with the same logit errors: softmax moves a probability by at
+  most a quarter of the spread of the logits' changes, to first order (`prob_bound`). The bound is the largest
+  of `PROBES` clips: a further clip like them exceeds it with probability at most 1 / (PROBES + 1) (the rank of
+  exchangeable draws), 5%. Real videos moved probabilities further than probes did, hence the margin below.
+For the `encoder` part (tokens [B, N, D]) both compare the relative error ||candidate - reference|| / ||reference||
+over all tokens with `TOKEN_TOLERANCE`, and report the lowest cosine similarity of a clip's mean-pooled vectors
+(the vectors `runner embed` writes). The margins are measured: docs/benchmarks/engines.md.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -29,26 +29,33 @@ import torch
 
 from vjepa_core.data.synthetic import SYNTHETIC_CLASSES, render_video
 from vjepa_core.data.transforms import eval_views, resize_size
+from vjepa_core.inference.engines.base import Runner
+from vjepa_core.inference.engines.eager import FP32
 
-PROB_TOLERANCE = 0.02  # the issue's bound for trained checkpoints: probabilities within 0.02 of fp32's
-# Real videos' probability changes were up to 2.3x the probes' bound (trained tiny-jepa checkpoints, int8 engines,
-# 54 test videos each: bound 0.0153 -> 0.0346 measured (full, ort-int8), 0.0146 -> 0.0280 (full, openvino-int8),
-# 0.0177 -> 0.0305 (lora, openvino-int8), 0.0151 -> 0.0111 (head, openvino-int8)); the check keeps that margin.
-# With ort-int8's later recipe (the encoder in 8-bit blocks, the head fp32) the ratio reached 9.5x on small figures
-# (pooler_head_lora: bound 0.0020 -> 0.0189), within 0.02 all the same: the probes rank engines more than bound them.
-CHECK_MARGIN = 2.5
-CHECK_LIMIT = PROB_TOLERANCE / CHECK_MARGIN
+PROB_TOLERANCE = 0.02  # the promise: a video's probabilities within 0.02 of fp32's
+TOP1_TOLERANCE = 0.98  # the promise: the same top-1 label on at least 98% of the videos
+VIEW_MARGIN = 1.25  # a run's test videos against its validation views (measured: the benchmarks page)
+VIEW_LIMIT = PROB_TOLERANCE / VIEW_MARGIN
+PROBE_MARGIN = 2.5  # real videos against probes: they moved up to 2.3x the probes' bound
+PROBE_LIMIT = PROB_TOLERANCE / PROBE_MARGIN
 TOKEN_TOLERANCE = 0.05  # 5% relative error of the tokens; the mean-pooled vectors are then > 0.999 cosine
-PROBE_CLASSES = ("up", "left", "wave", "still")
+PROBES = 19
 PROBE_SEED = 7
+VIEWS, PROBE_CLIPS = "views", "probes"  # the two kinds of evidence
 
 
 @dataclass(frozen=True)
 class Agreement:
+    """An engine's outputs against fp32's on one evidence: the figures, the limit applied and the verdict."""
+
     part: str
-    probes: int
+    evidence: str  # what the clips were, e.g. "54 views of the validation videos of run 1a2b3c"
+    kind: str
+    clips: int
     passed: bool
+    limit: float
     max_prob_diff: float | None = None
+    p99_prob_diff: float | None = None
     top1_agreement: float | None = None
     prob_bound: float | None = None
     token_error: float | None = None
@@ -57,18 +64,67 @@ class Agreement:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def excess(self) -> float:
+        """How far over its limits the engine is (<= 1 passes): the largest figure over its limit."""
+        if self.part != "classifier":
+            return _ratio(self.token_error, self.limit)
+        top1 = _ratio(1 - (self.top1_agreement or 0.0), 1 - TOP1_TOLERANCE) if self.kind == VIEWS else 0.0
+        measured = self.max_prob_diff if self.kind == VIEWS else max(self.max_prob_diff or 0.0, self.prob_bound or 0.0)
+        return max(_ratio(measured, self.limit), top1)
+
     def describe(self) -> str:
-        if self.part == "classifier":
-            return (f"max |prob diff| {self.max_prob_diff:.4f}, bound from the logit errors {self.prob_bound:.4f} "
-                    f"(limit {CHECK_LIMIT:.3f} on probes, for {PROB_TOLERANCE} on videos), top-1 agreement "
-                    f"{self.top1_agreement:.0%} on {self.probes} probe clips")
-        return (f"token error {self.token_error:.4f} (tolerance {TOKEN_TOLERANCE}), mean-vector cosine >= "
-                f"{self.min_cosine:.5f} on {self.probes} probe clips")
+        if self.part != "classifier":
+            return (f"token error {self.token_error:.4f} (tolerance {self.limit}), mean-vector cosine >= "
+                    f"{self.min_cosine:.5f} on {self.evidence}")
+        if self.kind == VIEWS:
+            return (f"top-1 the same on {self.top1_agreement:.1%}, max |prob diff| {self.max_prob_diff:.4f}, 99th "
+                    f"percentile {self.p99_prob_diff:.4f} on {self.evidence} (limits {TOP1_TOLERANCE:.0%}, "
+                    f"{self.limit:g})")
+        return (f"max |prob diff| {self.max_prob_diff:.4f}, bound from the logit errors {self.prob_bound:.4f} on "
+                f"{self.evidence} (limit {self.limit:g})")
 
 
-def probe_clips(frames: int, crop: int) -> torch.Tensor:
-    """Preprocessed synthetic clips [len(PROBE_CLASSES), frames, 3, crop, crop] for a model of this clip shape."""
-    return synthetic_clips(frames, crop, classes=PROBE_CLASSES, seed=PROBE_SEED)
+def _ratio(value: float | None, limit: float) -> float:
+    return math.inf if value is None or not math.isfinite(value) else value / limit
+
+
+class Evidence:
+    """The clips engines are checked on, and fp32's outputs on them per model part: both made when first asked
+    (an engine read from the cache needs neither)."""
+
+    def __init__(self, kind: str, source: str, identity: str, load: Callable[[], torch.Tensor]) -> None:
+        self.kind = kind
+        self.source = source  # for people: what the clips are
+        self.identity = identity  # for the engine key: the same identity means the same clips
+        self._load = load
+        self._outputs: dict[str, torch.Tensor] = {}
+
+    @functools.cached_property
+    def clips(self) -> torch.Tensor:
+        return self._load()
+
+    def reference(self, part: str, module: torch.nn.Module) -> torch.Tensor:
+        if part not in self._outputs:
+            self._outputs[part] = run_batched(FP32.build(module, self.clips), self.clips)
+        return self._outputs[part]
+
+    def check(self, part: str, module: torch.nn.Module, runner: Runner) -> tuple[Agreement, torch.Tensor]:
+        """`runner`'s agreement with fp32 on every clip, and each clip's error (`clip_errors`)."""
+        reference, candidate = self.reference(part, module), run_batched(runner, self.clips)
+        return agreement(part, reference, candidate, evidence=self), clip_errors(part, reference, candidate)
+
+
+def probe_evidence(frames: int, crop: int) -> Evidence:
+    return Evidence(PROBE_CLIPS, f"{PROBES} synthetic probe clips", f"probes:{PROBES}:{PROBE_SEED}",
+                    lambda: synthetic_clips(frames, crop, count=PROBES, seed=PROBE_SEED))
+
+
+def view_evidence(load: Callable[[], torch.Tensor], *, run_id: str, videos: Sequence[str], views: int) -> Evidence:
+    """The evaluation views (`load()` -> [views, T, 3, crop, crop]) of the validation `videos` of run `run_id`."""
+    digest = hashlib.sha256("\n".join([run_id, str(views), *videos]).encode()).hexdigest()[:16]
+    return Evidence(VIEWS, f"{views} views of {len(videos)} validation videos of run {run_id}", f"views:{digest}",
+                    load)
 
 
 def synthetic_clips(frames: int, crop: int, *, classes: Sequence[str] = SYNTHETIC_CLASSES, count: int | None = None,
@@ -87,33 +143,46 @@ def _even(value: float) -> int:
     return int(math.ceil(value / 2) * 2)
 
 
-def agreement(part: str, reference: torch.Tensor, candidate: torch.Tensor) -> Agreement:
+def agreement(part: str, reference: torch.Tensor, candidate: torch.Tensor, *, evidence: Evidence) -> Agreement:
     """How close `candidate` is to `reference` (the same clips through fp32); see the module docstring."""
     reference, candidate = reference.float(), candidate.float()
+    common = {"part": part, "evidence": evidence.source, "kind": evidence.kind, "clips": len(reference)}
+    if part != "classifier":
+        norm = torch.linalg.vector_norm
+        finite = candidate.shape == reference.shape and bool(torch.isfinite(candidate).all())
+        error = float(norm(candidate - reference) / norm(reference).clamp_min(1e-12)) if finite else math.inf
+        cosine = (float(torch.nn.functional.cosine_similarity(candidate.mean(1), reference.mean(1), dim=-1).min())
+                  if finite else -1.0)
+        return Agreement(**common, passed=error <= TOKEN_TOLERANCE, limit=TOKEN_TOLERANCE, token_error=error,
+                         min_cosine=cosine)
+    limit = VIEW_LIMIT if evidence.kind == VIEWS else PROBE_LIMIT
     if candidate.shape != reference.shape or not torch.isfinite(candidate).all():
-        return Agreement(part, len(reference), passed=False, max_prob_diff=math.inf, top1_agreement=0.0,
-                         prob_bound=math.inf, token_error=math.inf, min_cosine=-1.0)
+        return Agreement(**common, passed=False, limit=limit, max_prob_diff=math.inf, p99_prob_diff=math.inf,
+                         top1_agreement=0.0, prob_bound=math.inf)
+    ref, cand = torch.softmax(reference, dim=-1), torch.softmax(candidate, dim=-1)
+    per_clip = (ref - cand).abs().amax(-1).numpy()
+    top1 = int((ref.argmax(-1) == cand.argmax(-1)).sum()) / len(ref)
+    bound = float(clip_errors(part, reference, candidate).max())
+    figures = {"max_prob_diff": float(per_clip.max()), "p99_prob_diff": float(np.percentile(per_clip, 99)),
+               "top1_agreement": top1, "prob_bound": bound}
+    measured = figures["max_prob_diff"] if evidence.kind == VIEWS else max(figures["max_prob_diff"], bound)
+    passed = measured <= limit and (evidence.kind != VIEWS or top1 >= TOP1_TOLERANCE)
+    return Agreement(**common, passed=passed, limit=limit, **figures)
+
+
+def clip_errors(part: str, reference: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
+    """Per clip [N]: the classifier's bound on its probability change from the logit errors (a quarter of their
+    spread), or the encoder's relative token error."""
+    moved = candidate.float() - reference.float()
+    if not torch.isfinite(moved).all():
+        return torch.full((len(reference),), math.inf)
     if part == "classifier":
-        ref, cand = torch.softmax(reference, dim=-1), torch.softmax(candidate, dim=-1)
-        diff = float((ref - cand).abs().max())
-        top1 = float((ref.argmax(-1) == cand.argmax(-1)).float().mean())
-        moved = candidate - reference
-        bound = float((moved.max(-1).values - moved.min(-1).values).max() / 4)
-        return Agreement(part, len(reference), passed=max(diff, bound) <= CHECK_LIMIT, max_prob_diff=diff,
-                         top1_agreement=top1, prob_bound=bound)
+        return (moved.amax(-1) - moved.amin(-1)) / 4
     norm = torch.linalg.vector_norm
-    error = float(norm(candidate - reference) / norm(reference).clamp_min(1e-12))
-    cosine = float(torch.nn.functional.cosine_similarity(candidate.mean(1), reference.mean(1), dim=-1).min())
-    return Agreement(part, len(reference), passed=error <= TOKEN_TOLERANCE, token_error=error, min_cosine=cosine)
+    return norm(moved.flatten(1), dim=1) / norm(reference.float().flatten(1), dim=1).clamp_min(1e-12)
 
 
 def run_batched(runner: Any, clips: torch.Tensor, batch: int = 2) -> torch.Tensor:
     """`runner` over `clips` in batches of `batch` (2: the engine's batch axis is exercised, memory stays low)."""
     return torch.cat([runner(clips[i:i + batch]) for i in range(0, len(clips), batch)])
 
-
-def top1_margin(logits: torch.Tensor) -> np.ndarray:
-    """Per clip: the best probability minus the second best (how close a top-1 is to flipping)."""
-    probs = torch.softmax(logits.float(), dim=-1)
-    best = probs.topk(min(2, probs.shape[-1]), dim=-1).values
-    return (best[:, 0] - (best[:, 1] if best.shape[1] > 1 else 0)).numpy()

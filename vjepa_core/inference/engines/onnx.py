@@ -1,19 +1,13 @@
-"""Engines that export the model part to ONNX and run it with ONNX Runtime on the CPU.
+"""`ort-int8`: the model part exported to ONNX and run by ONNX Runtime on the CPU, the encoder's matmuls in int8.
 
-- `ort-fp32`: the exported graph as is (ONNX Runtime's graph optimisations, its MLAS fp32 kernels).
-- `ort-int8`: the same graph after `onnxruntime`'s `MatMulNBitsQuantizer` (8 bits, blocks of 128, symmetric,
-  `accuracy_level` 4): each weight MatMul of the encoder becomes `MatMulNBits` with int8 weights, one scale per
-  block of 128 inputs of an output, and multiplies in int8, each row of activations quantized per block of 128
-  at run time. The head (attentive pooler, classifier: every MatMul outside the encoder) stays fp32, and so do
-  attention's activation x activation products, layer norms and softmax.
-
-The export traces the part with torch.onnx's TorchScript exporter (`dynamo=False`), batch axis dynamic, clip
-shape fixed: the rotary position tables of V-JEPA 2's attention depend on the clip shape only, so they fold
-into constants. Measured on tiny-jepa: 4.6 s to export and 37 ms per batch of 2 in ONNX Runtime, against
-23.6 s and 51 ms with the dynamo exporter (torch.export + onnxscript; 31 min for a ViT-L-shaped model at a
-load of 10); the dynamo exporter is the fallback when tracing fails. Files written: `model.onnx` (weights
-beyond protobuf's 2 GB go to external files beside it), and for `ort-int8` `model.int8.onnx`; the fp32 graph
-is removed once quantized.
+The export traces the part with torch.onnx's TorchScript exporter (`dynamo=False`; the dynamo exporter is the
+fallback when tracing fails), batch axis dynamic, clip shape fixed: the rotary position tables of V-JEPA 2's
+attention depend on the clip shape only, so they fold into constants. `onnxruntime`'s `MatMulNBitsQuantizer`
+(8 bits, blocks of 128, symmetric, `accuracy_level` 4) then turns each weight MatMul of the encoder into
+`MatMulNBits`: int8 weights with one scale per block of 128 inputs of an output, int8 products, each row of
+activations quantized per block of 128 at run time. The head (attentive pooler, classifier), the encoder blocks
+asked to stay fp32, attention's activation x activation products, layer norms and softmax stay fp32. Files
+written: `model.int8.onnx`. docs/benchmarks/engines.md has the recipes measured against this one.
 """
 
 from __future__ import annotations
@@ -22,28 +16,31 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-
-import torch
+from typing import Any
 
 from vjepa_core.inference.engines.base import (
-    Engine,
     EngineUnfit,
+    Int8Engine,
     Runner,
+    encoder_block,
     first_line,
-    head_matmuls,
+    fp32_matmuls,
     quiet,
     register,
     threads,
 )
 
 INPUT, OUTPUT = "pixel_values_videos", "output"
-FP32_GRAPH, INT8_GRAPH = "model.onnx", "model.int8.onnx"
+GRAPH = "model.int8.onnx"
 OPSET = 17
 INT8_BLOCK = 128  # inputs per weight scale and per activation scale
+PROTOBUF_LIMIT = 2**31 - 2**26  # a graph above this (protobuf's 2 GB, less headroom) keeps its weights beside it
 
 
-def export_onnx(part: torch.nn.Module, example: torch.Tensor, path: Path) -> Path:
+def export_onnx(part: Any, example: Any, path: Path) -> Path:
     """`part` as an ONNX graph at `path`, batch axis dynamic. Raises `EngineUnfit`."""
+    import torch
+
     try:
         with quiet(""), torch.no_grad():
             torch.onnx.export(part, (example,), str(path), input_names=[INPUT], output_names=[OUTPUT],
@@ -60,7 +57,9 @@ def export_onnx(part: torch.nn.Module, example: torch.Tensor, path: Path) -> Pat
             raise EngineUnfit(f"cannot export to ONNX ({first_line(traced)}; {first_line(error)})") from error
 
 
-def _export_dynamo(part: torch.nn.Module, example: torch.Tensor, path: Path) -> Path:
+def _export_dynamo(part: Any, example: Any, path: Path) -> Path:
+    import torch
+
     if example.shape[0] < 2:  # torch.export specialises a size-1 axis: export at batch 2 to keep it dynamic
         example = example.expand(2, *example.shape[1:]).contiguous()
     batch = torch.export.Dim("batch", min=1, max=4096)
@@ -71,23 +70,25 @@ def _export_dynamo(part: torch.nn.Module, example: torch.Tensor, path: Path) -> 
     return path
 
 
-def quantize_int8(source: Path, target: Path) -> Path:
-    """The encoder's weight MatMuls of the graph at `source` quantized to 8-bit blocks -> `target` (module doc)."""
+def _weight_matmuls(graph: Any) -> list[str]:
+    return [node.name for node in graph.graph.node if node.op_type == "MatMul"]
+
+
+def quantize_int8(graph: Any, target: Path, *, fp32_blocks: frozenset[int] = frozenset()) -> Path:
+    """The encoder's weight MatMuls of `graph` (an `onnx.ModelProto`, left as it is) in 8-bit blocks, but those of
+    `fp32_blocks` -> `target` (module doc)."""
     import onnx
 
     nbits = nbits_quantizer()
-    # Measured against quantize_dynamic's MatMulInteger (per-tensor s8 weights, one activation scale per call) on
-    # 5 trained tiny-jepa checkpoints' 54 test videos: max |prob diff| over fp32 0.0042-0.0189 against 0.0148-0.169
-    # (the pooler carried most of that error; kept fp32 with MatMulInteger it was still 0.0055-0.0387). On the
-    # ViT-L-shaped model: 9.0 s per clip against 6.6 s (8.0 s with the pooler fp32), probe bound 0.0057 against
-    # 0.0133. Blocks of 32 were more exact (0.0021-0.0073) but slower (11.2 s); the README has the figures.
-    graph = onnx.load(str(source))
-    head = head_matmuls([node.name for node in graph.graph.node if node.op_type == "MatMul"], "exported graph")
+    copy = onnx.ModelProto()
+    copy.CopyFrom(graph)  # the quantizer rewrites the graph it is given
+    excluded = fp32_matmuls(_weight_matmuls(copy), "exported graph", fp32_blocks)
     with quiet("onnxruntime"):
-        quantizer = nbits.MatMulNBitsQuantizer(graph, bits=8, block_size=INT8_BLOCK, is_symmetric=True,
-                                               accuracy_level=4, nodes_to_exclude=head)
+        quantizer = nbits.MatMulNBitsQuantizer(copy, bits=8, block_size=INT8_BLOCK, is_symmetric=True,
+                                               accuracy_level=4, nodes_to_exclude=excluded)
         quantizer.process()
-        quantizer.model.save_model_to_file(str(target), use_external_data_format=False)
+        large = quantizer.model.model.ByteSize() > PROTOBUF_LIMIT
+        quantizer.model.save_model_to_file(str(target), use_external_data_format=large)
     return target
 
 
@@ -107,14 +108,14 @@ def nbits_quantizer() -> ModuleType:
 def session(path: Path) -> Runner:
     """An ONNX Runtime CPU session on the graph at `path`, as pixels -> output."""
     import onnxruntime as ort
+    import torch
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only: its warnings about unused initialisers are ours to ignore
     # No busy-waiting between runs: ONNX Runtime's workers otherwise spin after each call and take the cores
-    # from whatever runs next in the process (decoding, the eager model; measured: eager tiny-jepa 332 vs
-    # ms per clip with a spinning session beside it).
+    # from whatever runs next in the process (decoding, the eager model).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     sess = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -127,22 +128,22 @@ def session(path: Path) -> Runner:
 
 
 @dataclass(frozen=True)
-class OnnxEngine(Engine):
-    int8: bool = False
+class OnnxInt8Engine(Int8Engine):
+    def convert(self, part: Any, example: Any, workdir: Path) -> Any:
+        import onnx
 
-    def export(self, part: torch.nn.Module, example: torch.Tensor, folder: Path) -> None:
-        graph = export_onnx(part, example, folder / FP32_GRAPH)
-        if self.int8:
-            quantize_int8(graph, folder / INT8_GRAPH)
-            for item in folder.iterdir():  # the fp32 graph and any external weight files of it
-                if item.name != INT8_GRAPH:
-                    item.unlink()
+        return onnx.load(str(export_onnx(part, example, workdir / "model.onnx")))
+
+    def blocks(self, converted: Any) -> list[int]:
+        return sorted({block for name in _weight_matmuls(converted) if (block := encoder_block(name)) is not None})
+
+    def quantize(self, converted: Any, folder: Path, *, fp32_blocks: frozenset[int] = frozenset()) -> None:
+        quantize_int8(converted, folder / GRAPH, fp32_blocks=fp32_blocks)
 
     def open(self, folder: Path) -> Runner:
-        return session(folder / (INT8_GRAPH if self.int8 else FP32_GRAPH))
+        return session(folder / GRAPH)
 
 
-register(OnnxEngine("ort-fp32", "ONNX Runtime, fp32 (exported graph)", cacheable=True,
-                    requires=("onnxruntime", "onnx", "onnxscript")))
-register(OnnxEngine("ort-int8", "ONNX Runtime, the encoder's weight matmuls in int8 (blocks of 128)", cacheable=True,
-                    requires=("onnxruntime", "onnx", "onnxscript"), int8=True))
+ORT_INT8 = register(OnnxInt8Engine(
+    "ort-int8", "ONNX Runtime, the encoder in int8 blocks of 128",
+    requires=("onnxruntime", "onnx", "onnxscript"), auto_cpu=2, space=1))

@@ -1,28 +1,26 @@
-"""Engines that convert the model part to OpenVINO and run it on its CPU plugin.
+"""`openvino-int8`: the model part converted to OpenVINO and run on its CPU plugin, the encoder's weights in int8.
 
-- `openvino-fp32`: `openvino.convert_model` of the part (captured by `torch.export`), fp32 weights and inference.
-- `openvino-int8`: the same model after `nncf.compress_weights(mode=INT8_ASYM)` on the encoder's weight
-  matmuls (the head stays fp32, as in `ort-int8`): int8 weights per output channel; the CPU plugin quantizes
-  each such layer's activations at run time in groups of 32 (`DYNAMIC_QUANTIZATION_GROUP_SIZE`, its default)
-  and multiplies in int8. On the ViT-L-shaped model the head in fp32 took the probe bound from 0.0098 to 0.0074.
-
-The batch axis is dynamic, the clip shape fixed. Files written: `model.xml` + `model.bin` (weights kept as
-they are: `save_model` would halve fp32 weights to fp16 unless told not to).
+`openvino.convert_model` of the part (captured by `torch.export`), then `nncf.compress_weights(mode=INT8_ASYM)`
+on the encoder's weight matmuls: int8 weights per output channel; the CPU plugin quantizes each such layer's
+activations at run time in groups of 32 (`DYNAMIC_QUANTIZATION_GROUP_SIZE`, its default) and multiplies in
+int8. The head (attentive pooler, classifier) and the encoder blocks asked to stay fp32 are left out through an
+NNCF `IgnoredScope`. The batch axis is dynamic, the clip shape fixed. Files written: `model.xml` + `model.bin`
+(weights kept as they are: `save_model` would halve fp32 weights to fp16 unless told not to).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import Any
 
 from vjepa_core.inference.engines.base import (
-    Engine,
     EngineUnfit,
+    Int8Engine,
     Runner,
+    encoder_block,
     first_line,
-    head_matmuls,
+    fp32_matmuls,
     quiet,
     register,
     threads,
@@ -31,29 +29,47 @@ from vjepa_core.inference.engines.base import (
 GRAPH = "model.xml"
 
 
-def convert(part: torch.nn.Module, example: torch.Tensor, *, int8: bool) -> object:
-    """The part as an `openvino.Model` (int8-compressed weights when `int8`). Raises `EngineUnfit`."""
+def convert(part: Any, example: Any, *, int8: bool, fp32_blocks: frozenset[int] = frozenset()) -> Any:
+    """The part as an `openvino.Model` (int8-compressed encoder weights when `int8`). Raises `EngineUnfit`."""
+    import torch
+
     try:
         with quiet("nncf"), torch.no_grad():
             model = _converted(part, example)
-            if int8:
-                import nncf
-
-                matmuls = [op.get_friendly_name() for op in model.get_ops() if op.get_type_name() == "MatMul"]
-                head = nncf.IgnoredScope(names=head_matmuls(matmuls, "converted model"), validate=False)
-                model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM, ignored_scope=head)
     except Exception as error:  # the frontends raise many kinds: each means "cannot convert"
         raise EngineUnfit(f"cannot convert to OpenVINO ({first_line(error)})") from error
-    return model
+    return compress(model, fp32_blocks) if int8 else model
 
 
-def _converted(part: torch.nn.Module, example: torch.Tensor) -> object:
+def _matmuls(model: Any) -> list[str]:
+    return [op.get_friendly_name() for op in model.get_ops() if op.get_type_name() == "MatMul"]
+
+
+def compress(model: Any, fp32_blocks: frozenset[int] = frozenset()) -> Any:
+    """A copy of `model` with the encoder's weights in int8, but those of `fp32_blocks`. Raises `EngineUnfit`."""
+    try:
+        with quiet("nncf"):
+            import nncf
+
+            # The patch embedding's convolution stays fp32 too, as in ort-int8: a sliver of the compute, and in
+            # int8 it moved the probabilities as much as every encoder block together.
+            kept = nncf.IgnoredScope(names=fp32_matmuls(_matmuls(model), "converted model", fp32_blocks),
+                                     types=["Convolution"], validate=False)
+            return nncf.compress_weights(model.clone(), mode=nncf.CompressWeightsMode.INT8_ASYM, ignored_scope=kept)
+    except EngineUnfit:
+        raise
+    except Exception as error:
+        raise EngineUnfit(f"cannot compress the OpenVINO model ({first_line(error)})") from error
+
+
+def _converted(part: Any, example: Any) -> Any:
     """The part in OpenVINO, batch axis dynamic, each op named after the module it came from.
 
-    Through `torch.export` first: on the ViT-L-shaped model it converts in 48 s with a peak RSS of 2.5 GB, where
-    TorchScript tracing took 171 s and 10.5 GB. Its ops are named after graph nodes (`linear_7/...`) and renamed
+    Through `torch.export` first (on a ViT-L-shaped model a quarter of TorchScript tracing's time and memory:
+    docs/benchmarks/engines.md). Its ops are named after graph nodes (`linear_7/...`) and renamed
     `<module path>/linear_7/...`, as tracing names them. A part `torch.export` cannot capture is traced instead."""
     import openvino as ov
+    import torch
 
     shape = ov.PartialShape([-1, *example.shape[1:]])
     try:
@@ -71,12 +87,13 @@ def _converted(part: torch.nn.Module, example: torch.Tensor) -> object:
     return model
 
 
-def compiled(path: Path) -> Runner:
+def compiled(model: Path | Any) -> Runner:
+    """A runner of an OpenVINO model (its file, or the model itself) compiled for the CPU, in fp32 arithmetic."""
     import openvino as ov
+    import torch
 
-    model = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads(),
-                                                       "INFERENCE_PRECISION_HINT": "f32",
-                                                       "PERFORMANCE_HINT": "LATENCY"})
+    config = {"INFERENCE_NUM_THREADS": threads(), "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+    model = ov.Core().compile_model(str(model) if isinstance(model, Path) else model, "CPU", config)
 
     def run(pixels: torch.Tensor) -> torch.Tensor:
         array = pixels.detach().to("cpu", torch.float32).contiguous().numpy()
@@ -86,18 +103,24 @@ def compiled(path: Path) -> Runner:
 
 
 @dataclass(frozen=True)
-class OpenVinoEngine(Engine):
-    int8: bool = False
+class OpenVinoInt8Engine(Int8Engine):
+    def convert(self, part: Any, example: Any, workdir: Path) -> Any:
+        return convert(part, example, int8=False)
 
-    def export(self, part: torch.nn.Module, example: torch.Tensor, folder: Path) -> None:
+    def blocks(self, converted: Any) -> list[int]:
+        return sorted({block for name in _matmuls(converted) if (block := encoder_block(name)) is not None})
+
+    def quantize(self, converted: Any, folder: Path, *, fp32_blocks: frozenset[int] = frozenset()) -> None:
         import openvino as ov
 
-        ov.save_model(convert(part, example, int8=self.int8), str(folder / GRAPH), compress_to_fp16=False)
+        ov.save_model(compress(converted, fp32_blocks), str(folder / GRAPH), compress_to_fp16=False)
+
+    def trial(self, converted: Any, fp32_blocks: frozenset[int]) -> Runner:
+        return compiled(compress(converted, fp32_blocks))
 
     def open(self, folder: Path) -> Runner:
         return compiled(folder / GRAPH)
 
 
-register(OpenVinoEngine("openvino-fp32", "OpenVINO CPU plugin, fp32", cacheable=True, requires=("openvino",)))
-register(OpenVinoEngine("openvino-int8", "OpenVINO CPU plugin, int8 weights (NNCF) and dynamically quantized "
-                        "activations", cacheable=True, requires=("openvino", "nncf"), int8=True))
+OPENVINO_INT8 = register(OpenVinoInt8Engine(
+    "openvino-int8", "OpenVINO, the encoder's weights in int8 (NNCF)", requires=("openvino", "nncf"), auto_cpu=1))

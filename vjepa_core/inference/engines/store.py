@@ -1,17 +1,17 @@
 """Prepared engines on disk, keyed by the weights, like the token cache: atomic, bounded, listable, clearable.
 
 Layout (`<results>/engines/`):
-    <key>/engine.json     what was prepared: engine, part, model, clip shape, status (`ok` or `rejected` and
-                          why), its agreement with fp32 on the probe clips, setup seconds, versions, bytes
-    <key>/...             the engine's files (an ONNX graph, an OpenVINO model); none for engines that keep
-                          nothing but their check (`torch-int8`)
+    <key>/engine.json     what was prepared: engine, part, model, clip shape, the evidence it was checked on, status
+                          (`ok`, or `rejected` and why), its agreement with fp32 there, the encoder blocks an int8
+                          engine keeps fp32 and the sensitivities that chose them, setup seconds, versions, bytes
+    <key>/...             the engine's files (an ONNX graph, an OpenVINO model); none for a rejected engine
     <key>.lock            held while one process prepares that key; another waits, then reads its result
 
-`engine_key(...)` hashes everything that changes what an engine computes: the engine's name, the model part,
-every weight of it (`content_fingerprint`: each tensor's sum and sum of squares in float64 plus strided samples,
-so a change to any single weight changes the key), LoRA scalings, the encoder's feature layers, the clip shape
-and the versions of the libraries that export and run it. A stale entry therefore has another key and is
-never opened.
+`engine_key(...)` hashes everything that changes what an engine computes or its verdict: the engine's name, the
+model part, every weight of it (`content_fingerprint`: each tensor's sum and sum of squares in float64 plus
+strided samples, so a change to any single weight changes the key), LoRA scalings, the encoder's feature layers,
+the clip shape, the evidence and limits it is checked against, and the versions of the libraries that export and
+run it. A stale entry therefore has another key and is never opened.
 
 An entry is written in a staged folder and renamed into place (`vjepa_core.store.atomic.staged_dir`): a reader
 sees a whole entry or none. `trim(root, max_bytes)` removes the least recently used entries (each use touches
@@ -32,14 +32,14 @@ from typing import Any
 
 import torch
 
-from vjepa_core.inference.engines.check import CHECK_LIMIT, TOKEN_TOLERANCE
+from vjepa_core.inference.engines.check import PROBE_LIMIT, TOKEN_TOLERANCE, TOP1_TOLERANCE, VIEW_LIMIT
 from vjepa_core.store.atomic import is_temp, sweep, write_text
 from vjepa_core.store.cache import directory_bytes
 
 ENTRY_FILE = "engine.json"
-# Bump when an engine's export changes, so that older entries are not opened (2: int8 on the encoder only).
-FORMAT_VERSION = 2
-MAX_BYTES = 4 * 2**30  # a ViT-L int8 ONNX engine is ~0.3 GiB, an fp32 one ~1.2 GiB
+# Bump when an engine's export changes, so that older entries are not opened (3: blocks kept fp32 as measured).
+FORMAT_VERSION = 3
+MAX_BYTES = 4 * 2**30  # a ViT-L int8 engine is ~0.3 GiB, ~1.2 GiB with every block fp32
 VERSIONED = ("torch", "transformers", "peft", "onnx", "onnxscript", "onnxruntime", "openvino", "nncf")
 
 
@@ -75,10 +75,11 @@ def versions() -> dict[str, str]:
 
 
 def engine_key(*, engine: str, part: str, module: torch.nn.Module, feature_layers: Sequence[int], frames: int,
-               crop: int) -> str:
+               crop: int, evidence: str) -> str:
+    limits = [PROBE_LIMIT, VIEW_LIMIT, TOP1_TOLERANCE, TOKEN_TOLERANCE]  # a stricter check: a new verdict
     description = {"format": FORMAT_VERSION, "engine": engine, "part": part, "weights": content_fingerprint(module),
                    "lora": lora_scalings(module), "layers": list(feature_layers), "frames": frames, "crop": crop,
-                   "versions": versions(), "check": [CHECK_LIMIT, TOKEN_TOLERANCE]}  # a stricter check: a new verdict
+                   "versions": versions(), "evidence": evidence, "check": limits}
     return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -104,8 +105,8 @@ def write_entry(folder: Path, entry: dict[str, Any]) -> None:
 
 
 def list_entries(root: Path) -> list[dict[str, Any]]:
-    """One row per entry, most recently used first: key, engine, part, model, clip shape, status, check, bytes,
-    last use."""
+    """One row per entry, most recently used first: key, engine, part, model, clip shape, evidence, status and
+    why, check, the blocks kept fp32, bytes, last use."""
     root = Path(root)
     rows = []
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
@@ -115,7 +116,8 @@ def list_entries(root: Path) -> list[dict[str, Any]]:
         marker = folder / ENTRY_FILE
         rows.append({"key": folder.name, "engine": entry.get("engine"), "part": entry.get("part"),
                      "model": entry.get("model"), "frames": entry.get("frames"), "crop": entry.get("crop"),
-                     "status": entry.get("status"), "reason": entry.get("reason"), "check": entry.get("check"),
+                     "evidence": entry.get("evidence"), "status": entry.get("status"), "reason": entry.get("reason"),
+                     "check": entry.get("check"), "plan": entry.get("plan"),
                      "setup_s": entry.get("setup_s"), "bytes": directory_bytes(folder),
                      "last_used": marker.stat().st_mtime if marker.is_file() else folder.stat().st_mtime})
     return sorted(rows, key=lambda row: -row["last_used"])
