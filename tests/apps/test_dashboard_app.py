@@ -229,11 +229,11 @@ def test_compare(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns) -
     assert len(at.multiselect[-1].value) == 2
     assert len(_charts(at)) == 3
     verdicts = [e.value for e in (*at.info, *at.success)]
-    assert any("McNemar p =" in v for v in verdicts)
+    assert any("(exact McNemar)" in v for v in verdicts)
     three = [dashboard_runs.run_ids[i] for i in (0, 2, 4)]
     at.multiselect[-1].set_value(three).run()
     assert not at.exception
-    assert sum("McNemar p =" in e.value for e in (*at.info, *at.success)) == 2
+    assert sum("(exact McNemar)" in e.value for e in (*at.info, *at.success)) == 2
     curves = _charts(at)[0]["_frames"][0]
     assert curves["run_id"].nunique() == 3
 

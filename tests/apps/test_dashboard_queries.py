@@ -28,6 +28,7 @@ from runner.options import build_spec, with_spec_options
 from tests.support import DASHBOARD_MATRIX, DASHBOARD_VARIETY, TrainedRuns, plant_claim
 from vjepa_core.analysis.configurations import config_labels, spec_dict
 from vjepa_core.analysis.stats import run_chance_test
+from vjepa_core.analysis.verdict_text import p_text
 from vjepa_core.spec import RunSpec
 from vjepa_core.store import schema
 from vjepa_core.store import warehouse as wh
@@ -255,6 +256,8 @@ def test_compare_frames(trained_runs: TrainedRuns) -> None:
     tests = comparison.significance(tables["predictions"], [first, second], {})
     row = tests.iloc[0]
     assert row["n_shared"] == num_test and row["diff"] == pytest.approx(row["acc_b"] - row["acc_a"])
+    assert row["ci_low"] <= row["diff"] <= row["ci_high"] and row["verdict"].endswith(
+        f"p = {p_text(row['p'])} (exact McNemar): {'a real difference' if row['p'] < 0.05 else 'within noise'}")
     accs = tables["runs"].set_index("run_id")["test_acc"]
     assert (row["acc_a"], row["acc_b"]) == pytest.approx((accs[first], accs[second]))
     deltas = comparison.class_deltas(tables["class_metrics"], [first, second], {first: "a", second: "b"})

@@ -40,7 +40,14 @@ import numpy as np
 import pandas as pd
 
 from vjepa_core.analysis.configurations import SHORT_NAMES, seed_pairs, spec_dict, value_text, with_configurations
-from vjepa_core.analysis.paired import POWER, PairedTest, holm, min_detectable_difference, paired_test
+from vjepa_core.analysis.paired import (
+    POWER,
+    PairedTest,
+    correct_by_run,
+    holm,
+    min_detectable_difference,
+    paired_runs,
+)
 from vjepa_core.analysis.stats import ALPHA, accuracy_summary
 from vjepa_core.spec import REPEAT_FIELDS
 from vjepa_core.strategies import STRATEGIES
@@ -240,29 +247,9 @@ def _or_inf(value: Any) -> float:
     return math.inf if value is None or pd.isna(value) else float(value)
 
 
-def correct_by_run(predictions: pd.DataFrame) -> dict[str, pd.Series]:
-    """Per run: right or not on each test video, indexed by (video, occurrence) so a video listed twice pairs."""
-    test = predictions[predictions["split"] == "test"].copy()
-    if test.empty:
-        return {}
-    test["correct"] = test["correct"].fillna(test["true_class"] == test["pred_class"]).astype(bool)
-    test["occurrence"] = test.groupby(["run_id", "video"]).cumcount()
-    return {run_id: rows.set_index(["video", "occurrence"])["correct"] for run_id, rows in test.groupby("run_id")}
-
-
 def compare(winner: Config, other: Config, correct: dict[str, pd.Series]) -> PairedTest | None:
-    """The paired test of `winner` against `other` on the test videos every paired run scored (None: none)."""
-    pairs = [(correct.get(a), correct.get(b)) for _, a, b in seed_pairs(winner.runs, other.runs)]
-    if not pairs or any(a is None or b is None for a, b in pairs):
-        return None
-    shared = pairs[0][0].index
-    for a, b in pairs:
-        shared = shared.intersection(a.index).intersection(b.index)
-    if shared.empty:
-        return None
-    first = np.stack([a.loc[shared].to_numpy(dtype=bool) for a, _ in pairs])
-    second = np.stack([b.loc[shared].to_numpy(dtype=bool) for _, b in pairs])
-    return paired_test(first, second)
+    """The paired test of `winner` against `other`, their runs paired by seed (None: nothing to pair)."""
+    return paired_runs([(a, b) for _, a, b in seed_pairs(winner.runs, other.runs)], correct)
 
 
 def decide(question: Question, configs: dict[str, Config], correct: dict[str, pd.Series], *,

@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from vjepa_core.analysis.paired import PairedTest
+from vjepa_core.analysis.stats import ALPHA
 from vjepa_core.analysis.verdict import BETTER, TIED, UNTESTED, WORSE, Entry, LeftOut, Verdict
 
 
@@ -119,3 +121,23 @@ def _detectable(verdict: Verdict) -> str:
         return f"These {verdict.test_videos} test videos are too few to detect any difference ({how})."
     return (f"On {verdict.test_videos} test videos, differences under {100 * verdict.min_detectable_difference:.1f} "
             f"points were not detectable ({how}).")
+
+
+def which_test(test: PairedTest) -> str:
+    """Which exact test gave `test.p`: McNemar for one seed pair, the sign-flip test over videos for more."""
+    return "exact McNemar" if test.seed_pairs == 1 else f"exact sign-flip over videos, {test.seed_pairs} seed pairs"
+
+
+def comparison_line(test: PairedTest, first: str, second: str, interval: tuple[float, float]) -> str:
+    """`runner compare` and the Compare page: second vs first, with the verdict's paired test (`interval`:
+    `paired.difference_interval`, of first minus second)."""
+    call = "a real difference" if test.p < ALPHA else "within noise"
+    low, high = -100 * interval[1] + 0.0, -100 * interval[0] + 0.0  # + 0.0: no '-0.0'
+    return (f"{second} vs {first}: {-100 * test.difference:+.1f} points on {test.videos} shared videos, 95% CI "
+            f"[{low:+.1f}, {high:+.1f}] (bootstrap over videos), p = {p_text(test.p)} ({which_test(test)}): {call}")
+
+
+def seed_pair_line(test: PairedTest, index: int, first: str, second: str) -> str:
+    """What seed pair `index` of `test` says: its discordant videos and its own exact McNemar p."""
+    return (f"{test.only_first[index]} videos only {first} got right, {test.only_second[index]} only {second} "
+            f"(exact McNemar p = {p_text(test.p_per_seed[index])})")
