@@ -218,8 +218,10 @@ def right(*videos: Any) -> Any:
 
 def write_scored_run(store: Any, strategy: str, *, val: float | None = None, correct: Any = None,
                      videos_per_class: int = 10, seed: int = 0, model: str = "tiny-jepa", error: str | None = None,
-                     params: int | None = None, matrix_id: str = "m", data: str = "synthetic") -> str:
-    """One run as the runner writes it: a `runs` row and its test predictions (none if it failed)."""
+                     params: int | None = None, matrix_id: str = "m", data: str = "synthetic",
+                     columns: dict[str, Any] | None = None) -> str:
+    """One run as the runner writes it: a `runs` row (plus `columns`, e.g. train_seconds, release_bytes,
+    inference_ms, device) and its test predictions (none if it failed)."""
     from vjepa_core.spec import RunSpec
     from vjepa_core.store.warehouse import RunRecord
 
@@ -227,7 +229,7 @@ def write_scored_run(store: Any, strategy: str, *, val: float | None = None, cor
     run = {"run_id": spec.run_id, "matrix_id": matrix_id, "strategy": strategy, "model": model,
            "status": "failed" if error else "success", "error": error, "spec": spec.to_dict(), "seed": seed,
            "videos_per_class": videos_per_class, "frames_per_clip": spec.frames_per_clip,
-           "trainable_params": params or SCORED_PARAMS[strategy], "started_at": datetime.now()}
+           "trainable_params": params or SCORED_PARAMS[strategy], "started_at": datetime.now(), **(columns or {})}
     predictions = []
     if correct is not None:
         run.update({"best_val_acc": val, "test_acc": float(sum(correct)) / len(correct), "num_test": len(correct),

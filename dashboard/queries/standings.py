@@ -6,7 +6,7 @@
   best of its strategy on validation: `chosen_on_validation`), `chance_acc`, `above_chance` (seeds above chance
   at p < 0.05), `inference_ms_mean`, `acc_per_mparam`.
 - `chosen_on_validation(board) -> positions`: the best rows on mean validation accuracy, ties broken as the
-  verdict breaks them (`vjepa_core.analysis.verdict.TIE_BREAK`), never by the test set: of all rows, or of
+  verdict breaks them (`vjepa_core.analysis.costs.TIE_BREAK`), never by the test set: of all rows, or of
   each `by` group.
 - `pareto(board, x=, y=) -> board`: adds `on_frontier`.
 - `chance_levels(runs) -> [float]`: the distinct chance accuracies of the successful runs.
@@ -72,8 +72,8 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 # The verdict's ranking (vjepa_core.analysis.verdict): validation first, then the cheaper configuration.
-VALIDATION_ORDER = (("best_val_acc_mean", False), ("trainable_params", True), ("train_vpc", True),
-                    ("frames_per_clip", True), ("config_id", True))
+VALIDATION_ORDER = (("best_val_acc_mean", False), ("trainable_params", True), ("train_seconds_mean", True),
+                    ("config_id", True))
 
 
 def chosen_on_validation(board: pd.DataFrame, *, by: str | None = None) -> list[int]:
