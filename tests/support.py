@@ -250,6 +250,25 @@ def statsmodels_mcnemar(first: Any, second: Any) -> float:
     return float(mcnemar(table, exact=True).pvalue)
 
 
+def simulated_power(videos: int, disagreement: float, difference: float, *, alpha: float, draws: int,
+                    seed: int) -> float:
+    """Brute force: draw test sets, run statsmodels' exact McNemar on each, count rejections."""
+    from functools import cache
+
+    import numpy as np
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    rate = max(disagreement, difference)
+    tables = np.random.default_rng(seed).multinomial(videos, [(rate + difference) / 2, (rate - difference) / 2,
+                                                              1 - rate], size=draws)
+
+    @cache
+    def p_value(b: int, c: int) -> float:
+        return float(mcnemar([[0, b], [c, 0]], exact=True).pvalue)
+
+    return float(np.mean([p_value(int(b), int(c)) < alpha for b, c, _ in tables]))
+
+
 def hand_holm(p_values: list[float]) -> list[float]:
     """Holm's step-down, written from its definition: the i-th smallest p times (m - i), running maximum."""
     order = sorted(range(len(p_values)), key=lambda i: p_values[i])

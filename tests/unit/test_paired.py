@@ -4,16 +4,14 @@ test (exact enumeration and Monte Carlo), a hand-written Holm step-down, and a b
 from __future__ import annotations
 
 import gc
-from functools import cache
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
-from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
-from tests.support import hand_holm, statsmodels_mcnemar
+from tests.support import hand_holm, simulated_power, statsmodels_mcnemar
 from vjepa_core.analysis.paired import (
     correct_by_run,
     difference_interval,
@@ -156,20 +154,6 @@ def test_holm_skips_untested_comparisons() -> None:
     adjusted = holm([0.01, float("nan"), 0.04])
     assert adjusted[0] == pytest.approx(0.02) and np.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.04)
     assert holm([]) == [] and np.isnan(holm([float("nan")])[0])
-
-
-def simulated_power(videos: int, disagreement: float, difference: float, *, alpha: float, draws: int,
-                    seed: int) -> float:
-    """Brute force: draw test sets, run statsmodels' exact McNemar on each, count rejections."""
-    rate = max(disagreement, difference)
-    tables = np.random.default_rng(seed).multinomial(videos, [(rate + difference) / 2, (rate - difference) / 2,
-                                                              1 - rate], size=draws)
-
-    @cache
-    def p_value(b: int, c: int) -> float:
-        return float(mcnemar([[0, b], [c, 0]], exact=True).pvalue)
-
-    return float(np.mean([p_value(int(b), int(c)) < alpha for b, c, _ in tables]))
 
 
 @pytest.mark.parametrize(("videos", "disagreement", "difference", "alpha"),

@@ -42,6 +42,7 @@ class PairedTest:
     first_accuracy: float             # over the seed pairs and shared videos
     second_accuracy: float
     per_video: tuple[int, ...]        # per video: seeds only the first got right minus seeds only the second
+    per_video_discordant: tuple[int, ...]  # per video: seed pairs where exactly one was right
 
 
 def paired_test(first: np.ndarray, second: np.ndarray) -> PairedTest:
@@ -61,7 +62,8 @@ def paired_test(first: np.ndarray, second: np.ndarray) -> PairedTest:
         p=sign_flip_p(per_video), difference=float(per_video.sum()) / (seeds * videos),
         disagreement=float((only_first + only_second).sum()) / (seeds * videos),
         first_accuracy=float(first.mean()), second_accuracy=float(second.mean()),
-        per_video=tuple(int(n) for n in per_video))
+        per_video=tuple(int(n) for n in per_video),
+        per_video_discordant=tuple(int(n) for n in (first != second).sum(axis=0)))
 
 
 def mcnemar_exact(only_first: int, only_second: int) -> float:
