@@ -28,7 +28,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
 # url path -> charts the page draws over `dashboard_runs`
-PAGES = {"": 1, "params": 2, "data_scaling": 3, "frames": 2, "sweeps": 3, "embeddings": 1, "run_detail": 4,
+PAGES = {"": 3, "params": 2, "data_scaling": 3, "frames": 2, "sweeps": 3, "embeddings": 1, "run_detail": 4,
          "compare": 3, "live": 0}
 
 pytestmark = [pytest.mark.browser,
@@ -117,6 +117,9 @@ def test_pages_render_in_chromium(served: str) -> None:
                 if charts:
                     chart = page.locator('[data-testid="stVegaLiteChart"]').first
                     assert _inked_share(chart.screenshot()) > 0.01, name
+                if not path:  # the Overview leads with the verdict's table, its chart and the sentences folded
+                    assert page.locator('[data-testid="stDataFrame"]').count() == 3
+                    assert page.get_by_text("The verdict in sentences").count() == 1
         finally:
             browser.close()
     assert all((ARTIFACTS / f"dashboard-{path or 'overview'}.png").stat().st_size > 10_000 for path in PAGES)
