@@ -16,7 +16,7 @@ import typer
 
 from runner.app import app, existing_warehouse
 from runner.options import WarehouseOption, fail, user_errors
-from vjepa_core.analysis.planning import ACCURACY, DIFFERENCES, DRAWS, SEEDS
+from vjepa_core.analysis.plan_defaults import ACCURACY, DIFFERENCES, DRAWS, SEEDS
 
 
 @app.command()

@@ -33,12 +33,8 @@ from scipy import optimize
 from scipy import stats as scipy_stats
 
 from vjepa_core.analysis.paired import POWER, PairedTest, mcnemar_power, min_detectable_difference
+from vjepa_core.analysis.plan_defaults import ACCURACY, DIFFERENCES, DRAWS, SEEDS
 from vjepa_core.analysis.stats import ALPHA
-
-DIFFERENCES = (0.05, 0.10)
-SEEDS = (1, 2, 3, 5)
-DRAWS = 20_000
-ACCURACY = 0.8  # the best configuration's validation accuracy when a study does not say
 
 
 def videos_needed(difference: float, disagreement: float, *, comparisons: int = 1, power: float = POWER,
