@@ -56,11 +56,12 @@ else:
                                                              "measured on a CPU"),
             })
         st.altair_chart(charts.verdict_chart(found.points), width="stretch")
-        st.caption("How big a difference could each test set see? The smallest accuracy difference the verdict's "
-                   "paired test detects with 80% power, against the number of test videos, at each question's "
-                   "observed disagreement and comparisons; a diamond marks this study. `runner plan` says how many "
-                   "test videos and seeds a difference needs.")
-        st.altair_chart(charts.detectable_chart(found.curve), width="stretch")
+        if not found.curve.empty:
+            st.caption("How big a difference could each test set see? The smallest accuracy difference the "
+                       "verdict's paired test detects with 80% power, against the number of test videos, at each "
+                       "question's observed disagreement and comparisons; a diamond marks this study. `runner plan` "
+                       "says how many test videos and seeds a difference needs.")
+            st.altair_chart(charts.detectable_chart(found.curve), width="stretch")
     if found.paragraphs:
         with st.expander("The verdict in sentences"):
             for question, answer in found.paragraphs:
