@@ -10,21 +10,29 @@ device). Out: `Costs` and the choice among them, with the figure that decided it
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+
+from vjepa_core.analysis.configurations import spec_dict
 
 TIE_BREAK = ("equal mean validation accuracies go to the cheaper configuration to train: fewer trainable "
              "parameters, then less training time (mean over seeds), then the lower configuration id; never to the "
              "test set")
 # A batch-1 latency over a few clips on a shared machine is not exact: closer than this counts as equal.
 MS_TOLERANCE = 0.1
+# What one clip's inference computes, besides the release's weights: equal in these, two configurations run the
+# same network on the same input, and their measured milliseconds differ by noise only.
+WORKLOAD_FIELDS = ("frames_per_clip", "feature_layers", "pooler_layers")
 DEPLOYMENT_RULE = ("the cheapest of the validation winner and every configuration statistically tied with it on "
                    "test: fewest trainable parameters, then the smallest release (fp32 weights, LoRA merged), then "
-                   f"the fewest CPU ms per clip where measured on a CPU (within {MS_TOLERANCE:.0%} counts as equal); "
-                   "what stays equal stays with the winner")
+                   "the fewest CPU ms per clip where measured on a CPU and where the configurations compute different "
+                   f"things (frames per clip, feature layers, pooler depth; within {MS_TOLERANCE:.0%} counts as "
+                   "equal); what stays equal stays with the winner")
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,7 @@ class Costs:
     train_seconds: float           # mean over seeds
     release_bytes: float           # median over seeds (NaN: a run recorded before releases were sized)
     cpu_ms: float                  # mean ms per clip at batch 1, over the seeds measured on a CPU (NaN: none)
+    workload: str = ""             # what one clip's inference computes (`WORKLOAD_FIELDS` and the release size)
 
 
 def costs_of(runs: pd.DataFrame) -> Costs:
@@ -43,10 +52,13 @@ def costs_of(runs: pd.DataFrame) -> Costs:
         return pd.to_numeric(runs[name], errors="coerce").astype("float64")  # nullable NA -> NaN
 
     on_cpu = runs["device"].astype(str).eq("cpu") if "device" in runs else pd.Series(False, index=runs.index)
+    release = float(column("release_bytes").median())
+    spec = spec_dict(runs["spec"].iloc[0]) if "spec" in runs and len(runs) else {}
+    workload = json.dumps([release, *(spec.get(name) for name in WORKLOAD_FIELDS)], default=str)
     return Costs(trainable_params=float(column("trainable_params").median()),
-                 train_seconds=float(column("train_seconds").mean()),
-                 release_bytes=float(column("release_bytes").median()),
-                 cpu_ms=float(column("inference_ms")[on_cpu].mean()) if on_cpu.any() else math.nan)
+                 train_seconds=float(column("train_seconds").mean()), release_bytes=release,
+                 cpu_ms=float(column("inference_ms")[on_cpu].mean()) if on_cpu.any() else math.nan,
+                 workload=workload)
 
 
 def training_order(costs: Costs) -> tuple[float, float]:
@@ -68,18 +80,28 @@ FIGURES = ("trainable_params", "release_bytes", "cpu_ms")
 
 
 def cheapest(candidates: Sequence[Costs]) -> tuple[int, tuple[str, ...]]:
-    """The position of the deployment pick among `candidates` (the winner first) and the figures compared: those
-    known for every candidate, in `FIGURES` order, each narrowing the field to its cheapest (see
-    `DEPLOYMENT_RULE`)."""
+    """The position of the deployment pick among `candidates` (the winner first) and the figures that took part:
+    in `FIGURES` order, each known for every candidate narrows the field to its cheapest (see `DEPLOYMENT_RULE`).
+    Milliseconds compare workloads, each the mean over the candidates that share it: between configurations that
+    compute the same thing a measured difference is noise, never a reason."""
     field = list(range(len(candidates)))
-    compared = tuple(name for name in FIGURES
-                     if all(not math.isnan(getattr(costs, name)) for costs in candidates))
-    for name in compared:
-        values = {i: getattr(candidates[i], name) for i in field}
-        best = min(values.values())
-        slack = best * MS_TOLERANCE if name == "cpu_ms" else 0.0
-        field = [i for i in field if values[i] <= best + slack]
-    return field[0], compared
+    compared = []
+    for name in FIGURES:
+        if any(math.isnan(getattr(costs, name)) for costs in candidates):
+            continue
+        if name == "cpu_ms":
+            workloads = {candidates[i].workload for i in field}
+            if len(workloads) < 2:
+                continue
+            means = {w: float(np.mean([candidates[i].cpu_ms for i in field if candidates[i].workload == w]))
+                     for w in workloads}
+            fastest = min(means.values())
+            field = [i for i in field if means[candidates[i].workload] <= fastest * (1 + MS_TOLERANCE)]
+        else:
+            best = min(getattr(candidates[i], name) for i in field)
+            field = [i for i in field if getattr(candidates[i], name) <= best]
+        compared.append(name)
+    return field[0], tuple(compared)
 
 
 def figures_text(costs: Costs) -> str:
