@@ -124,7 +124,7 @@ def _from_matrix(matrix: str | None, warehouse: Path | None, *, val_videos: int 
         measured = measured_seed_noise(tests)
         noise, noise_from = ((seed_noise, "stated") if seed_noise is not None else
                              (measured, "measured over the seed pairs") if measured is not None else
-                             (None, "unknown: one seed per configuration (--seed-noise states it)"))
+                             (None, "one seed per configuration: --seed-noise states it"))
         members = [entry.config.runs for entry in (verdict.winner, *verdict.others)]
         vals = [int(n) for runs_ in members for n in runs_["num_val"].dropna()] if "num_val" in runs else []
         questions.append(Assumptions(
