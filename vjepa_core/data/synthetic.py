@@ -55,7 +55,7 @@ LOCK = ".generating.lock"  # held while a process writes the set
 ELSEWHERE = "choose a folder on another disk (--results DIR, or make-synthetic's DIR)"
 # The built-in set's size: enough videos per class for the default study's test and validation splits to
 # detect differences of a few points (docs/benchmarks/default-study.md) and 40 training videos per class.
-VIDEOS_PER_CLASS = 160
+VIDEOS_PER_CLASS = 150
 PER_WORKER = 100  # videos below which a second process costs more than it saves
 # Bump when the rendering changes, so existing folders are regenerated rather than reused.
 GENERATOR_VERSION = 2
