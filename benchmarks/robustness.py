@@ -1,11 +1,7 @@
-"""What the robustness benchmarks (`concurrent_matrix`, `kill_torture`) and their tests share: a small
-matrix on a synthetic set, real `runner` processes, and an audit of a warehouse and results folder.
-
-`audit(warehouse, results, run_ids)` counts what must be zero after any number
-of concurrent runners, kills and resumes: runs lost (not `success`), duplicate rows (by each table's
-natural key), orphan rows (epoch / class / confusion / prediction rows of a run that is not
-`success`), checkpoint folders that do not load, temporary files left, cache entries that do not
-read back whole, cache arrays without their commit mark, and claims left.
+"""What the robustness benchmarks (`concurrent_matrix`, `kill_torture`) and their tests share: a small matrix on
+a synthetic set, real `runner` processes, and `audit(warehouse, results, run_ids)`, which counts what must be
+zero after any number of concurrent runners, kills and resumes (runs lost, duplicate or orphan rows,
+checkpoints or cache entries that do not read back, temporary files and claims left).
 """
 
 from __future__ import annotations

@@ -50,7 +50,6 @@ class Launch:
     ray_address: str | None
     gpus_per_run: float
     cpus_per_run: float
-    joint: int
 
 
 LAUNCH_PARAMETERS = [
@@ -69,12 +68,6 @@ LAUNCH_PARAMETERS = [
                                                 "(num_gpus).")),
     keyword("cpus_per_run", float, typer.Option(1.0, "--cpus-per-run", help="CPUs each Ray task reserves "
                                                 "(num_cpus).")),
-    keyword("joint", int, typer.Option(ExecOptions.joint, "--joint", help="Train up to this many runs side by side "
-                                       "on one pass of the cached encoder tokens when they differ only in how they "
-                                       "optimise or what trains (lr, weight decay, epochs, LoRA settings, a "
-                                       "frozen-encoder strategy): one model load, each batch read once. Each stays "
-                                       "its own run, with the id and results it has alone. 1 = one at a time. "
-                                       "Memory grows with it: each run keeps its own pooler, head and optimizer.")),
 ]
 with_launch_options = option_group(LAUNCH_PARAMETERS, Launch, "launch")
 
@@ -82,7 +75,7 @@ with_launch_options = option_group(LAUNCH_PARAMETERS, Launch, "launch")
 @app.command("run-matrix")
 @user_errors
 @with_launch_options
-@with_exec_options
+@with_exec_options("joint")
 @with_spec_options
 def run_matrix_cmd(
     spec: Path | None = SpecArgument,
@@ -108,7 +101,7 @@ def run_matrix_cmd(
 @app.command()
 @user_errors
 @with_launch_options
-@with_exec_options
+@with_exec_options("joint")
 @with_spec_options
 def sweep(
     spec: Path = typer.Argument(..., help="Sweep spec YAML: axes over lr, lora_rank, ... and a phase2 block."),
@@ -237,9 +230,7 @@ def _run(matrix: Any, launch: Launch | None, execution: ExecOptions | None, *, w
 
     assert launch is not None, "with_launch_options passes it"
     results, warehouse = results_path(results), warehouse_path(warehouse)
-    if launch.joint < 1:
-        fail(f"--joint must be at least 1 (1 = every run alone), got {launch.joint}")
-    options = dataclasses.replace(execution or exec_options(), joint=launch.joint)
+    options = execution or exec_options()
     if launch.dry_run:
         _print_plan(matrix, warehouse)
         return

@@ -29,7 +29,8 @@ def test_default_matrix_is_the_shipped_default_yaml() -> None:
     assert {(s.val_fraction, s.test_fraction) for s in matrix.runs} == {(0.134, 0.6)}
 
 
-@pytest.mark.parametrize("name", ["default", "strategies", "data_scaling", "frames", "lora_sweep", "vjepa2_probe"])
+@pytest.mark.parametrize("name", ["default", "quick", "strategies", "data_scaling", "frames", "lora_sweep",
+                                  "vjepa2_probe"])
 def test_example_specs_parse(name: str) -> None:
     matrix = load_matrix(EXPERIMENTS / f"{name}.yaml")
     assert matrix.name == name

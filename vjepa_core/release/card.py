@@ -1,19 +1,16 @@
 """The model card: the warehouse's evidence about one run as a Hugging Face `ModelCard` (README.md).
 
-In:  `Evidence` (`release.evidence.read_evidence`: warehouse rows only) and `Released` (what the folder holds:
-     labels, form, dtype, base reference, the evaluation's preprocessing, the measured logit difference, the
-     commands). Out: `model_card(evidence, released)` -> `huggingface_hub.ModelCard`, whose YAML header follows
-     the Hub's conventions (library_name, pipeline_tag, base_model for a hub base, tags, metrics, model-index
-     with the warehouse's test accuracy) and whose body gives the labels, how to use it, the recipe, the test
-     accuracy with its interval, chance level and binomial p, per-class scores, the confusion matrix
-     (`CONFUSION_PNG`, written by `release.figures`), the run's place in its matrix, how to reproduce it,
-     and its limitations.
+In: `Evidence` (warehouse rows only) and `Released` (what the release folder holds). Out: `model_card(...)` ->
+`huggingface_hub.ModelCard`, its YAML header in the Hub's conventions (model-index = the warehouse's test accuracy),
+its body how to use the model, its recipe (every run option that left its default, read off the spec's fields),
+how well it does and how sure that is, its place in its matrix, and how to reproduce it.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +20,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from vjepa_core.analysis.verdict import Verdict
 from vjepa_core.analysis.verdict_text import deployment_line, run_line
-from vjepa_core.fields import command_line
+from vjepa_core.fields import command_line, shown
 from vjepa_core.models import PRESETS, load_config
 from vjepa_core.models.loading import SHIPPED_WEIGHTS
 from vjepa_core.release.adapter import POOLER_FILE, BaseReference
@@ -36,8 +33,9 @@ from vjepa_core.release.evidence import (
     matrix_place,
     size_label,
 )
-from vjepa_core.release.hub_processor import PROCESSOR_CODE
-from vjepa_core.spec import RunSpec
+from vjepa_core.release.hub_processor import PROCESSOR_CODE, processor_source
+from vjepa_core.release.requirements import distributions, imports_of, pinned
+from vjepa_core.spec import RUN_DEFAULTS, RUN_OPTIONS, RunSpec
 from vjepa_core.strategies import STRATEGIES, get_strategy
 
 CONFUSION_PNG = "confusion_matrix.png"
@@ -153,22 +151,35 @@ def _usage(released: Released) -> str:
     span = (frames - 1) * stride + 1
     model = f"./{released.folder_name}"
     if released.adapter_base is not None:
-        load = _adapter_usage(released, model)
+        intro, load = _adapter_usage(released, model)
     else:
-        load = ("```python\nfrom transformers import pipeline\n\n"
+        intro = ""
+        load = ("from transformers import pipeline\n\n"
                 f'pipe = pipeline("video-classification", model="{model}", trust_remote_code=True)  # or its Hub id\n'
-                'print(pipe("clip.mp4", top_k=3))\n```')
+                'print(pipe("clip.mp4", top_k=3))\n')
+    own_clip = ("from torchcodec.decoders import VideoDecoder\n\n"
+                'decoder = VideoDecoder("clip.mp4")\n'
+                "n = decoder.metadata.num_frames\n"
+                f"start = max(0, n - {span}) // 2\n"
+                f"frames = decoder.get_frames_at([min(start + i * {stride}, n - 1) for i in range({frames})]).data\n"
+                "print(pipe(frames, top_k=3))\n")
     clips, crops = int(pre.get("eval_clips", 1)), int(pre.get("eval_crops", 1))
     averaged = (f" (The evaluation then averaged the softmax of {clips} clip(s) x {crops} crop(s) per video; the "
                 "pipeline scores one view, the centre crop of the centred clip.)" if clips * crops > 1 else "")
     return f"""## How to use
 
-{load}
+{intro}```python
+{load}```
 
-Needs `transformers`, `torch` and, for video files, `torchcodec` with FFmpeg's libraries (Debian/Ubuntu:
-`apt-get install ffmpeg`). The folder's `video_preprocessor_config.json` is the run's evaluation
-preprocessing: short side resized to {pre['resize_shortest_edge']} px, centre crop {pre['crop_size']} px,
-ImageNet mean/std.
+Needs these packages, at the versions this folder was checked with (newer ones usually work), and, for video
+files, FFmpeg's libraries (Debian/Ubuntu: `apt-get install ffmpeg`):
+
+```bash
+pip install {" ".join(card_packages([load, own_clip]))}
+```
+
+The folder's `video_preprocessor_config.json` is the run's evaluation preprocessing: short side resized to
+{pre['resize_shortest_edge']} px, centre crop {pre['crop_size']} px, ImageNet mean/std.
 
 **Frame sampling.** `trust_remote_code=True` loads the folder's own video processor
 (`{PROCESSOR_CODE}`: transformers' `VJEPA2VideoProcessor` with its own `sample_frames`; it imports
@@ -182,17 +193,18 @@ above without `trust_remote_code=True`), give the pipeline the evaluation's clip
 processor, which takes whatever it is given as a whole video and would sample it again):
 
 ```python
-from torchcodec.decoders import VideoDecoder
-
-decoder = VideoDecoder("clip.mp4")
-n = decoder.metadata.num_frames
-start = max(0, n - {span}) // 2
-frames = decoder.get_frames_at([min(start + i * {stride}, n - 1) for i in range({frames})]).data
-print(pipe(frames, top_k=3))
-```"""
+{own_clip}```"""
 
 
-def _adapter_usage(released: Released, model: str) -> str:
+def card_packages(snippets: list[str]) -> list[str]:
+    """The card's `pip install` line: what its code and the folder's processor import, with what that needs at run
+    time (`release.requirements`), pinned as installed here."""
+    imported = set().union(*(imports_of(code).required for code in [*snippets, processor_source()]))
+    return pinned(distributions(imported, local={Path(PROCESSOR_CODE).stem}))
+
+
+def _adapter_usage(released: Released, model: str) -> tuple[str, str]:
+    """The adapter form's words and code: the base, PEFT's adapter merged into it, then the pipeline."""
     base = released.adapter_base
     assert base is not None
     where = {"bundled": 'f"{MODEL}/base"  # the base model as the run started, carried in this folder',
@@ -202,10 +214,8 @@ def _adapter_usage(released: Released, model: str) -> str:
               if released.carries_pooler else "")
     imports = "from safetensors.torch import load_file\n" if released.carries_pooler else ""
     carried = "head and pooler" if released.carries_pooler else "head"
-    return f"""The LoRA adapter alone (PEFT's format) with the trained {carried}, on its base model:
-
-```python
-from peft import PeftModel
+    intro = f"The LoRA adapter alone (PEFT's format) with the trained {carried}, on its base model:\n\n"
+    return intro, f"""from peft import PeftModel
 {imports}from transformers import AutoConfig, AutoModelForVideoClassification, pipeline
 
 MODEL = "{model}"  # this folder, or its Hub id once uploaded
@@ -215,7 +225,14 @@ base = AutoModelForVideoClassification.from_pretrained(
 {pooler}model = PeftModel.from_pretrained(base, MODEL).merge_and_unload()
 pipe = pipeline("video-classification", model=model, video_processor=MODEL, trust_remote_code=True)
 print(pipe("clip.mp4", top_k=3))
-```"""
+"""
+
+
+# The run options the recipe's worded rows state; every other option that differs from its default gets a row of
+# its own (`other_options`), so that a new option cannot stay off the card.
+STATED = frozenset({"strategy", "model", "data", "epochs", "lr", "schedule", "warmup_ratio", "weight_decay",
+                    "batch_size", "accumulation_steps", "frames_per_clip", "frame_stride", "videos_per_class", "seed",
+                    "precision", "lora_rank", "lora_alpha", "lora_dropout"})
 
 
 def _recipe(evidence: Evidence) -> str:
@@ -231,16 +248,31 @@ def _recipe(evidence: Evidence) -> str:
             ("learning rate", f"{spec['lr']:g} ({spec['schedule']}, warmup {spec['warmup_ratio']:g}), weight decay "
                               f"{spec['weight_decay']:g}, batch {spec['batch_size']} x {spec['accumulation_steps']}"),
             ("frames", f"{spec['frames_per_clip']} per clip, every {spec['frame_stride']} frames"),
-            ("training videos", per_class),
+            ("training videos", f"{per_class} of `{run.get('dataset') or spec['data']}`"),
             ("seed", str(spec["seed"])),
             ("precision, device", f"{run.get('precision')}, {run.get('device')}")]
     if strategy.lora_scope:
         rows.append(("LoRA", f"rank {spec['lora_rank']}, alpha {spec['lora_alpha']:g}, "
                              f"dropout {spec['lora_dropout']:g}"))
+    rows += [(f"`{name}`", f"{value}: {_first_sentence(RUN_OPTIONS[name].help)}")
+             for name, value in other_options(spec).items()]
     if run.get("train_seconds"):
         rows.append(("wall time", f"{float(run['train_seconds']):.0f} s"))
     table = "\n".join(f"| {name} | {value} |" for name, value in rows)
-    return f"## Training recipe\n\n| | |\n|---|---|\n{table}"
+    return (f"## Training recipe\n\n| | |\n|---|---|\n{table}\n\nEvery other run option has vjepa-lab's default "
+            "(Reproduce gives the command).")
+
+
+def other_options(spec: dict[str, Any]) -> dict[str, str]:
+    """The run options of `spec` (a warehouse row's spec) that the worded rows do not state and that differ from
+    their defaults, in field order, each as the CLI writes it; an option older runs lack counts as its default."""
+    values = {name: spec.get(name, default) for name, default in RUN_DEFAULTS.items() if name not in STATED}
+    return {name: shown(tuple(value) if isinstance(value, list) else value) for name, value in values.items()
+            if json.dumps(value) != json.dumps(RUN_DEFAULTS[name])}  # JSON: a list is a tuple
+
+
+def _first_sentence(text: str) -> str:
+    return re.split(r"\.\s+(?=[A-Z])", text)[0].rstrip(".")
 
 
 def _evaluation(evidence: Evidence, released: Released, accuracy: AccuracyFigures) -> str:
