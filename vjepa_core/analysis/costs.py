@@ -21,8 +21,8 @@ import pandas as pd
 from vjepa_core.analysis.configurations import spec_dict
 
 TIE_BREAK = ("equal mean validation accuracies go to the cheaper configuration to train: fewer trainable "
-             "parameters, then less training time (mean over seeds), then the lower configuration id; never to the "
-             "test set")
+             "parameters, then less training time (its own training loop, mean over seeds), then the lower "
+             "configuration id; never to the test set")
 # A batch-1 latency over a few clips on a shared machine is not exact: closer than this counts as equal.
 MS_TOLERANCE = 0.1
 # What one clip's inference computes, besides the release's weights: equal in these, two configurations run the
@@ -38,7 +38,8 @@ DEPLOYMENT_RULE = ("the cheapest of the validation winner and every configuratio
 @dataclass(frozen=True)
 class Costs:
     trainable_params: float        # median over seeds (NaN: not recorded)
-    train_seconds: float           # mean over seeds
+    train_seconds: float           # mean over seeds of the run's own training loop (`fit_seconds`), not the model
+    #                                load or the token cache a group's first run fills for all (else its whole time)
     release_bytes: float           # median over seeds (NaN: a run recorded before releases were sized)
     cpu_ms: float                  # mean ms per clip at batch 1, over the seeds measured on a CPU (NaN: none)
     workload: str = ""             # what one clip's inference computes (`WORKLOAD_FIELDS` and the release size)
@@ -55,8 +56,10 @@ def costs_of(runs: pd.DataFrame) -> Costs:
     release = float(column("release_bytes").median())
     spec = spec_dict(runs["spec"].iloc[0]) if "spec" in runs and len(runs) else {}
     workload = json.dumps([release, *(spec.get(name) for name in WORKLOAD_FIELDS)], default=str)
+    fit = float(column("fit_seconds").mean())
     return Costs(trainable_params=float(column("trainable_params").median()),
-                 train_seconds=float(column("train_seconds").mean()), release_bytes=release,
+                 train_seconds=fit if not math.isnan(fit) else float(column("train_seconds").mean()),
+                 release_bytes=release,
                  cpu_ms=float(column("inference_ms")[on_cpu].mean()) if on_cpu.any() else math.nan,
                  workload=workload)
 
