@@ -326,3 +326,44 @@ def pretrain_chart(long: pd.DataFrame) -> alt.FacetChart:
     return alt.layer(lines, kept, data=long).properties(width=300, height=200).facet(
         facet=alt.Facet("metric:N", title=None, sort=list(long["metric"].drop_duplicates())), columns=2,
     ).resolve_scale(y="independent")
+
+
+CALLS = ("chosen", "worse", "tied", "better", "untested")
+CALL_COLORS = ("#1a7f37", "#9a9a9a", "#4c78a8", "#e45756", "#d4a72c")
+
+
+def verdict_chart(points: pd.DataFrame) -> alt.LayerChart:
+    """Per question (a row), every configuration's test accuracy and 95% interval, coloured by what the verdict
+    calls it against the winner; a diamond marks the deployment pick (points: `queries.verdicts.verdict_points`)."""
+    data = points.assign(pick=points["deployment_pick"].map({True: "deployment pick", False: "other"}))
+    y = alt.Y("question:N", sort=list(dict.fromkeys(data["question"])), title=None, axis=alt.Axis(labelLimit=360))
+    color = alt.Color("call:N", scale=alt.Scale(domain=list(CALLS), range=list(CALL_COLORS)),
+                      legend=alt.Legend(title="against the winner"))
+    x_title = "test accuracy (mean, 95% interval)"
+    base = alt.Chart(data).encode(y=y, yOffset=alt.YOffset("config:N"), color=color)
+    tooltip = ["question:N", "config:N", "call:N", alt.Tooltip("test_acc:Q", format=".1%", title="test acc"),
+               alt.Tooltip("ci_low:Q", format=".1%", title="95% CI low"),
+               alt.Tooltip("ci_high:Q", format=".1%", title="95% CI high"), alt.Tooltip("interval:N", title="CI of"),
+               alt.Tooltip("p_holm:Q", format=".2g", title="Holm p vs winner"), alt.Tooltip("pick:N", title="")]
+    bars = base.mark_rule(strokeWidth=2, opacity=0.6).encode(
+        x=alt.X("ci_low:Q", title=x_title, axis=alt.Axis(format=PCT), scale=ACC_SCALE), x2="ci_high:Q")
+    dots = base.mark_point(filled=True).encode(
+        x="test_acc:Q", tooltip=tooltip,
+        shape=alt.Shape("pick:N", scale=alt.Scale(domain=["deployment pick", "other"], range=["diamond", "circle"]),
+                        title=None),
+        size=alt.condition("datum.deployment_pick", alt.value(200), alt.value(60)))
+    return alt.layer(bars, dots).properties(height=max(160, 60 * data["question"].nunique()))
+
+
+def detectable_chart(curve: pd.DataFrame) -> alt.LayerChart:
+    """The smallest difference each question's test set detects (80% power) against test-set size, log x, with
+    each question's own size marked (curve: `queries.verdicts.detectable_curve`)."""
+    data = curve.dropna(subset=["detectable_points"])
+    x = alt.X("test_videos:Q", scale=alt.Scale(type="log"), title="test videos (log)", axis=alt.Axis(format="~g"))
+    y = alt.Y("detectable_points:Q", title="detectable difference (points, 80% power)")
+    color = alt.Color("question:N", legend=alt.Legend(title=None, orient="bottom", columns=1, labelLimit=480))
+    tooltip = ["question:N", "test_videos:Q", alt.Tooltip("detectable_points:Q", format=".1f", title="points")]
+    lines = alt.Chart(data).mark_line().encode(x=x, y=y, color=color, tooltip=tooltip)
+    now = alt.Chart(data[data["current"]]).mark_point(filled=True, size=140, shape="diamond").encode(
+        x=x, y=y, color=color, tooltip=[*tooltip, alt.Tooltip("current:N", title="this study")])
+    return alt.layer(lines, now).properties(height=320).interactive()

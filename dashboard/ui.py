@@ -64,8 +64,8 @@ def _matrices(path: str, stamp: tuple[int, ...]) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner="Testing the configurations against the validation winner...", max_entries=16)
-def _verdict(path: str, stamp: tuple[int, ...], matrix: tuple[str, str | None]) -> list[tuple[str, str]]:
-    return verdicts.matrix_paragraphs(path, {"matrix_id": matrix[0], "spec": matrix[1]})
+def _verdict(path: str, stamp: tuple[int, ...], matrix: tuple[str, str | None]) -> verdicts.MatrixVerdict:
+    return verdicts.matrix_verdict(path, {"matrix_id": matrix[0], "spec": matrix[1]})
 
 
 def matrices() -> pd.DataFrame:
@@ -73,8 +73,8 @@ def matrices() -> pd.DataFrame:
     return read(_matrices, str(path), fingerprint(path))
 
 
-def verdict(matrix_id: str, spec: str | None) -> list[tuple[str, str]]:
-    """A matrix's verdict as (question, answer) pairs (`dashboard.queries.verdicts.matrix_paragraphs`)."""
+def verdict(matrix_id: str, spec: str | None) -> verdicts.MatrixVerdict:
+    """A matrix's verdict: table, chart frames and sentences (`dashboard.queries.verdicts.matrix_verdict`)."""
     path = warehouse_path()
     return read(_verdict, str(path), fingerprint(path), (matrix_id, spec))
 

@@ -218,8 +218,10 @@ def right(*videos: Any) -> Any:
 
 def write_scored_run(store: Any, strategy: str, *, val: float | None = None, correct: Any = None,
                      videos_per_class: int = 10, seed: int = 0, model: str = "tiny-jepa", error: str | None = None,
-                     params: int | None = None, matrix_id: str = "m", data: str = "synthetic") -> str:
-    """One run as the runner writes it: a `runs` row and its test predictions (none if it failed)."""
+                     params: int | None = None, matrix_id: str = "m", data: str = "synthetic",
+                     columns: dict[str, Any] | None = None) -> str:
+    """One run as the runner writes it: a `runs` row (plus `columns`, e.g. train_seconds, release_bytes,
+    inference_ms, device) and its test predictions (none if it failed)."""
     from vjepa_core.spec import RunSpec
     from vjepa_core.store.warehouse import RunRecord
 
@@ -227,7 +229,7 @@ def write_scored_run(store: Any, strategy: str, *, val: float | None = None, cor
     run = {"run_id": spec.run_id, "matrix_id": matrix_id, "strategy": strategy, "model": model,
            "status": "failed" if error else "success", "error": error, "spec": spec.to_dict(), "seed": seed,
            "videos_per_class": videos_per_class, "frames_per_clip": spec.frames_per_clip,
-           "trainable_params": params or SCORED_PARAMS[strategy], "started_at": datetime.now()}
+           "trainable_params": params or SCORED_PARAMS[strategy], "started_at": datetime.now(), **(columns or {})}
     predictions = []
     if correct is not None:
         run.update({"best_val_acc": val, "test_acc": float(sum(correct)) / len(correct), "num_test": len(correct),
@@ -246,6 +248,25 @@ def statsmodels_mcnemar(first: Any, second: Any) -> float:
     table = [[int((first & second).sum()), int((first & ~second).sum())],
              [int((~first & second).sum()), int((~first & ~second).sum())]]
     return float(mcnemar(table, exact=True).pvalue)
+
+
+def simulated_power(videos: int, disagreement: float, difference: float, *, alpha: float, draws: int,
+                    seed: int) -> float:
+    """Brute force: draw test sets, run statsmodels' exact McNemar on each, count rejections."""
+    from functools import cache
+
+    import numpy as np
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    rate = max(disagreement, difference)
+    tables = np.random.default_rng(seed).multinomial(videos, [(rate + difference) / 2, (rate - difference) / 2,
+                                                              1 - rate], size=draws)
+
+    @cache
+    def p_value(b: int, c: int) -> float:
+        return float(mcnemar([[0, b], [c, 0]], exact=True).pvalue)
+
+    return float(np.mean([p_value(int(b), int(c)) < alpha for b, c, _ in tables]))
 
 
 def hand_holm(p_values: list[float]) -> list[float]:

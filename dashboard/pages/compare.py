@@ -32,8 +32,9 @@ else:
     for row in tests.itertuples():
         show = st.success if row.significant else st.info
         show(row.verdict, icon=":material/check_circle:" if row.significant else ":material/balance:")
-    st.caption("Paired on the test videos both runs scored: bootstrap 95% interval of the accuracy difference and "
-               "McNemar's exact test on the videos only one of them got right.")
+    st.caption("Paired on the test videos both runs scored, with the test `runner verdict` and `runner compare` use: "
+               "McNemar's exact test on the videos only one of them got right, and a 95% interval of the accuracy "
+               "difference that resamples videos.")
 
 st.subheader("Training curves")
 st.altair_chart(charts.curves_chart(detail.curves_long(tables["epochs"], short), by_run=True))

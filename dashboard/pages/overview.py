@@ -1,5 +1,6 @@
-"""Overview: the verdict of a matrix (each question's winner chosen on validation, tested on the test set), then
-the leaderboard of configurations (mean and 95% interval), the best of each strategy on validation marked."""
+"""Overview: the verdict of a matrix as a table and a chart (each question's winner chosen on validation, tested
+on the test set, its ties and deployment pick; the sentences behind an expander), then the leaderboard of
+configurations (mean and 95% interval), the best of each strategy on validation marked."""
 
 from __future__ import annotations
 
@@ -26,12 +27,45 @@ else:
                           help="The newest matrix among the shown runs comes first.") if len(labels) > 1 \
         else next(iter(labels))
     specs = dict(zip(matrices["matrix_id"], matrices["spec"], strict=True))
-    paragraphs = ui.verdict(chosen, specs.get(chosen))
-    if not paragraphs:
+    found = ui.verdict(chosen, specs.get(chosen))
+    if found.table.empty:
         st.info(f"{labels[chosen]}: nothing to compare (a verdict needs two configurations of one setting).",
                 icon=":material/gavel:")
-    for question, answer in paragraphs:
-        st.markdown(f"**{question}** {answer}" if question else answer)
+    else:
+        st.dataframe(
+            found.table, hide_index=True, width="stretch",
+            column_order=["question", "winner", "test_acc", "ci_low", "ci_high", "beats", "ties", "detectable",
+                          "deployment_pick", "pick_trainable_params", "pick_release_mb", "pick_cpu_ms"],
+            column_config={
+                "winner": st.column_config.TextColumn("winner", help="best mean validation accuracy"),
+                "test_acc": st.column_config.NumberColumn("test acc", format="percent"),
+                "ci_low": st.column_config.NumberColumn("95% CI low", format="percent"),
+                "ci_high": st.column_config.NumberColumn("95% CI high", format="percent"),
+                "beats": st.column_config.TextColumn("beats", help="worse than the winner (Holm p < 0.05)"),
+                "ties": st.column_config.TextColumn("ties with", help="not distinguishable on this test set"),
+                "detectable": st.column_config.NumberColumn(
+                    "detectable", format="percent", help="smallest difference the test set detects (80% power); "
+                    "empty: none"),
+                "deployment_pick": st.column_config.TextColumn(
+                    "deployment pick", help="the cheapest of the winner and the configurations tied with it"),
+                "pick_trainable_params": st.column_config.NumberColumn("pick: trainable", format="localized"),
+                "pick_release_mb": st.column_config.NumberColumn("pick: release MB", format="%.1f",
+                                                                 help="fp32 weights, LoRA merged"),
+                "pick_cpu_ms": st.column_config.NumberColumn("pick: CPU ms/clip", format="%.1f",
+                                                             help="measured at batch 1 on a CPU; empty: not "
+                                                             "measured on a CPU"),
+            })
+        st.altair_chart(charts.verdict_chart(found.points), width="stretch")
+        if not found.curve.empty:
+            st.caption("How big a difference could each test set see? The smallest accuracy difference the "
+                       "verdict's paired test detects with 80% power, against the number of test videos, at each "
+                       "question's observed disagreement and comparisons; a diamond marks this study. `runner plan` "
+                       "says how many test videos and seeds a difference needs.")
+            st.altair_chart(charts.detectable_chart(found.curve), width="stretch")
+    if found.paragraphs:
+        with st.expander("The verdict in sentences"):
+            for question, answer in found.paragraphs:
+                st.markdown(f"**{question}** {answer}" if question else answer)
     st.caption(verdicts.HOW)
 
 on_val = board.iloc[standings.chosen_on_validation(board)[0]] if not board.empty else None

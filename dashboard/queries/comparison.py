@@ -1,7 +1,8 @@
 """Runs against a baseline (the first run), shaped for the Compare page.
 
-- `significance(predictions, run_ids, labels, split=) -> rows`: paired bootstrap CI + exact McNemar of
-  each run against the first, on the videos both scored, with a verdict.
+- `significance(predictions, run_ids, labels, split=) -> rows`: each run against the first with the verdict's
+  paired test (`analysis.paired.paired_runs`: exact McNemar on the videos both scored, the p `runner compare`
+  and `runner verdict` give), a bootstrap interval over videos and the sentence `runner compare` prints.
 - `class_deltas(class_metrics, run_ids, labels, split=, metric=) -> long`: per class and run, `metric`
   and its change from the first run.
 - `confusion_delta(confusion, run_a, run_b, split=) -> grid`: run_b's row rates minus run_a's.
@@ -15,29 +16,31 @@ from collections.abc import Sequence
 import pandas as pd
 
 from dashboard.queries.detail import confusion_grid
-from vjepa_core.analysis.stats import compare_predictions
-from vjepa_core.errors import UserError
+from vjepa_core.analysis.paired import correct_by_run, difference_interval, paired_runs
+from vjepa_core.analysis.stats import ALPHA
+from vjepa_core.analysis.verdict_text import comparison_line
+
+SIGNIFICANCE_COLUMNS = ["baseline", "run", "n_shared", "acc_a", "acc_b", "diff", "ci_low", "ci_high", "p",
+                        "only_a_correct", "only_b_correct", "significant", "verdict"]
 
 
 def significance(predictions: pd.DataFrame, run_ids: Sequence[str], labels: dict[str, str], *,
                  split: str = "test") -> pd.DataFrame:
-    """Paired test (bootstrap CI + exact McNemar) of each run against the first, on shared videos."""
-    scored = predictions[predictions["split"] == split].copy()
-    scored["correct"] = scored["correct"].fillna(scored["true_class"] == scored["pred_class"]).astype(bool)
-    base = scored[scored["run_id"] == run_ids[0]]
+    """The paired test of each run against the first, on the videos both scored (none shared: no row)."""
+    correct = correct_by_run(predictions, split)
+    base = run_ids[0]
     rows = []
     for run_id in run_ids[1:]:
-        other = scored[scored["run_id"] == run_id]
-        if base.empty or other.empty:
+        test = paired_runs([(base, run_id)], correct)
+        if test is None:  # no shared videos: different datasets, nothing to pair
             continue
-        try:
-            result = compare_predictions(base, other)
-        except UserError:  # no shared videos: different datasets, nothing to pair
-            continue
-        rows.append({"baseline": labels.get(run_ids[0], run_ids[0]), "run": labels.get(run_id, run_id),
-                     **result.as_dict(), "verdict": result.verdict(run_ids[0][:8], run_id[:8])})
-    return pd.DataFrame(rows)
-
+        low, high = difference_interval(test)
+        names = labels.get(base, base[:8]), labels.get(run_id, run_id[:8])
+        rows.append({"baseline": names[0], "run": names[1], "n_shared": test.videos, "acc_a": test.first_accuracy,
+                     "acc_b": test.second_accuracy, "diff": -test.difference, "ci_low": -high, "ci_high": -low,
+                     "p": test.p, "only_a_correct": test.only_first[0], "only_b_correct": test.only_second[0],
+                     "significant": test.p < ALPHA, "verdict": comparison_line(test, *names, (low, high))})
+    return pd.DataFrame(rows, columns=SIGNIFICANCE_COLUMNS)
 
 
 def class_deltas(class_metrics: pd.DataFrame, run_ids: Sequence[str], labels: dict[str, str], *,

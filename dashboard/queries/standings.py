@@ -6,7 +6,7 @@
   best of its strategy on validation: `chosen_on_validation`), `chance_acc`, `above_chance` (seeds above chance
   at p < 0.05), `inference_ms_mean`, `acc_per_mparam`.
 - `chosen_on_validation(board) -> positions`: the best rows on mean validation accuracy, ties broken as the
-  verdict breaks them (`vjepa_core.analysis.verdict.TIE_BREAK`), never by the test set: of all rows, or of
+  verdict breaks them (`vjepa_core.analysis.costs.TIE_BREAK`), never by the test set: of all rows, or of
   each `by` group.
 - `pareto(board, x=, y=) -> board`: adds `on_frontier`.
 - `chance_levels(runs) -> [float]`: the distinct chance accuracies of the successful runs.
@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from vjepa_core.analysis.costs import costs_of
 from vjepa_core.analysis.stats import ALPHA, accuracy_summary, summarize
 
 METRICS = ("test_acc", "best_val_acc", "train_seconds")
@@ -59,10 +60,11 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
         for metric in METRICS:
             row.update(_summaries(success, metric))
         row["inference_ms_mean"] = success["inference_ms"].mean()
+        row["tie_seconds"] = costs_of(success).train_seconds  # the training time the verdict's tie rule compares
         rows.append(row)
     columns = [*CONFIG_COLUMNS, "n", "failed", "run_ids", "chance_acc", "above_chance",
                *(f"{m}_{k}" for m in METRICS for k in SUMMARY_KEYS), "test_acc_interval", "best_val_acc_interval",
-               "inference_ms_mean"]
+               "inference_ms_mean", "tie_seconds"]
     board = pd.DataFrame(rows, columns=columns)
     board = board.sort_values(["test_acc_mean", "best_val_acc_mean"], ascending=False, ignore_index=True)
     board["best_in_strategy"] = board.index.isin(board.index[chosen_on_validation(board, by="strategy")])
@@ -72,8 +74,8 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 # The verdict's ranking (vjepa_core.analysis.verdict): validation first, then the cheaper configuration.
-VALIDATION_ORDER = (("best_val_acc_mean", False), ("trainable_params", True), ("train_vpc", True),
-                    ("frames_per_clip", True), ("config_id", True))
+VALIDATION_ORDER = (("best_val_acc_mean", False), ("trainable_params", True), ("tie_seconds", True),
+                    ("config_id", True))
 
 
 def chosen_on_validation(board: pd.DataFrame, *, by: str | None = None) -> list[int]:

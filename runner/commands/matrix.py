@@ -11,6 +11,7 @@ run the same command again to finish it).
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,17 +136,23 @@ def compare(
                                 "dashboard's config_id), or a unique prefix of either."),
     run_b: str = typer.Argument(..., help="Another run or configuration, scored on the same videos."),
     split: str = typer.Option("test", help="Which split's predictions to pair: test or val."),
-    n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap resamples for the confidence interval."),
+    n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap resamples (of videos) for the interval of the "
+                               "difference."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object: both sides, p, the per-seed "
+                                 "McNemar p-values, the difference (B - A) and its interval."),
     warehouse: Path | None = WarehouseOption,
 ) -> None:
-    """Do two runs, or two configurations, differ beyond noise? Paired bootstrap CI + exact McNemar on shared videos.
+    """Do two runs, or two configurations, differ beyond noise? The paired test of `runner verdict`.
 
-    Two run ids: one paired test. A configuration (the runs of one spec that differ only by seed) is compared
-    seed by seed with the other side: one paired test per seed both ran, then the mean of the per-seed
-    differences with a t-interval over the seeds. Run ids are looked up first.
+    Two run ids: one pair, an exact McNemar test on the videos both scored. A configuration (the runs of one
+    spec that differ only by seed) pairs its runs with the other side's by seed, and the seed pairs combine
+    in an exact sign-flip test over the videos they all scored: the same function and the same p as the
+    verdict's unadjusted p for that pair. The 95% interval of the difference resamples videos. Run ids are
+    looked up first.
     """
-    from vjepa_core.analysis.configurations import compare_seed_pairs, seed_pairs, with_configurations
-    from vjepa_core.analysis.stats import compare_runs
+    from vjepa_core.analysis.configurations import seed_pairs, with_configurations
+    from vjepa_core.analysis.paired import correct_by_run, difference_interval, paired_runs
+    from vjepa_core.analysis.verdict_text import comparison_line, seed_pair_line, which_test
     from vjepa_core.store.warehouse import Warehouse
 
     if split not in ("test", "val"):
@@ -156,25 +163,38 @@ def compare(
     store = Warehouse(path)
     runs = with_configurations(store.runs())
     sides = [_side(store, runs, given) for given in (run_a, run_b)]
+    seeds: list[int] = []  # none: two runs, paired whatever their seeds
     if all(side.run is not None for side in sides):
-        result = compare_runs(store, sides[0].runs["run_id"].iloc[0], sides[1].runs["run_id"].iloc[0], split=split,
-                              n_boot=n_boot)
-        typer.echo(f"{sides[0].name}: {pct(result.acc_a)}   {sides[1].name}: {pct(result.acc_b)}   "
-                   f"({result.only_a_correct} videos only A got right, {result.only_b_correct} only B)")
-        typer.echo(result.verdict(sides[0].name, sides[1].name))
+        pairs = [(str(sides[0].runs["run_id"].iloc[0]), str(sides[1].runs["run_id"].iloc[0]))]
+    else:
+        by_seed = seed_pairs(sides[0].runs, sides[1].runs)
+        if not by_seed:
+            ok = [sorted(side.runs.loc[side.runs["status"] == "success", "seed"].astype(int)) for side in sides]
+            fail(f"{sides[0].name} (seeds {ok[0]}) and {sides[1].name} (seeds {ok[1]}) share no seed that "
+                 "succeeded in both: nothing to pair")
+        seeds, pairs = [seed for seed, _, _ in by_seed], [(a, b) for _, a, b in by_seed]
+    predictions = pd.concat([store.table("predictions", run_id) for run_id in dict.fromkeys(sum(pairs, ()))])
+    test = paired_runs(pairs, correct_by_run(predictions, split))
+    if test is None:
+        fail(f"{sides[0].name} and {sides[1].name} share no scored {split} video (different data, or a run "
+             "without predictions): nothing to pair")
+    interval = difference_interval(test, resamples=n_boot)
+    if as_json:
+        typer.echo(json.dumps({
+            "a": sides[0].name, "b": sides[1].name, "split": split, "seeds": seeds, "pairs": [list(p) for p in pairs],
+            "videos": test.videos, "acc_a": test.first_accuracy, "acc_b": test.second_accuracy,
+            "difference": -test.difference, "interval": [-interval[1], -interval[0]], "p": test.p,
+            "test": which_test(test), "p_per_seed": list(test.p_per_seed), "only_a": list(test.only_first),
+            "only_b": list(test.only_second)}, indent=2))
         return
-    pairs = seed_pairs(sides[0].runs, sides[1].runs)
-    if not pairs:
-        seeds = [sorted(side.runs.loc[side.runs["status"] == "success", "seed"].astype(int)) for side in sides]
-        fail(f"{sides[0].name} (seeds {seeds[0]}) and {sides[1].name} (seeds {seeds[1]}) share no seed that "
-             "succeeded in both: nothing to pair")
-    compared = compare_seed_pairs(store, pairs, split=split, n_boot=n_boot)
-    means = [sum(getattr(r, acc) for r in compared.per_seed) / len(pairs) for acc in ("acc_a", "acc_b")]
-    typer.echo(f"{sides[0].name}: {pct(means[0])}   {sides[1].name}: {pct(means[1])}   "
-               f"(mean over seed(s) {', '.join(map(str, compared.seeds))})")
-    for seed, result in zip(compared.seeds, compared.per_seed, strict=True):
-        typer.echo(f"seed {seed}: {result.verdict(sides[0].name, sides[1].name)}")
-    typer.echo(compared.verdict(sides[0].name, sides[1].name))
+    over = f"mean over seed(s) {', '.join(map(str, seeds))}; " if seeds else ""
+    typer.echo(f"{sides[0].name}: {pct(test.first_accuracy)}   {sides[1].name}: {pct(test.second_accuracy)}   "
+               f"({over}{test.videos} shared {split} videos)")
+    names = (sides[0].name, sides[1].name)
+    for index in range(len(pairs)):
+        prefix = f"seed {seeds[index]}: " if seeds else ""
+        typer.echo(prefix + seed_pair_line(test, index, *names))
+    typer.echo(comparison_line(test, sides[0].name, sides[1].name, interval))
 
 
 @dataclass(frozen=True)

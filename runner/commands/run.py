@@ -50,7 +50,8 @@ def run(
 @user_errors
 def make_synthetic_cmd(
     out_dir: Path = typer.Argument(..., help="Folder to write the dataset to."),
-    videos_per_class: int = typer.Option(60, help="Videos per class."),
+    videos_per_class: int | None = typer.Option(None, help="Videos per class (default: as many as the built-in "
+                                                "synthetic set)."),
     classes: str = typer.Option("default", help="Comma-separated motion classes, or 'default' (up, down, left, "
                                 "right, wave, still), 'source' (up_left, up_right, down_left, down_right, grow, "
                                 "shrink, orbit, spin: another labelled task), or 'unlabelled' (a corpus of random "
@@ -64,10 +65,11 @@ def make_synthetic_cmd(
 ) -> None:
     """Write a synthetic dataset of real mp4/avi videos (classes need motion to tell apart), or an unlabelled corpus."""
     from vjepa_core.data import make_synthetic
-    from vjepa_core.data.synthetic import class_names
+    from vjepa_core.data.synthetic import VIDEOS_PER_CLASS, class_names
 
     names = class_names(classes)
-    path = make_synthetic(out_dir, classes=names, videos_per_class=videos_per_class, height=height, width=width,
+    per_class = VIDEOS_PER_CLASS if videos_per_class is None else videos_per_class
+    path = make_synthetic(out_dir, classes=names, videos_per_class=per_class, height=height, width=width,
                           num_frames=frames, noise=noise, texture=texture, seed=seed, progress=True)
     count = sum(1 for p in path.rglob("*") if p.suffix in (".mp4", ".avi"))
     typer.echo(f"{count} videos in {len(names)} classes written to {path}")

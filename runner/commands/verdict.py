@@ -24,7 +24,8 @@ def verdict(
     matrix: str | None = typer.Argument(None, help="A matrix or sweep: its name, id or a unique id prefix "
                                         "(default: the newest one)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object: {\"verdicts\": [...]} with every "
-                                 "question's winner, the others' p-values and calls, and what it could detect."),
+                                 "question's winner, the others' p-values and calls, what it could detect and "
+                                 "its deployment_pick."),
     warehouse: Path | None = WarehouseOption,
 ) -> None:
     """Which configuration wins each question of a matrix, chosen on validation and reported on test.
@@ -34,7 +35,10 @@ def verdict(
     every other configuration is tested against it on the shared test videos (exact McNemar per seed,
     combined over seeds by an exact sign-flip test over videos, Holm-corrected within the question) and is
     called worse, tied or better. Each question also says the smallest difference its test set could detect
-    (80% power). Failed runs are left out and named.
+    (80% power; `runner plan` says what a difference would need), and names a deployment pick: the cheapest of
+    the winner and the configurations tied with it (trainable parameters, release size, CPU ms per clip where
+    measured). A tie on validation is said, and goes to the cheaper configuration. Failed runs are left out and
+    named.
 
     Example: runner verdict default --json
     """

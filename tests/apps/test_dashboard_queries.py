@@ -25,9 +25,10 @@ from typer.testing import CliRunner
 
 from dashboard.queries import commands, comparison, detail, live, readiness, run_rows, standings, sweeps, verdicts
 from runner.options import build_spec, with_spec_options
-from tests.support import DASHBOARD_MATRIX, DASHBOARD_VARIETY, TrainedRuns, plant_claim
+from tests.support import DASHBOARD_MATRIX, DASHBOARD_VARIETY, TrainedRuns, plant_claim, right, write_scored_run
 from vjepa_core.analysis.configurations import config_labels, spec_dict
 from vjepa_core.analysis.stats import run_chance_test
+from vjepa_core.analysis.verdict_text import p_text
 from vjepa_core.spec import RunSpec
 from vjepa_core.store import schema
 from vjepa_core.store import warehouse as wh
@@ -81,6 +82,37 @@ def test_best_of_each_strategy_is_chosen_on_validation(dashboard_runs: TrainedRu
         assert group.loc[marked, "best_val_acc_mean"] == group["best_val_acc_mean"].max()
         ties = group[group["best_val_acc_mean"] == group["best_val_acc_mean"].max()]
         assert group.loc[marked, "trainable_params"] == ties["trainable_params"].min()
+
+
+def test_the_verdict_as_a_table_a_chart_and_a_curve(tmp_path: Path) -> None:
+    """lora wins on validation, head and pooler_head tie with it, pooler_head_lora is worse: the table names them
+    and the pick (head: fewest trainable parameters), the points carry every call, the curve marks 54 videos."""
+    path = tmp_path / "w.duckdb"
+    store = Warehouse(path)
+    cpu = {"device": "cpu", "release_bytes": 4_000_000, "inference_ms": 20.0}
+    run_ids = [write_scored_run(store, "lora", val=0.9, correct=right(range(40)), columns=cpu),
+               write_scored_run(store, "head", val=0.8, correct=right(range(38)), columns=cpu),
+               write_scored_run(store, "pooler_head", val=0.7, correct=right(range(1, 40)), columns=cpu),
+               write_scored_run(store, "pooler_head_lora", val=0.6, correct=right(range(10)), columns=cpu)]
+    store.upsert_matrix({"matrix_id": "m", "name": "study", "status": "finished", "spec": {"run_ids": run_ids}})
+    found = verdicts.matrix_verdict(path, verdicts.load_matrices(path).iloc[0].to_dict())
+    (row,) = found.table.to_dict("records")
+    assert (row["question"], row["winner"], row["beats"], row["ties"]) == (
+        "Which strategy?", "lora", "pooler_head_lora", "head, pooler_head")
+    assert row["test_acc"] == pytest.approx(40 / 54) and row["ci_low"] < row["test_acc"] < row["ci_high"]
+    assert (row["deployment_pick"], row["pick_trainable_params"], row["pick_release_mb"], row["pick_cpu_ms"]) == (
+        "head (not the winner)", 774, 4.0, 20.0)
+    assert row["test_videos"] == 54 and 0 < row["detectable"] < 1
+    points = found.points.set_index("config")
+    assert points["call"].to_dict() == {"lora": "chosen", "head": "tied", "pooler_head": "tied",
+                                        "pooler_head_lora": "worse"}
+    assert points["deployment_pick"].to_dict() == {"lora": False, "head": True, "pooler_head": False,
+                                                   "pooler_head_lora": False}
+    curve = found.curve
+    assert curve["test_videos"].is_monotonic_increasing and curve["detectable_points"].dropna().is_monotonic_decreasing
+    (now,) = curve[curve["current"]].itertuples()
+    assert now.test_videos == 54 and now.detectable_points == pytest.approx(100 * row["detectable"], abs=0.1)
+    assert found.paragraphs[0][0] == "Which strategy?" and "Deployment pick: head" in found.paragraphs[0][1]
 
 
 def test_matrix_options_newest_first_also_without_a_matrices_row() -> None:
@@ -255,6 +287,8 @@ def test_compare_frames(trained_runs: TrainedRuns) -> None:
     tests = comparison.significance(tables["predictions"], [first, second], {})
     row = tests.iloc[0]
     assert row["n_shared"] == num_test and row["diff"] == pytest.approx(row["acc_b"] - row["acc_a"])
+    assert row["ci_low"] <= row["diff"] <= row["ci_high"] and row["verdict"].endswith(
+        f"p = {p_text(row['p'])} (exact McNemar): {'a real difference' if row['p'] < 0.05 else 'within noise'}")
     accs = tables["runs"].set_index("run_id")["test_acc"]
     assert (row["acc_a"], row["acc_b"]) == pytest.approx((accs[first], accs[second]))
     deltas = comparison.class_deltas(tables["class_metrics"], [first, second], {first: "a", second: "b"})

@@ -18,7 +18,7 @@ from tests.browser.chromium import ARTIFACTS, docs_image, inked_share, needs_chr
 from tests.support import TrainedRuns
 
 # url path -> charts the page draws over `dashboard_runs`
-PAGES = {"": 1, "params": 2, "data_scaling": 3, "frames": 2, "sweeps": 3, "embeddings": 1, "run_detail": 4,
+PAGES = {"": 3, "params": 2, "data_scaling": 3, "frames": 2, "sweeps": 3, "embeddings": 1, "run_detail": 4,
          "compare": 3, "live": 0}
 IN_DOCS = {"overview", "data_scaling", "sweeps", "embeddings", "compare", "live"}
 
@@ -59,6 +59,9 @@ def test_pages_render_in_chromium(served: str, browser: Any) -> None:
             if charts:
                 chart = page.locator('[data-testid="stVegaLiteChart"]').first
                 assert inked_share(chart.screenshot()) > 0.01, name
+            if not path:  # the Overview leads with the verdict's table, its chart and the sentences folded
+                assert page.locator('[data-testid="stDataFrame"]').count() == 3
+                assert page.get_by_text("The verdict in sentences").count() == 1
     finally:
         page.close()
     assert all((ARTIFACTS / f"dashboard-{path or 'overview'}.png").stat().st_size > 10_000 for path in PAGES)

@@ -100,6 +100,9 @@ def test_every_strategy_of_the_default_study_releases_and_round_trips(study: Stu
     assert f"runner verdict {MATRIX}" in card.text
     assert release_command(run_id, str(out)) in card.text
     assert json.loads((out / RELEASE_FILE).read_text())["evaluation"]["frames_per_clip"] == pre["frames_per_clip"]
+    # The release size the verdict's deployment pick compares: the weights this folder holds (plus the header).
+    recorded = Warehouse(study.warehouse).get_run(run_id)["release_bytes"]
+    assert recorded <= (out / "model.safetensors").stat().st_size <= recorded + 64_000
 
 
 def test_adapter_only_release_gives_the_merged_logits(study: Study, tmp_path: Path) -> None:

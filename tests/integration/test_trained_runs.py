@@ -8,7 +8,8 @@ import pytest
 
 from runner.orchestration.matrix import summary_frame
 from tests.support import TRAINED_SEEDS, TRAINED_STRATEGIES, TrainedRuns
-from vjepa_core.analysis.stats import compare_runs, run_chance_test
+from vjepa_core.analysis.paired import correct_by_run, paired_runs
+from vjepa_core.analysis.stats import run_chance_test
 from vjepa_core.store.warehouse import Warehouse
 
 
@@ -41,13 +42,13 @@ def test_summary_frame_has_mean_and_std_over_seeds(trained_runs: TrainedRuns) ->
     assert frame.loc["head", "trainable_params"] < frame.loc["pooler_head", "trainable_params"]
 
 
-def test_compare_runs_from_the_warehouse(trained_runs: TrainedRuns) -> None:
+def test_paired_runs_from_the_warehouse(trained_runs: TrainedRuns) -> None:
     run_a, run_b = trained_runs.run_ids[0], trained_runs.run_ids[-1]
-    store = Warehouse(trained_runs.warehouse)
-    result = compare_runs(store, run_a, run_b)
-    assert result.n_shared > 0 and 0 <= result.acc_a <= 1 and 0 <= result.mcnemar_p <= 1
-    same = compare_runs(store, run_a, run_a)
-    assert same.diff == 0 and same.mcnemar_p == 1.0 and not same.significant
+    correct = correct_by_run(Warehouse(trained_runs.warehouse).table("predictions"))
+    result = paired_runs([(run_a, run_b)], correct)
+    assert result is not None and result.videos > 0 and 0 <= result.first_accuracy <= 1 and 0 <= result.p <= 1
+    same = paired_runs([(run_a, run_a)], correct)
+    assert same.difference == 0 and same.p == 1.0 and same.disagreement == 0
 
 
 def test_run_chance_test_from_the_warehouse(trained_runs: TrainedRuns) -> None:

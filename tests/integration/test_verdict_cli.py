@@ -7,11 +7,14 @@ import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from dashboard.queries import comparison
 from runner.cli import app
 from tests.support import right, write_scored_run
+from vjepa_core.analysis.verdict_text import p_text
 from vjepa_core.store.warehouse import Warehouse
 
 
@@ -88,3 +91,44 @@ def test_bad_input_is_one_line_and_exit_2(two_matrices: Path, tmp_path: Path) ->
     empty = invoke("verdict", "--warehouse", tmp_path / "empty.duckdb")
     assert empty.exit_code == 2 and empty.output.startswith("error: no matrix in")
     assert len(empty.output.splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def seeds_matrix(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """head and lora with one seed at 10/class and three seeds at 40/class, on the same 54 test videos."""
+    path = tmp_path_factory.mktemp("seeds") / "w.duckdb"
+    store, rng = Warehouse(path), np.random.default_rng(11)
+    run_ids = []
+    for videos, seeds in ((10, [0]), (40, [0, 1, 2])):
+        for seed in seeds:
+            for strategy, rate, val in (("head", 0.8, 0.9), ("lora", 0.65, 0.7)):
+                run_ids.append(write_scored_run(store, strategy, val=val, correct=rng.random(54) < rate, seed=seed,
+                                                videos_per_class=videos, matrix_id="5eed5000000000001"))
+    store.upsert_matrix({"matrix_id": "5eed5000000000001", "name": "seeds", "status": "finished",
+                         "total_runs": len(run_ids), "started_at": datetime(2026, 1, 1),
+                         "spec": {"name": "seeds", "run_ids": run_ids}})
+    return path
+
+
+@pytest.mark.parametrize(("question", "seeds"), [("which strategy at 10/class", 1), ("which strategy at 40/class", 3)])
+def test_compare_and_the_verdict_give_one_p(seeds_matrix: Path, question: str, seeds: int) -> None:
+    """One paired test: `runner compare` of two configurations prints the p the verdict tested them with."""
+    out = json.loads(invoke("verdict", "seeds", "--json", "--warehouse", seeds_matrix).output)
+    (verdict,) = [v for v in out["verdicts"] if v["question"] == question]
+    (other,) = verdict["others"]
+    assert other["seed_pairs"] == seeds and len(verdict["winner"]["seeds"]) == seeds
+    compared = invoke("compare", verdict["winner"]["config_id"], other["config_id"], "--json", "--warehouse",
+                      seeds_matrix)
+    assert compared.exit_code == 0, compared.output
+    result = json.loads(compared.output)
+    assert result["p"] == other["p"] and result["p_per_seed"] == other["p_per_seed"]
+    assert result["difference"] == pytest.approx(other["difference_vs_winner"]) and len(result["pairs"]) == seeds
+    low, high = result["interval"]
+    assert low <= result["difference"] <= high
+    text = invoke("compare", verdict["winner"]["config_id"][:10], other["config_id"], "--warehouse", seeds_matrix)
+    assert f"p = {p_text(other['p'])} (exact {'McNemar' if seeds == 1 else 'sign-flip over videos'}" in text.output
+    if seeds == 1:  # the dashboard's Compare page pairs runs: the same p for the same two runs
+        runs = Warehouse(seeds_matrix).runs()
+        page = comparison.significance(Warehouse(seeds_matrix).table("predictions"),
+                                       [verdict["winner"]["run_ids"][0], other["run_ids"][0]], {})
+        assert page["p"].tolist() == [other["p"]] and len(runs) == 8

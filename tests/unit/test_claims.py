@@ -109,6 +109,7 @@ def test_a_version_4_file_gains_the_claims_table(tmp_path: Path) -> None:
         conn.execute("DROP TABLE pretrain_epochs")
         conn.execute("ALTER TABLE matrices DROP COLUMN pid_started")  # came later, in version 8
         conn.execute("DROP TABLE embedding_skips")  # came later, in version 9
+        conn.execute("ALTER TABLE runs DROP COLUMN release_bytes")  # came later, in version 10
         conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
     with Claims(Warehouse(path), command="run") as claims:  # the first claim upgrades the file
         assert claims.claim("r2").kind == CLAIMED

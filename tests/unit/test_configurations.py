@@ -77,12 +77,14 @@ def test_the_matrix_summary_the_leaderboard_and_compare_group_alike(warehouse: P
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
     assert lines[0] == (f"head · lr=0.001 ({head[:8]}): 56.2%   lora · lr=0.001 ({best[:8]}): 75.0%   "
-                        "(mean over seed(s) 0, 1)")
-    assert lines[1].startswith(f"seed 0: lora · lr=0.001 ({best[:8]}) vs head · lr=0.001 ({head[:8]}): +25.0 "
-                               "points on 8 shared videos")
-    assert lines[2].startswith("seed 1: ") and "+12.5 points on 8 shared videos" in lines[2]
-    assert lines[3].startswith("over 2 seeds: ") and "+18.8 points (mean of the per-seed differences)" in lines[3]
-    assert lines[3].endswith("within noise")  # two seeds: +25 and +12.5 give a t-interval across zero
+                        "(mean over seed(s) 0, 1; 8 shared test videos)")
+    # Seed 0: head right on videos 0-3, lora on 0-5; seed 1: head on 0-4, lora on 0-5.
+    assert lines[1].startswith("seed 0: 0 videos only head · lr=0.001") and "2 only lora" in lines[1]
+    assert lines[2].startswith("seed 1: 0 videos only head · lr=0.001") and "1 only lora" in lines[2]
+    # Per-video differences (lora's extra seeds): 2 on video 4, 1 on video 5; the sign flips: p = 2 * 1/4.
+    assert lines[3].startswith(f"lora · lr=0.001 ({best[:8]}) vs head · lr=0.001 ({head[:8]}): +18.8 points on "
+                               "8 shared videos, 95% CI [")
+    assert lines[3].endswith("p = 0.5 (exact sign-flip over videos, 2 seed pairs): within noise")
     runs = with_configurations(raw)
     pairs = seed_pairs(runs[runs["config_id"] == head], runs[runs["config_id"] == best])
     assert [seed for seed, _, _ in pairs] == [0, 1]
@@ -96,12 +98,15 @@ def test_compare_keeps_run_ids_first_and_says_what_it_cannot_pair(warehouse: Pat
     lora1 = raw[(raw["strategy"] == "lora") & (raw["seed"] == 1) & (raw["lr"] == 1e-3)]["run_id"].iloc[0]
     two_runs = CliRunner().invoke(app, ["compare", head0, lora1, "--warehouse", str(warehouse)])
     assert two_runs.exit_code == 0 and two_runs.output.startswith(f"head ({head0[:8]}): 50.0%   lora ({lora1[:8]})")
-    assert len(two_runs.output.strip().splitlines()) == 2  # one paired test, as before configurations counted
+    lines = two_runs.output.strip().splitlines()
+    assert len(lines) == 3 and lines[1].startswith(f"0 videos only head ({head0[:8]}) got right, 2 only lora")
+    assert lines[2].endswith("95% CI [+0.0, +62.5] (bootstrap over videos), p = 0.5 (exact McNemar): within noise")
     # A run against a configuration: the configuration's run of the same seed.
     lora_high = raw[(raw["strategy"] == "lora") & (raw["lr"] == 1e-2)]["config_id"].iloc[0]
     mixed = CliRunner().invoke(app, ["compare", head0, lora_high, "--warehouse", str(warehouse)])
-    assert mixed.exit_code == 0 and "(mean over seed(s) 0)" in mixed.output and "seed 0: " in mixed.output
-    assert "over 1 seed: " in mixed.output and "-25.0 points" in mixed.output
+    assert mixed.exit_code == 0 and "(mean over seed(s) 0; 8 shared test videos)" in mixed.output
+    assert "seed 0: " in mixed.output
+    assert "-25.0 points on 8 shared videos" in mixed.output and "(exact McNemar)" in mixed.output
     failed = raw[raw["status"] == "failed"]["config_id"].iloc[0]
     nothing = CliRunner().invoke(app, ["compare", head0, failed, "--warehouse", str(warehouse)])
     assert nothing.exit_code == 2 and "share no seed that succeeded in both" in nothing.output

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vjepa_core.data import SYNTHETIC_CLASSES, discover_dataset, make_synthetic, probe_video, synthetic_dir
+from vjepa_core.data import SYNTHETIC_CLASSES, discover_dataset, make_synthetic, probe_video, synthetic, synthetic_dir
 from vjepa_core.data.synthetic import _trajectory, render_video
 from vjepa_core.errors import UserError
 
@@ -92,6 +92,16 @@ def test_same_parameters_give_identical_files(tmp_path: Path) -> None:
         assert path.read_bytes() == (second / path.relative_to(first)).read_bytes()
     np.testing.assert_array_equal(_render("left", 1, 0.08), _render("left", 1, 0.08))
     assert not np.array_equal(_render("left", 1), _render("left", 2))
+
+
+def test_a_large_set_is_written_by_several_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(synthetic, "PER_WORKER", 2)  # six videos: two worker processes
+    out = make_synthetic(tmp_path / "syn", classes=("up", "wave", "still"), **TINY)
+    files = sorted(path.relative_to(out).as_posix() for path in out.glob("*/*.*"))
+    assert files == [f"{name}/{name}_{i:03d}.{ext}" for name in ("still", "up", "wave")
+                     for i, ext in ((0, "mp4"), (1, "avi"))]
+    assert all(probe_video(out / name).num_frames == TINY["num_frames"] for name in files)
+    assert json.loads((out / "synthetic.json").read_text())["complete"]
 
 
 def test_second_call_is_a_fast_no_op_and_new_parameters_regenerate(tmp_path: Path) -> None:

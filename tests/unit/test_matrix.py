@@ -24,7 +24,9 @@ def test_default_matrix_is_the_shipped_default_yaml() -> None:
     assert cells == [("tiny-jepa", s, n) for n in (10, 40) for s in strategies] + [("tiny", "head", 40)]
     assert {s.data for s in matrix.runs} == {"synthetic"}
     same_recipe = {(s.epochs, s.encoder_lr_scale, s.lr) for s in matrix.runs if s.strategy in ("full", "scratch")}
-    assert same_recipe == {(20, 0.1, 1e-3)}  # pretrained vs scratch: only the initial weights differ
+    assert same_recipe == {(10, 0.1, 1e-3)}  # pretrained vs scratch: only the initial weights differ
+    # One test set for every run, sized by the planner: 90 test, 20 validation, 40 training videos per class.
+    assert {(s.val_fraction, s.test_fraction) for s in matrix.runs} == {(0.134, 0.6)}
 
 
 @pytest.mark.parametrize("name", ["default", "quick", "strategies", "data_scaling", "frames", "lora_sweep",

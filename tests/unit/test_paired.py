@@ -4,16 +4,25 @@ test (exact enumeration and Monte Carlo), a hand-written Holm step-down, and a b
 from __future__ import annotations
 
 import gc
-from functools import cache
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
-from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
-from tests.support import hand_holm, statsmodels_mcnemar
-from vjepa_core.analysis.paired import holm, mcnemar_power, min_detectable_difference, paired_test, sign_flip_p
+from tests.support import hand_holm, simulated_power, statsmodels_mcnemar
+from vjepa_core.analysis.paired import (
+    correct_by_run,
+    difference_interval,
+    holm,
+    mcnemar_exact,
+    mcnemar_power,
+    min_detectable_difference,
+    paired_runs,
+    paired_test,
+    sign_flip_p,
+)
 
 
 def scipy_sign_flip(differences: np.ndarray, **options: object) -> float:
@@ -66,6 +75,57 @@ def test_many_videos_match_scipy_monte_carlo() -> None:
     assert exact == pytest.approx(estimate, abs=4 * np.sqrt(exact * (1 - exact) / 10_000))
 
 
+def test_mcnemar_exact_values() -> None:
+    assert mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(0, 6) == pytest.approx(2 * 0.5**6)  # 0.03125
+    assert mcnemar_exact(3, 3) == 1.0
+
+
+def predictions(**runs: list[int]) -> pd.DataFrame:
+    """Test predictions of runs named by keyword: right (1) or wrong (0) on videos v0, v1, ... in order."""
+    return pd.DataFrame([{"run_id": run, "split": "test", "video": f"v{i}", "true_class": "up",
+                          "pred_class": "up" if ok else "down", "correct": None}
+                         for run, answers in runs.items() for i, ok in enumerate(answers)])
+
+
+def test_paired_runs_reads_right_answers_from_predictions() -> None:
+    correct = correct_by_run(predictions(a=[0] * 20 + [1] * 10, b=[1] * 30))
+    result = paired_runs([("a", "b")], correct)
+    assert result is not None and result.videos == 30 and result.only_second == (20,) and result.only_first == (0,)
+    assert (result.first_accuracy, result.second_accuracy) == pytest.approx((1 / 3, 1.0))
+    assert result.difference == pytest.approx(-20 / 30) and result.p == pytest.approx(2 * 0.5**20)
+    low, high = difference_interval(result)
+    assert -1 <= low < result.difference < high < 0
+
+
+def test_equal_accuracy_on_different_videos_is_noise() -> None:
+    result = paired_runs([("a", "b")], correct_by_run(predictions(a=[1, 0] * 4, b=[0, 1] * 4)))
+    assert result is not None and result.difference == 0 and result.p == pytest.approx(1.0)
+    low, high = difference_interval(result)
+    assert low < 0 < high
+
+
+def test_only_videos_every_run_scored_count() -> None:
+    frame = predictions(a=[1, 1, 1], b=[0, 1], c=[1, 0, 0, 1])
+    frame.loc[(frame["run_id"] == "b") & (frame["video"] == "v1"), "video"] = "x1"
+    correct = correct_by_run(frame)
+    assert paired_runs([("a", "b")], correct).videos == 1
+    assert paired_runs([("a", "b"), ("c", "a")], correct).videos == 1  # v0 only: the videos all four scored
+    assert paired_runs([("a", "missing")], correct) is None
+    assert paired_runs([("a", "b")], correct_by_run(frame, "val")) is None
+
+
+def test_the_interval_resamples_videos_with_all_their_seeds() -> None:
+    rng = np.random.default_rng(5)
+    first, second = rng.random((3, 80)) < 0.8, rng.random((3, 80)) < 0.6
+    result = paired_test(first, second)
+    per_video = (first.astype(int) - second.astype(int)).mean(axis=0)
+    draws = np.random.default_rng(0).integers(0, 80, size=(2000, 80))
+    expected = np.quantile(per_video[draws].mean(axis=1), [0.025, 0.975])
+    assert difference_interval(result) == pytest.approx(tuple(expected))
+    assert per_video.mean() == pytest.approx(result.difference)
+
+
 def test_sign_flip_edge_cases() -> None:
     assert sign_flip_p([0, 0, 0]) == 1.0
     assert sign_flip_p([3]) == pytest.approx(1.0)  # one video, either sign: nothing to see
@@ -94,20 +154,6 @@ def test_holm_skips_untested_comparisons() -> None:
     adjusted = holm([0.01, float("nan"), 0.04])
     assert adjusted[0] == pytest.approx(0.02) and np.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.04)
     assert holm([]) == [] and np.isnan(holm([float("nan")])[0])
-
-
-def simulated_power(videos: int, disagreement: float, difference: float, *, alpha: float, draws: int,
-                    seed: int) -> float:
-    """Brute force: draw test sets, run statsmodels' exact McNemar on each, count rejections."""
-    rate = max(disagreement, difference)
-    tables = np.random.default_rng(seed).multinomial(videos, [(rate + difference) / 2, (rate - difference) / 2,
-                                                              1 - rate], size=draws)
-
-    @cache
-    def p_value(b: int, c: int) -> float:
-        return float(mcnemar([[0, b], [c, 0]], exact=True).pvalue)
-
-    return float(np.mean([p_value(int(b), int(c)) < alpha for b, c, _ in tables]))
 
 
 @pytest.mark.parametrize(("videos", "disagreement", "difference", "alpha"),

@@ -58,8 +58,9 @@ def test_a_version_6_file_gains_the_pretraining_tables(tmp_path: Path) -> None:
         conn.execute("DROP TABLE pretrain_epochs")
         conn.execute("ALTER TABLE matrices DROP COLUMN pid_started")  # came later, in version 8
         conn.execute("DROP TABLE embedding_skips")  # came later, in version 9
+        conn.execute("ALTER TABLE runs DROP COLUMN release_bytes")  # came later, in version 10
         conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
-    assert Warehouse(path).migrate() == 6 and schema_version(path) == schema.SCHEMA_VERSION == 9
+    assert Warehouse(path).migrate() == 6 and schema_version(path) == schema.SCHEMA_VERSION == 10
     Warehouse(path).write_pretrain(*_pretrain())
     assert Warehouse(path).get_run("r")["test_acc"] == 0.5  # earlier runs survive the upgrade
     assert Warehouse(path).pretrain_table("pretrain_runs").chosen_by.tolist() == ["last"]

@@ -16,7 +16,7 @@ from PIL import Image
 from tests.release_support import LABELS, MATRIX, TEST_VIDEOS, fake_spec, write_rows
 from vjepa_core.analysis.stats import chance_test, wilson_interval
 from vjepa_core.analysis.verdict import matrix_verdicts, verdicts_of_run
-from vjepa_core.analysis.verdict_text import run_line
+from vjepa_core.analysis.verdict_text import deployment_line, run_line
 from vjepa_core.fields import command_line
 from vjepa_core.release.adapter import BaseReference
 from vjepa_core.release.card import STATED, Released, describe_base, model_card, other_options
@@ -139,7 +139,16 @@ def test_matrix_place_is_the_verdict_of_the_matrix(tmp_path: Path) -> None:
     assert [v.winner.label for v in place.verdicts] == ["lora", "head at 40/class"]
     text = model_card(evidence, released()).text
     for verdict in expected:
-        assert f"- {run_line(verdict, mine.run_id)}" in text
+        assert f"- {run_line(verdict, mine.run_id)} {deployment_line(verdict)}" in text
+    # Both others beat lora on test at 10/class: nothing ties with the winner, so it is the pick.
+    assert "Deployment pick: lora, the winner (100 trainable parameters): nothing is statistically tied with it." \
+        in text
+    pick = ("Deployment pick: head at 40/class, the winner itself (100 trainable parameters), chosen as the cheapest "
+            "configuration statistically tied with the validation winner (among head at 40/class and head at "
+            "10/class).")
+    assert pick in text and "This run's configuration is that deployment pick." not in text
+    chosen = model_card(read_evidence(warehouse, more.run_id), released()).text
+    assert f"{pick} This run's configuration is that deployment pick." in chosen
     assert "lora, chosen on validation among 3 configurations (val 80.0%)" in text
     assert "Not this configuration (head, test 75.0%)" in text
     assert "| configuration | 10 / class | 40 / class |" in text

@@ -1,10 +1,9 @@
-"""Seed statistics and paired tests, against numbers worked out by hand."""
+"""Seed statistics, intervals and the test against chance, against numbers worked out by hand."""
 
 from __future__ import annotations
 
 import math
 
-import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
@@ -13,12 +12,9 @@ from vjepa_core.analysis.stats import (
     chance_accuracy,
     chance_level,
     chance_test,
-    compare_predictions,
-    mcnemar_exact,
     summarize,
     wilson_interval,
 )
-from vjepa_core.errors import UserError
 
 
 def test_summarize_t_interval() -> None:
@@ -36,42 +32,6 @@ def test_summarize_clips_the_interval_to_its_bounds() -> None:
     clipped = summarize([0.44, 0.78, 0.46], bounds=(0.0, 1.0))
     assert clipped["ci_high"] == 1.0 and clipped["ci_low"] == pytest.approx(wide["ci_low"])
     assert clipped["mean"] == pytest.approx(wide["mean"]) and clipped["std"] == pytest.approx(wide["std"])
-
-
-def test_mcnemar_exact_values() -> None:
-    assert mcnemar_exact(0, 0) == 1.0
-    assert mcnemar_exact(0, 6) == pytest.approx(2 * 0.5**6)  # 0.03125
-    assert mcnemar_exact(3, 3) == 1.0
-
-
-def frame(correct: list[int]) -> pd.DataFrame:
-    return pd.DataFrame({"video": [f"v{i}" for i in range(len(correct))], "correct": [bool(c) for c in correct]})
-
-
-def test_clear_difference_is_significant() -> None:
-    a = frame([0] * 20 + [1] * 10)
-    b = frame([1] * 20 + [1] * 10)
-    result = compare_predictions(a, b)
-    assert result.n_shared == 30 and result.only_b_correct == 20 and result.only_a_correct == 0
-    assert result.diff == pytest.approx(20 / 30)
-    assert result.significant and result.mcnemar_p < 1e-5
-    assert 0 < result.ci_low < result.diff < result.ci_high <= 1
-    assert "a real difference" in result.verdict("head", "lora")
-
-
-def test_same_accuracy_different_videos_is_noise() -> None:
-    a = frame([1, 0, 1, 0, 1, 0, 1, 0])
-    b = frame([0, 1, 0, 1, 0, 1, 0, 1])
-    result = compare_predictions(a, b)
-    assert result.diff == 0 and not result.significant and result.ci_low < 0 < result.ci_high
-
-
-def test_only_shared_videos_count() -> None:
-    a = frame([1, 1, 1])
-    b = pd.DataFrame({"video": ["v0", "x1"], "correct": [False, True]})
-    assert compare_predictions(a, b).n_shared == 1
-    with pytest.raises(UserError, match="share no scored videos"):
-        compare_predictions(a, pd.DataFrame({"video": ["z"], "correct": [True]}))
 
 
 def test_chance_is_the_largest_test_class() -> None:

@@ -14,6 +14,7 @@ from scipy import stats as scipy_stats
 
 from tests.support import VIDEOS, hand_holm, right, statsmodels_mcnemar
 from tests.support import write_scored_run as write
+from vjepa_core.analysis.costs import FIGURES, Costs, cheapest
 from vjepa_core.analysis.verdict import TIE_BREAK, left_out_runs, matrix_verdicts, verdicts_json, verdicts_of_run
 from vjepa_core.analysis.verdict_text import run_line, verdict_sentences, verdicts_text, winner_line
 from vjepa_core.store.warehouse import Warehouse
@@ -85,8 +86,10 @@ def test_sentences_name_the_choice_the_beaten_and_the_tied(val_and_test_disagree
     assert "It beats pooler_head (37.0%, Holm p = 1.5e-05)." in text
     assert f"It ties with lora (85.2%, Holm p = {lora_p:.2g})." in text
     mdd = 100 * verdict.min_detectable_difference
-    assert text.endswith(f"On 54 test videos, differences under {mdd:.1f} points were not detectable (80% power, "
-                         f"alpha 0.025 = 0.05/2, disagreement {100 * verdict.disagreement:.1f}%).")
+    assert (f"On 54 test videos, differences under {mdd:.1f} points were not detectable (80% power, alpha 0.025 = "
+            f"0.05/2, disagreement {100 * verdict.disagreement:.1f}%).") in text
+    assert text.endswith("Deployment pick: head, the winner itself (774 trainable parameters), chosen as the cheapest "
+                         "configuration statistically tied with the validation winner (among head and lora).")
     assert winner_line(verdict) in text
 
 
@@ -225,10 +228,75 @@ def test_a_tie_on_validation_goes_to_fewer_parameters_never_to_test(tmp_path: Pa
     write(store, "head", val=0.8, correct=right(range(30)))
     (verdict,) = matrix_verdicts(*read(store))
     assert verdict.winner.label == "head" and verdict.tied_on_val == ("full",)
+    assert verdict.tie_reasons == ("fewer trainable parameters (774 against 974,470)",)
     assert verdict.others[0].verdict == "better"  # validation could not tell them apart; the test set can
     text = verdict_sentences(verdict)
-    assert "(val 80.0%; tied on validation with full, settled by the tie-break)" in text
+    assert ("(val 80.0%; tied on validation with full (fewer trainable parameters (774 against 974,470)), settled "
+            "for the cheaper)") in text
     assert "Validation and test disagree: full did better on test (92.6%, Holm p = 1.9e-06)." in text
+
+
+def test_a_tie_with_equal_parameters_goes_to_less_training_time(tmp_path: Path) -> None:
+    """A warehouse where validation ties: the cheaper configuration wins whatever the order or the test set say."""
+    store = Warehouse(tmp_path / "w.duckdb")
+    # head's whole time is longer (it filled the token cache both read): its own training loop is what counts.
+    slow = write(store, "lora", val=0.75, correct=right(range(45)), params=5000,
+                 columns={"train_seconds": 95.0, "fit_seconds": 90.0})
+    fast = write(store, "head", val=0.75, correct=right(range(20)), params=5000,
+                 columns={"train_seconds": 140.0, "fit_seconds": 30.0})
+    write(store, "pooler_head", val=0.75, correct=right(range(40)), params=9000, columns={"fit_seconds": 10.0})
+    runs, predictions = read(store)
+    (verdict,) = matrix_verdicts(runs, predictions)
+    assert verdict.winner.config.runs["run_id"].tolist() == [fast] and slow != fast
+    assert dict(zip(verdict.tied_on_val, verdict.tie_reasons, strict=True)) == {
+        "lora": "less training time (30.0 s against 90.0 s)",
+        "pooler_head": "fewer trainable parameters (5,000 against 9,000)"}
+    assert json.loads(json.dumps(verdicts_json([verdict])))["verdicts"][0]["tie_settled_by"] == [
+        "less training time (30.0 s against 90.0 s)", "fewer trainable parameters (5,000 against 9,000)"]
+    assert "tied on validation with lora (less training time (30.0 s against 90.0 s)) and pooler_head" in \
+        verdict_sentences(verdict)
+
+
+def test_the_deployment_pick_is_the_cheapest_tied_configuration(tmp_path: Path) -> None:
+    """lora wins on validation; head and pooler_head tie with it on test, pooler_head_lora is worse: head, the
+    fewest trainable parameters among the tied, is the pick, and the worse one never is however cheap."""
+    store = Warehouse(tmp_path / "w.duckdb")
+    cpu = {"device": "cpu", "release_bytes": 4_000_000}
+    write(store, "lora", val=0.9, correct=right(range(40)), columns={**cpu, "inference_ms": 20.0})
+    write(store, "head", val=0.8, correct=right(range(38)), columns={**cpu, "inference_ms": 21.0})
+    write(store, "pooler_head", val=0.7, correct=right(range(1, 40)), columns={**cpu, "inference_ms": 19.0})
+    write(store, "pooler_head_lora", val=0.6, correct=right(range(10)), params=10, columns={**cpu, "inference_ms": 5.0})
+    (verdict,) = matrix_verdicts(*read(store))
+    assert verdict.winner.label == "lora"
+    assert {e.label: e.verdict for e in verdict.others} == {"head": "tied", "pooler_head": "tied",
+                                                              "pooler_head_lora": "worse"}
+    pick = verdict.deployment
+    assert pick.entry.label == "head" and not pick.is_winner and pick.candidates == ("lora", "head", "pooler_head")
+    assert pick.compared == ("trainable_params", "release_bytes")  # one workload: their milliseconds are noise
+    out = json.loads(json.dumps(verdicts_json([verdict])))["verdicts"][0]["deployment_pick"]
+    assert out == {"config": "head", "config_id": pick.entry.config.config_id, "strategy": "head", "is_winner": False,
+                   "test_acc": pytest.approx(38 / 54), "trainable_params": 774, "release_bytes": 4_000_000,
+                   "cpu_ms_per_clip": 21.0, "compared_on": ["trainable_params", "release_bytes"],
+                   "candidates": ["lora", "head", "pooler_head"]}
+    assert verdict_sentences(verdict).endswith(
+        "Deployment pick: head (774 trainable parameters, release 4.0 MB, 21.0 CPU ms per clip (measured)), chosen as "
+        "the cheapest configuration statistically tied with the validation winner (among lora, head and "
+        "pooler_head).")
+
+
+def test_deployment_figures_narrow_in_order_and_latency_compares_workloads() -> None:
+    nan = float("nan")
+    eight, sixteen = "[400, 8]", "[400, 16]"
+    same = Costs(trainable_params=100, train_seconds=1, release_bytes=400, cpu_ms=10.0, workload=sixteen)
+    assert cheapest([same, Costs(100, 1, 400, 9.5, eight)]) == (0, FIGURES)  # 5% faster: within the tolerance
+    assert cheapest([same, Costs(100, 1, 400, 8.5, eight)]) == (1, FIGURES)
+    # The same network on the same input: a faster measurement is noise, never a reason.
+    assert cheapest([same, Costs(100, 1, 400, 2.0, sixteen)]) == (0, ("trainable_params", "release_bytes"))
+    # Workloads compare by their mean: the 8-frame pair is faster although one of its runs measured slow.
+    assert cheapest([same, Costs(100, 1, 400, 11.0, eight), Costs(100, 1, 400, 5.0, eight)])[0] == 1
+    assert cheapest([same, Costs(100, 1, 300, 20.0, eight)])[0] == 1  # a smaller release first, then latency
+    assert cheapest([same, Costs(100, 1, 400, nan, eight)]) == (0, ("trainable_params", "release_bytes"))
+    assert cheapest([same, Costs(50, 1, nan, nan)]) == (1, ("trainable_params",))
 
 
 def test_no_question_without_two_configurations(tmp_path: Path) -> None:

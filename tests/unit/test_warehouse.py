@@ -93,6 +93,7 @@ def test_a_version_2_file_gains_the_matrix_host_and_the_error_kind(tmp_path: Pat
         conn.execute("DROP TABLE pretrain_epochs")
         conn.execute("ALTER TABLE matrices DROP COLUMN pid_started")
         conn.execute("DROP TABLE embedding_skips")
+        conn.execute("ALTER TABLE runs DROP COLUMN release_bytes")  # came later, in version 10
         conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     assert Warehouse(path).migrate() == 2 and schema_version(path) == schema.SCHEMA_VERSION
     Warehouse(path).upsert_matrix({"matrix_id": "m", "host": "box-1"})
@@ -123,6 +124,7 @@ def test_a_version_5_file_gains_the_embeddings_table(tmp_path: Path) -> None:
         conn.execute("DROP TABLE pretrain_epochs")
         conn.execute("ALTER TABLE matrices DROP COLUMN pid_started")  # came later, in version 8
         conn.execute("DROP TABLE embedding_skips")  # came later, in version 9
+        conn.execute("ALTER TABLE runs DROP COLUMN release_bytes")  # came later, in version 10
         conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
     assert Warehouse(path).migrate() == 5 and schema_version(path) == schema.SCHEMA_VERSION
     with read_connection(path) as conn:
@@ -138,6 +140,7 @@ def test_a_version_8_file_gains_the_embedding_skips_table(tmp_path: Path) -> Non
     Warehouse(path).write_embeddings(_embedding_rows("f1", ["a.mp4"]), np.ones((1, 3)))
     with duckdb.connect(str(path)) as conn:  # what a version-8 file looks like
         conn.execute("DROP TABLE embedding_skips")
+        conn.execute("ALTER TABLE runs DROP COLUMN release_bytes")  # came later, in version 10
         conn.execute("UPDATE meta SET value = '8' WHERE key = 'schema_version'")
     assert Warehouse(path).migrate() == 8 and schema_version(path) == schema.SCHEMA_VERSION
     with read_connection(path) as conn:
@@ -145,6 +148,21 @@ def test_a_version_8_file_gains_the_embedding_skips_table(tmp_path: Path) -> Non
                                     "WHERE table_name = 'embedding_skips' ORDER BY ordinal_position").fetchall())
     assert columns == schema.catalog()["embedding_skips"]  # an upgraded file has the layout of a new one
     assert Warehouse(path).embeddings()["video"].tolist() == ["a.mp4"]
+
+
+def test_a_version_9_file_gains_the_release_size(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    Warehouse(path).write_run(make_record("r1"))
+    with duckdb.connect(str(path)) as conn:  # what a version-9 file looks like
+        conn.execute("ALTER TABLE runs DROP COLUMN release_bytes")
+        conn.execute("UPDATE meta SET value = '9' WHERE key = 'schema_version'")
+    assert Warehouse(path).migrate() == 9 and schema_version(path) == schema.SCHEMA_VERSION
+    with read_connection(path) as conn:
+        columns = [r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE "
+                                              "table_name = 'runs' ORDER BY ordinal_position").fetchall()]
+    assert columns == list(schema.catalog()["runs"])  # an upgraded file has the layout of a new one
+    run = Warehouse(path).get_run("r1")
+    assert run["test_acc"] == 0.75 and run["release_bytes"] is None  # unknown for a run recorded before
 
 
 def _skips(fingerprint: str, videos: list[str], window: float | None = None) -> pd.DataFrame:
@@ -180,6 +198,7 @@ def test_a_version_7_file_gains_the_matrix_process_start(tmp_path: Path) -> None
     with duckdb.connect(str(path)) as conn:  # what a version-7 file looks like
         conn.execute("ALTER TABLE matrices DROP COLUMN pid_started")
         conn.execute("DROP TABLE embedding_skips")  # came later, in version 9
+        conn.execute("ALTER TABLE runs DROP COLUMN release_bytes")  # came later, in version 10
         conn.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
     assert Warehouse(path).migrate() == 7 and schema_version(path) == schema.SCHEMA_VERSION
     matrix = Warehouse(path).matrix("m")

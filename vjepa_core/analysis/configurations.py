@@ -11,9 +11,8 @@ configuration is (two lrs of one strategy are two configurations everywhere). No
 - `config_labels(specs, strategies, basis=, leave_out=) -> [label]`: `strategy · key=value ...`.
 - `find_configuration(runs, given) -> config_id | None`: the configuration whose id is, or uniquely starts
   with, `given` (a `UserError` if a prefix names several).
-- `seed_pairs(runs_a, runs_b) -> [(seed, run_id_a, run_id_b)]`: two sets of successful runs paired by seed.
-- `compare_seed_pairs(store, pairs, split=, n_boot=) -> SeedPairs`: a paired test per seed (`compare_runs`) and
-  the mean difference over the seeds with its t-interval: `runner compare` of two configurations.
+- `seed_pairs(runs_a, runs_b) -> [(seed, run_id_a, run_id_b)]`: two sets of successful runs paired by seed,
+  what `analysis.paired.paired_runs` compares.
 - `spec_dict(spec) -> dict`: a stored spec (JSON text or dict) as a dict; `value_text(key, value)`: an
   option's value as labels write it.
 """
@@ -22,13 +21,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from vjepa_core.analysis.stats import PairedComparison, RunReader, compare_runs, summarize
 from vjepa_core.errors import UserError
 from vjepa_core.spec import REPEAT_FIELDS, config_id, reads_option
 
@@ -101,38 +98,3 @@ def seed_pairs(runs_a: pd.DataFrame, runs_b: pd.DataFrame) -> list[tuple[int, st
     a, b = ({int(seed): run_id for seed, run_id in zip(ok["seed"], ok["run_id"], strict=True)}
             for ok in (runs[runs["status"] == "success"] for runs in (runs_a, runs_b)))
     return [(seed, a[seed], b[seed]) for seed in sorted(set(a) & set(b))]
-
-
-@dataclass(frozen=True)
-class SeedPairs:
-    """Two configurations compared seed by seed: one paired test on the shared videos per seed both ran, and
-    the per-seed differences summarised over the seeds (the seed-to-seed spread is the noise a configuration's
-    mean carries; with one seed, only that seed's test is known)."""
-
-    seeds: tuple[int, ...]
-    per_seed: tuple[PairedComparison, ...]
-
-    @property
-    def over_seeds(self) -> dict[str, float]:
-        """mean, std, n, ci_low, ci_high of the per-seed accuracy differences (b - a): a Student-t interval."""
-        return summarize([result.diff for result in self.per_seed], bounds=(-1.0, 1.0))
-
-    def verdict(self, name_a: str = "A", name_b: str = "B") -> str:
-        """One line over the seeds; with one seed there is no spread to judge by, and the line says so."""
-        stats = self.over_seeds
-        if len(self.seeds) < 2:
-            return (f"over 1 seed: {name_b} vs {name_a}: {100 * stats['mean']:+.1f} points; one seed has no "
-                    f"seed-to-seed spread to judge by (its paired test on the videos is above)")
-        call = "a real difference" if stats["ci_low"] > 0 or stats["ci_high"] < 0 else "within noise"
-        return (f"over {len(self.seeds)} seeds: {name_b} vs {name_a}: {100 * stats['mean']:+.1f} points (mean of "
-                f"the per-seed differences), 95% t-interval [{100 * stats['ci_low']:+.1f}, "
-                f"{100 * stats['ci_high']:+.1f}]: {call}")
-
-
-def compare_seed_pairs(store: RunReader, pairs: Sequence[tuple[int, str, str]], *, split: str = "test",
-                       n_boot: int = 2000) -> SeedPairs:
-    """`compare_runs` for every (seed, run a, run b) of `seed_pairs`; a UserError when there is no pair."""
-    if not pairs:
-        raise UserError("compare: the two share no seed that succeeded in both")
-    results = tuple(compare_runs(store, run_a, run_b, split=split, n_boot=n_boot) for _, run_a, run_b in pairs)
-    return SeedPairs(seeds=tuple(seed for seed, _, _ in pairs), per_seed=results)

@@ -1,24 +1,17 @@
-"""Two configurations scored on the same test videos: is one better, and what could the test set detect?
+"""Two configurations scored on the same videos: is one better, and what could those videos detect?
 
-- `paired_test(winner, other) -> PairedTest`: takes two boolean arrays `[seeds, videos]` (correct or not;
-  row i of each is one pair of seeds, column j the same test video in both) and returns each seed pair's exact
-  McNemar p and one p combined over the seeds with `sign_flip_p`.
-- `sign_flip_p(differences)`: the exact two-sided paired permutation (sign-flip) test over videos.
-  `differences[j]` is video j's count of seeds that only the first configuration got right minus the count
-  only the second got right (an integer in [-m, m] for m seed pairs). Under the null hypothesis the two
-  configurations are exchangeable on every video, so each video's difference is as likely to carry either
-  sign, independently of the other videos; the p-value is P(|sum of randomly signed differences| >=
-  |observed sum|). The video is the unit, never the (seed, video) pair: all seeds are scored on the same
-  videos, so a hard video's errors repeat across seeds and are not independent evidence. The null
-  distribution is computed exactly for any number of videos (a convolution of binomial laws, one per
-  distinct |difference|), with no Monte Carlo; with one seed it is exactly the two-sided exact McNemar test.
-- `holm(p_values)`: Holm's step-down adjustment, within one question.
-- `mcnemar_power(videos, disagreement, difference, alpha=)` and `min_detectable_difference(videos,
-  disagreement, alpha=, power=)`: exact power of the two-sided exact McNemar test (reject at p < alpha), with
-  the number of discordant videos binomial over the test set and the split of the discordant videos binomial
-  given their number; the smallest difference in accuracy reaching the power (bisection; None if no difference
-  can, e.g. on a handful of videos). A difference d needs at least d of the videos to disagree, so the
-  disagreement rate used is max(observed, d).
+This is the one paired test of the project: `runner verdict`, `runner compare`, the dashboard's Overview and
+Compare pages and the model card all take their p-values from `paired_runs`. It reads boolean arrays
+`[seed pairs, videos]` (right or not; row i pairs one run of each side, column j is the same video in both).
+Each seed pair gets an exact McNemar p; the seed pairs combine in an exact sign-flip test over videos, whose
+unit is the video, never the (seed, video) cell: every seed is scored on the same videos, so a hard video's
+errors repeat across seeds and are not independent evidence. Video j contributes the count of seeds only the
+first side got right minus the count only the second did; under the null each video's sign is a fair coin,
+and the null law of the sum is computed exactly (one binomial kernel per distinct |difference|). With one
+seed this is exactly the two-sided exact McNemar test. The interval of the difference resamples the same
+unit, videos. The power functions are those of the exact McNemar test (the discordant count binomial over
+the videos, their split binomial given the count); a difference d needs at least d of the videos to
+disagree, so the disagreement rate used is max(observed, d).
 """
 
 from __future__ import annotations
@@ -28,16 +21,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import stats as scipy_stats
 
-from vjepa_core.analysis.stats import ALPHA, mcnemar_exact
+from vjepa_core.analysis.stats import ALPHA
 
 POWER = 0.8
 
 
 @dataclass(frozen=True)
 class PairedTest:
-    videos: int                       # test videos both configurations were scored on
+    videos: int                       # videos both configurations were scored on
     seed_pairs: int
     only_first: tuple[int, ...]       # per seed pair: videos only the first configuration got right
     only_second: tuple[int, ...]
@@ -45,6 +39,10 @@ class PairedTest:
     p: float                          # combined over the seed pairs: the sign-flip test over videos
     difference: float                 # first minus second accuracy, over the seed pairs and shared videos
     disagreement: float               # share of (seed pair, video) cells where exactly one was right
+    first_accuracy: float             # over the seed pairs and shared videos
+    second_accuracy: float
+    per_video: tuple[int, ...]        # per video: seeds only the first got right minus seeds only the second
+    per_video_discordant: tuple[int, ...]  # per video: seed pairs where exactly one was right
 
 
 def paired_test(first: np.ndarray, second: np.ndarray) -> PairedTest:
@@ -62,7 +60,55 @@ def paired_test(first: np.ndarray, second: np.ndarray) -> PairedTest:
         only_second=tuple(int(n) for n in only_second),
         p_per_seed=tuple(mcnemar_exact(int(a), int(b)) for a, b in zip(only_first, only_second, strict=True)),
         p=sign_flip_p(per_video), difference=float(per_video.sum()) / (seeds * videos),
-        disagreement=float((only_first + only_second).sum()) / (seeds * videos))
+        disagreement=float((only_first + only_second).sum()) / (seeds * videos),
+        first_accuracy=float(first.mean()), second_accuracy=float(second.mean()),
+        per_video=tuple(int(n) for n in per_video),
+        per_video_discordant=tuple(int(n) for n in (first != second).sum(axis=0)))
+
+
+def mcnemar_exact(only_first: int, only_second: int) -> float:
+    """Two-sided exact McNemar p-value: a binomial test on the discordant videos."""
+    discordant = only_first + only_second
+    if discordant == 0:
+        return 1.0
+    return float(scipy_stats.binomtest(min(only_first, only_second), discordant, 0.5).pvalue)
+
+
+def correct_by_run(predictions: pd.DataFrame, split: str = "test") -> dict[str, pd.Series]:
+    """Per run: right or not on each video of `split`, indexed by (video, occurrence) so a video listed twice
+    pairs with itself."""
+    rows = predictions[predictions["split"] == split].copy()
+    if rows.empty:
+        return {}
+    rows["correct"] = rows["correct"].fillna(rows["true_class"] == rows["pred_class"]).astype(bool)
+    rows["occurrence"] = rows.groupby(["run_id", "video"]).cumcount()
+    return {run_id: group.set_index(["video", "occurrence"])["correct"] for run_id, group in rows.groupby("run_id")}
+
+
+def paired_runs(pairs: Sequence[tuple[str, str]], correct: dict[str, pd.Series]) -> PairedTest | None:
+    """THE paired test of two configurations: `pairs` lists (run of the first, run of the second), one per seed
+    pair; both are scored on the videos every listed run scored. None: a run has no scores, or no video is
+    shared."""
+    scored = [(correct.get(a), correct.get(b)) for a, b in pairs]
+    if not scored or any(a is None or b is None for a, b in scored):
+        return None
+    shared = scored[0][0].index
+    for a, b in scored:
+        shared = shared.intersection(a.index).intersection(b.index)
+    if shared.empty:
+        return None
+    first = np.stack([a.loc[shared].to_numpy(dtype=bool) for a, _ in scored])
+    second = np.stack([b.loc[shared].to_numpy(dtype=bool) for _, b in scored])
+    return paired_test(first, second)
+
+
+def difference_interval(test: PairedTest, *, confidence: float = 0.95, resamples: int = 2000,
+                        seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of `test.difference`, resampling videos (each with all its seeds)."""
+    per_video = np.asarray(test.per_video, dtype=np.float64) / test.seed_pairs
+    draws = np.random.default_rng(seed).integers(0, len(per_video), size=(resamples, len(per_video)))
+    low, high = np.quantile(per_video[draws].mean(axis=1), [(1 - confidence) / 2, (1 + confidence) / 2])
+    return float(low), float(high)
 
 
 def sign_flip_p(differences: Sequence[int] | np.ndarray) -> float:

@@ -1,28 +1,20 @@
-"""Is a difference real? Seed statistics and paired tests on the shared test videos.
+"""How sure is one configuration's accuracy? Intervals over seeds or test videos, and the test against chance.
 
-- `summarize(values)`: mean, sample std, n and a 95% Student-t interval of the mean (over seeds).
-- `accuracy_summary(accs, videos)`: the same over seeds, or with one seed a Wilson interval over its videos.
-- `compare_predictions(a, b)`: two runs' per-video predictions (DataFrames with `video` and
-  `correct` columns) joined on the videos both scored; a paired bootstrap interval of the accuracy
-  difference (b - a) and McNemar's exact test on the discordant videos.
-- `compare_runs(store, run_a, run_b)`: the same, read from a warehouse the caller opened.
-- `chance_test(correct, total, supports)`: is one run's test accuracy above chance, the score of always
-  answering the largest test class (1/K on a balanced set)? A one-sided exact binomial test.
+An accuracy's 95% interval is Student-t over the seeds with two or more seeds, Wilson over the test videos
+with one; chance is what always answering the largest test class scores, and a run is above it by a one-sided
+exact binomial test. Comparing two configurations is `vjepa_core.analysis.paired`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
-
-from vjepa_core.errors import UserError
 
 ALPHA = 0.05
 
@@ -119,84 +111,3 @@ def run_chance_test(run: dict[str, Any], class_metrics: pd.DataFrame) -> ChanceT
     supports = [int(s) for s in test["support"]]
     total = sum(supports)
     return chance_test(round(run["test_acc"] * total), total, supports)
-
-
-@dataclass(frozen=True)
-class PairedComparison:
-    n_shared: int
-    acc_a: float
-    acc_b: float
-    diff: float  # acc_b - acc_a
-    ci_low: float
-    ci_high: float
-    mcnemar_p: float
-    only_a_correct: int
-    only_b_correct: int
-    significant: bool
-
-    def verdict(self, name_a: str = "A", name_b: str = "B") -> str:
-        points = 100 * self.diff
-        call = "a real difference" if self.significant else "within noise"
-        return (f"{name_b} vs {name_a}: {points:+.1f} points on {self.n_shared} shared videos, "
-                f"95% CI [{100 * self.ci_low:+.1f}, {100 * self.ci_high:+.1f}], "
-                f"McNemar p = {self.mcnemar_p:.3g}: {call}")
-
-    def as_dict(self) -> dict[str, float | int | bool]:
-        return asdict(self)
-
-
-def mcnemar_exact(only_a: int, only_b: int) -> float:
-    """Two-sided exact McNemar p-value: a binomial test on the discordant pairs."""
-    discordant = only_a + only_b
-    if discordant == 0:
-        return 1.0
-    return float(scipy_stats.binomtest(min(only_a, only_b), discordant, 0.5).pvalue)
-
-
-def compare_predictions(pred_a: pd.DataFrame, pred_b: pd.DataFrame, *, n_boot: int = 2000,
-                        seed: int = 0) -> PairedComparison:
-    """Paired comparison on the videos both runs predicted (joined on `video`)."""
-    joined = pred_a[["video", "correct"]].merge(pred_b[["video", "correct"]], on="video", suffixes=("_a", "_b"))
-    if joined.empty:
-        raise UserError("compare: the two runs share no scored videos (different datasets or splits?)")
-    a = joined["correct_a"].to_numpy(dtype=np.float64)
-    b = joined["correct_b"].to_numpy(dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    samples = rng.integers(0, len(a), size=(n_boot, len(a)))
-    boot = (b[samples] - a[samples]).mean(axis=1)
-    ci_low, ci_high = np.quantile(boot, [ALPHA / 2, 1 - ALPHA / 2])
-    only_a = int(((a == 1) & (b == 0)).sum())
-    only_b = int(((a == 0) & (b == 1)).sum())
-    p_value = mcnemar_exact(only_a, only_b)
-    return PairedComparison(
-        n_shared=len(a), acc_a=float(a.mean()), acc_b=float(b.mean()), diff=float(b.mean() - a.mean()),
-        ci_low=float(ci_low), ci_high=float(ci_high), mcnemar_p=p_value, only_a_correct=only_a,
-        only_b_correct=only_b, significant=p_value < ALPHA,
-    )
-
-
-class RunReader(Protocol):
-    """What `compare_runs` reads runs from: a `vjepa_core.store.warehouse.Warehouse`, which the caller opens
-    (the analysis sits below the store and never opens one itself)."""
-
-    path: Path
-
-    def get_run(self, run_id_or_prefix: str) -> dict[str, Any] | None: ...
-
-    def table(self, name: str, run_id: str | None = None) -> pd.DataFrame: ...
-
-
-def compare_runs(store: RunReader, run_a: str, run_b: str, *, split: str = "test",
-                 n_boot: int = 2000) -> PairedComparison:
-    """`compare_predictions` of two runs of `store` on `split`; a UserError when either has no predictions."""
-    frames = []
-    for run_id in (run_a, run_b):
-        run = store.get_run(run_id)
-        if run is None:
-            raise UserError(f"compare: run {run_id!r} is not in {store.path}")
-        predictions = store.table("predictions", run["run_id"])
-        predictions = predictions[predictions["split"] == split]
-        if predictions.empty:
-            raise UserError(f"compare: run {run['run_id']} has no {split} predictions (status {run['status']})")
-        frames.append(predictions)
-    return compare_predictions(frames[0], frames[1], n_boot=n_boot)

@@ -1,30 +1,21 @@
 """The verdict of a matrix or sweep: per question, the configuration chosen on validation, reported on test,
-and every other configuration tested against it on the shared test videos. Pure: DataFrames in, no torch.
+every other configuration tested against it on the shared test videos, and the cheapest configuration tied
+with it to deploy. Pure: `runs` and `predictions` DataFrames in, `Verdict`s out; no torch.
 
-Questions. A configuration is a run spec without its seed (the project's one grouping key,
-`analysis.configurations.with_configurations`). A *setting* is a data size (`videos_per_class`), a frames
-setting (`frames_per_clip`) and a model.
-- "which configuration": at each setting the configurations compete (the strategies, or a sweep's points);
-- "which data size" / "which frames setting" / "which model": configurations equal in everything but that
-  one setting compete (`lora` at 10 and at 40 videos per class).
-A question needs two or more competing configurations; all share one test set (data and split settings).
+Questions. A configuration is a run spec without its seed (`analysis.configurations`). A *setting* is a
+data size, a frames setting or a model. "Which configuration" questions let the configurations of one
+setting compete; "which data size / frames setting / model" questions let configurations equal in everything
+but that setting compete. All competitors of a question share one test set.
 
-The winner has the best mean validation accuracy over its seeds (`best_val_acc`, the epoch each run kept);
-`TIE_BREAK` settles equal means without looking at the test set. It is reported with its mean test accuracy
-and the project's 95% interval (`stats.accuracy_summary`: Wilson over the test videos with one seed,
-Student-t over seeds otherwise). Every other configuration is paired with it on the test videos both were
-scored on (the seeds both ran, paired by number as `runner compare` pairs them; `paired.paired_test`: exact
-McNemar per seed pair, combined by the exact sign-flip test over videos), the p-values are Holm-adjusted
-within the question, and each gets `worse` (adjusted p < 0.05, lower test accuracy), `better` (adjusted
-p < 0.05, higher: validation and test disagree), `tied`, or `untested` (no seed or test video in common).
-The question's minimum detectable difference is that of the exact McNemar test at 80% power and alpha 0.05
-split over its comparisons (alpha / m, Holm's strictest step), for its number of test videos and the median
-disagreement rate of its comparisons.
-
-Offers: `matrix_verdicts(runs, predictions) -> list[Verdict]`, `verdicts_json(verdicts) -> dict` (the
-`runner verdict --json` object), `left_out_runs(runs)` (the runs that cannot compete, named),
-`verdicts_of_run(verdicts, run_id)` (the questions a run competes in), and the types
-`Config`, `Question`, `Entry`, `Verdict`, `LeftOut`. The sentences are `vjepa_core.analysis.verdict_text`.
+The winner has the best mean validation accuracy over its seeds; a tie goes to the cheaper configuration
+(`costs.TIE_BREAK`), is reported, and never looks at the test set. Every other configuration is paired with
+the winner on the test videos both scored (`paired.paired_runs`, runs paired by seed), the p-values are
+Holm-adjusted within the question, and each is `worse`, `better` (validation and test disagree), `tied` or
+`untested`. The question's minimum detectable difference is the exact McNemar test's at 80% power and
+alpha / m (Holm's strictest step over its m comparisons), for its test videos and the median disagreement
+of its comparisons; `analysis.planning` asks the same function how many videos a difference needs. The
+deployment pick is the cheapest of the winner and the configurations tied with it (`costs.DEPLOYMENT_RULE`).
+The sentences are `analysis.verdict_text`.
 """
 
 from __future__ import annotations
@@ -40,7 +31,15 @@ import numpy as np
 import pandas as pd
 
 from vjepa_core.analysis.configurations import SHORT_NAMES, seed_pairs, spec_dict, value_text, with_configurations
-from vjepa_core.analysis.paired import POWER, PairedTest, holm, min_detectable_difference, paired_test
+from vjepa_core.analysis.costs import DEPLOYMENT_RULE, TIE_BREAK, Costs, cheapest, costs_of, tie_reason, training_order
+from vjepa_core.analysis.paired import (
+    POWER,
+    PairedTest,
+    correct_by_run,
+    holm,
+    min_detectable_difference,
+    paired_runs,
+)
 from vjepa_core.analysis.stats import ALPHA, accuracy_summary
 from vjepa_core.spec import REPEAT_FIELDS
 from vjepa_core.strategies import STRATEGIES
@@ -49,8 +48,6 @@ SETTINGS = ("videos_per_class", "frames_per_clip", "model")
 # Never compete: pairing needs every competitor scored on one test set.
 TEST_SET = ("data", "split_seed", "val_fraction", "test_fraction")
 CHOSEN_ON = "val"
-TIE_BREAK = ("equal mean validation accuracies go to fewer trainable parameters, then fewer training videos per "
-             "class, then fewer frames per clip, then the lower configuration id (never to the test set)")
 WORSE, BETTER, TIED, UNTESTED = "worse", "better", "tied", "untested"
 
 
@@ -81,6 +78,9 @@ class Config:
     def seeds(self) -> list[int]:
         return sorted(int(seed) for seed in self.runs["seed"])
 
+    @property
+    def costs(self) -> Costs:
+        return costs_of(self.runs)
 
 
 @dataclass(frozen=True)
@@ -108,11 +108,24 @@ class LeftOut:
 
 
 @dataclass(frozen=True)
+class DeploymentPick:
+    entry: Entry                     # the winner's own entry when it is the pick
+    candidates: tuple[str, ...]      # labels of the winner and every configuration tied with it on test
+    compared: tuple[str, ...]        # the figures (`costs.FIGURES`) known for every candidate, in the order they count
+
+    @property
+    def is_winner(self) -> bool:
+        return self.entry.verdict == "chosen"
+
+
+@dataclass(frozen=True)
 class Verdict:
     question: Question
     winner: Entry
     others: tuple[Entry, ...]
     tied_on_val: tuple[str, ...]     # labels of others with the winner's exact mean validation accuracy
+    tie_reasons: tuple[str, ...]     # per label of `tied_on_val`: the cost that settled the tie (`costs.tie_reason`)
+    deployment: DeploymentPick
     left_out: tuple[LeftOut, ...]
     test_videos: int
     disagreement: float              # median over the comparisons
@@ -230,39 +243,12 @@ def labels(configs: list[Config]) -> dict[str, str]:
 
 
 def _rank(config: Config) -> tuple[Any, ...]:
-    params = config.runs["trainable_params"].median() if "trainable_params" in config.runs else math.nan
-    videos = config.spec.get("videos_per_class")
-    return (-round(config.val_acc, 9), _or_inf(params), _or_inf(videos), _or_inf(config.spec.get("frames_per_clip")),
-            config.config_id)
-
-
-def _or_inf(value: Any) -> float:
-    return math.inf if value is None or pd.isna(value) else float(value)
-
-
-def correct_by_run(predictions: pd.DataFrame) -> dict[str, pd.Series]:
-    """Per run: right or not on each test video, indexed by (video, occurrence) so a video listed twice pairs."""
-    test = predictions[predictions["split"] == "test"].copy()
-    if test.empty:
-        return {}
-    test["correct"] = test["correct"].fillna(test["true_class"] == test["pred_class"]).astype(bool)
-    test["occurrence"] = test.groupby(["run_id", "video"]).cumcount()
-    return {run_id: rows.set_index(["video", "occurrence"])["correct"] for run_id, rows in test.groupby("run_id")}
+    return (-round(config.val_acc, 9), *training_order(config.costs), config.config_id)
 
 
 def compare(winner: Config, other: Config, correct: dict[str, pd.Series]) -> PairedTest | None:
-    """The paired test of `winner` against `other` on the test videos every paired run scored (None: none)."""
-    pairs = [(correct.get(a), correct.get(b)) for _, a, b in seed_pairs(winner.runs, other.runs)]
-    if not pairs or any(a is None or b is None for a, b in pairs):
-        return None
-    shared = pairs[0][0].index
-    for a, b in pairs:
-        shared = shared.intersection(a.index).intersection(b.index)
-    if shared.empty:
-        return None
-    first = np.stack([a.loc[shared].to_numpy(dtype=bool) for a, _ in pairs])
-    second = np.stack([b.loc[shared].to_numpy(dtype=bool) for _, b in pairs])
-    return paired_test(first, second)
+    """The paired test of `winner` against `other`, their runs paired by seed (None: nothing to pair)."""
+    return paired_runs([(a, b) for _, a, b in seed_pairs(winner.runs, other.runs)], correct)
 
 
 def decide(question: Question, configs: dict[str, Config], correct: dict[str, pd.Series], *,
@@ -280,9 +266,18 @@ def decide(question: Question, configs: dict[str, Config], correct: dict[str, pd
     videos = int(np.median([t.videos for t in tested])) if tested else 0
     disagreement = float(np.median([t.disagreement for t in tested])) if tested else math.nan
     mdd = min_detectable_difference(videos, disagreement, alpha=alpha) if tested else None
-    ties = tuple(names[o.config_id] for o in rest if round(o.val_acc, 9) == round(winner.val_acc, 9))
-    return Verdict(question, Entry(winner, names[winner.config_id]), others, ties, left_out, videos,
-                   disagreement, alpha, mdd)
+    tied_on_val = [o for o in rest if round(o.val_acc, 9) == round(winner.val_acc, 9)]
+    chosen = Entry(winner, names[winner.config_id])
+    return Verdict(question, chosen, others, tuple(names[o.config_id] for o in tied_on_val),
+                   tuple(tie_reason(winner.costs, o.costs) for o in tied_on_val), deployment_pick(chosen, others),
+                   left_out, videos, disagreement, alpha, mdd)
+
+
+def deployment_pick(winner: Entry, others: Sequence[Entry]) -> DeploymentPick:
+    """The cheapest of `winner` and the `others` tied with it on test (`costs.cheapest`, `DEPLOYMENT_RULE`)."""
+    candidates = [winner, *(entry for entry in others if entry.verdict == TIED)]
+    position, compared = cheapest([entry.config.costs for entry in candidates])
+    return DeploymentPick(candidates[position], tuple(entry.label for entry in candidates), compared)
 
 
 def verdicts_of_run(verdicts: Sequence[Verdict], run_id: str) -> list[Verdict]:
@@ -370,7 +365,8 @@ def verdicts_json(verdicts: list[Verdict], *, left_out: Sequence[LeftOut] = (),
     """The `runner verdict --json` object: {"verdicts": [...]} plus what the numbers mean."""
     return {
         **({"matrix": matrix} if matrix else {}),
-        "chosen_on": CHOSEN_ON, "tie_break": TIE_BREAK, "alpha": ALPHA, "power": POWER,
+        "chosen_on": CHOSEN_ON, "tie_break": TIE_BREAK, "deployment_rule": DEPLOYMENT_RULE, "alpha": ALPHA,
+        "power": POWER,
         "test": "exact McNemar per seed pair, combined over seed pairs by an exact sign-flip test over the test "
                 "videos; Holm-adjusted within each question",
         "verdicts": [_verdict_json(v) for v in verdicts],
@@ -384,10 +380,11 @@ def _verdict_json(verdict: Verdict) -> dict[str, Any]:
     return {
         "question": verdict.question.title, "kind": verdict.question.kind,
         "fixed": _clean(verdict.question.fixed), "chosen_on": CHOSEN_ON, "configurations": verdict.configurations,
-        "tied_on_validation_with": list(verdict.tied_on_val),
+        "tied_on_validation_with": list(verdict.tied_on_val), "tie_settled_by": list(verdict.tie_reasons),
         "winner": {**_config_json(verdict.winner), "test_interval": [_num(summary["ci_low"]), _num(summary["ci_high"])],
                    "interval": summary["interval"]},
         "others": [_other_json(entry) for entry in verdict.others],
+        "deployment_pick": _deployment_json(verdict.deployment),
         "min_detectable_difference": _num(verdict.min_detectable_difference),
         "test_videos": verdict.test_videos, "disagreement": _num(verdict.disagreement),
         "mdd_alpha": verdict.mdd_alpha, "left_out": [vars(item) for item in verdict.left_out],
@@ -408,6 +405,15 @@ def _other_json(entry: Entry) -> dict[str, Any]:
             "test_videos": test.videos if test else 0, "seed_pairs": test.seed_pairs if test else 0,
             "difference_vs_winner": _num(-test.difference) if test else None,
             "disagreement": _num(test.disagreement) if test else None}
+
+
+def _deployment_json(pick: DeploymentPick) -> dict[str, Any]:
+    costs = pick.entry.config.costs
+    return {"config": pick.entry.label, "config_id": pick.entry.config.config_id,
+            "strategy": pick.entry.config.strategy, "is_winner": pick.is_winner,
+            "test_acc": _num(pick.entry.config.test["mean"]), "trainable_params": _num(costs.trainable_params),
+            "release_bytes": _num(costs.release_bytes), "cpu_ms_per_clip": _num(costs.cpu_ms),
+            "compared_on": list(pick.compared), "candidates": list(pick.candidates)}
 
 
 def _num(value: Any) -> float | None:

@@ -15,7 +15,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from vjepa_core.analysis.costs import figures_text
+from vjepa_core.analysis.paired import PairedTest
+from vjepa_core.analysis.stats import ALPHA
 from vjepa_core.analysis.verdict import BETTER, TIED, UNTESTED, WORSE, Entry, LeftOut, Verdict
+
+DEPLOYMENT_PHRASE = "chosen as the cheapest configuration statistically tied with the validation winner"
 
 
 def pct(value: float | None) -> str:
@@ -29,8 +34,8 @@ def p_text(value: float) -> str:
 def winner_line(verdict: Verdict) -> str:
     winner = verdict.winner.config
     test = winner.test
-    tie = f"; tied on validation with {_names(verdict.tied_on_val)}, settled by the tie-break" \
-        if verdict.tied_on_val else ""
+    settled = [f"{label} ({reason})" for label, reason in zip(verdict.tied_on_val, verdict.tie_reasons, strict=True)]
+    tie = f"; tied on validation with {_names(settled)}, settled for the cheaper" if settled else ""
     return (f"{verdict.winner.label}, chosen on validation among {verdict.configurations} configurations "
             f"(val {pct(winner.val_acc)}{tie}): test {pct(test['mean'])}, 95% CI {pct(test['ci_low'])} to "
             f"{pct(test['ci_high'])} ({test['interval']}).")
@@ -75,9 +80,20 @@ def answer_text(verdict: Verdict) -> str:
     if untested:
         parts.append(f"Not tested (no seed or test video in common): {_names(untested)}.")
     parts.append(_detectable(verdict))
+    parts.append(deployment_line(verdict))
     if verdict.left_out:
         parts.append("Left out: " + "; ".join(_left(item) for item in verdict.left_out) + ".")
     return " ".join(part for part in parts if part)
+
+
+def deployment_line(verdict: Verdict) -> str:
+    """The deployment pick in one sentence, with the figures it was chosen on."""
+    pick = verdict.deployment
+    figures = figures_text(pick.entry.config.costs)
+    if len(pick.candidates) == 1:
+        return f"Deployment pick: {pick.entry.label}, the winner ({figures}): nothing is statistically tied with it."
+    who = f"{pick.entry.label}, the winner itself" if pick.is_winner else pick.entry.label
+    return (f"Deployment pick: {who} ({figures}), {DEPLOYMENT_PHRASE} (among {_names(pick.candidates)}).")
 
 
 def verdicts_text(verdicts: Sequence[Verdict], left_out: Sequence[LeftOut] = ()) -> str:
@@ -119,3 +135,23 @@ def _detectable(verdict: Verdict) -> str:
         return f"These {verdict.test_videos} test videos are too few to detect any difference ({how})."
     return (f"On {verdict.test_videos} test videos, differences under {100 * verdict.min_detectable_difference:.1f} "
             f"points were not detectable ({how}).")
+
+
+def which_test(test: PairedTest) -> str:
+    """Which exact test gave `test.p`: McNemar for one seed pair, the sign-flip test over videos for more."""
+    return "exact McNemar" if test.seed_pairs == 1 else f"exact sign-flip over videos, {test.seed_pairs} seed pairs"
+
+
+def comparison_line(test: PairedTest, first: str, second: str, interval: tuple[float, float]) -> str:
+    """`runner compare` and the Compare page: second vs first, with the verdict's paired test (`interval`:
+    `paired.difference_interval`, of first minus second)."""
+    call = "a real difference" if test.p < ALPHA else "within noise"
+    low, high = -100 * interval[1] + 0.0, -100 * interval[0] + 0.0  # + 0.0: no '-0.0'
+    return (f"{second} vs {first}: {-100 * test.difference:+.1f} points on {test.videos} shared videos, 95% CI "
+            f"[{low:+.1f}, {high:+.1f}] (bootstrap over videos), p = {p_text(test.p)} ({which_test(test)}): {call}")
+
+
+def seed_pair_line(test: PairedTest, index: int, first: str, second: str) -> str:
+    """What seed pair `index` of `test` says: its discordant videos and its own exact McNemar p."""
+    return (f"{test.only_first[index]} videos only {first} got right, {test.only_second[index]} only {second} "
+            f"(exact McNemar p = {p_text(test.p_per_seed[index])})")

@@ -18,6 +18,7 @@ from vjepa_core.models.loading import (
     load_config,
     load_model,
     load_run_model,
+    release_bytes,
     tokens_per_clip,
     weights_fingerprint,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "load_config",
     "load_model",
     "load_run_model",
+    "release_bytes",
     "resolve_layers",
     "tokens_per_clip",
     "weights_fingerprint",

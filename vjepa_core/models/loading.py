@@ -254,6 +254,12 @@ def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
     return trainable, total
 
 
+def release_bytes(model: torch.nn.Module) -> int:
+    """Bytes of the weights a merged fp32 release of `model` holds (`save_pretrained`'s state dict): every
+    tensor but the LoRA adapters', which the merge folds into the weights they adapt."""
+    return sum(4 * tensor.numel() for name, tensor in model.state_dict().items() if ".lora_" not in f".{name}")
+
+
 def tokens_per_clip(config: VJEPA2Config, frames_per_clip: int) -> int:
     grid = config.crop_size // config.patch_size
     return max(1, frames_per_clip // config.tubelet_size) * grid * grid

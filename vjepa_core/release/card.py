@@ -18,7 +18,8 @@ from typing import Any
 import pandas as pd
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from vjepa_core.analysis.verdict_text import run_line
+from vjepa_core.analysis.verdict import Verdict
+from vjepa_core.analysis.verdict_text import deployment_line, run_line
 from vjepa_core.fields import command_line, shown
 from vjepa_core.models import PRESETS, load_config
 from vjepa_core.models.loading import SHIPPED_WEIGHTS
@@ -337,10 +338,17 @@ def _verdict(place: MatrixPlace) -> str:
     if not place.verdicts:
         return ("The verdict compares configurations that share a setting (data size, frames, model); this run's "
                 "configuration has no such rival in the matrix, so no question is asked of it.")
-    said = "\n".join(f"- {run_line(verdict, place.run_id)}" for verdict in place.verdicts)
+    said = "\n".join(f"- {run_line(verdict, place.run_id)} {deployment_line(verdict)}{_picked(verdict, place)}"
+                     for verdict in place.verdicts)
     return (f"What the matrix's verdict (`runner verdict {place.matrix_id}`) says of this run; rivals are tested "
             f"against the chosen configuration on their shared test videos (exact McNemar per seed, combined over "
             f"seeds, Holm-adjusted within the question):\n\n{said}")
+
+
+def _picked(verdict: Verdict, place: MatrixPlace) -> str:
+    """' This run's configuration is the deployment pick.' when it is (else nothing)."""
+    mine = place.run_id in set(verdict.deployment.entry.config.runs["run_id"].astype(str))
+    return " This run's configuration is that deployment pick." if mine else ""
 
 
 def _reproduce(evidence: Evidence, released: Released) -> str:

@@ -15,7 +15,7 @@ import duckdb
 from vjepa_core.errors import UserError
 from vjepa_core.store.locking import Connection, transaction
 
-SCHEMA_VERSION: int = 9
+SCHEMA_VERSION: int = 10
 # MIGRATIONS[n] is the SQL that brings a version-n file to version n + 1. Add one whenever
 # schema.sql changes; version 1 is the first released schema.
 MIGRATIONS: dict[int, str] = {
@@ -53,6 +53,8 @@ MIGRATIONS: dict[int, str] = {
     # 9: the files `runner embed` skipped, by the set of vectors that lacks them.
     8: "CREATE TABLE embedding_skips (model_fingerprint VARCHAR NOT NULL, video VARCHAR NOT NULL, window_s DOUBLE, "
        "stride_s DOUBLE, reason VARCHAR NOT NULL, dataset VARCHAR, created_at TIMESTAMP);",
+    # 10: the size of a run's release, for the verdict's deployment pick among tied configurations.
+    9: "ALTER TABLE runs ADD COLUMN release_bytes BIGINT;",
 }
 
 RUN_STATUSES = ("success", "failed")

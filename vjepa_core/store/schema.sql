@@ -1,4 +1,4 @@
--- schema_version: 9
+-- schema_version: 10
 -- The vjepa-lab warehouse schema. The number above must equal vjepa_core.store.schema.SCHEMA_VERSION
 -- (a test checks it). This file always describes the CURRENT version: it is applied, in one
 -- transaction, to an empty DuckDB file on first write, and the code then records the version in
@@ -71,8 +71,10 @@ CREATE TABLE runs (
     cache_misses BIGINT,                   -- ... it did not find, and computed
     encoded_clips BIGINT,                  -- clips this run ran the encoder on (0 on a warm cache)
     cache_bytes BIGINT,                    -- bytes on disk of the cache groups the run used
-    error_kind VARCHAR                     -- failed runs: 'storage' (the disk refused a write; retried on the
+    error_kind VARCHAR,                    -- failed runs: 'storage' (the disk refused a write; retried on the
                                            -- next invocation) | 'error' (anything else)
+    release_bytes BIGINT                   -- the weights `runner release` writes in fp32 (LoRA merged): what
+                                           -- the verdict's deployment pick compares
 );
 
 CREATE TABLE epochs (

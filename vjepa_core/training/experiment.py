@@ -25,7 +25,7 @@ from vjepa_core.data import Splits, check_videos, discover_dataset, make_splits,
 from vjepa_core.data.clips import ClipConfig, EvalClips, TrainClips
 from vjepa_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from vjepa_core.errors import UserError, WriteFailed, error_message
-from vjepa_core.models import base_fingerprint, count_parameters, describe_model, load_run_model
+from vjepa_core.models import base_fingerprint, count_parameters, describe_model, load_run_model, release_bytes
 from vjepa_core.models.device import PeakMemory, autocast, resolve_device, resolve_precision
 from vjepa_core.provenance import provenance_columns
 from vjepa_core.spec import ExecOptions, RunSpec, spec_columns
@@ -186,7 +186,7 @@ def _evaluate_and_save(spec: RunSpec, model: torch.nn.Module, fitted: FitResult,
         **_run_columns(spec, shared.options, shared.started), "dataset": shared.data.name,
         "dataset_path": shared.data.root, "num_classes": len(labels), "status": "success",
         "precision": shared.precision, "device": str(shared.device), "trainable_params": trainable,
-        "total_params": total, "finished_at": datetime.now(),
+        "total_params": total, "release_bytes": release_bytes(model), "finished_at": datetime.now(),
         "train_seconds": shared.shared_seconds / shared.runs + own_seconds, **shared.cache_columns(first=first),
         "fit_seconds": fitted.seconds, "eval_seconds": eval_seconds, "checkpoint_path": str(checkpoint),
         "test_acc": test["accuracy"], "test_macro_f1": test["macro_f1"], "test_loss": test["loss"],
