@@ -69,7 +69,8 @@ def rotate_interleaved(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
     """RoPE on x [..., N, D] at positions pos [..., N]: pair (2i, 2i+1) turns by pos * 10000^(-2i/D)."""
     half = x.size(-1) // 2
     omega = 1.0 / 10000 ** (torch.arange(half, dtype=x.dtype, device=x.device) / half)
-    angle = (pos.unsqueeze(-1) * omega).repeat_interleave(2, dim=-1)
+    angle = pos.unsqueeze(-1) * omega
+    angle = torch.stack((angle, angle), dim=-1).flatten(-2)  # repeat_interleave(2, -1), in ops ONNX traces
     pairs = x.unflatten(-1, (-1, 2))
     turned = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
     return x * angle.cos() + turned * angle.sin()
