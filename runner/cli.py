@@ -14,7 +14,7 @@ from runner.app import app
 
 # Importing a command module registers its commands, in this order in --help.
 COMMAND_MODULES = ("run_cmd", "matrix_cmd", "verdict_cmd", "pretrain_cmd", "results_cmd", "predict_cmd", "embed_cmd",
-                   "release_cmd", "bench_cmd", "cache_cmd", "dashboard_cmd", "demo_cmd")
+                   "release_cmd", "convert_cmd", "bench_cmd", "cache_cmd", "dashboard_cmd", "demo_cmd")
 for _module in COMMAND_MODULES:
     importlib.import_module(f"runner.{_module}")
 
