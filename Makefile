@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip install --disable-pip-version-check -q
 
-.PHONY: run test setup setup-test lint tiny-jepa
+.PHONY: run test setup setup-test lint docs tiny-jepa
 
 run: setup
 	runner run-matrix
@@ -19,6 +19,10 @@ setup-test:
 
 lint:
 	ruff check .
+
+# The documentation site (docs/, Sphinx + MyST), warnings as errors, offline; open docs/_build/html/index.html.
+docs:
+	$(PYTHON) -m sphinx -W --keep-going -q -b html docs docs/_build/html
 
 # Rebuild the shipped pretrained preset (vjepa_core/models/presets/tiny-jepa.*) from scratch, timed.
 tiny-jepa: setup

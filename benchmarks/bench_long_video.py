@@ -3,28 +3,12 @@ after the inference engines.
 
 `python -m benchmarks.bench_long_video [--minutes 1 5] [--checkpoint CKPT] [--work-dir DIR] [--json]`
 
-Writes real 1080p30 H.264 videos of moving shapes (`write_long_video`; kept and reused from --work-dir), and
-runs `runner predict CKPT VIDEO --window 2 --stride 1` on each in its own process per arm, reading that
-process's wall time and peak RSS (from the kernel, `wait4`). The arms, in one invocation, their order rotated
-from one video length to the next so that a change of load touches each alike:
-- `fp32`: `--engine fp32`, the eager model as trained (before);
-- `auto`: `--engine auto`, the default (after); which engine it ran is read from runner predict's summary;
-- `fp32-ftz`: `--engine fp32` in a process that first calls `torch.set_flush_denormal(True)`. Not a
-  vjepa-lab option: it is here because `tiny-jepa`'s eager forward meets subnormal floats, which this CPU
-  handles in microcode (about 20x slower per clip), and ONNX Runtime and OpenVINO flush them to zero. The
-  engines' gain over `fp32` is then mostly that, not cheaper arithmetic; `fp32-ftz` shows how much.
-The default engine is prepared (exported, quantized, checked) once before the timed runs, into the engines
-folder beside the checkpoint, as `runner predict` finds it from its second start on; that one-off cost is
-reported apart. Per length it prints windows, wall time and peak RSS of each arm, and how the `auto` rows
-agree with the `fp32` rows: windows with the same top-1 label, the largest |probability difference|, and how
-many top-1 changes are near ties (fp32's best two labels within twice that window's difference).
-
-Workload: without --checkpoint, the default study's `head` at 10 videos per class (the `tiny-jepa` preset,
-the built-in synthetic set, 40 epochs; about a minute), trained in the work folder. `tiny-jepa` rather than
-the random-init `tiny`: it is the model the default study and the demo run, so its windows carry real,
-confident answers (the long video's segments are the synthetic set's motion classes) and the agreement rows
-mean something; a random head gives near ties everywhere. Its subnormal floats are part of that honest
-workload, hence the `fp32-ftz` arm rather than a model that hides them.
+Writes real 1080p30 H.264 videos of moving shapes and runs `runner predict` on each in its own process per arm
+(`fp32`, the eager model; `auto`, the default engine; `fp32-ftz`, eager with subnormal floats flushed to zero,
+which shows how much of the engines' gain is that flush rather than cheaper arithmetic), reading wall time and
+peak RSS from the kernel, with the arms' order rotated so that a change of load touches each alike, and how
+`auto`'s windows agree with `fp32`'s. The default workload is the default study's `head` on `tiny-jepa`, whose
+windows carry confident answers. Figures: docs/benchmarks/long-video.md.
 """
 
 from __future__ import annotations

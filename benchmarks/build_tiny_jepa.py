@@ -1,18 +1,10 @@
 """Rebuild the shipped `tiny-jepa` preset and time every step: `make tiny-jepa`.
 
-1. corpus: unlabelled videos of random motions (`make-synthetic --classes unlabelled`, its own seed:
-   never a labelled set's videos);
-2. source task: labelled videos of motions the default study does not have (`--classes source`:
-   diagonal motions, growing, shrinking, orbiting, spinning);
-3. `runner pretrain` of the tiny architecture on the corpus (the source set's train/val split as probe);
-4. a pooler trained on the source task over the frozen pretrained encoder (`pooler_head`, three seeds, the
-   best on the source val split kept), as the hub checkpoints' poolers were trained on SSv2 or Diving48;
-5. export: encoder + predictor + pooler -> `vjepa_core/models/presets/tiny-jepa.safetensors`, and
-   `tiny-jepa.json` with its sha256 (what `load_model` checks), the recipe, the step timings and the
-   diagnostics of the kept epoch against the random init.
-
-Everything else goes under `--work` (default `results/build/tiny-jepa`), including a warehouse with the
-pretraining run, so the dashboard's Pretraining page can show its curves.
+An unlabelled corpus is pretrained on with `runner pretrain`, then a pooler is trained over the frozen encoder
+on a labelled source task the default study does not have (as the hub checkpoints' poolers were trained on
+SSv2), and encoder, predictor and pooler are exported as package data with their sha256 (what `load_model`
+checks), the recipe and the step timings. The rest goes under `--work`, with a warehouse the dashboard's
+Pretraining page can read. Timings: docs/benchmarks/pretraining.md.
 """
 
 from __future__ import annotations

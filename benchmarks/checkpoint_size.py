@@ -1,9 +1,6 @@
-"""Checkpoint bytes at ViT-L scale: fp32 vs half precision, for the strategies whose checkpoint is the pooler.
-
-Builds transformers' default `VJEPA2Config` (ViT-L: 24 layers, width 1024, a 3-layer attentive pooler)
-with random weights, applies each frozen-encoder strategy and saves its checkpoint twice, in fp32 and in
-fp16, then prints the sizes and their ratio (one run, one process). Random weights weigh what trained
-ones do: a checkpoint's size depends on shapes and dtype only.
+"""Checkpoint bytes at ViT-L scale, fp32 against half precision, for the strategies whose checkpoint is the
+pooler: transformers' default `VJEPA2Config` with random weights (a checkpoint's size depends on shapes and
+dtype only), each frozen-encoder strategy's checkpoint saved in both. Figures: docs/benchmarks/performance.md.
 
     python -m benchmarks.checkpoint_size [--strategies pooler_head,lora] [--labels 174]
 """

@@ -1,10 +1,8 @@
 """Several `runner run-matrix` processes on one warehouse: do they split the work, each run trained once?
 
-For each number of copies (2 and 3 by default), starts that many `runner run-matrix` of the same 6-run
-matrix (tiny preset, 1 epoch, on a synthetic set) at the same moment against a fresh warehouse and
-results folder, waits for all, and prints per copy what its summary says (ran, skipped as done,
-skipped as running elsewhere) and in total: trainings (sum of `ran`: must equal the runs), duplicate
-rows, exit codes, wall time, and the `benchmarks.robustness.audit` of the result.
+Starts 2, then 3, copies of one small matrix at the same moment against a fresh warehouse, and prints what
+each says it did, the total trainings (which must equal the runs), duplicate rows, exit codes, wall time and
+the `benchmarks.robustness.audit` of the result. Figures: docs/benchmarks/robustness.md.
 
     python -m benchmarks.concurrent_matrix [--copies 2,3] [--json]
 """
@@ -21,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.robustness import audit, runner_command, strategy_for, summary_counts, write_matrix
-from runner.matrix import load_matrix
+from runner.orchestration.matrix import load_matrix
 from vjepa_core.data.synthetic import make_synthetic
 
 

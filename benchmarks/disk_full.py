@@ -1,17 +1,8 @@
 """A full disk as `--results`: the run fails with one line, leaves no debris, and the re-run succeeds.
 
-Two scenarios, each on a real tmpfs mounted for it (so it needs root; it says so otherwise) and a
-warehouse on the normal disk, with the pooler-training strategy (cached encoder tokens + a pooler
-checkpoint) on a synthetic set:
-
-- `cache fill` (`runner run`, 128 KiB): a few cache entries fit, the rest of the encoder's output
-  does not;
-- `checkpoint write` (`runner run-matrix`, 1 MiB): the cache fits, the pooler's weights do not.
-
-For each: exit code, lines of output, whether a traceback shows, temporary files and cache arrays
-without their commit mark left on the disk, failed rows (with `error_kind`) and the reason; then
-the disk is grown to 16 MiB ("space freed") and the same command runs again: its exit code and
-whether the run then succeeded, and whether it reused the cache entries written before the failure.
+On a real tmpfs mounted for it (so it needs root), small enough to fill while the cache fills or while the
+checkpoint is written, it runs the command, counts what is left behind and the failed rows, then grows the
+disk and runs the same command again. Figures: docs/benchmarks/robustness.md.
 
     python -m benchmarks.disk_full [--json]
 """
@@ -26,7 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.robustness import SmallDisk, debris, runner_command, strategy_for, write_matrix
+from benchmarks.robustness import debris, runner_command, strategy_for, write_matrix
+from tests.disks import SmallDisk
 from vjepa_core.store.warehouse import Warehouse
 
 SIZES_KIB = {"cache fill": 128, "checkpoint write": 1024}

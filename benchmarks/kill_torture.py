@@ -1,25 +1,10 @@
 """The kill torture: a matrix killed with SIGKILL at N moments, in each phase of a run, resumed after each.
 
-Each round starts `runner run-matrix` (its own process group: the runner and its decode workers),
-watches it from outside until it is in the round's phase, kills the whole group with SIGKILL at a
-random moment of that phase, and starts again. Phases cycle through:
-
-- `decode`:     a decode worker (a child of the runner) has a video file open
-- `encode`:     the frozen encoder is filling the cache (a new cache entry appeared in this round)
-- `train`:      the progress log said "epoch 1: ..." (or 2) and a later epoch (of 3) is training
-- `checkpoint`: a checkpoint folder is being written (its temporary folder exists)
-- `warehouse`:  the runner has the warehouse file open after writing this run's checkpoint
-                (recording the run, in one transaction)
-
-Nothing in the product knows it is watched: the signals are a process's children and open files,
-files appearing in the results folder, and the progress lines any user sees. After the last kill,
-the matrix is run to completion and `benchmarks.robustness.audit` counts what must be zero: runs
-lost, duplicate rows, orphan rows, unreadable checkpoints or cache entries, temporary files left,
-claims left.
-
-The matrix (tiny preset, 3 epochs): a pooler-training and a LoRA strategy on cached encoder tokens,
-and one that trains the encoder from decoded pixels, each at three clip lengths (a cold cache for the
-first strategy at each length, so decode and encode phases come round more than once).
+Each round starts `runner run-matrix`, watches it from outside (its processes' children and open files, files
+appearing under the results, its progress lines) until it is decoding, encoding, training, writing a
+checkpoint or writing the warehouse, kills the whole process group there, and starts again; after the last
+kill the matrix runs to completion and `benchmarks.robustness.audit` counts what must be zero. The figures and
+how to read them: docs/benchmarks/robustness.md.
 
     python -m benchmarks.kill_torture [--kills 10] [--seed 0] [--json]
 """
@@ -43,7 +28,7 @@ from typing import Any
 import psutil
 
 from benchmarks.robustness import audit, runner_command, strategy_for, summary_counts, write_matrix
-from runner.matrix import load_matrix
+from runner.orchestration.matrix import load_matrix
 from vjepa_core.store.atomic import is_temp
 
 PHASES = ("decode", "encode", "train", "checkpoint", "warehouse")

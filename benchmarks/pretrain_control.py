@@ -1,18 +1,10 @@
 """What self-supervised pretraining bought the shipped `tiny-jepa`: `python -m benchmarks.pretrain_control`.
 
-`tiny-jepa` is two things: an encoder pretrained with `runner pretrain`, and a pooler trained on a source
-task over it. The second alone could explain a good `head`. So this trains the same pooler (build_tiny_jepa's
-source set, recipe and seeds) over the random-init `tiny` encoder, and prints `head`'s test accuracy on the
-default synthetic set at 10 and 40 training videos per class for three bases:
-
-- `tiny`: random encoder, random pooler (the default study's control);
-- `tiny` + source pooler: random encoder, the pooler trained on the source task;
-- `tiny-jepa`: pretrained encoder, the pooler trained on the source task (the shipped preset).
-
-Also prints the shipped encoder's collapse diagnostics against its random init, as its pretraining run
-measured them on the source set's clips (effective rank of the mean-pooled embeddings, std of the
-layer-normed tokens, the frozen attentive probe). Runs go to a warehouse
-under `--work`, so `runner compare` can test any two of them.
+`tiny-jepa` is a pretrained encoder plus a pooler trained on a source task, and the pooler alone could explain
+a good `head`. So this trains the same pooler over the random-init `tiny` encoder and compares `head`'s test
+accuracy over three bases (random, random + source pooler, `tiny-jepa`), with the shipped encoder's collapse
+diagnostics against its random init. Runs go to a warehouse under `--work`, for `runner compare`. Figures:
+docs/benchmarks/pretraining.md.
 """
 
 from __future__ import annotations

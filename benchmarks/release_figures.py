@@ -1,19 +1,10 @@
-"""The README's Release figures, measured in one process: `python -m benchmarks.release_figures`.
+"""The release figures, measured in one process: `python -m benchmarks.release_figures`.
 
-Takes a trained run (`--warehouse W --run RUN_ID`), or first trains the default study's `lora` configuration on
-`tiny-jepa` (10 training videos per class, 40 epochs, the built-in synthetic set) with `runner run`. Then:
-- releases it merged in fp32, fp16 and bf16, and adapter-only (`release_run`, the code of `runner release`);
-- max |Δlogit|, max |Δprobability| and top-1 agreement: vjepa-lab's model (the checkpoint loader's, LoRA
-  unmerged) against each folder as plain transformers (and PEFT) loads it, on the evaluation views of every
-  test video of the run;
-- top-1 agreement and max |Δprobability| with `runner predict` (its `Predictor`, under `--engine fp32` and
-  under its default `auto`) on those videos of `pipeline("video-classification")` given the file, with
-  transformers' processor (`num_frames` spread over the whole video) and with the folder's own
-  (`trust_remote_code=True`: the evaluation's centred clip), and given the evaluation's clip decoded by hand
-  (the model card's snippet without remote code); and whether torchcodec, the pipeline's decoder, reads the
-  same frames as vjepa-lab's (frame counts, max |Δpixel| over every frame);
-- the folders' sizes.
-`--sizes-only` skips the logits and the pipeline (for a ViT-L run: 12 s per clip on this CPU).
+Takes a trained run (`--warehouse W --run RUN_ID`), or trains the default study's `lora` on `tiny-jepa`, releases
+it in every form (fp32, fp16, bf16, adapter-only) and measures how each folder, as plain transformers (and PEFT)
+loads it, and the `pipeline` with and without the folder's remote-code processor, agree with vjepa-lab's own
+model and `runner predict` on the run's test videos; plus the folders' sizes (`--sizes-only`: only those).
+Figures and how to read them: docs/benchmarks/release.md.
 
     python -m benchmarks.release_figures [--warehouse W --run RUN_ID] [--work DIR] [--sizes-only] [--json]
 """
@@ -159,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="release-figures-"))
-    load_before = os.getloadavg()[0]  # the 2 cores are shared: times are only indicative
+    load_before = os.getloadavg()[0]  # the cores may be shared: the load says how far to trust the times
     warehouse, run_id = (args.warehouse, args.run) if args.warehouse else train(work)
     forms = release_all(warehouse, run_id, work)
     figures: dict[str, Any] = {"run_id": run_id, "forms": forms}

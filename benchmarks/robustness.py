@@ -1,12 +1,7 @@
-"""What the robustness benchmarks (`concurrent_matrix`, `kill_torture`) and their tests share: a small
-matrix on a synthetic set, real `runner` processes, and an audit of a warehouse and results folder.
-
-`SmallDisk(path, size_kib)` mounts a real tmpfs of that size (root only; `MountRefused` elsewhere): a
-disk that fills up. `audit(warehouse, results, run_ids)` counts what must be zero after any number
-of concurrent runners, kills and resumes: runs lost (not `success`), duplicate rows (by each table's
-natural key), orphan rows (epoch / class / confusion / prediction rows of a run that is not
-`success`), checkpoint folders that do not load, temporary files left, cache entries that do not
-read back whole, cache arrays without their commit mark, and claims left.
+"""What the robustness benchmarks (`concurrent_matrix`, `kill_torture`) and their tests share: a small matrix on
+a synthetic set, real `runner` processes, and `audit(warehouse, results, run_ids)`, which counts what must be
+zero after any number of concurrent runners, kills and resumes (runs lost, duplicate or orphan rows,
+checkpoints or cache entries that do not read back, temporary files and claims left).
 """
 
 from __future__ import annotations
@@ -14,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -68,37 +62,6 @@ def summary_counts(output: str) -> dict[str, int]:
         raise ValueError(f"no run-matrix summary in: {output[-2000:]}")
     total, ran, done, elsewhere, failed = (int(group or 0) for group in match.groups())
     return {"total": total, "ran": ran, "done": done, "elsewhere": elsewhere, "failed": failed}
-
-
-class MountRefused(RuntimeError):
-    """This machine will not mount a tmpfs for us (not root, no `mount`)."""
-
-
-class SmallDisk:
-    """A real tmpfs of a few KiB: a disk that fills up. `resize` frees space without touching the files."""
-
-    def __init__(self, path: Path, size_kib: int) -> None:
-        self.path = path
-        path.mkdir(parents=True, exist_ok=True)
-        self._mount("-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(path))
-
-    def resize(self, size_kib: int) -> None:
-        self._mount("-o", f"remount,size={size_kib}k", str(self.path))
-
-    def files(self) -> list[Path]:
-        return sorted(p for p in self.path.rglob("*") if p.is_file())
-
-    def unmount(self) -> None:
-        subprocess.run(["umount", "-l", str(self.path)], capture_output=True, check=False)
-
-    @staticmethod
-    def _mount(*args: str) -> None:
-        try:
-            result = subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
-        except FileNotFoundError as error:
-            raise MountRefused("no `mount` command here") from error
-        if result.returncode != 0:
-            raise MountRefused(result.stderr.strip() or "mount refused (root needed)")
 
 
 def debris(root: Path) -> list[Path]:

@@ -1,20 +1,7 @@
-"""Embeddings for the dashboard: which sets the warehouse holds, a 2-D map of one, nearest neighbours. No torch.
-
-Reads (take the warehouse path; short read-only blocks; raise `UserError` for the page to show):
-- `embedding_sets(path) -> sets`: one row per set of vectors `runner embed` wrote, i.e. per
-  (`model_fingerprint`, `window_s`, `stride_s`): `set_id`, `label` (what a picker shows: its datasets, how
-  many videos, and for windows how many vectors each has), `model`, `source`, `checkpoint`, `dataset` (the
-  names of the datasets its vectors came from, ' + '-joined), `datasets` (how many), `kind` (videos /
-  windows), `vectors`, `videos`, `min_per_video`, `max_per_video`, `dim`, `created_at`.
-- `load_embeddings(path, set_id) -> (rows, vectors)`: the set's rows (video, label, start/end seconds,
-  `name`: file name plus the window; `label` is NO_LABEL and `labelled` False for videos read without
-  labels) and their vectors, float32 [rows, D].
-Shaping (pure numpy/pandas):
-- `project(vectors) -> (coords [rows, 2], explained [2])`: PCA, the two directions of most variance
-  (signs fixed so the largest loading is positive: the same data always draws the same map).
-- `neighbours(vectors, index, k) -> DataFrame`: the k rows most similar (cosine) to row `index`.
-- `embedding_map(rows, coords, picked, neighbour_rows) -> DataFrame`: what the chart draws, each
-  point marked `picked`, `neighbour` or `other`.
+"""Embeddings for the dashboard's map: the sets of vectors `runner embed` wrote (one per model fingerprint, window
+and stride), one set's rows with their vectors float32 [rows, D], a 2-D PCA map of them [rows, 2] (signs fixed,
+so the same data always draws the same map) and a picked point's nearest neighbours by cosine. Reads are short
+read-only blocks that raise `UserError` for the page to show; the shaping is pure numpy and pandas. No torch.
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
-"""Streamlit glue shared by the pages: which warehouse, cached reads, the friendly-state guard, filters.
-
-- `warehouse_path()`: `--warehouse PATH` after streamlit's `--`, else VJEPA_WAREHOUSE, else the default.
-- Reads are cached per (path, file fingerprint): a new write changes the file's mtime/size (or its
-  WAL's), so fresh results show on the next rerun while an idle warehouse is read once.
-- `matrices()` and `verdict(matrix_id, spec)`: the matrices and one matrix's verdict, cached the same way.
-- `guard()`: the runs to show, or a friendly explanation plus the command to run, then `st.stop()`:
-  a page never shows a traceback for a missing, empty, old, busy or all-failed warehouse.
+"""Streamlit glue shared by the pages: which warehouse (`--warehouse` after streamlit's `--`, else the variable,
+else the default), reads cached per file fingerprint (a write changes it, so fresh results show on the next
+rerun while an idle warehouse is read once), and `guard()`, which shows a friendly explanation and the command
+to run instead of a traceback for a missing, empty, old, busy or all-failed warehouse.
 """
 
 from __future__ import annotations

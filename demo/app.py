@@ -1,17 +1,9 @@
 """The Gradio app: pick a checkpoint, give a video (upload, webcam or example), see what the model says.
 
-Thin by design: all logic is in `demo.service` (`DemoService`); this module only lays out components
-and turns `DemoError`s into `gr.Error`s, so a bad input shows one line and the app keeps serving.
-
-Endpoints (callable with `gradio_client`):
-- `/classify` (checkpoint name, video file) -> {label: probability} for every label of the checkpoint.
-- `/timeline` (checkpoint name, video file, window seconds, stride seconds) -> {"checkpoint", "window",
-  "stride", "video": {frames, fps, width, height, seconds}, "windows": [{start, end, probs}]}: the
-  checkpoint over overlapping windows of an untrimmed video, as `runner predict --window` computes it.
-- `/classify_view` (checkpoint, compare-with checkpoint or "", video) -> the UI's outputs: label dict,
-  latency text, frame strip image (PNG), and the same two for the comparison checkpoint. Undocumented.
-- `/timeline_view`, `/moment`: the long-video tab's outputs (chart, summary, table, CSV file; the frames
-  of the window at a moment). Undocumented.
+Thin by design: the logic is in `demo.service` and `demo.timeline`; this module lays out components and turns
+`DemoError`s into `gr.Error`s, so that a bad input shows one line and the app keeps serving. Its documented
+endpoints, for `gradio_client`: `/classify` (checkpoint, video) -> {label: probability}, and `/timeline`
+(checkpoint, video, window s, stride s) -> the windows' spans and probabilities, as `runner predict --window`.
 """
 
 from __future__ import annotations

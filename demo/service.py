@@ -1,17 +1,10 @@
 """The demo's plain-Python core: list checkpoints, resolve names safely, load them cached, check videos, classify.
 
-In:  a checkpoints folder (`<results>/checkpoints`, each `<name>/manifest.json` + safetensors, as
-     `vjepa_core.store.checkpoint` writes them), optionally the DuckDB warehouse (read only, for test
-     accuracy and finish time), and a video file path.
-Out: `list_checkpoints(root)` -> [CheckpointInfo], newest first;
-     `DemoService.classify(name, video)` -> `Classification`: probs {label: p} (every label of the
-     checkpoint, summing to 1), the frames the model saw as one uint8 image [rows * crop, cols * crop, 3],
-     and timings in ms (decode / preprocess / model, plus load when this call loaded the checkpoint).
-
-The prediction is `vjepa_core.inference.predict.Predictor.classify`, the code path of `runner predict`, so both
-give the same probabilities for the same checkpoint and video. Every bad input (unknown or escaping
-checkpoint name, unloadable base model, non-video, corrupt, empty, too short, too long or too big
-video) raises `DemoError` with a one-line message for the UI; the service stays usable afterwards.
+In: a checkpoints folder (`<results>/checkpoints`), optionally the warehouse (read only, for test accuracy), and
+a video file. Out: `DemoService.classify(name, video)` -> `Classification`: {label: probability} for every
+label, the frames the model saw as one uint8 image, and where the time went. The prediction is `runner
+predict`'s own `Predictor.classify`, so both give the same probabilities; every bad input is a one-line
+`DemoError`, and the service stays usable.
 """
 
 from __future__ import annotations
@@ -31,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from demo.options import MB, DemoOptions
 from vjepa_core.data import VideoInfo, probe_video
 from vjepa_core.errors import UserError
 from vjepa_core.inference.predict import Predictor
@@ -45,7 +39,6 @@ log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".webm", ".mkv")
 # root/<run_id>/manifest.json is the runner's layout; one level more allows grouping folders.
 MAX_DEPTH = 2
-MB = 1_000_000
 
 
 class DemoError(UserError):
@@ -56,8 +49,8 @@ class DemoError(UserError):
 class Limits:
     """What the demo accepts: file size, duration and a minimum frame count."""
 
-    max_bytes: int = 200 * MB
-    max_seconds: float = 120.0
+    max_bytes: int = int(DemoOptions.max_mb * MB)
+    max_seconds: float = DemoOptions.max_seconds
     min_frames: int = 8
 
     def __post_init__(self) -> None:

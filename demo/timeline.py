@@ -1,15 +1,9 @@
 """The demo's long-video view, plain Python: a checkpoint over overlapping windows of an untrimmed upload.
 
-In:  a `DemoService` (checkpoints, limits, loaded models), a checkpoint name, a video file, and the
-     window and stride in seconds.
-Out: `make_timeline(...)` -> `Timeline`: per window its span and every label's probability (the rows of
-     `runner predict --window`, the same code), the long table a chart draws (time = window centre,
-     label, probability), a small strip of the frames the model saw per window, and the table as CSV.
-
-The video is decoded as one stream (`vjepa_core.inference.windows`), so an upload's length costs
-time, not memory; the strips are shrunk to `STRIP_FRAME_PX` a side, so keeping every window's
-strip for the moment picker costs ~0.3 MB per window. Bad input (a window longer than the video, a
-stride <= 0, a video with no decodable frames, ...) raises `DemoError` with one line.
+`make_timeline(service, name, video, window=, stride=)` -> `Timeline`: every window's span and probabilities
+(`runner predict --window`'s rows, from the same code), the long table a chart draws, small frame strips for
+the moment picker, and the table as CSV. The video is decoded as one stream, so its length costs time, not
+memory. Bad input is a one-line `DemoError`.
 """
 
 from __future__ import annotations

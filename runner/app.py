@@ -1,20 +1,23 @@
 """The `runner` typer app and what its commands share: common options, execution options, paths.
 
-Command modules (`runner/*_cmd.py`) import `app` from here and register themselves on it;
+Command modules (`runner/commands/`) import `app` from here and register themselves on it;
 `runner/cli.py` imports them in the order `--help` lists them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 
-from runner.options import keyword, option_group, progress_enabled
+from runner.options import flag_parameters, option_group
 from vjepa_core.errors import UserError
+from vjepa_core.fields import from_flags
 from vjepa_core.paths import warehouse_path
-from vjepa_core.spec import ExecOptions
+from vjepa_core.spec import EXEC_OPTIONS, ExecOptions
 
 app = typer.Typer(
     name="runner", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -24,12 +27,6 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 ConfigOption = typer.Option(None, "--config", "-c", help="YAML file of run options (flags override it).")
-DeviceOption = typer.Option("auto", help="auto (CUDA > MPS > CPU), cpu, cuda, cuda:N or mps.")
-DecoderOption = typer.Option("auto", help="Video decoder: auto (decord, else PyAV), decord or pyav.")
-QuietOption = typer.Option(False, "--quiet", "-q", help="No progress (bars on a terminal, plain lines every 10% or "
-                           "30 s in a log file).")
-WorkersOption = typer.Option(None, "--workers", show_default="half the CPUs, 1-4",
-                             help="DataLoader worker processes for decoding (0 = decode in the main process).")
 EngineOption = typer.Option(
     "auto", "--engine", envvar="VJEPA_ENGINE",
     help="How the model runs: auto (the fastest engine that keeps the answers here: on a CPU OpenVINO int8, else "
@@ -37,32 +34,28 @@ EngineOption = typer.Option(
          "cached under <results>/engines), "
          "fp32 (eager, as trained), bf16, fp16, torch-int8, ort-fp32, ort-int8, openvino-fp32 or openvino-int8. "
          "Compare them with runner bench --inference. (env VJEPA_ENGINE)")
-CHECKPOINT_DTYPES = ("auto", "fp32", "fp16", "bf16")
-
-# How runs execute (vjepa_core.spec.ExecOptions): the same options on every command that trains.
-EXEC_PARAMETERS = [
-    keyword("device", str, DeviceOption),
-    keyword("decoder", str, DecoderOption),
-    keyword("workers", int | None, WorkersOption),
-    keyword("checkpoint_dtype", str, typer.Option(
-        "auto", "--checkpoint-dtype", help="Weights in checkpoints: fp32, fp16, bf16, or auto (half precision for "
-        "bf16/fp16 runs and for pooler-sized checkpoints, fp32 for encoder weights trained in fp32).")),
-    keyword("quiet", bool, QuietOption),
-]
 
 
-def exec_options(*, device: str = "auto", decoder: str = "auto", workers: int | None = None, quiet: bool = False,
-                 checkpoint_dtype: str = "auto") -> ExecOptions:
+def exec_flag(name: str, **default: Any) -> Any:
+    """The option of the `ExecOptions` field `name`, for a command that takes it on its own (`--device`)."""
+    return flag_parameters(ExecOptions, [name], **default)[0].default
+
+
+def exec_options(**flags: Any) -> ExecOptions:
+    """`ExecOptions` from the values of its flags, by field name (unset: the field's default; workers: picked)."""
     from vjepa_core.training.features import default_workers
 
-    if checkpoint_dtype not in CHECKPOINT_DTYPES:
-        raise UserError(f"--checkpoint-dtype: expected one of {', '.join(CHECKPOINT_DTYPES)}, got {checkpoint_dtype!r}")
-    return ExecOptions(device=device, decoder=decoder, num_workers=default_workers() if workers is None else workers,
-                       progress=progress_enabled(quiet), checkpoint_dtype=checkpoint_dtype)
+    values = from_flags(ExecOptions, flags)
+    if values.get("num_workers") is None:
+        values["num_workers"] = default_workers()
+    return ExecOptions(**values)
 
 
-# Adds --device, --decoder, --workers, --checkpoint-dtype and --quiet; the command gets `execution: ExecOptions`.
-with_exec_options = option_group(EXEC_PARAMETERS, exec_options, "execution")
+def with_exec_options(*own: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Adds the flags of the shared `ExecOptions` fields (--device, --decoder, --workers, --checkpoint-dtype,
+    --quiet) and of the fields named in `own` (--no-cache, --joint); the command gets `execution: ExecOptions`."""
+    names = [name for name, o in EXEC_OPTIONS.items() if o.shared] + list(own)
+    return option_group(flag_parameters(ExecOptions, names), exec_options, "execution")
 
 
 def existing_warehouse(value: Path | None) -> Path:

@@ -1,10 +1,7 @@
-"""What the commands over many videos share (`predict`, `embed`, `pretrain`): reading a set, bad files, exit codes.
-
-- `read_videos(sources, results=..., decoder=..., progress=...)`: `synthetic` (the built-in set) or any
-  layout `vjepa_core.data.videosets` reads, probed: the decodable videos and the skipped files.
-- `Tally`: what a command did with each video, one warning line per skipped file, and at the end the
-  summary line (`19 classified, 1 skipped: no video stream`) and the exit code: 0 every video used, 1 some
-  skipped, 2 (a `UserError`: one line) bad usage or none usable.
+"""What the commands over many videos share (`predict`, `embed`, `pretrain`): reading a set (`synthetic` or any
+layout `vjepa_core.data.videosets` reads, probed before any work), and a `Tally` of what happened to each
+video: one warning line per skipped file, then the summary line ("19 classified, 1 skipped: no video stream")
+and the exit code (0 every video used, 1 some skipped, 2 none usable).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`runner`: run V-JEPA 2 fine-tuning experiments and keep every result in a DuckDB warehouse.
 
-This module only wires the commands (each lives in `runner/*_cmd.py` and registers itself on
+This module only wires the commands (each lives in `runner/commands/` and registers itself on
 `runner.app.app` when imported, in the order `--help` lists them) and sets up logging.
 Every command explains itself with --help; bad input prints one line and exits with code 2.
 """
@@ -13,10 +13,10 @@ import logging
 from runner.app import app
 
 # Importing a command module registers its commands, in this order in --help.
-COMMAND_MODULES = ("run_cmd", "matrix_cmd", "verdict_cmd", "pretrain_cmd", "results_cmd", "predict_cmd", "embed_cmd",
-                   "release_cmd", "convert_cmd", "bench_cmd", "cache_cmd", "dashboard_cmd", "demo_cmd")
+COMMAND_MODULES = ("run", "matrix", "verdict", "pretrain", "results", "predict", "embed", "release", "convert", "bench",
+                   "cache", "dashboard", "demo")
 for _module in COMMAND_MODULES:
-    importlib.import_module(f"runner.{_module}")
+    importlib.import_module(f"runner.commands.{_module}")
 
 
 def main() -> None:

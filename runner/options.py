@@ -1,14 +1,9 @@
-"""CLI plumbing shared by the runner's commands: generated option groups, paths, one-line errors.
+"""CLI plumbing shared by the runner's commands: options generated from declared fields, paths, one-line errors.
 
-- `option_group(parameters, build, name)`: adds typer options to a command, which receives them as ONE
-  argument `name = build(**their values)`; the one place that rewrites a command's signature.
-- `spec_parameters(spec_class, panel=...)`: one `--flag` per field of a spec dataclass (`RunSpec`,
-  `PretrainSpec`), with the field's declared help and default (`vjepa_core.fields`), so the CLI cannot
-  fall out of step with the spec; the dashboard's reproduce command writes the same flags.
-- `with_spec_options`: every `RunSpec` field as an option; the command receives `overrides`, a dict of
-  only the flags the user set, to lay over defaults <- YAML (`build_spec`).
-- `keyword(name, annotation, option)`: one hand-written option as a parameter for `option_group`.
-- `WarehouseOption`, `ResultsOption`, `fail`, `user_errors`, `stdout_console`, `load_yaml`, `progress_enabled`.
+A command's options come from the dataclass fields that declare them (`vjepa_core.fields`): `spec_parameters`
+gives one flag per `RunSpec` or `PretrainSpec` field (unset flags are None, laid over defaults <- YAML),
+`flag_parameters` one per field of any other declared dataclass (`ExecOptions`, `DemoOptions`), and
+`option_group` hands a command the flags' values as ONE argument, built by a function of them.
 """
 
 from __future__ import annotations
@@ -29,7 +24,7 @@ import yaml
 from rich.console import Console
 
 from vjepa_core.errors import UserError, WriteFailed
-from vjepa_core.fields import allowed, declared, defaults, flag, hints, shown
+from vjepa_core.fields import allowed, declared, defaults, flag, flag_default, flags, hints, shown
 from vjepa_core.paths import (
     DEFAULT_RESULTS,
     DEFAULT_WAREHOUSE,
@@ -129,6 +124,22 @@ def spec_parameters(spec_class: type, *, panel: str) -> list[inspect.Parameter]:
         option = typer.Option(None, *decls, help=declaration.help, rich_help_panel=panel,
                               show_default=shown(default) or False)  # "": nothing to show (pretrain's --probe-data)
         params.append(keyword(name, kind | None, option))
+    return params
+
+
+def flag_parameters(cls: type, names: list[str] | None = None, **defaults_: Any) -> list[inspect.Parameter]:
+    """One option per field of `cls` in `names` (default: every field with a flag), named after the field, with its
+    declared flag, help and default (`defaults_` overrides a default by field name); a bool is a plain flag."""
+    params = []
+    options = declared(cls)
+    for name in names or [n for n, o in options.items() if o.on_cli]:
+        declaration, hint = options[name], hints(cls)[name]
+        default = defaults_.get(name, flag_default(defaults(cls)[name], declaration))
+        kind = _cli_type(hint)
+        picked = declaration.picked if name not in defaults_ else None
+        option = typer.Option(default, *flags(name, declaration), help=declaration.help, show_default=picked or True)
+        optional = kind is not bool and (default is None or type(None) in allowed(hint))
+        params.append(keyword(name, kind | None if optional else kind, option))
     return params
 
 

@@ -27,8 +27,8 @@ dashboard page has something to draw.
 Disks
 -----
 `small_disk(size_kib)`: a real tmpfs of that size, mounted for one test (skipped where mounting is
-refused): where the disk-full tests put `--results`. The disk itself is `benchmarks.robustness.SmallDisk`,
-which the disk-full benchmark uses too (a benchmark never imports tests; tests run from a checkout).
+refused): where the disk-full tests put `--results`. The disk itself is `tests.disks.SmallDisk`,
+which the disk-full benchmark borrows (both run from a checkout; nothing installed imports either).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import anyio._backends._asyncio  # noqa: F401  (see below)
 import pytest
 import torch
 
-from benchmarks.robustness import MountRefused, SmallDisk
+from tests.disks import MountRefused, SmallDisk
 from tests.support import SYNTHETIC_SMALL, TrainedRuns, add_dashboard_variety, train_fixture_runs
 from vjepa_core.data.synthetic import make_synthetic
 

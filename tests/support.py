@@ -56,7 +56,7 @@ def said_once(message: str) -> bool:
 
 @dataclass(frozen=True)
 class TrainedRuns:
-    """A warehouse and results folder filled by the real runner (`runner.execute.execute_one`)."""
+    """A warehouse and results folder filled by the real runner (`runner.orchestration.execute.execute_one`)."""
 
     warehouse: Path
     results: Path
@@ -70,7 +70,7 @@ TRAINED_SEEDS = (0, 1)
 
 def train_fixture_runs(root: Path, data: Path) -> TrainedRuns:
     """3 strategies x 2 seeds on `data` with the tiny preset, 2 epochs each, plus one failed run."""
-    from runner.execute import execute_one
+    from runner.orchestration.execute import execute_one
     from vjepa_core.spec import ExecOptions, RunSpec
 
     warehouse, results = root / "vjepa.duckdb", root / "results"
@@ -107,7 +107,7 @@ def add_dashboard_variety(root: Path, base: TrainedRuns, data: Path) -> TrainedR
     from typer.testing import CliRunner
 
     from runner.cli import app
-    from runner.execute import execute_one
+    from runner.orchestration.execute import execute_one
     from vjepa_core.spec import ExecOptions, RunSpec
 
     warehouse, results = root / "vjepa.duckdb", root / "results"

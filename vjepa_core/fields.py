@@ -1,17 +1,10 @@
-"""Options declared once: a spec's dataclass field carries its help, its bounds and its history.
+"""Options declared once: a dataclass field carries its help, its bounds, its history and its flag.
 
-A spec (`vjepa_core.spec.RunSpec`, `vjepa_core.pretrain.spec.PretrainSpec`) declares each option as
-`name: type = option(default, Option("help", ...))`; validation, hashing and command lines are derived
-from the fields (transformers' `TrainingArguments` + `HfArgumentParser` in spirit):
-- `Option`: what a field declares (help, `added`, bounds); a spec may extend it (`spec.RunOption`).
-  `option(default, declaration)` makes the field; `declared(cls)` reads them back, name -> declaration.
-- `settle(spec)`, for `__post_init__`: each value coerced to its field's type (YAML and the CLI give
-  "3" for 3, 2 for 2.0, "none" for None, "17,19" for (17, 19)), then its type and bounds checked; a
-  `UserError` names the field. `check_known(cls, values, what)` refuses unknown keys, naming them.
-- `identity(cls, values)`, `canonical(values)`, `digest(values)`: what a spec's id hashes. A field
-  `added` after ids were handed out is left out while at its default, so that older ids stay.
-- `flag(name)`, `command_line(cls, values, command)`: a field's CLI flag, and the command that rebuilds
-  a spec with the flags the runner generates from the same fields (`runner.options.spec_parameters`).
+A spec (`vjepa_core.spec.RunSpec`, `vjepa_core.pretrain.spec.PretrainSpec`), the execution options
+(`vjepa_core.spec.ExecOptions`) and the demo's options (`demo.options.DemoOptions`) declare each option as
+`name: type = option(default, Option("help", ...))`. Validation (`settle`), ids (`identity`, `digest`), command
+lines (`command_line`), the runner's and the demo's flags and the docs' options tables are derived from the
+fields, as transformers derives a command line from `TrainingArguments` with `HfArgumentParser`.
 """
 
 from __future__ import annotations
@@ -34,11 +27,16 @@ Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
 @dataclass(frozen=True)
 class Option:
-    """What a spec field declares besides its type and default.
+    """What a field declares besides its type and default.
 
     `added`: when the field was added after ids were first handed out (a date); such a field counts in
     the id only when it differs from its default. Bounds apply to numbers (None passes): `at_least` and
     `at_most` include the bound, `above` and `below` exclude it.
+
+    How the field looks on a command line: `flag` when it is not `--<field-name>` (`--workers` sets
+    num_workers), `short` a one-letter alias, `negated` for a flag that turns the field off (`--quiet` for
+    progress), `picked` for a flag that is unset by default because the command picks the value (the text
+    `--help` shows, e.g. "half the CPUs"), `on_cli=False` for a field that only code sets.
     """
 
     help: str
@@ -47,6 +45,11 @@ class Option:
     above: float | None = None
     at_most: float | None = None
     below: float | None = None
+    flag: str | None = None
+    short: str | None = None
+    negated: bool = False
+    picked: str | None = None
+    on_cli: bool = True
 
     def bounds_error(self, name: str, value: Any) -> str | None:
         """The message for a number outside the bounds, else None."""
@@ -84,8 +87,8 @@ def defaults(cls: type) -> dict[str, Any]:
 
 @functools.cache
 def hints(cls: type) -> dict[str, Any]:
-    """Resolved field types; cached, because resolving string annotations takes ~ms a field and a matrix
-    builds hundreds of specs."""
+    """Resolved field types; cached, because resolving string annotations is slow and a matrix builds hundreds
+    of specs."""
     return typing.get_type_hints(cls)
 
 
@@ -203,6 +206,24 @@ def digest_text(text: str) -> str:
 def flag(name: str) -> str:
     """The CLI flag of a field: `--frames-per-clip`; a bool also has `--no-...`."""
     return "--" + name.replace("_", "-")
+
+
+def flags(name: str, declaration: Option) -> list[str]:
+    """The flags that set field `name` on a command line: `--device`, or `--quiet` and `-q`."""
+    return [declaration.flag or flag(name), *([declaration.short] if declaration.short else [])]
+
+
+def flag_default(default: Any, declaration: Option) -> Any:
+    """A flag's default: a negated flag is off, a picked one unset (None); else the field's default."""
+    if declaration.negated:
+        return False
+    return None if declaration.picked else default
+
+
+def from_flags(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """Field values from flag values keyed by field name: a negated flag's value is turned over."""
+    options = declared(cls)
+    return {name: not value if options[name].negated else value for name, value in values.items()}
 
 
 def shown(value: Any) -> str:

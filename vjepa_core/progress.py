@@ -1,16 +1,9 @@
 """Progress that shows in a terminal and in a log file alike.
 
-`progress_bar(iterable, total=..., desc=...)` is a tqdm bar when stderr is a terminal. Otherwise (nohup,
-CI, a Ray worker, `> log`) it is a `LogProgress`, which prints plain lines to stderr such as
-
-    encode: 40/168 clips (24%), 12 s elapsed, ~38 s left
-
-when the count crosses a tenth of the total or when `EVERY_SECONDS` passed without a line, and a last line
-when the work ends (with `leave`, as tqdm keeps its bar, or after any earlier line). A heartbeat thread
-keeps the 30 s promise while one step takes longer than that (a ViT-L batch on a CPU). Tenths are reported
-only for work expected to last `EVERY_SECONDS` or more, at most one line every `MIN_SECONDS`: quick inner
-loops, such as the steps of a short epoch, print nothing, and a matrix of many runs does not flood the log.
-`progress_write(text)` prints one line without breaking a bar.
+`progress_bar` is a tqdm bar when stderr is a terminal; elsewhere (nohup, CI, a Ray worker, `> log`) it prints
+plain lines such as "encode: 40/168 clips (24%), 12 s elapsed, ~38 s left" each tenth of the work or every
+`EVERY_SECONDS` (a heartbeat thread keeps that promise through one long step), and only for work expected to
+take that long, so that quick inner loops print nothing and a matrix does not flood the log.
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
-"""Which code made a result: the columns every warehouse row of a run carries, fine-tuning and pretraining alike.
-
-- `provenance_columns()`: `{"git_sha": ..., "versions": {...}}`, spread into a run's row by
-  `training.experiment` and `pretrain.loop`, failed runs too.
-- `git_sha()`: the commit of the checkout vjepa_core runs from, or None when it runs from an installed
-  wheel (no repository there: a sha looked up elsewhere, say in the working directory, would name
-  other code).
-- `versions()`: vjepa-lab, Python and the libraries whose behaviour a result depends on.
+"""Which code made a result: the `git_sha` and `versions` columns every warehouse row of a run carries,
+fine-tuning and pretraining alike, failed runs too. The sha is that of the checkout vjepa_core runs from, and
+None from an installed wheel (a repository found elsewhere, say in the working directory, would name other
+code); the versions are vjepa-lab's, Python's and those of the libraries a result depends on.
 """
 
 from __future__ import annotations

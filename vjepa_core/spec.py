@@ -1,28 +1,16 @@
-"""The frozen run spec: everything that decides a run's result, and nothing else.
+"""The frozen run spec: everything that decides a run's result, and nothing else; and how a run executes.
 
-Each run option is declared once, as a `RunSpec` field with its type, default and a `RunOption`: help,
-bounds, when it was `added`, whether it is `per_run`, `swept`, a warehouse `column`, and which strategies
-read it (`read_by`, a method of `Strategy` saying what it trains). What follows is derived from the fields:
-- `RunSpec`: built as defaults <- YAML <- CLI flags (`from_dict`); `__post_init__` coerces and checks
-  every value (`vjepa_core.fields.settle`: a `UserError` naming the field), then resets the options its
-  strategy never reads to their defaults. `run_id` hashes the canonical JSON (fields added later count
-  only when they differ from their default, so older runs keep their ids); `config_id` leaves the seed out.
-- `config_id(spec_dict)`: the same for a warehouse row's spec.
-- `RUN_OPTIONS` (name -> RunOption), `field_names()`, `PER_RUN_FIELDS` (what may differ between runs
-  trained side by side), `SWEPT_FIELDS` (what a sweep may vary), `COLUMN_FIELDS` + `spec_columns(spec)`
-  (what the warehouse's `runs` table holds in a column of the field's name).
-- `unused_options(strategy)`, `reads_option(strategy_name, option)`: which options a strategy reads.
-- `ExecOptions`: how a run executes (device, decoder, workers, cache): it changes how fast a run
-  goes, not what it computes, so none of it is part of the id.
-
-Adding a run option is one field here; a `column=True` one also needs its column in `store/schema.sql` and
-a migration (a test holds that); the CLI flag, help, id, joint grouping, dashboard and reproduce command
-follow from the field.
+A run option is one `RunSpec` field (type, default, a `RunOption` with its help, bounds and who reads it); its
+flag, its check, the run id (a hash of the canonical JSON), the warehouse column, joint grouping and the
+reproduce command are derived from the field. A `column=True` option also needs its column in
+`store/schema.sql` and a migration (a test holds that). `ExecOptions` (device, decoder, workers, ...) change how
+fast a run goes, not what it computes, so they stay out of the id; they are declared the same way.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -212,16 +200,54 @@ def reads_option(strategy: str, option: str) -> bool:
     return strategy not in STRATEGIES or option not in unused_options(STRATEGIES[strategy])
 
 
+CheckpointDtype = Literal["auto", "fp32", "fp16", "bf16"]
+
+
+@dataclass(frozen=True)
+class ExecOption(Option):
+    """An execution option's declaration (see `Option` for help, bounds and flags). `shared`: every command that
+    trains takes its flag (`runner.app.with_exec_options`); the others' flags belong to the commands that need
+    them (`--no-cache` to run, `--joint` to run-matrix and sweep)."""
+
+    shared: bool = False
+
+
+def exec_option(default: Any, help: str, **details: Any) -> Any:
+    """An `ExecOptions` field: its default, its help, and the other `ExecOption` details."""
+    return option(default, ExecOption(help, **details))
+
+
 @dataclass(frozen=True)
 class ExecOptions:
-    """How a run executes; none of it is part of `run_id`."""
+    """How a run executes: it changes how fast a run goes, not what it computes, so none of it is in `run_id`."""
 
-    device: str = "auto"
-    decoder: str = "auto"
-    num_workers: int = 0
-    cache: bool = True
-    cache_on_disk: bool = True
-    progress: bool = True
-    matrix_id: str | None = None
-    checkpoint_dtype: str = "auto"  # fp32, fp16, bf16, or auto (vjepa_core.store.checkpoint.checkpoint_dtype)
-    joint: int = 20  # runs trained side by side on one pass of cached tokens (vjepa_core.training.joint)
+    device: str = exec_option("auto", "auto (CUDA > MPS > CPU), cpu, cuda, cuda:N or mps.", shared=True)
+    decoder: str = exec_option("auto", "Video decoder: auto (decord, else PyAV), decord or pyav.", shared=True)
+    num_workers: int = exec_option(
+        0, "DataLoader worker processes for decoding (0 = decode in the main process).", at_least=0,
+        flag="--workers", picked="half the CPUs, 1-4", shared=True)
+    checkpoint_dtype: CheckpointDtype = exec_option(
+        "auto", f"Weights in checkpoints: {', '.join(typing.get_args(CheckpointDtype))} (auto: half precision for "
+        "bf16/fp16 runs and for pooler-sized checkpoints, fp32 for encoder weights trained in fp32).", shared=True)
+    progress: bool = exec_option(
+        True, "No progress (bars on a terminal, plain lines every 10% or 30 s in a log file).", flag="--quiet",
+        short="-q", negated=True, shared=True)
+    cache: bool = exec_option(
+        True, "Run the frozen encoder every step (slow; for checking the cache).", flag="--no-cache", negated=True)
+    cache_on_disk: bool = exec_option(
+        True, "Keep the frozen encoder's tokens on disk under <results>/cache, for later runs to reuse.",
+        on_cli=False)
+    matrix_id: str | None = exec_option(None, "The matrix a run belongs to (set by run-matrix and sweep).",
+                                        on_cli=False)
+    joint: int = exec_option(
+        20, "Train up to this many runs side by side on one pass of the cached encoder tokens when they differ "
+        "only in how they optimise or what trains (lr, weight decay, epochs, LoRA settings, a frozen-encoder "
+        "strategy): one model load, each batch read once. Each stays its own run, with the id and results it has "
+        "alone. 1 = one at a time. Memory grows with it: each run keeps its own pooler, head and optimizer.",
+        at_least=1)
+
+    def __post_init__(self) -> None:
+        settle(self)
+
+
+EXEC_OPTIONS: dict[str, ExecOption] = declared(ExecOptions)  # type: ignore[assignment]

@@ -1,12 +1,6 @@
-"""What runs now: matrix progress, which process trains which run, and whether that process is alive.
-
-- `matrix_progress(path, recent=10) -> (progress, recent)`: one row per matrix with done / total /
-  fraction / elapsed / ETA (a 'running' matrix whose process died on this machine shows as 'stopped'),
-  and the newest runs.
-- `running_now(path) -> claims`: which process (host, PID, command) trains which run, since when, its
-  last heartbeat, and whether that process is alive (`running`) or gone (`gone`: the next runner takes
-  the run over); shaped by `shape_claims(claims, now=)`.
-Both ask `vjepa_core.store.liveness` (host, pid and start time: a reused pid is another process).
+"""What runs now: each matrix's progress (done, total, elapsed, ETA; a 'running' matrix whose process died shows
+as 'stopped') and which process trains which run, alive or gone (the next runner takes the run over). Both ask
+`vjepa_core.store.liveness`, so a reused pid is not mistaken for the process that claimed a run.
 """
 
 from __future__ import annotations

@@ -1,13 +1,6 @@
-"""Runs as the pages see them: every `runs` row plus what identifies its configuration and its chance level.
-
-- `load_runs(path) -> runs`: every `runs` row, oldest first, plus `config_id` and `config` (the
-  configuration key and label the CLI uses too: `vjepa_core.analysis.configurations`), `train_vpc`
-  (training videos per class actually used), `chance_acc` (share of the largest test class: what always
-  answering it scores) and `above_chance_p` (exact binomial test).
-- `load_run_tables(path, run_ids) -> {table: DataFrame}`: those runs' rows in every run table
-  (runs, epochs, class_metrics, confusion, predictions), from one snapshot.
-- `enrich_runs(runs)`, `with_chance(runs)`: the columns above, on rows read elsewhere.
-- `filter_runs(runs, matrices=, datasets=, models=, strategies=, statuses=, dates=)`: the sidebar's filters.
+"""Runs as the pages see them: every `runs` row plus its configuration (the key and label the CLI uses too,
+`vjepa_core.analysis.configurations`), the training videos per class it used, and its chance level with the
+exact binomial test against it; the run tables of chosen runs from one snapshot; and the sidebar's filters.
 """
 
 from __future__ import annotations

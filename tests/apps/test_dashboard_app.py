@@ -349,8 +349,8 @@ def test_dashboard_command_rejects_bad_flags(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from runner.cli import app
-    from runner.dashboard_cmd import APP as SERVED
-    from runner.dashboard_cmd import streamlit_command
+    from runner.commands.dashboard import APP as SERVED
+    from runner.commands.dashboard import streamlit_command
 
     for args, message in ((["--port", "0"], "--port must be between 1 and 65535"),
                           (["--host", " "], "--host must not be empty"),

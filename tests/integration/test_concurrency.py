@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 from benchmarks.robustness import FAST, audit, runner_command, summary_counts, write_matrix
-from runner.matrix import load_matrix
+from runner.orchestration.matrix import load_matrix
 from vjepa_core.store.claims import CLAIMED, Claims
 from vjepa_core.store.warehouse import Warehouse
 

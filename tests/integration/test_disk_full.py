@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.disk_full import scenario
-from benchmarks.robustness import MountRefused
+from tests.disks import MountRefused
 
 REMEDY = "free space there, or pass --results (or VJEPA_RESULTS) on another disk"
 

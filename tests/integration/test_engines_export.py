@@ -18,9 +18,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from runner.bench.engines import MATMUL_FLAGS, ModelSource, child_peak_rss, flops_per_clip, gemm_rates
 from runner.cli import app
 from tests.support import TrainedRuns
-from vjepa_core.inference.engine_bench import MATMUL_FLAGS, ModelSource, child_peak_rss, flops_per_clip, gemm_rates
 from vjepa_core.inference.engines import model_part, prepare_engine
 from vjepa_core.inference.engines.base import in_encoder
 from vjepa_core.inference.engines.check import PROB_TOLERANCE, synthetic_clips

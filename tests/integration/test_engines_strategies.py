@@ -31,7 +31,7 @@ STRATEGIES = ("head", "pooler_head", "lora", "pooler_head_lora", "full")
 @pytest.fixture(scope="module")
 def checkpoints(trained_runs: TrainedRuns, synthetic_small: Path, tmp_path_factory: pytest.TempPathFactory
                 ) -> dict[str, Path]:
-    from runner.execute import execute_one
+    from runner.orchestration.execute import execute_one
     from vjepa_core.spec import ExecOptions, RunSpec
 
     found = {}

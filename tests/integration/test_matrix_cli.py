@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from dashboard.queries.live import matrix_progress
 from runner.cli import app
-from runner.matrix import load_matrix
+from runner.orchestration.matrix import load_matrix
 from vjepa_core.analysis.stats import run_chance_test
 from vjepa_core.models import PRESET_COMMON, PRESETS
 from vjepa_core.store.warehouse import Warehouse, read_connection

@@ -11,9 +11,9 @@ import yaml
 from typer.testing import CliRunner
 
 from runner.cli import app
-from runner.driver import DriveOptions, run_matrix
-from runner.executors import LocalExecutor
-from runner.matrix import load_matrix
+from runner.orchestration.driver import DriveOptions, run_matrix
+from runner.orchestration.executors import LocalExecutor
+from runner.orchestration.matrix import load_matrix
 from vjepa_core.spec import ExecOptions
 from vjepa_core.store.warehouse import Warehouse
 

@@ -50,7 +50,7 @@ class Study:
 def study(tmp_path_factory: pytest.TempPathFactory, synthetic_small: Path) -> Study:
     """The default study's strategies on tiny-jepa, 1 epoch each, by the real runner (one matrix), each released
     once with `runner release RUN_ID_PREFIX OUT`."""
-    from runner.execute import execute_one
+    from runner.orchestration.execute import execute_one
 
     root = tmp_path_factory.mktemp("release-study")
     options = ExecOptions(progress=False, matrix_id=MATRIX)
@@ -156,7 +156,7 @@ def test_the_pipeline_classifies_the_runs_test_videos(study: Study) -> None:
 
 def test_bad_input_is_one_line_exit_2_and_nothing_written(study: Study, trained_runs: TrainedRuns,
                                                            tmp_path: Path, synthetic_small: Path) -> None:
-    from runner.execute import execute_one
+    from runner.orchestration.execute import execute_one
 
     layered = RunSpec(strategy="pooler_head", data=str(synthetic_small), model="tiny-jepa", epochs=1, batch_size=4,
                       train_views=1, frames_per_clip=8, feature_layers=(0, 1))

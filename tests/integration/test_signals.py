@@ -15,7 +15,7 @@ import pytest
 
 from benchmarks.kill_torture import decoding_workers
 from benchmarks.robustness import runner_command, strategy_for, write_matrix
-from runner.matrix import load_matrix
+from runner.orchestration.matrix import load_matrix
 from vjepa_core.store.atomic import is_temp
 from vjepa_core.store.warehouse import Warehouse
 

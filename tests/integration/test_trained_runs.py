@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from runner.matrix import summary_frame
+from runner.orchestration.matrix import summary_frame
 from tests.support import TRAINED_SEEDS, TRAINED_STRATEGIES, TrainedRuns
 from vjepa_core.analysis.stats import compare_runs, run_chance_test
 from vjepa_core.store.warehouse import Warehouse

@@ -13,7 +13,10 @@ Every import counts: at module level, inside functions, under `if TYPE_CHECKING:
   4. data, models, analysis;
   5. store: the warehouse, claims, checkpoints, the token cache;
   6. training, pretrain, inference, release (a run's checkpoint and warehouse rows -> a folder for the world);
-  7. the apps: runner, dashboard, demo. (`benchmarks/` and `tests/` stand on top of everything.)
+  7. the apps: runner, dashboard, demo. Inside runner, by role: its plumbing (options, output, bulk), then
+     orchestration (matrix specs, the driver, executors) and the bench harnesses, then the typer app, then
+     the commands (`runner/commands/`, one module per command group), then `runner.cli`, which wires them.
+     (`benchmarks/` and `tests/` stand on top of everything.)
   So the library never imports the apps built on it. Every module of the four packages has a layer, and none
   imports `benchmarks` or `tests` (a checkout's folders, not installed).
 - No cycle among the project's modules: every module reads top-down.
@@ -42,7 +45,11 @@ LAYERS = (
     ("vjepa_core.data", "vjepa_core.models", "vjepa_core.analysis"),
     ("vjepa_core.store",),
     ("vjepa_core.training", "vjepa_core.pretrain", "vjepa_core.inference", "vjepa_core.release"),
-    ("runner", "dashboard", "demo"),
+    ("runner", "dashboard", "demo"),  # runner's plumbing: options, output, bulk
+    ("runner.orchestration", "runner.bench"),
+    ("runner.app",),
+    ("runner.commands",),
+    ("runner.cli", "runner.__main__"),
 )
 WHOLE_PACKAGE_ONLY = {"vjepa_core"}  # its __init__ (the version), not every module under it
 

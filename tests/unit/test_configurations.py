@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from dashboard.queries import run_rows, standings
 from runner.cli import app
-from runner.matrix import summary_frame
-from runner.matrix_cmd import summary_table
+from runner.commands.matrix import summary_table
+from runner.orchestration.matrix import summary_frame
 from vjepa_core.analysis.configurations import find_configuration, seed_pairs, with_configurations
 from vjepa_core.errors import UserError
 from vjepa_core.spec import RunSpec, spec_columns

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -10,7 +11,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from runner.options import option_group, set_flags, spec_parameters, with_spec_options
+import demo.__main__
+from demo.options import DemoOptions
+from runner.app import with_exec_options
+from runner.cli import app as runner_app
+from runner.options import option_group, set_flags, spec_parameters, user_errors, with_spec_options
 from vjepa_core.errors import UserError
 from vjepa_core.fields import Option, allowed, command_line, declared, hints
 from vjepa_core.pretrain.spec import PretrainSpec
@@ -19,11 +24,13 @@ from vjepa_core.spec import (
     PER_RUN_FIELDS,
     RUN_OPTIONS,
     SWEPT_FIELDS,
+    ExecOptions,
     RunSpec,
     reads_option,
     spec_columns,
 )
 from vjepa_core.store.schema import schema_sql
+from vjepa_core.training.features import default_workers
 
 
 def test_the_declarations_say_what_the_hand_kept_lists_said() -> None:
@@ -144,3 +151,55 @@ def test_run_commands_get_only_the_flags_given() -> None:
     result = CliRunner().invoke(app, ["--epochs", "2", "--no-augment", "--feature-layers=-1,-3"])
     assert result.exit_code == 0, result.output
     assert seen == {"epochs": 2, "augment": False, "feature_layers": "-1,-3"}  # YAML values underneath stay
+
+
+def _executed(*args: str) -> tuple[int, str, ExecOptions | None]:
+    """A command with the execution flags of `runner run` and `run-matrix`, invoked with `args`."""
+    seen: dict[str, ExecOptions] = {}
+    app = typer.Typer()
+
+    @app.command()
+    @user_errors
+    @with_exec_options("cache", "joint")
+    def main(execution: ExecOptions | None = None) -> None:
+        assert execution is not None
+        seen["options"] = execution
+
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output, seen.get("options")
+
+
+def test_execution_flags_are_generated_from_the_fields() -> None:
+    code, output, options = _executed("--device", "cpu", "--workers", "2", "-q", "--checkpoint-dtype", "fp16",
+                                      "--no-cache", "--joint", "3")
+    assert code == 0, output
+    assert options == ExecOptions(device="cpu", num_workers=2, progress=False, checkpoint_dtype="fp16", cache=False,
+                                  joint=3)
+    assert _executed()[2] == ExecOptions(num_workers=default_workers())  # unset --workers: the runner picks
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--checkpoint-dtype", "int8"], "checkpoint_dtype: expected 'auto' | 'fp32' | 'fp16' | 'bf16', got 'int8'"),
+    (["--joint", "0"], "joint must be at least 1, got 0"),
+    (["--workers", "-1"], "num_workers must be at least 0, got -1"),
+])
+def test_bad_execution_flags_are_one_line_naming_the_field(args: list[str], message: str) -> None:
+    code, output, _ = _executed(*args)
+    assert code == 2 and output == f"error: {message}\n"
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    ([], DemoOptions()),
+    (["--checkpoints", "ckpts", "--port", "8000", "--share", "--auth", "ann:pw", "--max-mb", "5", "--engine", "fp32"],
+     DemoOptions(checkpoints=Path("ckpts"), port=8000, share=True, auth="ann:pw", max_mb=5.0, engine="fp32")),
+    (["--results", "res", "--warehouse", "w.duckdb", "--host", "0.0.0.0", "--max-seconds", "30.5"],
+     DemoOptions(results=Path("res"), warehouse=Path("w.duckdb"), host="0.0.0.0", max_seconds=30.5)),
+])
+def test_runner_demo_and_python_m_demo_take_the_same_options(argv: list[str], expected: DemoOptions,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    served: list[DemoOptions] = []
+    monkeypatch.setattr(demo.__main__, "serve", served.append)
+    assert demo.__main__.main(argv) == 0
+    result = CliRunner().invoke(runner_app, ["demo", *argv])
+    assert result.exit_code == 0, result.output
+    assert served == [expected, expected]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from runner.matrix import DEFAULT_MATRIX_FILE, load_matrix, parse_matrix, top_configurations
+from runner.orchestration.matrix import DEFAULT_MATRIX_FILE, load_matrix, parse_matrix, top_configurations
 from vjepa_core.errors import UserError
 from vjepa_core.spec import RunSpec
 
@@ -164,8 +164,8 @@ def test_phase2_takes_top_configurations_by_mean_val_accuracy_over_seeds() -> No
 
 def test_the_summary_keeps_one_strategy_on_two_models_apart() -> None:
     """The default study runs `head` on tiny-jepa and on tiny: two rows, never one mean over both."""
-    from runner.matrix import summary_frame
-    from runner.matrix_cmd import summary_table
+    from runner.commands.matrix import summary_table
+    from runner.orchestration.matrix import summary_frame
 
     runs = pd.DataFrame({"run_id": ["a", "b", "c"], "status": "success", "strategy": "head",
                          "model": ["preset:tiny-jepa", "preset:tiny", "preset:tiny-jepa"],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.matrix import parse_matrix
+from runner.orchestration.matrix import parse_matrix
 from vjepa_core.pretrain.spec import PretrainSpec
 from vjepa_core.spec import RunSpec
 

@@ -19,10 +19,10 @@ from vjepa_core.analysis.verdict import matrix_verdicts, verdicts_of_run
 from vjepa_core.analysis.verdict_text import run_line
 from vjepa_core.fields import command_line
 from vjepa_core.release.adapter import BaseReference
-from vjepa_core.release.card import Released, describe_base, model_card
+from vjepa_core.release.card import STATED, Released, describe_base, model_card, other_options
 from vjepa_core.release.evidence import accuracy_figures, matrix_place, read_evidence
 from vjepa_core.release.figures import confusion_grid, write_confusion_png
-from vjepa_core.spec import RunSpec
+from vjepa_core.spec import RUN_DEFAULTS, RunSpec
 from vjepa_core.store.matrix_results import scored_runs
 from vjepa_core.store.warehouse import Warehouse
 
@@ -93,6 +93,29 @@ def test_body_gives_interval_chance_p_and_per_class_scores(tmp_path: Path) -> No
     assert f"{command_line(RunSpec, spec.to_dict(), 'runner run')}\nrunner release abc out" in text
     assert RunSpec.from_dict(spec.to_dict()).run_id == spec.run_id
     assert "One seed of this configuration" in text
+
+
+def test_the_recipe_states_every_option_that_differs_from_its_default(tmp_path: Path) -> None:
+    spec = fake_spec(tmp_path, "pooler_head", label_smoothing=0.1, eval_clips=3, feature_layers=(-3, -1),
+                     hflip=False, pooler_layers=0, lr=3e-4)
+    write_rows(tmp_path / "w.duckdb", spec, correct=9, val_acc=0.7, matrix=None)
+    text = model_card(read_evidence(tmp_path / "w.duckdb", spec.run_id), released()).text
+    recipe = text[text.index("## Training recipe"):text.index("## Evaluation")]
+    assert "| learning rate | 0.0003 (cosine, warmup 0.1)" in recipe
+    for row in ("| `label_smoothing` | 0.1: Cross-entropy label smoothing |", "| `eval_clips` | 3: Clips per video",
+                "| `feature_layers` | -3,-1: Encoder blocks whose tokens feed the pooler", "| `hflip` | False: Mirror",
+                "| `pooler_layers` | 0: Self-attention layers"):
+        assert row in recipe
+    assert "`grad_clip`" not in recipe and "`augment`" not in recipe  # at their defaults
+
+
+def test_a_new_run_option_shows_on_the_card() -> None:
+    """Every run option is stated by a worded row of the recipe or listed once it leaves its default: an option
+    added to RunSpec tomorrow is on the card without anyone touching it."""
+    changed = {name: f"changed-{name}" for name in RUN_DEFAULTS}
+    assert set(other_options(changed)) == set(RUN_DEFAULTS) - STATED
+    assert set(RUN_DEFAULTS) > STATED
+    assert other_options(RUN_DEFAULTS) == {}
 
 
 def test_matrix_place_is_the_verdict_of_the_matrix(tmp_path: Path) -> None:

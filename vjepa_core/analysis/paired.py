@@ -92,8 +92,8 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
     The step-down: the i-th smallest of m p-values times (m - i), a running maximum, capped at 1. Written here
     rather than called from statsmodels (`multipletests(method="holm")`, which the tests compare it with)
-    because statsmodels runs `gc.collect()` on every Holm call: 4 to 5 s each in a process with torch and
-    transformers loaded (measured), once per question.
+    because statsmodels runs `gc.collect()` on every Holm call, which takes seconds in a process with torch and
+    transformers loaded, once per question.
     """
     values = np.asarray(p_values, dtype=np.float64)
     adjusted = np.full(values.shape, math.nan)

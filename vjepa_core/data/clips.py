@@ -1,16 +1,10 @@
 """Video files -> model-ready clips, as torch Datasets (decoding runs in DataLoader workers).
 
-`TrainClips[i]` -> (clip [T, 3, crop, crop] float32, label, video index): a random temporal offset
-and `TrainAugment`, both drawn from a generator seeded by (view_seed, video name, view), so a clip
-is the same whether it is made now, in a worker, again to fill a cache, by a run with another
-training seed (views are data, shared by every seed; the training seed only picks among them) or
-by a run on another data size, where the same video sits at another index (`video_seed`).
-`EvalClips[i]` -> (clip, label, video index) for one of `clips x crops` deterministic views.
-
-`make_views(video, views)` on either -> [(clip, flipped)] for several views of one video from ONE
-decode of the union of their frames; `view_key(video, view)` is a JSON-able description of everything
-that makes the view's pixels (for cache keys). Without augmentation a train view is the centre
-eval clip, and its key says so, so that the two share cache entries.
+`TrainClips[i]` and `EvalClips[i]` -> (clip [T, 3, crop, crop] float32, label, video index). A training view's
+randomness is drawn from a generator seeded by the view and the video's name, never its index or the training
+seed, so a view has the same pixels whoever makes it (a worker, a cache fill, another seed's run, another data
+size): views are data, and the token cache can share them. `make_views` makes several views of one video from
+ONE decode of their frames.
 """
 
 from __future__ import annotations

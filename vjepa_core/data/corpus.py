@@ -1,17 +1,8 @@
-"""Synthetic scenes beyond the labelled motion classes: an unlabelled corpus and a labelled source task.
-
-Both render uint8 RGB frames [num_frames, height, width, 3] of `Sprite`s (disc, square, ring or bar,
-plain or striped, optionally rotating and changing size) over a textured background, in the look of
-`vjepa_core.data.synthetic` (`vjepa_core.data.drawing`'s background, colours, noise and wrap-around at the
-edges).
-
-- `render_corpus_video(index, params)`: 1-4 sprites, each with a random motion (straight at any angle
-  and speed, oscillating along any axis, orbiting, or still), size change and spin. What
-  self-supervised pretraining learns from: no classes, generated from its own seed.
-- `render_source_video(name, index, params)`: one labelled motion of `SOURCE_CLASSES` (diagonal motions,
-  growing, shrinking, orbiting, spinning): a *source* task whose classes differ from the default study's
-  (up, down, left, right, wave, still), on which a pooler can learn to summarise motion, as the hub
-  checkpoints' poolers were trained on SSv2 or Diving48 before users probe them on their own classes.
+"""Synthetic scenes beyond the labelled motion classes: an unlabelled corpus for self-supervised pretraining (1-4
+sprites with random motions, sizes and spins) and a labelled *source* task whose classes differ from the
+default study's, on which a pooler can learn to summarise motion as the hub checkpoints' poolers learnt on
+SSv2 before users probe them on their own classes. Both render uint8 RGB frames [T, H, W, 3] in the look of
+`vjepa_core.data.synthetic`.
 """
 
 from __future__ import annotations

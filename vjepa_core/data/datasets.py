@@ -1,14 +1,10 @@
 """Find labelled videos on disk and split them into train / val / test.
 
-In:  a folder (`root/<class>/*.mp4`, or pre-split `root/{train,val,test}/<class>/*`) or a CSV
-     manifest (`path,label[,split][,group]`).
-Out: `DatasetSource` (every item, its label and optional group/split), then `Splits` (three
-     tuples of `VideoItem`, deterministic for a `split_seed`).
-
-Splits are stratified per class and group-aware: all videos of a group (subject, camera, source
-video) land on one side, so no test subject is seen in training. `videos_per_class` thins only
-the training split, with a nested, class-balanced subset, so every data size and every strategy
-is scored on the same val and test videos.
+In: a folder (`root/<class>/*`, or pre-split `root/{train,val,test}/<class>/*`) or a CSV manifest
+(`path,label[,split][,group]`). Out: `Splits`, three tuples of `VideoItem`, deterministic for a `split_seed`,
+stratified per class and group-aware (a subject, camera or source video stays on one side). `videos_per_class`
+thins only the training split, with a nested, class-balanced subset, so that every data size and strategy is
+scored on the same val and test videos.
 """
 
 from __future__ import annotations
@@ -87,7 +83,7 @@ class Splits:
 # ---- discovery ------------------------------------------------------------------------------
 
 def discover_dataset(data: str | os.PathLike[str]) -> DatasetSource:
-    """Read a folder-per-class, pre-split folder or CSV-manifest dataset (see the module doc)."""
+    """Read a folder-per-class, pre-split folder or CSV-manifest dataset: every item, its label, group and split."""
     path = Path(data).expanduser()
     if not path.exists():
         raise UserError(f"{path}: no such file or folder")

@@ -1,14 +1,7 @@
-"""Read frames from video files with decord or PyAV.
-
-In:  a path to a video file (mp4, avi, mov, mkv, webm, ...) and frame indices.
-Out: `probe_video` -> `VideoInfo(num_frames, fps, height, width)`;
-     `read_frames` -> uint8 numpy array [T, H, W, 3], RGB, in the order of the indices given;
-     `iter_frames` -> (index, uint8 [H, W, 3]) one frame at a time from one sequential PyAV decode,
-     for videos too long to hold: memory stays one frame, whatever the length.
-
-Both decoders count frames the same way (one per video packet, as decord indexes them), so a
-clip sampled with one decoder's count can be read with the other. Every failure to read a file
-is a `VideoDecodeError(path, reason)`, one line: "<path>: <reason>".
+"""Read frames from video files with decord or PyAV: `read_frames(path, indices)` -> uint8 [T, H, W, 3] RGB in the
+order asked, `iter_frames` one frame at a time for videos too long to hold, `probe_video` -> `VideoInfo`. Both
+decoders count frames alike (one per video packet), so a clip planned with one reads the same with the other.
+Every failure to read a file is a one-line `VideoDecodeError` ("<path>: <reason>").
 """
 
 from __future__ import annotations

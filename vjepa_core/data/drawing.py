@@ -1,12 +1,7 @@
-"""What every synthetic video is drawn with: the labelled set's classes (`synthetic`), the source task and
-the unlabelled corpus (`corpus`) share one look.
-
-- `background(rng, height, width, texture)`: float32 [H, W, 3], a colour with two random gratings.
-- `shape_colour(rng, background)`: float32 [3], a colour that stands out from that background.
-- `torus_offsets(ys, xs, height=, width=)`: each pixel's offset from a moving centre (ys, xs: [T]) as
-  float [T, H, 1] and [T, 1, W], measured around the frame's edges, so a shape leaving one edge comes
-  back at the other and stays in view.
-- `with_noise(frames, rng, noise)`: float [T, H, W, 3] frames + Gaussian pixel noise -> uint8.
+"""What every synthetic video is drawn with, so that the labelled classes (`synthetic`), the source task and the
+unlabelled corpus (`corpus`) share one look: a textured background, colours that stand out from it, shapes
+that wrap around the frame's edges (and so stay in view), and Gaussian pixel noise; float frames
+[T, H, W, 3] in, uint8 out.
 """
 
 from __future__ import annotations

@@ -1,11 +1,6 @@
-"""Which frames make a clip: pure numpy, no I/O.
-
-In:  a video's frame count, the clip length `frames_per_clip` and the gap `stride` between
-     sampled frames (a clip spans (frames_per_clip - 1) * stride + 1 frames).
-Out: int64 frame indices, shape [frames_per_clip], each in [0, num_frames - 1].
-
-A video shorter than the span keeps the stride and repeats its last frame (indices clamp to
-num_frames - 1), so the clip's speed of motion is the same for every video.
+"""Which frames make a clip: a video's frame count, `frames_per_clip` and the `stride` between sampled frames ->
+int64 indices [frames_per_clip] in [0, num_frames - 1]. A video shorter than the clip's span keeps the stride
+and repeats its last frame, so that motion has the same speed in every clip. Pure numpy, no I/O.
 """
 
 from __future__ import annotations

@@ -1,24 +1,11 @@
-"""A built-in dataset of real, labelled video files whose classes need motion to tell apart.
+"""A built-in dataset of real, labelled video files whose classes need motion to tell apart: the offline default.
 
-`make_synthetic(out_dir)` writes `out_dir/<class>/<class>_<i:03d>.<mp4|avi>` (uint8 RGB frames
-[num_frames, height, width, 3] encoded with PyAV: libx264/yuv420p in mp4, mpeg4 in avi), plus
-`flip_pairs.json` (mirroring turns "left" into "right") and `synthetic.json` (the parameters).
-Each video is a textured background with one or two shapes moving in the class's direction
-(`up`, `down`, `left`, `right`), oscillating (`wave`) or jittering in place (`still`), plus
-Gaussian pixel noise. Start positions are uniform over the frame and shapes wrap around the
-edges, so no single frame reveals the class: only the order of frames does.
-
-`resolve_data(data, results)`: a `--data` value as a path, `synthetic` being the set under `results/`.
-
-`write_long_video(path, seconds=...)` writes one untrimmed video of any length and size whose
-motion changes class every `segment_seconds` (the same shapes and motions, scaled to the frame
-size), rendered and encoded one frame at a time, and returns its segments [(start s, end s, class)]:
-the ground truth of a timeline.
-
-Two more kinds of set come from `vjepa_core.data.corpus`, written the same way: the *source*
-classes (`SOURCE_CLASSES`: diagonal motions, growing, shrinking, orbiting, spinning; a labelled
-task other than the default one, to train a pooler on) and `unlabelled`, a corpus of scenes with
-random motions for self-supervised pretraining (one folder, `unlabelled/`, whose name is no label).
+`make_synthetic(out_dir)` writes `out_dir/<class>/<class>_<i>.<mp4|avi>`: shapes moving up, down, left or right,
+waving or jittering in place over a textured background, starting anywhere and wrapping around the edges, so
+that no single frame reveals the class, only their order does; plus `flip_pairs.json` (mirroring swaps left and
+right). The source classes and the unlabelled corpus (`corpus`) are written the same way, and
+`write_long_video` writes one untrimmed video whose class changes every few seconds, with its segments: the
+ground truth of a timeline.
 """
 
 from __future__ import annotations

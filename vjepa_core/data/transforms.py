@@ -1,13 +1,7 @@
-"""Turn decoded frames into the model's input.
-
-In:  uint8 frames [T, H, W, 3] RGB (numpy or torch), as `read_frames` returns them.
-Out: float32 [T, 3, crop, crop], rescaled to [0, 1] and normalised with ImageNet mean/std, the
-     layout of one video in `pixel_values_videos` [B, T, C, H, W].
-
-`eval_views` reproduces `transformers.VJEPA2VideoProcessor` exactly (resize the short side to
-int(crop * 256 / 224), bilinear with antialiasing on uint8, centre crop, fused rescale and
-normalise); `TrainAugment` is a random resized crop plus an optional horizontal flip, the same
-for every frame of a clip, with all randomness drawn from a caller's `torch.Generator`.
+"""Decoded frames -> the model's input: uint8 [T, H, W, 3] RGB -> float32 [T, 3, crop, crop], normalised, one video
+of `pixel_values_videos` [B, T, C, H, W]. `eval_views` reproduces `transformers.VJEPA2VideoProcessor` exactly
+(short side to int(crop * 256 / 224), centre crop, ImageNet mean/std); `TrainAugment` adds a random resized crop
+and flip, the same for every frame of a clip, drawn from the caller's `torch.Generator`.
 """
 
 from __future__ import annotations

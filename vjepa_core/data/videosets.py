@@ -1,27 +1,10 @@
-"""A set of videos, named the ways people keep them, for commands that need no labels.
+"""A set of videos, named the ways people keep them, for commands that need no labels (predict, embed, pretrain).
 
-In:  one or more sources, each one of
-     - a folder: a labelled layout when it is one (`root/<class>/...` or `root/{train,val,test}/<class>/...`,
-       read by `datasets.folder_items`, labels kept), else every video file under it, recursively
-       (hidden files and folders left out), sorted by path;
-     - a glob (`clips/*.mp4`, `footage/**/*.mov`; `**` crosses folders): the video files it matches, sorted;
-     - a list file (.txt, .lst, .list): one video path per line, relative to the list file's folder;
-       blank lines and lines starting with # are skipped;
-     - a CSV manifest with a `path` column (`label`, `split`, `group` kept when present);
-     - a video file, of any container a decoder opens.
-     Folders and globs pick the files named like videos (`VIDEO_EXTENSIONS`); a file named directly or
-     in a list is taken whatever its name.
-Out: `find_videos(sources)` -> `VideoSet`: `VideoItem`s (absolute paths, each file once, in the order
-     the sources give; label, split and group None where the layout has none) and how each source was
-     read. `check_video_set(videos)` probes every file: the decodable ones stay, each other one is a
-     `(path, reason)` in `skipped`; none decodable raises `NoDecodableVideos` (a `UserError`: one line).
-     `read_video_set` does both.
-
-A source that names nothing (a missing path, a glob matching no video, an empty folder or list) is a
-`UserError`; a listed file that is missing or unreadable is a skipped video, reported with the others.
-`summary_line(3, skipped, verb="classified")` -> "3 classified, 1 skipped: no video stream", and
-`exit_code(done, skipped)` -> 0 all good, 1 some skipped, 2 nothing usable: what the runner prints and
-returns after a bulk command.
+A source is a folder (a labelled layout keeps its labels; else every video under it), a glob, a list file (one
+path per line), a CSV manifest with a `path` column, or a video file. `find_videos(sources)` -> `VideoSet`
+(each file once, in the sources' order) without decoding; `check_video_set` probes each file and keeps the
+decodable ones, the others skipped with their reason. A source that names nothing is a `UserError`; a listed
+file that does not decode is a skipped video, counted in the command's summary and exit code.
 """
 
 from __future__ import annotations
@@ -102,7 +85,9 @@ def read_video_set(sources: Source | Sequence[Source], *, decoder: str = "auto",
 
 
 def find_videos(sources: Source | Sequence[Source]) -> VideoSet:
-    """Every video the sources name (see the module doc), each file once, without decoding any."""
+    """Every video the sources name, each file once, without decoding any. Folders and globs pick the files named
+    like videos (`VIDEO_EXTENSIONS`), hidden ones left out; a file named directly or in a list is taken whatever
+    its name. Labels, splits and groups are kept where the layout has them."""
     sources = [sources] if isinstance(sources, str | os.PathLike) else list(sources)
     if not sources:
         raise UserError("no videos given (a folder, a glob, a list file, a CSV manifest or video files)")

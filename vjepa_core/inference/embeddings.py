@@ -1,20 +1,10 @@
 """One vector per video, or per window of one, from the frozen encoder or a trained checkpoint's pooler.
 
-In:  videos (`VideoItem`s), a model (a base model, or a loaded checkpoint's), the clip preprocessing
-     (frames per clip, frame stride, crop), and optionally a window and stride in seconds.
-Out: `embed_videos(...)` -> `Embeddings`: `rows`, a DataFrame with one row per vector (the
-     warehouse's `embeddings` columns but the vector), `vectors` float32 [rows, D], and
-     `encoded_clips`, the clips the encoder ran on (0 when every clip was cached).
-
-Sources: `encoder` is the mean over the encoder's tokens [N, D] -> [D]; `pooler` is the model's
-attentive pooler over the same tokens (a checkpoint's trained pooler, LoRA and all) -> [D].
-The encoder runs under `feed.encoder` when given (an inference engine, `runner embed --engine`): its tokens
-are cached, and its vectors fingerprinted, apart from the eager model's.
-A whole video is its centre clip, the eval view a run's val/test videos use; a window is the
-centre clip of the window, as `runner predict --window` reads it. Tokens come from the shared
-`TokenCache` under the same group and keys as training's, so embedding a dataset a run has
-already seen, or embedding it a second time, runs the encoder on 0 clips. Windows are decoded
-as one stream per video (`stream_views`), so long videos do not sit in memory.
+`embed_videos(...)` -> `Embeddings`: `rows` (one per vector, the warehouse's `embeddings` columns) and
+`vectors` float32 [rows, D], either the mean of the encoder's tokens [N, D] or the checkpoint's attentive
+pooler over them. A video is its centre clip, a window the centre clip of the window, as `runner predict`
+reads them; tokens come from the shared `TokenCache` under training's keys, so a video a run has seen costs
+no encoder pass, and windows are decoded as one stream, so long videos do not sit in memory.
 """
 
 from __future__ import annotations

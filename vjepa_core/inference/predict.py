@@ -1,13 +1,9 @@
 """Classify a video with a saved checkpoint: the code behind `runner predict` and the demo.
 
-`Predictor.classify(path)` decodes the evaluation views the run was scored with (same frames,
-stride, clips and crops as its test set), averages their softmax, and reports the probabilities
-per label, the preprocessed frames [T, 3, crop, crop] of the first view, and where the time went.
-
-The model runs under an inference engine (`engine`, `vjepa_core.inference.engines`): `auto` by default, the
-fastest that keeps the answers on this device (on a CPU a quantized OpenVINO, else ONNX Runtime, model; on a
-GPU the run's autocast), `fp32` for the eager model as trained; $VJEPA_ENGINE, when set, is the default
-instead. A prepared engine is kept in `engine_cache` keyed by the weights.
+`Predictor.classify(path)` decodes the evaluation views the run was scored with (its frames, stride, clips and
+crops), averages their softmax, and returns the probabilities per label, the first view's frames
+[T, 3, crop, crop] and where the time went. The model runs under an inference engine
+(`vjepa_core.inference.engines`; $VJEPA_ENGINE, else `auto`), prepared once per weights and cached.
 """
 
 from __future__ import annotations

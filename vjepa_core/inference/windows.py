@@ -1,19 +1,10 @@
 """Long, untrimmed videos: overlapping windows, decoded as a stream, classified in batches.
 
-In:  a video file, a window length and a stride in seconds, and a checkpoint's preprocessing
-     (frames per clip, frame stride, eval clips and crops, crop size).
-Out: `plan_windows(info, ...)` -> [Window]: each window's span in frames and seconds and the frame
-     indices of its clips (the checkpoint's eval clips, placed inside the window exactly as they are
-     placed inside a test video, so a window covering a whole short video is that video's prediction);
-     `stream_views(path, windows, ...)` -> (window, views) in window order, each view float32
-     [T, 3, crop, crop], from ONE sequential decode;
-     `classify_windows(predictor, path, windows)` -> `WindowPrediction` per window (softmax averaged
-     over its views), the views of several windows batched through the model.
-
-Memory does not grow with the video: frames are decoded one at a time, only those a pending window
-needs are converted to RGB, each is resized to the model's short side on arrival, and a window's
-frames are dropped as soon as its views are built. What is held at once is the windows that overlap
-the decoding position (window / stride + 1 of them), at the model's resolution.
+A window's clips are placed inside it exactly as a checkpoint's eval clips are placed inside a test video, so a
+window covering a whole short video gives that video's prediction. `stream_views` yields each window's views
+float32 [T, 3, crop, crop] from ONE sequential decode, resizing each frame to the model's short side on arrival
+and dropping it once no pending window needs it: memory holds only the windows that overlap the decoding
+position, whatever the video's length.
 """
 
 from __future__ import annotations

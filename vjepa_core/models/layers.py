@@ -1,25 +1,14 @@
-"""Which encoder layers feed the pooler, and how deep the pooler is (the official probe recipe).
+"""Which encoder layers feed the pooler, and how deep the pooler is: the official probe recipe (Diving-48,
+Jester: blocks 17, 19, 21, 23 of ViT-L, and `num_probe_blocks`).
 
-`use_feature_layers(model, layers)` makes the encoder of a `VJEPA2ForVideoClassification` return, as
-its `last_hidden_state`, the tokens of several blocks instead of the last one only, the way the
-official multi-level evaluations do (Diving-48, Jester: blocks 17, 19, 21, 23 of ViT-L): each chosen
-block's output [B, N, D] goes through the encoder's final LayerNorm (one shared norm), and the
-results are concatenated along the token axis -> [B, len(layers) * N, D]. The width stays D: the
-pooler has no positional embedding and reads its input as a set, so a pretrained pooler still fits.
-The encoder's forward hooks do it, so everything that calls the model (pixel training, filling the
-token cache, `runner predict`, the demo) sees the same tokens; hooks, unlike `output_hidden_states`,
-mean the same on every transformers version and keep only the chosen blocks in memory.
+With feature layers, the encoder returns as its `last_hidden_state` each chosen block's tokens [B, N, D], through
+the encoder's final LayerNorm, concatenated -> [B, len(layers) * N, D]. The width stays D and the pooler reads
+its input as a set, so a pretrained pooler still fits. Forward hooks do it, so that every caller of the model
+(training, the token cache, predict, the demo) sees the same tokens.
 
-Layers are 0-based block indices; negative ones count from the end (-1 = the last block). The last
-block alone is the model's own output, so it installs no hooks.
-
-V-JEPA 2.1 has no shared final norm: a LayerNorm ends each of its four levels (ViT-L: blocks 5, 11, 17, 23),
-so its feature layers are levels, each normed by its own norm, as Meta's 2.1 code returns them (`out_layers`).
-Its own output, the last level, is what Meta's V-JEPA 2.1 classifier recipe probes
-(notebooks/vjepa21_train_classifier.py: the encoder's output into a 4-block attentive probe): the default.
-
-`set_pooler_layers(model, n, seed=...)` swaps in a fresh pooler with n self-attention layers before
-its cross-attention layer (transformers' `num_pooler_layers`; the official `num_probe_blocks` is n + 1).
+V-JEPA 2.1 has no shared final norm: a LayerNorm ends each of its four levels (ViT-L: blocks 5, 11, 17, 23), so its
+feature layers are levels, each through its own norm, as Meta's 2.1 code returns them; its own output, the last
+level, is what Meta's 2.1 classifier recipe probes, and the default.
 """
 
 from __future__ import annotations
@@ -93,7 +82,9 @@ def block_norm(encoder: torch.nn.Module, layer: int) -> torch.nn.Module:
 
 
 def use_feature_layers(model: VJEPA2ForVideoClassification, layers: Sequence[int]) -> tuple[int, ...]:
-    """Make `model`'s encoder output the tokens of `layers` (see the module doc); returns them resolved."""
+    """Make `model`'s encoder output the tokens of `layers` (0-based blocks, negative from the end), each through
+    its norm (`block_norm`) and concatenated along the tokens; returns them resolved. The last block alone is the
+    model's own output and installs no hooks."""
     encoder = model.vjepa2.encoder
     if feature_layers(model):
         raise ValueError("this model's feature layers are already set")

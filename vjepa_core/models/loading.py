@@ -1,21 +1,10 @@
-"""V-JEPA 2 and 2.1 models: hub ids, local `save_pretrained` folders, Meta's checkpoints and offline presets.
-
-`load_model(name, labels)` returns a `transformers.VJEPA2ForVideoClassification` whose classifier
-has one output per label. Its input is `pixel_values_videos` [B, T, 3, crop, crop]; its encoder
-returns tokens [B, (T / tubelet) * (crop / patch)^2, hidden]; the pooler maps tokens to [B, hidden].
-
-Presets are configs with ViT-L's shape (head dim 64, MLP ratio 4, a 3-layer pooler scaled down) so
-that everything runs offline on a CPU. `tiny` and `small` are random-init: their weights come from a
-fixed seed, so a preset is the same base model on every machine. A pretrained preset (`tiny-jepa`)
-ships its weights as package data (`vjepa_core/models/presets/<name>.safetensors`, encoder +
-predictor + pooler) and is refused if the file's sha256 is not the one its `<name>.json` records;
-`benchmarks/build_tiny_jepa.py` rebuilds both.
-
-Meta's own checkpoints (the V-JEPA 2.1 files by name, or any V-JEPA 2 / 2.1 `.pt`) load into the same
-classes (`models.official`; 2.1's differences in `models.vjepa21`), with a fresh pooler and classifier.
-
-`feature_layers` and `pooler_layers` apply the official probe recipe on top (see `models.layers`);
-`load_run_model(spec, labels)` loads the model a run spec describes, the one way every caller does.
+"""V-JEPA 2 and 2.1 models from hub ids, local `save_pretrained` folders, Meta's checkpoints and offline presets, as
+`transformers.VJEPA2ForVideoClassification` with one output per label: `pixel_values_videos` [B, T, 3, crop, crop]
+-> logits [B, labels]. Presets have ViT-L's proportions scaled down so that everything runs offline on a CPU:
+`tiny`, `small` and `tiny-2.1` are random weights from a fixed seed, `tiny-jepa` ships pretrained weights as package
+data, refused unless their sha256 matches. Meta's checkpoints (`models.official`) get a fresh pooler and classifier;
+V-JEPA 2.1 is transformers' class extended (`models.vjepa21`). `load_run_model(spec, labels)` is how every caller
+loads a run's model.
 """
 
 from __future__ import annotations
@@ -66,9 +55,9 @@ PRESETS["tiny-2.1"] = dict(PRESETS["tiny"], num_hidden_layers=4,
 PRESETS["tiny-jepa"] = dict(PRESETS["tiny"])
 SHIPPED_WEIGHTS = ("tiny-jepa",)  # presets whose weights are package data rather than a seed
 PRESET_COMMON = dict(patch_size=16, tubelet_size=2, frames_per_clip=16, mlp_ratio=4.0)
-# A fresh pooler's attention starts flat (query . key ~ 0 at std 0.02), a plateau that a random encoder's
-# weak tokens often never leave: on the tiny preset pooler_head reached 20% (chance 17%) with seed 0 and
-# 59% with seed 1. Presets start their pooler's query/key projections 4x larger (48-56% over 3 seeds).
+# A fresh pooler's attention starts flat (query . key ~ 0 at init std 0.02), a plateau that a random encoder's
+# weak tokens often never leave, so that some seeds of a preset stayed near chance; larger query/key
+# projections give the attention a slope to start from.
 PRESET_POOLER_QK_SCALE = 4.0
 
 

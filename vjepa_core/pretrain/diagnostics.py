@@ -1,16 +1,10 @@
 """Collapse diagnostics of an encoder, computed on a fixed set of clips after every pretraining epoch.
 
-A collapsed JEPA maps every clip to (nearly) the same embedding: the loss then falls to ~0 while the
-features carry nothing. Three numbers show it, on tokens [clips, N, D] from the target encoder:
-- `embedding_std`: the per-dimension standard deviation of the layer-normed target embeddings over
-  all tokens of all clips, averaged over dimensions (about 1 when healthy, towards 0 when collapsed);
-- `effective_rank`: exp(entropy of the normalised singular values) of the mean-pooled embeddings
-  [clips, D] (Roy & Vetterli 2007): how many directions the clips actually spread over (1 = collapse);
-- `probe_acc`: a frozen attentive probe, V-JEPA's evaluation in miniature (`attentive_probe`: one learned
-  query cross-attending over the standardised tokens, then a linear classifier; trained on one part of a
-  labelled set, scored on the other), when a probe set is given. Mean-pooled features cannot serve:
-  an object moving up and one moving down make the same tokens in another order, so their mean is
-  the same.
+A collapsed JEPA maps every clip to (nearly) the same embedding: the loss falls to ~0 while the features carry
+nothing. Three numbers show it on target-encoder tokens [clips, N, D]: the embeddings' spread
+(`embedding_std`), how many directions the clips spread over (`effective_rank`, Roy & Vetterli 2007), and, with
+a labelled probe set, a frozen attentive probe's accuracy (mean pooling cannot serve: a shape moving up and one
+moving down make the same tokens in another order).
 """
 
 from __future__ import annotations

@@ -1,19 +1,10 @@
 """`runner pretrain`'s engine: unlabelled videos -> a better V-JEPA 2 base, as a `save_pretrained` folder.
 
-`prepare(spec, results, options)` validates everything (videos that decode and are long enough, a
-V-JEPA 2 model, masks possible on its token grid, the probe set) and writes nothing; then
-`pretrain(prepared, results, options)` trains and returns a `PretrainRecord` (the warehouse rows), and
-`failed_pretrain_record(prepared, started, error)` is the record of a run that raised after the checks.
-
-Layout of `results/pretrained/<id>/` (id = hash of the spec and the videos' fingerprint):
-- `config.json`, `model.safetensors`: a `VJEPA2Model` (encoder = the EMA target encoder of the kept
-  epoch, predictor = the online predictor), loadable by every command as `--model <folder>`;
-- `manifest.json`, written last: spec, data fingerprint, kept epoch and why, per-epoch diagnostics;
-- `.train/` while training: the last finished epoch's state (`state.py`) and `best/`, the kept
-  weights so far; removed once the folder is complete.
-
-An epoch = every video `clips_per_video` times, in a seeded order; the kept epoch is the one with the
-best probe accuracy when a probe set is given (the loss is only a proxy), else the last.
+`prepare` checks everything (videos long enough to clip, a V-JEPA 2 model, masks possible on its token grid,
+the probe set) and writes nothing; `pretrain` trains and returns the warehouse rows. Its output,
+`results/pretrained/<id>/` (id: the spec and the videos' fingerprint), holds the EMA target encoder of the kept
+epoch and the predictor, loadable as `--model`, and a `manifest.json` written last; the kept epoch is the best
+on the probe when there is one (the loss is only a proxy), else the last. A killed run resumes (`state`).
 """
 
 from __future__ import annotations

@@ -1,16 +1,10 @@
 """Multi-block 3-D masks for masked latent prediction (V-JEPA's "multiblock" masking).
 
-A clip's tokens form a grid [T', H', W'] (T' = frames / tubelet, H' = W' = crop / patch), flattened
-in that order (the encoder's token order). A `BlockMask` draws `num_blocks` boxes of
-`spatial_scale` of the frame (aspect ratio in `aspect_ratio`) spanning `temporal_scale` of the
-clip's time (1.0 = all of it, so an object cannot be copied from an unmasked moment); the union of
-the boxes is the *target* (what the predictor must fill), the rest is the *context* (all the
-context encoder sees). V-JEPA 2 uses two such masks per clip: 8 small blocks (0.15) and 2 large
-ones (0.7), together hiding about 90% of the tokens.
-
-`sample_masks(spec, grid, batch, rng)` -> one `(context [B, Nc], target [B, Nt])` pair of int64
-token indices per `BlockMask`, each row sorted. Rows are trimmed to the batch's shortest (a random
-subset of the longer rows, so no region is favoured), which is what lets them stack.
+A clip's tokens form a grid [T', H', W'], flattened in the encoder's order. A `BlockMask` hides the union of a
+few boxes, each spanning part of the frame and (by default) all of the clip's time, so that an object cannot be
+copied from an unmasked moment: that union is the target the predictor fills, the rest the context the
+encoder sees. `sample_masks` -> one (context [B, Nc], target [B, Nt]) pair of int64 token indices per mask,
+rows trimmed at random to the batch's shortest so that they stack.
 """
 
 from __future__ import annotations

@@ -1,19 +1,10 @@
 """V-JEPA's masked latent prediction on transformers' `VJEPA2Model` (encoder + predictor).
 
-`VJEPA2Model.forward` runs the encoder on every token and applies the masks to its outputs only, so
-each output has already attended to the masked tokens and the prediction task is trivial. Here the
-context encoder sees only the context tokens: patches are embedded, the context tokens gathered,
-and the encoder layers run on that subset with `position_mask` = their token indices, so the rotary
-positions stay those of the full grid.
-
-Shapes: pixels [B, T, 3, crop, crop] (`pixel_values_videos`); token indices [B, N*] int64 into the
-flattened [T', H', W'] grid; embeddings [B, N*, D].
-
-- `encode_context(encoder, pixels, context)` -> [B, Nc, D]: the context encoder's outputs.
-- `encode_targets(target_encoder, pixels)` -> [B, N, D]: the EMA encoder on the whole clip, layer-normed
-  without affine parameters (no gradient).
-- `jepa_loss(model, target_encoder, pixels, masks)`: mean L1 between the predictor's outputs at each
-  mask's target positions and the targets, averaged over the masks.
+`VJEPA2Model.forward` masks the encoder's outputs only, after every output has attended to the masked tokens,
+which makes the prediction trivial. Here the context encoder sees only the context tokens (gathered after the
+patch embedding, with their rotary positions in the full grid), an EMA target encoder sees the whole clip,
+and the loss is the L1 between the predictor's outputs and the targets. Pixels [B, T, 3, crop, crop], token
+indices [B, N*] int64, embeddings [B, N*, D].
 """
 
 from __future__ import annotations

@@ -1,12 +1,7 @@
-"""Per-epoch training state on disk, written atomically, so a killed pretraining run resumes exactly.
-
-`<work>/epoch-NNNN/` holds the online model (`online.safetensors`: encoder + predictor), the EMA target
-encoder (`target.safetensors`), AdamW's moments (`optimizer.safetensors` + the JSON of its parameter
-groups) and `state.json` (epoch, step, diagnostics so far, best epoch). It is written under a
-temporary name and renamed (`store.atomic.staged_dir`), so a folder with that name is always
-complete; older epochs are then removed. Never pickles: tensors go to safetensors, the rest to
-JSON. Random draws (masks, clip order, augmentation) are derived from (seed, epoch), so no random
-state needs saving.
+"""Per-epoch training state on disk, written atomically, so that a killed pretraining run resumes exactly: the
+online model, the EMA target, AdamW's moments (safetensors) and the counters (JSON) of the last finished epoch,
+in a folder that exists only when complete. Never pickles; random draws derive from (seed, epoch), so no
+random state needs saving.
 """
 
 from __future__ import annotations

@@ -1,17 +1,8 @@
-"""The adapter-only form of a LoRA run: a PEFT adapter, the weights it cannot carry, a reference to the base.
-
-Folder (`write_adapter_form`):
-- `adapter_config.json` + `adapter_model.safetensors`: PEFT's own format (written by `PeftModel.save_pretrained`),
-  the LoRA weights and, as `modules_to_save`, the trained classifier;
-- `config.json`: the released architecture (labels, `num_frames`, pooler depth), the `config=` of the base load;
-- `pooler.safetensors`, only when the run's pooler is not the one plain transformers loads from the base
-  reference: a pooler the run trained (PEFT cannot save a module's own weights and LoRA layers inside it
-  at once), or one vjepa-lab created (an encoder-only base, another pooler depth);
-- `base/`, only for a preset base: the base model as the run started (a preset exists only inside vjepa-lab,
-  so the folder carries it and loads without vjepa-lab).
-
-`load_adapter_form(folder, base)` is the model card's snippet as code: transformers loads the base with the
-released config, PEFT applies the adapter, `merge_and_unload` returns a plain `VJEPA2ForVideoClassification`.
+"""The adapter-only form of a LoRA run: PEFT's own adapter folder (LoRA weights, the classifier as
+`modules_to_save`), the released `config.json`, the pooler when the run trained or created one (PEFT cannot
+save a module's weights and LoRA layers inside it at once), and for a preset base the base itself (a preset
+exists only inside vjepa-lab). `load_adapter_form` is the model card's snippet as code: it returns a plain
+`VJEPA2ForVideoClassification`.
 """
 
 from __future__ import annotations
@@ -79,7 +70,8 @@ def check_adapter_form(loaded: LoadedCheckpoint) -> None:
 
 
 def write_adapter_form(folder: Path, loaded: LoadedCheckpoint, *, config: VJEPA2Config, dtype: str) -> AdapterForm:
-    """Write the adapter-only form of `loaded` into `folder` (see the module docstring)."""
+    """Write the adapter-only form of `loaded` into `folder`: PEFT's adapter files, `config.json` (the `config=` of
+    the base load), `pooler.safetensors` when the base's own pooler is not the run's, and `base/` for a preset."""
     check_adapter_form(loaded)
     spec = loaded.spec
     reference = base_reference(loaded.manifest["base_model"])

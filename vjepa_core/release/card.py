@@ -1,19 +1,16 @@
 """The model card: the warehouse's evidence about one run as a Hugging Face `ModelCard` (README.md).
 
-In:  `Evidence` (`release.evidence.read_evidence`: warehouse rows only) and `Released` (what the folder holds:
-     labels, form, dtype, base reference, the evaluation's preprocessing, the measured logit difference, the
-     commands). Out: `model_card(evidence, released)` -> `huggingface_hub.ModelCard`, whose YAML header follows
-     the Hub's conventions (library_name, pipeline_tag, base_model for a hub base, tags, metrics, model-index
-     with the warehouse's test accuracy) and whose body gives the labels, how to use it, the recipe, the test
-     accuracy with its interval, chance level and binomial p, per-class scores, the confusion matrix
-     (`CONFUSION_PNG`, written by `release.figures`), the run's place in its matrix, how to reproduce it,
-     and its limitations.
+In: `Evidence` (warehouse rows only) and `Released` (what the release folder holds). Out: `model_card(...)` ->
+`huggingface_hub.ModelCard`, its YAML header in the Hub's conventions (model-index = the warehouse's test accuracy),
+its body how to use the model, its recipe (every run option that left its default, read off the spec's fields),
+how well it does and how sure that is, its place in its matrix, and how to reproduce it.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +19,7 @@ import pandas as pd
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from vjepa_core.analysis.verdict_text import run_line
-from vjepa_core.fields import command_line
+from vjepa_core.fields import command_line, shown
 from vjepa_core.models import PRESETS, load_config, official
 from vjepa_core.models.loading import SHIPPED_WEIGHTS
 from vjepa_core.models.vjepa21 import is_vjepa21
@@ -38,7 +35,7 @@ from vjepa_core.release.evidence import (
 )
 from vjepa_core.release.hub_model import MODEL_CODE
 from vjepa_core.release.hub_processor import PROCESSOR_CODE
-from vjepa_core.spec import RunSpec
+from vjepa_core.spec import RUN_DEFAULTS, RUN_OPTIONS, RunSpec
 from vjepa_core.strategies import STRATEGIES, get_strategy
 
 CONFUSION_PNG = "confusion_matrix.png"
@@ -233,6 +230,13 @@ print(pipe("clip.mp4", top_k=3))
 ```"""
 
 
+# The run options the recipe's worded rows state; every other option that differs from its default gets a row of
+# its own (`other_options`), so that a new option cannot stay off the card.
+STATED = frozenset({"strategy", "model", "data", "epochs", "lr", "schedule", "warmup_ratio", "weight_decay",
+                    "batch_size", "accumulation_steps", "frames_per_clip", "frame_stride", "videos_per_class", "seed",
+                    "precision", "lora_rank", "lora_alpha", "lora_dropout"})
+
+
 def _recipe(evidence: Evidence) -> str:
     run, spec = evidence.run, evidence.spec
     strategy = get_strategy(spec["strategy"])
@@ -246,16 +250,31 @@ def _recipe(evidence: Evidence) -> str:
             ("learning rate", f"{spec['lr']:g} ({spec['schedule']}, warmup {spec['warmup_ratio']:g}), weight decay "
                               f"{spec['weight_decay']:g}, batch {spec['batch_size']} x {spec['accumulation_steps']}"),
             ("frames", f"{spec['frames_per_clip']} per clip, every {spec['frame_stride']} frames"),
-            ("training videos", per_class),
+            ("training videos", f"{per_class} of `{run.get('dataset') or spec['data']}`"),
             ("seed", str(spec["seed"])),
             ("precision, device", f"{run.get('precision')}, {run.get('device')}")]
     if strategy.lora_scope:
         rows.append(("LoRA", f"rank {spec['lora_rank']}, alpha {spec['lora_alpha']:g}, "
                              f"dropout {spec['lora_dropout']:g}"))
+    rows += [(f"`{name}`", f"{value}: {_first_sentence(RUN_OPTIONS[name].help)}")
+             for name, value in other_options(spec).items()]
     if run.get("train_seconds"):
         rows.append(("wall time", f"{float(run['train_seconds']):.0f} s"))
     table = "\n".join(f"| {name} | {value} |" for name, value in rows)
-    return f"## Training recipe\n\n| | |\n|---|---|\n{table}"
+    return (f"## Training recipe\n\n| | |\n|---|---|\n{table}\n\nEvery other run option has vjepa-lab's default "
+            "(Reproduce gives the command).")
+
+
+def other_options(spec: dict[str, Any]) -> dict[str, str]:
+    """The run options of `spec` (a warehouse row's spec) that the worded rows do not state and that differ from
+    their defaults, in field order, each as the CLI writes it; an option older runs lack counts as its default."""
+    values = {name: spec.get(name, default) for name, default in RUN_DEFAULTS.items() if name not in STATED}
+    return {name: shown(tuple(value) if isinstance(value, list) else value) for name, value in values.items()
+            if json.dumps(value) != json.dumps(RUN_DEFAULTS[name])}  # JSON: a list is a tuple
+
+
+def _first_sentence(text: str) -> str:
+    return re.split(r"\.\s+(?=[A-Z])", text)[0].rstrip(".")
 
 
 def _evaluation(evidence: Evidence, released: Released, accuracy: AccuracyFigures) -> str:

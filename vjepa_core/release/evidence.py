@@ -1,14 +1,7 @@
-"""What the warehouse holds about one run, for its model card: read once, then pure functions over it.
-
-- `read_evidence(warehouse, run_id)` -> `Evidence`: the run's `runs` row, its test `class_metrics`,
-  `confusion` and `predictions` rows, and the rows and test predictions of every run of its matrix (or
-  sweep), as `runner verdict` reads them (`store.matrix_results`). An unknown, ambiguous or unsuccessful run
-  is a `UserError`.
-- `accuracy_figures(evidence)` -> `AccuracyFigures`: accuracy, n, the Wilson 95% interval, the chance level
-  (the largest test class's share) and the one-sided binomial p-value against it.
-- `matrix_place(evidence)` -> `MatrixPlace` or None (a run outside any matrix): one row per configuration
-  (a spec without its seed) with its mean validation and test accuracy, and the matrix's verdict
-  (`analysis.verdict`): the configurations chosen on validation, and the questions this run competes in.
+"""What the warehouse holds about one run, for its model card: read once (`read_evidence`: the run's rows and
+those of its matrix, as `runner verdict` reads them), then pure functions over it: the accuracy with its
+Wilson interval, chance level and binomial p (`accuracy_figures`), and the run's place among its matrix's
+configurations with the matrix's verdict (`matrix_place`). An unknown or unsuccessful run is a `UserError`.
 """
 
 from __future__ import annotations

@@ -1,15 +1,7 @@
-"""The released folder's video processor, shipped as Hub remote code: frames sampled as the run was evaluated.
-
-`write_video_processor(folder, preprocessing)` writes into a model folder
-- `video_preprocessor_config.json`: `VJEPA2VideoProcessor`'s settings for the run (`model.video_processor`), plus
-  `frames_per_clip`, `frame_stride` and `auto_map` {"AutoVideoProcessor": "video_processing_vjepa_lab.
-  VJepaLabVideoProcessor"};
-- `video_processing_vjepa_lab.py`: `hub_code/` as is (transformers, numpy and the standard library only).
-
-The config keeps `video_processor_type: VJEPA2VideoProcessor`. transformers then builds the file's class when
-asked to (`trust_remote_code=True`) and, when `trust_remote_code` is not given, the built-in class without a
-prompt (a known local class makes it default to False), so plain `pipeline(..., model=FOLDER)` works as before.
-`processor_source()` is the file's text; `clip_indices` in it is the rule the Space app samples by too.
+"""The released folder's video processor, shipped as Hub remote code, so that frames are sampled as the run was
+evaluated: `video_preprocessor_config.json` (`VJEPA2VideoProcessor`'s settings plus the clip's frames, stride
+and `auto_map`) beside `hub_code/`'s file. With `trust_remote_code=True` transformers builds that processor;
+without, the built-in one from the same config, with no prompt, so plain `pipeline(..., model=FOLDER)` works.
 """
 
 from __future__ import annotations

@@ -1,18 +1,7 @@
-"""The run as a plain transformers model: merged weights, its config, its video processor, and the check.
-
-In:  a `LoadedCheckpoint` (`vjepa_core.store.checkpoint.load_checkpoint`: the base model with the run's
-     LoRA layers injected and its trained weights loaded), the model vjepa-lab itself predicts with.
-Out: - `check_releasable(loaded)`: a `UserError` naming what plain transformers cannot express (the
-       pooler reading tokens of several encoder blocks, `--feature-layers`), else nothing.
-     - `merge_lora(model)`: the same model with every LoRA layer merged into the weight it adapts, in place
-       (PEFT's own `merge()` + `get_base_layer()` per layer, the steps `merge_and_unload` runs).
-     - `release_config(model, preprocessing)`: its config plus `num_frames` (frames per clip), which the
-       video-classification pipeline reads.
-     - `video_processor(preprocessing)`: a `VJEPA2VideoProcessor` reproducing the run's evaluation
-       preprocessing (short side to crop * 256 / 224, centre crop, the recorded mean/std).
-     - `probe_clip(config, frames)` [1, T, 3, crop, crop] and `logits(model, clip)` [1, labels] in fp32:
-       what the release compares between vjepa-lab's model and the folder plain transformers loads.
-     - `save_model(model, folder, dtype)`: `save_pretrained` in fp32, fp16 or bf16 (safetensors).
+"""The run as a plain transformers model: LoRA merged into the weights it adapts, a config with `num_frames` (what
+the video-classification pipeline samples), a `VJEPA2VideoProcessor` reproducing the run's evaluation
+preprocessing, and the check: fp32 logits [1, labels] on a fixed clip [1, T, 3, crop, crop] from vjepa-lab's
+model and from the folder plain transformers loads. A run plain transformers cannot express is refused.
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
 """The Space folder: a Gradio app that runs a released model anywhere, with no vjepa-lab code.
 
-`write_space(folder, ...)` writes, beside the released model in `folder/model/`:
-- `app.py` and `decoder_errors.py`: `space_template/` as is (transformers + torchcodec + gradio; it samples
-  frames as the run was evaluated, by the model folder's own processor and `model/release.json`, and runs the
-  classifier under the engine in `model/onnx/` when there is one and onnxruntime imports, else transformers in
-  fp32);
-- `requirements.txt`: the versions the release was checked with (onnxruntime too when the Space has an engine);
-  `packages.txt`: ffmpeg (a Space's apt packages: torchcodec needs FFmpeg's shared libraries);
-- `space.json`: title, description, model folder, upload limits (`runner demo`'s defaults);
-- `README.md`: the Space card (`huggingface_hub.SpaceCard`: sdk gradio, app_file app.py, ...), saying which
-  engine the app runs;
-- `examples/`: 2-3 videos of the run's test split (`pick_examples`: distinct classes, right answers first).
+Beside the model (`model/`), `write_space` writes the app (`space_template/`: transformers, torchcodec and
+gradio, frames sampled as the run was evaluated, the classifier under the model's engine when there is one),
+the requirements it was checked with, the Space card, its upload limits (the demo's defaults) and a few of
+the run's test videos as examples.
 """
 
 from __future__ import annotations

@@ -1,18 +1,9 @@
 """`release_run(request)`: a run's checkpoint and warehouse rows -> a folder the world's tools open.
 
-Every check that can fail on bad input (unknown or unsuccessful run, no checkpoint, a model plain
-transformers cannot express, `--adapter-only` on a run without LoRA, OUT not empty) runs before anything is
-written: a `UserError`, one line, and no file. The folder is then filled under a temporary name beside OUT
-and renamed into place (`store.atomic.staged_dir`, as checkpoints are), so a full disk or a crash leaves
-nothing; before the rename, plain transformers loads the folder and its logits on a fixed clip are compared
-with vjepa-lab's own model (fp32: within `FP32_TOLERANCE`, else nothing is written).
-
-Layout of OUT: the model folder (`config.json`, `model.safetensors` or the adapter files,
-`video_preprocessor_config.json` + `video_processing_vjepa_lab.py`: the processor as remote code, see
-`hub_processor`; `release.json`, `README.md` = the model card, `confusion_matrix.png`);
-with `space`, OUT is a Space folder (`release.space`) holding the model folder as `model/`, and in it the Space's
-inference engine (`release.space_engine`: `model/onnx/`, the classifier exported for ONNX Runtime and checked
-against fp32) unless no engine keeps the answers.
+Every check that can fail on bad input runs before anything is written (a `UserError`, one line, no file). The
+folder is then filled under a temporary name and renamed into place, as checkpoints are, so that a full disk
+or a crash leaves nothing; before the rename, plain transformers loads it and its logits on a fixed clip must
+match vjepa-lab's own model (`FP32_TOLERANCE`). With `space`, OUT is a Space holding the model folder.
 """
 
 from __future__ import annotations
@@ -88,7 +79,9 @@ class ReleaseReport:
 
 
 def release_run(request: ReleaseRequest, *, say: Callable[[str], None] = lambda _: None) -> ReleaseReport:
-    """Write the release of `request.run_id` to `request.out` (see the module docstring)."""
+    """Write the release of `request.run_id` to `request.out`: the model folder (`config.json`, the weights or the
+    adapter files, the processor as remote code, `release.json`, the model card `README.md`, its confusion
+    matrix), or with `space` a Space holding it as `model/` with the Space's engine when one keeps the answers."""
     check_request(request)
     evidence = read_evidence(request.warehouse, request.run_id)
     folder = checkpoint_folder(evidence.run, request.results)

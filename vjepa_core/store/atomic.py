@@ -1,19 +1,9 @@
 """Atomic files and folders: a write lands whole under its final name, or leaves nothing behind.
 
-- `staged_file(path)`: a temporary path beside `path` for any writer (numpy, PyAV, DuckDB's COPY);
-  when the block succeeds the file is fsynced and renamed over `path` (`os.replace`), then the
-  folder is fsynced. `write_bytes` / `write_text` are the common case.
-- `staged_dir(path)`: the same for a folder (a checkpoint): filled under a temporary name, every
-  file fsynced, renamed into place (an older folder of that name is swapped out and removed).
-- On any failure, Ctrl-C included, the temporary file or folder is removed before the error
-  propagates. A failure of the disk itself (full, over quota, read-only, no permission) becomes
-  `WriteFailed`: one line naming the path and what to do.
-- Temporary names are `.<name>.tmp.<host>.<pid>.t<start ms>.<random>` (the writer's host, pid and
-  start time), so that `sweep(folder)` can remove what a writer killed with SIGKILL left, once that
-  process is gone from this machine (`vjepa_core.store.liveness`: a reused pid is another process).
-  Names from before start times were recorded, `.<name>.tmp.<host>.<pid>.<random>`, are still read.
-- `exclusive(lock_file)`: an advisory lock (flock) for work that must not run twice at once in
-  one place (generating the synthetic set); the kernel drops it when its process dies.
+A writer fills a temporary file or folder beside the target (`staged_file`, `staged_dir`), which is fsynced
+and renamed into place on success and removed on any failure, Ctrl-C included; a disk that refuses the write
+becomes `WriteFailed`, one line naming the path and what to do. Temporary names carry the writer's host, pid
+and start time, so that `sweep` can remove what a killed writer left once that process is gone.
 """
 
 from __future__ import annotations

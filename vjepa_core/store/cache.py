@@ -1,28 +1,11 @@
-"""A cache of frozen-backbone outputs, shared by runs, strategies, seeds and sweep points.
+"""A cache of frozen-encoder outputs, shared by runs, strategies, seeds and sweep points: the encoder runs once
+per video view, however many runs train on it.
 
-Layout on disk (`<results>/cache/`):
-    <group>/group.json        what every entry of the group shares (model, preprocessing, kind)
-    <group>/<entry>.npy       one view of one video: tokens [N, D] or a pooled vector [D], float16
-    <group>/<entry>.json      the entry's metadata (video, view, shape, dtype, extra such as `flipped`)
-
-`group` hashes everything that changes every entry: the encoder weights fingerprint (plus the
-pooler's for pooled vectors), model geometry, crop/resize/mean/std, frames_per_clip,
-frame_stride, encode precision and library versions. `entry` hashes the video's resolved path,
-size and mtime and the view's description (train view k under its view seed and augmentation,
-or eval clip c / crop j). A stale entry therefore has another name and is never read.
-
-Writes are atomic (`vjepa_core.store.atomic`: a temporary file, fsync, `os.replace`); the .json is
-written last and is the commit mark, and a failed write (a full disk) removes the entry's .npy
-too, so nothing half-written stays. A read that finds a missing, unparsable or mismatching file is
-a miss, and the entry is rebuilt over it. Temporary files left by a killed writer are swept when
-the group is next opened. Reads are memory-mapped. `TokenCache(None, ...)` keeps entries in
-memory instead (`ExecOptions.cache_on_disk=False`), for one run only.
-
-- `TokenCache(root, group).fetch(wanted, encode_missing=f) -> {tag: (array, meta)}`: the one call. `wanted`
-  maps a caller's tag to (video path, view description); what the cache holds is read, and
-  `f(missing tags)` yields (tag, array, meta) for the rest, each stored as it arrives. `stats` counts
-  hits and misses; `size_bytes()` the group's bytes.
-- `video_identity(path)`, `list_groups(root)`, `clear(root, older_than_seconds=)`, `directory_bytes(path)`.
+On disk, `<results>/cache/<group>/<entry>.npy` holds one view of one video (tokens [N, D] or a pooled vector
+[D], float16) and `<entry>.json` its metadata, written last as the commit mark. The group hashes everything
+that changes every entry (encoder weights, geometry, preprocessing, precision, library versions), the entry
+the video's path, size and mtime and the view, so a stale entry has another name and is never read; a
+missing or damaged one is a miss and is rebuilt. `TokenCache(None, ...)` keeps entries in memory, for one run.
 """
 
 from __future__ import annotations

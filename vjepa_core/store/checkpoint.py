@@ -1,29 +1,15 @@
-"""Checkpoints: `manifest.json` + only the trained weights, as safetensors. Never pickles.
-
-Layout of `results/checkpoints/<run_id>/`:
-- `manifest.json`: run id, strategy, base model (id, path or preset) and its fingerprint, model
-  config, labels, preprocessing, LoRA settings, metrics.
-- `trained.safetensors`: trainable non-LoRA weights (classifier; pooler; everything for full/scratch),
-  named as in the model.
-- `adapter/`: for LoRA strategies, a PEFT adapter folder (`adapter_config.json`,
-  `adapter_model.safetensors`) that plain PEFT can load too.
-`load_checkpoint(dir)` rebuilds the base model, injects the adapter, loads the weights (cast to the base
-model's dtype), and refuses a base model whose weights differ from the one the checkpoint was trained on.
-
-Weights are stored in `weights_dtype` (manifest): fp32, or half precision, which halves the files. The
-default (`checkpoint_dtype("auto", ...)`) keeps the training precision's half type for bf16/fp16 runs
-and stores pooler-sized checkpoints (frozen encoder) of fp32 runs in fp16; checkpoints holding encoder
-weights trained in fp32 stay fp32. A half-precision checkpoint reproduces the fp32 model's class
-probabilities within 1e-3 (tests/unit/test_checkpoint.py).
-
-The folder is written under a temporary name and renamed into place (`atomic.staged_dir`): a reader
-sees a whole checkpoint or none, and a failed write (a full disk) leaves nothing.
+"""Checkpoints: `results/checkpoints/<run_id>/` holds `manifest.json` (run id, strategy, base model and its
+fingerprint, config, labels, preprocessing, metrics) and only the trained weights, as safetensors (a PEFT
+adapter folder for LoRA). Never pickles. `load_checkpoint` rebuilds the base model and refuses one whose
+weights differ from those the run trained on. Weights may be stored in half precision (`checkpoint_dtype`),
+and a folder is written atomically: a reader sees a whole checkpoint or none.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,13 +21,14 @@ from safetensors.torch import load_file, save_file
 from vjepa_core import __version__
 from vjepa_core.errors import CheckpointError, UserError
 from vjepa_core.models import base_fingerprint, load_run_model
-from vjepa_core.spec import RunSpec
+from vjepa_core.models.device import DTYPES
+from vjepa_core.spec import CheckpointDtype, RunSpec
 from vjepa_core.store.atomic import staged_dir
 from vjepa_core.strategies import get_strategy
 from vjepa_core.strategies.base import ADAPTER_NAME, is_lora
 
-WEIGHT_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-CHECKPOINT_DTYPES = ("auto", *WEIGHT_DTYPES)
+CHECKPOINT_DTYPES: tuple[str, ...] = typing.get_args(CheckpointDtype)  # ExecOptions.checkpoint_dtype's choices
+WEIGHT_DTYPES = {name: DTYPES[name] for name in CHECKPOINT_DTYPES if name != "auto"}
 MANIFEST = "manifest.json"
 WEIGHTS = "trained.safetensors"
 ADAPTER_DIR = "adapter"
@@ -65,7 +52,8 @@ class LoadedCheckpoint:
 
 
 def checkpoint_dtype(choice: str, *, precision: str, frozen_encoder: bool) -> str:
-    """The dtype to store weights in: `choice`, or for "auto" see the module docstring."""
+    """The dtype to store weights in: `choice`, or for "auto" the run's half type for bf16/fp16 runs, fp16 for the
+    pooler-sized checkpoints of a frozen encoder, and fp32 for encoder weights trained in fp32."""
     if choice not in CHECKPOINT_DTYPES:
         raise UserError(f"checkpoint dtype: expected one of {', '.join(CHECKPOINT_DTYPES)}, got {choice!r}")
     if choice != "auto":

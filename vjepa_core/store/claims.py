@@ -1,23 +1,10 @@
 """Claims: which runner process trains which run, so that many processes on one warehouse train each run once.
 
-A claim is a row of the warehouse's `claims` table: run id, owner (a random id per process), host,
-pid and the pid's start time, command, matrix, strategy, claimed_at and heartbeat_at.
-
-- `Claims(store, command=...)` is this process. `claim(run_id)` is ONE write transaction (DuckDB has
-  one writer at a time, so claims from many processes are serialised) that reads the run's row and
-  its claim, then decides:
-  - `DONE`: the run succeeded already (unless `force`), or another process recorded it after this
-    one started; nothing to do.
-  - `BUSY`: a live process holds it (`Verdict.holder` says which); skip it.
-  - `CLAIMED`: it was free, or its holder is gone, and now it is ours. Gone means: on this machine,
-    no process with that pid and start time (kill -9, OOM, reboot: `vjepa_core.store.liveness`);
-    on another machine, no heartbeat for `stale_after` seconds (its pid cannot be checked from here).
-- While any claim is held, a daemon thread refreshes their heartbeat every `heartbeat` seconds.
-- `record(run_record)` writes the run's rows and releases its claim in one transaction;
-  `close()` (or leaving the `with` block, Ctrl-C and SIGTERM included) releases the rest.
-  Only SIGKILL leaves a claim behind, and the next claimer takes it over.
-
-This module imports no torch: the dashboard's Live page reads claims with `claim_alive`.
+A claim is a `claims` row (run id, owner, host, pid and its start time, heartbeat). `Claims.claim` decides in
+one write transaction whether a run is done, busy (a live holder) or now ours (free, or its holder gone: dead
+on this machine, or silent past `stale_after` on another); a heartbeat thread keeps held claims fresh, and
+`record` writes a run's rows and releases its claim together. Only SIGKILL leaves a claim behind, and the next
+claimer takes it over. Imports no torch: the dashboard's Live page reads claims.
 """
 
 from __future__ import annotations
@@ -40,7 +27,7 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 15.0
 # Another machine's claim counts as abandoned after this long without a heartbeat. Generous: a
-# heartbeat can wait up to warehouse.WRITE_TIMEOUT (120 s) for the file's lock.
+# heartbeat can wait up to locking.WRITE_TIMEOUT for the file's lock.
 STALE_AFTER_SECONDS = 300.0
 
 CLAIMED: Literal["claimed"] = "claimed"

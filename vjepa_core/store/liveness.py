@@ -1,18 +1,8 @@
-"""Is a process still running? The one rule every "is its writer / holder gone" question asks.
+"""Is a process still running? The one rule the claims, the temporary-file sweep and the dashboard ask.
 
-A pid alone does not name a process: once it exits, the kernel hands its number to the next
-process started. So a process is named by its host, pid and start time, and it is alive only if
-this machine runs a process with that pid that started at that time (within a second).
-
-- `process_started(pid) -> float | None`: the start time of process `pid` in epoch seconds; None if
-  there is none (or only a zombie); NaN if it exists but belongs to another user (start unknown).
-- `pid_alive(pid, started=None) -> bool`: process `pid` runs on this machine and, when `started` is
-  known, is the one that started then (a reused pid is not).
-- `process_gone(pid, host, started=None) -> bool`: True only if the process ran on this machine and
-  is no longer alive; another machine's process cannot be seen from here (False).
-
-Used by the claims (`vjepa_core.store.claims`), the temporary-file sweep (`vjepa_core.store.atomic`)
-and the dashboard's Live page. Imports psutil only.
+A pid alone does not name a process (the kernel reuses numbers), so a process is named by host, pid and start
+time, and is alive only if this machine runs a process with that pid that started then. Another machine's
+process cannot be seen from here. Imports psutil only.
 """
 
 from __future__ import annotations

@@ -1,20 +1,9 @@
 """The warehouse file's lock-and-retry protocol: short connections that wait their turn.
 
-DuckDB locks a file per process: one read-write process or any number of read-only ones, never
-both at once. So every connection is short-lived (open, work, close), and opening one retries
-DuckDB's lock-conflict errors (and only those) with jittered exponential backoff up to a deadline,
-then raises `WarehouseBusy`, a UserError naming the path and the PID holding the lock. A reader
-therefore waits for at most one write (tens of milliseconds) and the writer for the readers'
-queries. A writer that has to wait raises a flag beside the file so that new readers give way to
-it for a while. Within a process, writes take turns (a lock), since the claims' heartbeat thread
-writes too. A disk that refuses a write (full, read-only) raises `WriteFailed`: one line naming the
-file and the remedy.
-
-- `open_read(path, timeout=) -> Connection`: a read-only connection; never creates the file.
-- `write_connection(path, timeout=)`: a read-write connection (context manager), one per process at
-  a time; only `vjepa_core.store.warehouse.Warehouse` opens one.
-- `transaction(conn)`: commit on success, roll back on any error.
-- `WarehouseBusy`, `READ_TIMEOUT`, `WRITE_TIMEOUT`, `Connection`.
+DuckDB locks a file per process (one writer or many readers, never both), so every connection is short-lived,
+and opening one retries lock conflicts with jittered backoff up to a deadline, then raises `WarehouseBusy`
+naming the path and the pid holding it. A waiting writer raises a flag beside the file so that new readers
+give way to it; within a process, writes take turns. Only `Warehouse` opens a read-write connection.
 """
 
 from __future__ import annotations
@@ -34,8 +23,8 @@ from vjepa_core.errors import UserError
 from vjepa_core.paths import WAREHOUSE_ENV
 from vjepa_core.store.atomic import storage_failure
 
-# A write holds the lock for tens of milliseconds, so a reader that waits 15 s has met something
-# else (a DuckDB shell left open). The writer waits far longer: giving up loses a finished run.
+# A write holds the lock briefly, so a reader that waits READ_TIMEOUT has met something else (a DuckDB
+# shell left open). The writer waits far longer: giving up loses a finished run.
 READ_TIMEOUT = 15.0
 WRITE_TIMEOUT = 120.0
 _FIRST_RETRY = 0.002

@@ -1,13 +1,7 @@
-"""One matrix's results, read back for its verdict (`runner verdict`, the matrix summary, the dashboard).
-
-- `find_matrix(path, wanted=None) -> dict`: the `matrices` row named by an id, a unique id prefix or a name
-  (a matrix or a sweep; the newest of that name), or the newest matrix when `wanted` is None. An unknown
-  name, an ambiguous prefix or a warehouse without matrices is a `UserError` naming what there is.
-- `matrix_run_ids(path, matrix) -> [run_id]`: the runs of a matrix as it recorded them (phase 2 included; a run
-  another matrix ran first keeps that matrix's `matrix_id`, so `runs.matrix_id` alone would miss it).
-- `scored_runs(path, run_ids) -> (runs, predictions)`: those `runs` rows and their test predictions, from one
-  read-only snapshot; what `vjepa_core.analysis.verdict.matrix_verdicts` takes.
-Read-only: nothing here writes, migrates or creates the file.
+"""One matrix's results, read back for its verdict (`runner verdict`, the matrix summary, the dashboard): the
+matrix row by id, prefix or name, the run ids it recorded (a run another matrix ran first included), and
+`scored_runs(path, run_ids) -> (runs, predictions)` from one read-only snapshot, what
+`vjepa_core.analysis.verdict.matrix_verdicts` takes. Nothing here writes.
 """
 
 from __future__ import annotations

@@ -1,15 +1,8 @@
 """Rows in and out of the warehouse: Python dicts -> Arrow tables typed like the columns, and back.
 
-Values in: JSON columns take dicts/lists/numbers (serialised here, NaN -> null) or JSON text;
-TIMESTAMP columns take datetimes (naive = local time, as `datetime.now()` gives), ISO strings or
-epoch seconds, and store naive UTC; paths and numpy scalars are accepted; a key that is not a
-column is a ValueError. Values out: DataFrames keep JSON as text; `decode_json` decodes it.
-
-- `arrow_rows(table, rows) -> pa.Table`: validated and typed before any file is opened.
-- `owned(row, run_id, table, key=) -> row`: a child row stamped with (and checked against) its run.
-- `insert(conn, table, rows, on_conflict=)`: one INSERT ... SELECT from the Arrow table.
-- `records(result) -> [dict]`, `decode_json(table, record) -> dict`: query results as dicts.
-- `vector_column(vectors [rows, D] float32) -> list<float> column` (DuckDB's FLOAT[]).
+Rows are validated and typed before any file is opened (a key that is not a column is a ValueError; JSON
+columns take dicts or text, timestamps are stored as naive UTC), then inserted with one INSERT ... SELECT;
+query results come back as dicts or DataFrames, JSON kept as text until `decode_json`.
 """
 
 from __future__ import annotations

@@ -1,16 +1,6 @@
-"""The warehouse's schema: its tables, its version, and the steps that upgrade an older file.
-
-The schema is `vjepa_core/store/schema.sql` (package data), applied on the first write; an older
-file is upgraded step by step by `migrate` (each step one transaction); a file newer than this code
-is a `UserError` asking to upgrade vjepa-lab.
-
-- `SCHEMA_VERSION`, `MIGRATIONS` (MIGRATIONS[n] brings a version-n file to n + 1).
-- `RUN_TABLES` (a run's rows, replaced together), `PRETRAIN_TABLES`, `TABLES` (what `export` writes),
-  `EMBEDDING_KEY`, and the values some columns take: `RUN_STATUSES`, `ERROR_KINDS`, `MATRIX_STATUSES`.
-- `schema_sql() -> str`, `catalog() -> {table: {column: DuckDB type}}`.
-- `migrate(conn) -> old version`: create or upgrade the read-write `conn`'s file.
-- `stored_version(conn) -> int` (0: no vjepa-lab schema), `check_readable(conn, path)`: raises
-  `SchemaOutdated` for an older file (any write upgrades it), a `UserError` for a newer or foreign one.
+"""The warehouse's schema: its tables (`schema.sql`, package data), its version, and the steps that upgrade an
+older file. The first write applies the schema; `migrate` upgrades an older file one version at a time, each
+step one transaction; a file newer than this code is a `UserError` asking to upgrade vjepa-lab.
 """
 
 from __future__ import annotations

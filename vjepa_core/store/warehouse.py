@@ -1,29 +1,10 @@
 """The DuckDB warehouse's front door: every run's result rows in one file, written by one process at a time.
 
-Contract (DESIGN.md, "Warehouse (DuckDB) contract"):
-- Tables `runs`, `epochs`, `class_metrics`, `confusion`, `predictions`, `matrices`, `claims`
-  (which process trains which run: `vjepa_core.store.claims`), `embeddings` (`runner embed`'s
-  vectors) and `embedding_skips` (the files it could not embed), `pretrain_runs` and `pretrain_epochs`
-  (`runner pretrain`: one row per run, collapse diagnostics per epoch), plus `meta` holding
-  `schema_version` (`vjepa_core.store.schema`: the schema, its version and migrations).
-- `Warehouse` is the file's only writer: no other module opens a read-write connection
-  (`vjepa_core.store.locking`, the lock-and-retry protocol, is used for writing only from here).
-  `Warehouse.write_run(RunRecord)` replaces every row of one run_id, in every table, in ONE
-  transaction: a reader sees the old run or the new one, never a mix, and an error or a crash
-  mid-write leaves the previous state. Rows are validated and converted to Arrow
-  (`vjepa_core.store.rows`) before the file is opened, then inserted with one INSERT ... SELECT per
-  table. Given the owner of the run's claim, the same transaction releases it. `write_transaction()`
-  is that one path for the other store modules (claims). `write_pretrain` replaces a pretraining
-  run's rows, `write_embeddings` upserts vectors (and records the files skipped, `embedding_skips`),
-  `upsert_matrix` keeps a matrix's row current, each in one transaction; every write first brings an
-  older file up to date (`migrate`).
-- Reads: `completed_run_ids`, `get_run` (id or unique prefix), `runs`, `table`, `pretrain_table`,
-  `claims`, `matrices`, `matrix`, `embeddings`, `embedding_skips`, `export` (every table as csv/parquet,
-  all or nothing).
-  The dicts of `get_run` and `matrix` decode JSON columns; DataFrames keep them as text.
-- Outside the class, for readers that never write (the dashboard, the demo):
-  `read_connection(path)`, one consistent read-only snapshot of an up-to-date file (keep the block
-  short, because the writer waits while one is open), and `schema_version(path)`.
+`Warehouse` is the file's only writer (docs/architecture.md, "Contracts"). Each write replaces what it owns in
+ONE transaction (a run's rows in every table, with its claim released; a pretraining run; embeddings; a
+matrix row), so that a reader sees the old state or the new one, never a mix, and a crash mid-write leaves
+the previous state; every write first brings an older file up to date. Readers that never write (the
+dashboard, the demo) take one consistent read-only snapshot with `read_connection`.
 """
 
 from __future__ import annotations

@@ -1,15 +1,9 @@
-"""One experiment end to end: spec -> data -> model -> strategy -> fit -> metrics -> checkpoint -> record.
+"""One experiment end to end: spec -> data -> model -> strategy -> fit -> metrics -> checkpoint -> `RunRecord`.
 
-- `prepare_data(spec, results, options)` -> `PreparedData`: the dataset found, probed and split (all a
-  run's bad input shows here); a matrix prepares it once for all its runs.
-- `run_experiment(spec, paths, options)` returns a `RunRecord` (the warehouse rows of the run) and
-  writes nothing to the warehouse itself: the caller (the runner's driver) is the only writer, which
-  keeps remote executors simple. `failed_run_record` builds the row of a run that raised.
-- `run_experiments(specs, ...)` trains the runs of one `training.joint.joint_groups` group side by side
-  over one pass of the cached tokens (a sweep's lr x weight decay grid): the same records as one run at
-  a time.
-- `preprocessing(spec, crop_size)`, `measure_inference_ms(...)`: what a checkpoint's manifest and a
-  run's row record of how the model reads a video and how fast it answers.
+A run returns its warehouse rows and writes none: the caller (the runner's driver) is the warehouse's only
+writer, which keeps remote executors simple. `prepare_data` finds, probes and splits the data once (every bad
+input shows there), and `run_experiments` trains a joint group (`training.joint`) side by side over one pass of
+the cached tokens, with the same records as one run at a time.
 """
 
 from __future__ import annotations

@@ -1,19 +1,10 @@
 """What the trainable part of a model eats: pixel clips, or cached frozen-encoder outputs.
 
-A feed gives the training loop batches (inputs, labels [B], video indices [B]) and a
-`forward(model, inputs) -> logits [B, classes]`; the loop cannot tell the two apart.
-- `PixelFeed`: clips [B, T, 3, crop, crop] decoded every step; forward = the whole model.
-- `TokenFeed`: the frozen encoder runs at most once per (video, view) ever: its outputs live in a
-  `TokenCache` (disk, shared across runs, or memory). Inputs are tokens [B, N, D] (N counts the
-  tokens of every feature layer, `models.layers`; forward = pooler + classifier), or pooled vectors
-  [B, D] when the pooler is frozen too (forward = classifier; pooled vectors are computed from the
-  cached tokens, so `head` and the other strategies share one encoder pass). Training draws one of
-  `train_views` cached augmented views per video per epoch, so augmentation survives caching;
-  evaluation views are fixed.
-
-Filling the cache is one `TokenCache.fetch` per cache (tokens, and pooled vectors): it returns what
-the cache holds and hands the missing views back to be made, each video decoded once for all of them
-(in DataLoader workers) and encoded in batches of `encode_batch_size` clips under autocast.
+A feed gives the loop batches (inputs, labels [B], video indices [B]) and `forward(model, inputs) -> logits
+[B, classes]`, so the loop cannot tell them apart. `PixelFeed` decodes clips [B, T, 3, crop, crop] every step.
+`TokenFeed` runs the frozen encoder at most once per (video, view) ever, its tokens [B, N, D] (or pooled vectors
+[B, D] when the pooler is frozen too) kept in a `TokenCache`; training draws one of `train_views` cached
+augmented views per video per epoch, so augmentation survives caching.
 """
 
 from __future__ import annotations

@@ -1,12 +1,6 @@
-"""Which runs may train side by side on one pass of the cached tokens: the policy the matrix driver groups by.
-
-Runs trained together may differ in the spec fields declared `per_run` (`vjepa_core.spec.PER_RUN_FIELDS`:
-how each optimises, what trains); everything else (data, model, probe recipe, frames, views, seed, batch
-size, precision) makes the shared batches.
-
-- `joinable(spec, options)`: can this run share a pass at all (frozen encoder, token cache on)?
-- `joint_key(spec)`: runs with equal keys see the same batches.
-- `joint_groups(specs, options)`: `specs` cut into the groups `training.experiment.run_experiments` trains.
+"""Which runs may train side by side on one pass of the cached tokens, the policy the matrix driver groups by:
+runs may differ only in fields declared `per_run` (how each optimises, what trains); everything else (data,
+model, frames, views, seed, batch size, precision) makes the shared batches, and the token cache must be on.
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
-"""A V-JEPA 2 video processor that samples frames as the run was evaluated: transformers, numpy and the
-standard library only.
-
-Written by vjepa-lab's `runner release` into the model folder, beside `video_preprocessor_config.json`, whose
-`auto_map` names `VJepaLabVideoProcessor`. `pipeline("video-classification", model=FOLDER,
-trust_remote_code=True)` and `AutoVideoProcessor.from_pretrained(FOLDER, trust_remote_code=True)` load it;
-without `trust_remote_code` transformers loads the plain `VJEPA2VideoProcessor` from the same file, which
-spreads `num_frames` frames over the whole video.
-
-In:  a video (a file the pipeline decodes, or frames [T, H, W, 3] / [T, 3, H, W] with `do_sample_frames=True`).
-Out: `pixel_values_videos` [1, frames_per_clip, 3, crop, crop]: the centred clip of `frames_per_clip` frames
-     `frame_stride` frames apart (a video shorter than the clip repeats its last frame), resized, centre
-     cropped and normalised exactly as `VJEPA2VideoProcessor` does.
+"""A V-JEPA 2 video processor that samples frames as the run was evaluated (transformers, numpy and the standard
+library only), written by vjepa-lab's `runner release` beside the `video_preprocessor_config.json` that names it;
+`trust_remote_code=True` loads it, and without it transformers' plain `VJEPA2VideoProcessor` spreads
+`num_frames` over the whole video instead. A video (a file, or frames with `do_sample_frames=True`) ->
+`pixel_values_videos` [1, frames_per_clip, 3, crop, crop]: the centred clip, `frame_stride` frames apart,
+preprocessed exactly as `VJEPA2VideoProcessor` does.
 """
 
 from __future__ import annotations

@@ -1,22 +1,12 @@
-"""A Gradio app for one V-JEPA 2 video classifier, written by vjepa-lab's `runner release --space`.
+"""A Gradio app for one V-JEPA 2 video classifier, written by vjepa-lab's `runner release --space`; it imports no
+vjepa-lab code. `pip install -r requirements.txt && python app.py [--host H] [--port P]` (and FFmpeg's shared
+libraries, which a Hugging Face Space installs from packages.txt).
 
-`pip install -r requirements.txt && python app.py [--host H] [--port P]` is all it needs (FFmpeg's shared
-libraries too: `apt-get install ffmpeg`; a Hugging Face Space installs them from packages.txt). It imports
-no vjepa-lab code: torchcodec decodes the video, the frames are chosen as the run was evaluated (the model's
-own processor, `model/video_processing_vjepa_lab.py`: centred clips of F frames every S frames;
-`model/release.json`: how many clips and crops, whose softmax is averaged), so it answers as `runner predict`
-did on the machine that trained the model.
-
-The classifier (views [B, T, 3, crop, crop] -> logits [B, labels]) runs under one of two engines, named on the
-page after each answer:
-- the ONNX graph in `model/onnx/` (`engine.json` names it and its input) with onnxruntime on the CPU, when the
-  release wrote one (checked there against fp32 on probe clips, to keep probabilities within 0.02) and
-  onnxruntime imports;
-- else `model/` with transformers in fp32.
-
-Scripts call it with gradio_client: `Client(url).predict(handle_file("clip.mp4"), api_name="/classify")`
-returns {label: probability} for every label. A video that is not readable, too big, too long or too short
-gets a one-line message; the app keeps serving.
+Frames are chosen as the run was evaluated (the model folder's own processor and `model/release.json`), so it
+answers as `runner predict` did; the classifier (views [B, T, 3, crop, crop] -> logits [B, labels]) runs under
+the ONNX graph in `model/onnx/` when the release wrote one and onnxruntime imports, else transformers in fp32,
+and the page names which. `Client(url).predict(handle_file("clip.mp4"), api_name="/classify")` returns
+{label: probability}; a bad video gets a one-line message and the app keeps serving.
 """
 
 from __future__ import annotations
@@ -78,7 +68,7 @@ def onnx_logits(folder: Path) -> tuple[Logits, str] | None:
 def transformers_logits(folder: Path) -> tuple[Logits, str]:
     """`folder` with transformers in its stored dtype (fp32 unless released smaller)."""
     # Subnormal floats (small models meet them) run in microcode on x86 CPUs. Flushing them to zero, as onnxruntime
-    # does, left a trained tiny-jepa run's logits bit-identical on its 54 test videos (vjepa-lab's measurement).
+    # does, leaves the logits as they were (vjepa-lab's release benchmarks hold the check).
     torch.set_flush_denormal(True)
     # trust_remote_code: a V-JEPA 2.1 folder carries its model code (modeling_vjepa_lab.py); a V-JEPA 2 one has none
     model = AutoModelForVideoClassification.from_pretrained(folder, trust_remote_code=True).eval()

@@ -1,14 +1,9 @@
 """The matrix driver: plans a matrix's runs, claims each before it trains, and records each as it finishes.
 
-`run_matrix` records a matrix in the warehouse (its row, and each run as it finishes) through
-`vjepa_core.store.warehouse.Warehouse`, the file's only writer. It claims a run (`vjepa_core.store.claims`)
-only when the executor has a free slot for it, so several runner processes on one warehouse (the same matrix,
-or overlapping ones) share the work: a run another live process trains is skipped ("running
-elsewhere", looked at once more when the rest is done), one whose process is gone is taken over.
-Each record is written, and its claim released, in one transaction as it arrives; no connection is
-held while a run trains, so the dashboard can read at any moment and sees each run whole or not at
-all. A killed driver (even `kill -9`) loses at most the runs in flight; starting it again skips
-every run_id that already succeeded and takes over the dead process's claims.
+It claims a run only when the executor has a slot for it, so that several runner processes on one warehouse
+share the work (a run a live process trains is skipped, one whose process is gone is taken over), and writes
+each record with its claim released in one transaction as it arrives, holding no connection while a run
+trains. A killed driver loses at most the runs in flight; started again, it skips every run that succeeded.
 """
 
 from __future__ import annotations
@@ -23,8 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from runner.executors import Executor
-from runner.matrix import MatrixSpec, data_key
+from runner.orchestration.executors import Executor
+from runner.orchestration.matrix import MatrixSpec, data_key
 from vjepa_core.models import check_run_model
 from vjepa_core.progress import progress_bar
 from vjepa_core.spec import ExecOptions, RunSpec

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +16,11 @@ from vjepa_core.spec import ExecOptions
 
 @app.command()
 @user_errors
-@with_exec_options
+@with_exec_options("cache")
 @with_spec_options
 def run(
     config: Path | None = ConfigOption,
     force: bool = typer.Option(False, "--force", help="Run again even if this exact spec already succeeded."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Run the frozen encoder every step (slow; "
-                                  "for checking the cache)."),
     warehouse: Path | None = WarehouseOption,
     results: Path | None = ResultsOption,
     execution: ExecOptions | None = None,
@@ -33,14 +30,14 @@ def run(
 
     Example: runner run --data synthetic --strategy lora --model tiny --epochs 2
     """
-    from runner.execute import execute_one
+    from runner.orchestration.execute import execute_one
     from vjepa_core.store.claims import RunningElsewhere
     from vjepa_core.store.warehouse import Warehouse
 
     spec = build_spec(config, overrides or {})
-    options = dataclasses.replace(execution or exec_options(), cache=not no_cache)
     try:
-        record = execute_one(spec, results_path(results), warehouse_path(warehouse), options, force=force)
+        record = execute_one(spec, results_path(results), warehouse_path(warehouse), execution or exec_options(),
+                             force=force)
     except RunningElsewhere as skipped:  # not an error: the run is in good hands
         typer.echo(str(skipped))
         return

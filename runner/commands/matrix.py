@@ -49,7 +49,6 @@ class Launch:
     ray_address: str | None
     gpus_per_run: float
     cpus_per_run: float
-    joint: int
 
 
 LAUNCH_PARAMETERS = [
@@ -68,12 +67,6 @@ LAUNCH_PARAMETERS = [
                                                 "(num_gpus).")),
     keyword("cpus_per_run", float, typer.Option(1.0, "--cpus-per-run", help="CPUs each Ray task reserves "
                                                 "(num_cpus).")),
-    keyword("joint", int, typer.Option(ExecOptions.joint, "--joint", help="Train up to this many runs side by side "
-                                       "on one pass of the cached encoder tokens when they differ only in how they "
-                                       "optimise or what trains (lr, weight decay, epochs, LoRA settings, a "
-                                       "frozen-encoder strategy): one model load, each batch read once. Each stays "
-                                       "its own run, with the id and results it has alone. 1 = one at a time. "
-                                       "Memory grows with it: each run keeps its own pooler, head and optimizer.")),
 ]
 with_launch_options = option_group(LAUNCH_PARAMETERS, Launch, "launch")
 
@@ -81,7 +74,7 @@ with_launch_options = option_group(LAUNCH_PARAMETERS, Launch, "launch")
 @app.command("run-matrix")
 @user_errors
 @with_launch_options
-@with_exec_options
+@with_exec_options("joint")
 @with_spec_options
 def run_matrix_cmd(
     spec: Path | None = SpecArgument,
@@ -98,7 +91,7 @@ def run_matrix_cmd(
 
     Example: runner run-matrix experiments/strategies.yaml --data /videos/ucf101_subset
     """
-    from runner.matrix import load_matrix
+    from runner.orchestration.matrix import load_matrix
 
     matrix = load_matrix(spec, overrides)
     _run(matrix, launch, execution, warehouse=warehouse, results=results)
@@ -107,7 +100,7 @@ def run_matrix_cmd(
 @app.command()
 @user_errors
 @with_launch_options
-@with_exec_options
+@with_exec_options("joint")
 @with_spec_options
 def sweep(
     spec: Path = typer.Argument(..., help="Sweep spec YAML: axes over lr, lora_rank, ... and a phase2 block."),
@@ -123,7 +116,7 @@ def sweep(
 
     Example: runner sweep experiments/lora_sweep.yaml --top-k 2
     """
-    from runner.matrix import load_matrix
+    from runner.orchestration.matrix import load_matrix
 
     matrix = load_matrix(spec, overrides)
     if top_k is not None:
@@ -212,14 +205,12 @@ def _side(store: Any, runs: pd.DataFrame, given: str) -> _Side:
 
 def _run(matrix: Any, launch: Launch | None, execution: ExecOptions | None, *, warehouse: Path | None,
          results: Path | None, command: str = "run-matrix") -> None:
-    from runner.driver import DriveOptions, run_matrix
-    from runner.executors import check_executor, make_executor
+    from runner.orchestration.driver import DriveOptions, run_matrix
+    from runner.orchestration.executors import check_executor, make_executor
 
     assert launch is not None, "with_launch_options passes it"
     results, warehouse = results_path(results), warehouse_path(warehouse)
-    if launch.joint < 1:
-        fail(f"--joint must be at least 1 (1 = every run alone), got {launch.joint}")
-    options = dataclasses.replace(execution or exec_options(), joint=launch.joint)
+    options = execution or exec_options()
     if launch.dry_run:
         _print_plan(matrix, warehouse)
         return
@@ -258,8 +249,8 @@ def _lora_cell(spec: Any) -> str:
 
 
 def _print_summary(matrix: Any, outcome: Any, warehouse: Path) -> None:
-    from runner.matrix import summary_frame
-    from runner.verdict_cmd import verdict_lines
+    from runner.commands.verdict import verdict_lines
+    from runner.orchestration.matrix import summary_frame
     from vjepa_core.store.warehouse import Warehouse
 
     store = Warehouse(warehouse)

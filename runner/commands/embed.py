@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from runner.app import DecoderOption, DeviceOption, EngineOption, QuietOption, WorkersOption, app
+from runner.app import EngineOption, app, exec_flag
 from runner.bulk import VIDEO_SET_HELP, Tally, read_videos
 from runner.options import ResultsOption, WarehouseOption, progress_enabled, user_errors
 from vjepa_core.errors import UserError
@@ -33,13 +33,13 @@ def embed(
     batch_size: int = typer.Option(8, "--batch-size", help="Clips per encoder call."),
     out: Path | None = typer.Option(None, "--out", "-o", show_default="<results>/embeddings/<fingerprint>.parquet",
                                     help="Parquet file to write."),
-    device: str = DeviceOption,
+    device: str = exec_flag("device"),
     engine: str = EngineOption,
-    decoder: str = DecoderOption,
-    workers: int | None = WorkersOption,
+    decoder: str = exec_flag("decoder"),
+    workers: int | None = exec_flag("num_workers"),
     warehouse: Path | None = WarehouseOption,
     results: Path | None = ResultsOption,
-    quiet: bool = QuietOption,
+    quiet: bool = exec_flag("progress"),
 ) -> None:
     """Embed every video of a set with the frozen encoder (mean-pooled tokens) or a checkpoint's pooler.
 

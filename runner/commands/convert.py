@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from runner.app import QuietOption, app, console
+from runner.app import app, console, exec_flag
 from runner.options import fail, progress_enabled, stdout_console, user_errors
 
 
@@ -21,7 +21,7 @@ def convert(
                                      "release and no params-pretrain.yaml beside the checkpoint."),
     crop_size: int | None = typer.Option(None, "--crop-size", min=1, help="Input resolution in px (default: the "
                                          "file's, else 384 for V-JEPA 2.1 and 256 for V-JEPA 2)."),
-    quiet: bool = QuietOption,
+    quiet: bool = exec_flag("progress"),
 ) -> None:
     """Convert an official V-JEPA 2 or 2.1 encoder checkpoint into a standard save_pretrained folder.
 

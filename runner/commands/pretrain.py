@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from runner.app import DecoderOption, DeviceOption, QuietOption, app
+from runner.app import app, exec_flag
 from runner.bulk import Tally
 from runner.options import (
     ResultsOption,
@@ -41,13 +41,12 @@ with_pretrain_options = option_group(spec_parameters(PretrainSpec, panel="Pretra
 def pretrain(
     force: bool = typer.Option(False, "--force", help="Start again from scratch even if this run finished or has "
                                "saved epochs."),
-    device: str = DeviceOption,
-    decoder: str = DecoderOption,
-    workers: int = typer.Option(0, "--workers", help="DataLoader worker processes decoding clips (0 = in the main "
-                                "process)."),
+    device: str = exec_flag("device"),
+    decoder: str = exec_flag("decoder"),
+    workers: int = exec_flag("num_workers", num_workers=0),
     warehouse: Path | None = WarehouseOption,
     results: Path | None = ResultsOption,
-    quiet: bool = QuietOption,
+    quiet: bool = exec_flag("progress"),
     overrides: dict[str, Any] | None = None,
 ) -> None:
     """Pretrain a V-JEPA 2 encoder on unlabelled videos with its own objective (masked latent prediction).

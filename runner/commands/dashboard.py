@@ -19,7 +19,7 @@ from runner.app import app
 from runner.options import WarehouseOption, fail, user_errors
 from vjepa_core.paths import WAREHOUSE_ENV, warehouse_path
 
-APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 # Waits for the server to accept connections, then opens the page: streamlit's own opener needs a
 # non-headless server, which first asks for an e-mail address on the terminal.
 OPENER = """

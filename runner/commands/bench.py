@@ -1,8 +1,8 @@
 """`runner bench`: the naive loop vs the cached matrix, with the measured lower bound; or (`--sweep`) a
 probe sweep's runs one at a time vs side by side on one pass of the cached tokens; or (`--inference`) the
-inference engines against fp32 eager (`runner.bench_inference`).
+inference engines against fp32 eager (`runner.bench.inference`).
 
-The measuring code is `runner.bench_matrix` and `runner.bench_joint` (workloads of this command, so they
+The measuring code is `runner.bench.matrix` and `runner.bench.joint` (workloads of this command, so they
 ship with it; the `benchmarks/` folder of a checkout holds the figures that need a harness); this command
 parses flags and renders their dicts.
 """
@@ -18,7 +18,7 @@ import typer
 from rich.table import Table
 
 from runner.app import app
-from runner.bench_inference import DEFAULT_ENGINES, bench_inference
+from runner.bench.inference import DEFAULT_ENGINES, bench_inference
 from runner.options import fail, stdout_console, user_errors
 
 
@@ -75,7 +75,7 @@ def bench(
     With --inference: inference engines (runner predict --engine) against fp32 eager on one model.
     Example: runner bench --inference --model /path/to/save_pretrained --engines fp32,auto --batches 1
     """
-    from runner.bench_matrix import Workload, run_bench
+    from runner.bench.matrix import Workload, run_bench
     from vjepa_core.strategies import STRATEGIES
     from vjepa_core.training.features import default_workers
 
@@ -145,7 +145,7 @@ def print_bench(result: dict[str, Any]) -> None:
 
 def _bench_sweep(runs: int, feature_layers: str, model: str, classes: int, eval_per_class: int,
                  workers: int | None, as_json: bool, work_dir: Path | None, **sizes: int) -> None:
-    from runner.bench_joint import LRS, WEIGHT_DECAYS, SweepWorkload, run_sweep_bench
+    from runner.bench.joint import LRS, WEIGHT_DECAYS, SweepWorkload, run_sweep_bench
     from vjepa_core.spec import RunSpec
 
     if not 1 <= runs <= len(LRS) * len(WEIGHT_DECAYS):

@@ -1,6 +1,6 @@
 """`runner bench --inference`: every inference engine against fp32 eager, side by side in one process.
 
-The measuring code is `vjepa_core.inference.engine_bench`; this module picks the model (a preset, a
+The measuring code is `runner.bench.engines`; this module picks the model (a preset, a
 save_pretrained folder, or a trained checkpoint's classifier), checks the flags and renders the figures as a
 table or one JSON object.
 """
@@ -23,7 +23,7 @@ DEFAULT_ENGINES = "fp32,auto,torch-int8,ort-fp32,ort-int8,openvino-fp32,openvino
 
 def bench_inference(*, model: str | None, checkpoint: Path | None, engines: str, batches: str, rounds: int,
                     clips: int, frames: int | None, peak_rss: bool, as_json: bool, quiet: bool) -> None:
-    from vjepa_core.inference.engine_bench import ModelSource, bench_engines
+    from runner.bench.engines import ModelSource, bench_engines
     from vjepa_core.inference.engines import engine_names
 
     names = _names(engines, engine_names())

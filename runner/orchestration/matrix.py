@@ -1,27 +1,9 @@
 """Matrix specs: base run settings plus axes, validated up front and expanded into `RunSpec`s.
 
-A matrix spec is a mapping (a YAML file; the built-in study is `runner/default_study.yaml`), documented
-in experiments/README.md:
-
-    name: strategies                      # optional; default: the file's stem
-    description: ...                      # optional, free text
-    base: {RunSpec field: value}          # laid over the RunSpec defaults
-    axes: {field: [values]}               # cartesian product; or a LIST of such grids (their union)
-    include: [{field: value}]             # extra single runs laid over base
-    exclude: [{field: value}]             # drop expanded runs that match every pair
-    phase2: {top_k: 3, by: best_val_acc, set: {videos_per_class: 16, seeds: [0, 1, 2]}}
-
-Axis names are RunSpec fields, the plural aliases `strategies` and `seeds`, or the derived
-`lora_alpha_ratio` (lora_alpha = ratio x lora_rank, the original study's "alpha = 2 x rank").
-Every expanded run is built with `RunSpec.from_dict`, so errors name the field; any problem is a
-`UserError` raised before anything runs.
-
-`MatrixSpec.runs` is the phase-1 plan: deduplicated by run_id and grouped by data setting so that
-`prepare_data` runs once per group. `matrix_id` is a hash of the name, the sorted phase-1 run ids
-and the phase-2 block: the same study always has the same id. `phase2_runs(results)` picks the
-top-k configurations (a configuration = a run spec without its seed) by mean validation accuracy
-and lays `set` over them. `summary_frame(runs)` is the matrix summary: one row per configuration
-(`vjepa_core.analysis.configurations`, the grouping the dashboard and `runner compare` use too).
+A matrix spec is a YAML mapping (`name`, `base`, `axes`, `include`, `exclude`, `phase2`; experiments/README.md
+documents it, `default_study.yaml` is the built-in study). Every expanded run is built with
+`RunSpec.from_dict`, so any problem is a `UserError` naming the field before anything runs. `matrix_id` hashes
+the name, the phase-1 run ids and the phase-2 block, so the same study always has the same id.
 """
 
 from __future__ import annotations

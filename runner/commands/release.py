@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from runner.app import QuietOption, app, console, existing_warehouse
+from runner.app import app, console, exec_flag, existing_warehouse
 from runner.options import ResultsOption, WarehouseOption, fail, progress_enabled, stdout_console, user_errors
 from vjepa_core.paths import results_path
 
@@ -28,7 +28,7 @@ def release(
     force: bool = typer.Option(False, "--force", help="Replace an earlier release in OUT."),
     warehouse: Path | None = WarehouseOption,
     results: Path | None = ResultsOption,
-    quiet: bool = QuietOption,
+    quiet: bool = exec_flag("progress"),
 ) -> None:
     """Release a run as a standalone transformers folder with a model card generated from the warehouse.
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from runner.app import DecoderOption, DeviceOption, EngineOption, QuietOption, app
+from runner.app import EngineOption, app, exec_flag
 from runner.bulk import VIDEO_SET_HELP, Tally
 from runner.options import progress_enabled, user_errors
 from vjepa_core.errors import UserError
@@ -32,9 +32,9 @@ def predict(
     batch_size: int = typer.Option(8, "--batch-size", help="Views per model call (windows)."),
     model: str | None = typer.Option(None, help="Load the checkpoint onto this base model instead of the "
                                      "one in its manifest (must have the same weights)."),
-    device: str = DeviceOption,
+    device: str = exec_flag("device"),
     engine: str = EngineOption,
-    decoder: str = DecoderOption,
+    decoder: str = exec_flag("decoder"),
     results: Path | None = typer.Option(None, "--results", envvar=RESULTS_ENV,
                                         show_default="the checkpoint's results folder",
                                         help="Results folder whose engines/ keeps prepared engines."),
@@ -42,7 +42,7 @@ def predict(
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV: a header, then one row per video (or window)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Also write every row to this .csv or .json file, "
                                     "once all videos are done (written atomically)."),
-    quiet: bool = QuietOption,
+    quiet: bool = exec_flag("progress"),
 ) -> None:
     """Classify videos with a saved checkpoint and print the top-k labels.
 

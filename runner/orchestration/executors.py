@@ -1,14 +1,9 @@
-"""Where a matrix's runs execute: this process, or Ray tasks.
+"""Where a matrix's runs execute: this process (`LocalExecutor`) or Ray tasks (`RayExecutor`).
 
-Executors share one interface: `submit(group, data)` for a group of runs trained side by side
-(`vjepa_core.training.joint.joint_groups`; most groups hold one run), then `next_completed()`
-returns the `(spec, RunRecord)` pairs of the next group to finish; `capacity` is how many groups they
-can train at once, so the driver claims runs only when a slot is free for them
-(`vjepa_core.store.claims`). They never touch the warehouse: the driver (`runner.driver.run_matrix`)
-records what they return.
-
-`LocalExecutor` runs lazily, one group at a time, inside `next_completed()`; `RayExecutor` sends each
-group to a Ray task (`num_gpus=gpus_per_run`) that calls `run_group_and_catch` and returns the records.
+An executor takes a group of runs trained side by side (`submit`) and hands back the `(spec, RunRecord)` pairs
+of the next group to finish (`next_completed`); `capacity` says how many groups it trains at once, so that the
+driver claims runs only when a slot is free. Executors never touch the warehouse: the driver records what
+they return.
 """
 
 from __future__ import annotations
@@ -20,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from runner.execute import run_group_and_catch
+from runner.orchestration.execute import run_group_and_catch
 from vjepa_core.errors import UserError
 from vjepa_core.paths import PACKAGE_PARENT
 from vjepa_core.spec import ExecOptions, RunSpec
