@@ -23,9 +23,9 @@ from transformers import VJEPA2Config, VJEPA2ForVideoClassification
 from transformers.utils import logging as hf_logging
 
 from vjepa_core.errors import UserError
-from vjepa_core.models import official
 from vjepa_core.models.device import fork_rng
 from vjepa_core.models.layers import encoder_levels, resolve_layers, set_pooler_layers, use_feature_layers
+from vjepa_core.models.official import OFFICIAL, is_official, load_official, named_config, v21_fields
 from vjepa_core.models.vjepa21 import VJEPA21ForVideoClassification, is_vjepa21
 from vjepa_core.strategies import get_strategy
 
@@ -49,7 +49,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 # The tiny preset's size with V-JEPA 2.1's encoder (interleaved RoPE interpolated from a 4-patch grid, modality
 # and image embeddings, a level norm after each of its 4 blocks): the 2.1 code paths, offline and fast.
 PRESETS["tiny-2.1"] = dict(PRESETS["tiny"], num_hidden_layers=4,
-                           **official.v21_fields(4, 1, modality=True, image=True, levels=[0, 1, 2, 3]))
+                           **v21_fields(4, 1, modality=True, image=True, levels=[0, 1, 2, 3]))
 # The tiny architecture pretrained with `runner pretrain` on an unlabelled synthetic corpus, with a pooler
 # trained on a labelled source task whose classes differ from the default study's (benchmarks/build_tiny_jepa.py).
 PRESETS["tiny-jepa"] = dict(PRESETS["tiny"])
@@ -64,7 +64,7 @@ PRESET_POOLER_QK_SCALE = 4.0
 def describe_model(name: str) -> str:
     if name in PRESETS:
         return f"preset:{name}"
-    if name in official.OFFICIAL:
+    if name in OFFICIAL:
         return f"official:{name}"
     path = Path(name).expanduser()
     return str(path.resolve()) if path.exists() else name
@@ -126,7 +126,7 @@ def _load_base(name: str, labels: list[str], *, seed: int, random_init: bool) ->
         if not random_init:
             _reset_new_parts(model, seed)
         return model
-    if official.is_official(name) and not random_init:
+    if is_official(name) and not random_init:
         return _from_official(name, label_args, seed=seed)
     config = load_config(name)
     if random_init:
@@ -140,7 +140,7 @@ def _load_base(name: str, labels: list[str], *, seed: int, random_init: bool) ->
 
 def _from_official(name: str, label_args: dict[str, Any], *, seed: int) -> VJEPA2ForVideoClassification:
     """Meta's encoder with a pooler and classifier initialised from `seed` (every key checked first)."""
-    config, weights = official.load_official(name)
+    config, weights = load_official(name)
     for key, value in label_args.items():
         setattr(config, key, value)
     with fork_rng(seed):
@@ -181,10 +181,10 @@ def load_config(name: str) -> VJEPA2Config:
     """The architecture of a preset, a local folder or a hub id, without loading weights."""
     if name in PRESETS:
         return VJEPA2Config(**PRESET_COMMON, **PRESETS[name])
-    if name in official.OFFICIAL:
-        return official.named_config(name)
-    if official.is_official(name):
-        return official.load_official(name, weights=False)[0]
+    if name in OFFICIAL:
+        return named_config(name)
+    if is_official(name):
+        return load_official(name, weights=False)[0]
     if "/" not in name and not Path(name).expanduser().exists():
         raise UserError(_load_error(name))  # not a path and not org/name: no point asking the hub
     if Path(name).expanduser().is_dir() and not (Path(name).expanduser() / "config.json").is_file():
@@ -237,7 +237,7 @@ def _load_error(name: str) -> str:
     presets = ", ".join(PRESETS)
     if "/" not in name:
         return (f"model: unknown {name!r}: not a preset ({presets}), one of Meta's V-JEPA 2.1 files "
-                f"({', '.join(official.OFFICIAL)}), a .pt checkpoint, a local folder, or a hub id like org/name")
+                f"({', '.join(OFFICIAL)}), a .pt checkpoint, a local folder, or a hub id like org/name")
     return (f"model: cannot load {name!r}: not a preset ({presets}), not a local folder, and not reachable on "
             f"the Hugging Face hub or in its cache (download it once with network access, or pass a folder)")
 
