@@ -1,6 +1,11 @@
-"""Regenerate the reference fixtures of Meta's V-JEPA 2 and 2.1 encoders (tests/fixtures/official/).
+"""Regenerate the reference fixtures of Meta's V-JEPA 2 and 2.1 encoders (tests/fixtures/official/), or check them.
 
     python -m benchmarks.official_fixtures --vjepa2 PATH/TO/vjepa2 [--out tests/fixtures/official]
+    python -m benchmarks.official_fixtures --check [--out tests/fixtures/official]
+
+`--check` loads every fixture through vjepa-lab's loader (no Meta code) under every encoder key and prefix form
+and prints the largest |ours - Meta's| per configuration and case, then how far the 2.1 tokens move with one of
+2.1's changes left out: the figures docs/guides/official-checkpoints.md gives.
 
 `PATH/TO/vjepa2` is a checkout of github.com/facebookresearch/vjepa2 that has `app/vjepa_2_1/` (the V-JEPA
 2.1 release); its own dependencies (timm, einops) must be importable. This script imports Meta's encoders
@@ -136,11 +141,59 @@ def build(fixture: Fixture, classes: tuple[Any, Any, Any], out: Path) -> dict[st
             **fixture.notes}
 
 
+def check(folder: Path, **changes: object) -> dict[str, dict[str, float]]:
+    """Max |Δ| per configuration and case over every key and prefix form, through vjepa-lab's loader; `changes`
+    (config fields, e.g. use_rope_interleave=False) are laid over each configuration first."""
+    import tempfile
+
+    from safetensors.torch import load_file
+
+    from vjepa_core.models.official import ENCODER_KEYS, load_official
+    from vjepa_core.models.vjepa21 import VJEPA21Model
+
+    manifest = json.loads((folder / "fixtures.json").read_text())
+    worst: dict[str, dict[str, float]] = {}
+    for name, entry in manifest.items():
+        state = torch.load(folder / f"{name}.pt", weights_only=True)[entry["key"]]
+        state = {key.removeprefix(entry["prefix"]): value for key, value in state.items()}
+        tensors = load_file(folder / f"{name}.safetensors")
+        shape = {"num_attention_heads": entry["constructor"]["num_heads"],
+                 "crop_size": entry["constructor"]["img_size"][0]}
+        worst[name] = {case["case"]: 0.0 for case in entry["cases"]}
+        for key in ENCODER_KEYS:
+            for prefix in ("module.backbone.", "backbone.", "module.", ""):
+                with tempfile.TemporaryDirectory() as tmp:
+                    path = Path(tmp) / "checkpoint.pt"
+                    torch.save({key: {prefix + k: v for k, v in state.items()}}, path)
+                    config, weights = load_official(str(path), **shape, **changes)
+                model = VJEPA21Model(config).eval()
+                model.encoder.load_state_dict(weights)
+                for case in entry["cases"]:
+                    with torch.no_grad():
+                        out = model.encoder(tensors[case["input"]].permute(0, 2, 1, 3, 4),
+                                            return_hierarchical=case["hierarchical"])
+                    tokens = out.hierarchical_hidden_state if case["hierarchical"] else out.last_hidden_state
+                    delta = float((tokens - tensors[f"{case['case']}.tokens"]).abs().max())
+                    worst[name][case["case"]] = max(worst[name][case["case"]], delta)
+    return worst
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--vjepa2", type=Path, required=True, help="a facebookresearch/vjepa2 checkout with 2.1")
+    parser.add_argument("--vjepa2", type=Path, help="a facebookresearch/vjepa2 checkout with 2.1")
     parser.add_argument("--out", type=Path, default=Path("tests/fixtures/official"))
+    parser.add_argument("--check", action="store_true", help="print vjepa-lab's max |Δ| against the fixtures")
     args = parser.parse_args()
+    if args.check:
+        for name, cases in check(args.out).items():
+            print(name, {case: f"{delta:.3g}" for case, delta in cases.items()})
+        for change in ({"use_rope_interleave": False}, {"interpolate_rope": False}):
+            moved = check(args.out, **change)
+            print(f"2.1 without {change}:", {name: {case: f"{delta:.3g}" for case, delta in cases.items()}
+                                              for name, cases in moved.items() if name.startswith("vjepa2_1")})
+        return
+    if args.vjepa2 is None:
+        parser.error("--vjepa2 is required to regenerate the fixtures")
     torch.manual_seed(SEED)
     classes = import_meta(args.vjepa2)
     args.out.mkdir(parents=True, exist_ok=True)
