@@ -1,6 +1,6 @@
 """What one clip costs on each backbone, measured on random weights of its shape (docs/guides/models.md).
 
-    flock /work/heavy.lock python -m benchmarks.backbone_cost tiny tiny-2.1 small vjepa2-vitl-256 \
+    python -m benchmarks.backbone_cost tiny tiny-2.1 small vjepa2-vitl-256 \
         vjepa2_1_vit_base_384 vjepa2_1_vit_large_384 [--frames 16] [--shape-only vjepa2_1_vit_giant_384 ...]
 
 Each model runs in a process of its own (its peak memory is its own): it builds the model with random weights
