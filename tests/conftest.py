@@ -24,6 +24,12 @@ Runs
 LoRA rank, under a matrix marked running, and `runner embed`'s vectors of `synthetic_small`: every
 dashboard page has something to draw.
 
+Artifact environments
+---------------------
+`artifact_envs`: `tests.artifact_env.ArtifactEnvs`, one new virtual environment per requirement set and session,
+built from nothing but what a released artifact declares (a Space's requirements.txt, a card's `pip install`
+line); tests only run their artifact in it.
+
 Disks
 -----
 `small_disk(size_kib)`: a real tmpfs of that size, mounted for one test (skipped where mounting is
@@ -41,6 +47,7 @@ import anyio._backends._asyncio  # noqa: F401  (see below)
 import pytest
 import torch
 
+from tests.artifact_env import ArtifactEnvs
 from tests.disks import MountRefused, SmallDisk
 from tests.support import SYNTHETIC_SMALL, TrainedRuns, add_dashboard_variety, train_fixture_runs
 from vjepa_core.data.synthetic import make_synthetic
@@ -87,6 +94,11 @@ def dashboard_runs(tmp_path_factory: pytest.TempPathFactory, trained_runs: Train
                    synthetic_small: Path) -> TrainedRuns:
     """`trained_runs`' warehouse copied, plus `tests.support.DASHBOARD_VARIETY` (matrix still "running")."""
     return add_dashboard_variety(tmp_path_factory.mktemp("dashboard"), trained_runs, synthetic_small)
+
+
+@pytest.fixture(scope="session")
+def artifact_envs(tmp_path_factory: pytest.TempPathFactory) -> ArtifactEnvs:
+    return ArtifactEnvs(tmp_path_factory.mktemp("artifact-envs"))
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
-"""A released Space as a user meets it: `python app.py --port P` started from the folder in its own process (and
-an interpreter that cannot import vjepa-lab), called with gradio_client. It runs the engine the release exported
-(`model/onnx/`) and answers as `runner predict --engine fp32` does on the checkpoint within the engine check's
-tolerance, says which engine answered, refuses bad uploads with a message and keeps serving; without onnxruntime
-the same folder runs transformers fp32 and gives `runner predict`'s numbers (its sampling rule: tests/unit; a
-release where no engine can run: tests/integration/test_release_cli.py).
+"""A released Space as a user meets it: in its folder, an environment with nothing but its `requirements.txt`
+(`tests.artifact_env`: built by uv, shared by the tests of a session), then `python app.py --port P` in its own
+process, called with gradio_client. It runs the engine the release exported (`model/onnx/`) and answers as
+`runner predict --engine fp32` does on the checkpoint within the engine check's tolerance, says which engine
+answered, refuses bad uploads with a message and keeps serving; without onnxruntime the same folder runs
+transformers fp32 and gives `runner predict`'s numbers (its sampling rule: tests/unit; a release where no engine
+can run: tests/integration/test_release_cli.py).
 """
 
 from __future__ import annotations
@@ -26,15 +27,15 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from test_demo_service import BAD_MESSAGES, by_strategy_seed, clip, write_bad_videos
 
+from tests.artifact_env import ArtifactEnvs, artifact_environ, missing_modules
 from tests.support import TrainedRuns
 from vjepa_core.inference.engines.check import PROB_TOLERANCE
 from vjepa_core.inference.predict import Predictor
+from vjepa_core.release.requirements import imports_of, top_level
 from vjepa_core.release.writer import ReleaseRequest, release_run
 from vjepa_core.store.warehouse import Warehouse
 
 STARTUP_TIMEOUT = 240.0
-# The app runs in an interpreter where importing vjepa-lab fails, as on a machine without it.
-BLOCKED = "import sys; [sys.modules.__setitem__(m, None) for m in ('vjepa_core', 'runner', 'demo', 'dashboard')]"
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Space:
     client: Client
     checkpoint: Path
     log: Path
+    python: Path  # the interpreter of the environment its requirements.txt alone made
 
 
 def free_port() -> int:
@@ -63,21 +65,21 @@ def wait_ready(url: str, server: subprocess.Popen, log: Path) -> Client:
 
 
 @pytest.fixture(scope="module")
-def space(trained_runs: TrainedRuns, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Space]:
-    """`runner release <lora run> OUT --space`, then `python app.py --port P` in OUT; stopped afterwards."""
+def space(trained_runs: TrainedRuns, artifact_envs: ArtifactEnvs,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Space]:
+    """`runner release <lora run> OUT --space`, then, in an environment of its requirements.txt alone,
+    `python app.py --port P` in OUT; stopped afterwards."""
     run_id = by_strategy_seed(trained_runs)[("lora", 0)]
     folder = tmp_path_factory.mktemp("space") / "out"
     release_run(ReleaseRequest(run_id, folder, trained_runs.warehouse, space=True))
+    python = artifact_envs.python((folder / "requirements.txt").read_text().split(), what="the Space")
     port, log = free_port(), folder.parent / "app.log"
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    script = f"{BLOCKED}; import runpy; sys.argv = ['app.py', '--port', '{port}']; runpy.run_path('app.py', " \
-             f"run_name='__main__')"
     with open(log, "w") as out:
-        server = subprocess.Popen([sys.executable, "-c", script], cwd=folder, env=env, stdout=out,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen([str(python), "app.py", "--port", str(port)], cwd=folder, env=artifact_environ(),
+                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         client = wait_ready(f"http://127.0.0.1:{port}/", server, log)
-        yield Space(folder, client, trained_runs.results / "checkpoints" / run_id, log)
+        yield Space(folder, client, trained_runs.results / "checkpoints" / run_id, log, python)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -116,6 +118,19 @@ def test_the_folder_is_a_space(space: Space) -> None:
     header = (space.folder / "README.md").read_text().split("---")[1]
     assert "sdk: gradio" in header and "app_file: app.py" in header
     assert (space.folder / "packages.txt").read_text() == "ffmpeg\n"
+
+
+def test_its_requirements_provide_every_module_its_files_import(space: Space) -> None:
+    """app.py, decoder_errors.py and the model's processor (remote code the app loads): each import they make, the
+    guarded onnxruntime too (this Space has an engine), is found in the environment requirements.txt made."""
+    files = [space.folder / "app.py", space.folder / "decoder_errors.py",
+             space.folder / "model" / "video_processing_vjepa_lab.py"]
+    imported = top_level(set().union(*({*found.required, *found.optional} for found in
+                                       (imports_of(file.read_text()) for file in files))))
+    local = {file.stem for file in files}
+    assert "onnxruntime" in imported and "vjepa_core" not in imported
+    assert missing_modules(space.python, imported - local - set(sys.stdlib_module_names)) == []
+    assert missing_modules(space.python, {"vjepa_core", "pytest"}) == ["pytest", "vjepa_core"]  # nothing else
 
 
 def test_it_answers_as_runner_predict_under_its_engine(space: Space, synthetic_small: Path) -> None:

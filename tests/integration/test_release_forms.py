@@ -1,8 +1,8 @@
 """Every form a release takes, checked against vjepa-lab's own model: merged (fp32, fp16, bf16) and adapter-only,
 the models the default study does not hold (lora_backbone, a 2-layer pooler; test_release_cli releases each
-strategy of the default study), the adapter that must carry a trained pooler, the video processor, a fresh
-the adapter card's lines run as written; and the folder as a whole (replaced with --force, nothing left
-on a full disk).
+strategy of the default study), the adapter that must carry a trained pooler, the video processor; and the
+folder as a whole (replaced with --force, nothing left on a full disk). The cards' lines run as written, in the
+environments their cards list: test_release_environments.
 
 Runs come from `release_support.make_run` (a real checkpoint of a tiny model whose trainable weights moved, and
 warehouse rows): no training, so the weights exercise every merge path without the cost of fitting.
@@ -10,7 +10,6 @@ warehouse rows): no training, so the weights exercise every merge path without t
 
 from __future__ import annotations
 
-import builtins
 import json
 import shutil
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from tests.release_support import LABELS, FakeRun, make_run, release
 from vjepa_core.data import eval_views
 from vjepa_core.errors import WriteFailed
 from vjepa_core.release.adapter import BASE_DIR, POOLER_FILE, load_adapter_form
-from vjepa_core.release.hub_processor import PROCESSOR_CLASS, PROCESSOR_CODE
+from vjepa_core.release.hub_processor import PROCESSOR_CODE
 from vjepa_core.release.model import load_plain, logits, probe_clip, release_config
 from vjepa_core.release.writer import FP32_TOLERANCE, RELEASE_FILE, ReleaseReport
 from vjepa_core.store.checkpoint import load_checkpoint
@@ -181,36 +180,3 @@ def test_bf16_halves_the_weights(tmp_path: Path) -> None:
     clip = clip_for(tmp_path / "fp32")
     delta = (logits(plain, clip) - vjepa_logits(run, clip)).abs().max().item()
     assert 0 < delta < 0.2 and 0 < report.max_logit_delta < 0.2
-
-
-def card_snippet(card: str, *, until: str) -> str:
-    """The card's first python block, up to and including the line holding `until`."""
-    block = card.split("```python\n", 1)[1].split("```", 1)[0].splitlines()
-    return "\n".join(block[:next(i for i, line in enumerate(block) if until in line) + 1])
-
-
-def test_the_cards_adapter_lines_need_no_vjepa_lab_module(lora_releases: LoraReleases, monkeypatch: pytest.MonkeyPatch,
-                                                          ) -> None:
-    """The lines the adapter-only card shows, run as written (from the folder, with any import of vjepa-lab
-    refused), give vjepa-lab's logits. The merged folder is opened the same way by the Space app, in an
-    interpreter without vjepa-lab (tests/apps/test_release_space.py)."""
-    adapter = lora_releases.root / "adapter"
-    code = card_snippet((adapter / "README.md").read_text(), until="pipe = pipeline(")
-    real_import = builtins.__import__
-
-    def no_vjepa_lab(name: str, *args: object, **kwargs: object) -> object:
-        if name.split(".")[0] in ("vjepa_core", "runner", "demo", "dashboard", "benchmarks"):
-            raise ImportError(f"the card's lines imported {name}")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.chdir(adapter.parent)  # the card names its folder relative to where it was released
-    monkeypatch.setattr(builtins, "__import__", no_vjepa_lab)
-    namespace: dict[str, object] = {}
-    exec(compile(code, str(adapter / "README.md"), "exec"), namespace)  # noqa: S102 (the card's own code)
-    monkeypatch.undo()
-    model = namespace["model"]
-    assert type(model).__name__ == "VJEPA2ForVideoClassification"
-    assert type(namespace["pipe"].video_processor).__name__ == PROCESSOR_CLASS  # type: ignore[attr-defined]
-    clip = clip_for(lora_releases.root / "fp32")
-    expected = vjepa_logits(lora_releases.run, clip)
-    assert (logits(model, clip) - expected).abs().max().item() <= FP32_TOLERANCE  # type: ignore[arg-type]

@@ -27,8 +27,8 @@ def test_default_matrix_is_the_shipped_default_yaml() -> None:
     assert same_recipe == {(20, 0.1, 1e-3)}  # pretrained vs scratch: only the initial weights differ
 
 
-@pytest.mark.parametrize("name", ["default", "strategies", "data_scaling", "frames", "lora_sweep", "vjepa2_probe",
-                                  "backbones"])
+@pytest.mark.parametrize("name", ["default", "quick", "strategies", "data_scaling", "frames", "lora_sweep",
+                                  "vjepa2_probe", "backbones"])
 def test_example_specs_parse(name: str) -> None:
     matrix = load_matrix(EXPERIMENTS / f"{name}.yaml")
     assert matrix.name == name

@@ -17,8 +17,6 @@ import pandas as pd
 from demo.service import MB, Limits
 from vjepa_core.release.space import (
     APP_FILES,
-    ENGINE_REQUIREMENTS,
-    REQUIREMENTS,
     UPLOAD_LIMITS,
     app_sources,
     pick_examples,
@@ -65,11 +63,13 @@ def test_upload_limits_are_the_demos() -> None:
     assert demo == UPLOAD_LIMITS
 
 
-def test_requirements_pin_what_is_installed() -> None:
-    assert [line.split("==")[0] for line in requirements().splitlines()] == list(REQUIREMENTS)
+def test_requirements_are_what_the_app_imports_with_what_transformers_needs_pinned_as_installed() -> None:
+    """The app and the model's processor import gradio, numpy, torch, torchcodec and transformers (onnxruntime
+    only to run an engine); transformers' video processor needs torchvision, which it does not require."""
+    app = ["gradio", "numpy", "torch", "torchcodec", "torchvision", "transformers"]
+    assert [line.split("==")[0] for line in requirements().splitlines()] == app
     lines = requirements(engine=True).splitlines()
-    assert [line.split("==")[0] for line in lines] == [*REQUIREMENTS, *ENGINE_REQUIREMENTS] == [*REQUIREMENTS,
-                                                                                               "onnxruntime"]
+    assert [line.split("==")[0] for line in lines] == sorted([*app, "onnxruntime"])
     for line in lines:
         name, version = line.split("==")
         assert metadata.version(name).startswith(version) and "+" not in version

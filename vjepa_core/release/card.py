@@ -33,8 +33,9 @@ from vjepa_core.release.evidence import (
     matrix_place,
     size_label,
 )
-from vjepa_core.release.hub_model import MODEL_CODE
-from vjepa_core.release.hub_processor import PROCESSOR_CODE
+from vjepa_core.release.hub_model import MODEL_CODE, model_source
+from vjepa_core.release.hub_processor import PROCESSOR_CODE, processor_source
+from vjepa_core.release.requirements import distributions, imports_of, pinned
 from vjepa_core.spec import RUN_DEFAULTS, RUN_OPTIONS, RunSpec
 from vjepa_core.strategies import STRATEGIES, get_strategy
 
@@ -157,11 +158,18 @@ def _usage(released: Released) -> str:
     span = (frames - 1) * stride + 1
     model = f"./{released.folder_name}"
     if released.adapter_base is not None:
-        load = _adapter_usage(released, model)
+        intro, load = _adapter_usage(released, model)
     else:
-        load = ("```python\nfrom transformers import pipeline\n\n"
+        intro = ""
+        load = ("from transformers import pipeline\n\n"
                 f'pipe = pipeline("video-classification", model="{model}", trust_remote_code=True)  # or its Hub id\n'
-                'print(pipe("clip.mp4", top_k=3))\n```')
+                'print(pipe("clip.mp4", top_k=3))\n')
+    own_clip = ("from torchcodec.decoders import VideoDecoder\n\n"
+                'decoder = VideoDecoder("clip.mp4")\n'
+                "n = decoder.metadata.num_frames\n"
+                f"start = max(0, n - {span}) // 2\n"
+                f"frames = decoder.get_frames_at([min(start + i * {stride}, n - 1) for i in range({frames})]).data\n"
+                "print(pipe(frames, top_k=3))\n")
     clips, crops = int(pre.get("eval_clips", 1)), int(pre.get("eval_crops", 1))
     averaged = (f" (The evaluation then averaged the softmax of {clips} clip(s) x {crops} crop(s) per video; the "
                 "pipeline scores one view, the centre crop of the centred clip.)" if clips * crops > 1 else "")
@@ -175,12 +183,18 @@ does not use, and gives other answers. The config names the 2.1 fields as transf
 does.""")
     return f"""## How to use
 
-{load}{code}
+{intro}```python
+{load}```{code}
 
-Needs `transformers`, `torch` and, for video files, `torchcodec` with FFmpeg's libraries (Debian/Ubuntu:
-`apt-get install ffmpeg`). The folder's `video_preprocessor_config.json` is the run's evaluation
-preprocessing: short side resized to {pre['resize_shortest_edge']} px, centre crop {pre['crop_size']} px,
-ImageNet mean/std.
+Needs these packages, at the versions this folder was checked with (newer ones usually work), and, for video
+files, FFmpeg's libraries (Debian/Ubuntu: `apt-get install ffmpeg`):
+
+```bash
+pip install {" ".join(card_packages([load, own_clip]))}
+```
+
+The folder's `video_preprocessor_config.json` is the run's evaluation preprocessing: short side resized to
+{pre['resize_shortest_edge']} px, centre crop {pre['crop_size']} px, ImageNet mean/std.
 
 **Frame sampling.** `trust_remote_code=True` loads the folder's own video processor
 (`{PROCESSOR_CODE}`: transformers' `VJEPA2VideoProcessor` with its own `sample_frames`; it imports
@@ -194,17 +208,18 @@ above without `trust_remote_code=True`), give the pipeline the evaluation's clip
 processor, which takes whatever it is given as a whole video and would sample it again):
 
 ```python
-from torchcodec.decoders import VideoDecoder
-
-decoder = VideoDecoder("clip.mp4")
-n = decoder.metadata.num_frames
-start = max(0, n - {span}) // 2
-frames = decoder.get_frames_at([min(start + i * {stride}, n - 1) for i in range({frames})]).data
-print(pipe(frames, top_k=3))
-```"""
+{own_clip}```"""
 
 
-def _adapter_usage(released: Released, model: str) -> str:
+def card_packages(snippets: list[str]) -> list[str]:
+    """The card's `pip install` line: what its code and the folder's processor (and 2.1 model code) import, with
+    what that needs at run time (`release.requirements`), pinned as installed here."""
+    imported = set().union(*(imports_of(code).required for code in [*snippets, processor_source(), model_source()]))
+    return pinned(distributions(imported, local={Path(PROCESSOR_CODE).stem, Path(MODEL_CODE).stem}))
+
+
+def _adapter_usage(released: Released, model: str) -> tuple[str, str]:
+    """The adapter form's words and code: the base, PEFT's adapter merged into it, then the pipeline."""
     base = released.adapter_base
     assert base is not None
     where = {"bundled": 'f"{MODEL}/base"  # the base model as the run started, carried in this folder',
@@ -214,10 +229,8 @@ def _adapter_usage(released: Released, model: str) -> str:
               if released.carries_pooler else "")
     imports = "from safetensors.torch import load_file\n" if released.carries_pooler else ""
     carried = "head and pooler" if released.carries_pooler else "head"
-    return f"""The LoRA adapter alone (PEFT's format) with the trained {carried}, on its base model:
-
-```python
-from peft import PeftModel
+    intro = f"The LoRA adapter alone (PEFT's format) with the trained {carried}, on its base model:\n\n"
+    return intro, f"""from peft import PeftModel
 {imports}from transformers import AutoConfig, AutoModelForVideoClassification, pipeline
 
 MODEL = "{model}"  # this folder, or its Hub id once uploaded
@@ -227,7 +240,7 @@ base = AutoModelForVideoClassification.from_pretrained(
 {pooler}model = PeftModel.from_pretrained(base, MODEL).merge_and_unload()
 pipe = pipeline("video-classification", model=model, video_processor=MODEL, trust_remote_code=True)
 print(pipe("clip.mp4", top_k=3))
-```"""
+"""
 
 
 # The run options the recipe's worded rows state; every other option that differs from its default gets a row of

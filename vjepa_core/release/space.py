@@ -2,8 +2,8 @@
 
 Beside the model (`model/`), `write_space` writes the app (`space_template/`: transformers, torchcodec and
 gradio, frames sampled as the run was evaluated, the classifier under the model's engine when there is one),
-the requirements it was checked with, the Space card, its upload limits (the demo's defaults) and a few of
-the run's test videos as examples.
+its requirements (what those files import, by `release.requirements`, at the versions it was checked with),
+the Space card, its upload limits (the demo's defaults) and a few of the run's test videos as examples.
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ import pandas as pd
 from huggingface_hub import SpaceCard, SpaceCardData
 
 from vjepa_core.inference.engines.check import CHECK_LIMIT
+from vjepa_core.release.hub_model import MODEL_CODE, model_source
+from vjepa_core.release.hub_processor import PROCESSOR_CODE, processor_source
+from vjepa_core.release.requirements import distributions, imports_of, pinned
 from vjepa_core.release.space_engine import ENGINE_DIR, ENGINE_FILE, SpaceEngine
 
 MODEL_DIR = "model"
 APP = "app.py"
 APP_FILES = (APP, "decoder_errors.py")  # space_template/: the app and its messages (no vjepa-lab import)
-REQUIREMENTS = ("torch", "transformers", "torchcodec", "gradio")
-ENGINE_REQUIREMENTS = ("onnxruntime",)  # only when the release wrote an engine
 INT8_NOTE = " (its encoder's weight matmuls in int8, its head in fp32)"
 # `runner demo`'s defaults (demo/service.py Limits; a test holds them equal): the library cannot import the demo.
 UPLOAD_LIMITS = {"max_mb": 200.0, "max_seconds": 120.0, "min_frames": 8}
@@ -53,10 +54,12 @@ def pick_examples(predictions: pd.DataFrame, count: int = EXAMPLES) -> list[Path
 
 
 def requirements(*, engine: bool = False) -> str:
-    """Pinned versions of what the app imports, as installed here (local tags like +cu130 dropped); with `engine`,
-    onnxruntime too."""
-    names = REQUIREMENTS + (ENGINE_REQUIREMENTS if engine else ())
-    return "".join(f"{name}=={metadata.version(name).split('+')[0]}\n" for name in names)
+    """`requirements.txt`: what the app's files and the model's processor import, with what that needs at run time,
+    pinned as installed here; with `engine`, what the app imports only to run one (onnxruntime)."""
+    imports = [imports_of(source) for source in [*app_sources().values(), processor_source(), model_source()]]
+    imported = set().union(*(found.required | (found.optional if engine else set()) for found in imports))
+    local = {Path(name).stem for name in [*APP_FILES, PROCESSOR_CODE, MODEL_CODE]}
+    return "".join(f"{line}\n" for line in pinned(distributions(imported, local=local)))
 
 
 def write_space(folder: Path, *, title: str, description: str, examples: list[Path], tags: list[str],
