@@ -13,8 +13,8 @@ import logging
 from runner.app import app
 
 # Importing a command module registers its commands, in this order in --help.
-COMMAND_MODULES = ("run", "matrix", "verdict", "plan", "pretrain", "results", "predict", "embed", "release", "bench",
-                   "cache", "dashboard", "demo")
+COMMAND_MODULES = ("run", "matrix", "verdict", "plan", "pretrain", "results", "predict", "embed", "release", "convert",
+                   "bench", "cache", "dashboard", "demo")
 for _module in COMMAND_MODULES:
     importlib.import_module(f"runner.commands.{_module}")
 

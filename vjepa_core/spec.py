@@ -64,8 +64,10 @@ class RunSpec:
     strategy: str = run_option(
         "pooler_head", f"What trains: {', '.join(STRATEGIES)}.", per_run=True, column=True)
     model: str = run_option(
-        "tiny", "Hub id (facebook/vjepa2-vitl-fpc16-256-ssv2), a local save_pretrained folder, or a preset "
-        "(tiny, small: random init; tiny-jepa: tiny pretrained offline, with a source-task pooler).",
+        "tiny", "Hub id (facebook/vjepa2-vitl-fpc16-256-ssv2), a local save_pretrained folder, a preset "
+        "(tiny, small, tiny-2.1: random init; tiny-jepa: tiny pretrained offline, with a source-task pooler), one of "
+        "Meta's V-JEPA 2.1 files by name (vjepa2_1_vit_base_384, vjepa2_1_vit_large_384, vjepa2_1_vit_giant_384, "
+        "vjepa2_1_vit_gigantic_384) or a .pt checkpoint of Meta's V-JEPA 2 / 2.1 code (docs: guides/models).",
         column=True)  # the column holds it resolved (training.experiment)
     data: str = run_option(
         "synthetic", "'synthetic', a folder (per class, or train/val/test/<class>), or a CSV manifest "

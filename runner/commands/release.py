@@ -57,6 +57,8 @@ def release(
     if space:
         shown.print(f"serve it: cd {out} && pip install -r requirements.txt && python app.py")
     elif not adapter_only:
-        shown.print(f"use it: pipeline(\"video-classification\", model=\"{model}\")  (the card: {model / 'README.md'})")
+        remote = ", trust_remote_code=True" if (model / "modeling_vjepa_lab.py").is_file() else ""  # V-JEPA 2.1
+        shown.print(f"use it: pipeline(\"video-classification\", model=\"{model}\"{remote})  (the card: "
+                    f"{model / 'README.md'})")
     else:
         shown.print(f"use it: the few lines in {model / 'README.md'} (transformers + PEFT)")

@@ -30,11 +30,21 @@ def test_default_matrix_is_the_shipped_default_yaml() -> None:
 
 
 @pytest.mark.parametrize("name", ["default", "quick", "strategies", "data_scaling", "frames", "lora_sweep",
-                                  "vjepa2_probe"])
+                                  "vjepa2_probe", "backbones"])
 def test_example_specs_parse(name: str) -> None:
     matrix = load_matrix(EXPERIMENTS / f"{name}.yaml")
     assert matrix.name == name
     assert len({s.run_id for s in matrix.runs}) == len(matrix.runs)
+
+
+def test_the_backbone_study_differs_only_in_the_backbone() -> None:
+    matrix = load_matrix(EXPERIMENTS / "backbones.yaml")
+    models = ("facebook/vjepa2-vitl-fpc64-256", "vjepa2_1_vit_base_384", "vjepa2_1_vit_large_384")
+    strategies = ("head", "pooler_head", "lora", "pooler_head_lora", "lora_backbone")
+    assert sorted((s.model, s.strategy, s.seed) for s in matrix.runs) == sorted(
+        (m, st, seed) for m in models for st in strategies for seed in (0, 1, 2))
+    recipe = {(s.videos_per_class, s.frames_per_clip, s.epochs, s.lr, s.batch_size) for s in matrix.runs}
+    assert recipe == {(40, 16, 20, 1e-3, 8)}
 
 
 def test_the_official_probe_sweep_is_one_joint_group_chosen_on_validation() -> None:

@@ -17,9 +17,10 @@ HIDDEN = 128  # the tiny preset's width
 CLASSIFIER = HIDDEN * 3 + 3
 
 
-def trainable_names(strategy: str, **spec: object) -> tuple[torch.nn.Module, set[str]]:
+def trainable_names(strategy: str, model: str = "tiny", **spec: object) -> tuple[torch.nn.Module, set[str]]:
     s = get_strategy(strategy)
-    model = s.adapt(load_model("tiny", LABELS, random_init=s.random_init), RunSpec(strategy=strategy, **spec))
+    model = s.adapt(load_model(model, LABELS, random_init=s.random_init), RunSpec(strategy=strategy, model=model,
+                                                                                 **spec))
     return model, {n for n, p in model.named_parameters() if p.requires_grad}
 
 
@@ -41,9 +42,10 @@ def test_lora_adds_rank_times_in_plus_out_per_projection(rank: int) -> None:
     assert trainable == POOLER_PROJ * rank * 2 * HIDDEN + CLASSIFIER
 
 
-def test_exact_trainable_sets() -> None:
+@pytest.mark.parametrize("preset", ["tiny", "tiny-2.1"])  # V-JEPA 2 and 2.1 (no predictor: full trains all)
+def test_exact_trainable_sets(preset: str) -> None:
     for name in STRATEGIES:
-        model, names = trainable_names(name)
+        model, names = trainable_names(name, preset)
         all_names = {n for n, _ in model.named_parameters()}
         expected = {
             "head": {n for n in all_names if n.startswith("classifier.")},
@@ -75,9 +77,10 @@ def test_pooler_head_lora_trains_pooler_base_and_lora() -> None:
     assert any(".lora_A." in n for n in names)
 
 
+@pytest.mark.parametrize("preset", ["tiny", "tiny-2.1"])
 @pytest.mark.parametrize("strategy", list(STRATEGIES))
-def test_frozen_weights_do_not_move(strategy: str) -> None:
-    model, names = trainable_names(strategy)
+def test_frozen_weights_do_not_move(strategy: str, preset: str) -> None:
+    model, names = trainable_names(strategy, preset)
     torch.manual_seed(0)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2, weight_decay=0.1)
@@ -90,8 +93,11 @@ def test_frozen_weights_do_not_move(strategy: str) -> None:
         optimizer.zero_grad()
     moved = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     assert moved <= names
-    # LoRA B starts at zero, so A only moves once B has: after 3 steps every trainable tensor moved.
-    assert moved == names
+    # LoRA B starts at zero, so A only moves once B has: after 3 steps every trainable tensor moved, but for
+    # V-JEPA 2.1's image path (a video never takes it) and its first three level norms (classification reads
+    # the last level only).
+    unread = {n for n in names if "img" in n or re.search(r"hierarchical_norms\.[012]\.", n)}
+    assert moved == names - unread
 
 
 def test_trainable_counts_grow_with_what_trains() -> None:

@@ -1,8 +1,10 @@
-"""V-JEPA 2 models from hub ids, local `save_pretrained` folders and offline presets, as
+"""V-JEPA 2 and 2.1 models from hub ids, local `save_pretrained` folders, Meta's checkpoints and offline presets, as
 `transformers.VJEPA2ForVideoClassification` with one output per label: `pixel_values_videos` [B, T, 3, crop, crop]
 -> logits [B, labels]. Presets have ViT-L's proportions scaled down so that everything runs offline on a CPU:
-`tiny` and `small` are random weights from a fixed seed, `tiny-jepa` ships pretrained weights as package data,
-refused unless their sha256 matches. `load_run_model(spec, labels)` is how every caller loads a run's model.
+`tiny`, `small` and `tiny-2.1` are random weights from a fixed seed, `tiny-jepa` ships pretrained weights as package
+data, refused unless their sha256 matches. Meta's checkpoints (`models.official`) get a fresh pooler and classifier;
+V-JEPA 2.1 is transformers' class extended (`models.vjepa21`). `load_run_model(spec, labels)` is how every caller
+loads a run's model.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from transformers.utils import logging as hf_logging
 
 from vjepa_core.errors import UserError
 from vjepa_core.models.device import fork_rng
-from vjepa_core.models.layers import resolve_layers, set_pooler_layers, use_feature_layers
+from vjepa_core.models.layers import encoder_levels, resolve_layers, set_pooler_layers, use_feature_layers
+from vjepa_core.models.official import OFFICIAL, is_official, load_official, named_config, v21_fields
+from vjepa_core.models.vjepa21 import VJEPA21ForVideoClassification, is_vjepa21
 from vjepa_core.strategies import get_strategy
 
 if TYPE_CHECKING:
@@ -42,6 +46,10 @@ PRESETS: dict[str, dict[str, Any]] = {
                   num_pooler_layers=1, pred_hidden_size=64, pred_num_attention_heads=1,
                   pred_num_hidden_layers=1),
 }
+# The tiny preset's size with V-JEPA 2.1's encoder (interleaved RoPE interpolated from a 4-patch grid, modality
+# and image embeddings, a level norm after each of its 4 blocks): the 2.1 code paths, offline and fast.
+PRESETS["tiny-2.1"] = dict(PRESETS["tiny"], num_hidden_layers=4,
+                           **v21_fields(4, 1, modality=True, image=True, levels=[0, 1, 2, 3]))
 # The tiny architecture pretrained with `runner pretrain` on an unlabelled synthetic corpus, with a pooler
 # trained on a labelled source task whose classes differ from the default study's (benchmarks/build_tiny_jepa.py).
 PRESETS["tiny-jepa"] = dict(PRESETS["tiny"])
@@ -56,6 +64,8 @@ PRESET_POOLER_QK_SCALE = 4.0
 def describe_model(name: str) -> str:
     if name in PRESETS:
         return f"preset:{name}"
+    if name in OFFICIAL:
+        return f"official:{name}"
     path = Path(name).expanduser()
     return str(path.resolve()) if path.exists() else name
 
@@ -90,7 +100,13 @@ def load_run_model(spec: RunSpec, labels: list[str], *, name: str | None = None)
 
 def check_run_model(spec: RunSpec) -> None:
     """Everything wrong with the model a spec names, found without loading weights (a `UserError`)."""
-    resolve_layers(spec.feature_layers, load_config(spec.model).num_hidden_layers)
+    config = load_config(spec.model)
+    resolve_layers(spec.feature_layers, config.num_hidden_layers, levels=encoder_levels(config))
+
+
+def model_class(config: VJEPA2Config) -> type[VJEPA2ForVideoClassification]:
+    """transformers' class for a V-JEPA 2 config; its 2.1 extension (`models.vjepa21`) for a 2.1 config."""
+    return VJEPA21ForVideoClassification if is_vjepa21(config) else VJEPA2ForVideoClassification
 
 
 def _load_base(name: str, labels: list[str], *, seed: int, random_init: bool) -> VJEPA2ForVideoClassification:
@@ -99,7 +115,7 @@ def _load_base(name: str, labels: list[str], *, seed: int, random_init: bool) ->
     if name in PRESETS:
         config = VJEPA2Config(**PRESET_COMMON, **PRESETS[name], **label_args)
         with fork_rng(seed if random_init else PRESET_SEED):
-            model = VJEPA2ForVideoClassification(config)
+            model = model_class(config)(config)
         if name in SHIPPED_WEIGHTS and not random_init:
             missing, unexpected = model.load_state_dict(shipped_weights(name), strict=False)
             if unexpected or set(missing) != {"classifier.weight", "classifier.bias"}:
@@ -110,14 +126,30 @@ def _load_base(name: str, labels: list[str], *, seed: int, random_init: bool) ->
         if not random_init:
             _reset_new_parts(model, seed)
         return model
+    if is_official(name) and not random_init:
+        return _from_official(name, label_args, seed=seed)
     config = load_config(name)
     if random_init:
         for key, value in label_args.items():
             setattr(config, key, value)
         with fork_rng(seed):
-            return VJEPA2ForVideoClassification(config)
+            return model_class(config)(config)
     with fork_rng(seed):
         return _from_pretrained(name, label_args)
+
+
+def _from_official(name: str, label_args: dict[str, Any], *, seed: int) -> VJEPA2ForVideoClassification:
+    """Meta's encoder with a pooler and classifier initialised from `seed` (every key checked first)."""
+    config, weights = load_official(name)
+    for key, value in label_args.items():
+        setattr(config, key, value)
+    with fork_rng(seed):
+        model = model_class(config)(config)
+    model.vjepa2.encoder.load_state_dict(weights)
+    _sharpen_pooler_attention(model, PRESET_POOLER_QK_SCALE)  # a new pooler, as for encoder-only folders
+    kept = "encoder" if is_vjepa21(config) else "encoder (a fresh predictor)"
+    log.info("model %s: Meta's %s; new pooler and classifier", name, kept)
+    return model
 
 
 REBUILD_HINT = "reinstall vjepa-lab, or rebuild it with `make tiny-jepa`"
@@ -149,6 +181,10 @@ def load_config(name: str) -> VJEPA2Config:
     """The architecture of a preset, a local folder or a hub id, without loading weights."""
     if name in PRESETS:
         return VJEPA2Config(**PRESET_COMMON, **PRESETS[name])
+    if name in OFFICIAL:
+        return named_config(name)
+    if is_official(name):
+        return load_official(name, weights=False)[0]
     if "/" not in name and not Path(name).expanduser().exists():
         raise UserError(_load_error(name))  # not a path and not org/name: no point asking the hub
     if Path(name).expanduser().is_dir() and not (Path(name).expanduser() / "config.json").is_file():
@@ -182,7 +218,7 @@ def quiet_transformers() -> Iterator[None]:
 def _from_pretrained(name: str, label_args: dict[str, Any]) -> VJEPA2ForVideoClassification:
     try:
         with quiet_transformers():  # the new keys are said in one line below
-            model, info = VJEPA2ForVideoClassification.from_pretrained(
+            model, info = model_class(load_config(name)).from_pretrained(
                 name, ignore_mismatched_sizes=True, attn_implementation="sdpa", use_safetensors=True,
                 output_loading_info=True, **label_args)
     except OSError as exc:
@@ -200,7 +236,8 @@ def _load_error(name: str) -> str:
         return f"model: {name} is not a save_pretrained folder of a V-JEPA 2 model (no config.json/weights)"
     presets = ", ".join(PRESETS)
     if "/" not in name:
-        return f"model: unknown {name!r}: not a preset ({presets}), a local folder, or a hub id like org/name"
+        return (f"model: unknown {name!r}: not a preset ({presets}), one of Meta's V-JEPA 2.1 files "
+                f"({', '.join(OFFICIAL)}), a .pt checkpoint, a local folder, or a hub id like org/name")
     return (f"model: cannot load {name!r}: not a preset ({presets}), not a local folder, and not reachable on "
             f"the Hugging Face hub or in its cache (download it once with network access, or pass a folder)")
 

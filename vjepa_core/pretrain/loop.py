@@ -32,8 +32,9 @@ from vjepa_core.data import VideoItem, check_videos, discover_dataset, make_spli
 from vjepa_core.data.clips import ClipConfig, EvalClips, TrainClips
 from vjepa_core.data.videosets import VideoSet, check_video_set, find_videos
 from vjepa_core.errors import UserError, error_message
-from vjepa_core.models import describe_model, load_model
+from vjepa_core.models import describe_model, load_config, load_model
 from vjepa_core.models.device import PeakMemory, autocast, resolve_device, resolve_precision
+from vjepa_core.models.vjepa21 import is_vjepa21
 from vjepa_core.pretrain.diagnostics import attentive_probe, effective_rank, embedding_std
 from vjepa_core.pretrain.masks import BlockMask, check_masks, expected_masked, parse_masks, sample_masks, token_grid
 from vjepa_core.pretrain.objective import ema_momentum, ema_update, jepa_loss, make_target_encoder
@@ -98,6 +99,7 @@ def prepare(spec: PretrainSpec, *, videos: VideoSet, probe_items: tuple[list[Vid
             list[str]] | None, options: PretrainOptions) -> Prepared:
     """Check videos, model, masks and probe set; UserError (nothing written) for any bad input. Files that
     do not decode or are shorter than a clip are skipped, each with its reason, in `Prepared.skipped`."""
+    refuse_vjepa21(spec.model)
     checked = check_video_set(videos, decoder=options.decoder, progress=options.progress)
     good, skipped = list(checked.items), list(checked.skipped)
     long_enough = [item for item in good if probe_video(item.path, decoder=options.decoder).num_frames
@@ -115,6 +117,16 @@ def prepare(spec: PretrainSpec, *, videos: VideoSet, probe_items: tuple[list[Vid
     check_masks(masks, grid)
     return Prepared(spec=spec, videos=long_enough, skipped=skipped, data_fingerprint=data_fingerprint(long_enough),
                     masks=masks, grid=grid, model=model, probe=probe_items)
+
+
+def refuse_vjepa21(model: str) -> None:
+    """V-JEPA 2.1 learnt with another objective than this module's: continuing it with V-JEPA 2's would not be
+    continued pretraining (one line, before anything is read or written)."""
+    if is_vjepa21(load_config(model)):
+        raise UserError(f"pretrain: {model} is a V-JEPA 2.1 encoder, and runner pretrain implements V-JEPA 2's "
+                        f"objective (masked tokens only, the last level, the model's own predictor); 2.1 learnt "
+                        f"with a dense loss over every token at four levels and a predictor this lab does not "
+                        f"port: continue it with Meta's app/vjepa_2_1 training, then pass its checkpoint as --model")
 
 
 def read_videos(data: str) -> VideoSet:

@@ -31,7 +31,8 @@ def _option(default: Any, help: str, **bounds: Any) -> Any:
 class PretrainSpec:
     model: str = _option(
         "tiny", "Where pretraining starts: a preset (tiny, small: random init; tiny-jepa), a local save_pretrained "
-        "folder, or a hub id (facebook/vjepa2-vitl-fpc16-256-ssv2).")
+        "folder, a hub id (facebook/vjepa2-vitl-fpc16-256-ssv2) or a .pt checkpoint of Meta's V-JEPA 2 code (a "
+        "fresh predictor); V-JEPA 2.1 is refused (another objective).")
     data: str = _option(
         "synthetic", "Unlabelled videos: 'synthetic', a folder (every video under it, recursively), a glob "
         "('clips/**/*.mp4', quoted), a list file (.txt: one path per line), a CSV manifest with a path column, or a "

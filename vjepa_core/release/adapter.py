@@ -17,8 +17,9 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModelForVideoClassification, VJEPA2Config
 
 from vjepa_core.errors import UserError
-from vjepa_core.models import PRESETS, load_run_model
+from vjepa_core.models import PRESETS, load_run_model, official
 from vjepa_core.models.loading import quiet_transformers
+from vjepa_core.release.hub_model import write_model_code
 from vjepa_core.release.model import save_model
 from vjepa_core.store.checkpoint import PEFT_PREFIX, WEIGHT_DTYPES, LoadedCheckpoint
 from vjepa_core.strategies import STRATEGIES, get_strategy
@@ -62,6 +63,10 @@ def check_adapter_form(loaded: LoadedCheckpoint) -> None:
     if get_strategy(spec.strategy).lora_config(spec) is None:
         raise UserError(f"--adapter-only needs a LoRA run ({', '.join(lora_strategies())}); run {spec.run_id} "
                         f"is {spec.strategy}: release it whole, without --adapter-only")
+    if official.is_official(spec.model):
+        raise UserError(f"--adapter-only needs a base model transformers can load, and run {spec.run_id}'s is Meta's "
+                        f"checkpoint {spec.model}: release it whole, or convert the checkpoint (runner convert) "
+                        f"and train on that folder")
 
 
 def write_adapter_form(folder: Path, loaded: LoadedCheckpoint, *, config: VJEPA2Config, dtype: str) -> AdapterForm:
@@ -100,6 +105,7 @@ def write_adapter_form(folder: Path, loaded: LoadedCheckpoint, *, config: VJEPA2
         pooler = {key: run[key].to(WEIGHT_DTYPES[dtype]).contiguous() for key in keep if key.startswith("pooler.")}
         save_file(pooler, folder / POOLER_FILE, metadata={"format": "pt"})
     config.save_pretrained(folder)
+    write_model_code(folder, config)
     return AdapterForm(reference, carries_pooler)
 
 
@@ -123,7 +129,8 @@ def base_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 def _load_base(name: str, config: VJEPA2Config) -> torch.nn.Module:
     with quiet_transformers():
         # ignore_mismatched_sizes: the base's own classifier (another label set) is replaced by the run's.
-        return AutoModelForVideoClassification.from_pretrained(name, config=config, ignore_mismatched_sizes=True)
+        return AutoModelForVideoClassification.from_pretrained(name, config=config, ignore_mismatched_sizes=True,
+                                                               trust_remote_code=True)
 
 
 def _check_encoder(base: torch.nn.Module, run: dict[str, torch.Tensor], reference: BaseReference) -> None:

@@ -21,8 +21,9 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from vjepa_core.analysis.verdict import Verdict
 from vjepa_core.analysis.verdict_text import deployment_line, run_line
 from vjepa_core.fields import command_line, shown
-from vjepa_core.models import PRESETS, load_config
+from vjepa_core.models import PRESETS, load_config, official
 from vjepa_core.models.loading import SHIPPED_WEIGHTS
+from vjepa_core.models.vjepa21 import is_vjepa21
 from vjepa_core.release.adapter import POOLER_FILE, BaseReference
 from vjepa_core.release.evidence import (
     AccuracyFigures,
@@ -33,6 +34,7 @@ from vjepa_core.release.evidence import (
     matrix_place,
     size_label,
 )
+from vjepa_core.release.hub_model import MODEL_CODE, model_source
 from vjepa_core.release.hub_processor import PROCESSOR_CODE, processor_source
 from vjepa_core.release.requirements import distributions, imports_of, pinned
 from vjepa_core.spec import RUN_DEFAULTS, RUN_OPTIONS, RunSpec
@@ -56,6 +58,7 @@ class Released:
     carries_pooler: bool = False
     synthetic_data: bool = False
     extra_tags: list[str] = field(default_factory=list)
+    vjepa21: bool = False  # a V-JEPA 2.1 model: the folder carries its model code (`hub_model`)
 
 
 def model_card(evidence: Evidence, released: Released) -> ModelCard:
@@ -101,8 +104,9 @@ def _name(evidence: Evidence) -> str:
 def _title(evidence: Evidence, released: Released, accuracy: AccuracyFigures) -> str:
     run, spec = evidence.run, evidence.spec
     form = "LoRA adapter of a " if released.adapter_base else ""
+    version = "V-JEPA 2.1" if released.vjepa21 else "V-JEPA 2"
     return (f"# {_name(evidence)}\n\n"
-            f"A {form}V-JEPA 2 video classifier for {len(released.labels)} classes, trained with "
+            f"A {form}{version} video classifier for {len(released.labels)} classes, trained with "
             f"vjepa-lab run `{evidence.run_id}` (strategy `{spec['strategy']}` on {_short_base(spec)}, dataset "
             f"`{run.get('dataset')}`). Test accuracy **{_pct(accuracy.accuracy)}** on {accuracy.total} videos "
             f"(95% interval {_pct(accuracy.ci_low)} to {_pct(accuracy.ci_high)}; chance {_pct(accuracy.chance)}). "
@@ -120,7 +124,11 @@ def describe_base(model: str, *, random_init: bool = False) -> str:
         origin = ("pretrained offline by vjepa-lab (`runner pretrain` on synthetic videos, plus a pooler trained on "
                   "a synthetic source task)" if model in SHIPPED_WEIGHTS
                   else "random weights from a fixed seed, a test stand-in, not a pretrained model")
-        return f"the vjepa-lab preset `{model}` (V-JEPA 2 with ViT-L's proportions scaled down: {shape}; {origin})"
+        version = "V-JEPA 2.1" if is_vjepa21(config) else "V-JEPA 2"
+        return f"the vjepa-lab preset `{model}` ({version} with ViT-L's proportions scaled down: {shape}; {origin})"
+    if model in official.OFFICIAL:
+        entry = official.OFFICIAL[model]
+        return f"Meta's {entry.summary}, `{entry.file}` ({entry.url})"
     hub = _hub_id(model)
     if hub:
         return f"[{hub}](https://huggingface.co/{hub})"
@@ -166,10 +174,18 @@ def _usage(released: Released) -> str:
     clips, crops = int(pre.get("eval_clips", 1)), int(pre.get("eval_crops", 1))
     averaged = (f" (The evaluation then averaged the softmax of {clips} clip(s) x {crops} crop(s) per video; the "
                 "pipeline scores one view, the centre crop of the centred clip.)" if clips * crops > 1 else "")
+    code = ("" if not released.vjepa21 else f"""
+
+**Model code.** This is a V-JEPA 2.1 model, which transformers does not carry yet: the folder brings its
+modeling code (`{MODEL_CODE}`: transformers' V-JEPA 2 classes with 2.1's interleaved, interpolated RoPE,
+modality embeddings and level norms; it imports only torch and transformers, read it before you trust it), and
+`trust_remote_code=True` loads it. Without it, transformers builds a V-JEPA 2 model, warns about the weights it
+does not use, and gives other answers. The config names the 2.1 fields as transformers' pending V-JEPA 2.1 port
+does.""")
     return f"""## How to use
 
 {intro}```python
-{load}```
+{load}```{code}
 
 Needs these packages, at the versions this folder was checked with (newer ones usually work), and, for video
 files, FFmpeg's libraries (Debian/Ubuntu: `apt-get install ffmpeg`):
@@ -197,10 +213,10 @@ processor, which takes whatever it is given as a whole video and would sample it
 
 
 def card_packages(snippets: list[str]) -> list[str]:
-    """The card's `pip install` line: what its code and the folder's processor import, with what that needs at run
-    time (`release.requirements`), pinned as installed here."""
-    imported = set().union(*(imports_of(code).required for code in [*snippets, processor_source()]))
-    return pinned(distributions(imported, local={Path(PROCESSOR_CODE).stem}))
+    """The card's `pip install` line: what its code and the folder's processor (and 2.1 model code) import, with
+    what that needs at run time (`release.requirements`), pinned as installed here."""
+    imported = set().union(*(imports_of(code).required for code in [*snippets, processor_source(), model_source()]))
+    return pinned(distributions(imported, local={Path(PROCESSOR_CODE).stem, Path(MODEL_CODE).stem}))
 
 
 def _adapter_usage(released: Released, model: str) -> tuple[str, str]:

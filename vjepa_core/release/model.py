@@ -22,7 +22,8 @@ from transformers import (
 from vjepa_core.data.transforms import resize_size
 from vjepa_core.errors import UserError
 from vjepa_core.models.layers import feature_layers
-from vjepa_core.models.loading import quiet_transformers
+from vjepa_core.models.loading import model_class, quiet_transformers
+from vjepa_core.release.hub_model import with_model_code, write_model_code
 from vjepa_core.store.checkpoint import WEIGHT_DTYPES, LoadedCheckpoint
 
 RELEASE_DTYPES = tuple(WEIGHT_DTYPES)
@@ -58,7 +59,7 @@ def merge_lora(model: torch.nn.Module) -> VJEPA2ForVideoClassification:
     if hasattr(model, "peft_config"):
         del model.peft_config
     with torch.device("meta"):
-        plain = VJEPA2ForVideoClassification(model.config)
+        plain = model_class(model.config)(model.config)
     extra = set(model.state_dict()) ^ set(plain.state_dict())
     if extra:
         raise RuntimeError(f"merged model has weights a plain VJEPA2ForVideoClassification does not: "
@@ -67,10 +68,11 @@ def merge_lora(model: torch.nn.Module) -> VJEPA2ForVideoClassification:
 
 
 def release_config(model: VJEPA2ForVideoClassification, preprocessing: dict[str, Any]) -> VJEPA2Config:
-    """The model's config with `num_frames`: the video-classification pipeline samples that many frames."""
+    """The model's config with `num_frames` (the video-classification pipeline samples that many frames) and,
+    for V-JEPA 2.1, the `auto_map` of the folder's model code (`hub_model`)."""
     config = copy.deepcopy(model.config)
     config.num_frames = int(preprocessing["frames_per_clip"])
-    return config
+    return with_model_code(config)
 
 
 def video_processor(preprocessing: dict[str, Any]) -> VJEPA2VideoProcessor:
@@ -95,13 +97,17 @@ def logits(model: torch.nn.Module, clip: torch.Tensor) -> torch.Tensor:
 
 
 def save_model(model: torch.nn.Module, folder: Path, *, dtype: str) -> None:
-    """`save_pretrained` (config.json + model.safetensors) with the weights cast to `dtype`, in place."""
+    """`save_pretrained` (config.json + model.safetensors) with the weights cast to `dtype`, in place; a V-JEPA 2.1
+    model's code beside them (`hub_model`)."""
     model.to(WEIGHT_DTYPES[dtype])
+    model.config = with_model_code(model.config)
     with quiet_transformers():
         model.save_pretrained(folder, safe_serialization=True)
+    write_model_code(folder, model.config)
 
 
 def load_plain(folder: Path) -> torch.nn.Module:
-    """The folder as plain transformers opens it (`AutoModelForVideoClassification`), in its stored dtype."""
+    """The folder as plain transformers opens it (`AutoModelForVideoClassification`; a V-JEPA 2.1 folder with
+    its own model code), in its stored dtype."""
     with quiet_transformers():
-        return AutoModelForVideoClassification.from_pretrained(folder).eval()
+        return AutoModelForVideoClassification.from_pretrained(folder, trust_remote_code=True).eval()

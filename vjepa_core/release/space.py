@@ -18,6 +18,7 @@ import pandas as pd
 from huggingface_hub import SpaceCard, SpaceCardData
 
 from vjepa_core.inference.engines import ENGINES
+from vjepa_core.release.hub_model import MODEL_CODE, model_source
 from vjepa_core.release.hub_processor import PROCESSOR_CODE, processor_source
 from vjepa_core.release.requirements import distributions, imports_of, pinned
 from vjepa_core.release.space_engine import ENGINE_DIR, ENGINE_FILE, SpaceEngine
@@ -54,9 +55,9 @@ def pick_examples(predictions: pd.DataFrame, count: int = EXAMPLES) -> list[Path
 def requirements(*, engine: bool = False) -> str:
     """`requirements.txt`: what the app's files and the model's processor import, with what that needs at run time,
     pinned as installed here; with `engine`, what the app imports only to run one (onnxruntime)."""
-    imports = [imports_of(source) for source in [*app_sources().values(), processor_source()]]
+    imports = [imports_of(source) for source in [*app_sources().values(), processor_source(), model_source()]]
     imported = set().union(*(found.required | (found.optional if engine else set()) for found in imports))
-    local = {Path(name).stem for name in [*APP_FILES, PROCESSOR_CODE]}
+    local = {Path(name).stem for name in [*APP_FILES, PROCESSOR_CODE, MODEL_CODE]}
     return "".join(f"{line}\n" for line in pinned(distributions(imported, local=local)))
 
 

@@ -21,6 +21,7 @@ from vjepa_core import __version__
 from vjepa_core.errors import UserError
 from vjepa_core.inference.engines import AUTO, space_choices
 from vjepa_core.inference.views import validation_evidence
+from vjepa_core.models.vjepa21 import is_vjepa21
 from vjepa_core.paths import checkpoint_results, checkpoints_dir, engines_dir
 from vjepa_core.release.adapter import AdapterForm, check_adapter_form, load_adapter_form, write_adapter_form
 from vjepa_core.release.card import CONFUSION_PNG, Released, card_data, model_card
@@ -196,7 +197,8 @@ def _released(evidence: Evidence, loaded: LoadedCheckpoint, request: ReleaseRequ
     return Released(labels=loaded.labels, preprocessing=loaded.manifest["preprocessing"], dtype=request.dtype,
                     folder_name=folder_name, release_command=command,
                     max_logit_delta=delta, adapter_base=form.base if form else None,
-                    carries_pooler=bool(form and form.carries_pooler), synthetic_data=is_synthetic(evidence.run))
+                    carries_pooler=bool(form and form.carries_pooler), synthetic_data=is_synthetic(evidence.run),
+                    vjepa21=is_vjepa21(loaded.model.config))
 
 
 def is_synthetic(run: dict[str, Any]) -> bool:
@@ -229,8 +231,9 @@ def _write_release_file(folder: Path, loaded: LoadedCheckpoint, request: Release
 def _write_space(folder: Path, evidence: Evidence, released: Released, examples: list[Path],
                  engine: SpaceEngine) -> None:
     labels = ", ".join(released.labels)
-    title = f"V-JEPA 2 {evidence.spec['strategy']} classifier ({evidence.run_id[:8]})"
-    description = (f"Classifies a video into one of {len(released.labels)} classes ({labels}) with a V-JEPA 2 "
+    version = "V-JEPA 2.1" if released.vjepa21 else "V-JEPA 2"
+    title = f"{version} {evidence.spec['strategy']} classifier ({evidence.run_id[:8]})"
+    description = (f"Classifies a video into one of {len(released.labels)} classes ({labels}) with a {version} "
                    f"model fine-tuned by vjepa-lab run {evidence.run_id} (strategy {evidence.spec['strategy']}, "
                    f"test accuracy {100 * float(evidence.run['test_acc']):.1f}% on its test split).")
     data = card_data(evidence, released)

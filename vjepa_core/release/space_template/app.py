@@ -70,7 +70,8 @@ def transformers_logits(folder: Path) -> tuple[Logits, str]:
     # Subnormal floats (small models meet them) run in microcode on x86 CPUs. Flushing them to zero, as onnxruntime
     # does, leaves the logits as they were (vjepa-lab's release benchmarks hold the check).
     torch.set_flush_denormal(True)
-    model = AutoModelForVideoClassification.from_pretrained(folder).eval()
+    # trust_remote_code: a V-JEPA 2.1 folder carries its model code (modeling_vjepa_lab.py); a V-JEPA 2 one has none
+    model = AutoModelForVideoClassification.from_pretrained(folder, trust_remote_code=True).eval()
     dtype = next(model.parameters()).dtype
 
     def logits(views: torch.Tensor) -> torch.Tensor:
