@@ -32,7 +32,7 @@ author = "vjepa-lab contributors"
 copyright = "vjepa-lab contributors, MIT licence"
 release = vjepa_core.__version__
 
-extensions = ["myst_parser", "vjepa_reference", "pages_in_flight"]
+extensions = ["myst_parser", "vjepa_reference"]
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 source_suffix = {".md": "markdown"}

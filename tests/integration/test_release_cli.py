@@ -32,8 +32,8 @@ DEFAULT_STUDY = ("head", "pooler_head", "lora", "pooler_head_lora", "full", "scr
 MATRIX = "release-study"
 # The pipeline's probabilities against `runner predict`'s (fp32 engine) on the same frames: the same pixels
 # (torchcodec and decord decode these files identically) through LoRA merged vs unmerged fp32 weights, so only
-# rounding differs. Measured: at most 8.9e-8 on this study's 6 test videos (5 avi, 1 mp4), 6.6e-7 on the 54 of
-# the README's 40-epoch run (benchmarks/release_figures.py); 1e-5 leaves room for larger trained weights.
+# rounding differs (docs/benchmarks/release.md has the measured differences); 1e-5 leaves room for larger
+# trained weights.
 PIPELINE_PROB_TOLERANCE = 1e-5
 
 
