@@ -24,7 +24,7 @@ from vjepa_core.inference.engines.check import Evidence, view_evidence
 
 log = logging.getLogger(__name__)
 
-# Enough that one flipped top-1 keeps 98% (1 of 64 is 1.6%); on a ViT-L a check costs ~20 s per view.
+# Enough that one flipped top-1 keeps 98% (1 of 64 is 1.6%); few enough for a large model's check to take minutes.
 MAX_VIEWS = 64
 
 
