@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from runner.cli import app
-from vjepa_core.inference.engines import AUTO_CPU
+from vjepa_core.inference.engines import CPU, auto_order
 from vjepa_core.inference.engines.check import PROB_TOLERANCE
 from vjepa_core.inference.predict import Predictor
 from vjepa_core.store.checkpoint import load_checkpoint
@@ -53,7 +53,7 @@ def test_predict_under_the_default_engine_agrees_with_fp32(runs: dict, synthetic
     engines = runs["root"] / "engines"
     reference = Predictor(loaded, device="cpu", engine="fp32")
     default = Predictor(loaded, device="cpu", engine="auto", engine_cache=engines)
-    assert default.engine.engine in AUTO_CPU, default.engine.fallback  # an int8 engine, not a fallback to fp32
+    assert default.engine.engine in auto_order(CPU), default.engine.fallback  # an int8 engine, not a fallback to fp32
     videos = sorted(synthetic_small.rglob("*_000.*"))
     for video in videos:
         expected, got = reference.classify(video).probs, default.classify(video).probs
