@@ -360,7 +360,7 @@ def detectable_chart(curve: pd.DataFrame) -> alt.LayerChart:
     each question's own size marked (curve: `queries.verdicts.detectable_curve`)."""
     data = curve.dropna(subset=["detectable_points"])
     x = alt.X("test_videos:Q", scale=alt.Scale(type="log"), title="test videos (log)", axis=alt.Axis(format="~g"))
-    y = alt.Y("detectable_points:Q", title="detectable difference (points, 80% power)")
+    y = alt.Y("detectable_points:Q", title="detectable (points)")
     color = alt.Color("question:N", legend=alt.Legend(title=None, orient="bottom", columns=1, labelLimit=480))
     tooltip = ["question:N", "test_videos:Q", alt.Tooltip("detectable_points:Q", format=".1f", title="points")]
     lines = alt.Chart(data).mark_line().encode(x=x, y=y, color=color, tooltip=tooltip)
