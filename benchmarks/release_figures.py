@@ -23,8 +23,9 @@ from typing import Any
 
 import torch
 
-from vjepa_core.data import eval_clip_indices, eval_views, probe_video, read_frames
+from vjepa_core.data import eval_clip_indices, probe_video, read_frames
 from vjepa_core.inference.predict import Predictor
+from vjepa_core.inference.views import clip_views, decoded_clips
 from vjepa_core.release.adapter import BASE_DIR, base_reference, load_adapter_form
 from vjepa_core.release.hub_processor import PROCESSOR_CLASS
 from vjepa_core.release.model import load_plain, logits
@@ -79,10 +80,7 @@ def test_views(warehouse: Path, run_id: str) -> tuple[list[str], dict[str, Predi
 
 def evaluation_clips(video: str, pre: dict[str, Any]) -> torch.Tensor:
     """The views [V, T, 3, crop, crop] the run's evaluation scored `video` on (as `Predictor.classify`)."""
-    info = probe_video(video)
-    clips = eval_clip_indices(info.num_frames, pre["frames_per_clip"], pre["frame_stride"], pre["eval_clips"])
-    return torch.stack([view for indices in clips for view in
-                        eval_views(read_frames(video, indices), pre["crop_size"], num_crops=pre["eval_crops"])])
+    return torch.stack(clip_views(decoded_clips(video, pre), pre))
 
 
 def logit_deltas(forms: dict[str, dict[str, Any]], videos: list[str], checkpoint: Path) -> None:
