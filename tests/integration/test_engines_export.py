@@ -140,7 +140,8 @@ def test_openvino_converts_through_torch_export_with_ops_named_by_module_and_tra
         ) -> None:
     import openvino as ov
 
-    from vjepa_core.inference.engines.openvino import convert
+    from vjepa_core.inference.engines.openvino import compress, convert
+    from vjepa_core.inference.engines.rope import ROPE_SWAP
 
     def outputs(model: object, x: torch.Tensor) -> torch.Tensor:
         compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})  # not bf16 where it can
@@ -149,7 +150,12 @@ def test_openvino_converts_through_torch_export_with_ops_named_by_module_and_tra
     part = model_part(load_model("tiny", LABELS).eval(), "classifier")
     exported = convert(part, torch.zeros(2, 16, 3, 64, 64), int8=False)
     matmuls = [op.get_friendly_name() for op in exported.get_ops() if op.get_type_name() == "MatMul"]
-    assert all("/aten.linear.default/" in name for name in matmuls)  # torch.export's nodes, after their modules
+    weights = [name for name in matmuls if ROPE_SWAP not in name]
+    assert all("/aten.linear.default/" in name for name in weights)  # torch.export's nodes, after their modules
+    assert len(matmuls) - len(weights) == 2 * 2  # queries' and keys' rotary swaps, in each of tiny's two blocks
+    compressed = compress(exported)
+    assert not any(op.get_type_name() == "MatMul" and ROPE_SWAP in op.get_friendly_name()
+                   and op.input_value(1).get_node().get_type_name() == "Convert" for op in compressed.get_ops())
     assert {in_encoder(name) for name in matmuls} == {True, False}  # the encoder's and the head's told apart
     clips = synthetic_clips(16, 64, count=3, seed=2)
     with torch.no_grad():

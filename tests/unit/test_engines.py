@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import torch
+from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2RopeAttention
 
 from vjepa_core.errors import UserError
 from vjepa_core.inference.engines import (
@@ -44,6 +45,7 @@ from vjepa_core.inference.engines.check import (
 )
 from vjepa_core.inference.engines.parts import model_part
 from vjepa_core.inference.engines.prepare import candidates, prepare_engine, resolve_engine
+from vjepa_core.inference.engines.rope import fixed_rope, rotation_tables, tokens_per_clip
 from vjepa_core.inference.engines.store import clear, engine_key, list_entries, read_entry, trim
 from vjepa_core.models import load_model
 
@@ -109,6 +111,40 @@ def test_the_encoder_part_keeps_the_feature_layers() -> None:
         tokens = model.vjepa2(pixel_values_videos=clips, skip_predictor=True).last_hidden_state
     assert tokens.shape == (2, 256, 128)  # two blocks' tokens, concatenated
     assert torch.equal(model_part(model, "encoder")(clips), tokens)
+
+
+@pytest.mark.parametrize("preset", ["tiny", "tiny-2.1"])
+def test_fixed_rotary_tables_give_the_model_s_own_answers_bit_for_bit_and_leave_it_as_it_was(preset: str) -> None:
+    model = load_model(preset, LABELS)
+    part = model_part(model, "classifier")
+    crop, frames = model.config.crop_size, model.config.frames_per_clip
+    clips = synthetic_clips(frames, crop, count=2, seed=5)
+    attention = [module for module in part.modules() if isinstance(module, VJEPA2RopeAttention)]
+    with torch.no_grad():
+        own = part(clips)
+        with fixed_rope(part, clips) as changed:
+            fixed = part(clips)
+            swaps = [module.rope_swap.matrix for module in attention]
+            other = part(synthetic_clips(frames // 2, crop, count=1))  # another clip shape: the module's own
+        after = part(clips)
+    assert changed == len(attention) >= model.config.num_hidden_layers  # the encoder's (and the predictor's)
+    assert torch.equal(fixed, own) and torch.equal(after, own)
+    assert other.shape == (1, len(LABELS))
+    assert all(torch.equal(swap.sum(0), torch.ones(len(swap))) and torch.equal(swap.sum(1), torch.ones(len(swap)))
+               and set(swap.unique().tolist()) == {0.0, 1.0} for swap in swaps)  # permutations: they move values
+    assert not any(hasattr(module, "rope_swap") or "apply_rotary_embeddings" in vars(module) for module in attention)
+    tokens = model_part(model, "encoder")(clips).shape[1]
+    assert tokens_per_clip(model.config, frames, crop) == tokens
+
+
+def test_a_rotation_the_tables_cannot_rebuild_is_left_to_its_module() -> None:
+    part = model_part(load_model("tiny", LABELS), "classifier")
+    attention = next(module for module in part.modules() if isinstance(module, VJEPA2RopeAttention))
+    attention.apply_rotary_embeddings = lambda qk, pos_ids: qk.roll(2, -1)  # mixes channels of different pairs
+    assert rotation_tables(attention, 128) is None
+    with fixed_rope(part, torch.zeros(1, 16, 3, 64, 64)) as changed:
+        assert changed == sum(isinstance(module, VJEPA2RopeAttention) for module in part.modules()) - 1
+        assert not hasattr(attention, "rope_swap")
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """`ort-int8`: the model part exported to ONNX and run by ONNX Runtime on the CPU, the encoder's matmuls in int8.
 
 The export traces the part with torch.onnx's TorchScript exporter (`dynamo=False`; the dynamo exporter is the
-fallback when tracing fails), batch axis dynamic, clip shape fixed: the rotary position tables of V-JEPA 2's
-attention depend on the clip shape only, so they fold into constants. `onnxruntime`'s `MatMulNBitsQuantizer`
+fallback when tracing fails), batch axis dynamic, clip shape fixed, so the rotary embedding is exported as fixed
+tables (`rope.fixed_rope`). `onnxruntime`'s `MatMulNBitsQuantizer`
 (8 bits, blocks of 128, symmetric, `accuracy_level` 4) then turns each weight MatMul of the encoder into
 `MatMulNBits`: int8 weights with one scale per block of 128 inputs of an output, int8 products, each row of
 activations quantized per block of 128 at run time. The head (attentive pooler, classifier), the encoder blocks
@@ -29,6 +29,7 @@ from vjepa_core.inference.engines.base import (
     register,
     threads,
 )
+from vjepa_core.inference.engines.rope import ROPE_SWAP, fixed_rope
 
 INPUT, OUTPUT = "pixel_values_videos", "output"
 GRAPH = "model.int8.onnx"
@@ -42,7 +43,7 @@ def export_onnx(part: Any, example: Any, path: Path) -> Path:
     import torch
 
     try:
-        with quiet(""), torch.no_grad():
+        with quiet(""), torch.no_grad(), fixed_rope(part, example):
             torch.onnx.export(part, (example,), str(path), input_names=[INPUT], output_names=[OUTPUT],
                               dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}}, opset_version=OPSET,
                               dynamo=False)
@@ -63,7 +64,7 @@ def _export_dynamo(part: Any, example: Any, path: Path) -> Path:
     if example.shape[0] < 2:  # torch.export specialises a size-1 axis: export at batch 2 to keep it dynamic
         example = example.expand(2, *example.shape[1:]).contiguous()
     batch = torch.export.Dim("batch", min=1, max=4096)
-    with quiet(""), torch.no_grad():
+    with quiet(""), torch.no_grad(), fixed_rope(part, example):
         torch.onnx.export(part, (example,), str(path), input_names=[INPUT], output_names=[OUTPUT],
                           dynamic_shapes={INPUT: {0: batch}}, dynamo=True, external_data=True, optimize=True,
                           verbose=False)
@@ -82,7 +83,8 @@ def quantize_int8(graph: Any, target: Path, *, fp32_blocks: frozenset[int] = fro
     nbits = nbits_quantizer()
     copy = onnx.ModelProto()
     copy.CopyFrom(graph)  # the quantizer rewrites the graph it is given
-    excluded = fp32_matmuls(_weight_matmuls(copy), "exported graph", fp32_blocks)
+    matmuls = _weight_matmuls(copy)
+    excluded = fp32_matmuls(matmuls, "exported graph", fp32_blocks) + [name for name in matmuls if ROPE_SWAP in name]
     with quiet("onnxruntime"):
         quantizer = nbits.MatMulNBitsQuantizer(copy, bits=8, block_size=INT8_BLOCK, is_symmetric=True,
                                                accuracy_level=4, nodes_to_exclude=excluded)

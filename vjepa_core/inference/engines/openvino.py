@@ -2,10 +2,12 @@
 
 `openvino.convert_model` of the part (captured by `torch.export`), then `nncf.compress_weights(mode=INT8_ASYM)`
 on the encoder's weight matmuls: int8 weights per output channel; the CPU plugin quantizes each such layer's
-activations at run time in groups of 32 (`DYNAMIC_QUANTIZATION_GROUP_SIZE`, its default) and multiplies in
-int8. The head (attentive pooler, classifier) and the encoder blocks asked to stay fp32 are left out through an
-NNCF `IgnoredScope`. The batch axis is dynamic, the clip shape fixed. Files written: `model.xml` + `model.bin`
-(weights kept as they are: `save_model` would halve fp32 weights to fp16 unless told not to).
+activations at run time in groups of 128 (`DYNAMIC_QUANTIZATION_GROUP_SIZE`; its default of 32 was 1.3 times
+slower on a ViT-L-shaped model at the same answers) and multiplies in int8. The rotary embedding is exported
+as fixed tables (`rope.fixed_rope`). The head (attentive pooler, classifier), the encoder blocks asked to stay
+fp32 and the rotary swaps are left out through an NNCF `IgnoredScope`. The batch axis is dynamic, the clip shape
+fixed. Files written: `model.xml` + `model.bin` (weights kept as they are: `save_model` would halve fp32 weights
+to fp16 unless told not to).
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from vjepa_core.inference.engines.base import (
     register,
     threads,
 )
+from vjepa_core.inference.engines.rope import ROPE_SWAP, fixed_rope
 
 GRAPH = "model.xml"
+ACTIVATION_GROUP = 128  # inputs per activation scale, quantized at run time (docs/benchmarks/engines.md: 32 to 1024)
 
 
 def convert(part: Any, example: Any, *, int8: bool, fp32_blocks: frozenset[int] = frozenset()) -> Any:
@@ -34,7 +38,7 @@ def convert(part: Any, example: Any, *, int8: bool, fp32_blocks: frozenset[int] 
     import torch
 
     try:
-        with quiet("nncf"), torch.no_grad():
+        with quiet("nncf"), torch.no_grad(), fixed_rope(part, example):
             model = _converted(part, example)
     except Exception as error:  # the frontends raise many kinds: each means "cannot convert"
         raise EngineUnfit(f"cannot convert to OpenVINO ({first_line(error)})") from error
@@ -53,7 +57,9 @@ def compress(model: Any, fp32_blocks: frozenset[int] = frozenset()) -> Any:
 
             # The patch embedding's convolution stays fp32 too, as in ort-int8: a sliver of the compute, and in
             # int8 it moved the probabilities as much as every encoder block together.
-            kept = nncf.IgnoredScope(names=fp32_matmuls(_matmuls(model), "converted model", fp32_blocks),
+            matmuls = _matmuls(model)
+            kept = nncf.IgnoredScope(names=fp32_matmuls(matmuls, "converted model", fp32_blocks)
+                                     + [name for name in matmuls if ROPE_SWAP in name],
                                      types=["Convolution"], validate=False)
             return nncf.compress_weights(model.clone(), mode=nncf.CompressWeightsMode.INT8_ASYM, ignored_scope=kept)
     except EngineUnfit:
@@ -92,7 +98,8 @@ def compiled(model: Path | Any) -> Runner:
     import openvino as ov
     import torch
 
-    config = {"INFERENCE_NUM_THREADS": threads(), "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+    config = {"INFERENCE_NUM_THREADS": threads(), "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
+              "DYNAMIC_QUANTIZATION_GROUP_SIZE": str(ACTIVATION_GROUP)}
     model = ov.Core().compile_model(str(model) if isinstance(model, Path) else model, "CPU", config)
 
     def run(pixels: torch.Tensor) -> torch.Tensor:
