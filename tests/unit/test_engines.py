@@ -416,3 +416,23 @@ def test_int8_engines_tell_the_encoder_its_blocks_and_the_head_apart_by_node_nam
     assert encoder_block("encoder.layer.0.mlp.fc2/linear_5/MatMul") == 0  # the encoder part alone
     assert encoder_block("/model/pooler/self_attention_layers.0/mlp/fc1/MatMul") is None
     assert encoder_block("/model/vjepa2/encoder/embeddings/patch_embeddings/proj/Conv") is None
+
+
+def test_openvino_quantizes_activations_in_groups_of_an_eighth_of_the_encoder_s_width() -> None:
+    from vjepa_core.inference.engines.openvino import activation_group
+
+    def part(width: int, lora_rank: int | None = None) -> torch.nn.Module:
+        attention = torch.nn.Module()
+        attention.query = torch.nn.Linear(width, width)
+        if lora_rank:
+            attention.query.lora_B = torch.nn.Linear(lora_rank, width)  # a LoRA factor, not the width
+        attention.fc2 = torch.nn.Linear(4 * width, width)
+        encoder = torch.nn.Module()
+        encoder.layer = torch.nn.ModuleList([attention])
+        root = torch.nn.Module()
+        root.encoder, root.classifier = encoder, torch.nn.Linear(8, 2)  # the head's width does not count
+        return root
+
+    assert [activation_group(part(width)) for width in (128, 256, 512, 768, 1024, 1408, 1664)] == [
+        32, 32, 64, 64, 128, 128, 128]
+    assert activation_group(part(1024, lora_rank=8)) == 128

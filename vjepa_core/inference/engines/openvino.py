@@ -2,8 +2,8 @@
 
 `openvino.convert_model` of the part (captured by `torch.export`), then `nncf.compress_weights(mode=INT8_ASYM)`
 on the encoder's weight matmuls: int8 weights per output channel; the CPU plugin quantizes each such layer's
-activations at run time in groups of 128 (`DYNAMIC_QUANTIZATION_GROUP_SIZE`; its default of 32 was 1.3 times
-slower on a ViT-L-shaped model at the same answers) and multiplies in int8. The rotary embedding is exported
+activations at run time in groups (`DYNAMIC_QUANTIZATION_GROUP_SIZE`, written into the model file:
+`activation_group`) and multiplies in int8. The rotary embedding is exported
 as fixed tables (`rope.fixed_rope`). The head (attentive pooler, classifier), the encoder blocks asked to stay
 fp32 and the rotary swaps are left out through an NNCF `IgnoredScope`. The batch axis is dynamic, the clip shape
 fixed. Files written: `model.xml` + `model.bin` (weights kept as they are: `save_model` would halve fp32 weights
@@ -30,7 +30,7 @@ from vjepa_core.inference.engines.base import (
 from vjepa_core.inference.engines.rope import ROPE_SWAP, fixed_rope
 
 GRAPH = "model.xml"
-ACTIVATION_GROUP = 128  # inputs per activation scale, quantized at run time (docs/benchmarks/engines.md: 32 to 1024)
+GROUP_OPTION = ["runtime_options", "DYNAMIC_QUANTIZATION_GROUP_SIZE"]  # read by the CPU plugin from the model file
 
 
 def convert(part: Any, example: Any, *, int8: bool, fp32_blocks: frozenset[int] = frozenset()) -> Any:
@@ -42,7 +42,21 @@ def convert(part: Any, example: Any, *, int8: bool, fp32_blocks: frozenset[int] 
             model = _converted(part, example)
     except Exception as error:  # the frontends raise many kinds: each means "cannot convert"
         raise EngineUnfit(f"cannot convert to OpenVINO ({first_line(error)})") from error
+    model.set_rt_info(str(activation_group(part)), GROUP_OPTION)
     return compress(model, fp32_blocks) if int8 else model
+
+
+def activation_group(part: Any) -> int:
+    """Inputs per activation scale when the plugin quantizes activations at run time: an eighth of the encoder's
+    narrowest weight matmul, as a power of two from 32 to 128. On a ViT-L-shaped model 128 ran 1.3 times faster
+    than the plugin's default of 32 at the same answers; on `tiny-jepa` (128 wide) a single group per row moved
+    the most sensitive video's probabilities twice as far (docs/benchmarks/engines.md)."""
+    import torch
+
+    widths = [module.in_features for name, module in part.named_modules()  # LoRA's own factors are not the width
+              if isinstance(module, torch.nn.Linear) and encoder_block(name) is not None and ".lora_" not in name]
+    eighth = min(widths, default=256) // 8
+    return min(128, max(32, 1 << max(eighth.bit_length() - 1, 0)))
 
 
 def _matmuls(model: Any) -> list[str]:
@@ -98,8 +112,7 @@ def compiled(model: Path | Any) -> Runner:
     import openvino as ov
     import torch
 
-    config = {"INFERENCE_NUM_THREADS": threads(), "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
-              "DYNAMIC_QUANTIZATION_GROUP_SIZE": str(ACTIVATION_GROUP)}
+    config = {"INFERENCE_NUM_THREADS": threads(), "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
     model = ov.Core().compile_model(str(model) if isinstance(model, Path) else model, "CPU", config)
 
     def run(pixels: torch.Tensor) -> torch.Tensor:
