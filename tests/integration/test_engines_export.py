@@ -26,6 +26,7 @@ from vjepa_core.inference.engines.base import in_encoder
 from vjepa_core.inference.engines.check import PROB_TOLERANCE, probe_evidence, synthetic_clips
 from vjepa_core.inference.engines.parts import model_part
 from vjepa_core.inference.engines.prepare import prepare_engine
+from vjepa_core.inference.engines.rope import ROPE_SWAP
 from vjepa_core.inference.engines.store import engine_key, list_entries
 from vjepa_core.inference.predict import Predictor
 from vjepa_core.inference.views import validation_videos
@@ -105,23 +106,31 @@ def assert_int8_encoder_only(graph: Path) -> None:
             if attribute.name == "bits"}
     head = [node.name for node in nodes if node.op_type in ("MatMul", "Gemm") and "/pooler/" in node.name]
     assert len(int8) >= 4 * 2 and all("/encoder/" in name for name in int8) and bits == {8}
+    swaps = [node.name for node in nodes if node.op_type == "MatMul" and ROPE_SWAP in node.name]
+    assert len(swaps) == 2 * 2 and not any(ROPE_SWAP in name for name in int8)  # the rotary swaps stay fp32
     assert any("/self_attn/q_proj/" in name for name in head) and any("/mlp/fc1/" in name for name in head)
 
 
 def assert_openvino_head_fp32(xml: Path) -> None:
-    """The head's matmuls read fp32 weight constants; the encoder's read int8 weights through a conversion."""
+    """The head's matmuls and the rotary swaps read fp32 weight constants; the encoder's others read int8 weights
+    through a conversion; the file asks the plugin for activation groups of 32 (tiny: 128 wide)."""
     import openvino as ov
 
+    from vjepa_core.inference.engines.openvino import GROUP_OPTION
+
     weights = {}  # matmul name -> what its weight input is
-    for op in ov.Core().read_model(str(xml)).get_ops():
+    model = ov.Core().read_model(str(xml))
+    for op in model.get_ops():
         if op.get_type_name() == "MatMul":
             source = op.input_value(1).get_node()
             dtype = source.get_output_element_type(0).get_type_name()
             weights[op.get_friendly_name()] = (source.get_type_name(), dtype)
-    head = {name: kind for name, kind in weights.items() if not in_encoder(name)}
-    encoder = {name: kind for name, kind in weights.items() if in_encoder(name)}
+    head = {name: kind for name, kind in weights.items() if not in_encoder(name) or ROPE_SWAP in name}
+    encoder = {name: kind for name, kind in weights.items() if in_encoder(name) and ROPE_SWAP not in name}
     assert head and all(kind == ("Constant", "f32") for kind in head.values()), head
+    assert sum(ROPE_SWAP in name for name in head) == 2 * 2  # queries' and keys', in each of tiny's two blocks
     assert encoder and all(kind[0] != "Constant" for kind in encoder.values()), encoder
+    assert model.get_rt_info(GROUP_OPTION).astype(int) == 32
 
 
 class DataDependent(torch.nn.Module):
@@ -141,7 +150,6 @@ def test_openvino_converts_through_torch_export_with_ops_named_by_module_and_tra
     import openvino as ov
 
     from vjepa_core.inference.engines.openvino import compress, convert
-    from vjepa_core.inference.engines.rope import ROPE_SWAP
 
     def outputs(model: object, x: torch.Tensor) -> torch.Tensor:
         compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})  # not bf16 where it can

@@ -38,8 +38,8 @@ from vjepa_core.store.cache import directory_bytes
 
 ENTRY_FILE = "engine.json"
 # Bump when an engine's export changes, so that older entries are not opened (3: blocks kept fp32 as measured;
-# 4: rotary tables, OpenVINO activations quantized in groups of 128).
-FORMAT_VERSION = 4
+# 4: rotary tables; 5: OpenVINO activation groups written into the model file).
+FORMAT_VERSION = 5
 MAX_BYTES = 4 * 2**30  # room for a few ViT-L engines, some with blocks kept fp32
 VERSIONED = ("torch", "transformers", "peft", "onnx", "onnxscript", "onnxruntime", "openvino", "nncf")
 
