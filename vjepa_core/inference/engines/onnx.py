@@ -2,12 +2,12 @@
 
 The export traces the part with torch.onnx's TorchScript exporter (`dynamo=False`; the dynamo exporter is the
 fallback when tracing fails), batch axis dynamic, clip shape fixed, so the rotary embedding is exported as fixed
-tables (`rope.fixed_rope`). `onnxruntime`'s `MatMulNBitsQuantizer`
-(8 bits, blocks of 128, symmetric, `accuracy_level` 4) then turns each weight MatMul of the encoder into
-`MatMulNBits`: int8 weights with one scale per block of 128 inputs of an output, int8 products, each row of
-activations quantized per block of 128 at run time. The head (attentive pooler, classifier), the encoder blocks
-asked to stay fp32, attention's activation x activation products, layer norms and softmax stay fp32. Files
-written: `model.int8.onnx`. docs/benchmarks/engines.md has the recipes measured against this one.
+tables (`rope.fixed_rope`). `onnxruntime`'s `MatMulNBitsQuantizer` (8 bits, blocks of 128, symmetric,
+`accuracy_level` 4) then turns each weight MatMul of the encoder into `MatMulNBits`: int8 weights with one scale
+per block of 128 inputs of an output, int8 products, each row of activations quantized per block of 128 at run
+time. The head (attentive pooler, classifier), the encoder blocks asked to stay fp32, the rotary swaps,
+attention's activation x activation products, layer norms and softmax stay fp32. Files written:
+`model.int8.onnx`. docs/benchmarks/engines.md has the recipes measured against this one.
 """
 
 from __future__ import annotations

@@ -37,20 +37,23 @@ class RopeSwap(torch.nn.Module):
 
 def rotation_tables(module: VJEPA2RopeAttention, tokens: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
     """(cos [tokens, D], signed sin [tokens, D], partner [D]) with `module`'s rotation of qk [..., tokens, D] equal
-    to `qk * cos + qk[..., partner] * sin`; None if its rotation is not of that form."""
+    to `qk * cos + qk[..., partner] * sin`; None if its rotation is not of that form (checked on random vectors)."""
     dim = module.attention_head_size
     if dim % 2:
         return None
     positions = module.get_position_ids(torch.zeros(1, tokens, 1))
-    units = torch.eye(dim).unsqueeze(1).expand(dim, tokens, dim).contiguous()  # [k, n, :] = unit vector k
+    partner = torch.arange(dim) ^ 1
+    even = (torch.arange(dim) % 2 == 0).float()
+    probes = torch.stack([even, 1 - even]).unsqueeze(1).expand(2, tokens, dim)  # 1 on even / on odd channels
+    generator = torch.Generator().manual_seed(0)
+    trial = torch.randn(3, tokens, dim, generator=generator)
     with torch.no_grad():
-        rotated = module.apply_rotary_embeddings(units.unsqueeze(0), positions)[0]  # [k, n, j]: j's weight on k
-    channel = torch.arange(dim)
-    partner = channel ^ 1
-    cos, sin = rotated[channel, :, channel].T.contiguous(), rotated[partner, :, channel].T.contiguous()
-    rebuilt = torch.zeros_like(rotated)
-    rebuilt[channel, :, channel], rebuilt[partner, :, channel] = cos.T, sin.T
-    return (cos, sin, partner) if torch.equal(rebuilt, rotated) else None
+        rotated = module.apply_rotary_embeddings(torch.cat([probes, trial]).unsqueeze(0), positions)[0]
+    # A channel's own weight is read where its probe is 1, its partner's where the partner's probe is 1.
+    cos = torch.where(even.bool(), rotated[0], rotated[1])
+    sin = torch.where(even.bool(), rotated[1], rotated[0])
+    rebuilt = trial * cos + trial[..., partner] * sin
+    return (cos, sin, partner) if torch.equal(rebuilt, rotated[2:]) else None
 
 
 def tokens_per_clip(config: Any, frames: int, crop: int) -> int:
