@@ -7,8 +7,9 @@ fixed, and so are the positions: per token and channel the rotation is `x * cos 
 `partner` swapping each pair of channels. Inside the block the tables are constants and the swap one matmul by a
 fixed permutation (`RopeSwap`, which int8 engines leave in fp32: it moves values, it computes nothing).
 
-The tables are read off each module's own rotation, applied to every unit vector, so they hold for V-JEPA 2 and
-2.1 alike; a module whose rotation they do not rebuild exactly keeps its own. Outside the block nothing changes.
+The tables are read off each module's own rotation (of two probe vectors: ones on the even channels, ones on the
+odd), so they hold for V-JEPA 2 and 2.1 alike; a module whose rotation of random vectors they do not rebuild bit
+for bit keeps its own. Outside the block nothing changes.
 """
 
 from __future__ import annotations
