@@ -179,7 +179,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 READERS = ("dashboard.queries", "dashboard.charts", "dashboard.embeddings", "vjepa_core.store.warehouse",
-           "vjepa_core.spec")
+           "vjepa_core.spec", "vjepa_core.inference.engines")  # the last: the engine registry, read by --help
 IMPORT_IN_TURN = """
 import importlib, json, sys
 heavy = ("torch", "peft", "transformers")

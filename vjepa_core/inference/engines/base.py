@@ -178,6 +178,7 @@ def in_encoder(node: str) -> bool:
     return "encoder" in re.split(r"[^A-Za-z0-9_]+", node)
 
 
+ROPE_SWAP = "rope_swap"  # the rotary pair swap's module name (`rope.RopeSwap`): int8 engines keep its matmul fp32
 BLOCK = re.compile(r"(?:^|[./])encoder[./]layer\.(\d+)(?:[./]|$)")
 
 

@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from vjepa_core.inference.engines.base import (
+    ROPE_SWAP,
     EngineUnfit,
     Int8Engine,
     Runner,
@@ -29,7 +30,6 @@ from vjepa_core.inference.engines.base import (
     register,
     threads,
 )
-from vjepa_core.inference.engines.rope import ROPE_SWAP, fixed_rope
 
 INPUT, OUTPUT = "pixel_values_videos", "output"
 GRAPH = "model.int8.onnx"
@@ -41,6 +41,8 @@ PROTOBUF_LIMIT = 2**31 - 2**26  # a graph above this (protobuf's 2 GB, less head
 def export_onnx(part: Any, example: Any, path: Path) -> Path:
     """`part` as an ONNX graph at `path`, batch axis dynamic. Raises `EngineUnfit`."""
     import torch
+
+    from vjepa_core.inference.engines.rope import fixed_rope
 
     try:
         with quiet(""), torch.no_grad(), fixed_rope(part, example):
@@ -60,6 +62,8 @@ def export_onnx(part: Any, example: Any, path: Path) -> Path:
 
 def _export_dynamo(part: Any, example: Any, path: Path) -> Path:
     import torch
+
+    from vjepa_core.inference.engines.rope import fixed_rope
 
     if example.shape[0] < 2:  # torch.export specialises a size-1 axis: export at batch 2 to keep it dynamic
         example = example.expand(2, *example.shape[1:]).contiguous()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vjepa_core.inference.engines.base import (
+    ROPE_SWAP,
     EngineUnfit,
     Int8Engine,
     Runner,
@@ -27,7 +28,6 @@ from vjepa_core.inference.engines.base import (
     register,
     threads,
 )
-from vjepa_core.inference.engines.rope import ROPE_SWAP, fixed_rope
 
 GRAPH = "model.xml"
 GROUP_OPTION = ["runtime_options", "DYNAMIC_QUANTIZATION_GROUP_SIZE"]  # read by the CPU plugin from the model file
@@ -36,6 +36,8 @@ GROUP_OPTION = ["runtime_options", "DYNAMIC_QUANTIZATION_GROUP_SIZE"]  # read by
 def convert(part: Any, example: Any, *, int8: bool, fp32_blocks: frozenset[int] = frozenset()) -> Any:
     """The part as an `openvino.Model` (int8-compressed encoder weights when `int8`). Raises `EngineUnfit`."""
     import torch
+
+    from vjepa_core.inference.engines.rope import fixed_rope
 
     try:
         with quiet("nncf"), torch.no_grad(), fixed_rope(part, example):

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2RopeAttention
 
-ROPE_SWAP = "rope_swap"  # the swap's module name: engines find its matmul by it
+from vjepa_core.inference.engines.base import ROPE_SWAP
 
 
 class RopeSwap(torch.nn.Module):
