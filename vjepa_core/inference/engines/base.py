@@ -190,12 +190,13 @@ def encoder_block(node: str) -> int | None:
 
 def fp32_matmuls(matmuls: list[str], graph: str, fp32_blocks: frozenset[int] = frozenset()) -> list[str]:
     """Of a graph's weight matmuls (their names), those an int8 engine leaves in fp32: the head's (outside the
-    encoder) and those of the encoder blocks in `fp32_blocks`. Raises `EngineUnfit` when no matmul is in the
-    encoder (nodes not named by module): nothing would be int8."""
+    encoder), the rotary swaps (`ROPE_SWAP`) and those of the encoder blocks in `fp32_blocks`. Raises
+    `EngineUnfit` when no matmul is in the encoder (nodes not named by module): nothing would be int8."""
     head = [name for name in matmuls if not in_encoder(name)]
     if len(head) == len(matmuls):
         raise EngineUnfit(f"no encoder matmul is named in the {graph}")
-    return head + [name for name in matmuls if in_encoder(name) and encoder_block(name) in fp32_blocks]
+    return head + [name for name in matmuls
+                   if in_encoder(name) and (encoder_block(name) in fp32_blocks or ROPE_SWAP in name)]
 
 
 def threads() -> int:

@@ -19,7 +19,6 @@ from types import ModuleType
 from typing import Any
 
 from vjepa_core.inference.engines.base import (
-    ROPE_SWAP,
     EngineUnfit,
     Int8Engine,
     Runner,
@@ -87,8 +86,7 @@ def quantize_int8(graph: Any, target: Path, *, fp32_blocks: frozenset[int] = fro
     nbits = nbits_quantizer()
     copy = onnx.ModelProto()
     copy.CopyFrom(graph)  # the quantizer rewrites the graph it is given
-    matmuls = _weight_matmuls(copy)
-    excluded = fp32_matmuls(matmuls, "exported graph", fp32_blocks) + [name for name in matmuls if ROPE_SWAP in name]
+    excluded = fp32_matmuls(_weight_matmuls(copy), "exported graph", fp32_blocks)
     with quiet("onnxruntime"):
         quantizer = nbits.MatMulNBitsQuantizer(copy, bits=8, block_size=INT8_BLOCK, is_symmetric=True,
                                                accuracy_level=4, nodes_to_exclude=excluded)

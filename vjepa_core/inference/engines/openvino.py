@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from vjepa_core.inference.engines.base import (
-    ROPE_SWAP,
     EngineUnfit,
     Int8Engine,
     Runner,
@@ -73,9 +72,7 @@ def compress(model: Any, fp32_blocks: frozenset[int] = frozenset()) -> Any:
 
             # The patch embedding's convolution stays fp32 too, as in ort-int8: a sliver of the compute, and in
             # int8 it moved the probabilities as much as every encoder block together.
-            matmuls = _matmuls(model)
-            kept = nncf.IgnoredScope(names=fp32_matmuls(matmuls, "converted model", fp32_blocks)
-                                     + [name for name in matmuls if ROPE_SWAP in name],
+            kept = nncf.IgnoredScope(names=fp32_matmuls(_matmuls(model), "converted model", fp32_blocks),
                                      types=["Convolution"], validate=False)
             return nncf.compress_weights(model.clone(), mode=nncf.CompressWeightsMode.INT8_ASYM, ignored_scope=kept)
     except EngineUnfit:
