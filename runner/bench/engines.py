@@ -46,6 +46,7 @@ from vjepa_core.inference.engines.base import Int8Engine
 from vjepa_core.inference.engines.check import Evidence, probe_evidence, run_batched, synthetic_clips
 from vjepa_core.inference.engines.parts import model_part
 from vjepa_core.inference.engines.prepare import PreparedEngine, example_clips, prepare_engine
+from vjepa_core.progress import progress_bar
 
 GEMM_SHAPE = (2048, 1024, 4096)  # tokens x width x MLP width of a ViT-L clip: the shape that dominates it
 
@@ -198,13 +199,14 @@ def flops_per_clip(part: torch.nn.Module, clip: torch.Tensor) -> float:
 
 def bench_engines(source: ModelSource, *, engines: Sequence[str], batches: Sequence[int] = (1, 4), rounds: int = 5,
                   frames: int = 16, clips: torch.Tensor | None = None, clip_count: int = 8, peak_rss: bool = True,
-                  evidence: Evidence | None = None, say: Callable[[str], None] = lambda line: None) -> InferenceBench:
+                  evidence: Evidence | None = None, say: Callable[[str], None] = lambda line: None,
+                  progress: bool = False) -> InferenceBench:
     """Every engine in `engines` ("fp32" first: the reference) on the classifier of `source`; see the module doc.
 
     `clips` [C, T, 3, crop, crop] are the inputs (timed on the first `batch` of them, agreement on all of them);
     by default `clip_count` synthetic clips (at least `max(batches)`). `evidence` is what the engines are checked on
     (default: probe clips). A named int8 engine its check rejects is timed all the same, whole-model int8, and
-    marked so. `say` receives one line per step."""
+    marked so. `say` receives one line per step; `progress` shows long steps as they go (`progress_bar`)."""
     names = list(dict.fromkeys([REFERENCE, *engines]))
     loads = {"before": list(os.getloadavg())}
     model = source.load()
@@ -216,13 +218,14 @@ def bench_engines(source: ModelSource, *, engines: Sequence[str], batches: Seque
     fp32_rate, int8_rate, kernel = gemm_rates()
     flops = flops_per_clip(part, clips)
     evidence = evidence or probe_evidence(frames, crop)
-    evidence.reference("classifier", part)  # fp32 on the evidence, once, before any engine's setup is timed
+    with progress_bar(desc="fp32 reference", unit="clips", enabled=progress) as bar:
+        evidence.reference("classifier", part, bar)  # fp32 on the evidence, once, before any engine's setup is timed
     workdir = tempfile.TemporaryDirectory(prefix="vjepa-bench-engines-")
     cache = Path(workdir.name) / "engines"
     timed: dict[str, Timed] = {}
     for name in names:
         prepared = prepare_engine(model, part="classifier", engine=name, device=torch.device("cpu"), frames=frames,
-                                  crop=crop, cache_root=cache, evidence=evidence)
+                                  crop=crop, cache_root=cache, evidence=evidence, progress=progress)
         timed[name] = _timed(name, prepared, part, cache=cache, own=Path(workdir.name) / name, frames=frames,
                              crop=crop)
         label = name if prepared.engine == name else f"{name} ({prepared.engine})"

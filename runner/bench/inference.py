@@ -38,7 +38,7 @@ def bench_inference(*, model: str | None, checkpoint: Path | None, engines: str,
     say = (lambda line: None) if quiet else (lambda line: typer.echo(line, err=True))
     bench = bench_engines(source, engines=names, batches=sizes, rounds=rounds, frames=frames,
                           clip_count=max(clips, *sizes), peak_rss=peak_rss, say=say,
-                          evidence=_run_evidence(checkpoint, warehouse))
+                          evidence=_run_evidence(checkpoint, warehouse), progress=not quiet)
     if as_json:
         typer.echo(json.dumps(bench.as_dict()))
         return

@@ -160,7 +160,7 @@ def _with_engine(feed: Any, setup: dict[str, Any], engine: str, frames: int, res
                 if setup["run_id"] is not None else None)
     prepared = prepare_engine(model, part="encoder", engine=engine, device=feed.device, precision=feed.precision,
                               frames=frames, crop=model.config.crop_size, cache_root=engines_dir(results),
-                              model_name=setup["name"], evidence=evidence)
+                              model_name=setup["name"], evidence=evidence, progress=feed.progress)
     if prepared.needs_model:
         return replace(feed, precision=prepared.engine)
     return replace(feed, encoder=prepared, engine=prepared.engine)

@@ -67,7 +67,7 @@ def predict(
     checked = check_video_set(found, decoder=decoder, progress=progress_enabled(quiet) and len(found.items) > 1)
     predictor = Predictor.from_checkpoint(checkpoint, base_model=model, device=device, decoder=decoder, engine=engine,
                                           engine_cache=engines_dir(checkpoint_results(checkpoint, results)),
-                                          warehouse=warehouse_path(warehouse))
+                                          warehouse=warehouse_path(warehouse), progress=progress_enabled(quiet))
     printer = RowPrinter("json" if as_json else "csv" if as_csv else "text", top_k,
                          columns=_columns(predictor.labels, top_k, windows=window is not None))
     tally = Tally(len(found.items), verb="classified", skipped=checked.skipped)

@@ -21,6 +21,7 @@ import pytest
 import torch
 from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2RopeAttention
 
+from vjepa_core import progress
 from vjepa_core.errors import UserError
 from vjepa_core.inference.engines import (
     ENGINES,
@@ -275,6 +276,26 @@ def test_an_int8_engine_keeps_its_most_sensitive_blocks_fp32_until_it_passes(
     assert row["plan"]["fp32_blocks"] == [0, 1] and row["status"] == "ok"
     again = prepare(tiny, "test-int8", tmp_path, evidence=probes)
     assert again.cached and again.plan == plan and len(mixed.quantized) == 7  # read back, nothing quantized
+
+
+def test_building_an_engine_shows_its_steps_in_a_log_and_quiet_shows_none(
+        tiny: torch.nn.Module, probes: Evidence, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A large model's first start takes minutes: its steps and clips show on stderr (a log here), as any long
+    work does (the rate scaled down so that a tiny model's build counts as long)."""
+    monkeypatch.setattr(progress, "EVERY_SECONDS", 0.001)
+    monkeypatch.setattr(progress, "MIN_SECONDS", 0.0)
+    mixed = BlockwiseEngine("test-int8", "blocks shift the logits", errors=(0.001, 0.006, 0.001, 0.001),
+                            interaction=0.004)
+    monkeypatch.setitem(ENGINES, mixed.name, mixed)
+    prepare(tiny, "test-int8", tmp_path / "quiet", evidence=probes, progress=False)
+    assert capsys.readouterr().err == ""
+    prepare(tiny, "test-int8", tmp_path / "shown", evidence=probes)
+    lines = capsys.readouterr().err.splitlines()
+    assert all(line.startswith("engine test-int8: ") for line in lines)
+    assert any("clips, " in line and f"step check on {PROBES} synthetic probe clips" in line for line in lines)
+    assert any("step block sensitivity 4/4" in line for line in lines)
+    assert lines[-1].startswith(f"engine test-int8: {3 * PROBES + 4 * 2} clips")  # 3 checks, 4 blocks' 2 clips
 
 
 def test_an_int8_engine_that_needs_more_than_half_its_blocks_fp32_is_rejected(

@@ -40,7 +40,8 @@ class Prediction:
 
 class Predictor:
     def __init__(self, loaded: LoadedCheckpoint, *, device: str = "auto", decoder: str = "auto",
-                 engine: str | None = None, engine_cache: Path | None = None, warehouse: Path | None = None) -> None:
+                 engine: str | None = None, engine_cache: Path | None = None, warehouse: Path | None = None,
+                 progress: bool = True) -> None:
         self.loaded = loaded
         self.device = resolve_device(device)
         self.precision = resolve_precision(loaded.spec.precision, self.device)
@@ -55,15 +56,16 @@ class Predictor:
         self.engine = prepare_engine(self.model, part="classifier", engine=engine, device=self.device,
                                      precision=self.precision, frames=self.pre["frames_per_clip"],
                                      crop=self.pre["crop_size"], cache_root=engine_cache,
-                                     model_name=f"checkpoint {run_id}", evidence=evidence)
+                                     model_name=f"checkpoint {run_id}", evidence=evidence, progress=progress)
 
     @classmethod
     def from_checkpoint(cls, path: Path, *, base_model: str | None = None, device: str = "auto",
                         decoder: str = "auto", engine: str | None = None, engine_cache: Path | None = None,
-                        warehouse: Path | None = None) -> Predictor:
+                        warehouse: Path | None = None, progress: bool = True) -> Predictor:
         """`engine_cache` defaults to the engines folder of the results folder the checkpoint is in."""
         return cls(load_checkpoint(Path(path), base_model=base_model), device=device, decoder=decoder, engine=engine,
-                   engine_cache=engine_cache or engines_dir(checkpoint_results(path)), warehouse=warehouse)
+                   engine_cache=engine_cache or engines_dir(checkpoint_results(path)), warehouse=warehouse,
+                   progress=progress)
 
     @property
     def labels(self) -> list[str]:

@@ -104,14 +104,19 @@ class Evidence:
     def clips(self) -> torch.Tensor:
         return self._load()
 
-    def reference(self, part: str, module: torch.nn.Module) -> torch.Tensor:
+    def reference(self, part: str, module: torch.nn.Module, bar: Any = None) -> torch.Tensor:
         if part not in self._outputs:
-            self._outputs[part] = run_batched(FP32.build(module, self.clips), self.clips)
+            show_step(bar, f"fp32 on {self.source}")
+            self._outputs[part] = run_batched(FP32.build(module, self.clips), self.clips, bar=bar)
         return self._outputs[part]
 
-    def check(self, part: str, module: torch.nn.Module, runner: Runner) -> tuple[Agreement, torch.Tensor]:
-        """`runner`'s agreement with fp32 on every clip, and each clip's error (`clip_errors`)."""
-        reference, candidate = self.reference(part, module), run_batched(runner, self.clips)
+    def check(self, part: str, module: torch.nn.Module, runner: Runner, bar: Any = None,
+              ) -> tuple[Agreement, torch.Tensor]:
+        """`runner`'s agreement with fp32 on every clip, and each clip's error (`clip_errors`). `bar` (a
+        `progress_bar`) counts the clips run."""
+        reference = self.reference(part, module, bar)
+        show_step(bar, f"check on {self.source}")
+        candidate = run_batched(runner, self.clips, bar=bar)
         return agreement(part, reference, candidate, evidence=self), clip_errors(part, reference, candidate)
 
 
@@ -182,7 +187,19 @@ def clip_errors(part: str, reference: torch.Tensor, candidate: torch.Tensor) -> 
     return norm(moved.flatten(1), dim=1) / norm(reference.float().flatten(1), dim=1).clamp_min(1e-12)
 
 
-def run_batched(runner: Any, clips: torch.Tensor, batch: int = 2) -> torch.Tensor:
-    """`runner` over `clips` in batches of `batch` (2: the engine's batch axis is exercised, memory stays low)."""
-    return torch.cat([runner(clips[i:i + batch]) for i in range(0, len(clips), batch)])
+def run_batched(runner: Any, clips: torch.Tensor, batch: int = 2, *, bar: Any = None) -> torch.Tensor:
+    """`runner` over `clips` in batches of `batch` (2: the engine's batch axis is exercised, memory stays low);
+    `bar` (a `progress_bar`) counts the clips."""
+    outputs = []
+    for start in range(0, len(clips), batch):
+        outputs.append(runner(clips[start:start + batch]))
+        if bar is not None:
+            bar.update(len(outputs[-1]))
+    return torch.cat(outputs)
+
+
+def show_step(bar: Any, step: str) -> None:
+    """What an engine's preparation is doing, on its progress line."""
+    if bar is not None:
+        bar.set_postfix(step=step)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from vjepa_core.inference.engines.base import Int8Engine
-from vjepa_core.inference.engines.check import Agreement, Evidence, clip_errors, run_batched
+from vjepa_core.inference.engines.check import Agreement, Evidence, clip_errors, run_batched, show_step
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +51,21 @@ class Plan:
 
 
 def quantize_checked(engine: Int8Engine, module: Any, example: Any, evidence: Evidence, *, part: str,
-                     folder: Path) -> tuple[Agreement, Plan]:
-    """The engine for `module`, written into `folder`, with as few encoder blocks in fp32 as keep the answers."""
+                     folder: Path, bar: Any = None) -> tuple[Agreement, Plan]:
+    """The engine for `module`, written into `folder`, with as few encoder blocks in fp32 as keep the answers.
+    `bar` (a `progress_bar`) shows each step and counts the clips run."""
     tries: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="vjepa-convert-") as workdir:
+        show_step(bar, "export")
         converted = engine.convert(module, example, Path(workdir))
         blocks = engine.blocks(converted)
 
         def attempt(kept: tuple[int, ...]) -> tuple[Agreement, Any]:
             for item in folder.iterdir():
                 shutil.rmtree(item) if item.is_dir() else item.unlink()
+            show_step(bar, f"quantize ({len(kept)} blocks fp32)")
             engine.quantize(converted, folder, fp32_blocks=frozenset(kept))
-            check, errors = evidence.check(part, module, engine.open(folder))
+            check, errors = evidence.check(part, module, engine.open(folder), bar)
             tries.append({"fp32_blocks": len(kept), "excess": round(check.excess, 4), "passed": check.passed})
             return check, errors
 
@@ -72,7 +75,8 @@ def quantize_checked(engine: Int8Engine, module: Any, example: Any, evidence: Ev
         log.info("engine %s: %s; measuring each of its %d encoder blocks' share", engine.name, check.describe(),
                  len(blocks))
         hardest = errors.argsort(descending=True)[:SENSITIVITY_CLIPS]
-        sensitivity = _sensitivity(engine, converted, blocks, evidence, part=part, module=module, clips=hardest)
+        sensitivity = _sensitivity(engine, converted, blocks, evidence, part=part, module=module, clips=hardest,
+                                   bar=bar)
         order = sorted(blocks, key=lambda block: -sensitivity[block])
         most = max(1, int(len(blocks) * MAX_FP32_SHARE))
         count = min(_enough(order, sensitivity, check.excess), most)
@@ -85,13 +89,15 @@ def quantize_checked(engine: Int8Engine, module: Any, example: Any, evidence: Ev
 
 
 def _sensitivity(engine: Int8Engine, converted: Any, blocks: list[int], evidence: Evidence, *, part: str,
-                 module: Any, clips: Any) -> dict[int, float]:
+                 module: Any, clips: Any, bar: Any = None) -> dict[int, float]:
     """Per block: the largest error on `clips` (indices into the evidence) with that block alone in int8."""
     reference = evidence.reference(part, module)[clips]
     found = {}
-    for block in blocks:
+    for done, block in enumerate(blocks):
+        show_step(bar, f"block sensitivity {done + 1}/{len(blocks)}")
         runner = engine.trial(converted, frozenset(blocks) - {block})
-        found[block] = round(float(clip_errors(part, reference, run_batched(runner, evidence.clips[clips])).max()), 6)
+        candidate = run_batched(runner, evidence.clips[clips], bar=bar)
+        found[block] = round(float(clip_errors(part, reference, candidate).max()), 6)
         del runner  # one trial's model in memory at a time
     return found
 

@@ -44,12 +44,13 @@ from vjepa_core.inference.engines.base import (
     auto_order,
     check_engine_name,
 )
-from vjepa_core.inference.engines.check import Agreement, Evidence, probe_evidence
+from vjepa_core.inference.engines.check import Agreement, Evidence, probe_evidence, show_step
 from vjepa_core.inference.engines.eager import FP32
 from vjepa_core.inference.engines.mixed import Plan, quantize_checked
 from vjepa_core.inference.engines.parts import model_part
 from vjepa_core.models.device import resolve_precision
 from vjepa_core.models.layers import feature_layers
+from vjepa_core.progress import progress_bar
 from vjepa_core.store.atomic import exclusive, staged_dir
 
 log = logging.getLogger(__name__)
@@ -102,9 +103,10 @@ class PreparedEngine:
 def prepare_engine(model: torch.nn.Module, *, part: str, engine: str = AUTO, device: torch.device,
                    precision: str = "auto", frames: int, crop: int, cache_root: Path | None = None,
                    model_name: str = "", max_bytes: int = store.MAX_BYTES, evidence: Evidence | None = None,
-                   space: bool = False) -> PreparedEngine:
+                   space: bool = False, progress: bool = True) -> PreparedEngine:
     """`model`'s `part` under `engine` (see the module docstring); `model` stays as it is. `evidence` defaults to
-    probe clips (a bare model); `space` makes `auto` take a released Space's order."""
+    probe clips (a bare model); `space` makes `auto` take a released Space's order. `progress`: building an
+    engine that takes long (a large model's first start) shows its steps on stderr (`progress_bar`)."""
     start = time.perf_counter()
     module = model_part(model, part)
     evidence = evidence or probe_evidence(frames, crop)
@@ -113,7 +115,7 @@ def prepare_engine(model: torch.nn.Module, *, part: str, engine: str = AUTO, dev
         try:
             prepared = _prepare(ENGINES[name], module, part=part, device=device, frames=frames, crop=crop,
                                 layers=feature_layers(model), cache_root=cache_root, model_name=model_name,
-                                max_bytes=max_bytes, evidence=evidence)
+                                max_bytes=max_bytes, evidence=evidence, progress=progress)
             if reasons:
                 log.info("engine auto: %s (%s)", name, "; ".join(reasons))
                 prepared.passed_over = tuple(reasons)
@@ -131,7 +133,7 @@ def prepare_engine(model: torch.nn.Module, *, part: str, engine: str = AUTO, dev
 
 def _prepare(engine: Engine, module: torch.nn.Module, *, part: str, device: torch.device, frames: int, crop: int,
              layers: tuple[int, ...], cache_root: Path | None, model_name: str, max_bytes: int,
-             evidence: Evidence) -> PreparedEngine:
+             evidence: Evidence, progress: bool) -> PreparedEngine:
     example = example_clips(frames, crop)
     if engine.eager:  # the reference itself, or the run's autocast on a GPU: nothing to check or cache
         return PreparedEngine(engine.name, engine.name, part, engine.build(module, example))
@@ -145,14 +147,15 @@ def _prepare(engine: Engine, module: torch.nn.Module, *, part: str, device: torc
     describe = {"key": key, "engine": engine.name, "part": part, "model": model_name, "frames": frames, "crop": crop,
                 "evidence": evidence.source}
     if cache_root is None:
-        return _uncached(engine, module, example, evidence, part=part, key=key)
+        return _uncached(engine, module, example, evidence, part=part, key=key, progress=progress)
     root = Path(cache_root)
     root.mkdir(parents=True, exist_ok=True)
     with exclusive(root / f"{key}.lock"):  # a second process preparing the same weights waits, then reads
         entry, built = store.read_entry(root, key), None
         cached = entry is not None
         if entry is None:
-            entry, built = _build_entry(engine, module, example, evidence, root=root, describe=describe)
+            entry, built = _build_entry(engine, module, example, evidence, root=root, describe=describe,
+                                        progress=progress)
             store.trim(root, max_bytes, keep=key)
         store.touch(root, key)
     if entry["status"] != "ok":
@@ -185,15 +188,17 @@ def _opened_on_first_call(engine: Int8Engine, folder: Path) -> Runner:
 
 
 def _build_checked(engine: Engine, module: torch.nn.Module, example: torch.Tensor, evidence: Evidence, *,
-                  part: str, folder: Path | None) -> tuple[Runner | None, Agreement, Plan | None]:
+                   part: str, folder: Path | None, progress: bool) -> tuple[Runner | None, Agreement, Plan | None]:
     """The engine built (its files into `folder` when it is `cacheable`) and checked on `evidence`: (its runner, or
     None where it must be opened from `folder`; the check; the plan of an int8 engine). Raises `EngineUnfit`."""
-    if isinstance(engine, Int8Engine):
-        assert folder is not None
-        check, plan = quantize_checked(engine, module, example, evidence, part=part, folder=folder)
-        return None, check, plan
-    runner = engine.build(module, example)
-    return runner, evidence.check(part, module, runner)[0], None
+    with progress_bar(desc=f"engine {engine.name}", unit="clips", enabled=progress) as bar:
+        if isinstance(engine, Int8Engine):
+            assert folder is not None
+            check, plan = quantize_checked(engine, module, example, evidence, part=part, folder=folder, bar=bar)
+            return None, check, plan
+        show_step(bar, "build")
+        runner = engine.build(module, example)
+        return runner, evidence.check(part, module, runner, bar)[0], None
 
 
 def _verdict(check: Agreement, plan: Plan | None) -> str | None:
@@ -205,7 +210,7 @@ def _verdict(check: Agreement, plan: Plan | None) -> str | None:
 
 
 def _build_entry(engine: Engine, module: torch.nn.Module, example: torch.Tensor, evidence: Evidence, *,
-                 root: Path, describe: dict[str, Any]) -> tuple[dict[str, Any], Runner | None]:
+                 root: Path, describe: dict[str, Any], progress: bool) -> tuple[dict[str, Any], Runner | None]:
     """Build and check the engine into `root/<key>`; a failure is recorded as a rejected entry (no files). Also
     the runner of an engine kept in memory only (it is not built twice)."""
     start = time.perf_counter()
@@ -214,7 +219,7 @@ def _build_entry(engine: Engine, module: torch.nn.Module, example: torch.Tensor,
         check = plan = None
         try:
             runner, check, plan = _build_checked(engine, module, example, evidence, part=describe["part"],
-                                                folder=folder)
+                                                 folder=folder, progress=progress)
             gc.collect()  # an exported model's session: freed before the entry is opened again from its place
             reason = _verdict(check, plan)
         except EngineUnfit as unfit:
@@ -230,10 +235,10 @@ def _build_entry(engine: Engine, module: torch.nn.Module, example: torch.Tensor,
 
 
 def _uncached(engine: Engine, module: torch.nn.Module, example: torch.Tensor, evidence: Evidence, *, part: str,
-              key: str) -> PreparedEngine:
+              key: str, progress: bool) -> PreparedEngine:
     folder = tempfile.TemporaryDirectory(prefix="vjepa-engine-") if isinstance(engine, Int8Engine) else None
     runner, check, plan = _build_checked(engine, module, example, evidence, part=part,
-                                        folder=Path(folder.name) if folder else None)
+                                         folder=Path(folder.name) if folder else None, progress=progress)
     reason = _verdict(check, plan)
     if reason is not None:
         raise EngineUnfit(reason)
