@@ -110,8 +110,8 @@ class Evidence:
             self._outputs[part] = run_batched(FP32.build(module, self.clips), self.clips, bar=bar)
         return self._outputs[part]
 
-    def check(self, part: str, module: torch.nn.Module, runner: Runner, bar: Any = None,
-              ) -> tuple[Agreement, torch.Tensor]:
+    def check(self, part: str, module: torch.nn.Module, runner: Runner,
+              bar: Any = None) -> tuple[Agreement, torch.Tensor]:
         """`runner`'s agreement with fp32 on every clip, and each clip's error (`clip_errors`). `bar` (a
         `progress_bar`) counts the clips run."""
         reference = self.reference(part, module, bar)
