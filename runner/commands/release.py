@@ -38,7 +38,8 @@ def release(
     from vjepa_core.release.writer import ReleaseCheckFailed, ReleaseRequest, release_run
 
     request = ReleaseRequest(run_id, out, existing_warehouse(warehouse), results=results_path(results), dtype=dtype,
-                             adapter_only=adapter_only, space=space, force=force, engine=engine)
+                             adapter_only=adapter_only, space=space, force=force, engine=engine,
+                             progress=progress_enabled(quiet))
     say = (lambda line: console.print(f"[dim]{line}[/]")) if progress_enabled(quiet) else (lambda _: None)
     try:
         report = release_run(request, say=say)

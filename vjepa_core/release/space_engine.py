@@ -65,7 +65,7 @@ class SpaceEngine:
 
 
 def prepare_space_engine(model_dir: Path, *, choice: str = AUTO, cache_root: Path | None = None,
-                         evidence: Evidence | None = None) -> SpaceEngine:
+                         evidence: Evidence | None = None, progress: bool = True) -> SpaceEngine:
     """Export, check and write the Space's engine into `model_dir / ENGINE_DIR` (see the module docstring).
     `evidence` is the run's validation views (None: probe clips)."""
     if choice not in space_choices():
@@ -76,7 +76,7 @@ def prepare_space_engine(model_dir: Path, *, choice: str = AUTO, cache_root: Pat
     frames, crop = int(model.config.num_frames), int(model.config.crop_size)
     prepared = prepare_engine(model, part="classifier", engine=choice, device=torch.device("cpu"), frames=frames,
                               crop=crop, cache_root=cache_root, model_name=str(model_dir), evidence=evidence,
-                              space=True)
+                              space=True, progress=progress)
     if prepared.engine == REFERENCE:
         return SpaceEngine(None, prepared.fallback or "")
     assert prepared.check is not None  # a checked engine: built here or read from the cache with its verdict

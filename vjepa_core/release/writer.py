@@ -64,6 +64,7 @@ class ReleaseRequest:
     space: bool = False
     force: bool = False
     engine: str = AUTO  # the Space's engine (`release.space_engine`): one of `engines.space_choices()`
+    progress: bool = True  # a long engine preparation shows its steps on stderr
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,8 @@ def release_run(request: ReleaseRequest, *, say: Callable[[str], None] = lambda 
             engine = prepare_space_engine(model_dir, choice=request.engine,
                                           cache_root=engines_dir(checkpoint_results(folder)),
                                           evidence=validation_evidence(evidence.run_id, request.warehouse,
-                                                                       loaded.manifest["preprocessing"]))
+                                                                       loaded.manifest["preprocessing"]),
+                                          progress=request.progress)
             _write_space(staging, evidence, released, examples, engine)
         for path in staging.rglob("*"):
             if path.is_file():
