@@ -39,7 +39,7 @@ test-tools:
 lock: $(STAMP)
 	printf '%s\n' $(TORCH_PINS) > $(VENV)/torch-pins.txt
 	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.10 --upgrade --quiet \
-	  --extra test --extra ray --extra openvino --constraint $(VENV)/torch-pins.txt \
+	  --extra test --extra ray --constraint $(VENV)/torch-pins.txt \
 	  --custom-compile-command "make lock" --output-file $(LOCK)
 
 # The newest releases within pyproject.toml's ranges, in a scratch environment made anew: what a library user
@@ -47,7 +47,7 @@ lock: $(STAMP)
 test-latest: test-tools
 	rm -rf .venv-latest
 	PYTHON="$(PYTHON)" scripts/venv.sh .venv-latest
-	.venv-latest/bin/python -m pip install --disable-pip-version-check -q -e ".[test,ray,openvino]"
+	.venv-latest/bin/python -m pip install --disable-pip-version-check -q -e ".[test,ray]"
 	.venv-latest/bin/python -m pip list --disable-pip-version-check --format freeze > .venv-latest/versions.txt
 	.venv-latest/bin/python -m pytest $(PYTEST_ARGS)
 
