@@ -1,9 +1,10 @@
 """A released Space's classify latency as a visitor meets it: `python app.py` in its own process, gradio_client.
 
-`python -m benchmarks.space_latency SPACE_DIR VIDEO [--calls 7] [--no-onnxruntime] [--json]`
+`python -m benchmarks.space_latency SPACE_DIR VIDEO [--calls 7] [--no-engine] [--json]`
 
 Starts `python app.py --port P` in SPACE_DIR (`runner release RUN OUT --space`) in an interpreter where vjepa-lab
-cannot be imported (and, with `--no-onnxruntime`, onnxruntime neither: the app then runs transformers), calls its
+cannot be imported (and, with `--no-engine`, neither can the engines' runtimes, openvino and onnxruntime: the app
+then runs transformers), calls its
 Classify button's endpoint (`/classify_top`) once on VIDEO as a warm-up, then `--calls` times, and prints the
 engine the page names and two medians: the app's own "Classified in X ms" (decode, preprocessing and the model)
 and the call's wall time at the client (upload and reply too).
@@ -25,6 +26,7 @@ from pathlib import Path
 
 STARTUP_SECONDS = 240.0
 BLOCKED = ("vjepa_core", "runner", "demo", "dashboard")
+RUNTIMES = ("openvino", "onnxruntime")  # what the app runs a released engine with
 
 
 def serve(folder: Path, port: int, *, blocked: tuple[str, ...]) -> subprocess.Popen:
@@ -49,13 +51,13 @@ def connect(url: str, server: subprocess.Popen) -> object:
     raise SystemExit(f"the app did not come up in {STARTUP_SECONDS:.0f} s")
 
 
-def measure(folder: Path, video: Path, *, calls: int, onnxruntime: bool) -> dict[str, object]:
+def measure(folder: Path, video: Path, *, calls: int, with_engine: bool) -> dict[str, object]:
     from gradio_client import handle_file
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = serve(folder, port, blocked=BLOCKED + (() if onnxruntime else ("onnxruntime",)))
+    server = serve(folder, port, blocked=BLOCKED + (() if with_engine else RUNTIMES))
     try:
         client = connect(f"http://127.0.0.1:{port}/", server)
         client.predict(handle_file(video), 1, api_name="/classify_top")  # warm-up
@@ -83,10 +85,11 @@ def main() -> None:
     parser.add_argument("space", type=Path, help="a folder `runner release RUN OUT --space` wrote")
     parser.add_argument("video", type=Path, help="the clip to classify")
     parser.add_argument("--calls", type=int, default=7, help="timed calls after the warm-up")
-    parser.add_argument("--no-onnxruntime", action="store_true", help="hide onnxruntime from the app")
+    parser.add_argument("--no-engine", action="store_true", help="hide the engines' runtimes (openvino, "
+                        "onnxruntime) from the app: it runs transformers")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    result = measure(args.space.resolve(), args.video.resolve(), calls=args.calls, onnxruntime=not args.no_onnxruntime)
+    result = measure(args.space.resolve(), args.video.resolve(), calls=args.calls, with_engine=not args.no_engine)
     if args.json:
         print(json.dumps(result))
     else:

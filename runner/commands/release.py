@@ -23,8 +23,9 @@ def release(
                                       "(and pooler), and a reference to the base model, instead of merged weights."),
     space: bool = typer.Option(False, "--space", help="Write a Hugging Face Space: a Gradio app that imports no "
                                "vjepa-lab code, its requirements, 2-3 test clips, and the model in OUT/model."),
-    engine: str = typer.Option("auto", "--engine", help=f"With --space: the engine the app runs (exported to "
-                               f"OUT/model/onnx, run by onnxruntime), one of {', '.join(space_choices())}. "
+    engine: str = typer.Option("auto", "--engine", help=f"With --space: the engine the app runs (its files in "
+                               f"OUT/model/openvino or OUT/model/onnx, run by OpenVINO or ONNX Runtime), one of "
+                               f"{', '.join(space_choices())}. "
                                f"{auto_help(SPACE)}."),
     force: bool = typer.Option(False, "--force", help="Replace an earlier release in OUT."),
     warehouse: Path | None = WarehouseOption,

@@ -180,7 +180,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(study: Study, trained_
         (("release", layered.run_id, tmp_path / "a", "--warehouse", warehouse), "--feature-layers"),
         (("release", study.runs["head"], tmp_path / "a", "--warehouse", tmp_path / "none.duckdb"), "no warehouse"),
         (("release", study.runs["head"], tmp_path / "a", "--warehouse", study.warehouse, "--space", "--engine",
-          "openvino-int8"), "--engine: expected one of auto, ort-int8, fp32"),
+          "bf16"), "--engine: expected one of auto, openvino-int8, ort-int8, fp32"),
         (("release", study.runs["head"], tmp_path / "a", "--warehouse", study.warehouse, "--engine", "ort-int8"),
          "--engine chooses the Space's engine: add --space"),
     ]
@@ -195,17 +195,21 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(study: Study, trained_
 
 def test_a_space_without_a_runnable_engine_runs_transformers_and_says_why(study: Study, tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """onnxruntime made unimportable, as on a machine without it: no engine can be prepared, so the Space gets no
-    graph and no onnxruntime requirement, its card says transformers fp32, and the release says why in one line."""
+    """openvino and onnxruntime made unimportable, as on a machine without them: no engine can be prepared, so the
+    Space gets no engine files and neither requirement, its card says transformers fp32, and the release says why
+    in one line."""
+    monkeypatch.setitem(sys.modules, "openvino", None)
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     out = tmp_path / "space"
     result = runner("release", study.runs["head"], out, "--warehouse", study.warehouse, "--space", "--quiet")
     assert result.exit_code == 0, result.output
     [line] = [line for line in result.output.splitlines() if line.startswith("Space engine:")]
-    assert line == ("Space engine: none (ort-int8: it needs onnxruntime: pip install onnxruntime): the Space runs "
-                    "transformers fp32")
-    assert not (out / "model" / "onnx").exists() and (out / "model" / "model.safetensors").is_file()
-    assert "onnxruntime" not in (out / "requirements.txt").read_text()
+    assert line == ("Space engine: none (openvino-int8: it needs openvino: pip install openvino; ort-int8: it needs "
+                    "onnxruntime: pip install onnxruntime): the Space runs transformers fp32")
+    assert not (out / "model" / "openvino").exists() and not (out / "model" / "onnx").exists()
+    assert (out / "model" / "model.safetensors").is_file()
+    requirements = (out / "requirements.txt").read_text()
+    assert "onnxruntime" not in requirements and "openvino" not in requirements
     assert "**Engine: transformers fp32.**" in (out / "README.md").read_text()
 
 

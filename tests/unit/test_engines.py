@@ -49,6 +49,7 @@ from vjepa_core.inference.engines.prepare import candidates, prepare_engine, res
 from vjepa_core.inference.engines.rope import fixed_rope, rotation_tables, tokens_per_clip
 from vjepa_core.inference.engines.store import clear, engine_key, list_entries, read_entry, trim
 from vjepa_core.models import load_model
+from vjepa_core.release.space_engine import SPACE_FORMATS
 
 DEVICE = torch.device("cpu")
 LABELS = ["up", "down", "left", "right", "wave", "still"]
@@ -79,8 +80,9 @@ def test_the_registry_names_every_engine_and_what_auto_means_in_each_place() -> 
     assert engine_names() == ["auto", *ENGINES] and set(ENGINES) == {"fp32", "bf16", "fp16", "ort-int8",
                                                                      "openvino-int8"}
     assert auto_order("cpu") == ("openvino-int8", "ort-int8") == candidates("auto", DEVICE)
-    assert auto_order(SPACE) == ("ort-int8",) == candidates("auto", DEVICE, space=True)
-    assert space_choices() == ("auto", "ort-int8", "fp32")
+    assert auto_order(SPACE) == ("openvino-int8", "ort-int8") == candidates("auto", DEVICE, space=True)
+    assert space_choices() == ("auto", "openvino-int8", "ort-int8", "fp32")
+    assert set(SPACE_FORMATS) == set(auto_order(SPACE))  # a Space can keep and run every engine it may get
     assert resolve_engine("auto", torch.device("cuda"), "fp16") == "fp16"  # the run's autocast on a GPU
     assert resolve_engine("auto", torch.device("mps")) == "fp16"
     assert resolve_engine("ort-int8", DEVICE) == "ort-int8"
@@ -91,7 +93,7 @@ def test_the_registry_names_every_engine_and_what_auto_means_in_each_place() -> 
     help_text = engine_help()  # every command's --engine help: each engine with its summary, auto's order
     assert all(f"{name} ({engine.summary})" in help_text for name, engine in ENGINES.items())
     assert "the first of openvino-int8, ort-int8 that keeps fp32's answers" in auto_help()
-    assert auto_help(SPACE).startswith("auto: the first of ort-int8 that keeps")
+    assert auto_help(SPACE).startswith("auto: the first of openvino-int8, ort-int8 that keeps")
 
 
 def test_fp32_is_the_model_itself(tiny: torch.nn.Module, clips: torch.Tensor) -> None:

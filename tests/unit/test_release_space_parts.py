@@ -33,9 +33,10 @@ def test_the_app_imports_no_vjepa_lab_code() -> None:
         imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     assert not {name for name in imported if name.split(".")[0] in PROJECT}
-    assert {"gradio", "torch", "transformers", "torchcodec.decoders", "onnxruntime", "decoder_errors"} <= imported
+    runtimes = {"openvino", "onnxruntime"}
+    assert {"gradio", "torch", "transformers", "torchcodec.decoders", "decoder_errors", *runtimes} <= imported
     assert {name.split(".")[0] for name in imported} - {"gradio", "torch", "transformers", "torchcodec",
-                                                        "onnxruntime"} <= \
+                                                        *runtimes} <= \
         {"__future__", "argparse", "collections", "json", "os", "pathlib", "time", "typing",
          *(Path(f).stem for f in APP_FILES)}
 
@@ -64,15 +65,17 @@ def test_upload_limits_are_the_demos() -> None:
 
 
 def test_requirements_are_what_the_app_imports_with_what_transformers_needs_pinned_as_installed() -> None:
-    """The app and the model's processor import gradio, numpy, torch, torchcodec and transformers (onnxruntime
-    only to run an engine); transformers' video processor needs torchvision, which it does not require."""
+    """The app and the model's processor import gradio, numpy, torch, torchcodec and transformers (openvino or
+    onnxruntime only to run an engine: the one the Space's engine needs); transformers' video processor needs
+    torchvision, which it does not require."""
     app = ["gradio", "numpy", "torch", "torchcodec", "torchvision", "transformers"]
     assert [line.split("==")[0] for line in requirements().splitlines()] == app
-    lines = requirements(engine=True).splitlines()
-    assert [line.split("==")[0] for line in lines] == sorted([*app, "onnxruntime"])
-    for line in lines:
-        name, version = line.split("==")
-        assert metadata.version(name).startswith(version) and "+" not in version
+    for runtime in ("openvino", "onnxruntime"):
+        lines = requirements(runtime=runtime).splitlines()
+        assert [line.split("==")[0] for line in lines] == sorted([*app, runtime])
+        for line in lines:
+            name, version = line.split("==")
+            assert metadata.version(name).startswith(version) and "+" not in version
 
 
 def test_examples_are_existing_test_videos_one_per_class_right_ones_first(tmp_path: Path) -> None:

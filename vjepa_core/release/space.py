@@ -21,7 +21,7 @@ from vjepa_core.inference.engines import ENGINES
 from vjepa_core.release.hub_model import MODEL_CODE, model_source
 from vjepa_core.release.hub_processor import PROCESSOR_CODE, processor_source
 from vjepa_core.release.requirements import distributions, imports_of, pinned
-from vjepa_core.release.space_engine import ENGINE_DIR, ENGINE_FILE, SpaceEngine
+from vjepa_core.release.space_engine import SpaceEngine
 
 MODEL_DIR = "model"
 APP = "app.py"
@@ -52,11 +52,12 @@ def pick_examples(predictions: pd.DataFrame, count: int = EXAMPLES) -> list[Path
     return chosen
 
 
-def requirements(*, engine: bool = False) -> str:
+def requirements(*, runtime: str | None = None) -> str:
     """`requirements.txt`: what the app's files and the model's processor import, with what that needs at run time,
-    pinned as installed here; with `engine`, what the app imports only to run one (onnxruntime)."""
+    pinned as installed here; with `runtime`, the one package of those the app imports only to run an engine
+    (openvino or onnxruntime) that runs this Space's."""
     imports = [imports_of(source) for source in [*app_sources().values(), processor_source(), model_source()]]
-    imported = set().union(*(found.required | (found.optional if engine else set()) for found in imports))
+    imported = set().union(*(found.required | (found.optional & {runtime}) for found in imports))
     local = {Path(name).stem for name in [*APP_FILES, PROCESSOR_CODE, MODEL_CODE]}
     return "".join(f"{line}\n" for line in pinned(distributions(imported, local=local)))
 
@@ -67,7 +68,7 @@ def write_space(folder: Path, *, title: str, description: str, examples: list[Pa
     writes."""
     for name, source in app_sources().items():
         (folder / name).write_text(source)
-    (folder / "requirements.txt").write_text(requirements(engine=engine.engine is not None))
+    (folder / "requirements.txt").write_text(requirements(runtime=engine.format.runtime if engine.format else None))
     (folder / "packages.txt").write_text("ffmpeg\n")
     settings = {"title": title, "description": description, "model": MODEL_DIR, "limits": UPLOAD_LIMITS}
     (folder / "space.json").write_text(json.dumps(settings, indent=2) + "\n")
@@ -99,12 +100,13 @@ def engine_paragraph(engine: SpaceEngine) -> str:
     check = engine.check
     assert check is not None
     kept = f"; {engine.plan.describe()}" if engine.plan is not None else ""
+    runtime = engine.format.runtime if engine.format else ""
     return (f"**Engine: `{engine.engine}`** ({ENGINES[engine.engine].summary}{kept}). The app runs the classifier "
-            f"exported to ONNX, `{MODEL_DIR}/{engine.graph}`, with onnxruntime on the CPU, one clip per call. "
+            f"as `{MODEL_DIR}/{engine.graph}` with {runtime} on the CPU, one clip per call. "
             f"Checked at release against the fp32 model: {check.describe()}; "
-            f"`{MODEL_DIR}/{ENGINE_DIR}/{ENGINE_FILE}` has the figures and the input shape. Without onnxruntime "
-            f"(or without that folder) the app runs `{MODEL_DIR}/` with transformers in fp32; the page says which "
-            "engine answered.")
+            f"`{MODEL_DIR}/{engine.spec}` has the figures, the input shape and the runtime's options. Without "
+            f"{runtime} (or without that folder) the app runs `{MODEL_DIR}/` with transformers in fp32; the page says "
+            "which engine answered.")
 
 
 def _short(text: str) -> str:

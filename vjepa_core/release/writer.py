@@ -103,7 +103,7 @@ def release_run(request: ReleaseRequest, *, say: Callable[[str], None] = lambda 
         examples = pick_examples(evidence.predictions) if request.space else []
         engine = None
         if request.space:
-            say("preparing the Space's engine (ONNX export, quantization, check against fp32)")
+            say("preparing the Space's engine (export, int8 quantization, check against fp32)")
             engine = prepare_space_engine(model_dir, choice=request.engine,
                                           cache_root=engines_dir(checkpoint_results(folder)),
                                           evidence=validation_evidence(evidence.run_id, request.warehouse,

@@ -113,6 +113,9 @@ class Int8Engine(Engine):
             self.quantize(self.convert(part, example, Path(workdir)), folder, fp32_blocks=fp32_blocks)
 
 
+# The names of an exported part's input (pixels [B, T, 3, crop, crop]) and output (logits or tokens) in its files.
+INPUT, OUTPUT = "pixel_values_videos", "output"
+
 ENGINES: dict[str, Engine] = {}
 
 

@@ -19,6 +19,8 @@ from types import ModuleType
 from typing import Any
 
 from vjepa_core.inference.engines.base import (
+    INPUT,
+    OUTPUT,
     EngineUnfit,
     Int8Engine,
     Runner,
@@ -30,7 +32,6 @@ from vjepa_core.inference.engines.base import (
     threads,
 )
 
-INPUT, OUTPUT = "pixel_values_videos", "output"
 GRAPH = "model.int8.onnx"
 OPSET = 17
 INT8_BLOCK = 128  # inputs per weight scale and per activation scale
@@ -150,4 +151,4 @@ class OnnxInt8Engine(Int8Engine):
 
 ORT_INT8 = register(OnnxInt8Engine(
     "ort-int8", "ONNX Runtime, the encoder in int8 blocks of 128",
-    requires=("onnxruntime", "onnx", "onnxscript"), auto_cpu=2, space=1))
+    requires=("onnxruntime", "onnx", "onnxscript"), auto_cpu=2, space=2))

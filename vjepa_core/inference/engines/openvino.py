@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from vjepa_core.inference.engines.base import (
+    INPUT,
+    OUTPUT,
     EngineUnfit,
     Int8Engine,
     Runner,
@@ -30,6 +32,9 @@ from vjepa_core.inference.engines.base import (
 
 GRAPH = "model.xml"
 GROUP_OPTION = ["runtime_options", "DYNAMIC_QUANTIZATION_GROUP_SIZE"]  # read by the CPU plugin from the model file
+# How the CPU plugin compiles an engine (threads apart): fp32 arithmetic (on CPUs with bf16 or AMX the plugin's
+# default is bf16, which the check never saw), tuned for one request at a time. A released Space passes the same.
+RUN_CONFIG = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
 
 
 def convert(part: Any, example: Any, *, int8: bool, fp32_blocks: frozenset[int] = frozenset()) -> Any:
@@ -95,7 +100,7 @@ def _converted(part: Any, example: Any) -> Any:
         batch = torch.export.Dim("batch", min=1, max=4096)
         program = torch.export.export(part, (example,), dynamic_shapes=({0: batch},))
     except Exception:  # data-dependent control flow and the like: tracing follows the example's path
-        return ov.convert_model(part, example_input=example, input=[shape])
+        return _named(ov.convert_model(part, example_input=example, input=[shape]))
     modules = {node.name: list(stack.values())[-1][0] for node in program.graph.nodes
                if (stack := node.meta.get("nn_module_stack"))}
     model = ov.convert_model(program, input=[shape])
@@ -103,6 +108,13 @@ def _converted(part: Any, example: Any) -> Any:
         name = op.get_friendly_name()
         if (module := modules.get(name.split("/")[0])) is not None:
             op.set_friendly_name(f"{module}/{name}")
+    return _named(model)
+
+
+def _named(model: Any) -> Any:
+    """`model` with its input and output named as in every engine's files (`INPUT`, `OUTPUT`)."""
+    model.inputs[0].get_tensor().set_names({INPUT})
+    model.outputs[0].get_tensor().set_names({OUTPUT})
     return model
 
 
@@ -111,7 +123,7 @@ def compiled(model: Path | Any) -> Runner:
     import openvino as ov
     import torch
 
-    config = {"INFERENCE_NUM_THREADS": threads(), "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+    config = {"INFERENCE_NUM_THREADS": threads(), **RUN_CONFIG}
     model = ov.Core().compile_model(str(model) if isinstance(model, Path) else model, "CPU", config)
 
     def run(pixels: torch.Tensor) -> torch.Tensor:
@@ -142,4 +154,5 @@ class OpenVinoInt8Engine(Int8Engine):
 
 
 OPENVINO_INT8 = register(OpenVinoInt8Engine(
-    "openvino-int8", "OpenVINO, the encoder's weights in int8 (NNCF)", requires=("openvino", "nncf"), auto_cpu=1))
+    "openvino-int8", "OpenVINO, the encoder's weights in int8 (NNCF)", requires=("openvino", "nncf"), auto_cpu=1,
+    space=1))

@@ -4,9 +4,10 @@ libraries, which a Hugging Face Space installs from packages.txt).
 
 Frames are chosen as the run was evaluated (the model folder's own processor and `model/release.json`), so it
 answers as `runner predict` did; the classifier (views [B, T, 3, crop, crop] -> logits [B, labels]) runs under
-the ONNX graph in `model/onnx/` when the release wrote one and onnxruntime imports, else transformers in fp32,
-and the page names which. `Client(url).predict(handle_file("clip.mp4"), api_name="/classify")` returns
-{label: probability}; a bad video gets a one-line message and the app keeps serving.
+the engine the release wrote (`model/openvino/` for OpenVINO, `model/onnx/` for ONNX Runtime) when its runtime
+imports, else transformers in fp32, and the page names which.
+`Client(url).predict(handle_file("clip.mp4"), api_name="/classify")` returns {label: probability}; a bad
+video gets a one-line message and the app keeps serving.
 """
 
 from __future__ import annotations
@@ -28,14 +29,18 @@ from torchcodec.decoders import VideoDecoder  # noqa: E402
 from transformers import AutoConfig, AutoModelForVideoClassification, AutoVideoProcessor  # noqa: E402
 
 try:
-    import onnxruntime  # noqa: E402
+    import openvino  # noqa: E402
 except ImportError:  # the app still runs, with transformers
+    openvino = None
+try:
+    import onnxruntime  # noqa: E402
+except ImportError:
     onnxruntime = None
 
 HERE = Path(__file__).resolve().parent
 MB = 1_000_000
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".webm", ".mkv")
-ENGINE_FILE = Path("onnx") / "engine.json"  # in the model folder, when the release exported an engine
+ENGINE_FILE = "engine.json"  # in the engine's folder of the model folder, when the release wrote an engine
 Logits = Callable[[torch.Tensor], torch.Tensor]  # views [B, T, 3, crop, crop] -> logits [B, labels]
 
 
@@ -43,26 +48,45 @@ class BadVideo(ValueError):
     """A video this app refuses; the message is one line, shown as is."""
 
 
-def onnx_logits(folder: Path) -> tuple[Logits, str] | None:
-    """The exported classifier under onnxruntime and the engine's name; None without a graph or onnxruntime."""
-    if onnxruntime is None or not (folder / ENGINE_FILE).is_file():
+def engine_logits(folder: Path) -> tuple[Logits, str] | None:
+    """The classifier under the engine the release wrote into `folder` and the engine's name; None without one or
+    without its runtime."""
+    for name, opener in (("openvino", openvino_logits), ("onnx", onnx_logits)):
+        if (folder / name / ENGINE_FILE).is_file():
+            return opener(folder / name, json.loads((folder / name / ENGINE_FILE).read_text()))
+    return None
+
+
+def one_clip_per_call(run: Callable[[Any], Any]) -> Logits:
+    """Logits of views, one clip per call of `run` (numpy [1, T, 3, crop, crop] -> logits [1, labels]): int8
+    activation scales are computed per call, so a clip never depends on its neighbours."""
+    def logits(views: torch.Tensor) -> torch.Tensor:
+        clips = views.float().contiguous().numpy()
+        return torch.cat([torch.from_numpy(run(clips[i:i + 1]).copy()) for i in range(len(clips))])
+
+    return logits
+
+
+def openvino_logits(folder: Path, spec: dict[str, Any]) -> tuple[Logits, str] | None:
+    if openvino is None:
         return None
-    spec = json.loads((folder / ENGINE_FILE).read_text())
+    # The release's options (fp32 arithmetic: the check's), on the cores the transformers path would use.
+    options = {**spec["runtime"]["options"], "INFERENCE_NUM_THREADS": torch.get_num_threads()}
+    model = openvino.Core().compile_model(str(folder / spec["graph"]), "CPU", options)
+    return one_clip_per_call(lambda clip: model(clip)[0]), spec["engine"]
+
+
+def onnx_logits(folder: Path, spec: dict[str, Any]) -> tuple[Logits, str] | None:
+    if onnxruntime is None:
+        return None
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()  # the cores, as the transformers path uses them
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # no busy-waiting between calls
     options.log_severity_level = 3  # errors only
-    session = onnxruntime.InferenceSession(str(folder / ENGINE_FILE.parent / spec["graph"]), options,
-                                           providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(str(folder / spec["graph"]), options, providers=["CPUExecutionProvider"])
     name = spec["input"]["name"]
-
-    def logits(views: torch.Tensor) -> torch.Tensor:
-        # One clip per call: int8 activations get one scale per call, so a clip never depends on its neighbours.
-        clips = views.float().contiguous().numpy()
-        return torch.cat([torch.from_numpy(session.run(None, {name: clips[i:i + 1]})[0]) for i in range(len(clips))])
-
-    return logits, spec["engine"]
+    return one_clip_per_call(lambda clip: session.run(None, {name: clip})[0]), spec["engine"]
 
 
 def transformers_logits(folder: Path) -> tuple[Logits, str]:
@@ -86,7 +110,7 @@ class Classifier:
     sampling."""
 
     def __init__(self, folder: Path) -> None:
-        self.logits, self.engine = onnx_logits(folder) or transformers_logits(folder)
+        self.logits, self.engine = engine_logits(folder) or transformers_logits(folder)
         # The folder's own processor (remote code): it knows the evaluation's clip.
         self.processor = AutoVideoProcessor.from_pretrained(folder, trust_remote_code=True)
         self.evaluation = json.loads((folder / "release.json").read_text())["evaluation"]
