@@ -64,7 +64,7 @@ def test_the_merged_folder_names_and_carries_its_model_code(released: tuple[Fake
 
 def test_plain_transformers_and_the_space_answer_as_vjepa_lab(released: tuple[FakeRun, Path], tmp_path: Path) -> None:
     """In an interpreter without vjepa-lab: the model folder through AutoModelForVideoClassification (its remote
-    code), and the Space app's own Classifier (the ONNX graph the release exported)."""
+    code), and the Space app's own Classifier (the OpenVINO engine the release wrote)."""
     run, root = released
     clip, expected = clip_and_logits(run, tmp_path)
     model = root / "space" / "model"
@@ -75,7 +75,7 @@ def test_plain_transformers_and_the_space_answer_as_vjepa_lab(released: tuple[Fa
         "assert type(model).__name__ == 'VJEPA21ForVideoClassification', type(model)\n"
         f"sys.path.insert(0, {str(root / 'space')!r})\nimport app\n"
         f"classifier = app.Classifier(pathlib.Path({str(model)!r}))\n"
-        "assert classifier.engine.startswith('ort'), classifier.engine\n"
+        "assert classifier.engine == 'openvino-int8', classifier.engine\n"
         "with torch.no_grad():\n"
         "    print(json.dumps([model(pixel_values_videos=clip).logits[0].tolist(), "
         "classifier.logits(clip)[0].tolist()]))")
