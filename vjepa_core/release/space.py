@@ -68,7 +68,7 @@ def write_space(folder: Path, *, title: str, description: str, examples: list[Pa
     writes."""
     for name, source in app_sources().items():
         (folder / name).write_text(source)
-    (folder / "requirements.txt").write_text(requirements(runtime=engine.format.runtime if engine.format else None))
+    (folder / "requirements.txt").write_text(requirements(runtime=engine.runtime))
     (folder / "packages.txt").write_text("ffmpeg\n")
     settings = {"title": title, "description": description, "model": MODEL_DIR, "limits": UPLOAD_LIMITS}
     (folder / "space.json").write_text(json.dumps(settings, indent=2) + "\n")
@@ -100,13 +100,12 @@ def engine_paragraph(engine: SpaceEngine) -> str:
     check = engine.check
     assert check is not None
     kept = f"; {engine.plan.describe()}" if engine.plan is not None else ""
-    runtime = engine.format.runtime if engine.format else ""
     return (f"**Engine: `{engine.engine}`** ({ENGINES[engine.engine].summary}{kept}). The app runs the classifier "
-            f"as `{MODEL_DIR}/{engine.graph}` with {runtime} on the CPU, one clip per call. "
+            f"as `{MODEL_DIR}/{engine.graph}` with {engine.runtime} on the CPU, one clip per call. "
             f"Checked at release against the fp32 model: {check.describe()}; "
             f"`{MODEL_DIR}/{engine.spec}` has the figures, the input shape and the runtime's options. Without "
-            f"{runtime} (or without that folder) the app runs `{MODEL_DIR}/` with transformers in fp32; the page says "
-            "which engine answered.")
+            f"{engine.runtime} (or without that folder) the app runs `{MODEL_DIR}/` with transformers in fp32; the "
+            "page says which engine answered.")
 
 
 def _short(text: str) -> str:

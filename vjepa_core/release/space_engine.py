@@ -72,6 +72,11 @@ class SpaceEngine:
         return SPACE_FORMATS[self.engine] if self.engine else None
 
     @property
+    def runtime(self) -> str | None:
+        """The pip package that runs the engine (None: the Space runs transformers)."""
+        return self.format.runtime if self.format else None
+
+    @property
     def graph(self) -> str | None:
         """The graph's path in the Space folder's model folder, e.g. `openvino/model.xml`."""
         return f"{self.format.folder}/{self.format.graph}" if self.format else None
