@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from vjepa_core.data import VideoInfo, available_decoders, probe_video, read_frames
+from vjepa_core.data.decode import iter_frames
 from vjepa_core.errors import UserError, VideoDecodeError
 
 DECODERS = available_decoders()
@@ -20,11 +21,14 @@ def _video(folder: Path, ext: str) -> Path:
     return next(folder.glob(f"up/*.{ext}"))
 
 
-def _write(path: Path, codec: str, frames: np.ndarray, fps: int = 10) -> Path:
-    """Encode uint8 [T, H, W, 3] frames with PyAV (for containers the synthetic set lacks)."""
+def _write(path: Path, codec: str, frames: np.ndarray, fps: int = 10, rotation: int = 0) -> Path:
+    """Encode uint8 [T, H, W, 3] frames with PyAV (for containers the synthetic set lacks), with a display
+    rotation of `rotation` degrees counter-clockwise if not 0 (as a phone writes one)."""
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        if rotation:
+            stream.set_display_rotation(rotation)
         for image in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
         container.mux(stream.encode(None))
@@ -74,6 +78,31 @@ def test_decord_and_pyav_agree_on_every_frame(synthetic_small: Path, ext: str) -
     b = read_frames(path, range(40), decoder="pyav").astype(np.int16)
     assert a.shape == b.shape == (40, 96, 128, 3)
     assert np.abs(a - b).mean() < 0.5
+
+
+def _marked(num_frames: int) -> np.ndarray:
+    """128x96 frames, dark with a bright block in the top-left corner: which way is up shows."""
+    frames = np.full((num_frames, 96, 128, 3), 30, np.uint8)
+    frames[:, :32, :48] = 220
+    return frames
+
+
+@pytest.mark.parametrize("rotation", [90, 180, -90])
+def test_a_rotated_video_reads_upright_with_either_decoder(tmp_path: Path, rotation: int) -> None:
+    from torchcodec.decoders import VideoDecoder  # an independent reader that shows rotated videos upright
+
+    path = _write(tmp_path / "phone.mp4", "libx264", _marked(12), rotation=rotation)
+    upright = np.rot90(_marked(1)[0], rotation // 90)
+    shown = VideoDecoder(str(path)).get_frames_at([5]).data[0].permute(1, 2, 0).numpy()
+    assert shown.shape == upright.shape and np.abs(shown.astype(int) - upright).mean() < 3
+    height, width = upright.shape[:2]
+    for decoder in ["auto", *DECODERS]:
+        assert probe_video(path, decoder=decoder) == VideoInfo(num_frames=12, fps=10.0, height=height, width=width)
+        frames = read_frames(path, [0, 5, 11], decoder=decoder)
+        assert frames.shape == (3, height, width, 3), decoder
+        np.testing.assert_array_equal(frames[1], shown, err_msg=decoder)
+    streamed = dict(iter_frames(path, [5]))  # the window path (`runner predict --window`, the demo's timeline)
+    np.testing.assert_array_equal(streamed[5], shown)
 
 
 @BOTH

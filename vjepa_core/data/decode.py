@@ -1,6 +1,8 @@
 """Read frames from video files with decord or PyAV: `read_frames(path, indices)` -> uint8 [T, H, W, 3] RGB in the
 order asked, `iter_frames` one frame at a time for videos too long to hold, `probe_video` -> `VideoInfo`. Both
-decoders count frames alike (one per video packet), so a clip planned with one reads the same with the other.
+decoders count frames alike (one per video packet), so a clip planned with one reads the same with the other, and
+both return frames upright: a video with a display rotation (a phone held upright records landscape frames and a
+rotation to show them with) is read turned as players, decord and torchcodec show it.
 Every failure to read a file is a one-line `VideoDecodeError` ("<path>: <reason>").
 """
 
@@ -222,8 +224,21 @@ def _probe_pyav(path: str) -> VideoInfo:
         rate = stream.average_rate or stream.guessed_rate
     if num_frames == 0 or first is None:
         raise VideoDecodeError(path, "the video has no decodable frames")
-    return VideoInfo(num_frames=num_frames, fps=float(rate) if rate else 0.0, height=first.height,
-                     width=first.width)
+    height, width = (first.width, first.height) if _quarter_turns(first) % 2 else (first.height, first.width)
+    return VideoInfo(num_frames=num_frames, fps=float(rate) if rate else 0.0, height=height, width=width)
+
+
+def _quarter_turns(frame: Any) -> int:
+    """How many quarter turns counter-clockwise show `frame` upright (its display rotation, to the nearest one)."""
+    return round(frame.rotation / 90) % 4
+
+
+def _upright_rgb(frame: Any) -> np.ndarray:
+    """uint8 [H, W, 3] RGB of a PyAV frame, turned by its display rotation (FFmpeg's decoder leaves that to the
+    player; decord applies it)."""
+    rgb = frame.to_ndarray(format="rgb24")
+    turns = _quarter_turns(frame)
+    return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
 
 def _read_pyav(path: str, *, indices: np.ndarray) -> np.ndarray:
@@ -249,7 +264,7 @@ def iter_frames(path: str | os.PathLike[str], indices: Sequence[int], *, threads
         for packet in _pyav_packets(container, path):
             for frame in _pyav_decode(packet, path):
                 if position in remaining:
-                    yield position, frame.to_ndarray(format="rgb24")
+                    yield position, _upright_rgb(frame)
                 position += 1
             if position > last:
                 return

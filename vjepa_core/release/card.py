@@ -209,7 +209,11 @@ above without `trust_remote_code=True`), give the pipeline the evaluation's clip
 processor, which takes whatever it is given as a whole video and would sample it again):
 
 ```python
-{own_clip}```"""
+{own_clip}```
+
+**Phone videos.** The pipeline reads a file with PyAV, frames as stored: a video with a display rotation (filmed
+with the phone upright) reaches the model on its side. torchcodec (above) and vjepa-lab read it upright, as
+players show it; for such videos, give the pipeline torchcodec's frames."""
 
 
 def card_packages(snippets: list[str]) -> list[str]:
