@@ -94,6 +94,33 @@ def test_not_a_checkpoint(tmp_path: Path) -> None:
         load_checkpoint(tmp_path)
 
 
+@pytest.mark.parametrize(("strategy", "damaged"), [("head", "trained.safetensors"),
+                                                   ("lora", "adapter/adapter_model.safetensors")])
+def test_a_damaged_or_missing_weights_file_is_one_line(strategy: str, damaged: str, tmp_path: Path) -> None:
+    _, path = trained_model(strategy, tmp_path)
+    weights = path / damaged
+    whole = weights.read_bytes()
+    for cut in (whole[:500], whole[:-100]):  # the header cut, then the tensors
+        weights.write_bytes(cut)
+        unreadable = rf"^checkpoint: .*{damaged} is not a readable safetensors file \("
+        with pytest.raises(UserError, match=unreadable) as caught:
+            load_checkpoint(path)
+        assert "\n" not in str(caught.value)
+    weights.unlink()
+    with pytest.raises(UserError, match=rf"^checkpoint: .*{damaged} is missing$"):
+        load_checkpoint(path)
+
+
+def test_a_manifest_that_is_not_a_checkpoints_is_one_line(tmp_path: Path) -> None:
+    for text in ('{"hello": 1}', "[1, 2]"):
+        (tmp_path / "manifest.json").write_text(text)
+        with pytest.raises(UserError, match=r"manifest.json lacks spec, labels, base_model \(not a vjepa-lab"):
+            load_checkpoint(tmp_path)
+    (tmp_path / "manifest.json").write_bytes(b"\xff\xfe not text")
+    with pytest.raises(UserError, match="is not valid JSON"):
+        read_manifest(tmp_path)
+
+
 # Each kind of saved weight: the classifier, a PEFT adapter, the pooler with an adapter, the encoder.
 @pytest.mark.parametrize(("strategy", "dtype"), [("head", "fp16"), ("lora", "fp16"), ("pooler_head_lora", "bf16"),
                                                  ("full", "fp16")])

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model, set_peft_model_state_dict
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from vjepa_core import __version__
@@ -30,6 +31,7 @@ from vjepa_core.strategies.base import ADAPTER_NAME, is_lora
 CHECKPOINT_DTYPES: tuple[str, ...] = typing.get_args(CheckpointDtype)  # ExecOptions.checkpoint_dtype's choices
 WEIGHT_DTYPES = {name: DTYPES[name] for name in CHECKPOINT_DTYPES if name != "auto"}
 MANIFEST = "manifest.json"
+MANIFEST_KEYS = ("spec", "labels", "base_model")  # what rebuilding the model reads
 WEIGHTS = "trained.safetensors"
 ADAPTER_DIR = "adapter"
 FORMAT_VERSION = 1
@@ -105,9 +107,13 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{directory} has no {MANIFEST} (not a vjepa-lab checkpoint)")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path} is not valid JSON ({exc.msg})") from exc
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON ({getattr(exc, 'msg', exc)})") from exc
+    missing = [key for key in MANIFEST_KEYS if not isinstance(manifest, dict) or key not in manifest]
+    if missing:
+        raise CheckpointError(f"{path} lacks {', '.join(missing)} (not a vjepa-lab checkpoint's manifest)")
+    return manifest
 
 
 def load_checkpoint(directory: Path, *, base_model: str | None = None,
@@ -128,7 +134,7 @@ def load_checkpoint(directory: Path, *, base_model: str | None = None,
     if lora is not None:
         model = inject_adapter_in_model(lora, model, adapter_name=ADAPTER_NAME)
         adapter = {k.removeprefix(PEFT_PREFIX): v
-                   for k, v in load_file(directory / ADAPTER_DIR / "adapter_model.safetensors").items()}
+                   for k, v in read_weights(directory / ADAPTER_DIR / "adapter_model.safetensors").items()}
         result = set_peft_model_state_dict(model, adapter, adapter_name=ADAPTER_NAME)
         if result.unexpected_keys:
             raise CheckpointError(f"{directory} adapter does not fit the base model "
@@ -145,10 +151,18 @@ def check_base(model: torch.nn.Module, manifest: dict[str, Any], name: str) -> N
                         f"(fingerprint {expected}) but {name!r} has different weights ({actual})")
 
 
-def _load_trained(model: torch.nn.Module, path: Path) -> None:
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of one of a checkpoint's safetensors files; a missing or damaged file is a `CheckpointError`."""
     if not path.is_file():
         raise CheckpointError(f"{path} is missing")
-    weights = load_file(path)
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError) as error:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({error})") from error
+
+
+def _load_trained(model: torch.nn.Module, path: Path) -> None:
+    weights = read_weights(path)
     params = dict(model.named_parameters())
     for key, value in weights.items():
         if key not in params or params[key].shape != value.shape:
