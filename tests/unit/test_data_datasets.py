@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import shutil
@@ -92,6 +93,21 @@ def test_csv_without_split_column_is_split_by_us(synthetic_small: Path, tmp_path
     manifest.write_text("path,label\n" + "\n".join(rows) + "\n")
     source = discover_dataset(manifest)
     assert not source.presplit and source.classes == ("left", "up") and len(source.items) == 8
+
+
+@pytest.mark.parametrize("separator", [";", "\t"])
+def test_a_spreadsheets_manifest_with_semicolons_or_tabs_reads_as_with_commas(synthetic_small: Path, tmp_path: Path,
+                                                                               separator: str) -> None:
+    videos = sorted(synthetic_small.glob("*/*.mp4"))
+    rows = [["path", "label", "split", "group"]] + [[str(p), p.parent.name, "train", f"g,{i}"]
+                                                    for i, p in enumerate(videos)]
+    comma, spreadsheet = tmp_path / "comma.csv", tmp_path / "excel.csv"
+    with comma.open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    with spreadsheet.open("w", newline="", encoding="utf-8-sig") as handle:  # a BOM and CRLF, as Excel saves
+        csv.writer(handle, delimiter=separator).writerows(rows)
+    items = discover_dataset(spreadsheet).items
+    assert items == discover_dataset(comma).items and len(items) == len(videos) and items[1].group == "g,1"
 
 
 @pytest.mark.parametrize(("content", "message"), [

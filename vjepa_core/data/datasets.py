@@ -147,14 +147,16 @@ def _ucf_group(path: Path) -> str | None:
 
 
 def manifest_items(csv_path: Path, *, labelled: bool = True) -> list[VideoItem]:
-    """The rows of a CSV manifest `path,label[,split][,group]`, paths relative to its folder.
+    """The rows of a CSV manifest `path,label[,split][,group]` (or separated by semicolons or tabs, as spreadsheets
+    save it in many locales), paths relative to its folder.
 
     `labelled=False` reads a set of videos for commands that need no labels: only `path` is required,
     an empty label is None, and a listed file that is missing is left for the decoder to report.
     """
     columns = ("path", "label") if labelled else ("path",)
     with csv_path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
+        reader = csv.reader(handle, delimiter=_delimiter(handle.readline()))
+        handle.seek(0)
         header = [name.strip().lower() for name in next(reader, [])]
         missing = [name for name in columns if name not in header]
         if missing:
@@ -168,6 +170,12 @@ def manifest_items(csv_path: Path, *, labelled: bool = True) -> list[VideoItem]:
     if duplicates:
         raise UserError(f"{csv_path}: {duplicates[0]} is listed more than once")
     return items
+
+
+def _delimiter(header: str) -> str:
+    """The manifest's separator, read off its header: a comma, or the semicolon or tab that spreadsheets save with
+    in many locales."""
+    return max(",;\t", key=header.count) if any(mark in header for mark in ";\t") else ","
 
 
 def _csv_item(csv_path: Path, line: int, row: dict[str, str], *, labelled: bool) -> VideoItem:
