@@ -136,7 +136,7 @@ def refusal(path: Path, **extra: object) -> str:
 def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path: Path) -> None:
     text = tmp_path / "notes.pt"
     text.write_text("not a checkpoint")
-    assert "is not a V-JEPA checkpoint" in refusal(text)
+    assert "is not a V-JEPA checkpoint (not a file torch.save writes" in refusal(text)
     other = tmp_path / "resnet.pt"
     torch.save({"state_dict": {"conv1.weight": torch.zeros(1)}, "epoch": 1}, other)
     message = refusal(other)

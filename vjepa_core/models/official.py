@@ -21,6 +21,7 @@ import logging
 import os
 import pickle
 import re
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +115,9 @@ def _missing(name: str, cached: Path, entry: OfficialModel) -> str:
 
 def read_checkpoint(path: Path) -> tuple[str, dict[str, torch.Tensor]]:
     """(the key the encoder was under, its tensors with `module.`/`backbone.` stripped) of an official file."""
+    if not zipfile.is_zipfile(path):  # torch.save has written zip archives since PyTorch 1.6; Meta's files are
+        raise UserError(f"model: {path} is not a V-JEPA checkpoint (not a file torch.save writes: those are zip "
+                        f"archives)")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as exc:
