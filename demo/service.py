@@ -226,8 +226,9 @@ class CheckpointCache:
             loaded = load_checkpoint(folder, base=copy.deepcopy(base))
             return Predictor(loaded, device=self.device, decoder=self.decoder, engine=self.engine,
                              engine_cache=engines_dir(checkpoint_results(folder)), warehouse=self.warehouse)
-        except UserError as exc:
-            raise DemoError(f"checkpoint {name!r} cannot be loaded: {_one_line(exc.reason)}") from exc
+        except UserError as exc:  # named as the page lists it, not by its place on the server
+            reason = _one_line(exc.reason).replace(str(folder), name)
+            raise DemoError(f"checkpoint {name!r} cannot be loaded: {reason}") from exc
         except Exception as exc:  # a damaged file must not take the demo down: report it, keep serving
             log.exception("loading checkpoint %s failed", folder)
             raise DemoError(f"checkpoint {name!r} cannot be loaded: {type(exc).__name__}: {_one_line(exc)}") from exc
