@@ -23,6 +23,7 @@ from vjepa_core.analysis.paired import (
     paired_test,
     sign_flip_p,
 )
+from vjepa_core.analysis.verdict_text import comparison_line
 
 
 def scipy_sign_flip(differences: np.ndarray, **options: object) -> float:
@@ -183,3 +184,10 @@ def test_min_detectable_difference_reaches_80_percent_power_and_no_less() -> Non
 def test_too_few_videos_detect_nothing() -> None:
     assert min_detectable_difference(5, 0.5) is None  # 5 discordant videos: the exact p is at least 0.0625
     assert mcnemar_power(0, 0.5, 0.5) == 0.0
+
+
+def test_a_comparison_of_equal_answers_reads_plus_zero_never_minus_zero() -> None:
+    right = np.array([[True, False, True]])
+    test = paired_test(right, right.copy())
+    line = comparison_line(test, "head", "lora", difference_interval(test))
+    assert line.startswith("lora vs head: +0.0 points on 3 shared videos, 95% CI [+0.0, +0.0]") and "-0.0" not in line

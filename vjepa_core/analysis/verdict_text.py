@@ -147,7 +147,7 @@ def comparison_line(test: PairedTest, first: str, second: str, interval: tuple[f
     `paired.difference_interval`, of first minus second)."""
     call = "a real difference" if test.p < ALPHA else "within noise"
     low, high = -100 * interval[1] + 0.0, -100 * interval[0] + 0.0  # + 0.0: no '-0.0'
-    return (f"{second} vs {first}: {-100 * test.difference:+.1f} points on {test.videos} shared videos, 95% CI "
+    return (f"{second} vs {first}: {-100 * test.difference + 0.0:+.1f} points on {test.videos} shared videos, 95% CI "
             f"[{low:+.1f}, {high:+.1f}] (bootstrap over videos), p = {p_text(test.p)} ({which_test(test)}): {call}")
 
 
