@@ -237,9 +237,12 @@ def curves_chart(long: pd.DataFrame, *, by_run: bool = False) -> alt.HConcatChar
     return alt.hconcat(*panels)
 
 
+HEAT_AXIS_ROOM = 100  # pixels under a heat map's cells: class names at 45 degrees, then the axis title
+
+
 def confusion_chart(grid: pd.DataFrame) -> alt.LayerChart:
     """Confusion heat map (grid from `confusion_grid`): colour = share of the true class, text = count."""
-    xenc = alt.X("pred_class:N", title="predicted", axis=alt.Axis(labelAngle=-30))
+    xenc = alt.X("pred_class:N", title="predicted", axis=alt.Axis(labelAngle=-45, labelOverlap=False))
     yenc = alt.Y("true_class:N", title="true")
     rect = alt.Chart(grid).mark_rect().encode(
         x=xenc, y=yenc, color=alt.Color("rate:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]),
@@ -248,8 +251,15 @@ def confusion_chart(grid: pd.DataFrame) -> alt.LayerChart:
     text = alt.Chart(grid[grid["count"] > 0]).mark_text(fontSize=13).encode(
         x=xenc, y=yenc, text="count:Q",
         color=alt.condition("datum.rate > 0.5", alt.value("white"), alt.value("black")))
+    return _heat_map(rect, text, grid)
+
+
+def _heat_map(rect: alt.Chart, text: alt.Chart, grid: pd.DataFrame) -> alt.LayerChart:
+    """A confusion heat map with rows 44 pixels high. The chart's height includes the predicted classes' labels
+    and the axis title below the cells (Streamlit fits the chart to its size): without room for them, a run with
+    two or three classes got a sliver of cells."""
     side = 44 * max(1, grid["true_class"].nunique())
-    return alt.layer(rect, text).properties(width=side, height=side)
+    return alt.layer(rect, text).properties(width=side, height=side + HEAT_AXIS_ROOM)
 
 
 def class_metrics_chart(class_metrics: pd.DataFrame) -> alt.Chart:
@@ -279,7 +289,7 @@ def time_split_chart(split: pd.DataFrame) -> alt.Chart:
 
 def confusion_delta_chart(delta: pd.DataFrame) -> alt.LayerChart:
     """Difference of two confusion matrices' row shares (delta from `confusion_delta`)."""
-    xenc = alt.X("pred_class:N", title="predicted", axis=alt.Axis(labelAngle=-30))
+    xenc = alt.X("pred_class:N", title="predicted", axis=alt.Axis(labelAngle=-45, labelOverlap=False))
     yenc = alt.Y("true_class:N", title="true")
     rect = alt.Chart(delta).mark_rect().encode(
         x=xenc, y=yenc, color=alt.Color("delta:Q", scale=alt.Scale(scheme="redblue", domain=[-1, 1]),
@@ -287,8 +297,7 @@ def confusion_delta_chart(delta: pd.DataFrame) -> alt.LayerChart:
         tooltip=["true_class:N", "pred_class:N", alt.Tooltip("delta:Q", format="+.0%"), "count_a:Q", "count_b:Q"])
     text = alt.Chart(delta[delta["count_delta"] != 0]).mark_text(fontSize=12).encode(
         x=xenc, y=yenc, text=alt.Text("count_delta:Q", format="+d"))
-    side = 44 * max(1, delta["true_class"].nunique())
-    return alt.layer(rect, text).properties(width=side, height=side)
+    return _heat_map(rect, text, delta)
 
 
 def class_delta_chart(deltas: pd.DataFrame, *, metric: str = "f1") -> alt.Chart:

@@ -37,8 +37,15 @@ MARKS_JS = """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart
     chart => chart.querySelectorAll('svg .role-mark > *').length)"""
 
 
+# The heights in pixels of the confusion matrix's cells (the chart with that legend; Vega draws rects as paths).
+HEAT_CELLS_JS = """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
+    .filter(chart => chart.textContent.includes('share of true class'))
+    .flatMap(chart => [...chart.querySelectorAll('svg g.mark-rect.role-mark path')])
+    .map(cell => cell.getBoundingClientRect().height)"""
+
+
 def test_pages_render_in_chromium(served: str, browser: Any) -> None:
-    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    page = browser.new_page(viewport={"width": 1400, "height": 2000})
     try:
         for path, charts in PAGES.items():
             name = path or "overview"
@@ -62,6 +69,9 @@ def test_pages_render_in_chromium(served: str, browser: Any) -> None:
             if not path:  # the Overview leads with the verdict's table, its chart and the sentences folded
                 assert page.locator('[data-testid="stDataFrame"]').count() == 3
                 assert page.get_by_text("The verdict in sentences").count() == 1
+            if path == "run_detail":  # the confusion matrix's cells, not squeezed by the labels under them
+                cells = page.evaluate(HEAT_CELLS_JS)
+                assert len(cells) == 36 and min(cells) >= 40, cells
     finally:
         page.close()
     assert all((ARTIFACTS / f"dashboard-{path or 'overview'}.png").stat().st_size > 10_000 for path in PAGES)
