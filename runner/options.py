@@ -173,10 +173,12 @@ with_spec_options = option_group(spec_parameters(RunSpec, panel="Run options"), 
 def load_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"config: {path} does not exist")
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
+    try:  # bytes: YAML reads UTF-8 or UTF-16 by its BOM, whatever the locale's encoding
+        values = yaml.safe_load(path.read_bytes())
     except yaml.YAMLError as exc:
         raise UserError(f"config: {path} is not valid YAML ({exc.__class__.__name__})") from exc
+    if values is None:
+        raise UserError(f"config: {path} is empty: it must hold a mapping of run options")
     if not isinstance(values, dict):
         raise UserError(f"config: {path} must hold a mapping of run options")
     return values

@@ -110,6 +110,31 @@ def test_a_spreadsheets_manifest_with_semicolons_or_tabs_reads_as_with_commas(sy
     assert items == discover_dataset(comma).items and len(items) == len(videos) and items[1].group == "g,1"
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+def test_a_manifest_saved_as_unicode_text_reads_as_utf8(synthetic_small: Path, tmp_path: Path,
+                                                        encoding: str) -> None:
+    # Excel's "Unicode Text": UTF-16 with its byte-order mark, tab-separated; a class name beyond ASCII
+    videos = sorted(synthetic_small.glob("*/*.mp4"))
+    rows = [f"{p}\t{'café' if p.parent.name == 'up' else p.parent.name}" for p in videos]
+    text = "path\tlabel\r\n" + "\r\n".join(rows) + "\r\n"
+    utf8, unicode_text = tmp_path / "utf8.csv", tmp_path / "unicode.csv"
+    utf8.write_text(text, encoding="utf-8")
+    unicode_text.write_bytes(text.encode(encoding))
+    source = discover_dataset(unicode_text)
+    assert source.items == discover_dataset(utf8).items and "café" in source.classes
+
+
+def test_a_manifest_in_a_legacy_code_page_is_one_line_saying_how_to_save_it(synthetic_small: Path,
+                                                                             tmp_path: Path) -> None:
+    manifest = tmp_path / "windows.csv"  # Excel's plain "CSV" on Windows: cp1252
+    manifest.write_bytes(f"path,label\n{next(synthetic_small.glob('up/*.mp4'))},café\n".encode("cp1252"))
+    with pytest.raises(UserError) as caught:
+        discover_dataset(manifest)
+    offset = manifest.read_bytes().index(b"\xe9")
+    assert str(caught.value) == (f"{manifest}: not UTF-8 text (byte 0xe9 at offset {offset}); "
+                                 "save it as UTF-8 (a spreadsheet's 'CSV UTF-8')")
+
+
 @pytest.mark.parametrize(("content", "message"), [
     ("file,label\nx.mp4,up\n", "missing column(s) path"),
     ("path,label,split\n{video},up,holdout\n", "line 2: unknown split value 'holdout'"),

@@ -107,6 +107,11 @@ def test_list_file_paths_are_relative_to_the_list(synthetic_small: Path, tmp_pat
     listing.write_text("# nothing yet\n\n")
     with pytest.raises(UserError, match=r"pick\.txt: the list names no videos"):
         find_videos(listing)
+    listing.write_bytes(f"../clips/{clips[0].name}\n".encode("utf-16"))  # Notepad's "Unicode"
+    assert _paths(find_videos(listing)) == [str(clips[0])]
+    listing.write_bytes(b"../clips/\xe9t\xe9.mp4\n")  # Latin-1
+    with pytest.raises(UserError, match=r"pick\.txt: not UTF-8 text \(byte 0xe9 at offset 9\); save it as UTF-8$"):
+        find_videos(listing)
 
 
 def test_csv_manifest_needs_only_a_path_column(synthetic_small: Path, tmp_path: Path) -> None:

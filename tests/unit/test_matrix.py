@@ -157,6 +157,21 @@ def test_bad_files_are_user_errors(tmp_path: Path) -> None:
     broken.write_text("axes: [unclosed\n")
     with pytest.raises(UserError, match="not valid YAML"):
         load_matrix(broken)
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes("description: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(UserError, match="not valid YAML"):
+        load_matrix(latin1)
+    comments_only = tmp_path / "empty.yaml"
+    comments_only.write_text("# axes to come\n")
+    with pytest.raises(UserError, match="is empty"):
+        load_matrix(comments_only)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
+def test_a_study_file_reads_as_utf8_or_with_a_utf16_bom(tmp_path: Path, encoding: str) -> None:
+    study = tmp_path / "study.yaml"
+    study.write_text("name: café\naxes:\n  seeds: [0, 1]\n", encoding=encoding)  # Notepad: BOM, UTF-16
+    assert load_matrix(study).name == "café"
 
 
 def test_phase2_takes_top_configurations_by_mean_val_accuracy_over_seeds() -> None:

@@ -9,7 +9,9 @@ scored on the same val and test videos.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
 import logging
 import os
@@ -154,7 +156,7 @@ def manifest_items(csv_path: Path, *, labelled: bool = True) -> list[VideoItem]:
     an empty label is None, and a listed file that is missing is left for the decoder to report.
     """
     columns = ("path", "label") if labelled else ("path",)
-    with csv_path.open(newline="", encoding="utf-8-sig") as handle:
+    with io.StringIO(read_user_text(csv_path), newline="") as handle:
         reader = csv.reader(handle, delimiter=_delimiter(handle.readline()))
         handle.seek(0)
         header = [name.strip().lower() for name in next(reader, [])]
@@ -170,6 +172,24 @@ def manifest_items(csv_path: Path, *, labelled: bool = True) -> list[VideoItem]:
     if duplicates:
         raise UserError(f"{csv_path}: {duplicates[0]} is listed more than once")
     return items
+
+
+# Byte-order marks, longest first: UTF-32's little-endian mark begins with UTF-16's.
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def read_user_text(path: Path) -> str:
+    """A text file a user saved (manifest, list of videos): UTF-8, or any Unicode form with its byte-order mark, as
+    spreadsheets save "CSV UTF-8" and "Unicode Text". Anything else is one line saying how to save it."""
+    data = path.read_bytes()
+    encoding = next((name for bom, name in _BOMS if data.startswith(bom)), "utf-8")
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        how = "save it as UTF-8" + (" (a spreadsheet's 'CSV UTF-8')" if path.suffix.lower() == ".csv" else "")
+        raise UserError(f"{path}: not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start}); {how}") \
+            from error
 
 
 def _delimiter(header: str) -> str:
@@ -202,7 +222,7 @@ def _read_flip_pairs(path: Path, classes: Sequence[str]) -> dict[str, str]:
     if not path.is_file():
         return {}
     try:
-        pairs = json.loads(path.read_text())
+        pairs = json.loads(path.read_bytes())  # bytes: json reads a BOM
     except ValueError as error:
         raise UserError(f"{path}: not valid JSON ({error})") from error
     if not isinstance(pairs, dict) or not all(isinstance(v, str) for v in pairs.values()):

@@ -18,7 +18,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from vjepa_core.data.datasets import VIDEO_EXTENSIONS, VideoItem, check_videos, folder_items, manifest_items
+from vjepa_core.data.datasets import (
+    VIDEO_EXTENSIONS,
+    VideoItem,
+    check_videos,
+    folder_items,
+    manifest_items,
+    read_user_text,
+)
 from vjepa_core.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -198,10 +205,7 @@ def _glob(pattern: str) -> list[VideoItem]:
 
 
 def _list_file(path: Path) -> list[VideoItem]:
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as error:
-        raise UserError(f"{path}: not a text file of video paths ({error.reason})") from error
+    lines = read_user_text(path).splitlines()
     entries = [line.strip() for line in lines]
     entries = [entry for entry in entries if entry and not entry.startswith("#")]
     if not entries:
