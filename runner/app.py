@@ -56,7 +56,7 @@ def with_exec_options(*own: str) -> Callable[[Callable[..., Any]], Callable[...,
 
 def existing_warehouse(value: Path | None) -> Path:
     path = warehouse_path(value)
-    if not path.exists():
+    if not path.is_file() and not path.is_dir():  # a folder: the store says what to pass instead
         raise UserError(f"no warehouse at {path}: run an experiment first (runner run --data synthetic)")
     return path
 

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import ast
 import os
+import re
+import sqlite3
 import threading
 import time
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -295,6 +298,19 @@ def test_files_that_are_not_warehouses(tmp_path: Path) -> None:
         Warehouse(foreign).write_run(make_record("r1"))
     with pytest.raises(UserError, match="not a vjepa-lab warehouse"):
         Warehouse(foreign).runs()
+
+    sqlite = tmp_path / "sqlite.duckdb"  # DuckDB would fetch its SQLite extension from the internet for it
+    with closing(sqlite3.connect(sqlite)) as conn:
+        conn.execute("CREATE TABLE runs (x INTEGER)")
+        conn.commit()
+    folder = tmp_path / "results"
+    folder.mkdir()
+    for path, message in ((sqlite, "it is an SQLite database, not a DuckDB file"),
+                          (folder, f"is a folder; the warehouse is one DuckDB file: pass --warehouse {folder}/")):
+        for action in (Warehouse(path).runs, lambda path=path: Warehouse(path).write_run(make_record("r1"))):
+            with pytest.raises(UserError, match=re.escape(message)):
+                action()
+    assert list(folder.iterdir()) == []
 
 
 # -- writing runs ----------------------------------------------------------------------------------

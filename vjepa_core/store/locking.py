@@ -37,6 +37,7 @@ _YIELD_TO_WRITER = 2.0
 WAREHOUSE_ELSEWHERE = f"pass --warehouse (or {WAREHOUSE_ENV}) on another disk"
 
 Connection = duckdb.DuckDBPyConnection
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 _PROCESS_WRITER = threading.RLock()
 
 
@@ -46,6 +47,7 @@ class WarehouseBusy(UserError):
 
 def open_read(path: Path, *, timeout: float) -> Connection:
     # Checked here, not left to DuckDB, for a message that says what to do; readers never create it.
+    _refuse_folder(path)
     if not path.is_file():
         raise UserError(f"no warehouse at {path}: run `runner run` first, or pass --warehouse / set {WAREHOUSE_ENV}")
     return _connect(path, read_only=True, timeout=timeout)
@@ -58,6 +60,7 @@ def write_connection(path: Path, *, timeout: float) -> Iterator[Connection]:
     One at a time per process: a second thread (the claims' heartbeat) would otherwise share the
     database instance and could meet the first one's transaction as a write-write conflict.
     """
+    _refuse_folder(path)
     try:
         with _PROCESS_WRITER:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,8 +115,16 @@ def _connect(path: Path, *, read_only: bool, timeout: float) -> Connection:
             flag.unlink(missing_ok=True)
 
 
+def _refuse_folder(path: Path) -> None:
+    if path.is_dir():
+        raise UserError(f"warehouse {path} is a folder; the warehouse is one DuckDB file: pass --warehouse "
+                        f"{path / 'warehouse.duckdb'} (or set {WAREHOUSE_ENV})")
+
+
 def _try_connect(path: Path, *, read_only: bool) -> Connection | str:
     """A connection, or who holds the lock if that is the only problem; other errors raise."""
+    if _is_sqlite(path):  # DuckDB would fetch its SQLite extension from the internet to open it
+        raise UserError(f"cannot open warehouse {path}: it is an SQLite database, not a DuckDB file")
     try:
         return duckdb.connect(str(path), read_only=read_only)
     except duckdb.Error as error:
@@ -154,6 +165,14 @@ def _lock_holder(error: duckdb.Error) -> str:
     if match:
         return f"PID {match.group(2)} ({Path(match.group(1)).name})"
     return "another connection in this process"
+
+
+def _is_sqlite(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            return file.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+    except OSError:  # missing (a writer creates it) or unreadable (DuckDB says so)
+        return False
 
 
 def _open_error(path: Path, error: duckdb.Error) -> Exception:
