@@ -52,7 +52,7 @@ def embed(
     Example: runner embed synthetic --model tiny
     """  # noqa: E501 (typer keeps a docstring's line breaks: one line per paragraph)
     from vjepa_core.data.datasets import label_names
-    from vjepa_core.inference.embeddings import Windowing, embed_videos, write_parquet
+    from vjepa_core.inference.embeddings import Windowing, check_parquet_path, embed_videos, write_parquet
     from vjepa_core.inference.engines import check_engine_name
     from vjepa_core.inference.windows import check_window
     from vjepa_core.store.warehouse import Warehouse
@@ -62,6 +62,8 @@ def embed(
         raise UserError("--stride needs --window (the window length in seconds)")
     if batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {batch_size}")
+    if out is not None:
+        check_parquet_path(out)
     windowing = None if window is None else Windowing(window, window / 2 if stride is None else stride)
     if windowing is not None:
         check_window(windowing.window, windowing.stride)

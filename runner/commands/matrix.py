@@ -163,6 +163,8 @@ def compare(
     store = Warehouse(path)
     runs = with_configurations(store.runs())
     sides = [_side(store, runs, given) for given in (run_a, run_b)]
+    if set(sides[0].runs["run_id"]) == set(sides[1].runs["run_id"]):
+        fail(f"{run_a} and {run_b} are both {sides[0].name}: name two different runs or configurations")
     seeds: list[int] = []  # none: two runs, paired whatever their seeds
     if all(side.run is not None for side in sides):
         pairs = [(str(sides[0].runs["run_id"].iloc[0]), str(sides[1].runs["run_id"].iloc[0]))]

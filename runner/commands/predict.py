@@ -59,7 +59,7 @@ def predict(
     from vjepa_core.paths import checkpoint_results, engines_dir, warehouse_path
 
     _check_options(top_k=top_k, window=window, stride=stride, batch_size=batch_size, as_json=as_json,
-                   as_csv=as_csv)
+                   as_csv=as_csv, out=out)
     check_engine_name(engine)
     found = find_videos(videos)
     # Every file is probed before the model loads and before any is classified: bad input shows in seconds,
@@ -104,8 +104,8 @@ def _report_skipped(tally: Tally, printer: RowPrinter) -> None:
 
 
 def _check_options(*, top_k: int, window: float | None, stride: float | None, batch_size: int, as_json: bool,
-                   as_csv: bool) -> None:
-    from vjepa_core.inference.windows import check_window
+                   as_csv: bool, out: Path | None) -> None:
+    from vjepa_core.inference.windows import check_table_path, check_window
 
     if top_k < 1:
         raise UserError(f"--top-k must be at least 1, got {top_k}")
@@ -117,6 +117,8 @@ def _check_options(*, top_k: int, window: float | None, stride: float | None, ba
         raise UserError(f"--batch-size must be at least 1, got {batch_size}")
     if as_json and as_csv:
         raise UserError("choose one of --json and --csv")
+    if out is not None:
+        check_table_path(out)
 
 
 def _columns(labels: list[str], top_k: int, *, windows: bool) -> list[str]:

@@ -132,6 +132,8 @@ def test_the_default_engine_embeds_like_fp32_into_its_own_cache_group(synthetic_
     (["--model", "small", "--checkpoint", "CKPT"], "checkpoint: trained on base model 'tiny'"),
     (["--checkpoint", "CKPT", "--frames-per-clip", "8"], "the checkpoint's pooler was trained on 16"),
     (["--model", "no-such-model"], "model: unknown 'no-such-model'"),
+    (["--out", "vectors.csv"], "vectors.csv: the vectors are written as Parquet; name a .parquet file"),
+    (["--out", "."], ". is a folder: name the file to write, e.g. embeddings.parquet"),
 ])
 def test_bad_input_is_one_line_and_exit_2(synthetic_small: Path, trained_runs: TrainedRuns, tmp_path: Path,
                                           args: list[str], message: str) -> None:

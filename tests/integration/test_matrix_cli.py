@@ -138,6 +138,9 @@ def test_compare_gives_a_verdict_from_the_shared_test_videos(trained_runs) -> No
     assert "(exact McNemar)" in lines[2] and ("a real difference" in lines[2] or "within noise" in lines[2])
     missing = invoke("compare", head, "ffffffff", "--warehouse", trained_runs.warehouse)
     assert missing.exit_code == 2 and "error: run 'ffffffff' is not in" in missing.output
+    itself = invoke("compare", head, head[:8], "--warehouse", trained_runs.warehouse)
+    assert itself.exit_code == 2 and itself.output == (f"error: {head} and {head[:8]} are both head ({head[:8]}): "
+                                                       "name two different runs or configurations\n")
 
 
 def _snapshot(path: Path, epochs: int) -> set[str]:

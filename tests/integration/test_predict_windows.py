@@ -111,6 +111,8 @@ def _no_frames(path: Path) -> Path:
     (["--window", "3", "--csv", "--json"], "choose one of --json and --csv"),
     (["--window", "3", "NOFRAMES"], "no.mp4: "),  # the only video has no frames: nothing usable
     (["--window", "3", "--engine", "int4"], "--engine: unknown 'int4' (choose from auto, fp32"),
+    (["--window", "3", "--out", "table.xlsx"], "table.xlsx: write the table as .csv or .json"),
+    (["--out", "."], ". is a folder: name the file to write, e.g. predictions.csv"),
 ])
 def test_bad_input_is_one_line_and_exit_2(checkpoint: Path, long_video: Path, tmp_path: Path, args: list[str],
                                           message: str) -> None:
@@ -118,7 +120,7 @@ def test_bad_input_is_one_line_and_exit_2(checkpoint: Path, long_video: Path, tm
     if "NOFRAMES" in args:
         args = [a for a in args if a != "NOFRAMES"]
         videos = [_no_frames(tmp_path / "no.mp4")]
-    result = invoke("predict", checkpoint, *videos, *args, "--out", tmp_path / "rows.json")
+    result = invoke("predict", checkpoint, *videos, "--out", tmp_path / "rows.json", *args)  # a later --out wins
     assert result.exit_code == 2, result.output
     assert message in result.stderr and result.stderr.count("\n") == 1
     assert not (tmp_path / "rows.json").exists()  # nothing half-written

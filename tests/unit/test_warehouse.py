@@ -517,6 +517,8 @@ def test_export_writes_one_file_per_table_with_every_row(tmp_path: Path, fmt: st
     assert not list((tmp_path / "out").glob("*.partial"))
     with pytest.raises(UserError, match="unknown export format"):
         warehouse.export(tmp_path / "out", "xlsx")  # type: ignore[arg-type]
+    with pytest.raises(UserError, match="is a file: export writes one file per table into a folder"):
+        warehouse.export(paths[0], fmt)  # type: ignore[arg-type]
 
 
 def test_default_warehouse_path_honours_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -173,6 +173,15 @@ def _rows(views: list[_View], clips: EvalClips, *, fingerprint: str, source: str
     return pd.DataFrame(rows)
 
 
+def check_parquet_path(path: Path) -> Path:
+    """`path` if `write_parquet` can write there: checked before any video is encoded."""
+    if path.is_dir():
+        raise UserError(f"{path} is a folder: name the file to write, e.g. {path / 'embeddings.parquet'}")
+    if path.suffix.lower() != ".parquet":
+        raise UserError(f"{path}: the vectors are written as Parquet; name a .parquet file")
+    return path
+
+
 def write_parquet(path: Path, rows: pd.DataFrame, vectors: np.ndarray) -> Path:
     """`rows` plus an `embedding` list column, as parquet, written atomically (`vjepa_core.store.atomic`)."""
     import pyarrow as pa

@@ -78,13 +78,22 @@ class WindowPrediction:
         return {**row, **{f"p_{label}": round(prob, 6) for label, prob in self.probs.items()}}
 
 
+def check_table_path(path: str | Path) -> Path:
+    """`path` if `write_rows` can write there: checked before any video is classified, so a mistyped --out costs
+    nothing."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder: name the file to write, e.g. {path / 'predictions.csv'}")
+    if path.suffix.lower() not in (".csv", ".json"):
+        raise UserError(f"{path}: write the table as .csv or .json")
+    return path
+
+
 def write_rows(path: str | Path, rows: Sequence[dict[str, Any]]) -> Path:
     """Write table rows to `path` as .csv (header: every column any row has, in order of appearance; a row
     without one leaves it empty) or .json (a list), atomically: a failure never leaves a partial table
     (`vjepa_core.store.atomic`)."""
-    path = Path(path)
-    if path.suffix.lower() not in (".csv", ".json"):
-        raise UserError(f"{path}: write the table as .csv or .json")
+    path = check_table_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with staged_file(path, elsewhere="write it elsewhere (--out)") as tmp, tmp.open("w", newline="") as handle:
         if path.suffix.lower() == ".json":

@@ -265,6 +265,8 @@ class Warehouse:
         if fmt not in ("csv", "parquet"):
             raise UserError(f"unknown export format {fmt!r}; choose csv or parquet")
         out_dir = Path(out_dir)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise UserError(f"{out_dir} is a file: export writes one file per table into a folder; name a folder")
         targets = [out_dir / f"{table}.{fmt}" for table in TABLES]
         created = not out_dir.exists()
         try:
