@@ -169,6 +169,24 @@ def test_folder_errors(synthetic_small: Path, tmp_path: Path) -> None:
         discover_dataset(tmp_path / "notes.txt")
 
 
+def test_hidden_files_are_not_videos_of_a_class(synthetic_small: Path, tmp_path: Path) -> None:
+    for label in ("up", "down"):
+        _copy_videos(synthetic_small, tmp_path / "set" / label, label, 3)
+    first = sorted((tmp_path / "set" / "up").iterdir())[0]
+    (first.parent / f"._{first.name}").write_bytes(b"\x00\x05\x16\x07Mac OS X")  # macOS on an exFAT disk
+    (first.parent / ".thumbnails").mkdir()
+    shutil.copy(first, first.parent / ".thumbnails" / first.name)
+    items = discover_dataset(tmp_path / "set").items
+    assert len(items) == 6 and not any("/." in item.path for item in items)
+
+
+def test_one_class_is_refused_before_training(synthetic_small: Path, tmp_path: Path) -> None:
+    _copy_videos(synthetic_small, tmp_path / "set" / "up", "up", 4)
+    source = discover_dataset(tmp_path / "set")
+    with pytest.raises(UserError, match=r"set: one class \(up\); a classifier needs at least two"):
+        make_splits(source)
+
+
 def test_mixed_split_and_class_folders_are_refused(synthetic_small: Path, tmp_path: Path) -> None:
     _copy_videos(synthetic_small, tmp_path / "set" / "train" / "up", "up", 1)
     _copy_videos(synthetic_small, tmp_path / "set" / "down", "down", 1)
@@ -301,7 +319,7 @@ def test_presplit_class_without_training_videos_is_refused() -> None:
 
 
 def test_split_name_lookup() -> None:
-    splits = make_splits(_source({"a": 5}))
+    splits = make_splits(_source({"a": 5, "b": 5}))
     assert splits.get("val") == splits.val
     with pytest.raises(UserError, match="unknown split 'dev'"):
         splits.get("dev")

@@ -135,7 +135,9 @@ def _class_folder_items(folder: Path, *, split: str | None) -> list[VideoItem]:
         raise UserError(f"{folder}: no class folders with videos ({', '.join(VIDEO_EXTENSIONS)})")
     items = []
     for class_dir in class_dirs:
-        videos = sorted(p for p in class_dir.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
+        # Hidden files are never the user's videos: macOS writes ._name.mp4 beside each file on a foreign disk.
+        videos = sorted(p for p in class_dir.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()
+                        and not any(part.startswith(".") for part in p.relative_to(class_dir).parts))
         if not videos:
             raise UserError(f"{class_dir}: class folder '{class_dir.name}' holds no videos "
                             f"({', '.join(VIDEO_EXTENSIONS)})")
@@ -267,6 +269,9 @@ def make_splits(source: DatasetSource, *, val_fraction: float = 0.15, test_fract
                 skipped: Sequence[tuple[str, str]] = ()) -> Splits:
     """Deterministic, stratified, group-aware train/val/test; `videos_per_class` thins train only."""
     _check_split_args(val_fraction, test_fraction, split_seed, videos_per_class)
+    if len(source.classes) < 2:
+        raise UserError(f"{source.root}: one class ({', '.join(source.classes)}); a classifier needs at least two "
+                        "(a folder, or a label, per class)")
     if source.presplit:
         assigned = _given_splits(source, val_fraction=val_fraction, test_fraction=test_fraction, seed=split_seed)
     else:
