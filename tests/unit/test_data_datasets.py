@@ -180,6 +180,21 @@ def test_hidden_files_are_not_videos_of_a_class(synthetic_small: Path, tmp_path:
     assert len(items) == 6 and not any("/." in item.path for item in items)
 
 
+def test_videos_that_are_links_keep_their_names(synthetic_small: Path, tmp_path: Path) -> None:
+    """As in the Hugging Face cache (snapshots/<rev>/up/clip.mp4 -> blobs/<hash>), git-annex or DVC."""
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    for label in ("up", "down"):
+        (tmp_path / "snapshot" / label).mkdir(parents=True)
+        for index, video in enumerate(sorted((synthetic_small / label).iterdir())[:3]):
+            blob = blobs / f"{label}{index:040d}"
+            shutil.copy(video, blob)
+            (tmp_path / "snapshot" / label / video.name).symlink_to(blob)
+    links = sorted(str(link) for link in (tmp_path / "snapshot").glob("*/*"))
+    items = discover_dataset(tmp_path / "snapshot").items
+    assert sorted(item.path for item in items) == links and all(Path(item.path).is_symlink() for item in items)
+
+
 def test_one_class_is_refused_before_training(synthetic_small: Path, tmp_path: Path) -> None:
     _copy_videos(synthetic_small, tmp_path / "set" / "up", "up", 4)
     source = discover_dataset(tmp_path / "set")

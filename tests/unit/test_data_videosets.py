@@ -198,3 +198,15 @@ def test_paths_are_absolute_whatever_the_working_folder(synthetic_small: Path, t
     here = find_videos(".")  # one sub-folder of videos and nothing loose: a (one-)class layout
     assert here.reads[0].layout == "class folders" and here.name == tmp_path.name
     assert {item.label for item in here.items} == {"clips"}
+
+
+def test_links_keep_their_names_in_every_layout(synthetic_small: Path, tmp_path: Path) -> None:
+    blobs = _flat_copy(synthetic_small, tmp_path / "blobs")  # a store of contents, as the Hugging Face cache keeps
+    (tmp_path / "clips").mkdir()
+    for blob in blobs[:3]:
+        (tmp_path / "clips" / f"clip-{blob.name}").symlink_to(blob)
+    listing = tmp_path / "pick.txt"
+    listing.write_text("".join(f"clips/clip-{blob.name}\n" for blob in blobs[:3]))
+    links = [str(tmp_path / "clips" / f"clip-{blob.name}") for blob in blobs[:3]]
+    for source in (tmp_path / "clips", str(tmp_path / "clips" / "*.*"), listing, Path(links[0])):
+        assert _paths(find_videos(source)) == (links if source != Path(links[0]) else links[:1])

@@ -141,8 +141,14 @@ def _class_folder_items(folder: Path, *, split: str | None) -> list[VideoItem]:
         if not videos:
             raise UserError(f"{class_dir}: class folder '{class_dir.name}' holds no videos "
                             f"({', '.join(VIDEO_EXTENSIONS)})")
-        items += [VideoItem(str(p.resolve()), class_dir.name, _ucf_group(p), split) for p in videos]
+        items += [VideoItem(absolute_path(p), class_dir.name, _ucf_group(p), split) for p in videos]
     return items
+
+
+def absolute_path(path: Path) -> str:
+    """`path` made absolute without following links: a set of symlinks (the Hugging Face cache, git-annex, DVC)
+    keeps the file names the user gave, which predictions, the warehouse and the dashboard show."""
+    return os.path.abspath(path)
 
 
 def _ucf_group(path: Path) -> str | None:
@@ -216,7 +222,7 @@ def _csv_item(csv_path: Path, line: int, row: dict[str, str], *, labelled: bool)
             raise UserError(f"{where}: unknown split value {value!r} (use train, val or test)")
         split = SPLIT_ALIASES[value]
     group = (row.get("group") or "").strip() or None
-    return VideoItem(str(full.resolve()), label or None, group, split)
+    return VideoItem(absolute_path(full), label or None, group, split)
 
 
 def _read_flip_pairs(path: Path, classes: Sequence[str]) -> dict[str, str]:

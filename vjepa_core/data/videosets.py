@@ -21,6 +21,7 @@ from pathlib import Path
 from vjepa_core.data.datasets import (
     VIDEO_EXTENSIONS,
     VideoItem,
+    absolute_path,
     check_videos,
     folder_items,
     manifest_items,
@@ -167,7 +168,7 @@ def _read_source(source: str) -> tuple[str, list[VideoItem]]:
             return "manifest", manifest_items(path, labelled=False)
         if suffix in LIST_SUFFIXES:
             return "list file", _list_file(path)
-        return "file", [VideoItem(str(path.resolve()))]
+        return "file", [VideoItem(absolute_path(path))]
     if _GLOB_CHARACTERS & set(source):
         return "glob", _glob(os.path.expanduser(source))
     raise UserError(f"{source}: no such file or folder")
@@ -185,7 +186,7 @@ def _folder(root: Path) -> tuple[str, list[VideoItem]]:
     videos = _videos_in(root, recursive=True)
     if not videos:
         raise UserError(f"{root}: no video files under it ({', '.join(VIDEO_EXTENSIONS)})")
-    return "folder", [VideoItem(str(path.resolve())) for path in videos]
+    return "folder", [VideoItem(absolute_path(path)) for path in videos]
 
 
 def _videos_in(root: Path, *, recursive: bool) -> list[Path]:
@@ -201,7 +202,7 @@ def _glob(pattern: str) -> list[VideoItem]:
     if not videos:
         seen = f" ({len(matches)} other file(s) or folder(s))" if matches else ""
         raise UserError(f"{pattern}: no video files match{seen}; videos end in {', '.join(VIDEO_EXTENSIONS)}")
-    return [VideoItem(str(path.resolve())) for path in videos]
+    return [VideoItem(absolute_path(path)) for path in videos]
 
 
 def _list_file(path: Path) -> list[VideoItem]:
@@ -211,7 +212,7 @@ def _list_file(path: Path) -> list[VideoItem]:
     if not entries:
         raise UserError(f"{path}: the list names no videos (one path per line; # starts a comment)")
     folder = path.parent
-    return [VideoItem(str((folder / Path(entry).expanduser()).resolve())) for entry in entries]
+    return [VideoItem(absolute_path(folder / Path(entry).expanduser())) for entry in entries]
 
 
 def _is_video_name(path: Path) -> bool:
