@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 TOP_K = 5
 NO_COMPARE = ""
 INTRO = ("### V-JEPA 2 checkpoint demo\nPick a checkpoint trained with `runner`, then upload a video "
-         "(mp4, avi, mov, webm, mkv), record one with the webcam, or pick an example clip, and press Classify. "
+         "(mp4, mov, avi, mkv, webm and the other formats cameras save), record one with the webcam, or pick an "
+         "example clip, and press Classify. "
          "For an untrimmed video, the *Long video* tab classifies overlapping windows and draws a timeline.")
 
 

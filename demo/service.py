@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from demo.options import MB, DemoOptions
-from vjepa_core.data import VideoInfo, probe_video
+from vjepa_core.data import VIDEO_EXTENSIONS, VideoInfo, probe_video
 from vjepa_core.errors import UserError
 from vjepa_core.inference.predict import Predictor
 from vjepa_core.models import load_run_model
@@ -36,7 +36,6 @@ from vjepa_core.strategies import get_strategy
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".webm", ".mkv")
 # root/<run_id>/manifest.json is the runner's layout; one level more allows grouping folders.
 MAX_DEPTH = 2
 
@@ -264,8 +263,8 @@ def validate_video(path: str | os.PathLike[str], limits: Limits) -> VideoInfo:
     """Probe `path` within `limits`; cheap checks (type, size) before any decoding."""
     path = Path(path)
     shown = path.name
-    if path.suffix.lower() not in VIDEO_SUFFIXES:
-        raise DemoError(f"{shown}: not a video file (accepted: {', '.join(s[1:] for s in VIDEO_SUFFIXES)})")
+    if path.suffix.lower() not in VIDEO_EXTENSIONS:
+        raise DemoError(f"{shown}: not a video file (accepted: {', '.join(s[1:] for s in VIDEO_EXTENSIONS)})")
     if not path.is_file():
         raise DemoError(f"{shown}: file not found")
     size = path.stat().st_size

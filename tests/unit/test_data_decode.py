@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from vjepa_core.data import VideoInfo, available_decoders, probe_video, read_frames
+from vjepa_core.data import VIDEO_EXTENSIONS, VideoInfo, available_decoders, probe_video, read_frames
 from vjepa_core.data.decode import iter_frames
 from vjepa_core.errors import UserError, VideoDecodeError
 
@@ -21,10 +21,11 @@ def _video(folder: Path, ext: str) -> Path:
     return next(folder.glob(f"up/*.{ext}"))
 
 
-def _write(path: Path, codec: str, frames: np.ndarray, fps: int = 10, rotation: int = 0) -> Path:
+def _write(path: Path, codec: str, frames: np.ndarray, fps: int = 10, rotation: int = 0,
+           container_format: str | None = None) -> Path:
     """Encode uint8 [T, H, W, 3] frames with PyAV (for containers the synthetic set lacks), with a display
     rotation of `rotation` degrees counter-clockwise if not 0 (as a phone writes one)."""
-    with av.open(str(path), "w") as container:
+    with av.open(str(path), "w", format=container_format) as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
         if rotation:
@@ -67,6 +68,23 @@ def test_read_frames_returns_the_frame_asked_for(tmp_path: Path, decoder: str) -
     path = _write(tmp_path / "ramp.mp4", "libx264", _ramp(20))
     frames = read_frames(path, [12, 3, 19], decoder=decoder)
     assert np.abs(frames.mean(axis=(1, 2, 3)) - [120, 30, 190]).max() < 3
+
+
+# The listed suffixes the synthetic set does not write: PyAV's muxer for each, and a codec such files carry.
+CONTAINERS = {"m4v": ("mp4", "libx264"), "mpg": ("mpeg", "mpeg1video"), "mpeg": ("mpeg", "mpeg2video"),
+              "vob": ("vob", "mpeg2video"), "wmv": ("asf", "wmv2"), "flv": ("flv", "flv"), "3gp": ("3gp", "libx264"),
+              "ts": ("mpegts", "libx264"), "mts": ("mpegts", "libx264"), "m2ts": ("mpegts", "libx264")}
+
+
+@pytest.mark.parametrize("ext", sorted(CONTAINERS))
+def test_every_listed_container_reads_the_frames_asked_for(tmp_path: Path, ext: str) -> None:
+    """decord seeks to the wrong frames in MPEG program streams without an error; auto reads those with PyAV."""
+    muxer, codec = CONTAINERS[ext]
+    path = _write(tmp_path / f"ramp.{ext}", codec, _ramp(24), fps=25, container_format=muxer)
+    assert f".{ext}" in VIDEO_EXTENSIONS and probe_video(path).num_frames == 24
+    for decoder in ("auto", "pyav"):
+        frames = read_frames(path, [20, 3, 12, 23], decoder=decoder)
+        assert np.abs(frames.mean(axis=(1, 2, 3)) - [200, 30, 120, 230]).max() < 4, decoder
 
 
 @BOTH

@@ -30,7 +30,9 @@ from vjepa_core.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+# What cameras, phones, screen recorders and datasets save; decord or PyAV read each (tests/unit/test_data_decode.py).
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts",
+                    ".mts", ".m2ts", ".vob")
 SPLIT_NAMES = ("train", "val", "test")
 SPLIT_ALIASES = {"train": "train", "val": "val", "validation": "val", "valid": "val", "test": "test"}
 FLIP_PAIRS_FILE = "flip_pairs.json"

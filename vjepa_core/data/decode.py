@@ -1,7 +1,8 @@
 """Read frames from video files with decord or PyAV: `read_frames(path, indices)` -> uint8 [T, H, W, 3] RGB in the
 order asked, `iter_frames` one frame at a time for videos too long to hold, `probe_video` -> `VideoInfo`. Both
 decoders count frames alike (one per video packet), so a clip planned with one reads the same with the other, and
-both return frames upright: a video with a display rotation (a phone held upright records landscape frames and a
+"auto" takes decord where it reads right and PyAV for the rest (MPEG program and transport streams), and both
+return frames upright: a video with a display rotation (a phone held upright records landscape frames and a
 rotation to show them with) is read turned as players, decord and torchcodec show it.
 Every failure to read a file is a one-line `VideoDecodeError` ("<path>: <reason>").
 """
@@ -84,7 +85,8 @@ def _dispatch(path: str | os.PathLike[str], decoder: str, *, decord_fn: Callable
         raise UserError(f"{wanted} is not installed (pip install av or decord)")
     path = os.fspath(path)
     _check_file(path)
-    if decoder == "pyav" or "decord" not in installed:
+    if decoder == "pyav" or "decord" not in installed or (decoder == "auto" and "pyav" in installed
+                                                          and _mpeg_stream(path)):
         return pyav_fn(path, **kwargs)
     try:
         return decord_fn(path, **kwargs)
@@ -93,6 +95,21 @@ def _dispatch(path: str | os.PathLike[str], decoder: str, *, decord_fn: Callable
             raise
         logger.debug("decord could not read %s (%s); falling back to PyAV", path, error)
         return pyav_fn(path, **kwargs)
+
+
+def _mpeg_stream(path: str) -> bool:
+    """An MPEG program stream (.mpg, .vob) or transport stream (.ts, .mts, .m2ts), by its first bytes: decord
+    seeks in these to the wrong frames without an error (frame 20 of a .mpg came back as frame 8), PyAV does not."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(400)
+    except OSError:
+        return False
+    program = head.startswith(b"\x00\x00\x01\xba")  # a pack header
+    # 188-byte packets (192 with the 4-byte timecode of .m2ts), each starting with the sync byte 0x47
+    transport = any(len(head) > start + 376 and all(head[start + step * i] == 0x47 for i in range(3))
+                    for start, step in ((0, 188), (4, 192)))
+    return program or transport
 
 
 def _check_file(path: str) -> None:

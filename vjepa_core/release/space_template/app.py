@@ -39,7 +39,8 @@ except ImportError:
 
 HERE = Path(__file__).resolve().parent
 MB = 1_000_000
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".webm", ".mkv")
+# Those torchcodec reads frame-exact; MPEG program and transport streams (.mpg, .ts) it does not.
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v", ".wmv", ".flv", ".3gp")
 ENGINE_FILE = "engine.json"  # in the engine's folder of the model folder, when the release wrote an engine
 Logits = Callable[[torch.Tensor], torch.Tensor]  # views [B, T, 3, crop, crop] -> logits [B, labels]
 
