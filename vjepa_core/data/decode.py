@@ -1,8 +1,9 @@
 """Read frames from video files with decord or PyAV: `read_frames(path, indices)` -> uint8 [T, H, W, 3] RGB in the
 order asked, `iter_frames` one frame at a time for videos too long to hold, `probe_video` -> `VideoInfo`. Both
 decoders count frames alike (one per video packet), so a clip planned with one reads the same with the other, and
-"auto" takes decord where it reads right and PyAV for the rest (MPEG program and transport streams, open GOPs),
-and both return frames upright: a video with a display rotation (a phone held upright records landscape frames and a
+"auto" takes decord where it reads right and PyAV for the rest (MPEG program and transport streams, open GOPs).
+PyAV seeks to a keyframe before the frames asked for where the file's timestamps allow, else decodes from the
+start. Both return frames upright: a video with a display rotation (a phone held upright records landscape frames and a
 rotation to show them with) is read turned as players, decord and torchcodec show it.
 Every failure to read a file is a one-line `VideoDecodeError` ("<path>: <reason>").
 """
@@ -29,6 +30,8 @@ logger = logging.getLogger(__name__)
 DECODERS = ("decord", "pyav")
 # How far `_open_gop` looks: the packets of a few keyframes' groups, enough for a keyframe every 50 s at 30 fps.
 _OPEN_GOP_KEYFRAMES, _OPEN_GOP_PACKETS = 4, 1500
+# Packets read past the last frame wanted when mapping timestamps to frames: more than any B-frame reordering.
+_REORDER_WINDOW = 64
 _T = TypeVar("_T")
 
 
@@ -303,8 +306,83 @@ def _upright_rgb(frame: Any) -> np.ndarray:
 
 
 def _read_pyav(path: str, *, indices: np.ndarray) -> np.ndarray:
-    picked = dict(iter_frames(path, indices))
+    try:
+        picked = _seek_frames(path, indices)
+    except _NoSeek as reason:  # decode from the start instead: slower, and right for any file that decodes
+        logger.debug("%s: reading from the start (%s)", path, reason)
+        picked = dict(iter_frames(path, indices))
     return np.stack([picked[i] for i in indices.tolist()])
+
+
+class _NoSeek(Exception):
+    """Why `_seek_frames` cannot vouch for the frames of a file."""
+
+
+def _seek_frames(path: str, indices: np.ndarray) -> dict[int, np.ndarray]:
+    """{index: RGB frame} for ascending distinct `indices`, decoding from a keyframe before each instead of from
+    the start of the file: a clip late in a long video costs a GOP or two, not the whole video.
+
+    Frame i is the one with the i-th smallest timestamp among the packets the decoder shows (as decoding from the
+    start counts them). Each read starts a keyframe earlier than the last one at or before the frame: frames that a
+    keyframe's group shows before it (open GOPs) decode right only after the previous group. Any doubt (packets
+    without timestamps, repeated ones, a seek that lands past a frame) raises `_NoSeek`.
+    """
+    import bisect
+
+    import av
+
+    last = int(indices[-1])
+    with _open_pyav(path) as container:
+        stream = container.streams.video[0]
+        shown, keyframes = _packet_times(container, path, last + _REORDER_WINDOW)
+        if len(shown) <= last:
+            raise _NoSeek(f"{len(shown)} frames")  # the read from the start reports it
+        index_of = {pts: i for i, pts in enumerate(shown[:last + 1])}
+        wanted, frames, decoded, at = set(indices.tolist()), {}, None, None
+        for index in indices.tolist():
+            target = shown[index]
+            start = keyframes[max(bisect.bisect_right(keyframes, target) - 2, 0)]
+            if decoded is None or at is None or not start <= at < target:
+                try:
+                    container.seek(start, stream=stream, backward=True, any_frame=False)
+                except av.FFmpegError as error:
+                    raise _NoSeek(f"seek failed ({_one_line(error)})") from error
+                decoded, at = _decoded_frames(container, path), None
+            for frame in decoded:
+                if frame.pts is None:
+                    raise _NoSeek("a frame without a timestamp")
+                at = frame.pts
+                if index_of.get(at) in wanted:
+                    frames.setdefault(index_of[at], _upright_rgb(frame))
+                if at >= target:
+                    break
+            if index not in frames:
+                raise _NoSeek(f"frame {index} did not decode after the seek")
+    return frames
+
+
+def _packet_times(container: Any, path: str, limit: int) -> tuple[list[int], list[int]]:
+    """(sorted timestamps of the first `limit` frames the decoder shows, sorted keyframe timestamps), from the
+    packets alone (no decoding); packets an edit list discards are not shown."""
+    times, keyframes = [], []
+    for packet in _pyav_packets(container, path):
+        if packet.size == 0 or packet.is_discard:
+            continue
+        if packet.pts is None:
+            raise _NoSeek("a packet without a timestamp")
+        times.append(packet.pts)
+        if packet.is_keyframe:
+            keyframes.append(packet.pts)
+        if len(times) >= limit:
+            break
+    if len(set(times)) != len(times) or not keyframes:
+        raise _NoSeek("repeated timestamps" if keyframes else "no keyframe")
+    return sorted(times), sorted(keyframes)
+
+
+def _decoded_frames(container: Any, path: str) -> Iterator[Any]:
+    for packet in _pyav_packets(container, path):
+        yield from _pyav_decode(packet, path)
 
 
 def iter_frames(path: str | os.PathLike[str], indices: Sequence[int], *, threads: int = 1
