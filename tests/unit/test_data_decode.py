@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -143,6 +144,30 @@ def test_pyav_reads_from_a_keyframe_the_frames_a_read_from_the_start_gives(tmp_p
             sought = decode._seek_frames(str(path), wanted)
             assert sought.keys() == from_start.keys()
             assert all(np.array_equal(sought[i], from_start[i]) for i in from_start)
+
+
+def test_joined_recordings_whose_timestamps_jump_back_are_read_from_the_start(tmp_path: Path) -> None:
+    """Two MPEG program streams joined byte for byte (as camcorders and DVD cells do), the second timed earlier: the
+    timestamps do not order the frames as the decoder shows them, so PyAV does not seek in the file."""
+    parts = []
+    for index, offset in enumerate((100, 0)):
+        part = tmp_path / f"part{index}.mpg"
+        with av.open(str(part), "w", format="mpeg") as container:
+            stream = container.add_stream("mpeg1video", rate=25)
+            stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+            for number, image in enumerate(_ramp(20)):
+                frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+                frame.pts, frame.time_base = offset + number, Fraction(1, 25)
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+        parts.append(part.read_bytes())
+    joined = tmp_path / "joined.mpg"
+    joined.write_bytes(b"".join(parts))
+    wanted = np.arange(10, 34, 3)
+    with pytest.raises(decode._NoSeek, match="out of order"):
+        decode._seek_frames(str(joined), wanted)
+    from_start = dict(iter_frames(joined, wanted))
+    assert np.array_equal(read_frames(joined, wanted, decoder="pyav"), np.stack([from_start[i] for i in wanted]))
 
 
 @BOTH

@@ -30,8 +30,9 @@ logger = logging.getLogger(__name__)
 DECODERS = ("decord", "pyav")
 # How far `_open_gop` looks: the packets of a few keyframes' groups, enough for a keyframe every 50 s at 30 fps.
 _OPEN_GOP_KEYFRAMES, _OPEN_GOP_PACKETS = 4, 1500
-# Packets read past the last frame wanted when mapping timestamps to frames: more than any B-frame reordering.
-_REORDER_WINDOW = 64
+# How far a frame's display may move from its decoding order (H.264 and HEVC allow 16 frames), and the packets
+# read past the last frame wanted when mapping timestamps to frames, well over that.
+_MAX_REORDER, _REORDER_WINDOW = 16, 64
 _T = TypeVar("_T")
 
 
@@ -377,6 +378,12 @@ def _packet_times(container: Any, path: str, limit: int) -> tuple[list[int], lis
             break
     if len(set(times)) != len(times) or not keyframes:
         raise _NoSeek("repeated timestamps" if keyframes else "no keyframe")
+    # Timestamps that restart or jump back (joined recordings, DVD cells) would order frames unlike the decoder: a
+    # frame may show before the ones decoded just before it (B-frames), never before one decoded long before.
+    stamps = np.asarray(times)
+    latest = np.maximum.accumulate(stamps)
+    if np.any(stamps[_MAX_REORDER + 1:] <= latest[:-_MAX_REORDER - 1]):
+        raise _NoSeek("timestamps out of order")
     return sorted(times), sorted(keyframes)
 
 
