@@ -1,10 +1,10 @@
 """Read frames from video files with decord or PyAV: `read_frames(path, indices)` -> uint8 [T, H, W, 3] RGB in the
 order asked, `iter_frames` one frame at a time for videos too long to hold, `probe_video` -> `VideoInfo`. Both
 decoders count frames alike (one per video packet), so a clip planned with one reads the same with the other, and
-"auto" takes decord where it reads right and PyAV for the rest (MPEG program and transport streams, open GOPs).
-PyAV seeks to a keyframe before the frames asked for where the file's timestamps allow, else decodes from the
-start. Both return frames upright: a video with a display rotation (a phone held upright records landscape frames and a
-rotation to show them with) is read turned as players, decord and torchcodec show it.
+"auto" takes decord where it reads right and PyAV for the rest (MPEG program and transport streams, open GOPs). PyAV
+seeks to a keyframe before the frames asked for where the file's timestamps allow, else decodes from the start. Both
+return frames upright: a video with a display rotation (a phone held upright records landscape frames and a rotation
+to show them with) is read turned as players, decord and torchcodec show it.
 Every failure to read a file is a one-line `VideoDecodeError` ("<path>: <reason>").
 """
 
@@ -309,7 +309,7 @@ def _upright_rgb(frame: Any) -> np.ndarray:
 def _read_pyav(path: str, *, indices: np.ndarray) -> np.ndarray:
     try:
         picked = _seek_frames(path, indices)
-    except _NoSeek as reason:  # decode from the start instead: slower, and right for any file that decodes
+    except (_NoSeek, VideoDecodeError) as reason:  # from the start instead: slower, and the final word on the file
         logger.debug("%s: reading from the start (%s)", path, reason)
         picked = dict(iter_frames(path, indices))
     return np.stack([picked[i] for i in indices.tolist()])
