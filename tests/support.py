@@ -315,3 +315,22 @@ def _write_audio_only(path: Path) -> None:
             frame.sample_rate, frame.pts = 8000, i * 1024
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
+
+
+def pan_video(path: Path, num_frames: int, *, muxer: str | None = None, rotation: int = 0, **x264: str) -> Path:
+    """A pan over noise, so every frame differs, with a keyframe every 10 frames unless `x264` says otherwise."""
+    import av
+    import numpy as np
+
+    scene = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    with av.open(str(path), "w", format=muxer) as container:
+        params = ":".join(f"{key}={value}" for key, value in {"keyint": "10", **x264}.items())
+        stream = container.add_stream("libx264", rate=30, options={"x264-params": params})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for index in range(num_frames):
+            image = np.roll(scene, index, axis=1)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode(None))
+    return path

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vjepa_core.store.cache import TokenCache, clear
+from tests.support import pan_video
+from vjepa_core.store.cache import TokenCache, clear, video_identity
 
 
 @pytest.mark.parametrize("on_disk", [True, False])
@@ -65,6 +66,15 @@ def test_a_changed_input_misses(change: str, tmp_path: Path) -> None:
     if change != "mtime":  # the unchanged group still hits
         held = cache.fetch({0: (video, view)}, encode_missing=made_of(3.0, (4, 3)))
         assert cache.stats.hits == 1 and float(held[0][0][0, 0]) == 1.0
+
+
+def test_a_file_decord_misreads_has_a_key_of_its_own(tmp_path: Path) -> None:
+    """Its tokens were once encoded from decord's wrong frames: they are encoded again, from PyAV's. Every other
+    file keeps the key it had, so the caches made before stay valid."""
+    closed = pan_video(tmp_path / "closed.mp4", 100)
+    opened = pan_video(tmp_path / "open.mp4", 100, **{"open-gop": "1"})
+    assert set(video_identity(closed)) == {"path", "size", "mtime_ns"}
+    assert video_identity(opened)["reader"] == "pyav"
 
 
 def test_corrupt_or_partial_entries_are_ignored_and_rebuilt(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import av
 import numpy as np
 import pytest
 
+from tests.support import pan_video
 from vjepa_core.data import VIDEO_EXTENSIONS, VideoInfo, available_decoders, decode, probe_video, read_frames
 from vjepa_core.data.decode import iter_frames
 from vjepa_core.errors import UserError, VideoDecodeError
@@ -112,22 +113,6 @@ def test_an_open_gop_stream_reads_the_frames_asked_for(tmp_path: Path, gop: str)
         assert all(right) == (gop == "closed")
 
 
-def _pan(path: Path, num_frames: int, *, muxer: str | None = None, rotation: int = 0, **x264: str) -> Path:
-    """A pan over noise, so every frame differs, with a keyframe every 10 frames unless `x264` says otherwise."""
-    scene = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
-    with av.open(str(path), "w", format=muxer) as container:
-        params = ":".join(f"{key}={value}" for key, value in {"keyint": "10", **x264}.items())
-        stream = container.add_stream("libx264", rate=30, options={"x264-params": params})
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        if rotation:
-            stream.set_display_rotation(rotation)
-        for index in range(num_frames):
-            image = np.roll(scene, index, axis=1)
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        container.mux(stream.encode(None))
-    return path
-
-
 @pytest.mark.parametrize(("name", "options"), [
     ("b-frames.mp4", {}), ("open-gop.mp4", {"open-gop": "1"}), ("rotated.mov", {"rotation": 90}),
     ("no-b-frames.mkv", {"bframes": "0"}), ("transport.ts", {"muxer": "mpegts"})])
@@ -135,7 +120,7 @@ def test_pyav_reads_from_a_keyframe_the_frames_a_read_from_the_start_gives(tmp_p
                                                                            options: dict) -> None:
     """A clip late in a video decodes a GOP or two, not everything before it; a file whose seeks cannot be
     trusted (a transport stream seeks past the frame) is read from the start."""
-    path = _pan(tmp_path / name, 100, **options)
+    path = pan_video(tmp_path / name, 100, **options)
     for start in (0, 33, 67):
         wanted = np.arange(start, start + 32, 2)
         from_start = dict(iter_frames(path, wanted))

@@ -92,7 +92,7 @@ def _dispatch(path: str | os.PathLike[str], decoder: str, *, decord_fn: Callable
     path = os.fspath(path)
     _check_file(path)
     if decoder == "pyav" or "decord" not in installed or (decoder == "auto" and "pyav" in installed
-                                                          and _decord_misreads(path)):
+                                                          and decord_misreads(path)):
         return pyav_fn(path, **kwargs)
     try:
         return decord_fn(path, **kwargs)
@@ -103,9 +103,9 @@ def _dispatch(path: str | os.PathLike[str], decoder: str, *, decord_fn: Callable
         return pyav_fn(path, **kwargs)
 
 
-def _decord_misreads(path: str) -> bool:
-    """Whether decord would return wrong frames for `path`, without an error; PyAV reads these right. Decided once
-    per file version (path, size, modification time) in a process."""
+def decord_misreads(path: str) -> bool:
+    """Whether decord would return wrong frames for `path`, without an error, so that "auto" reads it with PyAV.
+    Decided once per file version (path, size, modification time) in a process."""
     try:
         stat = os.stat(path)
     except OSError:

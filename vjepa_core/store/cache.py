@@ -37,8 +37,14 @@ def _digest(value: Any) -> str:
 
 def video_identity(path: str | os.PathLike[str]) -> dict[str, Any]:
     """What tells one video file from another, or from itself after an edit."""
+    from vjepa_core.data.decode import decord_misreads  # here: the package's transforms import torch
+
     stat = os.stat(path)
-    return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    identity = {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    # Tokens of a file decord misreads were once encoded from its wrong frames: a key of its own re-encodes it.
+    if decord_misreads(os.fspath(path)):
+        identity["reader"] = "pyav"
+    return identity
 
 
 @dataclass
