@@ -93,16 +93,7 @@ def test_every_listed_container_reads_the_frames_asked_for(tmp_path: Path, ext: 
 def test_an_open_gop_stream_reads_the_frames_asked_for(tmp_path: Path, gop: str) -> None:
     """Leading pictures after keyframes (x265's default, x264's open-gop): decord seeks in these to the wrong
     frames without an error, so auto reads them with PyAV; closed GOPs stay with decord."""
-    scene = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
-    path = tmp_path / f"{gop}.mp4"
-    with av.open(str(path), "w") as container:  # a pan, a keyframe every 30 frames
-        params = f"keyint=30:open-gop={gop == 'open':d}"
-        stream = container.add_stream("libx264", rate=30, options={"x264-params": params})
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for index in range(120):
-            image = np.roll(scene, index, axis=1)
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        container.mux(stream.encode(None))
+    path = pan_video(tmp_path / f"{gop}.mp4", 120, keyint="30", **{"open-gop": f"{gop == 'open':d}"})
     assert decode._open_gop(str(path)) == (gop == "open")
     clips = [list(range(start, start + 32, 2)) for start in range(0, 88, 7)]
     truth = [read_frames(path, clip, decoder="pyav") for clip in clips]  # decoded in order from a keyframe
