@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,6 +16,7 @@ from vjepa_core.data import SYNTHETIC_CLASSES, discover_dataset, make_synthetic,
 from vjepa_core.data.synthetic import _trajectory, render_video
 from vjepa_core.errors import UserError
 
+REPO = Path(__file__).resolve().parents[2]
 TINY = {"videos_per_class": 2, "height": 32, "width": 48, "num_frames": 12}
 
 
@@ -85,9 +89,21 @@ def test_the_first_frame_does_not_give_the_class_away() -> None:
         assert starts.max(axis=0) == pytest.approx([96, 128], abs=8), name
 
 
+# Writes a set in a fresh process, where glibc fills memory with the given byte when it is allocated and freed:
+# an encoder that reads memory it never wrote gives different bytes under two such fills, every time.
+WRITE_SET = """
+import sys
+from vjepa_core.data import make_synthetic
+make_synthetic(sys.argv[1], classes=("left", "wave"), videos_per_class=4, height=32, width=48, num_frames=12)
+"""
+
+
 def test_same_parameters_give_identical_files(tmp_path: Path) -> None:
-    first = make_synthetic(tmp_path / "a", classes=("left", "wave"), **TINY)
-    second = make_synthetic(tmp_path / "b", classes=("left", "wave"), **TINY)
+    first, second = tmp_path / "a", tmp_path / "b"
+    for out, fill in ((first, "1"), (second, "254")):
+        subprocess.run([sys.executable, "-c", WRITE_SET, str(out)], check=True, cwd=REPO,
+                       env={**os.environ, "MALLOC_PERTURB_": fill})
+    assert len(list(first.glob("*/*.mp4"))) == 4
     for path in sorted(first.glob("*/*.*")):
         assert path.read_bytes() == (second / path.relative_to(first)).read_bytes()
     np.testing.assert_array_equal(_render("left", 1, 0.08), _render("left", 1, 0.08))

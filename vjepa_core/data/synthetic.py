@@ -44,11 +44,14 @@ ELSEWHERE = "choose a folder on another disk (--results DIR, or make-synthetic's
 # detect differences of a few points (docs/benchmarks/default-study.md) and 40 training videos per class.
 VIDEOS_PER_CLASS = 150
 PER_WORKER = 100  # videos below which a second process costs more than it saves
-# Bump when the rendering changes, so existing folders are regenerated rather than reused.
+# Bump when the rendering changes, so existing folders are regenerated rather than reused (an encoder option is
+# not a change of content: a folder written before one keeps its videos).
 GENERATOR_VERSION = 2
-# codec name and encoder options per container; one encoder thread keeps output byte-identical.
+# Codec name and encoder options per container. One encoder thread, and no macroblock tree in x264, keep the
+# output byte-identical. With x264's macroblock tree on, its bytes depended on what memory held before (two
+# values of glibc's MALLOC_PERTURB_ gave two files from the same frames), so a busy machine wrote other bytes.
 _CODECS: dict[str, tuple[str, dict[str, str]]] = {
-    "mp4": ("libx264", {"crf": "18", "preset": "veryfast"}),
+    "mp4": ("libx264", {"crf": "18", "preset": "veryfast", "x264-params": "mbtree=0"}),
     "avi": ("mpeg4", {"qmax": "4"}),  # capped quantiser: no blocky frames on noisy input
 }
 
