@@ -173,15 +173,24 @@ with_spec_options = option_group(spec_parameters(RunSpec, panel="Run options"), 
 def load_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"config: {path} does not exist")
-    try:  # bytes: YAML reads UTF-8 or UTF-16 by its BOM, whatever the locale's encoding
-        values = yaml.safe_load(path.read_bytes())
+    from vjepa_core.data.datasets import read_user_text
+
+    try:  # UTF-8, or a Unicode form by its BOM, whatever the locale's encoding
+        values = yaml.safe_load(read_user_text(path))
     except yaml.YAMLError as exc:
-        raise UserError(f"config: {path} is not valid YAML ({exc.__class__.__name__})") from exc
+        raise UserError(f"config: {path} is not valid YAML: {_yaml_problem(exc)}") from exc
     if values is None:
         raise UserError(f"config: {path} is empty: it must hold a mapping of run options")
     if not isinstance(values, dict):
         raise UserError(f"config: {path} must hold a mapping of run options")
     return values
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's own words for what is wrong, and where: 'line 3, column 9: mapping values are not allowed here'."""
+    mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem or exc.__class__.__name__}"
 
 
 def build_spec(config: Path | None, overrides: dict[str, Any]) -> RunSpec:

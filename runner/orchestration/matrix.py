@@ -90,7 +90,11 @@ def parse_matrix(values: dict[str, Any], *, default_name: str = "matrix",
         raise UserError("matrix spec must be a mapping with base/axes keys")
     unknown = sorted(set(values) - set(TOP_KEYS))
     if unknown:
-        raise UserError(f"matrix spec: unknown key(s) {', '.join(map(str, unknown))} (known: {', '.join(TOP_KEYS)})")
+        options = [key for key in unknown if key in {*field_names(), *ALIASES, RATIO}]
+        hint = (f"; {', '.join(options)} {'is a run option' if len(options) == 1 else 'are run options'}: "
+                f"put one value under base: or a list under axes:") if options else ""
+        raise UserError(f"matrix spec: unknown key(s) {', '.join(map(str, unknown))} "
+                        f"(known: {', '.join(TOP_KEYS)}){hint}")
     name = values.get("name", default_name)
     if not isinstance(name, str) or not name.strip():
         raise UserError(f"name: expected a non-empty string, got {name!r}")

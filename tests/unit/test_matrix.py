@@ -154,13 +154,17 @@ def test_bad_files_are_user_errors(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="does not exist"):
         load_matrix(tmp_path / "missing.yaml")
     broken = tmp_path / "broken.yaml"
-    broken.write_text("axes: [unclosed\n")
-    with pytest.raises(UserError, match="not valid YAML"):
+    broken.write_text("name: x\naxes: [unclosed\n")
+    with pytest.raises(UserError, match=r"not valid YAML: line 3, column 1: expected ',' or ']'"):
         load_matrix(broken)
     latin1 = tmp_path / "latin1.yaml"
     latin1.write_bytes("description: caf\xe9\n".encode("latin-1"))
-    with pytest.raises(UserError, match="not valid YAML"):
+    with pytest.raises(UserError, match=r"not UTF-8 text \(byte 0xe9 at offset 16\); save it as UTF-8"):
         load_matrix(latin1)
+    options_on_top = tmp_path / "flat.yaml"
+    options_on_top.write_text("strategies: [head, lora]\nepochs: 3\n")
+    with pytest.raises(UserError, match="epochs, strategies are run options: put one value under base: or a list"):
+        load_matrix(options_on_top)
     comments_only = tmp_path / "empty.yaml"
     comments_only.write_text("# axes to come\n")
     with pytest.raises(UserError, match="is empty"):
