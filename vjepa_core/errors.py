@@ -9,7 +9,9 @@ repeating what the message already says.
 
 from __future__ import annotations
 
+import difflib
 import traceback
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -49,3 +51,16 @@ def error_message(error: BaseException) -> str:
     if isinstance(error, UserError | WriteFailed):
         return str(error)
     return "".join(traceback.format_exception_only(type(error), error)).strip()
+
+
+def did_you_mean(names: Iterable[str], known: Iterable[str]) -> str:
+    """'; did you mean frames_per_clip?' for misspelt or shortened `names`, or '' when nothing is close."""
+    known = list(known)
+    guesses = []
+    for name in names:
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.7)
+        longer = [k for k in known if k.startswith(name)]
+        guess = close[0] if close else (longer[0] if len(longer) == 1 else None)
+        if guess and guess not in guesses:
+            guesses.append(guess)
+    return f"; did you mean {' or '.join(guesses)}?" if guesses else ""

@@ -19,7 +19,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from vjepa_core.errors import UserError
+from vjepa_core.errors import UserError, did_you_mean
 
 METADATA_KEY = "vjepa_option"
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
@@ -109,7 +109,8 @@ def check_known(cls: type, values: dict[str, Any], what: str) -> None:
     names = list(declared(cls))
     unknown = sorted(set(values) - set(names))
     if unknown:
-        raise UserError(f"unknown {what}(s): {', '.join(unknown)} (known: {', '.join(names)})")
+        raise UserError(f"unknown {what}(s): {', '.join(unknown)} (known: {', '.join(names)})"
+                        f"{did_you_mean(unknown, names)}")
 
 
 def settle(spec: Any) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from vjepa_core.analysis.configurations import config_labels, spec_dict, with_configurations
-from vjepa_core.errors import UserError
+from vjepa_core.errors import UserError, did_you_mean
 from vjepa_core.spec import RunSpec, field_names
 
 ALIASES = {"strategies": "strategy", "seeds": "seed"}
@@ -94,7 +94,7 @@ def parse_matrix(values: dict[str, Any], *, default_name: str = "matrix",
         hint = (f"; {', '.join(options)} {'is a run option' if len(options) == 1 else 'are run options'}: "
                 f"put one value under base: or a list under axes:") if options else ""
         raise UserError(f"matrix spec: unknown key(s) {', '.join(map(str, unknown))} "
-                        f"(known: {', '.join(TOP_KEYS)}){hint}")
+                        f"(known: {', '.join(TOP_KEYS)}){hint or did_you_mean(map(str, unknown), TOP_KEYS)}")
     name = values.get("name", default_name)
     if not isinstance(name, str) or not name.strip():
         raise UserError(f"name: expected a non-empty string, got {name!r}")
@@ -185,7 +185,7 @@ def _check_names(values: dict[str, Any], where: str) -> None:
     for key in values:
         if key not in known:
             raise UserError(f"{where}.{key}: unknown run option (known: {', '.join(field_names())}, "
-                            f"{', '.join(ALIASES)}, {RATIO})")
+                            f"{', '.join(ALIASES)}, {RATIO}){did_you_mean([key], known)}")
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:

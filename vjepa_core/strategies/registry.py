@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vjepa_core.errors import UserError
+from vjepa_core.errors import UserError, did_you_mean
 from vjepa_core.strategies.base import Strategy
 
 STRATEGIES: dict[str, Strategy] = {}
@@ -17,5 +17,6 @@ def register(strategy: Strategy) -> Strategy:
 
 def get_strategy(name: str) -> Strategy:
     if name not in STRATEGIES:
-        raise UserError(f"strategy: unknown {name!r} (choose from {', '.join(STRATEGIES)})")
+        raise UserError(f"strategy: unknown {name!r} (choose from {', '.join(STRATEGIES)})"
+                        f"{did_you_mean([name], STRATEGIES)}")
     return STRATEGIES[name]
