@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import NOT_READABLE, write_bad_videos
+from vjepa_core.data.datasets import discover_dataset
 from vjepa_core.data.videosets import (
     NoDecodableVideos,
     check_video_set,
@@ -148,6 +149,14 @@ def test_a_source_that_names_nothing_is_a_user_error(tmp_path: Path, source: str
     assert "\n" not in str(caught.value)
     with pytest.raises(UserError, match="no videos given"):
         find_videos([])
+
+
+def test_a_url_is_told_that_videos_are_read_from_disk() -> None:
+    url = "https://example.com/videos/clip.mp4"
+    with pytest.raises(UserError, match=r"^https://example\.com/videos/clip\.mp4: a URL; videos are read from disk"):
+        find_videos(url)
+    with pytest.raises(UserError, match=r"^https://example\.com/videos/clip\.mp4: a URL"):
+        discover_dataset(url)
 
 
 # ---- bad files ----------------------------------------------------------------------------------

@@ -90,7 +90,7 @@ def discover_dataset(data: str | os.PathLike[str]) -> DatasetSource:
     """Read a folder-per-class, pre-split folder or CSV-manifest dataset: every item, its label, group and split."""
     path = Path(data).expanduser()
     if not path.exists():
-        raise UserError(f"{path}: no such file or folder")
+        raise missing(str(data))
     if path.is_file():
         if path.suffix.lower() != ".csv":
             raise UserError(f"{path}: expected a folder of class folders or a .csv manifest")
@@ -145,6 +145,13 @@ def _class_folder_items(folder: Path, *, split: str | None) -> list[VideoItem]:
                             f"({', '.join(VIDEO_EXTENSIONS)})")
         items += [VideoItem(absolute_path(p), class_dir.name, _ucf_group(p), split) for p in videos]
     return items
+
+
+def missing(source: str) -> UserError:
+    """The error for a path that names nothing on disk; a URL is told that videos are read from disk."""
+    if "://" in source:
+        return UserError(f"{source}: a URL; videos are read from disk: download it first, then pass its path")
+    return UserError(f"{source}: no such file or folder")
 
 
 def absolute_path(path: Path) -> str:

@@ -25,6 +25,7 @@ from vjepa_core.data.datasets import (
     check_videos,
     folder_items,
     manifest_items,
+    missing,
     read_user_text,
 )
 from vjepa_core.errors import UserError
@@ -171,7 +172,7 @@ def _read_source(source: str) -> tuple[str, list[VideoItem]]:
         return "file", [VideoItem(absolute_path(path))]
     if _GLOB_CHARACTERS & set(source):
         return "glob", _glob(os.path.expanduser(source))
-    raise UserError(f"{source}: no such file or folder")
+    raise missing(source)
 
 
 def _folder(root: Path) -> tuple[str, list[VideoItem]]:
