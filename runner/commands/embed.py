@@ -21,7 +21,8 @@ def embed(
     model: str | None = typer.Option(None, "--model", show_default="tiny, or the checkpoint's base model",
                                      help="Base model: a preset (tiny, small, tiny-jepa), a hub id or a local folder."),
     checkpoint: Path | None = typer.Option(None, "--checkpoint", help="Embed with this trained checkpoint's pooler "
-                                           "(results/checkpoints/<run_id>) instead of mean-pooled encoder tokens."),
+                                           "(results/checkpoints/<run_id>, or a folder runner release wrote) "
+                                           "instead of mean-pooled encoder tokens."),
     window: float | None = typer.Option(None, "--window", metavar="SECONDS", help="One vector per window of this "
                                         "many seconds (streamed) instead of one per video."),
     stride: float | None = typer.Option(None, "--stride", metavar="SECONDS", show_default="half the window",
@@ -123,9 +124,9 @@ def _model(model: str | None, checkpoint: Path | None, labels: list[str], frames
                 "precision": "auto", "describe": f"mean-pooled encoder tokens of {described}",
                 "frames_per_clip": frames_per_clip or RunSpec().frames_per_clip,
                 "frame_stride": frame_stride or RunSpec().frame_stride}
-    from vjepa_core.store.checkpoint import load_checkpoint
+    from vjepa_core.release.reading import open_checkpoint
 
-    loaded = load_checkpoint(checkpoint, base_model=model)
+    loaded = open_checkpoint(checkpoint, base_model=model)
     pre = loaded.manifest["preprocessing"]
     for flag, given, own in (("--frames-per-clip", frames_per_clip, pre["frames_per_clip"]),
                              ("--frame-stride", frame_stride, pre["frame_stride"])):

@@ -21,7 +21,8 @@ from vjepa_core.paths import RESULTS_ENV
 @app.command()
 @user_errors
 def predict(
-    checkpoint: Path = typer.Argument(..., help="A checkpoint folder (results/checkpoints/<run_id>)."),
+    checkpoint: Path = typer.Argument(..., help="A checkpoint folder (results/checkpoints/<run_id>), or a folder "
+                                      "runner release wrote (merged, adapter-only or a Space)."),
     videos: list[str] = typer.Argument(..., help=f"Video files, or {VIDEO_SET_HELP}."),
     top_k: int = typer.Option(3, "--top-k", "-k", help="How many labels to print per video (or window)."),
     window: float | None = typer.Option(None, "--window", metavar="SECONDS",

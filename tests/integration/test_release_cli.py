@@ -119,6 +119,36 @@ def test_adapter_only_release_gives_the_merged_logits(study: Study, tmp_path: Pa
     assert (logits(adapter, views) - logits(merged, views)).abs().max().item() <= FP32_TOLERANCE
 
 
+def test_runner_predict_takes_a_release_as_its_checkpoint(study: Study, tmp_path: Path) -> None:
+    """A merged release, an adapter-only one and a Space folder classify as the checkpoint does (fp32, --json)."""
+    run_id = study.runs["pooler_head_lora"]
+    adapter, space = tmp_path / "adapter", tmp_path / "space"
+    for out, form in ((adapter, "--adapter-only"), (space, "--space")):
+        assert runner("release", run_id, out, "--warehouse", study.warehouse, "--quiet", form).exit_code == 0
+    _, videos = run_predictor(study, run_id)
+    checkpoint = Path(Warehouse(study.warehouse).get_run(run_id)["checkpoint_path"])
+
+    def predicted(folder: Path) -> list[dict]:
+        result = runner("predict", folder, *videos[:2], "--engine", "fp32", "--json", "--top-k", "6", "--quiet",
+                        "--results", tmp_path / "results")
+        assert result.exit_code == 0, result.output
+        return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+    expected = predicted(checkpoint)
+    assert len(expected) == 2
+    for folder in (study.releases["pooler_head_lora"], adapter, space):
+        rows = predicted(folder)
+        assert [row["video"] for row in rows] == [row["video"] for row in expected]
+        for row, want in zip(rows, expected, strict=True):
+            probs = {top["label"]: top["prob"] for top in row["top"]}
+            assert probs == pytest.approx({top["label"]: top["prob"] for top in want["top"]}, abs=1e-5)
+    not_a_release = tmp_path / "plain"
+    not_a_release.mkdir()
+    (not_a_release / "config.json").write_text("{}")
+    result = runner("predict", not_a_release, videos[0], "--quiet")
+    assert result.exit_code == 2 and "has no manifest.json or release.json" in result.output
+
+
 def test_the_pipeline_answers_as_runner_predict_with_the_folders_processor(study: Study) -> None:
     """With trust_remote_code=True the pipeline loads the folder's own processor, which reads the evaluation's
     clip from the file: `runner predict`'s top label and probabilities on every test video."""

@@ -21,7 +21,8 @@ from vjepa_core.inference.engines.prepare import prepare_engine
 from vjepa_core.inference.views import clip_views, decoded_clips, validation_evidence
 from vjepa_core.models.device import resolve_device, resolve_precision
 from vjepa_core.paths import checkpoint_results, engines_dir
-from vjepa_core.store.checkpoint import LoadedCheckpoint, load_checkpoint
+from vjepa_core.release.reading import open_checkpoint
+from vjepa_core.store.checkpoint import LoadedCheckpoint
 
 
 @dataclass
@@ -62,8 +63,9 @@ class Predictor:
     def from_checkpoint(cls, path: Path, *, base_model: str | None = None, device: str = "auto",
                         decoder: str = "auto", engine: str | None = None, engine_cache: Path | None = None,
                         warehouse: Path | None = None, progress: bool = True) -> Predictor:
-        """`engine_cache` defaults to the engines folder of the results folder the checkpoint is in."""
-        return cls(load_checkpoint(Path(path), base_model=base_model), device=device, decoder=decoder, engine=engine,
+        """A checkpoint or a release folder (`release.reading.open_checkpoint`). `engine_cache` defaults to the
+        engines folder of the results folder the checkpoint is in."""
+        return cls(open_checkpoint(Path(path), base_model=base_model), device=device, decoder=decoder, engine=engine,
                    engine_cache=engine_cache or engines_dir(checkpoint_results(path)), warehouse=warehouse,
                    progress=progress)
 

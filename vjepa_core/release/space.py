@@ -20,10 +20,11 @@ from huggingface_hub import SpaceCard, SpaceCardData
 from vjepa_core.inference.engines import ENGINES
 from vjepa_core.release.hub_model import MODEL_CODE, model_source
 from vjepa_core.release.hub_processor import PROCESSOR_CODE, processor_source
+from vjepa_core.release.reading import SPACE_MODEL_DIR
 from vjepa_core.release.requirements import distributions, imports_of, pinned
 from vjepa_core.release.space_engine import SpaceEngine
 
-MODEL_DIR = "model"
+MODEL_DIR = SPACE_MODEL_DIR
 APP = "app.py"
 APP_FILES = (APP, "decoder_errors.py")  # space_template/: the app and its messages (no vjepa-lab import)
 # `runner demo`'s defaults (demo/service.py Limits; a test holds them equal): the library cannot import the demo.

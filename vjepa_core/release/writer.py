@@ -39,12 +39,12 @@ from vjepa_core.release.model import (
     release_config,
     save_model,
 )
+from vjepa_core.release.reading import EVALUATION_KEYS, RELEASE_FILE, RELEASE_FORMAT
 from vjepa_core.release.space import MODEL_DIR, pick_examples, write_space
 from vjepa_core.release.space_engine import SpaceEngine, prepare_space_engine
 from vjepa_core.store.atomic import staged_dir
 from vjepa_core.store.checkpoint import MANIFEST, LoadedCheckpoint, load_checkpoint
 
-RELEASE_FILE = "release.json"
 FP32_TOLERANCE = 1e-4
 ELSEWHERE = "choose an OUT folder on another disk"
 
@@ -220,9 +220,8 @@ def _write_card(folder: Path, evidence: Evidence, released: Released) -> None:
 def _write_release_file(folder: Path, loaded: LoadedCheckpoint, request: ReleaseRequest, *, delta: float) -> None:
     """`release.json`: what the folder is and how the run sampled frames (the Space app reads it)."""
     pre = loaded.manifest["preprocessing"]
-    evaluation = {key: pre[key] for key in ("frames_per_clip", "frame_stride", "eval_clips", "eval_crops",
-                                            "crop_size", "resize_shortest_edge")}
-    record = {"format": "vjepa-lab release", "run_id": loaded.manifest["run_id"],
+    evaluation = {key: pre[key] for key in EVALUATION_KEYS}
+    record = {"format": RELEASE_FORMAT, "run_id": loaded.manifest["run_id"],
               "form": "adapter" if request.adapter_only else "merged", "dtype": request.dtype,
               "evaluation": {**evaluation, "clip": "centred in equal parts of the video (eval_clip_indices)"},
               "max_logit_delta": delta, "released_at": time.strftime("%Y-%m-%dT%H:%M:%S"),

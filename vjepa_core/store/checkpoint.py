@@ -105,7 +105,7 @@ def _save_adapter(directory: Path, model: torch.nn.Module, config: LoraConfig, d
 def read_manifest(directory: Path) -> dict[str, Any]:
     path = Path(directory) / MANIFEST
     if not path.is_file():
-        raise CheckpointError(f"{directory} has no {MANIFEST} (not a vjepa-lab checkpoint)")
+        raise CheckpointError(f"{directory} has no {MANIFEST} or release.json (not a vjepa-lab checkpoint or release)")
     try:
         manifest = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

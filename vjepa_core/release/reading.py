@@ -1,0 +1,86 @@
+"""A released folder opened as a checkpoint, so that `runner predict` and `runner embed` take what `runner release`
+wrote (merged or adapter form, here or downloaded from the Hub) as they take `results/checkpoints/<run_id>`.
+
+The model is the one plain transformers loads (the model card's lines), computed in fp32; the labels come from its
+config and the evaluation preprocessing (frames, stride, clips, crops, resize, normalisation) from `release.json`
+and the video processor's config, so a video is seen as the run scored it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from vjepa_core.errors import CheckpointError
+from vjepa_core.release.adapter import BASE_DIR, load_adapter_form
+from vjepa_core.release.model import load_plain
+from vjepa_core.store.checkpoint import MANIFEST, LoadedCheckpoint, load_checkpoint
+
+RELEASE_FILE = "release.json"
+RELEASE_FORMAT = "vjepa-lab release"
+PROCESSOR_FILE = "video_preprocessor_config.json"
+SPACE_MODEL_DIR = "model"  # where a released Space keeps its model (`release.space.MODEL_DIR`)
+EVALUATION_KEYS = ("frames_per_clip", "frame_stride", "eval_clips", "eval_crops", "crop_size", "resize_shortest_edge")
+
+
+def open_checkpoint(folder: Path, *, base_model: str | None = None) -> LoadedCheckpoint:
+    """A checkpoint folder, or a release folder (`release.json`, no `manifest.json`), or a released Space."""
+    folder = Path(folder)
+    if (folder / MANIFEST).is_file():
+        return load_checkpoint(folder, base_model=base_model)
+    for model_folder in (folder, folder / SPACE_MODEL_DIR):  # a release, or a Space whose model/ is one
+        if (model_folder / RELEASE_FILE).is_file():
+            return read_release(model_folder, base_model=base_model)
+    return load_checkpoint(folder, base_model=base_model)  # says what the folder lacks
+
+
+def read_release(folder: Path, *, base_model: str | None = None) -> LoadedCheckpoint:
+    """The released model with what predicting needs of a checkpoint's manifest. `base_model` is the adapter
+    form's base (default: the one the release names, or bundles in `base/`)."""
+    record = _json(folder / RELEASE_FILE)
+    if record.get("format") != RELEASE_FORMAT or not isinstance(record.get("evaluation"), dict):
+        raise CheckpointError(f"{folder / RELEASE_FILE} is not a vjepa-lab release's record")
+    processor = _json(folder / PROCESSOR_FILE)
+    missing = [key for key in EVALUATION_KEYS if key not in record["evaluation"]]
+    if missing or "image_mean" not in processor or "image_std" not in processor:
+        raise CheckpointError(f"{folder}: release.json or {PROCESSOR_FILE} lacks "
+                              f"{', '.join(missing) or 'image_mean/image_std'}")
+    model = _load_model(folder, form=record.get("form"), base_model=base_model).float().eval()
+    labels = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
+    preprocessing = {**{key: record["evaluation"][key] for key in EVALUATION_KEYS},
+                     "mean": list(processor["image_mean"]), "std": list(processor["image_std"])}
+    manifest = {"run_id": str(record.get("run_id", folder.name)), "labels": labels, "preprocessing": preprocessing,
+                "spec": {}, "base_model": str(folder), "release": record}
+    return LoadedCheckpoint(folder, manifest, model)
+
+
+def _load_model(folder: Path, *, form: Any, base_model: str | None) -> Any:
+    try:
+        if form == "adapter":
+            return load_adapter_form(folder, base_model or _adapter_base(folder))
+        return load_plain(folder)
+    except (OSError, ValueError, KeyError) as error:
+        raise CheckpointError(f"{folder}: transformers cannot load the released model ({error})") from error
+
+
+def _adapter_base(folder: Path) -> str:
+    """The base model an adapter-only release names: bundled beside it, or as PEFT recorded it."""
+    if (folder / BASE_DIR).is_dir():
+        return str(folder / BASE_DIR)
+    name = _json(folder / "adapter_config.json").get("base_model_name_or_path")
+    if not name:
+        raise CheckpointError(f"{folder}: adapter_config.json names no base model; pass it with --model")
+    return str(name)
+
+
+def _json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing")
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{path} is not valid JSON ({getattr(error, 'msg', error)})") from error
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{path} is not a JSON object")
+    return value
