@@ -30,14 +30,17 @@ from vjepa_core.errors import UserError
 from vjepa_core.inference.predict import Predictor
 from vjepa_core.models import load_run_model
 from vjepa_core.paths import checkpoint_results, engines_dir
+from vjepa_core.release.adapter import BASE_DIR
+from vjepa_core.release.reading import RELEASE_FILE, read_json, read_release
 from vjepa_core.spec import RunSpec
-from vjepa_core.store.checkpoint import MANIFEST, WEIGHTS, load_checkpoint, read_manifest
+from vjepa_core.store.checkpoint import MANIFEST, WEIGHTS, LoadedCheckpoint, load_checkpoint, read_manifest
 from vjepa_core.strategies import get_strategy
 
 log = logging.getLogger(__name__)
 
 # root/<run_id>/manifest.json is the runner's layout; one level more allows grouping folders.
 MAX_DEPTH = 2
+PICKLES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")  # weight files torch would unpickle
 
 
 class DemoError(UserError):
@@ -107,14 +110,22 @@ def _checkpoint_folders(root: Path) -> Iterator[Path]:
     real_root = root.resolve()
     pattern_depths = ["", *("/".join(["*"] * depth) for depth in range(1, MAX_DEPTH + 1))]
     for pattern in pattern_depths:
-        for manifest in sorted(root.glob(f"{pattern}/{MANIFEST}" if pattern else MANIFEST)):
-            # A symlink may point anywhere; list only what would also load.
-            if manifest.resolve().is_relative_to(real_root):
-                yield manifest.parent
+        marks = (mark for name in (MANIFEST, RELEASE_FILE) for mark in root.glob(f"{pattern}/{name}".lstrip("/")))
+        for mark in sorted(marks):
+            # A symlink may point anywhere; list only what would also load. A release beside a manifest is not one.
+            if mark.resolve().is_relative_to(real_root) and _mark(mark.parent) == mark:
+                yield mark.parent
+
+
+def _mark(folder: Path) -> Path | None:
+    """The file that makes `folder` a checkpoint: its manifest, or the `release.json` of a released folder."""
+    return next((folder / name for name in (MANIFEST, RELEASE_FILE) if (folder / name).is_file()), None)
 
 
 def _read_info(root: Path, folder: Path) -> CheckpointInfo | None:
     try:
+        if _mark(folder) == folder / RELEASE_FILE:
+            return _release_info(root, folder)
         manifest = read_manifest(folder)
         return CheckpointInfo(
             name=folder.relative_to(root).as_posix(), run_id=str(manifest["run_id"]),
@@ -124,6 +135,16 @@ def _read_info(root: Path, folder: Path) -> CheckpointInfo | None:
     except (UserError, KeyError, TypeError) as exc:
         log.warning("skipping checkpoint %s: %s", folder, exc)
         return None
+
+
+def _release_info(root: Path, folder: Path) -> CheckpointInfo:
+    """A folder `runner release` wrote, as the picker lists it: its run, form and labels; the warehouse adds the
+    run's test accuracy."""
+    record, config = (read_json(folder / name) for name in (RELEASE_FILE, "config.json"))
+    labels = tuple(str(label) for _, label in sorted((int(i), label) for i, label in config["id2label"].items()))
+    return CheckpointInfo(name=folder.relative_to(root).as_posix(), run_id=str(record["run_id"]),
+                          strategy=f"release ({record.get('form', 'merged')})", base_model=str(config["model_type"]),
+                          labels=labels, test_acc=None, date=_local_to_utc(record.get("released_at")))
 
 
 def _local_to_utc(stamp: str | None) -> datetime | None:
@@ -175,7 +196,7 @@ def resolve_checkpoint(root: Path, name: str) -> Path:
     folder = (Path(root) / relative).resolve()
     if not folder.is_relative_to(real_root):
         raise DemoError(f"checkpoint {name!r} points outside the checkpoints folder")
-    if not (folder / MANIFEST).is_file():
+    if _mark(folder) is None:
         raise DemoError(f"no checkpoint named {name!r} in the checkpoints folder")
     return folder
 
@@ -206,7 +227,7 @@ class CheckpointCache:
         """(predictor, whether this call loaded it)."""
         folder = resolve_checkpoint(self.root, name)
         # The mtime makes a checkpoint re-trained in place (runner run --force) load again.
-        key = (folder, (folder / MANIFEST).stat().st_mtime_ns)
+        key = (folder, (_mark(folder) or folder / MANIFEST).stat().st_mtime_ns)
         with self._lock:
             if key in self._predictors:
                 self._predictors.move_to_end(key)
@@ -219,10 +240,12 @@ class CheckpointCache:
 
     def _load(self, name: str, folder: Path) -> Predictor:
         try:
-            manifest = read_manifest(folder)
-            check_safetensors_only(folder, manifest["base_model"])
-            base = self._base(manifest)
-            loaded = load_checkpoint(folder, base=copy.deepcopy(base))
+            if _mark(folder) == folder / RELEASE_FILE:
+                loaded = self._load_release(folder)
+            else:
+                manifest = read_manifest(folder)
+                check_safetensors_only(folder, manifest["base_model"])
+                loaded = load_checkpoint(folder, base=copy.deepcopy(self._base(manifest)))
             return Predictor(loaded, device=self.device, decoder=self.decoder, engine=self.engine,
                              engine_cache=engines_dir(checkpoint_results(folder)), warehouse=self.warehouse)
         except UserError as exc:  # named as the page lists it, not by its place on the server
@@ -231,6 +254,21 @@ class CheckpointCache:
         except Exception as exc:  # a damaged file must not take the demo down: report it, keep serving
             log.exception("loading checkpoint %s failed", folder)
             raise DemoError(f"checkpoint {name!r} cannot be loaded: {type(exc).__name__}: {_one_line(exc)}") from exc
+
+    @staticmethod
+    def _load_release(folder: Path) -> LoadedCheckpoint:
+        """A released folder (merged or adapter-only, with a bundled base): safetensors weights only."""
+        base = folder / BASE_DIR
+        if not base.is_dir() and (folder / "adapter_config.json").is_file():
+            base = Path(str(read_json(folder / "adapter_config.json").get("base_model_name_or_path", "")))
+            if not base.is_dir():
+                raise DemoError(f"{folder.name}: an adapter-only release whose base model is not in {BASE_DIR}/ "
+                                "or a folder on this machine (the demo loads no model from the Hub)")
+        for weights in (folder, *([base] if base.is_dir() else [])):
+            pickles = [path for path in weights.iterdir() if path.suffix in PICKLES]
+            if pickles or not any(weights.glob("*.safetensors")):
+                raise DemoError(f"{weights.name}: the demo loads safetensors weights only, and no pickles")
+        return read_release(folder)
 
     def _base(self, manifest: dict[str, Any]) -> torch.nn.Module:
         spec = RunSpec.from_dict(manifest["spec"])

@@ -139,6 +139,37 @@ def test_cache_loads_each_base_once_and_matches_predictor(trained_runs: TrainedR
     assert cache.base_loads == len(TRAINED_SEEDS)
 
 
+def test_released_folders_are_listed_and_classify_as_their_checkpoint(trained_runs: TrainedRuns,
+                                                                      synthetic_small: Path, tmp_path: Path) -> None:
+    """`runner release` output under the checkpoints folder: merged, adapter-only (its base bundled) and a Space."""
+    from typer.testing import CliRunner
+
+    from runner.cli import app
+
+    ids = by_strategy_seed(trained_runs)
+    root = tmp_path / "ckpts"
+    for name, strategy, form in (("merged", "head", None), ("adapter", "lora", "--adapter-only"),
+                                 ("space", "pooler_head", "--space")):
+        args = ["release", ids[(strategy, 0)], str(root / name), "--warehouse", str(trained_runs.warehouse),
+                "--quiet", *([form] if form else [])]
+        assert CliRunner().invoke(app, args).exit_code == 0
+    infos = {info.name: info for info in list_checkpoints(root, warehouse=trained_runs.warehouse)}
+    assert sorted(infos) == ["adapter", "merged", "space/model"]
+    runs = Warehouse(trained_runs.warehouse).runs().set_index("run_id")
+    assert infos["adapter"].describe().startswith("release (adapter) · vjepa2 · 6 classes · test acc ")
+    for name, strategy in (("merged", "head"), ("adapter", "lora"), ("space/model", "pooler_head")):
+        info = infos[name]
+        assert info.run_id == ids[(strategy, 0)] and info.labels == tuple(sorted(SYNTHETIC_CLASSES))
+        assert info.test_acc == pytest.approx(runs.loc[info.run_id, "test_acc"])
+        video = clip(synthetic_small, "left")
+        released = DemoService(root=root, engine="fp32").classify(name, video).probs
+        checkpoint = Predictor.from_checkpoint(checkpoints_root(trained_runs) / info.run_id, engine="fp32")
+        assert released == pytest.approx(checkpoint.classify(video).probs, abs=1e-5)
+    (root / "merged" / "pytorch_model.bin").write_bytes(b"pickle")
+    with pytest.raises(DemoError, match="'merged' cannot be loaded: merged: the demo loads safetensors weights only"):
+        CheckpointCache(root).get("merged")
+
+
 def test_unloadable_checkpoints_give_one_line(trained_runs: TrainedRuns, synthetic_small: Path,
                                               tmp_path: Path) -> None:
     root = tmp_path / "ckpts"

@@ -38,10 +38,10 @@ def open_checkpoint(folder: Path, *, base_model: str | None = None) -> LoadedChe
 def read_release(folder: Path, *, base_model: str | None = None) -> LoadedCheckpoint:
     """The released model with what predicting needs of a checkpoint's manifest. `base_model` is the adapter
     form's base (default: the one the release names, or bundles in `base/`)."""
-    record = _json(folder / RELEASE_FILE)
+    record = read_json(folder / RELEASE_FILE)
     if record.get("format") != RELEASE_FORMAT or not isinstance(record.get("evaluation"), dict):
         raise CheckpointError(f"{folder / RELEASE_FILE} is not a vjepa-lab release's record")
-    processor = _json(folder / PROCESSOR_FILE)
+    processor = read_json(folder / PROCESSOR_FILE)
     missing = [key for key in EVALUATION_KEYS if key not in record["evaluation"]]
     if missing or "image_mean" not in processor or "image_std" not in processor:
         raise CheckpointError(f"{folder}: release.json or {PROCESSOR_FILE} lacks "
@@ -68,13 +68,13 @@ def _adapter_base(folder: Path) -> str:
     """The base model an adapter-only release names: bundled beside it, or as PEFT recorded it."""
     if (folder / BASE_DIR).is_dir():
         return str(folder / BASE_DIR)
-    name = _json(folder / "adapter_config.json").get("base_model_name_or_path")
+    name = read_json(folder / "adapter_config.json").get("base_model_name_or_path")
     if not name:
         raise CheckpointError(f"{folder}: adapter_config.json names no base model; pass it with --model")
     return str(name)
 
 
-def _json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path} is missing")
     try:
