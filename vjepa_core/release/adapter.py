@@ -18,7 +18,7 @@ from transformers import AutoConfig, AutoModelForVideoClassification, VJEPA2Conf
 
 from vjepa_core.errors import UserError
 from vjepa_core.models import PRESETS, load_run_model, official
-from vjepa_core.models.loading import quiet_transformers
+from vjepa_core.models.loading import load_config, model_class, quiet_transformers
 from vjepa_core.release.hub_model import write_model_code
 from vjepa_core.release.model import save_model
 from vjepa_core.store.checkpoint import PEFT_PREFIX, WEIGHT_DTYPES, LoadedCheckpoint
@@ -109,11 +109,13 @@ def write_adapter_form(folder: Path, loaded: LoadedCheckpoint, *, config: VJEPA2
     return AdapterForm(reference, carries_pooler)
 
 
-def load_adapter_form(folder: Path, base: str) -> torch.nn.Module:
-    """The adapter-only release as a plain model: transformers + PEFT, the lines the model card shows."""
+def load_adapter_form(folder: Path, base: str, *, remote_code: bool = True) -> torch.nn.Module:
+    """The adapter-only release as a plain model: transformers + PEFT, the lines the model card shows. Without
+    `remote_code`, vjepa-lab's own model classes stand in for any code the folder or its base carries."""
     with quiet_transformers(), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        model = _load_base(base, AutoConfig.from_pretrained(folder))
+        config = load_config(str(folder)) if not remote_code else AutoConfig.from_pretrained(folder)
+        model = _load_base(base, config, remote_code=remote_code)
         if (Path(folder) / POOLER_FILE).is_file():
             model.load_state_dict(load_file(Path(folder) / POOLER_FILE), strict=False)
         return PeftModel.from_pretrained(model, folder).merge_and_unload().eval()
@@ -126,9 +128,12 @@ def base_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
             if not is_lora(key)}
 
 
-def _load_base(name: str, config: VJEPA2Config) -> torch.nn.Module:
+def _load_base(name: str, config: VJEPA2Config, *, remote_code: bool = True) -> torch.nn.Module:
     with quiet_transformers():
         # ignore_mismatched_sizes: the base's own classifier (another label set) is replaced by the run's.
+        if not remote_code:
+            return model_class(config).from_pretrained(name, config=config, ignore_mismatched_sizes=True,
+                                                       use_safetensors=True)
         return AutoModelForVideoClassification.from_pretrained(name, config=config, ignore_mismatched_sizes=True,
                                                                trust_remote_code=True)
 

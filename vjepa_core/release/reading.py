@@ -1,9 +1,10 @@
 """A released folder opened as a checkpoint, so that `runner predict` and `runner embed` take what `runner release`
 wrote (merged or adapter form, here or downloaded from the Hub) as they take `results/checkpoints/<run_id>`.
 
-The model is the one plain transformers loads (the model card's lines), computed in fp32; the labels come from its
-config and the evaluation preprocessing (frames, stride, clips, crops, resize, normalisation) from `release.json`
-and the video processor's config, so a video is seen as the run scored it.
+The model is the folder's weights in vjepa-lab's own classes (no code from the folder runs; safetensors only),
+computed in fp32; the labels come from its config and the evaluation preprocessing (frames, stride, clips, crops,
+resize, normalisation) from `release.json` and the video processor's config, so a video is seen as the run
+scored it.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from vjepa_core.errors import CheckpointError
+from vjepa_core.models.loading import load_config, model_class, quiet_transformers
 from vjepa_core.release.adapter import BASE_DIR, load_adapter_form
-from vjepa_core.release.model import load_plain
 from vjepa_core.store.checkpoint import MANIFEST, LoadedCheckpoint, load_checkpoint
 
 RELEASE_FILE = "release.json"
@@ -56,10 +57,13 @@ def read_release(folder: Path, *, base_model: str | None = None) -> LoadedCheckp
 
 
 def _load_model(folder: Path, *, form: Any, base_model: str | None) -> Any:
+    """The model in vjepa-lab's own classes: no code from the folder runs, and no pickle is read."""
     try:
         if form == "adapter":
-            return load_adapter_form(folder, base_model or _adapter_base(folder))
-        return load_plain(folder)
+            return load_adapter_form(folder, base_model or _adapter_base(folder), remote_code=False)
+        config = load_config(str(folder))
+        with quiet_transformers():
+            return model_class(config).from_pretrained(folder, config=config, use_safetensors=True)
     except (OSError, ValueError, KeyError) as error:
         raise CheckpointError(f"{folder}: transformers cannot load the released model ({error})") from error
 
