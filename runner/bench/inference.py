@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from runner.options import stdout_console
-from vjepa_core.errors import UserError
+from vjepa_core.errors import UserError, did_you_mean
 from vjepa_core.inference.engines import AUTO, CPU, REFERENCE, auto_order, engine_names
 
 DEFAULT_MODEL = "tiny-jepa"
@@ -49,7 +49,8 @@ def _names(engines: str, known: list[str]) -> list[str]:
     names = [name.strip() for name in engines.split(",") if name.strip()]
     unknown = [name for name in names if name not in known]
     if unknown or not names:
-        raise UserError(f"--engines: unknown {', '.join(unknown) or 'nothing given'} (choose from {', '.join(known)})")
+        raise UserError(f"--engines: unknown {', '.join(unknown) or 'nothing given'} (choose from {', '.join(known)})"
+                        f"{did_you_mean(unknown, known)}")
     return names
 
 

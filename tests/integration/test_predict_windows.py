@@ -111,6 +111,7 @@ def _no_frames(path: Path) -> Path:
     (["--window", "3", "--csv", "--json"], "choose one of --json and --csv"),
     (["--window", "3", "NOFRAMES"], "no.mp4: "),  # the only video has no frames: nothing usable
     (["--window", "3", "--engine", "int4"], "--engine: unknown 'int4' (choose from auto, fp32"),
+    (["--engine", "openvino"], "openvino-int8); did you mean openvino-int8?"),
     (["--window", "3", "--out", "table.xlsx"], "table.xlsx: write the table as .csv or .json"),
     (["--out", "."], ". is a folder: name the file to write, e.g. predictions.csv"),
 ])

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vjepa_core.errors import UserError
+from vjepa_core.errors import UserError, did_you_mean
 
 if TYPE_CHECKING:
     import torch
@@ -153,7 +153,7 @@ def check_engine_name(name: str, choices: tuple[str, ...] | list[str] | None = N
     """A `UserError` naming the choices unless `name` is one of them (default: every engine and `auto`)."""
     choices = list(choices or engine_names())
     if name not in choices:
-        raise UserError(f"--engine: unknown {name!r} (choose from {', '.join(choices)})")
+        raise UserError(f"--engine: unknown {name!r} (choose from {', '.join(choices)}){did_you_mean([name], choices)}")
 
 
 def auto_help(place: str = CPU) -> str:
