@@ -9,7 +9,8 @@ run's frames, stride, clips and crops) and classified by `Predictor` under `--en
 in one process; a video's probabilities are the mean softmax over its views, as `runner predict` reports them.
 Printed per engine and split: the engine that ran (`auto` names its choice; a rejected engine shows as fp32 with
 its reason), the encoder blocks it keeps fp32, top-1 agreement with fp32 over the videos, the largest and the
-99th-percentile |probability difference| (per video, over its labels), and the model's ms per view (batches of 8,
+99th-percentile |probability difference| (per video, over its labels), how many videos moved more than the
+promised 0.02 (`PROB_TOLERANCE`), and the model's ms per view (batches of 8,
 after the engine is prepared and one warm-up batch).
 
 `--demo`: also the demo's classify latency per engine (`DemoService.classify` on the first video, as the
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 
 from vjepa_core.inference.engines import AUTO, CPU, auto_order
+from vjepa_core.inference.engines.check import PROB_TOLERANCE
 
 
 def run_videos(warehouse: Path, run_id: str, split: str) -> list[str]:
@@ -75,7 +77,7 @@ def run(checkpoint: Path, splits: dict[str, list[str]], engines: list[str], ware
     reference = {split: per_video(fp32, *views[split]) for split in splits}
     rows = [{"engine": "fp32", "ran": "fp32", **{
         split: {"videos": len(videos), "views": len(views[split][0]), "top1_agreement": 1.0, "max_prob_diff": 0.0,
-                "p99_prob_diff": 0.0, "ms_per_view": round(reference[split][1], 1)}
+                "p99_prob_diff": 0.0, "videos_over_tolerance": 0, "ms_per_view": round(reference[split][1], 1)}
         for split, videos in splits.items()}}]
     for engine in engines:
         start = time.perf_counter()
@@ -91,7 +93,7 @@ def run(checkpoint: Path, splits: dict[str, list[str]], engines: list[str], ware
             row[split] = {"videos": len(splits[split]), "views": len(views[split][0]),
                           "top1_agreement": float((probs.argmax(1) == reference[split][0].argmax(1)).mean()),
                           "max_prob_diff": float(diff.max()), "p99_prob_diff": float(np.percentile(diff, 99)),
-                          "ms_per_view": round(ms, 1)}
+                          "videos_over_tolerance": int((diff > PROB_TOLERANCE).sum()), "ms_per_view": round(ms, 1)}
         rows.append(row)
     cache.cleanup()
     return {"checkpoint": str(checkpoint), "run_id": loaded.manifest["run_id"], "strategy": loaded.manifest["strategy"],
@@ -149,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         for split in splits:
             figures = row[split]
             print(f"  {ran + kept:36s} {split:5s} top-1 same {figures['top1_agreement']:7.1%}  max |dp| "
-                  f"{figures['max_prob_diff']:.4f}  p99 {figures['p99_prob_diff']:.4f}  "
-                  f"{figures['ms_per_view']:7.1f} ms/view")
+                  f"{figures['max_prob_diff']:.4f}  p99 {figures['p99_prob_diff']:.4f}  over {PROB_TOLERANCE}: "
+                  f"{figures['videos_over_tolerance']:3d}  {figures['ms_per_view']:7.1f} ms/view")
         if row.get("fallback"):
             print(f"    fell back: {row['fallback']}")
     for row in result.get("demo", []):
