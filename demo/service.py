@@ -31,7 +31,7 @@ from vjepa_core.inference.predict import Predictor
 from vjepa_core.models import load_run_model
 from vjepa_core.paths import checkpoint_results, engines_dir
 from vjepa_core.release.adapter import BASE_DIR
-from vjepa_core.release.reading import RELEASE_FILE, read_json, read_release
+from vjepa_core.release.reading import RELEASE_FILE, read_json, read_release, release_manifest
 from vjepa_core.spec import RunSpec
 from vjepa_core.store.checkpoint import MANIFEST, WEIGHTS, LoadedCheckpoint, load_checkpoint, read_manifest
 from vjepa_core.strategies import get_strategy
@@ -140,11 +140,12 @@ def _read_info(root: Path, folder: Path) -> CheckpointInfo | None:
 def _release_info(root: Path, folder: Path) -> CheckpointInfo:
     """A folder `runner release` wrote, as the picker lists it: its run, form and labels; the warehouse adds the
     run's test accuracy."""
-    record, config = (read_json(folder / name) for name in (RELEASE_FILE, "config.json"))
-    labels = tuple(str(label) for _, label in sorted((int(i), label) for i, label in config["id2label"].items()))
-    return CheckpointInfo(name=folder.relative_to(root).as_posix(), run_id=str(record["run_id"]),
-                          strategy=f"release ({record.get('form', 'merged')})", base_model=str(config["model_type"]),
-                          labels=labels, test_acc=None, date=_local_to_utc(record.get("released_at")))
+    manifest = release_manifest(folder)
+    record, model_type = manifest["release"], read_json(folder / "config.json").get("model_type", "-")
+    return CheckpointInfo(name=folder.relative_to(root).as_posix(), run_id=manifest["run_id"],
+                          strategy=f"release ({record.get('form', 'merged')})", base_model=str(model_type),
+                          labels=tuple(manifest["labels"]), test_acc=None,
+                          date=_local_to_utc(record.get("released_at")))
 
 
 def _local_to_utc(stamp: str | None) -> datetime | None:

@@ -56,14 +56,14 @@ class ModelSource:
     """How a process (the bench's children included) gets the model: `load()` -> a classifier, eval mode."""
 
     model: str | None = None  # a preset, save_pretrained folder or hub id, with `labels` fresh classes
-    checkpoint: str | None = None  # or a vjepa-lab checkpoint folder
+    checkpoint: str | None = None  # or a vjepa-lab checkpoint folder, or a folder `runner release` wrote
     labels: int = 6
 
     def load(self) -> torch.nn.Module:
         if self.checkpoint is not None:
-            from vjepa_core.store.checkpoint import load_checkpoint
+            from vjepa_core.release.reading import open_checkpoint
 
-            return load_checkpoint(Path(self.checkpoint)).model.eval()
+            return open_checkpoint(Path(self.checkpoint)).model.eval()
         from vjepa_core.models import load_model
 
         return load_model(str(self.model), [f"class_{i}" for i in range(self.labels)]).eval()

@@ -70,18 +70,18 @@ def _run_evidence(checkpoint: Path | None, warehouse: Path | None) -> Any:
         return None
     from vjepa_core.inference.views import validation_evidence
     from vjepa_core.paths import warehouse_path
-    from vjepa_core.store.checkpoint import read_manifest
+    from vjepa_core.release.reading import checkpoint_manifest
 
-    manifest = read_manifest(checkpoint)
+    manifest = checkpoint_manifest(checkpoint)
     return validation_evidence(manifest["run_id"], warehouse_path(warehouse), manifest["preprocessing"])
 
 
 def _checkpoint_frames(checkpoint: Path | None) -> int | None:
     if checkpoint is None:
         return None
-    from vjepa_core.store.checkpoint import read_manifest
+    from vjepa_core.release.reading import checkpoint_manifest
 
-    return int(read_manifest(checkpoint)["preprocessing"]["frames_per_clip"])
+    return int(checkpoint_manifest(checkpoint)["preprocessing"]["frames_per_clip"])
 
 
 def print_inference_bench(result: dict[str, Any]) -> None:

@@ -54,7 +54,8 @@ def bench(
                                    "each --engines against fp32 eager in one process, their answers against "
                                    "fp32's, peak RSS, setup cost, effective GFLOP/s and this machine's GEMM rates."),
     checkpoint: Path | None = typer.Option(None, "--checkpoint", help="--inference: a trained checkpoint's "
-                                           "classifier (results/checkpoints/<run_id>) instead of --model."),
+                                           "classifier (results/checkpoints/<run_id>, or a folder runner release "
+                                           "wrote) instead of --model."),
     engines: str = typer.Option(DEFAULT_ENGINES, help="--inference: engines to compare, comma-separated (fp32, "
                                 "the reference, always runs; auto: what runner predict uses by default)."),
     batches: str = typer.Option("1,4", help="--inference: clips per call to time, comma-separated."),

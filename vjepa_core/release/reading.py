@@ -16,7 +16,7 @@ from typing import Any
 from vjepa_core.errors import CheckpointError
 from vjepa_core.models.loading import load_config, model_class, quiet_transformers
 from vjepa_core.release.adapter import BASE_DIR, load_adapter_form
-from vjepa_core.store.checkpoint import MANIFEST, LoadedCheckpoint, load_checkpoint
+from vjepa_core.store.checkpoint import MANIFEST, LoadedCheckpoint, load_checkpoint, read_manifest
 
 RELEASE_FILE = "release.json"
 RELEASE_FORMAT = "vjepa-lab release"
@@ -27,33 +27,48 @@ EVALUATION_KEYS = ("frames_per_clip", "frame_stride", "eval_clips", "eval_crops"
 
 def open_checkpoint(folder: Path, *, base_model: str | None = None) -> LoadedCheckpoint:
     """A checkpoint folder, or a release folder (`release.json`, no `manifest.json`), or a released Space."""
-    folder = Path(folder)
+    release = release_folder(Path(folder))
+    if release is None:
+        return load_checkpoint(Path(folder), base_model=base_model)  # or says what the folder lacks
+    return read_release(release, base_model=base_model)
+
+
+def checkpoint_manifest(folder: Path) -> dict[str, Any]:
+    """What a command reads of a checkpoint or release before loading its model: run id, preprocessing, labels."""
+    release = release_folder(Path(folder))
+    return read_manifest(Path(folder)) if release is None else release_manifest(release)
+
+
+def release_folder(folder: Path) -> Path | None:
+    """The release in `folder` (itself, or a Space's model/), or None for a checkpoint or anything else."""
     if (folder / MANIFEST).is_file():
-        return load_checkpoint(folder, base_model=base_model)
-    for model_folder in (folder, folder / SPACE_MODEL_DIR):  # a release, or a Space whose model/ is one
-        if (model_folder / RELEASE_FILE).is_file():
-            return read_release(model_folder, base_model=base_model)
-    return load_checkpoint(folder, base_model=base_model)  # says what the folder lacks
+        return None
+    return next((model for model in (folder, folder / SPACE_MODEL_DIR) if (model / RELEASE_FILE).is_file()), None)
 
 
 def read_release(folder: Path, *, base_model: str | None = None) -> LoadedCheckpoint:
     """The released model with what predicting needs of a checkpoint's manifest. `base_model` is the adapter
     form's base (default: the one the release names, or bundles in `base/`)."""
+    manifest = release_manifest(folder)
+    model = _load_model(folder, form=manifest["release"].get("form"), base_model=base_model).float().eval()
+    return LoadedCheckpoint(folder, manifest, model)
+
+
+def release_manifest(folder: Path) -> dict[str, Any]:
+    """A checkpoint manifest's run id, labels and preprocessing, read from a release's files."""
     record = read_json(folder / RELEASE_FILE)
     if record.get("format") != RELEASE_FORMAT or not isinstance(record.get("evaluation"), dict):
         raise CheckpointError(f"{folder / RELEASE_FILE} is not a vjepa-lab release's record")
-    processor = read_json(folder / PROCESSOR_FILE)
+    processor, config = read_json(folder / PROCESSOR_FILE), read_json(folder / "config.json")
     missing = [key for key in EVALUATION_KEYS if key not in record["evaluation"]]
-    if missing or "image_mean" not in processor or "image_std" not in processor:
-        raise CheckpointError(f"{folder}: release.json or {PROCESSOR_FILE} lacks "
-                              f"{', '.join(missing) or 'image_mean/image_std'}")
-    model = _load_model(folder, form=record.get("form"), base_model=base_model).float().eval()
-    labels = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
+    if missing or "image_mean" not in processor or "image_std" not in processor or "id2label" not in config:
+        raise CheckpointError(f"{folder}: release.json, {PROCESSOR_FILE} or config.json lacks "
+                              f"{', '.join(missing) or 'image_mean/image_std or id2label'}")
+    labels = [str(label) for _, label in sorted((int(i), label) for i, label in config["id2label"].items())]
     preprocessing = {**{key: record["evaluation"][key] for key in EVALUATION_KEYS},
                      "mean": list(processor["image_mean"]), "std": list(processor["image_std"])}
-    manifest = {"run_id": str(record.get("run_id", folder.name)), "labels": labels, "preprocessing": preprocessing,
-                "spec": {}, "base_model": str(folder), "release": record}
-    return LoadedCheckpoint(folder, manifest, model)
+    return {"run_id": str(record.get("run_id", folder.name)), "labels": labels, "preprocessing": preprocessing,
+            "spec": {}, "base_model": str(folder), "release": record}
 
 
 def _load_model(folder: Path, *, form: Any, base_model: str | None) -> Any:
