@@ -7,6 +7,7 @@ prints the command.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,6 +148,14 @@ def test_runner_predict_takes_a_release_as_its_checkpoint(study: Study, tmp_path
     (not_a_release / "config.json").write_text("{}")
     result = runner("predict", not_a_release, videos[0], "--quiet")
     assert result.exit_code == 2 and "has no manifest.json or release.json" in result.output
+    damaged = tmp_path / "damaged"
+    shutil.copytree(study.releases["pooler_head_lora"], damaged)
+    weights = damaged / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    result = runner("predict", damaged, videos[0], "--quiet")
+    assert result.exit_code == 2, result.output
+    line = f"error: checkpoint: {damaged}: transformers cannot load the released model ("
+    assert result.output.startswith(line) and result.output.count("\n") == 1, result.output
 
 
 def test_the_pipeline_answers_as_runner_predict_with_the_folders_processor(study: Study) -> None:

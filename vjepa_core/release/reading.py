@@ -13,7 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vjepa_core.errors import CheckpointError
+from safetensors import SafetensorError
+
+from vjepa_core.errors import CheckpointError, UserError
 from vjepa_core.models.loading import load_config, model_class, quiet_transformers
 from vjepa_core.release.adapter import BASE_DIR, load_adapter_form
 from vjepa_core.store.checkpoint import MANIFEST, LoadedCheckpoint, load_checkpoint, read_manifest
@@ -64,7 +66,10 @@ def release_manifest(folder: Path) -> dict[str, Any]:
     if missing or "image_mean" not in processor or "image_std" not in processor or "id2label" not in config:
         raise CheckpointError(f"{folder}: release.json, {PROCESSOR_FILE} or config.json lacks "
                               f"{', '.join(missing) or 'image_mean/image_std or id2label'}")
-    labels = [str(label) for _, label in sorted((int(i), label) for i, label in config["id2label"].items())]
+    try:
+        labels = [str(label) for _, label in sorted((int(i), label) for i, label in dict(config["id2label"]).items())]
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{folder / 'config.json'}: id2label is not a map of class numbers to names") from error
     preprocessing = {**{key: record["evaluation"][key] for key in EVALUATION_KEYS},
                      "mean": list(processor["image_mean"]), "std": list(processor["image_std"])}
     return {"run_id": str(record.get("run_id", folder.name)), "labels": labels, "preprocessing": preprocessing,
@@ -73,13 +78,16 @@ def release_manifest(folder: Path) -> dict[str, Any]:
 
 def _load_model(folder: Path, *, form: Any, base_model: str | None) -> Any:
     """The model in vjepa-lab's own classes: no code from the folder runs, and no pickle is read."""
+    base = (base_model or _adapter_base(folder)) if form == "adapter" else None
     try:
-        if form == "adapter":
-            return load_adapter_form(folder, base_model or _adapter_base(folder), remote_code=False)
+        if base is not None:
+            return load_adapter_form(folder, base, remote_code=False)
         config = load_config(str(folder))
         with quiet_transformers():
             return model_class(config).from_pretrained(folder, config=config, use_safetensors=True)
-    except (OSError, ValueError, KeyError) as error:
+    except UserError:
+        raise
+    except (OSError, ValueError, KeyError, SafetensorError) as error:
         raise CheckpointError(f"{folder}: transformers cannot load the released model ({error})") from error
 
 
