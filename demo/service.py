@@ -31,7 +31,7 @@ from vjepa_core.inference.predict import Predictor
 from vjepa_core.models import load_run_model
 from vjepa_core.paths import checkpoint_results, engines_dir
 from vjepa_core.release.adapter import BASE_DIR
-from vjepa_core.release.reading import RELEASE_FILE, read_json, read_release, release_manifest
+from vjepa_core.release.reading import RELEASE_FILE, adapter_base, read_json, read_release, release_manifest
 from vjepa_core.spec import RunSpec
 from vjepa_core.store.checkpoint import MANIFEST, WEIGHTS, LoadedCheckpoint, load_checkpoint, read_manifest
 from vjepa_core.strategies import get_strategy
@@ -259,13 +259,11 @@ class CheckpointCache:
     @staticmethod
     def _load_release(folder: Path) -> LoadedCheckpoint:
         """A released folder (merged or adapter-only, with a bundled base): safetensors weights only."""
-        base = folder / BASE_DIR
-        if not base.is_dir() and (folder / "adapter_config.json").is_file():
-            base = Path(str(read_json(folder / "adapter_config.json").get("base_model_name_or_path", "")))
-            if not base.is_dir():
-                raise DemoError(f"{folder.name}: an adapter-only release whose base model is not in {BASE_DIR}/ "
-                                "or a folder on this machine (the demo loads no model from the Hub)")
-        for weights in (folder, *([base] if base.is_dir() else [])):
+        base = Path(adapter_base(folder)) if (folder / "adapter_config.json").is_file() else None
+        if base is not None and not base.is_dir():
+            raise DemoError(f"{folder.name}: an adapter-only release whose base model is not in {BASE_DIR}/ "
+                            "or a folder on this machine (the demo loads no model from the Hub)")
+        for weights in (folder, *([base] if base else [])):
             pickles = [path for path in weights.iterdir() if path.suffix in PICKLES]
             if pickles or not any(weights.glob("*.safetensors")):
                 raise DemoError(f"{weights.name}: the demo loads safetensors weights only, and no pickles")

@@ -78,7 +78,7 @@ def release_manifest(folder: Path) -> dict[str, Any]:
 
 def _load_model(folder: Path, *, form: Any, base_model: str | None) -> Any:
     """The model in vjepa-lab's own classes: no code from the folder runs, and no pickle is read."""
-    base = (base_model or _adapter_base(folder)) if form == "adapter" else None
+    base = (base_model or adapter_base(folder)) if form == "adapter" else None
     try:
         if base is not None:
             return load_adapter_form(folder, base, remote_code=False)
@@ -91,7 +91,7 @@ def _load_model(folder: Path, *, form: Any, base_model: str | None) -> Any:
         raise CheckpointError(f"{folder}: transformers cannot load the released model ({error})") from error
 
 
-def _adapter_base(folder: Path) -> str:
+def adapter_base(folder: Path) -> str:
     """The base model an adapter-only release names: bundled beside it, or as PEFT recorded it."""
     if (folder / BASE_DIR).is_dir():
         return str(folder / BASE_DIR)
