@@ -13,6 +13,11 @@ its reason), the encoder blocks it keeps fp32, top-1 agreement with fp32 over th
 promised 0.02 (`PROB_TOLERANCE`), and the model's ms per view (batches of 8,
 after the engine is prepared and one warm-up batch).
 
+`--floor`: also fp32 on the same views after changes no one sees, the yardstick for an engine's figures: each
+decoded pixel moved by one grey level at random (`-1`, `0` or `+1`, as two decoders' colour conversions differ),
+and each clip's frames through H.264 at CRF 18 (visually lossless; the built-in synthetic set's own encoding).
+How far these move a model's answers is how far its answers are defined at all.
+
 `--demo`: also the demo's classify latency per engine (`DemoService.classify` on the first video, as the
 Gradio app calls it, over the checkpoint's own folder: decode + preprocess + model, the median of 5 calls
 after the one that loads the checkpoint and prepares its engine or opens it from the engines folder beside
@@ -26,6 +31,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,16 +51,50 @@ def run_videos(warehouse: Path, run_id: str, split: str) -> list[str]:
     return [video for (video,) in rows]
 
 
-def views_of(videos: list[str], pre: dict[str, Any]) -> tuple[torch.Tensor, np.ndarray]:
-    """Every video's evaluation views [V, T, 3, crop, crop] and the index of the video each view is of."""
+def views_of(videos: list[str], pre: dict[str, Any],
+             change: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[torch.Tensor, np.ndarray]:
+    """Every video's evaluation views [V, T, 3, crop, crop] (of its decoded clips passed through `change`) and the
+    index of the video each view is of."""
     from vjepa_core.inference.views import clip_views, decoded_clips
 
     stacked, owner = [], []
     for index, video in enumerate(videos):
-        views = clip_views(decoded_clips(video, pre), pre)
+        clips = decoded_clips(video, pre)
+        views = clip_views([change(clip) for clip in clips] if change else clips, pre)
         stacked += views
         owner += [index] * len(views)
     return torch.stack(stacked), np.array(owner)
+
+
+def one_grey_level(clip: np.ndarray, *, seed: int = 0) -> np.ndarray:
+    """uint8 [T, H, W, 3] with each value moved by -1, 0 or +1 at random (kept in 0..255)."""
+    step = np.random.default_rng(seed).integers(-1, 2, clip.shape)
+    return np.clip(clip.astype(np.int16) + step, 0, 255).astype(np.uint8)
+
+
+def h264_round_trip(clip: np.ndarray) -> np.ndarray:
+    """uint8 [T, H, W, 3] encoded with x264 at CRF 18 (yuv420p, so an odd last row or column is dropped) and decoded."""
+    import io
+
+    import av
+
+    frames = clip[:, : clip.shape[1] // 2 * 2, : clip.shape[2] // 2 * 2]
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=25, options={"crf": "18", "preset": "veryfast",
+                                                             "x264-params": "mbtree=0"})
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        stream.codec_context.thread_count = 1  # with mbtree off: the same bytes every time (data/synthetic.py)
+        for image in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")))
+        out.mux(stream.encode(None))
+    buffer.seek(0)
+    with av.open(buffer) as decoded:
+        return np.stack([frame.to_ndarray(format="rgb24") for frame in decoded.decode(video=0)])
+
+
+FLOORS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "fp32, pixels +-1": one_grey_level, "fp32, H.264 CRF 18": h264_round_trip}
 
 
 def per_video(predictor: Any, views: torch.Tensor, owner: np.ndarray) -> tuple[np.ndarray, float]:
@@ -66,7 +106,32 @@ def per_video(predictor: Any, views: torch.Tensor, owner: np.ndarray) -> tuple[n
     return np.stack([probs[owner == video].mean(0) for video in range(owner.max() + 1)]), ms
 
 
-def run(checkpoint: Path, splits: dict[str, list[str]], engines: list[str], warehouse: Path | None) -> dict[str, Any]:
+def figures(probs: np.ndarray, reference: np.ndarray, *, views: int, ms: float) -> dict[str, Any]:
+    """Agreement of per-video probabilities with fp32's: top-1, largest and 99th-percentile |difference|, videos over
+    the promised tolerance."""
+    diff = np.abs(probs - reference).max(1)
+    same = probs.argmax(1) == reference.argmax(1)
+    return {"videos": len(probs), "views": views, "top1_agreement": float(same.mean()),
+            "max_prob_diff": float(diff.max()), "p99_prob_diff": float(np.percentile(diff, 99)),
+            "videos_over_tolerance": int((diff > PROB_TOLERANCE).sum()), "ms_per_view": round(ms, 1)}
+
+
+def floor_rows(fp32: Any, splits: dict[str, list[str]], pre: dict[str, Any],
+               reference: dict[str, tuple[np.ndarray, float]]) -> list[dict[str, Any]]:
+    """fp32 on each split's views after each of `FLOORS`' changes, against fp32 on the views as decoded."""
+    rows = []
+    for name, change in FLOORS.items():
+        row: dict[str, Any] = {"engine": name, "ran": "fp32", "floor": True}
+        for split, videos in splits.items():
+            views, owner = views_of(videos, pre, change)
+            probs, ms = per_video(fp32, views, owner)
+            row[split] = figures(probs, reference[split][0], views=len(views), ms=ms)
+        rows.append(row)
+    return rows
+
+
+def run(checkpoint: Path, splits: dict[str, list[str]], engines: list[str], warehouse: Path | None, *,
+        floor: bool = False) -> dict[str, Any]:
     from vjepa_core.inference.predict import Predictor
     from vjepa_core.store.checkpoint import load_checkpoint
 
@@ -76,9 +141,8 @@ def run(checkpoint: Path, splits: dict[str, list[str]], engines: list[str], ware
     fp32 = Predictor(loaded, device="cpu", engine="fp32")
     reference = {split: per_video(fp32, *views[split]) for split in splits}
     rows = [{"engine": "fp32", "ran": "fp32", **{
-        split: {"videos": len(videos), "views": len(views[split][0]), "top1_agreement": 1.0, "max_prob_diff": 0.0,
-                "p99_prob_diff": 0.0, "videos_over_tolerance": 0, "ms_per_view": round(reference[split][1], 1)}
-        for split, videos in splits.items()}}]
+        split: figures(reference[split][0], reference[split][0], views=len(views[split][0]), ms=reference[split][1])
+        for split in splits}}]
     for engine in engines:
         start = time.perf_counter()
         predictor = Predictor(loaded, device="cpu", engine=engine, engine_cache=Path(cache.name), warehouse=warehouse)
@@ -89,13 +153,11 @@ def run(checkpoint: Path, splits: dict[str, list[str]], engines: list[str], ware
                "plan": prepared.plan.as_dict() if prepared.plan else None}
         for split in splits:
             probs, ms = per_video(predictor, *views[split])
-            diff = np.abs(probs - reference[split][0]).max(1)
-            row[split] = {"videos": len(splits[split]), "views": len(views[split][0]),
-                          "top1_agreement": float((probs.argmax(1) == reference[split][0].argmax(1)).mean()),
-                          "max_prob_diff": float(diff.max()), "p99_prob_diff": float(np.percentile(diff, 99)),
-                          "videos_over_tolerance": int((diff > PROB_TOLERANCE).sum()), "ms_per_view": round(ms, 1)}
+            row[split] = figures(probs, reference[split][0], views=len(views[split][0]), ms=ms)
         rows.append(row)
     cache.cleanup()
+    if floor:
+        rows += floor_rows(fp32, splits, loaded.manifest["preprocessing"], reference)
     return {"checkpoint": str(checkpoint), "run_id": loaded.manifest["run_id"], "strategy": loaded.manifest["strategy"],
             "base_model": loaded.manifest["base_model"], "engines": rows}
 
@@ -126,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
                         "classified, and the engines checked on its validation views")
     parser.add_argument("--videos", nargs="+", help="these videos instead of the run's validation and test videos")
     parser.add_argument("--engines", default=",".join([AUTO, *auto_order(CPU)]))
+    parser.add_argument("--floor", action="store_true", help="also fp32 after changes no one sees (each pixel moved "
+                        "by one grey level; H.264 at CRF 18): how far the model's own answers move")
     parser.add_argument("--demo", action="store_true", help="also the demo's classify latency per engine")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -137,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     if not any(splits.values()):
         parser.exit(2, "error: no videos: give --warehouse (the run's validation and test videos) or --videos\n")
     engines = [name.strip() for name in args.engines.split(",") if name.strip()]
-    result = run(args.checkpoint, splits, engines, args.warehouse)
+    result = run(args.checkpoint, splits, engines, args.warehouse, floor=args.floor)
     if args.demo:
         result["demo"] = demo_latency(args.checkpoint, next(iter(splits.values()))[0], engines)
     if args.json:
@@ -146,13 +210,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{result['strategy']} run {result['run_id']} on {result['base_model']}: "
           + ", ".join(f"{len(videos)} {split} videos" for split, videos in splits.items()))
     for row in result["engines"]:
-        ran = row["ran"] if row["ran"] == row["engine"] else f"{row['engine']} -> {row['ran']}"
+        ran = row["engine"] if row.get("floor") or row["ran"] == row["engine"] else f"{row['engine']} -> {row['ran']}"
         kept = f" ({len(row['plan']['fp32_blocks'])}/{row['plan']['blocks']} blocks fp32)" if row.get("plan") else ""
         for split in splits:
-            figures = row[split]
-            print(f"  {ran + kept:36s} {split:5s} top-1 same {figures['top1_agreement']:7.1%}  max |dp| "
-                  f"{figures['max_prob_diff']:.4f}  p99 {figures['p99_prob_diff']:.4f}  over {PROB_TOLERANCE}: "
-                  f"{figures['videos_over_tolerance']:3d}  {figures['ms_per_view']:7.1f} ms/view")
+            shown = row[split]
+            print(f"  {ran + kept:36s} {split:5s} top-1 same {shown['top1_agreement']:7.1%}  max |dp| "
+                  f"{shown['max_prob_diff']:.4f}  p99 {shown['p99_prob_diff']:.4f}  over {PROB_TOLERANCE}: "
+                  f"{shown['videos_over_tolerance']:3d}  {shown['ms_per_view']:7.1f} ms/view")
         if row.get("fallback"):
             print(f"    fell back: {row['fallback']}")
     for row in result.get("demo", []):
