@@ -110,8 +110,10 @@ def _long_video_tab() -> dict[str, Any]:
                 stride = gr.Number(1.0, label="Stride (seconds)", minimum=0)
                 run = gr.Button("Classify windows", variant="primary")
         summary = gr.Markdown()
+        # No fixed height: the plot sizes itself around its legend (at 320 px the legend's names were cut off).
         chart = gr.LinePlot(x="time", y="probability", color="label", x_title="time (s, window centre)",
-                            y_title="probability", y_lim=[0, 1], label="Class probability over time", height=320)
+                            y_title="probability", color_title="class", y_lim=[0, 1],
+                            label="Class probability over time")
         moment = gr.Slider(0, 1, value=0, step=0.1, label="Moment (s): the frames the model saw in the window "
                            "centred nearest to it")
         moment_caption = gr.Markdown()

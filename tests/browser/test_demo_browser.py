@@ -100,5 +100,10 @@ def test_long_video_timeline(demo: Demo, browser: Any, tmp_path: Path) -> None:
         docs_image(shot, "demo-timeline")
         assert demo.name in summary.text_content()
         assert inked_share(chart.screenshot()) > 0.02
+        # A legend names each line, inside the chart's box (a fixed height once cut it off below the axis).
+        box, legend = chart.bounding_box(), chart.locator(".role-legend-label text")
+        labels = {legend.nth(i).text_content(): legend.nth(i).bounding_box() for i in range(legend.count())}
+        assert set(labels) == {"down", "left", "right", "still", "up", "wave"}
+        assert all(label["y"] + label["height"] <= box["y"] + box["height"] for label in labels.values()), (box, labels)
     finally:
         page.close()
