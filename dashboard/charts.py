@@ -85,7 +85,8 @@ def leaderboard_chart(board: pd.DataFrame) -> alt.LayerChart:
     points = base.mark_point(filled=True).encode(
         x="test_acc_mean:Q", color=strategy_color(data["strategy"]),
         shape=alt.Shape("best:N", scale=alt.Scale(domain=["best of its strategy on validation", "other"],
-                                                  range=["diamond", "circle"]), title=None),
+                                                  range=["diamond", "circle"]),
+                            legend=alt.Legend(title=None, labelLimit=320)),
         size=alt.condition("datum.best_in_strategy", alt.value(220), alt.value(80)), tooltip=tooltip)
     chance = chance_rule(data["chance_acc"], "x", x_title)
     return alt.layer(bars, points, chance).properties(height=max(160, 34 * len(data)))
