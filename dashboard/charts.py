@@ -20,6 +20,7 @@ from vjepa_core.strategies import STRATEGIES
 PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d", "#bab0ac")
 PCT = ".0%"
 ACC_SCALE = alt.Scale(domain=[0, 1], clamp=True)
+LEGEND_ROW = 20  # pixels per entry of a legend listed in one column
 METRIC_TITLES = {"test_acc": "test accuracy", "best_val_acc": "validation accuracy (best epoch)",
                  "train_seconds": "training time (s)"}
 
@@ -376,4 +377,5 @@ def detectable_chart(curve: pd.DataFrame) -> alt.LayerChart:
     lines = alt.Chart(data).mark_line().encode(x=x, y=y, color=color, tooltip=tooltip)
     now = alt.Chart(data[data["current"]]).mark_point(filled=True, size=140, shape="diamond").encode(
         x=x, y=y, color=color, tooltip=[*tooltip, alt.Tooltip("current:N", title="this study")])
-    return alt.layer(lines, now).properties(height=320).interactive()
+    # Streamlit fits the whole chart, legend included, into its height: one legend row per question.
+    return alt.layer(lines, now).properties(height=300 + LEGEND_ROW * data["question"].nunique()).interactive()

@@ -43,13 +43,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def serve(args: list[str], *, log: Path, ready: str, timeout: float = 180) -> Iterator[str]:
-    """`runner ARGS --port P` in its own process group until `ready` (a URL path) answers 200: yield the base URL."""
+def serve(args: list[str], *, log: Path, ready: str, timeout: float = 180, program: list[str] = RUNNER,
+          port_flag: str = "--port") -> Iterator[str]:
+    """`runner ARGS --port P` (or `program ARGS port_flag P`) in its own process group until `ready` (a URL path)
+    answers 200: yield the base URL."""
     port = free_port()
     env = {**os.environ, "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none"}
     env.pop("VJEPA_WAREHOUSE", None)
     with log.open("w") as out:
-        server = subprocess.Popen([*RUNNER, *args, "--port", str(port)], stdout=out, stderr=subprocess.STDOUT,
+        server = subprocess.Popen([*program, *args, port_flag, str(port)], stdout=out, stderr=subprocess.STDOUT,
                                   env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
