@@ -2,7 +2,9 @@
 
 Reads the DuckDB warehouse (`--warehouse`, else VJEPA_WAREHOUSE, else warehouse/vjepa.duckdb) and
 never writes it. This file only lays out the navigation and the sidebar; each page is a file in
-`dashboard/pages/` that renders frames from `dashboard.queries.*` with charts from `dashboard.charts`.
+`dashboard/views/` that renders frames from `dashboard.queries.*` with charts from `dashboard.charts`. Not
+`pages/`: Streamlit finds a folder of that name by itself, and a fresh server whose first visitor opens a page's
+address (a bookmark, a shared link) ran that file alone, without this navigation, layout or sidebar.
 """
 
 from __future__ import annotations
@@ -16,22 +18,22 @@ st.set_page_config(page_title="vjepa-lab dashboard", page_icon=":material/movie:
 
 PAGES = {
     "Results": [
-        st.Page("pages/overview.py", title="Overview", icon=":material/leaderboard:", default=True),
-        st.Page("pages/params.py", title="Accuracy vs parameters", icon=":material/scatter_plot:"),
-        st.Page("pages/data_scaling.py", title="Data scaling", icon=":material/trending_up:"),
-        st.Page("pages/frames.py", title="Frames per clip", icon=":material/movie:"),
-        st.Page("pages/sweeps.py", title="Sweeps", icon=":material/grid_on:"),
+        st.Page("views/overview.py", title="Overview", icon=":material/leaderboard:", default=True),
+        st.Page("views/params.py", title="Accuracy vs parameters", icon=":material/scatter_plot:"),
+        st.Page("views/data_scaling.py", title="Data scaling", icon=":material/trending_up:"),
+        st.Page("views/frames.py", title="Frames per clip", icon=":material/movie:"),
+        st.Page("views/sweeps.py", title="Sweeps", icon=":material/grid_on:"),
     ],
     "Features": [
-        st.Page("pages/embeddings.py", title="Embeddings", icon=":material/bubble_chart:"),
+        st.Page("views/embeddings.py", title="Embeddings", icon=":material/bubble_chart:"),
     ],
     "Runs": [
-        st.Page("pages/run_detail.py", title="Run detail", icon=":material/search:"),
-        st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
-        st.Page("pages/live.py", title="Live", icon=":material/monitoring:"),
+        st.Page("views/run_detail.py", title="Run detail", icon=":material/search:"),
+        st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
+        st.Page("views/live.py", title="Live", icon=":material/monitoring:"),
     ],
     "Pretraining": [
-        st.Page("pages/pretraining.py", title="Pretraining", icon=":material/school:"),
+        st.Page("views/pretraining.py", title="Pretraining", icon=":material/school:"),
     ],
 }
 

@@ -25,13 +25,35 @@ METRIC_TITLES = {"test_acc": "test accuracy", "best_val_acc": "validation accura
                  "train_seconds": "training time (s)"}
 
 
-def strategy_color(strategies: Sequence[str], *, legend: bool = True) -> alt.Color:
-    """Colour by strategy with a fixed colour per strategy name, listing only the ones present."""
+def strategy_color(series: Sequence[str], *, legend: bool = True) -> alt.Color:
+    """Colour by strategy with a fixed colour per strategy name, listing only the series present. A series may be
+    `strategy on model` (`queries.standings.series_labels`): it takes its strategy's colour, lighter for each
+    further model of the same strategy."""
     order = list(STRATEGIES)
-    present = sorted(set(strategies), key=lambda s: (order.index(s) if s in order else len(order), s))
-    colors = [PALETTE[(order.index(s) if s in order else len(order)) % len(PALETTE)] for s in present]
+
+    def rank(strategy: str) -> int:
+        return order.index(strategy) if strategy in order else len(order)
+
+    present = sorted(set(series), key=lambda label: (rank(_strategy_of(label)), label))
+    seen: dict[str, int] = {}
+    colors = []
+    for label in present:
+        strategy = _strategy_of(label)
+        colors.append(_lighter(PALETTE[rank(strategy) % len(PALETTE)], seen.get(strategy, 0)))
+        seen[strategy] = seen.get(strategy, 0) + 1
     return alt.Color("strategy:N", scale=alt.Scale(domain=present, range=colors),
-                     legend=alt.Legend(title="strategy") if legend else None)
+                     legend=alt.Legend(title="strategy", labelLimit=320) if legend else None)
+
+
+def _strategy_of(series: str) -> str:
+    return series.split(" on ", 1)[0]
+
+
+def _lighter(color: str, steps: int) -> str:
+    """`color` (#rrggbb) mixed with white, 40% more per step (0: the colour itself)."""
+    share = min(0.4 * steps, 0.8)
+    channels = [int(color[i:i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(c + (255 - c) * share):02x}" for c in channels)
 
 
 def _legend_selection() -> alt.Parameter:

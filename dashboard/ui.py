@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import pandas as pd
 import streamlit as st
 
-from dashboard.queries import readiness, run_rows, verdicts
+from dashboard.queries import readiness, run_rows, standings, verdicts
 from vjepa_core import paths
 from vjepa_core.errors import UserError
 from vjepa_core.store.locking import WarehouseBusy
@@ -146,6 +146,15 @@ def sidebar_filters(all_runs: pd.DataFrame) -> None:
 def not_enough(what: str, command: str) -> None:
     st.info(f"Not enough data for this view: {what}. Run:", icon=":material/science:")
     st.code(command, language="bash")
+
+
+def runs_varying(column: str, what: str, command: str) -> pd.DataFrame:
+    """The filtered runs, or the page stops with `not_enough` where no strategy has two values of `column`."""
+    runs = filtered(guard())
+    if not standings.has_variation(runs, column):
+        not_enough(f"no strategy has runs at two or more {what} values", command)
+        st.stop()
+    return runs
 
 
 def run_label(row: pd.Series) -> str:

@@ -38,7 +38,7 @@ def _app(monkeypatch: pytest.MonkeyPatch, warehouse: Path, page: str | None = No
     at = AppTest.from_file(APP, default_timeout=90)
     at.run()
     if page:
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"views/{page}.py")
     for key, value in (query or {}).items():
         at.query_params[key] = value
     if page or query:
@@ -181,7 +181,7 @@ def test_data_scaling_numbers(monkeypatch: pytest.MonkeyPatch, dashboard_runs: T
     monkeypatch.setenv(paths.WAREHOUSE_ENV, str(dashboard_runs.warehouse))
     at = AppTest.from_file(APP, default_timeout=90).run()
     at.sidebar.multiselect(key="f_matrix").set_value([DASHBOARD_MATRIX])
-    at.switch_page("pages/data_scaling.py").run()
+    at.switch_page("views/data_scaling.py").run()
     assert not at.exception
     test_acc = _charts(at)[0]["_frames"][0]
     runs = run_rows.load_runs(dashboard_runs.warehouse)
@@ -234,12 +234,13 @@ def test_run_detail_of_a_failed_run(monkeypatch: pytest.MonkeyPatch, dashboard_r
 
 def test_compare(monkeypatch: pytest.MonkeyPatch, dashboard_runs: TrainedRuns) -> None:
     at = _app(monkeypatch, dashboard_runs.warehouse, "compare")
-    assert len(at.multiselect[-1].value) == 2
+    runs = next(box for box in at.main.multiselect if box.label.startswith("runs"))
+    assert len(runs.value) == 2
     assert len(_charts(at)) == 3
     verdicts = [e.value for e in (*at.info, *at.success)]
     assert any("(exact McNemar)" in v for v in verdicts)
     three = [dashboard_runs.run_ids[i] for i in (0, 2, 4)]
-    at.multiselect[-1].set_value(three).run()
+    runs.set_value(three).run()
     assert not at.exception
     assert sum("(exact McNemar)" in e.value for e in (*at.info, *at.success)) == 2
     curves = _charts(at)[0]["_frames"][0]

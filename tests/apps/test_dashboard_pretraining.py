@@ -41,7 +41,7 @@ def _page(monkeypatch: pytest.MonkeyPatch, warehouse: Path) -> AppTest:
     monkeypatch.setenv(paths.WAREHOUSE_ENV, str(warehouse))
     at = AppTest.from_file(APP, default_timeout=90)
     at.run()
-    at.switch_page("pages/pretraining.py")
+    at.switch_page("views/pretraining.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at

@@ -23,6 +23,7 @@ import typer
 from scipy import stats as scipy_stats
 from typer.testing import CliRunner
 
+from dashboard import charts
 from dashboard.queries import commands, comparison, detail, live, readiness, run_rows, standings, sweeps, verdicts
 from runner.options import build_spec, with_spec_options
 from tests.support import DASHBOARD_MATRIX, DASHBOARD_VARIETY, TrainedRuns, plant_claim, right, write_scored_run
@@ -207,6 +208,16 @@ def test_scaling_sweeps_and_options(dashboard_runs: TrainedRuns) -> None:
     lines = standings.scaling(two_models, "train_vpc").query("metric == 'test_acc'")
     assert {"head on tiny", "head on tiny-jepa"} <= set(lines["strategy"])
     assert lines.query("strategy == 'head on tiny-jepa'")["mean"].eq(1.0).all()
+    # Each line keeps its strategy's colour, a second model of a strategy a lighter one: never one colour for all.
+    def colors(scale: dict[str, Any]) -> dict[str, str]:
+        return dict(zip(scale["domain"], scale["range"], strict=True))
+
+    chart = charts.scaling_chart(lines, "train_vpc", "test_acc", x_title="x").to_dict()
+    colors_of_lines = colors(chart["layer"][0]["encoding"]["color"]["scale"])
+    alone = colors(charts.strategy_color(["head", "lora"]).to_dict()["scale"])
+    assert len(set(colors_of_lines.values())) == len(colors_of_lines) == lines["strategy"].nunique()
+    assert colors_of_lines["lora on tiny"] == alone["lora"] and colors_of_lines["head on tiny"] == alone["head"]
+    assert colors_of_lines["head on tiny-jepa"] != alone["head"]
 
     options = sweeps.varying_options(runs)
     assert options == ["strategy", "videos_per_class", "frames_per_clip", "lr", "lora_rank"]

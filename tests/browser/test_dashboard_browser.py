@@ -10,6 +10,7 @@ the test's own warehouse file).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -75,3 +76,24 @@ def test_pages_render_in_chromium(served: str, browser: Any) -> None:
     finally:
         page.close()
     assert all((ARTIFACTS / f"dashboard-{path or 'overview'}.png").stat().st_size > 10_000 for path in PAGES)
+
+
+def test_a_link_to_a_page_opens_it_inside_the_dashboard(dashboard_runs: TrainedRuns, browser: Any,
+                                                        tmp_path: Path) -> None:
+    """A fresh server whose first visitor opens a page's address (a bookmark, a link to one run) shows that page
+    with the dashboard's navigation, not the page's file alone."""
+    run_id = dashboard_runs.run_ids[0]
+    served = serve(["dashboard", "--no-browser", "--warehouse", str(dashboard_runs.warehouse)],
+                   log=tmp_path / "server.log", ready="/_stcore/health")
+    url = next(served)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{url}/run_detail?run={run_id}")
+        page.wait_for_selector('[data-testid="stMain"] h1', timeout=90_000)
+        page.get_by_text(run_id).first.wait_for(timeout=90_000)
+        nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+        assert "Accuracy vs parameters" in nav and "Run detail" in nav, nav
+        assert page.locator('[data-testid="stMain"] h1').first.inner_text() == "Run detail"
+    finally:
+        page.close()
+        served.close()

@@ -8,11 +8,7 @@ from dashboard import charts, ui
 from dashboard.queries import standings
 
 st.title("How much data do I need?")
-runs = ui.filtered(ui.guard())
-if not standings.has_variation(runs, "train_vpc"):
-    ui.not_enough("no strategy has runs at two or more videos-per-class values",
-                  "runner run-matrix experiments/data_scaling.yaml")
-    st.stop()
+runs = ui.runs_varying("train_vpc", "videos-per-class", "runner run-matrix experiments/data_scaling.yaml")
 
 chance = standings.chance_levels(runs)
 table = standings.scaling(runs, "train_vpc")

@@ -8,11 +8,7 @@ from dashboard import charts, ui
 from dashboard.queries import standings
 
 st.title("How many frames per clip?")
-runs = ui.filtered(ui.guard())
-if not standings.has_variation(runs, "frames_per_clip"):
-    ui.not_enough("no strategy has runs at two or more frames-per-clip values",
-                  "runner run-matrix experiments/frames.yaml")
-    st.stop()
+runs = ui.runs_varying("frames_per_clip", "frames-per-clip", "runner run-matrix experiments/frames.yaml")
 
 chance = standings.chance_levels(runs)
 table = standings.scaling(runs, "frames_per_clip")
