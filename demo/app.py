@@ -22,7 +22,15 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: n
 
 import gradio as gr  # noqa: E402
 
-from demo.service import Classification, DemoError, DemoService, Limits, make_examples  # noqa: E402
+from demo.service import (  # noqa: E402
+    CheckpointInfo,
+    Classification,
+    DemoError,
+    DemoService,
+    Limits,
+    default_checkpoint,
+    make_examples,
+)
 from demo.timeline import Timeline, make_timeline  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -42,13 +50,15 @@ def build_demo(checkpoints_dir: Path, *, warehouse: Path | None = None, limits: 
     service = DemoService(Path(checkpoints_dir), warehouse=warehouse, limits=limits or Limits(), device=device,
                           decoder=decoder, engine=engine)
     examples = make_examples(examples_dir or _temp_examples_dir())
-    choices = _choices(service)
+    infos = service.checkpoints()
+    choices, picked = _choices(infos), default_checkpoint(infos)
     with gr.Blocks(title="vjepa-lab demo", analytics_enabled=False) as demo:
         gr.Markdown(INTRO)
         with gr.Row():
-            checkpoint = gr.Dropdown(choices, value=choices[0][1] if choices else None, label="Checkpoint",
+            checkpoint = gr.Dropdown(choices, value=picked.name if picked else None, label="Checkpoint",
                                      allow_custom_value=True, scale=4,
-                                     info="strategy · base model · classes · test accuracy · date · folder")
+                                     info="strategy · base model · classes · test accuracy · date · folder. "
+                                          "Newest first; picked to start: the best on validation.")
             compare = gr.Dropdown([("(none)", NO_COMPARE), *choices], value=NO_COMPARE,
                                   label="Compare with (optional)", allow_custom_value=True, scale=3)
             refresh = gr.Button("Refresh list", scale=1)
@@ -187,12 +197,12 @@ def _ui_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _choices(service: DemoService) -> list[tuple[str, str]]:
-    return [(info.describe(), info.name) for info in service.checkpoints()]
+def _choices(infos: list[CheckpointInfo]) -> list[tuple[str, str]]:
+    return [(info.describe(), info.name) for info in infos]
 
 
 def _refreshed(service: DemoService) -> tuple[Any, Any]:
-    choices = _choices(service)
+    choices = _choices(service.checkpoints())
     return gr.Dropdown(choices=choices), gr.Dropdown(choices=[("(none)", NO_COMPARE), *choices])
 
 

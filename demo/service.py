@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -72,6 +72,7 @@ class CheckpointInfo:
     labels: tuple[str, ...]
     test_acc: float | None
     date: datetime | None  # UTC: the warehouse's finished_at, else the manifest's created_at
+    val_acc: float | None = None  # best validation accuracy: what the picker's default is chosen on
 
     def describe(self) -> str:
         acc = "-" if self.test_acc is None else f"{100 * self.test_acc:.1f}%"
@@ -104,6 +105,15 @@ def list_checkpoints(root: Path, *, warehouse: Path | None = None) -> list[Check
     return sorted(merged, key=lambda info: (info.date or oldest, info.name), reverse=True)
 
 
+def default_checkpoint(infos: Sequence[CheckpointInfo]) -> CheckpointInfo | None:
+    """The picker's default: the best validation accuracy (chosen on validation, as `runner verdict` chooses),
+    the newer of a tie; the newest where no validation accuracy is known. `infos` is newest first."""
+    scored = [info for info in infos if info.val_acc is not None]
+    if not scored:
+        return infos[0] if infos else None
+    return max(scored, key=lambda info: info.val_acc)  # the first of equals: the newer
+
+
 def _checkpoint_folders(root: Path) -> Iterator[Path]:
     if not root.is_dir():
         return
@@ -131,7 +141,8 @@ def _read_info(root: Path, folder: Path) -> CheckpointInfo | None:
             name=folder.relative_to(root).as_posix(), run_id=str(manifest["run_id"]),
             strategy=str(manifest["strategy"]), base_model=str(manifest["base_model"]),
             labels=tuple(manifest["labels"]), test_acc=(manifest.get("metrics") or {}).get("test_acc"),
-            date=_local_to_utc(manifest.get("created_at")))
+            date=_local_to_utc(manifest.get("created_at")),
+            val_acc=(manifest.get("metrics") or {}).get("best_val_acc"))
     except (UserError, KeyError, TypeError) as exc:
         log.warning("skipping checkpoint %s: %s", folder, exc)
         return None
@@ -157,7 +168,7 @@ def _local_to_utc(stamp: str | None) -> datetime | None:
 
 
 def warehouse_rows(warehouse: Path | None, run_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """{run_id: {test_acc, finished_at (aware UTC)}} from the warehouse; {} when it cannot be read."""
+    """{run_id: {test_acc, val_acc, finished_at (aware UTC)}} from the warehouse; {} when it cannot be read."""
     wanted = list(run_ids)
     if warehouse is None or not wanted or not Path(warehouse).is_file():
         return {}
@@ -165,7 +176,7 @@ def warehouse_rows(warehouse: Path | None, run_ids: Iterable[str]) -> dict[str, 
 
     from vjepa_core.store.warehouse import read_connection
 
-    sql = "SELECT run_id, test_acc, finished_at FROM runs WHERE list_contains(?::VARCHAR[], run_id)"
+    sql = "SELECT run_id, test_acc, best_val_acc, finished_at FROM runs WHERE list_contains(?::VARCHAR[], run_id)"
     try:
         with read_connection(warehouse) as conn:
             rows = conn.execute(sql, [wanted]).fetchall()
@@ -173,16 +184,17 @@ def warehouse_rows(warehouse: Path | None, run_ids: Iterable[str]) -> dict[str, 
         log.warning("warehouse %s not read: %s", warehouse, exc)
         return {}
     # The warehouse stores naive UTC.
-    return {run_id: {"test_acc": acc, "finished_at": None if done is None else done.replace(tzinfo=timezone.utc)}
-            for run_id, acc, done in rows}
+    return {run_id: {"test_acc": acc, "val_acc": val, "finished_at": None if done is None else
+                     done.replace(tzinfo=timezone.utc)} for run_id, acc, val, done in rows}
 
 
 def _with_row(info: CheckpointInfo, row: dict[str, Any] | None) -> CheckpointInfo:
     if not row:
         return info
     acc = row["test_acc"] if row["test_acc"] is not None else info.test_acc
+    val = row["val_acc"] if row["val_acc"] is not None else info.val_acc
     return CheckpointInfo(info.name, info.run_id, info.strategy, info.base_model, info.labels, acc,
-                          row["finished_at"] or info.date)
+                          row["finished_at"] or info.date, val)
 
 
 def resolve_checkpoint(root: Path, name: str) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from demo.service import (
     DemoError,
     DemoService,
     Limits,
+    default_checkpoint,
     frame_strip,
     list_checkpoints,
     make_examples,
@@ -86,6 +88,12 @@ def test_lists_every_checkpoint_with_warehouse_metrics(trained_runs: TrainedRuns
         assert info.describe().startswith(f"{info.strategy} · tiny · 6 classes · test acc ")
     assert {info.strategy for info in infos} == set(TRAINED_STRATEGIES)
     assert [info.date for info in infos] == sorted((info.date for info in infos), reverse=True)
+    # The picker starts on the best validation accuracy (the newer of a tie), not on whatever ran last.
+    assert [info.val_acc for info in infos] == pytest.approx(runs.loc[[i.run_id for i in infos], "best_val_acc"])
+    best = max(info.val_acc for info in infos)
+    assert default_checkpoint(infos) == next(info for info in infos if info.val_acc == best)
+    unscored = [replace(info, val_acc=None) for info in infos]
+    assert default_checkpoint(unscored) == unscored[0] and default_checkpoint([]) is None
 
 
 def test_lists_without_warehouse_and_skips_broken(trained_runs: TrainedRuns, tmp_path: Path) -> None:
