@@ -45,6 +45,12 @@ def strategy_color(series: Sequence[str], *, legend: bool = True) -> alt.Color:
                      legend=alt.Legend(title="strategy", labelLimit=320) if legend else None)
 
 
+def distinct_colors(count: int) -> alt.Scale:
+    """Categories that are not strategies (classes, questions): one clearly different hue each where `PALETTE`
+    has enough, rather than Streamlit's theme, which pairs a colour with its own lighter shade."""
+    return alt.Scale(range=list(PALETTE)) if count <= len(PALETTE) else alt.Scale(scheme="tableau20")
+
+
 def _strategy_of(series: str) -> str:
     return series.split(" on ", 1)[0]
 
@@ -343,7 +349,8 @@ def embedding_map_chart(frame: pd.DataFrame, *, x_title: str = "PC 1", y_title: 
         x=alt.X("x:Q", title=x_title), y=alt.Y("y:Q", title=y_title),
         size=alt.Size("role:N", scale=roles, legend=None),
         tooltip=["name:N", "label:N", "role:N", alt.Tooltip("x:Q", format=".2f"), alt.Tooltip("y:Q", format=".2f")])
-    points = base.mark_circle(opacity=0.85).encode(color=alt.Color("label:N", title="class"))
+    points = base.mark_circle(opacity=0.85).encode(
+        color=alt.Color("label:N", title="class", scale=distinct_colors(frame["label"].nunique())))
     rings = base.transform_filter("datum.role != 'other'").mark_point(filled=False, color="black", strokeWidth=2)
     return (points + rings).properties(height=460).interactive()
 
@@ -394,7 +401,8 @@ def detectable_chart(curve: pd.DataFrame) -> alt.LayerChart:
     data = curve.dropna(subset=["detectable_points"])
     x = alt.X("test_videos:Q", scale=alt.Scale(type="log"), title="test videos (log)", axis=alt.Axis(format="~g"))
     y = alt.Y("detectable_points:Q", title="detectable (points)")
-    color = alt.Color("question:N", legend=alt.Legend(title=None, orient="bottom", columns=1, labelLimit=480))
+    color = alt.Color("question:N", scale=distinct_colors(data["question"].nunique()),
+                      legend=alt.Legend(title=None, orient="bottom", columns=1, labelLimit=480))
     tooltip = ["question:N", "test_videos:Q", alt.Tooltip("detectable_points:Q", format=".1f", title="points")]
     lines = alt.Chart(data).mark_line().encode(x=x, y=y, color=color, tooltip=tooltip)
     now = alt.Chart(data[data["current"]]).mark_point(filled=True, size=140, shape="diamond").encode(
