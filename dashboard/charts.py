@@ -359,7 +359,7 @@ def pretrain_chart(long: pd.DataFrame) -> alt.FacetChart:
     """One panel per diagnostic (long from `pretrain_curves`), lines per run, a ring on the kept epoch."""
     base = alt.Chart().encode(
         x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")), y=alt.Y("value:Q", title=None),
-        color=alt.Color("run:N", title="run", scale=alt.Scale(range=list(PALETTE))),
+        color=alt.Color("run:N", scale=alt.Scale(range=list(PALETTE)), legend=alt.Legend(title="run", labelLimit=360)),
         tooltip=["run:N", "metric:N", "epoch:Q", alt.Tooltip("value:Q", format=".4g"), "kept:N"])
     lines = base.mark_line(point=True)
     kept = base.transform_filter(alt.datum.kept).mark_point(size=160, filled=False, strokeWidth=2)

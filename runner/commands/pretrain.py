@@ -124,8 +124,10 @@ def _print_summary(run: dict[str, Any], record: Any) -> None:
         out.print(f"resumed after epoch {record.resumed_from}")
     probe = "" if run.get("probe_acc") is None else (
         f", probe {pct(run['initial_probe_acc'])} -> {pct(run['probe_acc'])}")
+    # Every figure after "kept epoch N" is that epoch's (the last epoch's loss may be lower: it is not the one kept).
+    kept_loss = next((row["loss"] for row in record.epochs if row["epoch"] == run["chosen_epoch"]), run["final_loss"])
     out.print(f"[bold green]pretrained {run['pretrain_id']}[/]: kept epoch {run['chosen_epoch']} of {run['epochs']} "
-              f"(by {run['chosen_by']}), loss {fmt(run['final_loss'], '.4f')}, effective rank "
+              f"(by {run['chosen_by']}), loss {fmt(kept_loss, '.4f')}, effective rank "
               f"{fmt(run['initial_effective_rank'], '.1f')} -> {fmt(run['effective_rank'], '.1f')}, embedding std "
               f"{fmt(run['initial_embedding_std'], '.3f')} -> {fmt(run['embedding_std'], '.3f')}{probe}, "
               f"{fmt(run['train_seconds'], '.0f')} s")

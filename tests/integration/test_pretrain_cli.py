@@ -54,7 +54,10 @@ def test_the_output_is_a_complete_save_pretrained_folder_with_its_manifest(pretr
     assert [r["epoch"] for r in manifest["epochs"]] == [0, 1, 2, 3] and manifest["epochs"][0]["loss"] is None
     assert all(r["loss"] > 0 and r["effective_rank"] >= 1 and r["embedding_std"] > 0 for r in manifest["epochs"][1:])
     summary = " ".join(pretrained["output"].split())
-    assert f"pretrained {folder.name}: kept epoch {run['chosen_epoch']} of 3 (by probe_acc)" in summary
+    # Every figure of the kept epoch is that epoch's, its loss too (not the last epoch's).
+    first = manifest["epochs"][0]
+    assert (f"pretrained {folder.name}: kept epoch {run['chosen_epoch']} of 3 (by probe_acc), loss {kept['loss']:.4f}, "
+            f"effective rank {first['effective_rank']:.1f} -> {kept['effective_rank']:.1f}") in summary
 
 
 def test_the_warehouse_holds_the_run_and_its_epochs(pretrained: dict) -> None:
