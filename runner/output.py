@@ -43,11 +43,19 @@ def print_frame(out: Console, title: str, frame: Any) -> None:
         return
     table = Table(title=title)
     columns = [c for c in frame.columns if c not in ("run_id", "split")]
+    specs = [_float_spec(frame[column]) for column in columns]
     for column in columns:
         table.add_column(str(column))
     for row in frame[columns].itertuples(index=False):
-        table.add_row(*[fmt(v, ".3f") for v in row])
+        table.add_row(*[fmt(v, spec) for v, spec in zip(row, specs, strict=True)])
     out.print(table)
+
+
+def _float_spec(values: Any) -> str:
+    """Three decimals, or three significant digits for a column of small numbers (a learning rate of 2e-05 is not
+    0.000)."""
+    small = [abs(v) for v in values if isinstance(v, float) and v == v]
+    return ".3g" if small and 0 < max(small) < 0.1 else ".3f"
 
 
 def fmt(value: Any, spec: str = ".4g") -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich import box
 from rich.table import Table
 
 from runner.app import app, console, existing_warehouse
@@ -32,16 +33,46 @@ def list_runs(
     if runs.empty:
         console.print("no runs yet: try `runner run --data synthetic --model tiny`")
         return
-    table = Table(title=f"{len(runs)} run(s)")
-    for column in ("run_id", "strategy", "model", "dataset", "videos/class", "frames", "seed", "status",
-                   "test acc", "val acc", "trainable", "seconds", "started"):
-        table.add_column(column, no_wrap=column in ("run_id", "strategy", "status"))
-    for row in runs.sort_values("started_at", ascending=False).head(limit).itertuples():
-        table.add_row(row.run_id, row.strategy, str(row.model), str(row.dataset), fmt(row.videos_per_class),
-                      fmt(row.frames_per_clip), fmt(row.seed), status_markup(row.status), pct(row.test_acc),
-                      pct(row.best_val_acc), fmt(row.trainable_params), fmt(row.train_seconds, ".1f"),
-                      str(row.started_at)[:19])
-    stdout_console().print(table)
+    shown = runs.sort_values("started_at", ascending=False).head(limit)
+    rows = [(row.run_id, row.strategy, str(row.model), str(row.dataset),
+             fmt(row.videos_per_class), fmt(row.frames_per_clip), fmt(row.seed), row.status, pct(row.test_acc),
+             pct(row.best_val_acc), fmt(row.trainable_params), fmt(row.train_seconds, ".1f"),
+             str(row.started_at)[:16]) for row in shown.itertuples()]
+    out = stdout_console()
+    out.print(runs_table(f"{len(runs)} run(s)", rows, out.width))
+
+
+# `runner list`'s columns. A terminal too narrow for all of them loses whole columns, least useful first (DROPPED),
+# and the names (FLEXIBLE) are shortened with "…": never a figure cut to "17.…", as a boxed table once did.
+LIST_COLUMNS = ("run_id", "strategy", "model", "dataset", "/class", "frames", "seed", "status", "test acc",
+                "val acc", "trainable", "seconds", "started")
+FLEXIBLE = ("strategy", "model", "dataset")
+DROPPED = ("started", "seconds", "frames", "seed", "dataset", "trainable", "model")
+GAP = 2  # spaces between columns
+
+
+def runs_table(title: str, rows: list[tuple[str, ...]], width: int) -> Table:
+    widths = {column: max([len(row[i]) for row in rows] + [len(column)]) for i, column in enumerate(LIST_COLUMNS)}
+    least = {column: min(widths[column], 6) if column in FLEXIBLE else widths[column] for column in LIST_COLUMNS}
+    kept = list(LIST_COLUMNS)
+    for column in DROPPED:
+        if sum(least[name] for name in kept) + GAP * len(kept) <= width:
+            break
+        kept.remove(column)
+    flexible = [name for name in kept if name in FLEXIBLE]
+    room = width - sum(widths[name] for name in kept if name not in FLEXIBLE) - GAP * len(kept)
+    share = max(6, room // max(len(flexible), 1))  # each name's width where all of them do not fit
+    hidden = ", ".join(column for column in LIST_COLUMNS if column not in kept)
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
+                  caption=f"not shown at this width: {hidden} (a wider terminal, or pipe it)" if hidden else None)
+    for column in kept:
+        table.add_column(column, no_wrap=True, overflow="ellipsis", min_width=least[column],
+                         max_width=share if column in FLEXIBLE else None,
+                         justify="left" if column in (*FLEXIBLE, "run_id", "status", "started") else "right")
+    for row in rows:
+        cells = dict(zip(LIST_COLUMNS, row, strict=True))
+        table.add_row(*(status_markup(cells[c]) if c == "status" else cells[c] for c in kept))
+    return table
 
 
 @app.command()

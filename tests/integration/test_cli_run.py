@@ -82,8 +82,17 @@ def test_list_show_export(lora_run: dict) -> None:
     assert listed.exit_code == 0 and lora_run["run_id"] in listed.output
     row = next(line for line in listed.output.splitlines() if lora_run["run_id"] in line)
     assert all(cell in row for cell in ("lora", "preset:tiny", "success", "%"))  # piped: one row per line
+    # A narrow terminal loses whole columns, named under the table, never a figure cut short.
+    narrow = CLI.invoke(app, ["list", *warehouse], env={"COLUMNS": "80"})
+    row = next(line for line in narrow.output.splitlines() if lora_run["run_id"] in line)
+    assert len(row.rstrip()) <= 80 and row.count("%") == 2 and "…%" not in row
+    best_val = Warehouse(lora_run["warehouse"]).get_run(lora_run["run_id"])["best_val_acc"]
+    assert row.split()[-1] == f"{100 * best_val:.1f}%"  # the last column kept is whole
+    assert "not shown at this width: " in narrow.output and "started" in narrow.output.split("not shown")[1]
     shown = invoke("show", lora_run["run_id"][:6], *warehouse)
     assert shown.exit_code == 0 and "test per class" in shown.output and "confusion" in shown.output
+    rates = Warehouse(lora_run["warehouse"]).table("epochs", lora_run["run_id"])["lr"]
+    assert all(f" {rate:.3g} " in shown.output for rate in rates)  # a learning rate is never "0.000"
     as_json = json.loads(invoke("show", lora_run["run_id"], "--json", *warehouse).output)
     assert as_json["run_id"] == lora_run["run_id"]
     chance = run_chance_test(as_json, Warehouse(lora_run["warehouse"]).table("class_metrics", lora_run["run_id"]))
