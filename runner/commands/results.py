@@ -34,7 +34,7 @@ def list_runs(
         console.print("no runs yet: try `runner run --data synthetic --model tiny`")
         return
     shown = runs.sort_values("started_at", ascending=False).head(limit)
-    rows = [(row.run_id, row.strategy, str(row.model), str(row.dataset),
+    rows = [(row.run_id, row.strategy, str(row.model).removeprefix("preset:"), str(row.dataset),
              fmt(row.videos_per_class), fmt(row.frames_per_clip), fmt(row.seed), row.status, pct(row.test_acc),
              pct(row.best_val_acc), fmt(row.trainable_params), fmt(row.train_seconds, ".1f"),
              str(row.started_at)[:16]) for row in shown.itertuples()]
@@ -61,7 +61,8 @@ def runs_table(title: str, rows: list[tuple[str, ...]], width: int) -> Table:
         kept.remove(column)
     flexible = [name for name in kept if name in FLEXIBLE]
     room = width - sum(widths[name] for name in kept if name not in FLEXIBLE) - GAP * len(kept)
-    share = max(6, room // max(len(flexible), 1))  # each name's width where all of them do not fit
+    fits = sum(widths[name] for name in flexible) <= room
+    share = None if fits else max(6, room // max(len(flexible), 1))  # each name's width where they do not all fit
     hidden = ", ".join(column for column in LIST_COLUMNS if column not in kept)
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
                   caption=f"not shown at this width: {hidden} (a wider terminal, or pipe it)" if hidden else None)
